@@ -1,0 +1,196 @@
+package des
+
+import (
+	"fmt"
+	"iter"
+	"runtime/debug"
+)
+
+// procState tracks where a coroutine is in its life.
+type procState uint8
+
+const (
+	procFree      procState = iota // body finished; parked, reusable
+	procNew                        // body assigned, not yet resumed
+	procRunning                    // currently executing
+	procSuspended                  // yielded in the middle of its body
+)
+
+// errKilled unwinds a suspended body when its Sim is reset.
+var errKilled = &struct{ msg string }{"des: process killed by Reset"}
+
+// Proc is a coroutine running simulated code, such as one kernel thread. It
+// runs only when the event loop resumes it and runs until it calls Yield (or
+// a helper built on Yield such as Sleep), so exactly one piece of simulated
+// code runs at a time. Procs are built on iter.Pull: a resume and a yield
+// are one coroutine switch, with no trip through the Go scheduler.
+//
+// A panic inside the body is recovered; the run stops with a *PanicError
+// carrying the panic value and stack.
+type Proc struct {
+	sim   *Sim
+	id    int32
+	name  string
+	body  func(*Proc)
+	next  func() (struct{}, bool)
+	stop  func()
+	yield func(struct{}) bool
+	state procState
+	kill  bool
+	// wake resumes this proc; created once so scheduling it allocates nothing.
+	wake Handler
+	// Data is free for the layer above (the kernel stores its thread here).
+	Data any
+}
+
+// ID returns the proc's number, assigned in spawn order within a run.
+func (p *Proc) ID() int32 { return p.id }
+
+// Name returns the name given to Spawn.
+func (p *Proc) Name() string { return p.name }
+
+// Sim returns the simulation the proc belongs to.
+func (p *Proc) Sim() *Sim { return p.sim }
+
+// procTable owns every coroutine of a Sim and recycles finished ones:
+// creating a coroutine costs far more than resuming a parked one.
+type procTable struct {
+	all     []*Proc
+	pool    []*Proc
+	current *Proc
+	nextID  int32
+}
+
+// Spawn prepares a coroutine that will run body when first resumed (see
+// Resume, ResumeAt). It reuses a finished coroutine when one is parked.
+func (s *Sim) Spawn(name string, body func(*Proc)) *Proc {
+	t := &s.procs
+	var p *Proc
+	if n := len(t.pool); n > 0 {
+		p = t.pool[n-1]
+		t.pool = t.pool[:n-1]
+	} else {
+		p = &Proc{sim: s}
+		p.wake = p.resume
+		p.next, p.stop = iter.Pull(p.loop)
+		t.all = append(t.all, p)
+	}
+	t.nextID++
+	p.id, p.name, p.body, p.state, p.kill, p.Data = t.nextID, name, body, procNew, false, nil
+	return p
+}
+
+// loop is the coroutine's whole life: run a body, park, run the next one.
+func (p *Proc) loop(yield func(struct{}) bool) {
+	p.yield = yield
+	for {
+		p.runBody()
+		p.state = procFree
+		p.body = nil
+		if !yield(struct{}{}) {
+			return
+		}
+	}
+}
+
+func (p *Proc) runBody() {
+	defer func() {
+		r := recover()
+		if r == nil || r == errKilled {
+			return
+		}
+		p.sim.Stop(&PanicError{Proc: p.name, Value: r, Stack: string(debug.Stack())})
+	}()
+	if p.body != nil && !p.kill {
+		p.body(p)
+	}
+}
+
+// Resume runs p until it yields or finishes. Only the event loop (code that
+// is not itself inside a Proc) may resume a proc.
+func (p *Proc) Resume() { p.resume() }
+
+func (p *Proc) resume() {
+	t := &p.sim.procs
+	if t.current != nil {
+		panic(fmt.Sprintf("des: proc %q resumed from inside proc %q; resume procs only from event handlers", p.name, t.current.name))
+	}
+	if p.state != procNew && p.state != procSuspended {
+		return // finished or recycled: a late wake-up is dropped
+	}
+	p.state = procRunning
+	t.current = p
+	p.next()
+	t.current = nil
+	if p.state == procFree {
+		t.pool = append(t.pool, p)
+	}
+}
+
+// Yield suspends p and returns control to the event loop. It returns when
+// the loop resumes p.
+func (p *Proc) Yield() {
+	p.state = procSuspended
+	if !p.yield(struct{}{}) || p.kill {
+		panic(errKilled)
+	}
+	p.state = procRunning
+}
+
+// ResumeAt schedules p to be resumed at time t.
+func (s *Sim) ResumeAt(t Time, p *Proc) Timer { return s.schedule(t, nil, p) }
+
+// Sleep suspends p for d of virtual time.
+func (p *Proc) Sleep(d Duration) {
+	p.sim.schedule(p.sim.now.Add(d), nil, p)
+	p.Yield()
+}
+
+// Current returns the proc that is running, or nil in an event handler.
+func (s *Sim) Current() *Proc { return s.procs.current }
+
+// Live returns how many procs have started a body that has not finished.
+func (s *Sim) Live() int {
+	k := 0
+	for _, p := range s.procs.all {
+		if p.state == procNew || p.state == procSuspended {
+			k++
+		}
+	}
+	return k
+}
+
+// killAll unwinds every unfinished body so its coroutine can be reused.
+func (t *procTable) killAll(s *Sim) {
+	t.current = nil
+	t.pool = t.pool[:0]
+	for _, p := range t.all {
+		switch p.state {
+		case procSuspended:
+			p.kill = true
+			p.state = procRunning
+			t.current = p
+			p.next()
+			t.current = nil
+		case procNew:
+			p.state, p.body = procFree, nil
+		}
+		p.Data = nil
+		t.pool = append(t.pool, p)
+	}
+	// Reverse so the pool hands out coroutines in creation order, keeping
+	// proc-to-coroutine assignment independent of the previous run.
+	for i, j := 0, len(t.pool)-1; i < j; i, j = i+1, j-1 {
+		t.pool[i], t.pool[j] = t.pool[j], t.pool[i]
+	}
+	t.nextID = 0
+}
+
+// Close releases every coroutine. The Sim must not be used afterwards.
+func (s *Sim) Close() {
+	s.procs.killAll(s)
+	for _, p := range s.procs.all {
+		p.stop()
+	}
+	s.procs = procTable{}
+}

@@ -1,0 +1,375 @@
+package des
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/google/btree"
+)
+
+// Config sets up a Sim. The zero value is usable: seed 0, natural choices,
+// no sink, no step budget, ties fired in insertion order.
+type Config struct {
+	// Seed seeds the workload random stream returned by Sim.Rand. Decisions
+	// do not use it; they go through Chooser.
+	Seed uint64
+	// Chooser makes every decision; nil means Natural (always choice 0).
+	Chooser Chooser
+	// Sink receives trace records; nil drops them (the hash is still kept).
+	Sink Sink
+	// StepBudget stops the run with a *BudgetError after this many events;
+	// 0 means no limit.
+	StepBudget uint64
+	// DecideTies makes the order of events scheduled for the same instant a
+	// decision (PointTie) instead of insertion order.
+	DecideTies bool
+	// TailLen is how many trace records an Outcome keeps; 0 means 64.
+	TailLen int
+}
+
+// Handler is an event callback. Callers that schedule the same callback
+// repeatedly should create the func once and reuse it, so that scheduling
+// allocates nothing.
+type Handler func()
+
+// entry is what the btree holds: small, so that node copies stay cheap.
+type entry struct {
+	at   Time
+	seq  uint64
+	slot int32
+}
+
+func entryLess(a, b entry) bool {
+	return a.at < b.at || (a.at == b.at && a.seq < b.seq)
+}
+
+// slot holds an event's payload. seq identifies the live event using the
+// slot; a queued entry whose seq differs is stale (cancelled) and is dropped
+// in O(1) when it reaches the front.
+type slot struct {
+	seq  uint64
+	fn   Handler
+	proc *Proc
+}
+
+// Sim is one simulation: a clock, an event queue, a decision log, a trace
+// and the coroutines of the simulated code. It is not safe for concurrent
+// use; run independent Sims in parallel instead.
+type Sim struct {
+	now     Time
+	seq     uint64
+	queue   *btree.BTreeG[entry]
+	slots   []slot
+	free    []int32
+	live    int
+	steps   uint64
+	cfg     Config
+	chooser Chooser
+	failer  Failer
+	log     []Decision
+	rng     *rand.Rand
+	pcg     *rand.PCG
+	hash    uint64
+	tail    tailRing
+	stopErr error
+	stopped bool
+	ties    []entry
+	procs   procTable
+}
+
+// New returns a Sim configured by cfg.
+func New(cfg Config) *Sim {
+	s := &Sim{queue: btree.NewG(16, entryLess)}
+	s.pcg = rand.NewPCG(0, 0)
+	s.rng = rand.New(s.pcg)
+	s.Reset(cfg)
+	return s
+}
+
+// Reset returns s to time zero with a new configuration, keeping its
+// allocations (event slots, btree nodes, finished coroutines) for reuse.
+// Coroutines still suspended are unwound first. Exploration resets one Sim
+// per worker instead of allocating a new one per execution.
+func (s *Sim) Reset(cfg Config) {
+	s.procs.killAll(s)
+	s.queue.Clear(true)
+	for i := range s.slots {
+		s.slots[i] = slot{}
+	}
+	s.free = s.free[:0]
+	for i := len(s.slots) - 1; i >= 0; i-- {
+		s.free = append(s.free, int32(i))
+	}
+	s.now, s.seq, s.live, s.steps = 0, 0, 0, 0
+	s.cfg = cfg
+	s.chooser = cfg.Chooser
+	if s.chooser == nil {
+		s.chooser = Natural{}
+	}
+	s.failer, _ = s.chooser.(Failer)
+	s.log = s.log[:0]
+	s.pcg.Seed(cfg.Seed, cfg.Seed^0xda942042e4dd58b5)
+	s.hash = fnvOffset
+	n := cfg.TailLen
+	if n <= 0 {
+		n = 64
+	}
+	if cap(s.tail.recs) < n {
+		s.tail.recs = make([]Record, n)
+	}
+	s.tail.recs = s.tail.recs[:n]
+	s.tail.reset()
+	s.stopErr, s.stopped = nil, false
+}
+
+// Now returns the current virtual time.
+func (s *Sim) Now() Time { return s.now }
+
+// Rand returns the run's workload random stream, seeded by Config.Seed. Use
+// it for arrival times and service demands, never for schedule decisions
+// (those go through Choose so they are logged and can be shrunk).
+func (s *Sim) Rand() *rand.Rand { return s.rng }
+
+// Seed returns the seed of the current run.
+func (s *Sim) Seed() uint64 { return s.cfg.Seed }
+
+// Timer is a handle to a scheduled event. The zero Timer is inactive.
+type Timer struct {
+	sim  *Sim
+	slot int32
+	seq  uint64
+}
+
+// Stop cancels the event if it has not fired yet and reports whether it did
+// so. Cost O(1): the queued entry becomes stale and is dropped when reached.
+func (t Timer) Stop() bool {
+	if !t.Active() {
+		return false
+	}
+	t.sim.release(t.slot)
+	return true
+}
+
+// Active reports whether the event is still scheduled.
+func (t Timer) Active() bool {
+	return t.sim != nil && t.sim.slots[t.slot].seq == t.seq
+}
+
+// At schedules fn at time t (clamped to Now if in the past) and returns a
+// handle that can cancel it. Cost O(log n); no allocation once the Sim has
+// warmed up, provided fn itself is not a fresh closure.
+func (s *Sim) At(t Time, fn Handler) Timer {
+	return s.schedule(t, fn, nil)
+}
+
+// After schedules fn d after Now.
+func (s *Sim) After(d Duration, fn Handler) Timer {
+	return s.schedule(s.now.Add(d), fn, nil)
+}
+
+func (s *Sim) schedule(t Time, fn Handler, p *Proc) Timer {
+	if t < s.now {
+		t = s.now
+	}
+	s.seq++
+	var i int32
+	if n := len(s.free); n > 0 {
+		i = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		s.slots = append(s.slots, slot{})
+		i = int32(len(s.slots) - 1)
+	}
+	s.slots[i] = slot{seq: s.seq, fn: fn, proc: p}
+	s.live++
+	s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
+	return Timer{sim: s, slot: i, seq: s.seq}
+}
+
+func (s *Sim) release(i int32) {
+	s.slots[i] = slot{}
+	s.free = append(s.free, i)
+	s.live--
+}
+
+// Pending returns the number of scheduled, not cancelled events.
+func (s *Sim) Pending() int { return s.live }
+
+// NextAt returns the time of the earliest pending event, or Forever.
+func (s *Sim) NextAt() Time {
+	for {
+		e, ok := s.queue.Min()
+		if !ok {
+			return Forever
+		}
+		if s.slots[e.slot].seq == e.seq {
+			return e.at
+		}
+		s.queue.DeleteMin() // stale: drop it now
+	}
+}
+
+// Steps returns how many events have fired.
+func (s *Sim) Steps() uint64 { return s.steps }
+
+// Stopped reports whether the run was stopped (by Stop, a panic, a budget
+// overrun or a replay mismatch).
+func (s *Sim) Stopped() bool { return s.stopped }
+
+// Err returns the error the run stopped with, or nil.
+func (s *Sim) Err() error { return s.stopErr }
+
+// Stop ends the run after the current event with err as its outcome; the
+// first error wins. Stop(nil) ends the run as a success.
+func (s *Sim) Stop(err error) {
+	if s.stopped {
+		return
+	}
+	s.stopped, s.stopErr = true, err
+}
+
+// popLive removes and returns the earliest live entry.
+func (s *Sim) popLive() (entry, bool) {
+	for {
+		e, ok := s.queue.DeleteMin()
+		if !ok {
+			return e, false
+		}
+		if s.slots[e.slot].seq == e.seq {
+			return e, true
+		}
+	}
+}
+
+// Step fires the next event and reports whether one fired. It returns false
+// when no event is pending or the run has stopped.
+func (s *Sim) Step() bool {
+	if s.stopped {
+		return false
+	}
+	e, ok := s.popLive()
+	if !ok {
+		return false
+	}
+	if s.cfg.DecideTies {
+		e = s.breakTie(e)
+	}
+	s.fire(e)
+	return true
+}
+
+func (s *Sim) fire(e entry) {
+	s.now = e.at
+	s.steps++
+	sl := s.slots[e.slot]
+	s.release(e.slot)
+	if sl.proc != nil {
+		sl.proc.resume()
+	} else {
+		sl.fn()
+	}
+	if s.cfg.StepBudget != 0 && s.steps >= s.cfg.StepBudget && !s.stopped {
+		s.Stop(&BudgetError{Steps: s.steps, Pending: s.live, At: s.now})
+	}
+}
+
+// breakTie collects every live event due at e's instant and lets the
+// chooser pick which fires first; the others go back unchanged.
+func (s *Sim) breakTie(e entry) entry {
+	s.ties = append(s.ties[:0], e)
+	for {
+		n, ok := s.queue.Min()
+		if !ok || n.at != e.at {
+			break
+		}
+		s.queue.DeleteMin()
+		if s.slots[n.slot].seq == n.seq {
+			s.ties = append(s.ties, n)
+		}
+	}
+	c := 0
+	if len(s.ties) > 1 {
+		c = s.Choose(PointTie, len(s.ties))
+	}
+	for i, t := range s.ties {
+		if i != c {
+			s.queue.ReplaceOrInsert(t)
+		}
+	}
+	return s.ties[c]
+}
+
+// Run fires events until none is pending or the run stops, then returns the
+// outcome.
+func (s *Sim) Run() Outcome {
+	for s.Step() {
+	}
+	return s.Outcome()
+}
+
+// RunUntil fires every event due at or before t, then advances the clock to
+// t (unless the run stopped earlier).
+func (s *Sim) RunUntil(t Time) {
+	for !s.stopped && s.NextAt() <= t {
+		s.Step()
+	}
+	if !s.stopped && s.now < t {
+		s.now = t
+	}
+}
+
+// Choose asks the chooser for a decision among n options at point p and
+// records it. With n ≤ 1 there is nothing to decide: it returns 0 and
+// records nothing. A chooser that fails (strict replay mismatch) or returns
+// an out-of-range value stops the run; Choose then returns 0.
+func (s *Sim) Choose(p Point, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	c := s.chooser.Choose(p, n)
+	if s.failer != nil {
+		if err := s.failer.Err(); err != nil {
+			s.Stop(err)
+			return 0
+		}
+	}
+	if c < 0 || c >= n {
+		s.Stop(fmt.Errorf("des: chooser %T returned %d for %q with %d options; a chooser must return a value in [0, n)", s.chooser, c, p.Label, n))
+		return 0
+	}
+	s.log = append(s.log, Decision{Kind: p.Kind, N: int32(n), Choice: int32(c), Label: p.Label})
+	return c
+}
+
+// Decisions returns the decision log so far. The slice is reused by Reset;
+// copy it to keep it.
+func (s *Sim) Decisions() []Decision { return s.log }
+
+// Emit records r in the trace: it is hashed, kept in the tail ring and
+// passed to the sink. Emit fills r.At with Now.
+func (s *Sim) Emit(r *Record) {
+	r.At = s.now
+	s.hash = HashRecord(s.hash, r)
+	s.tail.add(r)
+	if s.cfg.Sink != nil {
+		s.cfg.Sink.Write(r)
+	}
+}
+
+// TraceHash returns the stable hash of every record emitted so far.
+func (s *Sim) TraceHash() uint64 { return s.hash }
+
+// Tail returns a copy of the last trace records (Config.TailLen).
+func (s *Sim) Tail() []Record { return s.tail.snapshot() }
+
+// Outcome summarises the run so far.
+func (s *Sim) Outcome() Outcome {
+	return Outcome{
+		Err:       s.stopErr,
+		End:       s.now,
+		Steps:     s.steps,
+		Hash:      s.hash,
+		Decisions: append([]Decision(nil), s.log...),
+		Tail:      s.Tail(),
+	}
+}

@@ -1,0 +1,304 @@
+package des_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+func TestTimeAndDurationStrings(t *testing.T) {
+	assert.Equal(t, "1.5ms", (1500 * des.Microsecond).String())
+	assert.Equal(t, "2m0s", (2 * des.Minute).String())
+	assert.Equal(t, "0.000000000s", des.Time(0).String())
+	assert.Equal(t, "1.000250000s", des.Time(des.Second+250*des.Microsecond).String())
+	assert.Equal(t, "-0.000000001s", des.Time(-1).String())
+	assert.Equal(t, des.Time(15), des.Time(10).Add(5))
+	assert.Equal(t, des.Duration(5), des.Time(15).Sub(10))
+}
+
+// Property: whatever is scheduled, events fire in nondecreasing time and
+// equal times fire in insertion order.
+func TestEventsFireInTimeThenInsertionOrder(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		s := des.New(des.Config{})
+		times := rapid.SliceOfN(rapid.Int64Range(0, 20), 1, 60).Draw(rt, "times")
+		type fired struct {
+			at  des.Time
+			idx int
+		}
+		var got []fired
+		for i, at := range times {
+			s.At(des.Time(at), func() { got = append(got, fired{s.Now(), i}) })
+		}
+		s.Run()
+		require.Len(rt, got, len(times))
+		for i := 1; i < len(got); i++ {
+			require.LessOrEqual(rt, got[i-1].at, got[i].at, "time went backwards")
+			if got[i-1].at == got[i].at {
+				require.Less(rt, got[i-1].idx, got[i].idx, "equal times out of insertion order")
+			}
+		}
+		for _, f := range got {
+			require.Equal(rt, des.Time(times[f.idx]), f.at)
+		}
+	})
+}
+
+// Events scheduled from inside a handler, including at Now, fire after the
+// current one; times in the past are clamped to Now.
+func TestSchedulingFromHandlers(t *testing.T) {
+	s := des.New(des.Config{})
+	var order []string
+	s.At(10, func() {
+		order = append(order, "a")
+		s.At(5, func() { order = append(order, "past→now") })
+		s.After(0, func() { order = append(order, "now") })
+	})
+	s.At(10, func() { order = append(order, "b") })
+	s.Run()
+	assert.Equal(t, []string{"a", "b", "past→now", "now"}, order)
+	assert.Equal(t, des.Time(10), s.Now())
+}
+
+func TestTimerCancel(t *testing.T) {
+	s := des.New(des.Config{})
+	fired := 0
+	inc := func() { fired++ }
+	t1 := s.At(5, inc)
+	t2 := s.At(6, inc)
+	assert.True(t, t1.Active())
+	assert.Equal(t, 2, s.Pending())
+	assert.True(t, t1.Stop(), "first stop cancels")
+	assert.False(t, t1.Stop(), "second stop is a no-op")
+	assert.False(t, t1.Active())
+	assert.Equal(t, 1, s.Pending())
+	// A new event reuses the cancelled slot; the stale handle must not touch it.
+	t3 := s.At(7, inc)
+	assert.False(t, t1.Stop(), "stale handle must not cancel the slot's new event")
+	assert.True(t, t3.Active())
+	s.Run()
+	assert.Equal(t, 2, fired)
+	assert.False(t, t2.Active(), "fired timers are inactive")
+	assert.False(t, t2.Stop())
+	assert.False(t, des.Timer{}.Active(), "zero timer is inactive")
+	assert.Equal(t, des.Time(7), s.Now())
+}
+
+func TestCancelledEventDoesNotAdvanceClock(t *testing.T) {
+	s := des.New(des.Config{})
+	s.At(100, func() {}).Stop()
+	s.At(3, func() {})
+	assert.Equal(t, des.Time(3), s.NextAt())
+	s.Run()
+	assert.Equal(t, des.Time(3), s.Now())
+	assert.Equal(t, des.Forever, s.NextAt())
+}
+
+func TestRunUntil(t *testing.T) {
+	s := des.New(des.Config{})
+	var fired []des.Time
+	for _, at := range []des.Time{1, 5, 9} {
+		s.At(at, func() { fired = append(fired, s.Now()) })
+	}
+	s.RunUntil(5)
+	assert.Equal(t, []des.Time{1, 5}, fired)
+	assert.Equal(t, des.Time(5), s.Now())
+	s.RunUntil(7)
+	assert.Equal(t, des.Time(7), s.Now(), "clock advances to the horizon")
+	assert.Equal(t, 1, s.Pending())
+}
+
+// With DecideTies, simultaneous events are ordered by the chooser; choice
+// 0 everywhere is insertion order.
+func TestTieDecisions(t *testing.T) {
+	run := func(c des.Chooser) ([]int, []des.Decision) {
+		s := des.New(des.Config{DecideTies: true, Chooser: c})
+		var order []int
+		for i := 0; i < 4; i++ {
+			s.At(10, func() { order = append(order, i) })
+		}
+		s.At(11, func() { order = append(order, 99) })
+		out := s.Run()
+		return order, out.Decisions
+	}
+	natural, log := run(des.Natural{})
+	assert.Equal(t, []int{0, 1, 2, 3, 99}, natural)
+	require.Len(t, log, 3, "ties among 4, 3, 2 events")
+	assert.Equal(t, int32(4), log[0].N)
+	assert.Equal(t, des.PointTie.Kind, log[0].Kind)
+
+	reversed, _ := run(des.NewReplay([]des.Decision{
+		{Kind: des.PointTie.Kind, N: 4, Choice: 3},
+		{Kind: des.PointTie.Kind, N: 3, Choice: 2},
+		{Kind: des.PointTie.Kind, N: 2, Choice: 1},
+	}))
+	assert.Equal(t, []int{3, 2, 1, 0, 99}, reversed)
+}
+
+func TestStepBudget(t *testing.T) {
+	s := des.New(des.Config{StepBudget: 10})
+	var tick des.Handler
+	tick = func() { s.After(1, tick) }
+	s.After(1, tick)
+	out := s.Run()
+	var be *des.BudgetError
+	require.ErrorAs(t, out.Err, &be)
+	assert.Equal(t, uint64(10), be.Steps)
+	assert.Equal(t, 1, be.Pending)
+	assert.Contains(t, be.Error(), "spin without a kernel wait")
+}
+
+func TestStopFirstErrorWins(t *testing.T) {
+	s := des.New(des.Config{})
+	s.At(1, func() { s.Stop(fmt.Errorf("first")); s.Stop(fmt.Errorf("second")) })
+	s.At(2, func() { t.Fatal("must not run after Stop") })
+	out := s.Run()
+	assert.EqualError(t, out.Err, "first")
+	assert.True(t, s.Stopped())
+}
+
+// recordingWorkload emits a trace whose shape depends on decisions and on
+// the workload stream, so hashes catch any divergence.
+func recordingWorkload(s *des.Sim) {
+	pt := des.Point{Kind: 100, Label: "test: pick"}
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("w%d", i)
+		p := s.Spawn(name, func(p *des.Proc) {
+			for j := 0; j < 5; j++ {
+				c := s.Choose(pt, 3)
+				p.Sleep(des.Duration(1 + c + s.Rand().IntN(4)))
+				s.Emit(&des.Record{CPU: int16(i), IRQL: 0, Thread: p.ID(), Kind: 1, What: "tick", Actor: name, A: int64(c), B: int64(j)})
+			}
+		})
+		s.ResumeAt(0, p)
+	}
+}
+
+func runWorkload(cfg des.Config) des.Outcome {
+	s := des.New(cfg)
+	defer s.Close()
+	recordingWorkload(s)
+	return s.Run()
+}
+
+func TestSameSeedSameHash(t *testing.T) {
+	a := runWorkload(des.Config{Seed: 7, Chooser: des.NewSeeded(42)})
+	b := runWorkload(des.Config{Seed: 7, Chooser: des.NewSeeded(42)})
+	require.NoError(t, a.Err)
+	assert.Equal(t, a.Hash, b.Hash)
+	assert.Equal(t, a.Decisions, b.Decisions)
+	c := runWorkload(des.Config{Seed: 7, Chooser: des.NewSeeded(43)})
+	assert.NotEqual(t, a.Hash, c.Hash, "a different chooser seed should change this trace")
+}
+
+// Property: a run replayed from its recorded log gives the same trace hash.
+func TestReplayReproducesHash(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		seed := rapid.Uint64().Draw(rt, "seed")
+		cseed := rapid.Uint64().Draw(rt, "chooser seed")
+		orig := runWorkload(des.Config{Seed: seed, Chooser: des.NewSeeded(cseed)})
+		r := des.NewReplay(orig.Decisions)
+		again := runWorkload(des.Config{Seed: seed, Chooser: r})
+		require.NoError(rt, again.Err)
+		require.Equal(rt, orig.Hash, again.Hash)
+		require.Equal(rt, 0, r.Unused())
+	})
+}
+
+func TestReplayMismatchNamesBothSides(t *testing.T) {
+	log := []des.Decision{{Kind: 100, N: 3, Choice: 1, Label: "test: pick"}, {Kind: 555, N: 2, Choice: 1, Label: "other: thing"}}
+	out := runWorkload(des.Config{Seed: 1, Chooser: des.NewReplay(log)})
+	var m *des.ReplayMismatch
+	require.ErrorAs(t, out.Err, &m)
+	assert.Equal(t, 1, m.Index)
+	msg := m.Error()
+	assert.Contains(t, msg, `"other: thing"`)
+	assert.Contains(t, msg, `"test: pick"`)
+	assert.Contains(t, msg, "kind 555")
+	assert.Contains(t, msg, "kind 100")
+}
+
+type badChooser struct{}
+
+func (badChooser) Choose(des.Point, int) int { return 7 }
+
+func TestOutOfRangeChoiceStopsRun(t *testing.T) {
+	out := runWorkload(des.Config{Chooser: badChooser{}})
+	require.Error(t, out.Err)
+	assert.Contains(t, out.Err.Error(), "must return a value in [0, n)")
+}
+
+func TestSeededBiasedKeepsNaturalChoice(t *testing.T) {
+	always := des.NewSeededBiased(1, 1, 1)
+	never := des.NewSeededBiased(1, 0, 1)
+	for i := 0; i < 100; i++ {
+		assert.Equal(t, 0, always.Choose(des.Point{}, 5))
+		assert.NotEqual(t, 0, never.Choose(des.Point{}, 5))
+	}
+}
+
+func TestTextSinkColumns(t *testing.T) {
+	var buf bytes.Buffer
+	sink := &des.TextSink{W: &buf}
+	s := des.New(des.Config{Sink: sink})
+	s.At(1500, func() {
+		s.Emit(&des.Record{CPU: 1, IRQL: 2, Thread: 3, Kind: 9, What: "wait", Actor: "worker.0", Object: "event done", A: 4, B: -1})
+		s.Emit(&des.Record{CPU: -1, IRQL: -1, Kind: 10, What: "note"})
+	})
+	s.Run()
+	require.NoError(t, sink.Err)
+	assert.Equal(t,
+		"0.000001500s cpu1  i2  worker.0              wait            event done              4 -1\n"+
+			"0.000001500s -     -   -                     note            -                       0 0\n",
+		buf.String())
+}
+
+func TestOutcomeTailKeepsLastRecords(t *testing.T) {
+	s := des.New(des.Config{TailLen: 3})
+	s.At(1, func() {
+		for i := 0; i < 5; i++ {
+			s.Emit(&des.Record{Kind: 1, A: int64(i)})
+		}
+	})
+	out := s.Run()
+	require.Len(t, out.Tail, 3)
+	assert.Equal(t, []int64{2, 3, 4}, []int64{out.Tail[0].A, out.Tail[1].A, out.Tail[2].A})
+}
+
+// Steady-state scheduling and firing allocates nothing.
+func TestNoAllocationPerEvent(t *testing.T) {
+	s := des.New(des.Config{})
+	var h des.Handler
+	n := 0
+	h = func() {
+		n++
+		s.After(des.Duration(1+n%7), h)
+	}
+	for i := 0; i < 100; i++ {
+		s.After(des.Duration(i), h)
+	}
+	for i := 0; i < 10000; i++ {
+		s.Step()
+	}
+	allocs := testing.AllocsPerRun(1000, func() { s.Step() })
+	assert.Zero(t, allocs)
+
+	p := s.Spawn("sleeper", func(p *des.Proc) {
+		for {
+			p.Sleep(3)
+		}
+	})
+	s.ResumeAt(s.Now(), p)
+	for i := 0; i < 10000; i++ {
+		s.Step()
+	}
+	allocs = testing.AllocsPerRun(1000, func() { s.Step() })
+	assert.Zero(t, allocs, "resuming a coroutine must not allocate")
+	s.Close()
+}

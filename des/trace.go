@@ -1,0 +1,184 @@
+package des
+
+import (
+	"io"
+	"strconv"
+)
+
+// Kind is the stable numeric identity of a trace record kind; the layer that
+// emits a record defines its kinds. It is part of the trace hash.
+type Kind uint16
+
+// Record is one typed trace record. Every field is a number or a string the
+// emitter already holds (a thread's name, a constant), so emitting a record
+// allocates nothing.
+type Record struct {
+	At     Time
+	CPU    int16  // processor, -1 when the record belongs to none
+	IRQL   int8   // the processor's IRQL, -1 when not applicable
+	Thread int32  // acting thread id, 0 when none
+	Kind   Kind   // stable kind number
+	What   string // the kind's readable name, e.g. "wait"
+	Actor  string // who acted: a thread, DPC or driver name
+	Object string // what was acted on: "event teardown", "irp 3"
+	A, B   int64  // kind-specific arguments
+}
+
+// Sink receives trace records as they are emitted. The record is only valid
+// during the call; a sink that keeps it must copy it.
+type Sink interface {
+	Write(r *Record)
+}
+
+// TextSink writes one line per record in the readable text form:
+//
+//	TIME          CPU IRQL ACTOR            WHAT          OBJECT  A B
+//	0.000150000s  cpu0 i0  worker.delayed.0 wait          event:done  0 0
+//
+// Columns: virtual time in seconds; processor ("-" when none); IRQL ("-");
+// acting thread, DPC or driver; record kind; object; the two kind-specific
+// arguments. Fields are separated by single spaces and padded for reading;
+// empty strings print as "-".
+type TextSink struct {
+	W   io.Writer
+	buf []byte
+	Err error // first write error, after which the sink stops writing
+}
+
+// Write implements Sink.
+func (s *TextSink) Write(r *Record) {
+	if s.Err != nil {
+		return
+	}
+	s.buf = AppendRecordText(s.buf[:0], r)
+	s.buf = append(s.buf, '\n')
+	_, s.Err = s.W.Write(s.buf)
+}
+
+// AppendRecordText appends the text form of r (without newline) to b.
+func AppendRecordText(b []byte, r *Record) []byte {
+	start := len(b)
+	b = AppendTime(b, r.At)
+	b = pad(b, start+13)
+	start = len(b)
+	if r.CPU < 0 {
+		b = append(b, "-"...)
+	} else {
+		b = append(b, "cpu"...)
+		b = strconv.AppendInt(b, int64(r.CPU), 10)
+	}
+	b = pad(b, start+6)
+	start = len(b)
+	if r.IRQL < 0 {
+		b = append(b, '-')
+	} else {
+		b = append(b, 'i')
+		b = strconv.AppendInt(b, int64(r.IRQL), 10)
+	}
+	b = pad(b, start+4)
+	b = appendField(b, r.Actor, 22)
+	b = appendField(b, r.What, 16)
+	b = appendField(b, r.Object, 24)
+	b = strconv.AppendInt(b, r.A, 10)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, r.B, 10)
+}
+
+func appendField(b []byte, s string, width int) []byte {
+	start := len(b)
+	if s == "" {
+		s = "-"
+	}
+	b = append(b, s...)
+	return pad(b, start+width)
+}
+
+// pad appends spaces up to column end, and always at least one.
+func pad(b []byte, end int) []byte {
+	b = append(b, ' ')
+	for len(b) < end {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// RecordSink keeps every record in memory, for tests and exporters.
+type RecordSink struct {
+	Records []Record
+}
+
+// Write implements Sink.
+func (s *RecordSink) Write(r *Record) { s.Records = append(s.Records, *r) }
+
+// MultiSink fans records out to several sinks in order.
+type MultiSink []Sink
+
+// Write implements Sink.
+func (m MultiSink) Write(r *Record) {
+	for _, s := range m {
+		s.Write(r)
+	}
+}
+
+// FNV-1a, 64 bit: a stable hash that does not depend on the Go version.
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
+
+func hashUint(h, v uint64) uint64 {
+	for i := 0; i < 8; i++ {
+		h ^= v & 0xff
+		h *= fnvPrime
+		v >>= 8
+	}
+	return h
+}
+
+func hashString(h uint64, s string) uint64 {
+	h = hashUint(h, uint64(len(s)))
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// HashRecord folds r into the running trace hash h.
+func HashRecord(h uint64, r *Record) uint64 {
+	h = hashUint(h, uint64(r.At))
+	h = hashUint(h, uint64(uint16(r.CPU))|uint64(uint8(r.IRQL))<<16|uint64(uint32(r.Thread))<<24|uint64(r.Kind)<<56)
+	h = hashString(h, r.Actor)
+	h = hashString(h, r.Object)
+	h = hashUint(h, uint64(r.A))
+	return hashUint(h, uint64(r.B))
+}
+
+// tailRing keeps the last records of a run for failure reports.
+type tailRing struct {
+	recs []Record
+	next int
+	full bool
+}
+
+func (t *tailRing) add(r *Record) {
+	if len(t.recs) == 0 {
+		return
+	}
+	t.recs[t.next] = *r
+	t.next++
+	if t.next == len(t.recs) {
+		t.next, t.full = 0, true
+	}
+}
+
+func (t *tailRing) snapshot() []Record {
+	if !t.full {
+		return append([]Record(nil), t.recs[:t.next]...)
+	}
+	out := make([]Record, 0, len(t.recs))
+	out = append(out, t.recs[t.next:]...)
+	return append(out, t.recs[:t.next]...)
+}
+
+func (t *tailRing) reset() { t.next, t.full = 0, false }
