@@ -39,3 +39,12 @@ func (e *BudgetError) Error() string {
 		"a simulated thread may spin without a kernel wait, or the workload never ends (raise StepBudget if it is legitimately long)",
 		e.Steps, e.At, e.Pending)
 }
+
+// ReplaceErr swaps the error a stopped run ended with for a richer report
+// of the same failure (a layer above wrapping a budget overrun, say). It
+// does nothing if the run has not stopped.
+func (s *Sim) ReplaceErr(err error) {
+	if s.stopped {
+		s.stopErr = err
+	}
+}

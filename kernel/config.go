@@ -1,0 +1,139 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// Costs is the virtual CPU time each kind of kernel call consumes. A call
+// with a zero cost is not a scheduling point unless a perturbation is
+// injected there.
+type Costs struct {
+	Call          des.Duration // a plain kernel call (KeSetEvent, IoSetCancelRoutine, ...)
+	Interlocked   des.Duration // a shared-memory access or Interlocked* operation
+	ContextSwitch des.Duration // charged to the incoming thread at each dispatch
+	Interrupt     des.Duration // entering an ISR or the DPC drain on a processor
+}
+
+// Config is the kernel model's configuration. DefaultConfig holds the
+// Windows defaults; every number is a parameter so research can vary it.
+type Config struct {
+	// Processors is the number of simulated CPUs.
+	Processors int
+	// ClockTick is the clock interrupt interval (15.625 ms, SEMANTICS §4.3).
+	ClockTick des.Duration
+	// QuantumUnits is a thread's quantum in units; a clock tick is
+	// UnitsPerTick units (client 6, server 36; 3 per tick, SEMANTICS §4.3).
+	QuantumUnits int
+	UnitsPerTick int
+	// WaitQuantumUnits is charged to a variable-priority thread (base < 14)
+	// when its wait completes (classic NT: 1 unit, SEMANTICS §4.3).
+	WaitQuantumUnits int
+	// Costs of kernel calls.
+	Costs Costs
+	// Boosts enables wait-completion priority boosts (SEMANTICS §4.4).
+	Boosts bool
+	// StarvationBoost enables the balance-set manager's anti-starvation
+	// boost: a ready thread of priority 1–14 waiting StarvationTicks clock
+	// ticks is raised to 15 with a 4-unit quantum, checked once a second,
+	// at most 10 threads per scan (SEMANTICS §4.4).
+	StarvationBoost bool
+	StarvationTicks int
+	// Verifier makes IRQL and lock misuse fail with the Driver Verifier bug
+	// checks of SEMANTICS §1.8 (0xC4, 0xC9). Without it the same misuse is
+	// reported as IRQL_NOT_LESS_OR_EQUAL (0xA) where Windows would
+	// eventually crash that way, and ignored where it would not.
+	Verifier bool
+	// Policy chooses the dispatcher; nil means NewNTDispatcher().
+	Policy Policy
+
+	// Exploration knobs: each makes a decision whose choice 0 is "no
+	// perturbation".
+	//
+	// InjectPreemption offers, at each scheduling point of a thread below
+	// DISPATCH_LEVEL, an early quantum end (round-robin to an equal-priority
+	// ready thread) or a stall of StallTime (an interrupt storm on that
+	// processor while the others run on).
+	InjectPreemption bool
+	StallTime        des.Duration
+	// JitterLevels > 1 makes each explicit Compute a decision among that
+	// many lengths: choice c stretches it by c/JitterLevels.
+	JitterLevels int
+	// InjectAllocFailures makes each pool allocation a decision: choice 1
+	// returns NULL (STATUS_INSUFFICIENT_RESOURCES paths).
+	InjectAllocFailures bool
+}
+
+// DefaultConfig returns Windows client defaults on a 2-processor machine
+// with Driver Verifier on and no perturbations.
+func DefaultConfig() Config {
+	return Config{
+		Processors:       2,
+		ClockTick:        15625 * des.Microsecond,
+		QuantumUnits:     6,
+		UnitsPerTick:     3,
+		WaitQuantumUnits: 1,
+		Costs: Costs{
+			Call:          200 * des.Nanosecond,
+			Interlocked:   50 * des.Nanosecond,
+			ContextSwitch: 2 * des.Microsecond,
+			Interrupt:     1 * des.Microsecond,
+		},
+		Boosts:          true,
+		StarvationTicks: 300,
+		Verifier:        true,
+		StallTime:       50 * des.Microsecond,
+	}
+}
+
+// ServerConfig returns DefaultConfig with the server quantum (36 units).
+func ServerConfig() Config {
+	c := DefaultConfig()
+	c.QuantumUnits = 36
+	return c
+}
+
+// Quantum returns the quantum as virtual time.
+func (c Config) Quantum() des.Duration {
+	return c.ClockTick * des.Duration(c.QuantumUnits) / des.Duration(c.UnitsPerTick)
+}
+
+func (c Config) unit() des.Duration {
+	return c.ClockTick / des.Duration(c.UnitsPerTick)
+}
+
+// Validate reports every impossible value, each with what to do.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Processors < 1 || c.Processors > 64 {
+		bad("Processors = %d: need 1 to 64 simulated processors", c.Processors)
+	}
+	if c.ClockTick <= 0 {
+		bad("ClockTick = %v: the clock interval must be positive (Windows default 15.625ms)", c.ClockTick)
+	}
+	if c.UnitsPerTick <= 0 {
+		bad("UnitsPerTick = %d: must be positive (Windows charges 3 units per tick)", c.UnitsPerTick)
+	}
+	if c.QuantumUnits <= 0 || c.QuantumUnits > 0x7F {
+		bad("QuantumUnits = %d: must be 1..127 (client 6, server 36)", c.QuantumUnits)
+	}
+	if c.WaitQuantumUnits < 0 {
+		bad("WaitQuantumUnits = %d: must not be negative", c.WaitQuantumUnits)
+	}
+	if c.Costs.Call < 0 || c.Costs.Interlocked < 0 || c.Costs.ContextSwitch < 0 || c.Costs.Interrupt < 0 {
+		bad("Costs %+v: call costs must not be negative", c.Costs)
+	}
+	if c.StarvationBoost && c.StarvationTicks <= 0 {
+		bad("StarvationTicks = %d: must be positive when StarvationBoost is on (Windows: 300)", c.StarvationTicks)
+	}
+	if c.InjectPreemption && c.StallTime <= 0 {
+		bad("StallTime = %v: must be positive when InjectPreemption is on", c.StallTime)
+	}
+	if c.JitterLevels < 0 {
+		bad("JitterLevels = %d: use 0 or 1 for no jitter, more for that many levels", c.JitterLevels)
+	}
+	return errors.Join(errs...)
+}

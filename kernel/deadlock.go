@@ -1,0 +1,123 @@
+package kernel
+
+import "fmt"
+
+// edgeOf describes what e waits for and the exec that could free it.
+func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) {
+	if l := e.spinOn; l != nil {
+		ed := WaitEdge{Waiter: e.name, Object: "spinlock " + l.Name, Through: "spinning"}
+		if l.owner != nil {
+			ed.Owner = l.owner.name
+		}
+		return ed, l.owner, true
+	}
+	t := e.thread
+	if t == nil || t.state != Waiting {
+		return WaitEdge{}, nil, false
+	}
+	if lw := t.wait.lock; lw.name != "" {
+		ed := WaitEdge{Waiter: t.name, Object: lw.name, Owner: lw.owner(), Through: t.wait.api}
+		if o := lw.next(); o != nil {
+			return ed, &o.exec, true
+		}
+		return ed, nil, true
+	}
+	ed := WaitEdge{Waiter: t.name, Through: t.wait.api}
+	var next *exec
+	for i, b := range t.wait.blocks {
+		if i > 0 {
+			ed.Object += ", "
+		}
+		ed.Object += b.obj.name
+		if b.obj.thread != nil && len(t.wait.blocks) == 1 {
+			next = &b.obj.thread.exec
+			ed.Owner = b.obj.thread.name
+		}
+	}
+	if len(t.wait.blocks) == 0 {
+		ed.Object = "a timeout"
+	}
+	return ed, next, true
+}
+
+// cycleFrom follows wait-for edges from e and returns the cycle through e,
+// or nil.
+func (k *Kernel) cycleFrom(e *exec) []WaitEdge {
+	var path []WaitEdge
+	cur := e
+	for i := 0; i <= len(k.threads)+len(k.cpus)*2; i++ {
+		ed, next, ok := k.edgeOf(cur)
+		if !ok || next == nil {
+			return nil
+		}
+		path = append(path, ed)
+		if next == e {
+			return path
+		}
+		cur = next
+	}
+	return nil
+}
+
+func (k *Kernel) lockCycle(t *Thread) bool { return k.cycleFrom(&t.exec) != nil }
+func (k *Kernel) spinCycle(x *exec) bool   { return k.cycleFrom(x) != nil }
+
+// deadlockFrom builds the report for a cycle through x.
+func (k *Kernel) deadlockFrom(x *exec) *Deadlock {
+	d := &Deadlock{Cycle: k.cycleFrom(x), At: k.now()}
+	d.Blocked = k.blockedEdges()
+	return d
+}
+
+// blockedEdges lists every thread that waits (other than idle worker
+// waits on a KQUEUE) and every exec that spins.
+func (k *Kernel) blockedEdges() []WaitEdge {
+	var out []WaitEdge
+	for _, t := range k.threads {
+		if t.state == Waiting && !t.idleWait() {
+			ed, _, _ := k.edgeOf(&t.exec)
+			out = append(out, ed)
+		}
+	}
+	for _, c := range k.cpus {
+		for _, e := range []*exec{&c.dpc, &c.isr} {
+			if e.spinOn != nil {
+				ed, _, _ := k.edgeOf(e)
+				out = append(out, ed)
+			}
+		}
+		if c.cur != nil && c.cur.spinOn != nil {
+			ed, _, _ := k.edgeOf(&c.cur.exec)
+			out = append(out, ed)
+		}
+	}
+	return out
+}
+
+// idleWait reports a wait that is a thread's normal idle state: a worker
+// waiting on its KQUEUE for work.
+func (t *Thread) idleWait() bool {
+	return len(t.wait.blocks) == 1 && t.wait.blocks[0].obj.kind == objQueue
+}
+
+// findHang runs at quiescence: any thread still waiting (outside idle
+// queue waits) or exec still spinning can never be woken.
+func (k *Kernel) findHang() *Deadlock {
+	blocked := k.blockedEdges()
+	if len(blocked) == 0 {
+		return nil
+	}
+	d := &Deadlock{Blocked: blocked, At: k.now()}
+	for _, t := range k.threads {
+		if t.state == Waiting {
+			if c := k.cycleFrom(&t.exec); c != nil {
+				d.Cycle = c
+				break
+			}
+		}
+	}
+	return d
+}
+
+// String describes a deadlock's shape for logs.
+func (d *Deadlock) String() string { return fmt.Sprint(d.Error()) }

@@ -1,0 +1,221 @@
+package kernel
+
+import (
+	"github.com/wqsim/wqsim/des"
+)
+
+// readyThread makes t ready (after creation, a wait, or preemption
+// elsewhere) with a wait-completion boost of increment, then finds it a
+// processor: an idle one if any (a decision among them), else the one
+// running the thread it preempts (a decision among equals), else it waits
+// at the tail of its ready list (SEMANTICS §4.2).
+func (k *Kernel) readyThread(t *Thread, increment int) {
+	if increment > 0 {
+		k.boost(t, increment)
+	}
+	t.state = Ready
+	t.readySince = k.now()
+	k.policy.Enqueue(t, false)
+	k.emit(&t.exec, KindReady, "ready", t.name, int64(t.priority), int64(increment))
+	if k.cfg.StarvationBoost && !k.balanceArmed {
+		k.balanceArmed = true
+		k.sim.After(des.Second, k.balanceScan)
+	}
+	if c := k.pickIdle(t); c != nil {
+		c.kick()
+		return
+	}
+	if c := k.pickVictim(t); c != nil {
+		c.kick()
+	}
+}
+
+// pickIdle chooses an idle processor for t. Choice 0 is the natural one:
+// t's last processor if idle, else the lowest-numbered.
+func (k *Kernel) pickIdle(t *Thread) *Processor {
+	idle := k.scratch[:0]
+	for _, c := range k.cpus {
+		if c.cur == nil && !c.dpcOn && !c.isrOn {
+			idle = append(idle, c)
+			if c.id == t.lastCPU { // natural choice first, others keep their order
+				copy(idle[1:], idle[:len(idle)-1])
+				idle[0] = c
+			}
+		}
+	}
+	k.scratch = idle
+	if len(idle) == 0 {
+		return nil
+	}
+	i := k.sim.Choose(des.Point{Kind: PointPickCPU, Label: "dispatcher: which idle processor", Actor: t.id}, len(idle))
+	return idle[i]
+}
+
+// pickVictim chooses the processor whose running thread t preempts: the
+// lowest-priority one, a decision among equals (choice 0 = lowest number).
+func (k *Kernel) pickVictim(t *Thread) *Processor {
+	victims := k.scratch[:0]
+	low := int8(127)
+	for _, c := range k.cpus {
+		if c.cur == nil || !k.policy.Preempts(t, c.cur) {
+			continue
+		}
+		switch p := c.cur.priority; {
+		case p < low:
+			low = p
+			victims = append(victims[:0], c)
+		case p == low:
+			victims = append(victims, c)
+		}
+	}
+	k.scratch = victims
+	if len(victims) == 0 {
+		return nil
+	}
+	i := k.sim.Choose(des.Point{Kind: PointPickVictim, Label: "dispatcher: which processor to preempt", Actor: t.id}, len(victims))
+	return victims[i]
+}
+
+// reschedule performs at most one thread switch on c (at IRQL below
+// DISPATCH_LEVEL) and reports whether it switched.
+func (k *Kernel) reschedule(c *Processor) bool {
+	best := k.policy.Peek()
+	cur := c.cur
+	switch {
+	case best == nil:
+		c.quantumEnd, c.yieldWanted = false, false
+		return false
+	case cur == nil:
+		k.switchTo(c, best, "dispatch")
+		return true
+	case k.policy.Preempts(best, cur):
+		c.quantumEnd, c.yieldWanted = false, false
+		k.preemptCurrent(c, true)
+		k.switchTo(c, best, "preempt")
+		return true
+	case (c.quantumEnd || c.yieldWanted) && k.policy.RoundRobin(best, cur):
+		c.quantumEnd, c.yieldWanted = false, false
+		k.preemptCurrent(c, false)
+		k.switchTo(c, best, "round-robin")
+		return true
+	}
+	c.quantumEnd, c.yieldWanted = false, false
+	return false
+}
+
+// preemptCurrent puts c's running thread back on the ready lists: at the
+// head if preempted, at the tail after its quantum ended.
+func (k *Kernel) preemptCurrent(c *Processor, front bool) {
+	t := c.cur
+	t.state = Ready
+	t.readySince = k.now()
+	t.cpu = nil
+	c.cur = nil
+	k.policy.Enqueue(t, front)
+}
+
+// switchTo dispatches ready thread t on c, charging a context switch.
+func (k *Kernel) switchTo(c *Processor, t *Thread, why string) {
+	k.policy.Remove(t)
+	t.state = Running
+	t.cpu = c
+	t.lastCPU = c.id
+	c.cur = t
+	if t.quantumLeft <= 0 {
+		t.quantumLeft = k.quantum
+	}
+	t.remaining += k.cfg.Costs.ContextSwitch
+	k.emit(&t.exec, KindSwitch, why, t.name, int64(t.priority), 0)
+}
+
+// quantumExpired handles the end of t's quantum on c: reset the quantum,
+// decay a boosted variable priority by one level (never below base, never
+// for real-time threads), and ask for a round-robin at the next chance
+// (SEMANTICS §4.3, §4.4).
+func (k *Kernel) quantumExpired(c *Processor, t *Thread) {
+	t.quantumLeft = k.quantum
+	if t.starveBoost {
+		t.starveBoost = false
+		t.priority = t.base
+	} else if !t.RealTime() && t.priority > t.base {
+		t.priority--
+	}
+	c.quantumEnd = true
+	k.emit(&t.exec, KindQuantum, "quantum-end", t.name, int64(t.priority), 0)
+}
+
+// boost applies a wait-completion boost: base + increment, capped at 15,
+// only if higher than the current priority; never for real-time threads
+// (SEMANTICS §4.4).
+func (k *Kernel) boost(t *Thread, increment int) {
+	if !k.cfg.Boosts || t.RealTime() {
+		return
+	}
+	p := int(t.base) + increment
+	if p > 15 {
+		p = 15
+	}
+	if int8(p) > t.priority {
+		t.priority = int8(p)
+	}
+}
+
+// adjustAfterWait charges the wait quantum decrement on wake (SEMANTICS
+// §4.3): real-time and base ≥ 14 threads get a fresh quantum; others are
+// charged WaitQuantumUnits and decay if that exhausts the quantum.
+func (k *Kernel) adjustAfterWait(t *Thread) {
+	if t.RealTime() || t.base >= 14 {
+		t.quantumLeft = k.quantum
+		return
+	}
+	t.quantumLeft -= k.unit * des.Duration(k.cfg.WaitQuantumUnits)
+	if t.quantumLeft <= 0 {
+		t.quantumLeft = k.quantum
+		if t.priority > t.base {
+			t.priority--
+		}
+	}
+}
+
+// startBalanceManager runs the anti-starvation scan once a second: ready
+// threads of priority 1–14 that waited StarvationTicks ticks are raised to
+// 15 with a 4-unit quantum, at most 10 per scan (SEMANTICS §4.4).
+// It is armed only while threads are ready, so an idle machine quiesces.
+func (k *Kernel) balanceScanOnce() {
+	{
+		limit := k.cfg.ClockTick * des.Duration(k.cfg.StarvationTicks)
+		var boosted []*Thread
+		k.policy.Each(func(t *Thread) bool {
+			if t.priority >= 1 && t.priority <= 14 && k.now().Sub(t.readySince) >= limit {
+				boosted = append(boosted, t)
+			}
+			return len(boosted) < 10
+		})
+		for _, t := range boosted {
+			k.policy.Remove(t)
+			t.priority = 15
+			t.starveBoost = true
+			t.quantumLeft = 4 * k.unit
+			k.policy.Enqueue(t, false)
+			k.emit(&t.exec, KindReady, "starvation-boost", t.name, 15, 0)
+			if c := k.pickVictim(t); c != nil {
+				c.kick()
+			}
+		}
+		k.balanceArmed = false
+		if k.policy.Len() > 0 {
+			k.balanceArmed = true
+			k.sim.After(des.Second, k.balanceScan)
+		}
+	}
+}
+
+func (k *Kernel) liveThreads() int {
+	n := 0
+	for _, t := range k.threads {
+		if t.state != Terminated {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,177 @@
+package kernel
+
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// execKind says what an execution context is.
+type execKind uint8
+
+const (
+	execThread execKind = iota
+	execDPC
+	execISR
+)
+
+// request is what an exec asked for when it last yielded to the loop.
+type request uint8
+
+const (
+	reqNone    request = iota
+	reqCompute         // consume `remaining` CPU time, then resume
+	reqBlock           // thread waits; its processor picks another
+	reqSpin            // spinning on a spin lock: the processor stays busy
+	reqExit            // thread body returned
+	reqIdle            // DPC/ISR drain finished: pop the context
+	reqHalt            // a finding stopped the run
+)
+
+// exec is an execution context that runs simulated code as a coroutine on
+// a processor: a thread, or a processor's DPC or ISR context. Only the
+// context on top of a processor's stack advances; the ones below it are
+// interrupted with their remaining compute saved.
+type exec struct {
+	k         *Kernel
+	proc      *des.Proc
+	kind      execKind
+	name      string
+	cpu       *Processor
+	irql      IRQL
+	req       request
+	remaining des.Duration // compute left before the coroutine resumes
+	started   des.Time     // when the current chunk began
+	timer     des.Timer    // end of the current chunk
+	onChunk   des.Handler  // created once: chunk-end event handler
+	thread    *Thread      // non-nil for thread contexts
+	spinOn    *KSPIN_LOCK  // the lock it spins on, when req == reqSpin
+}
+
+func (e *exec) init(k *Kernel, kind execKind, name string) {
+	e.k, e.kind, e.name = k, kind, name
+	e.onChunk = e.chunkDone
+}
+
+// running reports whether e's coroutine is the code executing now.
+func (e *exec) running() bool { return e.proc != nil && e.k.sim.Current() == e.proc }
+
+// cur returns the exec of the calling simulated code. api names the
+// routine for the error when it is called from outside simulated code.
+func (k *Kernel) cur(api string) *exec {
+	e := k.curOrNil()
+	if e == nil {
+		panic(fmt.Sprintf("kernel: %s called outside simulated code; call kernel routines from a thread, DPC or ISR body", api))
+	}
+	return e
+}
+
+func (k *Kernel) curOrNil() *exec {
+	p := k.sim.Current()
+	if p == nil {
+		return nil
+	}
+	e, _ := p.Data.(*exec)
+	return e
+}
+
+// point is a scheduling point: it charges cost of CPU time to the calling
+// exec (yielding to the loop so other processors advance and this one can
+// be preempted or interrupted) and offers the injected perturbations.
+func (k *Kernel) point(e *exec, cost des.Duration) {
+	c := e.cpu
+	if k.cfg.InjectPreemption && e.kind == execThread && e.irql < DISPATCH_LEVEL {
+		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id}, 3) {
+		case 1:
+			c.yieldWanted = true
+			k.emit(e, KindInject, "inject-yield", "", 0, 0)
+		case 2:
+			cost += k.cfg.StallTime
+			k.emit(e, KindInject, "inject-stall", "", int64(k.cfg.StallTime), 0)
+		}
+	}
+	if cost == 0 && !c.needSettle && !c.yieldWanted {
+		return
+	}
+	e.remaining += cost
+	e.req = reqCompute
+	e.proc.Yield()
+}
+
+// enter begins a kernel call: it finds the caller and passes a scheduling
+// point charging the configured call cost.
+func (k *Kernel) enter(api string) *exec {
+	e := k.cur(api)
+	k.point(e, k.cfg.Costs.Call)
+	return e
+}
+
+// Compute consumes d of CPU time in the calling code: the "compute for
+// 40µs" of a scenario. Preemption, interrupts and DPCs can split it. With
+// JitterLevels > 1 the length is a decision (choice 0 is exact).
+func (k *Kernel) Compute(d des.Duration) {
+	e := k.cur("Compute")
+	if n := k.cfg.JitterLevels; n > 1 && d > 0 {
+		c := k.sim.Choose(des.Point{Kind: PointJitter, Label: "kernel: compute jitter", Actor: e.actorID()}, n)
+		d += d * des.Duration(c) / des.Duration(n)
+	}
+	k.point(e, d)
+}
+
+// Yield is a bare scheduling point with no cost: perturbations may be
+// injected here and pending preemption or DPCs take effect.
+func (k *Kernel) Yield() { k.point(k.cur("Yield"), 0) }
+
+func (e *exec) actorID() int32 {
+	if e.thread != nil {
+		return e.thread.id
+	}
+	return 0
+}
+
+// chunkDone is the event at the end of a compute chunk.
+func (e *exec) chunkDone() {
+	c := e.cpu
+	c.charge(e)
+	if e.remaining > 0 || c.quantumEnd {
+		c.settle()
+		return
+	}
+	e.resume()
+}
+
+// resume runs e's coroutine until it yields, then lets its processor act
+// on what it asked for.
+func (e *exec) resume() {
+	e.req = reqNone
+	e.proc.Resume()
+	if e.k.sim.Stopped() {
+		return
+	}
+	c := e.cpu
+	switch e.req {
+	case reqCompute:
+		c.settle()
+	case reqBlock, reqExit:
+		c.cur = nil
+		e.cpu = nil
+		c.settle()
+	case reqIdle:
+		c.popContext(e)
+		c.settle()
+	case reqSpin, reqHalt, reqNone:
+	}
+}
+
+// IRQL returns the IRQL of the calling code.
+func (k *Kernel) KeGetCurrentIrql() IRQL { return k.cur("KeGetCurrentIrql").irql }
+
+// CurrentThread returns the calling thread (KeGetCurrentThread), or nil in
+// a DPC or ISR.
+func (k *Kernel) KeGetCurrentThread() *Thread { return k.cur("KeGetCurrentThread").thread }
+
+// KeGetCurrentProcessorNumber returns the processor the caller runs on.
+func (k *Kernel) KeGetCurrentProcessorNumber() int { return k.cur("KeGetCurrentProcessorNumber").cpu.id }
+
+// InDPC reports whether the caller runs in a DPC (KeIsExecutingDpc).
+func (k *Kernel) KeIsExecutingDpc() bool { return k.cur("KeIsExecutingDpc").kind == execDPC }

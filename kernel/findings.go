@@ -1,0 +1,163 @@
+package kernel
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// Bug-check codes the model raises (SEMANTICS §1.8).
+const (
+	APC_INDEX_MISMATCH                                   uint32 = 0x01
+	IRQL_NOT_LESS_OR_EQUAL                               uint32 = 0x0A
+	SPIN_LOCK_ALREADY_OWNED                              uint32 = 0x0F
+	SPIN_LOCK_NOT_OWNED                                  uint32 = 0x10
+	KERNEL_APC_PENDING_DURING_EXIT                       uint32 = 0x20
+	MULTIPLE_IRP_COMPLETE_REQUESTS                       uint32 = 0x44
+	CANCEL_STATE_IN_COMPLETED_IRP                        uint32 = 0x48
+	INVALID_WORK_QUEUE_ITEM                              uint32 = 0x96
+	ATTEMPTED_SWITCH_FROM_DPC                            uint32 = 0xB8
+	BAD_POOL_CALLER                                      uint32 = 0xC2
+	DRIVER_VERIFIER_DETECTED_VIOLATION                   uint32 = 0xC4
+	DRIVER_VERIFIER_IOMANAGER_VIOLATION                  uint32 = 0xC9
+	DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS uint32 = 0xCE
+	DRIVER_IRQL_NOT_LESS_OR_EQUAL                        uint32 = 0xD1
+	DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL              uint32 = 0xD5
+	IMPERSONATING_WORKER_THREAD                          uint32 = 0xDF
+	WORKER_THREAD_RETURNED_AT_BAD_IRQL                   uint32 = 0xE1
+	WORKER_INVALID                                       uint32 = 0xE4
+	ACTIVE_EX_WORKER_THREAD_TERMINATION                  uint32 = 0xE9
+	FLTMGR_FILE_SYSTEM                                   uint32 = 0xF5
+)
+
+var bugCheckNames = []struct {
+	code uint32
+	name string
+}{
+	{APC_INDEX_MISMATCH, "APC_INDEX_MISMATCH"},
+	{IRQL_NOT_LESS_OR_EQUAL, "IRQL_NOT_LESS_OR_EQUAL"},
+	{SPIN_LOCK_ALREADY_OWNED, "SPIN_LOCK_ALREADY_OWNED"},
+	{SPIN_LOCK_NOT_OWNED, "SPIN_LOCK_NOT_OWNED"},
+	{KERNEL_APC_PENDING_DURING_EXIT, "KERNEL_APC_PENDING_DURING_EXIT"},
+	{MULTIPLE_IRP_COMPLETE_REQUESTS, "MULTIPLE_IRP_COMPLETE_REQUESTS"},
+	{CANCEL_STATE_IN_COMPLETED_IRP, "CANCEL_STATE_IN_COMPLETED_IRP"},
+	{INVALID_WORK_QUEUE_ITEM, "INVALID_WORK_QUEUE_ITEM"},
+	{ATTEMPTED_SWITCH_FROM_DPC, "ATTEMPTED_SWITCH_FROM_DPC"},
+	{BAD_POOL_CALLER, "BAD_POOL_CALLER"},
+	{DRIVER_VERIFIER_DETECTED_VIOLATION, "DRIVER_VERIFIER_DETECTED_VIOLATION"},
+	{DRIVER_VERIFIER_IOMANAGER_VIOLATION, "DRIVER_VERIFIER_IOMANAGER_VIOLATION"},
+	{DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, "DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS"},
+	{DRIVER_IRQL_NOT_LESS_OR_EQUAL, "DRIVER_IRQL_NOT_LESS_OR_EQUAL"},
+	{DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, "DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL"},
+	{IMPERSONATING_WORKER_THREAD, "IMPERSONATING_WORKER_THREAD"},
+	{WORKER_THREAD_RETURNED_AT_BAD_IRQL, "WORKER_THREAD_RETURNED_AT_BAD_IRQL"},
+	{WORKER_INVALID, "WORKER_INVALID"},
+	{ACTIVE_EX_WORKER_THREAD_TERMINATION, "ACTIVE_EX_WORKER_THREAD_TERMINATION"},
+	{FLTMGR_FILE_SYSTEM, "FLTMGR_FILE_SYSTEM"},
+}
+
+// BugCheckName returns the symbolic name of a bug-check code.
+func BugCheckName(code uint32) string {
+	for _, e := range bugCheckNames {
+		if e.code == code {
+			return e.name
+		}
+	}
+	return fmt.Sprintf("BUGCHECK_0x%X", code)
+}
+
+// BugCheck is a simulated system crash, raised at the exact call that broke
+// a rule. It carries the real code, name and parameters.
+type BugCheck struct {
+	Code   uint32
+	Name   string
+	Params [4]uint64
+	API    string   // the routine that detected it
+	Actor  string   // thread or DPC that called it
+	CPU    int      // processor
+	IRQL   IRQL     // IRQL at the call
+	At     des.Time // virtual time
+	Detail string   // what went wrong, in words
+}
+
+func (b *BugCheck) Error() string {
+	return fmt.Sprintf("bug check 0x%X %s (0x%X, 0x%X, 0x%X, 0x%X) in %s by %s on cpu%d at %s, t=%v: %s",
+		b.Code, b.Name, b.Params[0], b.Params[1], b.Params[2], b.Params[3], b.API, b.Actor, b.CPU, b.IRQL, b.At, b.Detail)
+}
+
+// WaitEdge is one blocked party in a deadlock or hang report.
+type WaitEdge struct {
+	Waiter  string // thread (or DPC/processor for spin locks)
+	Object  string // what it waits for: "fast mutex M", "event done"
+	Owner   string // the owner of that object, "" when it has none (events)
+	Through string // how it waits: "KeWaitForSingleObject", "spinning"
+}
+
+func (w WaitEdge) String() string {
+	s := w.Waiter + " waits for " + w.Object
+	if w.Owner != "" {
+		s += " owned by " + w.Owner
+	}
+	if w.Through != "" {
+		s += " (" + w.Through + ")"
+	}
+	return s
+}
+
+// Deadlock reports threads that wait and that nothing can wake. Cycle holds
+// the wait-for cycle when ownership forms one (locks, thread objects); a
+// hang without a cycle (everyone waits on events nobody will set) has only
+// Blocked.
+type Deadlock struct {
+	Cycle   []WaitEdge
+	Blocked []WaitEdge
+	At      des.Time
+}
+
+func (d *Deadlock) Error() string {
+	var b strings.Builder
+	if len(d.Cycle) > 0 {
+		b.WriteString("deadlock: ")
+		for i, e := range d.Cycle {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(e.String())
+		}
+	} else {
+		b.WriteString("hang: nothing can wake the waiting threads: ")
+		for i, e := range d.Blocked {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(e.String())
+		}
+	}
+	fmt.Fprintf(&b, " (t=%v)", d.At)
+	return b.String()
+}
+
+// Leak reports objects still outstanding when the run ended: IRPs never
+// completed, pool blocks never freed, and whatever a higher layer adds.
+type Leak struct {
+	Items []string
+	At    des.Time
+}
+
+func (l *Leak) Error() string {
+	return fmt.Sprintf("leak at end of run (t=%v): %s", l.At, strings.Join(l.Items, "; "))
+}
+
+// Livelock wraps a step-budget overrun with what the kernel still had
+// pending, so the report says who was spinning.
+type Livelock struct {
+	Budget  *des.BudgetError
+	Running []string
+}
+
+func (l *Livelock) Error() string {
+	return fmt.Sprintf("livelock: %v; running: %s", l.Budget, strings.Join(l.Running, ", "))
+}
+
+func (l *Livelock) Unwrap() error { return l.Budget }

@@ -1,0 +1,193 @@
+package kernel
+
+import (
+	"fmt"
+)
+
+// IRP flags that matter to the model (SEMANTICS §5.2).
+const (
+	IRP_PAGING_IO             uint32 = 0x00000002
+	IRP_SYNCHRONOUS_PAGING_IO uint32 = 0x00000040
+)
+
+// DriverCancel is a cancel routine (DRIVER_CANCEL): called at
+// DISPATCH_LEVEL holding the cancel spin lock, which it must release with
+// IoReleaseCancelSpinLock(irp.CancelIrql) (SEMANTICS §1.7).
+type DriverCancel func(irp *IRP)
+
+// IO_STATUS_BLOCK is an IRP's final status.
+type IO_STATUS_BLOCK struct {
+	Status      NTSTATUS
+	Information uint64
+}
+
+// IRP is an I/O request packet. Its cancel routine is an atomic cell:
+// whoever swaps a non-nil routine for nil owns the IRP (SEMANTICS §2.1).
+type IRP struct {
+	k             *Kernel
+	id            int
+	name          string
+	Flags         uint32
+	IoStatus      IO_STATUS_BLOCK
+	CancelIrql    IRQL
+	DriverContext [4]any // Tail.Overlay.DriverContext; [3] belongs to IoCsq
+	FileObject    any
+	TopLevel      bool // the issuing thread's TopLevelIrp was non-NULL
+	Tag           string
+
+	cancel        bool
+	cancelRoutine DriverCancel
+	pendingMarked bool
+	completed     bool
+	freed         bool
+	completedBy   string
+	done          *KEVENT
+}
+
+// IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
+// completed before the run ends, or it is reported as a leak.
+func (k *Kernel) IoAllocateIrp(tag string) *IRP {
+	irp := &IRP{k: k, id: len(k.irps) + 1, Tag: tag}
+	irp.name = fmt.Sprintf("irp %d", irp.id)
+	if tag != "" {
+		irp.name += " (" + tag + ")"
+	}
+	irp.done = k.KeInitializeEvent(irp.name+" done", NotificationEvent, false)
+	k.irps = append(k.irps, irp)
+	return irp
+}
+
+// ID returns the IRP's number; Name its readable name.
+func (i *IRP) ID() int      { return i.id }
+func (i *IRP) Name() string { return i.name }
+
+// Completed reports whether IoCompleteRequest has run for the IRP.
+func (i *IRP) Completed() bool { return i.completed }
+
+// Cancelled reports the Cancel flag (without a scheduling point; use
+// k.IoIsCancelled from driver code).
+func (i *IRP) Cancelled() bool { return i.cancel }
+
+// PendingReturned reports whether IoMarkIrpPending was called.
+func (i *IRP) PendingReturned() bool { return i.pendingMarked }
+
+// Done returns the notification event set when the IRP completes, so the
+// issuing thread can wait for it.
+func (i *IRP) Done() *KEVENT { return i.done }
+
+// IoIsCancelled reads irp.Cancel from driver code: a scheduling point, since
+// the flag is shared with a concurrent IoCancelIrp.
+func (k *Kernel) IoIsCancelled(irp *IRP) bool {
+	k.point(k.cur("Irp->Cancel"), k.cfg.Costs.Interlocked)
+	return irp.cancel
+}
+
+// IoSetCancelRoutine atomically exchanges irp's cancel routine and returns
+// the previous one: nil if none was set or cancellation already took it
+// (SEMANTICS §1.7).
+func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel {
+	x := k.enter("IoSetCancelRoutine")
+	prev := irp.cancelRoutine
+	irp.cancelRoutine = routine
+	k.emit(x, KindIRP, "IoSetCancelRoutine", irp.name, b2i(routine != nil), b2i(prev != nil))
+	return prev
+}
+
+// IoMarkIrpPending marks irp pending.
+func (k *Kernel) IoMarkIrpPending(irp *IRP) {
+	x := k.enter("IoMarkIrpPending")
+	irp.pendingMarked = true
+	k.emit(x, KindIRP, "IoMarkIrpPending", irp.name, 0, 0)
+}
+
+// IoAcquireCancelSpinLock acquires the global cancel spin lock and returns
+// the old IRQL.
+func (k *Kernel) IoAcquireCancelSpinLock() IRQL {
+	x := k.enter("IoAcquireCancelSpinLock")
+	if x.irql > DISPATCH_LEVEL {
+		k.verifierOr0A(x, "IoAcquireCancelSpinLock", 0x42, "cancel spin lock above DISPATCH_LEVEL")
+	}
+	old := x.irql
+	k.setIrql(x, DISPATCH_LEVEL)
+	k.spinAcquire(x, &k.cancelLock, "IoAcquireCancelSpinLock")
+	return old
+}
+
+// IoReleaseCancelSpinLock releases it and lowers IRQL to old.
+func (k *Kernel) IoReleaseCancelSpinLock(old IRQL) {
+	x := k.enter("IoReleaseCancelSpinLock")
+	k.spinRelease(x, &k.cancelLock, "IoReleaseCancelSpinLock")
+	k.lowerTo(x, old)
+}
+
+// IoCancelIrp follows SEMANTICS §1.7 / §2.3 step by step, each step a
+// scheduling point: take the cancel spin lock, set Cancel, swap the cancel
+// routine with nil; if one was set, call it holding the lock (it releases
+// it) and return true — 0x48 CANCEL_STATE_IN_COMPLETED_IRP if the IRP was
+// already completed; otherwise release the lock and return false.
+// Caller IRQL ≤ DISPATCH_LEVEL.
+func (k *Kernel) IoCancelIrp(irp *IRP) bool {
+	x := k.enter("IoCancelIrp")
+	k.checkIrqlAtMost(x, "IoCancelIrp", DISPATCH_LEVEL)
+	old := k.IoAcquireCancelSpinLock()
+	k.point(x, k.cfg.Costs.Interlocked)
+	irp.cancel = true
+	k.emit(x, KindIRP, "set-cancel", irp.name, 0, 0)
+	k.point(x, k.cfg.Costs.Interlocked)
+	routine := irp.cancelRoutine
+	irp.cancelRoutine = nil
+	if routine == nil {
+		k.emit(x, KindIRP, "IoCancelIrp", irp.name, 0, 0)
+		k.IoReleaseCancelSpinLock(old)
+		return false
+	}
+	if irp.completed {
+		k.bugCheck(x, "IoCancelIrp", CANCEL_STATE_IN_COMPLETED_IRP, uint64(irp.id), 0, 0, 0,
+			irp.name+": cancel routine invoked on an already-completed IRP")
+	}
+	irp.CancelIrql = old
+	k.emit(x, KindIRP, "IoCancelIrp", irp.name, 1, 0)
+	routine(irp)
+	return true
+}
+
+// IoCompleteRequest completes irp. A second completion is 0x44
+// MULTIPLE_IRP_COMPLETE_REQUESTS; with Verifier, completing with a cancel
+// routine still set is 0xC9 P1=0x7 and with STATUS_PENDING 0xC9 P1=0x6
+// (SEMANTICS §1.7, §1.8). Caller IRQL ≤ DISPATCH_LEVEL. The issuing thread
+// waiting on irp.Done() gets priorityBoost.
+func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
+	x := k.enter("IoCompleteRequest")
+	k.checkIrqlAtMost(x, "IoCompleteRequest", DISPATCH_LEVEL)
+	switch {
+	case irp.freed:
+		k.bugCheck(x, "IoCompleteRequest", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0, irp.name+" completed after it was freed")
+	case irp.completed:
+		k.bugCheck(x, "IoCompleteRequest", MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(irp.id), 0, 0, 0,
+			fmt.Sprintf("%s completed twice (first by %s)", irp.name, irp.completedBy))
+	case k.cfg.Verifier && irp.cancelRoutine != nil:
+		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x7, uint64(irp.id), 0, 0,
+			irp.name+" completed with its cancel routine still set")
+	case k.cfg.Verifier && irp.IoStatus.Status == STATUS_PENDING:
+		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x6, uint64(irp.id), 0, 0,
+			irp.name+" completed with STATUS_PENDING")
+	}
+	irp.completed = true
+	irp.completedBy = x.name
+	k.emit(x, KindIRP, "IoCompleteRequest", irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
+	k.signal(&irp.done.dispatcherHeader, 1, priorityBoost)
+}
+
+// IoFreeIrp releases an IRP the caller allocated and owns (uncompleted
+// IRPs freed this way are not leaks).
+func (k *Kernel) IoFreeIrp(irp *IRP) {
+	k.enter("IoFreeIrp")
+	irp.freed = true
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,55 @@
+package kernel
+
+import "fmt"
+
+// KeRaiseIrql raises the caller's IRQL to newIrql and returns the old one.
+// Raising to a lower IRQL is Verifier 0xC4 P1=0x30 (SEMANTICS §4.5, §1.8).
+func (k *Kernel) KeRaiseIrql(newIrql IRQL) IRQL {
+	x := k.enter("KeRaiseIrql")
+	old := x.irql
+	if newIrql < old {
+		k.irqlViolation(x, "KeRaiseIrql", 0x30, old, newIrql)
+	}
+	k.setIrql(x, newIrql)
+	return old
+}
+
+// KeRaiseIrqlToDpcLevel raises to DISPATCH_LEVEL and returns the old IRQL.
+func (k *Kernel) KeRaiseIrqlToDpcLevel() IRQL { return k.KeRaiseIrql(DISPATCH_LEVEL) }
+
+// KeLowerIrql lowers the caller's IRQL to newIrql. Lowering to a higher
+// IRQL is Verifier 0xC4 P1=0x31. Dropping below DISPATCH_LEVEL runs pending
+// DPCs and a deferred thread switch before the caller continues (§4.5).
+func (k *Kernel) KeLowerIrql(newIrql IRQL) {
+	x := k.enter("KeLowerIrql")
+	if newIrql > x.irql {
+		k.irqlViolation(x, "KeLowerIrql", 0x31, x.irql, newIrql)
+	}
+	k.lowerTo(x, newIrql)
+}
+
+func (k *Kernel) irqlViolation(x *exec, api string, code uint64, cur, req IRQL) {
+	if !k.cfg.Verifier {
+		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(req), 0, 0, fmt.Sprintf("%s from %v to %v", api, cur, req))
+	}
+	k.bugCheck(x, api, DRIVER_VERIFIER_DETECTED_VIOLATION, code, uint64(cur), uint64(req), 0,
+		fmt.Sprintf("%s from %v to %v", api, cur, req))
+}
+
+func (k *Kernel) setIrql(x *exec, l IRQL) {
+	if l != x.irql {
+		x.irql = l
+		k.emit(x, KindIrql, "irql", "", int64(l), 0)
+	}
+}
+
+// lowerTo drops IRQL and, when it crosses below DISPATCH_LEVEL, passes a
+// scheduling point so deferred DPCs and switches happen now.
+func (k *Kernel) lowerTo(x *exec, l IRQL) {
+	was := x.irql
+	k.setIrql(x, l)
+	if was >= DISPATCH_LEVEL && l < DISPATCH_LEVEL && x.cpu != nil {
+		x.cpu.needSettle = true
+		k.point(x, 0)
+	}
+}

@@ -1,0 +1,180 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// Kernel is one simulated machine: processors, threads, dispatcher state,
+// objects and the findings raised so far. It runs on a des.Sim and is, like
+// it, single-threaded.
+type Kernel struct {
+	sim     *des.Sim
+	cfg     Config
+	policy  Policy
+	cpus    []*Processor
+	threads []*Thread
+	irps    []*IRP
+	pool    []*PoolBlock
+	quantum des.Duration
+	unit    des.Duration
+
+	cancelLock KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
+	halted     bool       // a finding stopped the run
+	balanceArmed bool
+	balanceScan  des.Handler
+	scratch    []*Processor
+	endChecks  []func() []string
+}
+
+// New builds a kernel on sim. The configuration must be valid.
+func New(sim *des.Sim, cfg Config) (*Kernel, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kernel: invalid config: %w", err)
+	}
+	k := &Kernel{sim: sim, cfg: cfg, policy: cfg.Policy}
+	if k.policy == nil {
+		k.policy = NewNTDispatcher()
+	}
+	k.policy.Reset()
+	k.quantum = cfg.Quantum()
+	k.unit = cfg.unit()
+	k.cancelLock.Name = "IoCancelSpinLock"
+	for i := 0; i < cfg.Processors; i++ {
+		k.cpus = append(k.cpus, newProcessor(k, i))
+	}
+	k.balanceScan = k.balanceScanOnce
+	return k, nil
+}
+
+// MustNew is New for configurations known to be valid (tests, examples).
+func MustNew(sim *des.Sim, cfg Config) *Kernel {
+	k, err := New(sim, cfg)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// Sim returns the simulation the kernel runs on.
+func (k *Kernel) Sim() *des.Sim { return k.sim }
+
+// Config returns the kernel's configuration.
+func (k *Kernel) Config() Config { return k.cfg }
+
+// Now returns the virtual time.
+func (k *Kernel) Now() des.Time { return k.sim.Now() }
+
+// Processors returns the number of processors.
+func (k *Kernel) Processors() int { return len(k.cpus) }
+
+// Threads returns every thread created so far, in creation order.
+func (k *Kernel) Threads() []*Thread { return k.threads }
+
+// AddEndCheck registers a check run by Finish when the run ends quietly;
+// each returned string is an outstanding object reported as a *Leak.
+func (k *Kernel) AddEndCheck(f func() []string) { k.endChecks = append(k.endChecks, f) }
+
+// Run runs the simulation to quiescence and returns its outcome after the
+// end-of-run checks (see Finish).
+func (k *Kernel) Run() des.Outcome {
+	k.sim.Run()
+	return k.Finish()
+}
+
+// Finish classifies how the run ended: a finding that stopped it; a step
+// budget overrun (as *Livelock); threads that wait with nothing left to
+// wake them (*Deadlock); or outstanding IRPs, pool blocks and objects of
+// higher layers (*Leak). Call it once the event queue is empty or the run
+// has stopped.
+func (k *Kernel) Finish() des.Outcome {
+	if err := k.sim.Err(); err != nil {
+		var be *des.BudgetError
+		if errors.As(err, &be) {
+			if _, already := err.(*Livelock); !already {
+				k.replaceErr(&Livelock{Budget: be, Running: k.runningNames()})
+			}
+		}
+		return k.sim.Outcome()
+	}
+	if k.sim.Pending() == 0 {
+		if d := k.findHang(); d != nil {
+			k.sim.Stop(d)
+			return k.sim.Outcome()
+		}
+		if items := k.leaks(); len(items) > 0 {
+			k.sim.Stop(&Leak{Items: items, At: k.sim.Now()})
+		}
+	}
+	return k.sim.Outcome()
+}
+
+// replaceErr swaps the stop error for a richer one of the same failure.
+func (k *Kernel) replaceErr(err error) { k.sim.ReplaceErr(err) }
+
+func (k *Kernel) runningNames() []string {
+	var out []string
+	for _, c := range k.cpus {
+		if top := c.top(); top != nil {
+			out = append(out, fmt.Sprintf("cpu%d: %s at %v", c.id, top.name, top.irql))
+		}
+	}
+	return out
+}
+
+func (k *Kernel) leaks() []string {
+	var items []string
+	for _, irp := range k.irps {
+		if !irp.completed && !irp.freed {
+			items = append(items, fmt.Sprintf("%s never completed (pending=%v cancel=%v)", irp.name, irp.pendingMarked, irp.cancel))
+		}
+	}
+	for _, b := range k.pool {
+		if !b.freed {
+			items = append(items, fmt.Sprintf("pool block %s tag %q (%d bytes) never freed", b.name, b.Tag, b.Size))
+		}
+	}
+	for _, f := range k.endChecks {
+		items = append(items, f()...)
+	}
+	return items
+}
+
+// halt stops the run with err and parks the calling exec for good: the
+// code that broke a rule never continues past the faulting call.
+func (k *Kernel) halt(e *exec, err error) {
+	k.sim.Stop(err)
+	k.halted = true
+	if e != nil && e.running() {
+		e.req = reqHalt
+		for {
+			e.proc.Yield()
+		}
+	}
+}
+
+// bugCheck raises a bug check at the current call.
+func (k *Kernel) bugCheck(e *exec, api string, code uint32, p1, p2, p3, p4 uint64, detail string) {
+	bc := &BugCheck{Code: code, Name: BugCheckName(code), Params: [4]uint64{p1, p2, p3, p4},
+		API: api, At: k.sim.Now(), Detail: detail, CPU: -1}
+	if e != nil {
+		bc.Actor, bc.IRQL = e.name, e.irql
+		if e.cpu != nil {
+			bc.CPU = e.cpu.id
+		}
+	}
+	k.emit(e, KindBugCheck, "BUGCHECK", bc.Name, int64(code), int64(p1))
+	k.halt(e, bc)
+}
+
+// BugCheckFrom raises a bug check on behalf of a higher layer (queues,
+// filter manager) from the calling simulated code.
+func (k *Kernel) BugCheckFrom(api string, code uint32, p1, p2, p3, p4 uint64, detail string) {
+	k.bugCheck(k.curOrNil(), api, code, p1, p2, p3, p4, detail)
+}
+
+// Fail stops the run with a finding of a higher layer (a verifier message,
+// a protocol violation) raised by the calling simulated code.
+func (k *Kernel) Fail(err error) { k.halt(k.curOrNil(), err) }

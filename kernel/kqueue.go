@@ -1,0 +1,202 @@
+package kernel
+
+import "github.com/wqsim/wqsim/des"
+
+// KQUEUE is a kernel queue object (SEMANTICS §3.3): FIFO entries, LIFO
+// waiting threads, and a concurrency limit on how many associated threads
+// may be active at once (0 means the processor count). A thread that got an
+// entry counts as active until it calls KeRemoveQueue again; if it blocks
+// on anything else it frees its slot, and a waiting thread is released for
+// the next entry (KiActivateWaiterQueue).
+type KQUEUE struct {
+	dispatcherHeader
+	k       *Kernel
+	entries []any
+	limit   int
+	active  int
+	members int
+	sleepers []*Thread // threads blocked in KeRemoveQueue, LIFO
+}
+
+// KeInitializeQueue returns a queue with the given concurrency limit
+// (0 = number of processors).
+func (k *Kernel) KeInitializeQueue(name string, limit int) *KQUEUE {
+	if limit <= 0 {
+		limit = len(k.cpus)
+	}
+	q := &KQUEUE{k: k, limit: limit}
+	q.init(objQueue, "queue "+name, true, 0)
+	return q
+}
+
+// Len returns the number of queued entries.
+func (q *KQUEUE) Len() int { return len(q.entries) }
+
+// Active returns the number of active associated threads.
+func (q *KQUEUE) Active() int { return q.active }
+
+// Limit returns the concurrency limit.
+func (q *KQUEUE) Limit() int { return q.limit }
+
+// Waiting returns the number of threads waiting in KeRemoveQueue.
+func (q *KQUEUE) Waiting() int { return len(q.sleepers) }
+
+// KeInsertQueue appends entry. If a thread waits and fewer than limit
+// associated threads are active, the most recently blocked waiter takes it
+// directly. Returns the number of entries before the insert.
+func (k *Kernel) KeInsertQueue(q *KQUEUE, entry any) int {
+	x := k.enter("KeInsertQueue")
+	k.checkIrqlAtMost(x, "KeInsertQueue", DISPATCH_LEVEL)
+	return k.insertQueue(x, q, entry, false)
+}
+
+// KeInsertHeadQueue inserts entry at the head.
+func (k *Kernel) KeInsertHeadQueue(q *KQUEUE, entry any) int {
+	x := k.enter("KeInsertHeadQueue")
+	return k.insertQueue(x, q, entry, true)
+}
+
+func (k *Kernel) insertQueue(x *exec, q *KQUEUE, entry any, head bool) int {
+	n := len(q.entries)
+	k.emit(x, KindQueue, "KeInsertQueue", q.name, int64(n), int64(q.active))
+	if len(q.sleepers) > 0 && q.active < q.limit && n == 0 {
+		q.handTo(entry)
+		return n
+	}
+	if head {
+		q.entries = append(q.entries, nil)
+		copy(q.entries[1:], q.entries)
+		q.entries[0] = entry
+	} else {
+		q.entries = append(q.entries, entry)
+	}
+	q.state = int32(len(q.entries))
+	return n
+}
+
+// handTo gives entry to the LIFO waiter and makes it active.
+func (q *KQUEUE) handTo(entry any) {
+	t := q.sleepers[len(q.sleepers)-1]
+	q.sleepers = q.sleepers[:len(q.sleepers)-1]
+	t.wait.queued = entry
+	q.active++
+	q.unlinkWaiter(t)
+	q.k.satisfyQueue(t)
+}
+
+// KeRemoveQueue takes the next entry, associating the caller with q. The
+// caller's previous entry's slot is released first. It blocks (an idle
+// wait, not reported as a hang) until an entry is available and the
+// concurrency limit allows, or until timeout (then ok is false).
+func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok bool) {
+	x := k.enter("KeRemoveQueue")
+	t := x.thread
+	if timeout != 0 {
+		k.checkCanBlock(x, "KeRemoveQueue", timeout)
+	}
+	if t.queue != q {
+		if t.queue != nil {
+			t.queue.threadGone(t)
+		}
+		t.queue = q
+		q.members++
+	} else if q.active > 0 {
+		q.active-- // the previous entry is done
+	}
+	if len(q.entries) > 0 && q.active < q.limit {
+		entry = q.entries[0]
+		copy(q.entries, q.entries[1:])
+		q.entries[len(q.entries)-1] = nil
+		q.entries = q.entries[:len(q.entries)-1]
+		q.state = int32(len(q.entries))
+		q.active++
+		return entry, true
+	}
+	if timeout == 0 {
+		return nil, false
+	}
+	q.sleepers = append(q.sleepers, t)
+	t.wait.blocks = append(t.wait.blocks[:0], waitBlock{t: t, obj: &q.dispatcherHeader})
+	q.waiters = append(q.waiters, &t.wait.blocks[0])
+	t.wait.api = "KeRemoveQueue"
+	t.wait.queued = nil
+	t.wait.inQueue = true
+	if timeout > 0 {
+		if t.wait.onTimout == nil {
+			t.wait.onTimout = func() { k.waitTimedOut(t) }
+		}
+		t.wait.timer = k.sim.After(timeout, t.wait.onTimout)
+	}
+	k.emit(x, KindWait, "KeRemoveQueue", q.name, int64(timeout), 0)
+	t.state = Waiting
+	t.req = reqBlock
+	t.proc.Yield()
+	t.wait.inQueue = false
+	if t.wait.status == STATUS_TIMEOUT {
+		return nil, false
+	}
+	return t.wait.queued, true
+}
+
+func (q *KQUEUE) unlinkWaiter(t *Thread) {
+	for i := range t.wait.blocks {
+		t.wait.blocks[i].obj.unlink(&t.wait.blocks[i])
+	}
+	t.wait.blocks = t.wait.blocks[:0]
+}
+
+// satisfyQueue readies a thread released from KeRemoveQueue.
+func (k *Kernel) satisfyQueue(t *Thread) {
+	t.wait.timer.Stop()
+	t.wait.status = STATUS_SUCCESS
+	k.emit(&t.exec, KindWake, "wake", t.name, 0, 0)
+	k.adjustAfterWait(t)
+	t.req = reqCompute
+	k.readyThread(t, 0)
+}
+
+// threadBlocked: an active associated thread blocks on something else, so
+// its slot frees and a waiter may take a queued entry.
+func (q *KQUEUE) threadBlocked(t *Thread) {
+	if t.wait.inQueue {
+		return
+	}
+	if q.active > 0 {
+		q.active--
+	}
+	q.activateWaiter()
+}
+
+// threadWoke: it resumes and counts as active again (may exceed the limit).
+func (q *KQUEUE) threadWoke(t *Thread) {
+	if t.wait.inQueue {
+		// a KeRemoveQueue wait that timed out: remove from sleepers
+		for i, s := range q.sleepers {
+			if s == t {
+				q.sleepers = append(q.sleepers[:i], q.sleepers[i+1:]...)
+				break
+			}
+		}
+		return
+	}
+	q.active++
+}
+
+func (q *KQUEUE) threadGone(t *Thread) {
+	q.members--
+	if t.state != Waiting && q.active > 0 {
+		q.active--
+	}
+	q.activateWaiter()
+}
+
+func (q *KQUEUE) activateWaiter() {
+	for len(q.entries) > 0 && len(q.sleepers) > 0 && q.active < q.limit {
+		e := q.entries[0]
+		copy(q.entries, q.entries[1:])
+		q.entries[len(q.entries)-1] = nil
+		q.entries = q.entries[:len(q.entries)-1]
+		q.state = int32(len(q.entries))
+		q.handTo(e)
+	}
+}

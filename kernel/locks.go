@@ -1,0 +1,222 @@
+package kernel
+
+import (
+	"fmt"
+)
+
+// lockWait records what a thread or exec is blocked on when it is a lock,
+// for wait-for graphs.
+type lockWait struct {
+	name  string
+	owner func() string
+	next  func() *Thread // the owner thread, to follow cycles
+}
+
+// KSPIN_LOCK is a spin lock. Acquiring it raises to DISPATCH_LEVEL;
+// contenders spin, keeping their processor busy, and get it in FIFO order.
+type KSPIN_LOCK struct {
+	Name     string
+	owner    *exec
+	spinners []*exec
+}
+
+// KeInitializeSpinLock returns a spin lock named name.
+func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK { return &KSPIN_LOCK{Name: name} }
+
+// KeAcquireSpinLock raises to DISPATCH_LEVEL, acquires l and returns the
+// old IRQL (SEMANTICS §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
+// P1=0x42 above it, §1.8). Re-acquiring a lock the caller holds is
+// SPIN_LOCK_ALREADY_OWNED 0x0F.
+func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
+	x := k.enter("KeAcquireSpinLock")
+	if x.irql > DISPATCH_LEVEL {
+		k.verifierOr0A(x, "KeAcquireSpinLock", 0x42, "KeAcquireSpinLock above DISPATCH_LEVEL")
+	}
+	old := x.irql
+	k.setIrql(x, DISPATCH_LEVEL)
+	k.spinAcquire(x, l, "KeAcquireSpinLock")
+	return old
+}
+
+// KeAcquireSpinLockAtDpcLevel acquires l without changing IRQL; the caller
+// must already be at DISPATCH_LEVEL (Verifier 0xC4 P1=0x40).
+func (k *Kernel) KeAcquireSpinLockAtDpcLevel(l *KSPIN_LOCK) {
+	x := k.enter("KeAcquireSpinLockAtDpcLevel")
+	if x.irql != DISPATCH_LEVEL {
+		k.verifierOr0A(x, "KeAcquireSpinLockAtDpcLevel", 0x40, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
+	}
+	k.spinAcquire(x, l, "KeAcquireSpinLockAtDpcLevel")
+}
+
+// KeReleaseSpinLock releases l and lowers IRQL to old. Releasing a lock the
+// caller does not hold is SPIN_LOCK_NOT_OWNED 0x10; releasing when not at
+// DISPATCH_LEVEL is Verifier 0xC4 P1=0x32.
+func (k *Kernel) KeReleaseSpinLock(l *KSPIN_LOCK, old IRQL) {
+	x := k.enter("KeReleaseSpinLock")
+	if x.irql != DISPATCH_LEVEL {
+		k.verifierOr0A(x, "KeReleaseSpinLock", 0x32, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
+	}
+	k.spinRelease(x, l, "KeReleaseSpinLock")
+	k.lowerTo(x, old)
+}
+
+// KeReleaseSpinLockFromDpcLevel releases l without changing IRQL (Verifier
+// 0xC4 P1=0x41 if not at DISPATCH_LEVEL).
+func (k *Kernel) KeReleaseSpinLockFromDpcLevel(l *KSPIN_LOCK) {
+	x := k.enter("KeReleaseSpinLockFromDpcLevel")
+	if x.irql != DISPATCH_LEVEL {
+		k.verifierOr0A(x, "KeReleaseSpinLockFromDpcLevel", 0x41, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
+	}
+	k.spinRelease(x, l, "KeReleaseSpinLockFromDpcLevel")
+}
+
+func (k *Kernel) verifierOr0A(x *exec, api string, code uint64, detail string) {
+	if k.cfg.Verifier {
+		k.bugCheck(x, api, DRIVER_VERIFIER_DETECTED_VIOLATION, code, uint64(x.irql), 0, 0, detail)
+	}
+	k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0, detail)
+}
+
+func (k *Kernel) spinAcquire(x *exec, l *KSPIN_LOCK, api string) {
+	switch {
+	case l.owner == x:
+		k.bugCheck(x, api, SPIN_LOCK_ALREADY_OWNED, 0, 0, 0, 0, "recursive acquire of spin lock "+l.Name)
+	case l.owner == nil:
+		l.owner = x
+		k.emit(x, KindLock, "acquire", "spinlock "+l.Name, 0, 0)
+		return
+	}
+	k.emit(x, KindLock, "spin", "spinlock "+l.Name, 0, 0)
+	l.spinners = append(l.spinners, x)
+	x.spinOn = l
+	if k.spinCycle(x) {
+		k.halt(x, k.deadlockFrom(x))
+	}
+	x.req = reqSpin
+	x.proc.Yield()
+}
+
+func (k *Kernel) spinRelease(x *exec, l *KSPIN_LOCK, api string) {
+	if l.owner != x {
+		k.bugCheck(x, api, SPIN_LOCK_NOT_OWNED, 0, 0, 0, 0, "release of spin lock "+l.Name+" not owned by the caller")
+	}
+	k.emit(x, KindLock, "release", "spinlock "+l.Name, 0, 0)
+	if len(l.spinners) == 0 {
+		l.owner = nil
+		return
+	}
+	next := l.spinners[0]
+	copy(l.spinners, l.spinners[1:])
+	l.spinners = l.spinners[:len(l.spinners)-1]
+	l.owner = next
+	next.spinOn = nil
+	next.req = reqCompute
+	if c := next.cpu; c != nil && c.top() == next {
+		c.startChunk(next)
+	}
+}
+
+// Owned reports whether l is held (for assertions in tests and scenarios).
+func (l *KSPIN_LOCK) Owned() bool { return l.owner != nil }
+
+// FAST_MUTEX is a non-recursive mutex that raises to APC_LEVEL
+// (SEMANTICS §4.6). Waiters block (a real wait) in FIFO order.
+type FAST_MUTEX struct {
+	Name    string
+	owner   *Thread
+	oldIrql IRQL
+	waiters []*Thread
+}
+
+// ExInitializeFastMutex returns a fast mutex named name.
+func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX { return &FAST_MUTEX{Name: name} }
+
+// ExAcquireFastMutex acquires m and raises to APC_LEVEL. Caller IRQL ≤
+// APC_LEVEL (Verifier 0xC4 P1=0x33, SEMANTICS §1.8, §6.14). Recursion
+// self-deadlocks and is reported as a deadlock.
+func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
+	x := k.enter("ExAcquireFastMutex")
+	if x.irql > APC_LEVEL || x.kind != execThread {
+		k.verifierOr0A(x, "ExAcquireFastMutex", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.irql))
+	}
+	old := x.irql
+	k.setIrql(x, APC_LEVEL)
+	t := x.thread
+	if m.owner == nil {
+		m.owner, m.oldIrql = t, old
+		t.owned = append(t.owned, ownedLock{"fast mutex " + m.Name, m})
+		k.emit(x, KindLock, "acquire", "fast mutex "+m.Name, 0, 0)
+		return
+	}
+	m.waiters = append(m.waiters, t)
+	t.wait.lock = lockWait{name: "fast mutex " + m.Name, owner: m.ownerName, next: m.ownerThread}
+	t.wait.api = "ExAcquireFastMutex"
+	k.emit(x, KindWait, "ExAcquireFastMutex", "fast mutex "+m.Name, 0, 0)
+	if k.lockCycle(t) {
+		k.halt(x, k.deadlockFrom(x))
+	}
+	k.block(t)
+	m.oldIrql = old // ownership was handed to us by the releaser
+}
+
+func (m *FAST_MUTEX) ownerName() string {
+	if m.owner == nil {
+		return ""
+	}
+	return m.owner.name
+}
+
+func (m *FAST_MUTEX) ownerThread() *Thread { return m.owner }
+
+// ExReleaseFastMutex releases m and restores the IRQL saved at acquire.
+// The caller must be at APC_LEVEL (Verifier 0xC4 P1=0x34) and the owner.
+func (k *Kernel) ExReleaseFastMutex(m *FAST_MUTEX) {
+	x := k.enter("ExReleaseFastMutex")
+	if x.irql != APC_LEVEL {
+		k.verifierOr0A(x, "ExReleaseFastMutex", 0x34, fmt.Sprintf("fast mutex %s released at %v", m.Name, x.irql))
+	}
+	t := x.thread
+	if m.owner != t {
+		k.verifierOr0A(x, "ExReleaseFastMutex", 0x34, fmt.Sprintf("fast mutex %s released by %s, owner %s", m.Name, x.name, m.ownerName()))
+	}
+	old := m.oldIrql
+	t.dropOwned(m)
+	k.emit(x, KindLock, "release", "fast mutex "+m.Name, 0, 0)
+	m.owner = nil
+	if len(m.waiters) > 0 {
+		w := m.waiters[0]
+		copy(m.waiters, m.waiters[1:])
+		m.waiters = m.waiters[:len(m.waiters)-1]
+		m.owner = w
+		w.owned = append(w.owned, ownedLock{"fast mutex " + m.Name, m})
+		k.satisfy(w, STATUS_SUCCESS, 1)
+	}
+	k.lowerTo(x, old)
+}
+
+func (t *Thread) dropOwned(obj any) {
+	for i := len(t.owned) - 1; i >= 0; i-- {
+		if t.owned[i].obj == obj {
+			t.owned = append(t.owned[:i], t.owned[i+1:]...)
+			return
+		}
+	}
+}
+
+// KeEnterCriticalRegion disables normal kernel APCs for the caller.
+func (k *Kernel) KeEnterCriticalRegion() {
+	x := k.enter("KeEnterCriticalRegion")
+	if x.thread != nil {
+		x.thread.criticalRegion++
+	}
+}
+
+// KeLeaveCriticalRegion re-enables them. Leaving more often than entering
+// is APC_INDEX_MISMATCH 0x01 (SEMANTICS §1.8).
+func (k *Kernel) KeLeaveCriticalRegion() {
+	x := k.enter("KeLeaveCriticalRegion")
+	if x.thread == nil || x.thread.criticalRegion == 0 {
+		k.bugCheck(x, "KeLeaveCriticalRegion", APC_INDEX_MISMATCH, 0, 0, 0, 0, "KeLeaveCriticalRegion without a matching KeEnterCriticalRegion")
+	}
+	x.thread.criticalRegion--
+}

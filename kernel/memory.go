@@ -1,0 +1,82 @@
+package kernel
+
+import "github.com/wqsim/wqsim/des"
+
+func desPoint(kind des.PointKind, label string, x *exec) des.Point {
+	p := des.Point{Kind: kind, Label: label}
+	if x != nil {
+		p.Actor = x.actorID()
+	}
+	return p
+}
+
+// Cell is a word of shared memory the simulated code races on. Every access
+// through the kernel is a scheduling point, so the explorer can interleave
+// other processors between a read and a write.
+type Cell struct {
+	Name  string
+	v     int64
+	Block *PoolBlock // if set, access after the block is freed is a UAF
+}
+
+// NewCell returns a cell named name holding v.
+func (k *Kernel) NewCell(name string, v int64) *Cell { return &Cell{Name: name, v: v} }
+
+// Peek returns the value without a scheduling point (for invariants and
+// tests, not for simulated code).
+func (c *Cell) Peek() int64 { return c.v }
+
+func (k *Kernel) access(c *Cell, what string) *exec {
+	x := k.cur(what)
+	k.point(x, k.cfg.Costs.Interlocked)
+	k.checkLive(x, c.Block, what+" "+c.Name)
+	return x
+}
+
+// Read is a plain load of c.
+func (k *Kernel) Read(c *Cell) int64 {
+	k.access(c, "read")
+	return c.v
+}
+
+// Write is a plain store to c.
+func (k *Kernel) Write(c *Cell, v int64) {
+	x := k.access(c, "write")
+	c.v = v
+	k.emit(x, KindMemory, "write", c.Name, v, 0)
+}
+
+// InterlockedIncrement atomically adds one and returns the new value.
+func (k *Kernel) InterlockedIncrement(c *Cell) int64 { return k.InterlockedAdd(c, 1) }
+
+// InterlockedDecrement atomically subtracts one and returns the new value.
+func (k *Kernel) InterlockedDecrement(c *Cell) int64 { return k.InterlockedAdd(c, -1) }
+
+// InterlockedAdd atomically adds d and returns the new value.
+func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
+	x := k.access(c, "InterlockedAdd")
+	c.v += d
+	k.emit(x, KindMemory, "interlocked-add", c.Name, c.v, d)
+	return c.v
+}
+
+// InterlockedExchange atomically stores v and returns the old value.
+func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
+	x := k.access(c, "InterlockedExchange")
+	old := c.v
+	c.v = v
+	k.emit(x, KindMemory, "interlocked-xchg", c.Name, v, old)
+	return old
+}
+
+// InterlockedCompareExchange stores exchange if c holds comparand and
+// returns the old value.
+func (k *Kernel) InterlockedCompareExchange(c *Cell, exchange, comparand int64) int64 {
+	x := k.access(c, "InterlockedCompareExchange")
+	old := c.v
+	if old == comparand {
+		c.v = exchange
+	}
+	k.emit(x, KindMemory, "interlocked-cmpxchg", c.Name, c.v, old)
+	return old
+}

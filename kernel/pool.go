@@ -1,0 +1,107 @@
+package kernel
+
+import "fmt"
+
+// POOL_TYPE selects nonpaged or paged pool.
+type POOL_TYPE uint8
+
+// Pool types.
+const (
+	NonPagedPool POOL_TYPE = iota
+	PagedPool
+)
+
+// PoolBlock is a tagged pool allocation. Higher layers put simulated
+// objects in blocks so that use after free, double free and leaks are
+// detected.
+type PoolBlock struct {
+	id    int
+	name  string
+	Tag   string
+	Size  int
+	Type  POOL_TYPE
+	freed bool
+	// Owner is what the block holds (for reports).
+	Owner string
+}
+
+// Freed reports whether the block was freed.
+func (b *PoolBlock) Freed() bool { return b.freed }
+
+// Name returns the block's readable name.
+func (b *PoolBlock) Name() string { return b.name }
+
+// ExAllocatePoolWithTag allocates a block. Paged pool requires IRQL ≤
+// APC_LEVEL (Verifier 0xC4 P1=0x1 otherwise; §4.5). With
+// InjectAllocFailures it is a decision whether the allocation fails (nil).
+func (k *Kernel) ExAllocatePoolWithTag(typ POOL_TYPE, size int, tag string) *PoolBlock {
+	x := k.enter("ExAllocatePoolWithTag")
+	if typ == PagedPool && x.irql > APC_LEVEL {
+		k.verifierOr0A(x, "ExAllocatePoolWithTag", 0x1, fmt.Sprintf("paged pool allocated at %v", x.irql))
+	}
+	return k.allocate(x, typ, size, tag)
+}
+
+func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlock {
+	if k.cfg.InjectAllocFailures &&
+		k.sim.Choose(desPoint(PointAllocFail, "pool: allocation fails", x), 2) == 1 {
+		k.emit(x, KindPool, "alloc-fail", tag, int64(size), 0)
+		return nil
+	}
+	b := &PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
+	b.name = fmt.Sprintf("#%d", b.id)
+	k.pool = append(k.pool, b)
+	k.emit(x, KindPool, "alloc", tag+" "+b.name, int64(size), 0)
+	return b
+}
+
+// ExFreePoolWithTag frees b. A double free is BAD_POOL_CALLER 0xC2 P1=0x7;
+// a tag mismatch is 0xC2 P1=0xA.
+func (k *Kernel) ExFreePoolWithTag(b *PoolBlock, tag string) {
+	x := k.enter("ExFreePoolWithTag")
+	k.free(x, b, tag, "ExFreePoolWithTag")
+}
+
+// ExFreePool frees b without a tag check.
+func (k *Kernel) ExFreePool(b *PoolBlock) {
+	x := k.enter("ExFreePool")
+	k.free(x, b, b.Tag, "ExFreePool")
+}
+
+func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
+	if b.freed {
+		k.bugCheck(x, api, BAD_POOL_CALLER, 0x7, 0, 0, uint64(b.id), fmt.Sprintf("double free of pool block %s tag %q", b.name, b.Tag))
+	}
+	if tag != b.Tag {
+		k.bugCheck(x, api, BAD_POOL_CALLER, 0xA, 0, 0, uint64(b.id), fmt.Sprintf("pool block %s freed with tag %q, allocated with %q", b.name, tag, b.Tag))
+	}
+	b.freed = true
+	k.emit(x, KindPool, "free", b.Tag+" "+b.name, int64(b.Size), 0)
+}
+
+// Touch is an access to memory in b by simulated code: after free it is a
+// use-after-free, reported as Driver Verifier special pool does
+// (DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL 0xD5).
+func (k *Kernel) Touch(b *PoolBlock, what string) {
+	x := k.cur("Touch")
+	k.point(x, k.cfg.Costs.Interlocked)
+	k.checkLive(x, b, what)
+}
+
+func (k *Kernel) checkLive(x *exec, b *PoolBlock, what string) {
+	if b != nil && b.freed {
+		k.bugCheck(x, "memory access", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(b.id), 0, 0, 0,
+			fmt.Sprintf("%s touched pool block %s tag %q after it was freed", what, b.name, b.Tag))
+	}
+}
+
+// AllocateInternal creates a block without a scheduling point, for kernel
+// objects allocated on the caller's behalf by higher layers (work items).
+func (k *Kernel) AllocateInternal(typ POOL_TYPE, size int, tag string) *PoolBlock {
+	return k.allocate(k.curOrNil(), typ, size, tag)
+}
+
+// FreeInternal frees a block like ExFreePool but attributes the call to api.
+func (k *Kernel) FreeInternal(b *PoolBlock, api string) {
+	k.free(k.curOrNil(), b, b.Tag, api)
+}

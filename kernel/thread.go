@@ -1,0 +1,128 @@
+package kernel
+
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// ThreadState is where a thread is in the dispatcher.
+type ThreadState uint8
+
+// Thread states.
+const (
+	Initialized ThreadState = iota
+	Ready
+	Running
+	Waiting
+	Terminated
+)
+
+func (s ThreadState) String() string {
+	return [...]string{"Initialized", "Ready", "Running", "Waiting", "Terminated"}[s]
+}
+
+// Priority bounds (SEMANTICS §4.1).
+const (
+	LOW_PRIORITY          = 0
+	LOW_REALTIME_PRIORITY = 16
+	HIGH_PRIORITY         = 31
+)
+
+// Thread is a simulated kernel thread. Its body is Go code that calls the
+// kernel; it runs as a coroutine scheduled by the dispatcher.
+type Thread struct {
+	exec
+	id       int32
+	base     int8
+	priority int8
+	state    ThreadState
+	body     func()
+	lastCPU  int
+
+	quantumLeft des.Duration
+	readySince  des.Time
+	starveBoost bool
+
+	// ready-list links (intrusive, so readying allocates nothing)
+	rnext, rprev *Thread
+
+	wait   waitState
+	header dispatcherHeader // signalled when the thread terminates
+
+	criticalRegion int          // KeEnterCriticalRegion depth
+	queue          *KQUEUE      // the KQUEUE the thread is associated with
+	owned          []ownedLock  // locks held, for deadlock reports
+	Data           any          // free for higher layers (worker pools)
+}
+
+// ownedLock is a lock held by a thread, for wait-for graphs.
+type ownedLock struct {
+	name string
+	obj  any
+}
+
+// ID returns the thread's number (creation order, from 1).
+func (t *Thread) ID() int32 { return t.id }
+
+// Name returns the thread's name.
+func (t *Thread) Name() string { return t.name }
+
+// State returns the dispatcher state.
+func (t *Thread) State() ThreadState { return t.state }
+
+// Priority returns the current (possibly boosted) priority.
+func (t *Thread) Priority() int { return int(t.priority) }
+
+// BasePriority returns the base priority.
+func (t *Thread) BasePriority() int { return int(t.base) }
+
+// RealTime reports whether the thread is in the real-time class (16–31).
+func (t *Thread) RealTime() bool { return t.base >= LOW_REALTIME_PRIORITY }
+
+// PsCreateSystemThread creates a kernel thread at base priority prio
+// running body; it becomes ready at once. Priorities are 0–31; 16–31 are
+// real-time (never boosted or decayed, SEMANTICS §4.1).
+func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Thread {
+	if prio < 0 || prio > HIGH_PRIORITY {
+		panic(fmt.Sprintf("kernel: PsCreateSystemThread(%q): priority %d outside 0..31", name, prio))
+	}
+	t := &Thread{id: int32(len(k.threads) + 1), base: int8(prio), priority: int8(prio), body: body, lastCPU: -1}
+	t.exec.init(k, execThread, name)
+	t.exec.thread = t
+	t.header.init(objThread, "thread "+name, false, 0)
+	t.header.thread = t
+	t.quantumLeft = k.quantum
+	t.proc = k.sim.Spawn(name, func(*des.Proc) { k.threadMain(t) })
+	t.proc.Data = &t.exec
+	k.threads = append(k.threads, t)
+	k.emit(&t.exec, KindThread, "create", name, int64(prio), 0)
+	t.req = reqCompute
+	k.readyThread(t, 0)
+	return t
+}
+
+// threadMain runs a thread's body and its exit checks.
+func (k *Kernel) threadMain(t *Thread) {
+	t.body()
+	if t.criticalRegion != 0 {
+		// SEMANTICS §1.8: a thread exiting with APCs disabled.
+		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.criticalRegion), 0, 0,
+			"thread exited inside a critical region (KeEnterCriticalRegion without KeLeaveCriticalRegion)")
+	}
+	if t.irql != PASSIVE_LEVEL {
+		k.bugCheck(&t.exec, "PsTerminateSystemThread", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(t.irql), 0, 0,
+			fmt.Sprintf("thread exited at %v", t.irql))
+	}
+	t.state = Terminated
+	k.emit(&t.exec, KindThread, "exit", t.name, 0, 0)
+	if t.queue != nil {
+		t.queue.threadGone(t)
+	}
+	k.signal(&t.header, 1, 0)
+	t.req = reqExit
+}
+
+// Object returns the thread's dispatcher object, signalled at exit, for
+// KeWaitForSingleObject.
+func (t *Thread) Object() Waitable { return &t.header }

@@ -1,0 +1,63 @@
+package kernel
+
+import "github.com/wqsim/wqsim/des"
+
+// Decision point kinds of the kernel (stable numbers: they appear in fail
+// files). Choice 0 is always the unperturbed option.
+const (
+	PointPickCPU    des.PointKind = 10 // which idle processor takes a ready thread
+	PointPickVictim des.PointKind = 11 // which equal-priority processor to preempt
+	PointInject     des.PointKind = 12 // 0 none, 1 early quantum end, 2 stall
+	PointJitter     des.PointKind = 13 // stretch of an explicit Compute
+	PointAllocFail  des.PointKind = 14 // 0 allocate, 1 return NULL
+)
+
+// Trace record kinds of the kernel (stable numbers: part of trace hashes).
+const (
+	KindThread    des.Kind = 100 + iota // create / exit
+	KindReady                           // thread made ready
+	KindSwitch                          // thread dispatched on a processor
+	KindQuantum                         // quantum end
+	KindWait                            // a thread blocks
+	KindWake                            // a wait is satisfied
+	KindSignal                          // an object is signalled
+	KindIrql                            // IRQL change
+	KindLock                            // spin lock, mutex, resource
+	KindInterrupt                       // ISR/DPC context enter/leave
+	KindDPC                             // DPC queued or run
+	KindIRP                             // IRP operations
+	KindPool                            // pool allocate/free
+	KindMemory                          // shared-cell access
+	KindInject                          // an injected perturbation
+	KindBugCheck                        // a bug check
+	KindQueue                           // KQUEUE insert/remove
+	KindCall                            // a higher layer's API call
+)
+
+// emit writes a trace record for e (which may be nil for kernel-internal
+// events).
+func (k *Kernel) emit(e *exec, kind des.Kind, what, object string, a, b int64) {
+	r := des.Record{CPU: -1, IRQL: -1, Kind: kind, What: what, Object: object, A: a, B: b}
+	if e != nil {
+		r.Actor = e.name
+		if e.thread != nil {
+			r.Thread = e.thread.id
+		}
+		if e.cpu != nil {
+			r.CPU = int16(e.cpu.id)
+			r.IRQL = int8(e.irql)
+		}
+	}
+	k.sim.Emit(&r)
+}
+
+// Trace emits a record of a higher layer's call (work-item queueing, a
+// cbdq operation) attributed to the calling simulated code.
+func (k *Kernel) Trace(what, object string, a, b int64) {
+	k.emit(k.curOrNil(), KindCall, what, object, a, b)
+}
+
+// TraceKind is Trace with the caller's own record kind.
+func (k *Kernel) TraceKind(kind des.Kind, what, object string, a, b int64) {
+	k.emit(k.curOrNil(), kind, what, object, a, b)
+}

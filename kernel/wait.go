@@ -1,0 +1,393 @@
+package kernel
+
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+type objKind uint8
+
+const (
+	objEvent objKind = iota
+	objSemaphore
+	objTimer
+	objThread
+	objQueue
+)
+
+// dispatcherHeader is the waitable part of a dispatcher object.
+type dispatcherHeader struct {
+	kind    objKind
+	name    string
+	state   int32        // > 0: signalled (events 0/1, semaphore count)
+	autoClr bool         // synchronization objects: satisfying a wait consumes the signal
+	limit   int32        // semaphore limit
+	waiters []*waitBlock // FIFO
+	thread  *Thread      // for thread objects: whose termination it is
+}
+
+func (h *dispatcherHeader) init(kind objKind, name string, autoClr bool, state int32) {
+	h.kind, h.name, h.autoClr, h.state = kind, name, autoClr, state
+}
+
+func (h *dispatcherHeader) hdr() *dispatcherHeader { return h }
+
+// Waitable is a dispatcher object a thread can wait on: *KEVENT,
+// *KSEMAPHORE, *KTIMER, a thread's Object().
+type Waitable interface {
+	hdr() *dispatcherHeader
+}
+
+// waitBlock links one waiting thread to one object.
+type waitBlock struct {
+	t     *Thread
+	obj   *dispatcherHeader
+	index int
+}
+
+// waitState is a thread's current wait.
+type waitState struct {
+	blocks   []waitBlock
+	all      bool
+	status   NTSTATUS
+	timer    des.Timer
+	onTimout des.Handler
+	api      string
+	lock     lockWait // set when blocked on a lock instead of objects
+	queued   any      // the entry handed over by KeInsertQueue
+	inQueue  bool     // blocked in KeRemoveQueue
+}
+
+// WAIT_TYPE for KeWaitForMultipleObjects.
+type WAIT_TYPE uint8
+
+// Wait types.
+const (
+	WaitAll WAIT_TYPE = iota
+	WaitAny
+)
+
+// Timeout values for waits: Infinite waits forever; a zero timeout polls.
+const Infinite des.Duration = -1
+
+// EVENT_TYPE for KeInitializeEvent.
+type EVENT_TYPE uint8
+
+// Event types (SEMANTICS §1.1 context; KEVENT).
+const (
+	NotificationEvent EVENT_TYPE = iota
+	SynchronizationEvent
+)
+
+// Priority increments for waits satisfied by a signal (SEMANTICS §4.4).
+const (
+	IO_NO_INCREMENT     = 0
+	EVENT_INCREMENT     = 1
+	SEMAPHORE_INCREMENT = 1
+	IO_CD_ROM_INCREMENT = 1
+	IO_DISK_INCREMENT   = 1
+	IO_NETWORK_INCREMENT = 2
+	IO_SERIAL_INCREMENT  = 2
+	IO_KEYBOARD_INCREMENT = 6
+	IO_MOUSE_INCREMENT    = 6
+	IO_SOUND_INCREMENT    = 8
+)
+
+// KEVENT is a kernel event: notification (stays signalled, wakes all) or
+// synchronization (wakes one, resets itself).
+type KEVENT struct{ dispatcherHeader }
+
+// KeInitializeEvent returns an event named name. Any IRQL.
+func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
+	e := &KEVENT{}
+	s := int32(0)
+	if signalled {
+		s = 1
+	}
+	e.init(objEvent, "event "+name, typ == SynchronizationEvent, s)
+	return e
+}
+
+// KeSetEvent signals e, waking waiters with the given priority increment,
+// and returns the previous state. IRQL ≤ DISPATCH_LEVEL.
+func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
+	x := k.enter("KeSetEvent")
+	k.checkIrqlAtMost(x, "KeSetEvent", DISPATCH_LEVEL)
+	prev := e.state > 0
+	k.emit(x, KindSignal, "KeSetEvent", e.name, int64(increment), 0)
+	e.state = 1
+	k.wakeWaiters(&e.dispatcherHeader, increment)
+	return prev
+}
+
+// KeResetEvent clears e and returns the previous state.
+func (k *Kernel) KeResetEvent(e *KEVENT) bool {
+	x := k.enter("KeResetEvent")
+	k.checkIrqlAtMost(x, "KeResetEvent", DISPATCH_LEVEL)
+	prev := e.state > 0
+	e.state = 0
+	return prev
+}
+
+// KeClearEvent clears e.
+func (k *Kernel) KeClearEvent(e *KEVENT) { k.KeResetEvent(e) }
+
+// KeReadStateEvent returns whether e is signalled.
+func (k *Kernel) KeReadStateEvent(e *KEVENT) bool {
+	k.enter("KeReadStateEvent")
+	return e.state > 0
+}
+
+// KSEMAPHORE is a counting semaphore.
+type KSEMAPHORE struct{ dispatcherHeader }
+
+// KeInitializeSemaphore returns a semaphore with count and limit.
+func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHORE {
+	s := &KSEMAPHORE{}
+	s.init(objSemaphore, "semaphore "+name, true, int32(count))
+	s.limit = int32(limit)
+	return s
+}
+
+// KeReleaseSemaphore adds adjustment to the count and returns the previous
+// count. Exceeding the limit raises STATUS_SEMAPHORE_LIMIT_EXCEEDED, which
+// in kernel mode is an unhandled exception: reported as a finding.
+func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wait bool) int {
+	x := k.enter("KeReleaseSemaphore")
+	k.checkIrqlAtMost(x, "KeReleaseSemaphore", DISPATCH_LEVEL)
+	prev := int(s.state)
+	if int64(s.state)+int64(adjustment) > int64(s.limit) {
+		k.halt(x, fmt.Errorf("KeReleaseSemaphore on %s by %s: %v (count %d + %d > limit %d)", s.name, x.name, STATUS_SEMAPHORE_LIMIT_EXCEEDED, s.state, adjustment, s.limit))
+	}
+	s.state += int32(adjustment)
+	k.emit(x, KindSignal, "KeReleaseSemaphore", s.name, int64(adjustment), int64(s.state))
+	k.wakeWaiters(&s.dispatcherHeader, increment)
+	return prev
+}
+
+// KeReadStateSemaphore returns the current count.
+func (k *Kernel) KeReadStateSemaphore(s *KSEMAPHORE) int { return int(s.state) }
+
+// signal sets h's state without a call cost (used by the kernel itself:
+// timers, thread exit, IRP completion events).
+func (k *Kernel) signal(h *dispatcherHeader, state int32, increment int) {
+	h.state = state
+	k.wakeWaiters(h, increment)
+}
+
+// wakeWaiters satisfies waits on h in FIFO order while it stays signalled.
+func (k *Kernel) wakeWaiters(h *dispatcherHeader, increment int) {
+	for i := 0; i < len(h.waiters) && h.state > 0; {
+		wb := h.waiters[i]
+		t := wb.t
+		if t.wait.all {
+			if !allSignalled(t) {
+				i++
+				continue
+			}
+			for j := range t.wait.blocks {
+				t.wait.blocks[j].obj.consume()
+			}
+			k.satisfy(t, STATUS_SUCCESS, increment)
+		} else {
+			h.consume()
+			k.satisfy(t, STATUS_WAIT_0+NTSTATUS(wb.index), increment)
+		}
+		// satisfy unlinked t from h.waiters, so index i is now the next one.
+	}
+}
+
+func (h *dispatcherHeader) consume() {
+	if h.autoClr && h.state > 0 {
+		h.state--
+	}
+}
+
+func allSignalled(t *Thread) bool {
+	for i := range t.wait.blocks {
+		if t.wait.blocks[i].obj.state <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// satisfy ends t's wait with status and readies it.
+func (k *Kernel) satisfy(t *Thread, status NTSTATUS, increment int) {
+	for i := range t.wait.blocks {
+		t.wait.blocks[i].obj.unlink(&t.wait.blocks[i])
+	}
+	t.wait.blocks = t.wait.blocks[:0]
+	t.wait.timer.Stop()
+	t.wait.lock = lockWait{}
+	t.wait.status = status
+	k.emit(&t.exec, KindWake, "wake", t.name, int64(status), int64(increment))
+	if t.queue != nil {
+		t.queue.threadWoke(t)
+	}
+	k.adjustAfterWait(t)
+	t.req = reqCompute
+	k.readyThread(t, increment)
+}
+
+func (h *dispatcherHeader) unlink(wb *waitBlock) {
+	for i, w := range h.waiters {
+		if w == wb {
+			copy(h.waiters[i:], h.waiters[i+1:])
+			h.waiters[len(h.waiters)-1] = nil
+			h.waiters = h.waiters[:len(h.waiters)-1]
+			return
+		}
+	}
+}
+
+// KeWaitForSingleObject waits for obj up to timeout (Infinite, or 0 to
+// poll). Returns STATUS_WAIT_0 or STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a
+// blocking wait; a zero-timeout poll is legal at DISPATCH_LEVEL; waiting in
+// a DPC is ATTEMPTED_SWITCH_FROM_DPC 0xB8 (SEMANTICS §4.5, §6.13).
+func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTATUS {
+	x := k.enter("KeWaitForSingleObject")
+	return k.waitObjects(x, "KeWaitForSingleObject", WaitAny, timeout, obj)
+}
+
+// KeWaitForMultipleObjects waits for any or all of objs.
+func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeout des.Duration) NTSTATUS {
+	x := k.enter("KeWaitForMultipleObjects")
+	return k.waitObjects(x, "KeWaitForMultipleObjects", typ, timeout, objs...)
+}
+
+// KeDelayExecutionThread suspends the calling thread for interval.
+func (k *Kernel) KeDelayExecutionThread(interval des.Duration) NTSTATUS {
+	x := k.enter("KeDelayExecutionThread")
+	if interval < 0 {
+		interval = 0
+	}
+	return k.waitObjects(x, "KeDelayExecutionThread", WaitAny, interval)
+}
+
+func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Duration, objs ...Waitable) NTSTATUS {
+	if timeout != 0 {
+		k.checkCanBlock(x, api, timeout)
+	}
+	t := x.thread
+	if st, ok := k.trySatisfy(typ, objs); ok {
+		k.emit(x, KindWait, api+" (satisfied)", firstName(objs), int64(timeout), int64(st))
+		return st
+	}
+	if timeout == 0 {
+		return STATUS_TIMEOUT
+	}
+	if cap(t.wait.blocks) < len(objs) {
+		t.wait.blocks = make([]waitBlock, 0, len(objs))
+	}
+	t.wait.blocks = t.wait.blocks[:len(objs)]
+	for i, o := range objs {
+		h := o.hdr()
+		t.wait.blocks[i] = waitBlock{t: t, obj: h, index: i}
+		h.waiters = append(h.waiters, &t.wait.blocks[i])
+	}
+	t.wait.all = typ == WaitAll
+	t.wait.api = api
+	name := "delay"
+	if len(objs) > 0 {
+		name = objs[0].hdr().name
+	}
+	k.emit(x, KindWait, api, name, int64(timeout), int64(len(objs)))
+	if timeout > 0 {
+		if t.wait.onTimout == nil {
+			t.wait.onTimout = func() { k.waitTimedOut(t) }
+		}
+		t.wait.timer = k.sim.After(timeout, t.wait.onTimout)
+	}
+	k.block(t)
+	return t.wait.status
+}
+
+// trySatisfy completes a wait at once if its objects allow.
+func (k *Kernel) trySatisfy(typ WAIT_TYPE, objs []Waitable) (NTSTATUS, bool) {
+	if len(objs) == 0 {
+		return 0, false
+	}
+	if typ == WaitAny {
+		for i, o := range objs {
+			if h := o.hdr(); h.state > 0 {
+				h.consume()
+				return STATUS_WAIT_0 + NTSTATUS(i), true
+			}
+		}
+		return 0, false
+	}
+	for _, o := range objs {
+		if o.hdr().state <= 0 {
+			return 0, false
+		}
+	}
+	for _, o := range objs {
+		o.hdr().consume()
+	}
+	return STATUS_SUCCESS, true
+}
+
+func (k *Kernel) waitTimedOut(t *Thread) {
+	if t.state != Waiting {
+		return
+	}
+	k.satisfy(t, STATUS_TIMEOUT, 0)
+}
+
+// block takes the calling thread off its processor until satisfy readies
+// it. A thread associated with a KQUEUE releases its concurrency slot.
+func (k *Kernel) block(t *Thread) {
+	t.state = Waiting
+	if t.queue != nil {
+		t.queue.threadBlocked(t)
+	}
+	t.req = reqBlock
+	t.proc.Yield()
+}
+
+// checkCanBlock enforces that blocking waits happen below DISPATCH_LEVEL
+// in a thread (SEMANTICS §4.5 and §1.8: 0xB8 from a DPC; Verifier 0xC4
+// 0x120 above DISPATCH, 0x121 at DISPATCH with no timeout, 0x122 with one).
+func (k *Kernel) checkCanBlock(x *exec, api string, timeout des.Duration) {
+	if x.kind != execThread {
+		k.bugCheck(x, api, ATTEMPTED_SWITCH_FROM_DPC, 0, 0, 0, 0, "blocking wait from a DPC or ISR")
+	}
+	if x.irql < DISPATCH_LEVEL {
+		return
+	}
+	if !k.cfg.Verifier {
+		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0, "blocking wait at IRQL ≥ DISPATCH_LEVEL")
+	}
+	code := uint64(0x122)
+	switch {
+	case x.irql > DISPATCH_LEVEL:
+		code = 0x120
+	case timeout == Infinite:
+		code = 0x121
+	}
+	k.bugCheck(x, api, DRIVER_VERIFIER_DETECTED_VIOLATION, code, uint64(x.irql), 0, 0,
+		fmt.Sprintf("wait at %v (only a zero-timeout poll is legal at DISPATCH_LEVEL)", x.irql))
+}
+
+// checkIrqlAtMost enforces a routine's maximum caller IRQL.
+func (k *Kernel) checkIrqlAtMost(x *exec, api string, max IRQL) {
+	if x.irql > max {
+		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
+			fmt.Sprintf("%s called at %v; it requires IRQL ≤ %v", api, x.irql, max))
+	}
+}
+
+// CheckIrqlAtMost lets higher layers enforce "IRQL ≤ max" for their
+// routines with the same bug check.
+func (k *Kernel) CheckIrqlAtMost(api string, max IRQL) {
+	k.checkIrqlAtMost(k.cur(api), api, max)
+}
+
+func firstName(objs []Waitable) string {
+	if len(objs) == 0 {
+		return "delay"
+	}
+	return objs[0].hdr().name
+}
