@@ -171,7 +171,9 @@ func (k *Kernel) KeGetCurrentIrql() IRQL { return k.cur("KeGetCurrentIrql").irql
 func (k *Kernel) KeGetCurrentThread() *Thread { return k.cur("KeGetCurrentThread").thread }
 
 // KeGetCurrentProcessorNumber returns the processor the caller runs on.
-func (k *Kernel) KeGetCurrentProcessorNumber() int { return k.cur("KeGetCurrentProcessorNumber").cpu.id }
+func (k *Kernel) KeGetCurrentProcessorNumber() int {
+	return k.cur("KeGetCurrentProcessorNumber").cpu.id
+}
 
 // InDPC reports whether the caller runs in a DPC (KeIsExecutingDpc).
 func (k *Kernel) KeIsExecutingDpc() bool { return k.cur("KeIsExecutingDpc").kind == execDPC }

@@ -9,26 +9,26 @@ import (
 
 // Bug-check codes the model raises (SEMANTICS §1.8).
 const (
-	APC_INDEX_MISMATCH                                   uint32 = 0x01
-	IRQL_NOT_LESS_OR_EQUAL                               uint32 = 0x0A
-	SPIN_LOCK_ALREADY_OWNED                              uint32 = 0x0F
-	SPIN_LOCK_NOT_OWNED                                  uint32 = 0x10
-	KERNEL_APC_PENDING_DURING_EXIT                       uint32 = 0x20
-	MULTIPLE_IRP_COMPLETE_REQUESTS                       uint32 = 0x44
-	CANCEL_STATE_IN_COMPLETED_IRP                        uint32 = 0x48
-	INVALID_WORK_QUEUE_ITEM                              uint32 = 0x96
-	ATTEMPTED_SWITCH_FROM_DPC                            uint32 = 0xB8
-	BAD_POOL_CALLER                                      uint32 = 0xC2
-	DRIVER_VERIFIER_DETECTED_VIOLATION                   uint32 = 0xC4
-	DRIVER_VERIFIER_IOMANAGER_VIOLATION                  uint32 = 0xC9
+	APC_INDEX_MISMATCH                                    uint32 = 0x01
+	IRQL_NOT_LESS_OR_EQUAL                                uint32 = 0x0A
+	SPIN_LOCK_ALREADY_OWNED                               uint32 = 0x0F
+	SPIN_LOCK_NOT_OWNED                                   uint32 = 0x10
+	KERNEL_APC_PENDING_DURING_EXIT                        uint32 = 0x20
+	MULTIPLE_IRP_COMPLETE_REQUESTS                        uint32 = 0x44
+	CANCEL_STATE_IN_COMPLETED_IRP                         uint32 = 0x48
+	INVALID_WORK_QUEUE_ITEM                               uint32 = 0x96
+	ATTEMPTED_SWITCH_FROM_DPC                             uint32 = 0xB8
+	BAD_POOL_CALLER                                       uint32 = 0xC2
+	DRIVER_VERIFIER_DETECTED_VIOLATION                    uint32 = 0xC4
+	DRIVER_VERIFIER_IOMANAGER_VIOLATION                   uint32 = 0xC9
 	DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS uint32 = 0xCE
-	DRIVER_IRQL_NOT_LESS_OR_EQUAL                        uint32 = 0xD1
-	DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL              uint32 = 0xD5
-	IMPERSONATING_WORKER_THREAD                          uint32 = 0xDF
-	WORKER_THREAD_RETURNED_AT_BAD_IRQL                   uint32 = 0xE1
-	WORKER_INVALID                                       uint32 = 0xE4
-	ACTIVE_EX_WORKER_THREAD_TERMINATION                  uint32 = 0xE9
-	FLTMGR_FILE_SYSTEM                                   uint32 = 0xF5
+	DRIVER_IRQL_NOT_LESS_OR_EQUAL                         uint32 = 0xD1
+	DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL               uint32 = 0xD5
+	IMPERSONATING_WORKER_THREAD                           uint32 = 0xDF
+	WORKER_THREAD_RETURNED_AT_BAD_IRQL                    uint32 = 0xE1
+	WORKER_INVALID                                        uint32 = 0xE4
+	ACTIVE_EX_WORKER_THREAD_TERMINATION                   uint32 = 0xE9
+	FLTMGR_FILE_SYSTEM                                    uint32 = 0xF5
 )
 
 var bugCheckNames = []struct {

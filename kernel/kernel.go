@@ -21,12 +21,12 @@ type Kernel struct {
 	quantum des.Duration
 	unit    des.Duration
 
-	cancelLock KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
-	halted     bool       // a finding stopped the run
+	cancelLock   KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
+	halted       bool       // a finding stopped the run
 	balanceArmed bool
 	balanceScan  des.Handler
-	scratch    []*Processor
-	endChecks  []func() []string
+	scratch      []*Processor
+	endChecks    []func() []string
 }
 
 // New builds a kernel on sim. The configuration must be valid.

@@ -10,11 +10,11 @@ import "github.com/wqsim/wqsim/des"
 // the next entry (KiActivateWaiterQueue).
 type KQUEUE struct {
 	dispatcherHeader
-	k       *Kernel
-	entries []any
-	limit   int
-	active  int
-	members int
+	k        *Kernel
+	entries  []any
+	limit    int
+	active   int
+	members  int
 	sleepers []*Thread // threads blocked in KeRemoveQueue, LIFO
 }
 

@@ -155,7 +155,7 @@ func (d *FIFODispatcher) Remove(t *Thread) {
 	d.n--
 }
 
-func (d *FIFODispatcher) Peek() *Thread               { return d.head }
+func (d *FIFODispatcher) Peek() *Thread                { return d.head }
 func (d *FIFODispatcher) Preempts(_, _ *Thread) bool   { return false }
 func (d *FIFODispatcher) RoundRobin(_, _ *Thread) bool { return false }
 

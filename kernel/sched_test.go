@@ -224,8 +224,8 @@ func TestWaitTimeoutsAndMultipleObjects(t *testing.T) {
 	sem := k.KeInitializeSemaphore("s", 0, 2)
 	var got []kernel.NTSTATUS
 	k.PsCreateSystemThread("w", 8, func() {
-		got = append(got, k.KeWaitForSingleObject(a, 0))                      // poll: timeout
-		got = append(got, k.KeWaitForSingleObject(a, des.Millisecond))        // times out
+		got = append(got, k.KeWaitForSingleObject(a, 0))                                                        // poll: timeout
+		got = append(got, k.KeWaitForSingleObject(a, des.Millisecond))                                          // times out
 		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{a, b}, kernel.WaitAny, kernel.Infinite)) // b set
 		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{a, b}, kernel.WaitAll, kernel.Infinite)) // a set later
 		got = append(got, k.KeWaitForSingleObject(sem, kernel.Infinite))

@@ -50,10 +50,10 @@ type Thread struct {
 	wait   waitState
 	header dispatcherHeader // signalled when the thread terminates
 
-	criticalRegion int          // KeEnterCriticalRegion depth
-	queue          *KQUEUE      // the KQUEUE the thread is associated with
-	owned          []ownedLock  // locks held, for deadlock reports
-	Data           any          // free for higher layers (worker pools)
+	criticalRegion int         // KeEnterCriticalRegion depth
+	queue          *KQUEUE     // the KQUEUE the thread is associated with
+	owned          []ownedLock // locks held, for deadlock reports
+	Data           any         // free for higher layers (worker pools)
 }
 
 // ownedLock is a lock held by a thread, for wait-for graphs.
