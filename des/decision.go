@@ -14,10 +14,15 @@ type PointKind uint16
 // Label is a short constant text for humans ("dispatcher: which idle
 // processor"); Actor is the simulated thread (or other actor) on whose behalf
 // the choice is made, 0 when none, for strategies that weigh actors (PCT).
+//
+// Options, when set, names the actor each option stands for (len(Options)
+// == n): a choice among ready threads, say. Strategies that rank actors
+// (PCT) use it; others ignore it. The slice is only valid during Choose.
 type Point struct {
-	Kind  PointKind
-	Label string
-	Actor int32
+	Kind    PointKind
+	Label   string
+	Actor   int32
+	Options []int32
 }
 
 // PointTie is the decision among events scheduled for the same instant, made

@@ -168,6 +168,12 @@ func (s *Sim) After(d Duration, fn Handler) Timer {
 }
 
 func (s *Sim) schedule(t Time, fn Handler, p *Proc) Timer {
+	i := s.push(t, fn, p)
+	return Timer{sim: s, slot: i, seq: s.seq}
+}
+
+// push queues an event and returns its slot; the event's seq is s.seq.
+func (s *Sim) push(t Time, fn Handler, p *Proc) int32 {
 	if t < s.now {
 		t = s.now
 	}
@@ -183,7 +189,7 @@ func (s *Sim) schedule(t Time, fn Handler, p *Proc) Timer {
 	s.slots[i] = slot{seq: s.seq, fn: fn, proc: p}
 	s.live++
 	s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
-	return Timer{sim: s, slot: i, seq: s.seq}
+	return i
 }
 
 func (s *Sim) release(i int32) {
@@ -228,37 +234,30 @@ func (s *Sim) Stop(err error) {
 	s.stopped, s.stopErr = true, err
 }
 
-// popLive removes and returns the earliest live entry.
-func (s *Sim) popLive() (entry, bool) {
-	for {
-		e, ok := s.queue.DeleteMin()
-		if !ok {
-			return e, false
-		}
-		if s.slots[e.slot].seq == e.seq {
-			return e, true
-		}
-	}
-}
-
 // Step fires the next event and reports whether one fired. It returns false
 // when no event is pending or the run has stopped.
+//
+// Step is the engine's hot path: popping the earliest live entry (dropping
+// stale ones) and firing it are written out here rather than split into
+// calls.
 func (s *Sim) Step() bool {
 	if s.stopped {
 		return false
 	}
-	e, ok := s.popLive()
-	if !ok {
-		return false
+	var e entry
+	for {
+		var ok bool
+		if e, ok = s.queue.DeleteMin(); !ok {
+			return false
+		}
+		if s.slots[e.slot].seq == e.seq {
+			break
+		}
+		// stale (cancelled): dropped
 	}
 	if s.cfg.DecideTies {
 		e = s.breakTie(e)
 	}
-	s.fire(e)
-	return true
-}
-
-func (s *Sim) fire(e entry) {
 	s.now = e.at
 	s.steps++
 	sl := s.slots[e.slot]
@@ -271,6 +270,7 @@ func (s *Sim) fire(e entry) {
 	if s.cfg.StepBudget != 0 && s.steps >= s.cfg.StepBudget && !s.stopped {
 		s.Stop(&BudgetError{Steps: s.steps, Pending: s.live, At: s.now})
 	}
+	return true
 }
 
 // breakTie collects every live event due at e's instant and lets the

@@ -61,6 +61,9 @@ type Config struct {
 	// JitterLevels > 1 makes each explicit Compute a decision among that
 	// many lengths: choice c stretches it by c/JitterLevels.
 	JitterLevels int
+	// DecideReadyOrder makes the choice among ready threads of the top
+	// priority a decision (choice 0 = the FIFO head, as NT does).
+	DecideReadyOrder bool
 	// InjectAllocFailures makes each pool allocation a decision: choice 1
 	// returns NULL (STATUS_INSUFFICIENT_RESOURCES paths).
 	InjectAllocFailures bool

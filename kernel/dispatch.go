@@ -81,6 +81,9 @@ func (k *Kernel) pickVictim(t *Thread) *Processor {
 func (k *Kernel) reschedule(c *Processor) bool {
 	best := k.policy.Peek()
 	cur := c.cur
+	if best != nil && k.cfg.DecideReadyOrder {
+		best = k.pickAmongEqual(best)
+	}
 	switch {
 	case best == nil:
 		c.quantumEnd, c.yieldWanted = false, false
@@ -101,6 +104,30 @@ func (k *Kernel) reschedule(c *Processor) bool {
 	}
 	c.quantumEnd, c.yieldWanted = false, false
 	return false
+}
+
+// pickAmongEqual lets the chooser pick among the ready threads at best's
+// priority (in ready-list order, so choice 0 is the FIFO head).
+func (k *Kernel) pickAmongEqual(best *Thread) *Thread {
+	cands := k.threadScratch[:0]
+	k.policy.Each(func(t *Thread) bool {
+		if t.priority != best.priority {
+			return false
+		}
+		cands = append(cands, t)
+		return true
+	})
+	k.threadScratch = cands
+	if len(cands) < 2 {
+		return best
+	}
+	ids := k.idScratch[:0]
+	for _, t := range cands {
+		ids = append(ids, t.id)
+	}
+	k.idScratch = ids
+	i := k.sim.Choose(des.Point{Kind: PointPickThread, Label: "dispatcher: which ready thread", Options: ids}, len(cands))
+	return cands[i]
 }
 
 // preemptCurrent puts c's running thread back on the ready lists: at the

@@ -25,7 +25,9 @@ type Kernel struct {
 	halted       bool       // a finding stopped the run
 	balanceArmed bool
 	balanceScan  des.Handler
-	scratch      []*Processor
+	scratch       []*Processor
+	threadScratch []*Thread
+	idScratch     []int32
 	endChecks    []func() []string
 }
 

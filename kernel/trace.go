@@ -10,6 +10,7 @@ const (
 	PointInject     des.PointKind = 12 // 0 none, 1 early quantum end, 2 stall
 	PointJitter     des.PointKind = 13 // stretch of an explicit Compute
 	PointAllocFail  des.PointKind = 14 // 0 allocate, 1 return NULL
+	PointPickThread des.PointKind = 15 // which equal-priority ready thread runs (0 = FIFO head)
 )
 
 // Trace record kinds of the kernel (stable numbers: part of trace hashes).

@@ -1,0 +1,13 @@
+// Package model holds scenarios: driver models written the way a driver is
+// written (NT-named calls on the simulated kernel and work-queue APIs), a
+// workload whose variable parts are drawn through decisions, invariants,
+// and named variants — "correct" plus bug variants, each naming the racy
+// path (coverage mark) it must reach. Scenarios are registered by name so
+// tests, the wqsim command and benchmarks share them.
+//
+// Run executes one scenario variant once: it builds a kernel on a des.Sim,
+// sets the scenario up, steps the simulation checking invariants after
+// every event, then classifies the end (findings, hangs, leaks).
+//
+// Layering: model imports queues, kernel and des only.
+package model

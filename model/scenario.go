@@ -1,0 +1,133 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// Scenario is a driver model plus workload plus invariants, in variants.
+type Scenario struct {
+	Name string // registry key, e.g. "cancelsafe"
+	Doc  string // one paragraph: what the driver does, what can go wrong
+	// Section cites SEMANTICS.md ("§7.1, §6.16").
+	Section  string
+	Variants []Variant
+	// Config returns the kernel configuration for a variant; nil means
+	// ExploreConfig().
+	Config func(variant string) kernel.Config
+	// Setup builds the driver and the workload on env.K. It runs outside
+	// simulated code: create threads there, do the work in them.
+	Setup func(env *Env) error
+}
+
+// Variant is one form of a scenario.
+type Variant struct {
+	Name string // "correct" or the bug's name
+	Doc  string
+	Bug  bool // false only for correct variants
+	// Marks are the racy paths this bug variant must reach when it fails.
+	Marks []string
+	// Want is a substring of the failure the bug produces (e.g. "0x44").
+	Want string
+}
+
+// Variant returns the named variant.
+func (s *Scenario) Variant(name string) (Variant, bool) {
+	for _, v := range s.Variants {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Variant{}, false
+}
+
+// VariantNames lists the variants in declaration order.
+func (s *Scenario) VariantNames() []string {
+	out := make([]string, len(s.Variants))
+	for i, v := range s.Variants {
+		out[i] = v.Name
+	}
+	return out
+}
+
+// KernelConfig returns the configuration Run uses for variant.
+func (s *Scenario) KernelConfig(variant string) kernel.Config {
+	if s.Config != nil {
+		return s.Config(variant)
+	}
+	return ExploreConfig()
+}
+
+// ExploreConfig is the default kernel configuration for scenarios: Windows
+// defaults with every exploration knob on (injected preemptions and stalls,
+// compute jitter, decided ready order). Choice 0 everywhere is still the
+// plain Windows behaviour.
+func ExploreConfig() kernel.Config {
+	c := kernel.DefaultConfig()
+	c.InjectPreemption = true
+	c.JitterLevels = 4
+	c.DecideReadyOrder = true
+	return c
+}
+
+var registry []*Scenario
+
+// Register adds s to the registry. It panics on a duplicate or malformed
+// scenario: registration happens at init time and is a programming error.
+func Register(s *Scenario) {
+	if s.Name == "" || s.Setup == nil || len(s.Variants) == 0 {
+		panic(fmt.Sprintf("model: scenario %q needs a name, a Setup and at least one variant", s.Name))
+	}
+	if _, err := Lookup(s.Name); err == nil {
+		panic("model: scenario " + s.Name + " registered twice")
+	}
+	registry = append(registry, s)
+	slices.SortFunc(registry, func(a, b *Scenario) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// All returns every registered scenario sorted by name.
+func All() []*Scenario { return registry }
+
+// Lookup finds a scenario by name.
+func Lookup(name string) (*Scenario, error) {
+	for _, s := range registry {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	names := make([]string, len(registry))
+	for i, s := range registry {
+		names[i] = s.Name
+	}
+	return nil, fmt.Errorf("unknown scenario %q; known scenarios: %s (run `wqsim list`)", name, strings.Join(names, ", "))
+}
+
+// Resolve parses "scenario[:variant]" and checks both exist. The default
+// variant is the first bug variant if any, else the first one.
+func Resolve(spec string) (*Scenario, string, error) {
+	name, variant, _ := strings.Cut(spec, ":")
+	s, err := Lookup(name)
+	if err != nil {
+		return nil, "", err
+	}
+	if variant == "" {
+		variant = s.Variants[0].Name
+		for _, v := range s.Variants {
+			if v.Bug {
+				variant = v.Name
+				break
+			}
+		}
+	}
+	if _, ok := s.Variant(variant); !ok {
+		return nil, "", fmt.Errorf("scenario %q has no variant %q; its variants: %s", name, variant, strings.Join(s.VariantNames(), ", "))
+	}
+	return s, variant, nil
+}
+
+// PointWorkload is the decision kind of workload choices (Env.Choose).
+const PointWorkload des.PointKind = 60

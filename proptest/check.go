@@ -1,0 +1,149 @@
+package proptest
+
+import (
+	"context"
+	"flag"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/wqsim/wqsim/model"
+)
+
+// Flags (mirrored by environment variables WQSIM_FAILFILE, WQSIM_EXECS,
+// WQSIM_SEED, WQSIM_STRATEGY, WQSIM_FAILDIR; a flag wins over its variable).
+var (
+	flagFailFile = flag.String("wqsim.failfile", "", "replay this fail file instead of exploring (env WQSIM_FAILFILE)")
+	flagExecs    = flag.Int("wqsim.execs", 0, "executions per Check (env WQSIM_EXECS)")
+	flagSeed     = flag.Uint64("wqsim.seed", 0, "base seed (env WQSIM_SEED)")
+	flagStrategy = flag.String("wqsim.strategy", "", "random|pct|bounded|exhaustive (env WQSIM_STRATEGY)")
+	flagFailDir  = flag.String("wqsim.faildir", "", "where fail files go (env WQSIM_FAILDIR; default testdata/wqsim-fail)")
+)
+
+func setting(f *flag.Flag, env string) string {
+	if f != nil && f.Value.String() != f.DefValue {
+		return f.Value.String()
+	}
+	return os.Getenv(env)
+}
+
+// Settings are the effective flag/env values.
+type Settings struct {
+	FailFile string
+	Execs    int
+	Seed     uint64
+	Strategy string
+	FailDir  string
+}
+
+// CurrentSettings reads the wqsim.* flags and their environment variables.
+func CurrentSettings() Settings {
+	look := flag.Lookup
+	s := Settings{
+		FailFile: setting(look("wqsim.failfile"), "WQSIM_FAILFILE"),
+		Strategy: setting(look("wqsim.strategy"), "WQSIM_STRATEGY"),
+		FailDir:  setting(look("wqsim.faildir"), "WQSIM_FAILDIR"),
+	}
+	if v := setting(look("wqsim.execs"), "WQSIM_EXECS"); v != "" {
+		s.Execs, _ = strconv.Atoi(v)
+	}
+	if v := setting(look("wqsim.seed"), "WQSIM_SEED"); v != "" {
+		s.Seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	if s.FailDir == "" {
+		s.FailDir = "testdata/wqsim-fail"
+	}
+	return s
+}
+
+// CheckOptions tune Check; zero values take the flags or defaults.
+type CheckOptions struct {
+	Execs    int
+	Strategy Strategy
+	Seed     uint64
+}
+
+// Check explores a scenario variant that must not fail. A previously saved
+// fail file for it is replayed first; a new failure is shrunk, saved, and
+// reported with the minimal schedule in words and the reproduce lines.
+func Check(t *testing.T, s *model.Scenario, variant string, co CheckOptions) {
+	t.Helper()
+	st := CurrentSettings()
+	if st.FailFile != "" {
+		replayForTest(t, st.FailFile)
+		return
+	}
+	path := FailFilePath(st.FailDir, s.Name, variant)
+	if f, err := ReadFailFile(path); err == nil {
+		if r, err := Replay(f, nil); err == nil && r.Failed() {
+			t.Fatalf("saved failure still fails: %v\n%s", r.Outcome.Err, reproduceText(path))
+		}
+		t.Logf("saved failure %s no longer fails; delete it once the fix is reviewed", path)
+	}
+	o := Options{Scenario: s, Variant: variant, Strategy: co.Strategy, Seed: co.Seed, Execs: co.Execs, Shrink: true, FailDir: st.FailDir}
+	applySettings(&o, st)
+	rep, err := Explore(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.First(); f != nil {
+		t.Fatalf("%s:%s failed at execution %d (seed %d) after %d executions: %v\nminimal schedule:\n  %s\n%s",
+			s.Name, variant, f.Exec, f.Seed, rep.Execs, f.MinFinal.Outcome.Err,
+			strings.Join(DescribeSchedule(f.Minimal), "\n  "), reproduceText(f.File))
+	}
+	t.Logf("%s:%s: %d executions, no failure (%s)", s.Name, variant, rep.Execs, rep.Strategy)
+}
+
+func applySettings(o *Options, st Settings) {
+	if st.Execs > 0 {
+		o.Execs = st.Execs
+	}
+	if st.Seed != 0 {
+		o.Seed = st.Seed
+	}
+	if st.Strategy != "" {
+		if s, err := NewStrategy(st.Strategy); err == nil {
+			o.Strategy = s
+		}
+	}
+}
+
+func reproduceText(path string) string {
+	if path == "" {
+		return ""
+	}
+	return "reproduce:\n  " + strings.Join(ReproduceLines(path), "\n  ")
+}
+
+func replayForTest(t *testing.T, path string) {
+	t.Helper()
+	f, err := ReadFailFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Replay(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Failed() {
+		t.Fatalf("%s:%s still fails: %v", f.Scenario, f.Variant, r.Outcome.Err)
+	}
+	t.Logf("%s:%s replayed without failure", f.Scenario, f.Variant)
+}
+
+// Find explores a bug variant that must fail; it returns the (shrunk)
+// failure, or fails the test if none was found in the budget.
+func Find(t testing.TB, s *model.Scenario, variant string, o Options) *Failure {
+	t.Helper()
+	o.Scenario, o.Variant, o.Shrink = s, variant, true
+	rep, err := Explore(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := rep.First()
+	if f == nil {
+		t.Fatalf("%s:%s: no failure in %d executions (%s)", s.Name, variant, rep.Execs, rep.Strategy)
+	}
+	return f
+}

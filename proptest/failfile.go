@@ -1,0 +1,295 @@
+package proptest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// FailFileVersion is the format version written in the first line.
+const FailFileVersion = 1
+
+const failMagic = "wqsim-failfile"
+
+// FailFile is a failing execution saved for replay.
+type FailFile struct {
+	Scenario  string
+	Variant   string
+	Seed      uint64
+	Strategy  string // informational
+	Hash      uint64 // trace hash of the recorded run; a replay must match
+	Outcome   string // informational (# line)
+	Marks     []string
+	Tail      []des.Record
+	Decisions []des.Decision
+}
+
+// Encode renders f in the text format:
+//
+//	wqsim-failfile 1
+//	scenario: NAME
+//	variant: NAME
+//	seed: N
+//	strategy: TEXT
+//	hash: 0xHEX
+//	# outcome / marks / trace tail / reproduce lines
+//	decisions: N
+//	KIND OPTIONS CHOICE LABEL     (one per decision)
+//	end
+func (f *FailFile) Encode(path string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %d\n", failMagic, FailFileVersion)
+	fmt.Fprintf(&b, "scenario: %s\nvariant: %s\nseed: %d\nstrategy: %s\nhash: %#x\n", f.Scenario, f.Variant, f.Seed, oneLine(f.Strategy), f.Hash)
+	fmt.Fprintf(&b, "# outcome: %s\n", oneLine(f.Outcome))
+	if len(f.Marks) > 0 {
+		fmt.Fprintf(&b, "# marks: %s\n", strings.Join(f.Marks, "; "))
+	}
+	if len(f.Tail) > 0 {
+		b.WriteString("# trace tail:\n")
+		var line []byte
+		for i := range f.Tail {
+			line = des.AppendRecordText(line[:0], &f.Tail[i])
+			fmt.Fprintf(&b, "#   %s\n", line)
+		}
+	}
+	for _, l := range ReproduceLines(path) {
+		fmt.Fprintf(&b, "# reproduce: %s\n", l)
+	}
+	fmt.Fprintf(&b, "decisions: %d\n", len(f.Decisions))
+	for _, d := range f.Decisions {
+		fmt.Fprintf(&b, "%d %d %d %s\n", d.Kind, d.N, d.Choice, oneLine(d.Label))
+	}
+	b.WriteString("end\n")
+	return b.Bytes()
+}
+
+// ReproduceLines are the copy-paste commands that replay a fail file.
+func ReproduceLines(path string) []string {
+	return []string{
+		"go run ./cmd/wqsim replay " + path,
+		"go test ./proptest -run TestReplayFailFile -wqsim.failfile=" + path,
+	}
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
+// WriteFailFile writes f to path atomically: a temporary file in the same
+// directory, synced, then renamed, so a reader never sees half a file.
+func WriteFailFile(path string, f *FailFile) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("fail file %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".wqsim-fail-*")
+	if err != nil {
+		return fmt.Errorf("fail file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(f.Encode(path)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("fail file %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("fail file %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("fail file %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ReadFailFile reads and parses a fail file.
+func ReadFailFile(path string) (*FailFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read fail file: %w", err)
+	}
+	f, err := ParseFailFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// ParseError says where a fail file is malformed and what to do.
+type ParseError struct {
+	Line int
+	Msg  string
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+}
+
+// ParseFailFile parses the text format strictly: wrong version, missing or
+// reordered header fields, bad numbers, a decision count that does not
+// match, or a missing "end" line (a truncated file) are errors.
+func ParseFailFile(data []byte) (*FailFile, error) {
+	p := &failParser{sc: bufio.NewScanner(bytes.NewReader(data))}
+	p.sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	f := &FailFile{}
+	if err := p.header(); err != nil {
+		return nil, err
+	}
+	var err error
+	if f.Scenario, err = p.field("scenario"); err != nil {
+		return nil, err
+	}
+	if f.Variant, err = p.field("variant"); err != nil {
+		return nil, err
+	}
+	if f.Seed, err = p.uintField("seed", 10); err != nil {
+		return nil, err
+	}
+	if f.Strategy, err = p.field("strategy"); err != nil {
+		return nil, err
+	}
+	if f.Hash, err = p.uintField("hash", 0); err != nil {
+		return nil, err
+	}
+	if err := p.comments(f); err != nil {
+		return nil, err
+	}
+	if err := p.decisions(f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+type failParser struct {
+	sc   *bufio.Scanner
+	line int
+	text string
+	peek bool
+}
+
+func (p *failParser) next() bool {
+	if p.peek {
+		p.peek = false
+		return true
+	}
+	if !p.sc.Scan() {
+		return false
+	}
+	p.line++
+	p.text = strings.TrimRight(p.sc.Text(), "\r")
+	return true
+}
+
+func (p *failParser) errf(format string, a ...any) error {
+	return &ParseError{Line: p.line, Msg: fmt.Sprintf(format, a...)}
+}
+
+func (p *failParser) header() error {
+	if !p.next() {
+		return p.errf("empty file; a fail file starts with %q", fmt.Sprintf("%s %d", failMagic, FailFileVersion))
+	}
+	magic, ver, ok := strings.Cut(p.text, " ")
+	if !ok || magic != failMagic {
+		return p.errf("not a wqsim fail file (first line %q, want %q)", p.text, fmt.Sprintf("%s %d", failMagic, FailFileVersion))
+	}
+	v, err := strconv.Atoi(ver)
+	if err != nil || v != FailFileVersion {
+		return p.errf("fail file format version %q, this wqsim reads version %d; re-run the exploration with this version to regenerate it", ver, FailFileVersion)
+	}
+	return nil
+}
+
+func (p *failParser) field(name string) (string, error) {
+	if !p.next() {
+		return "", p.errf("file ends before the %q field (truncated?)", name)
+	}
+	val, ok := strings.CutPrefix(p.text, name+": ")
+	if !ok {
+		return "", p.errf("want field %q, found %q", name+": …", p.text)
+	}
+	return val, nil
+}
+
+func (p *failParser) uintField(name string, base int) (uint64, error) {
+	s, err := p.field(name)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseUint(s, base, 64)
+	if err != nil {
+		return 0, p.errf("field %q: %q is not an unsigned number", name, s)
+	}
+	return v, nil
+}
+
+// comments reads # lines, keeping the outcome and marks.
+func (p *failParser) comments(f *FailFile) error {
+	for p.next() {
+		if !strings.HasPrefix(p.text, "#") {
+			p.peek = true
+			return nil
+		}
+		if o, ok := strings.CutPrefix(p.text, "# outcome: "); ok {
+			f.Outcome = o
+		}
+		if m, ok := strings.CutPrefix(p.text, "# marks: "); ok {
+			f.Marks = strings.Split(m, "; ")
+		}
+	}
+	return p.errf("file ends before the decisions (truncated?)")
+}
+
+func (p *failParser) decisions(f *FailFile) error {
+	countText, err := p.field("decisions")
+	if err != nil {
+		return err
+	}
+	count, err := strconv.Atoi(countText)
+	if err != nil || count < 0 || count > 10_000_000 {
+		return p.errf("decisions: %q is not a valid count", countText)
+	}
+	f.Decisions = make([]des.Decision, 0, min(count, 4096))
+	for p.next() {
+		if p.text == "end" {
+			if len(f.Decisions) != count {
+				return p.errf("header says %d decisions, file has %d", count, len(f.Decisions))
+			}
+			if p.next() && strings.TrimSpace(p.text) != "" {
+				return p.errf("unexpected text after \"end\": %q", p.text)
+			}
+			return nil
+		}
+		d, err := p.decision()
+		if err != nil {
+			return err
+		}
+		f.Decisions = append(f.Decisions, d)
+		if len(f.Decisions) > count {
+			return p.errf("more decisions than the %d the header announces", count)
+		}
+	}
+	return p.errf("missing \"end\" line: the file is truncated (%d of %d decisions read)", len(f.Decisions), count)
+}
+
+func (p *failParser) decision() (des.Decision, error) {
+	fields := strings.SplitN(p.text, " ", 4)
+	if len(fields) < 3 {
+		return des.Decision{}, p.errf("decision line %q: want \"KIND OPTIONS CHOICE LABEL\"", p.text)
+	}
+	kind, err1 := strconv.ParseUint(fields[0], 10, 16)
+	n, err2 := strconv.ParseInt(fields[1], 10, 32)
+	c, err3 := strconv.ParseInt(fields[2], 10, 32)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return des.Decision{}, p.errf("decision line %q: KIND, OPTIONS and CHOICE must be numbers", p.text)
+	}
+	if n < 2 || c < 0 || c >= n {
+		return des.Decision{}, p.errf("decision line %q: need OPTIONS ≥ 2 and 0 ≤ CHOICE < OPTIONS", p.text)
+	}
+	d := des.Decision{Kind: des.PointKind(kind), N: int32(n), Choice: int32(c)}
+	if len(fields) == 4 {
+		d.Label = fields[3]
+	}
+	return d, nil
+}

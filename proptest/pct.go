@@ -1,0 +1,144 @@
+package proptest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// PCT is probabilistic concurrency testing (Burckhardt et al., ASPLOS
+// 2010) mapped onto wqsim's decisions. Each actor (thread) gets a random
+// distinct priority when first seen; Depth-1 change points are drawn from
+// the first Steps decision points. At a choice among actors (Point.Options)
+// PCT picks the highest-priority one; at an actor's own scheduling point it
+// yields (choice 1: early quantum end) when a higher-priority actor was
+// ready at the last choice; at a change point the current actor drops below
+// every initial priority. Other decisions keep choice 0.
+//
+// For a bug of depth d among n actors and k steps it finds the bug with
+// probability at least 1/(n·k^(d−1)) per execution (Bound).
+type PCT struct {
+	Depth int
+	Steps int // k: the horizon change points are drawn from
+}
+
+// NewPCT returns PCT with bug depth d over k steps.
+func NewPCT(d, k int) *PCT { return &PCT{Depth: d, Steps: k} }
+
+func (p *PCT) Name() string { return "pct" }
+
+func (p *PCT) Describe() string {
+	return fmt.Sprintf("strategy=pct depth=%d steps=%d", p.Depth, p.Steps)
+}
+
+// Bound returns PCT's guaranteed per-execution probability for n actors.
+func (p *PCT) Bound(n int) float64 {
+	return 1 / (float64(n) * math.Pow(float64(p.Steps), float64(p.Depth-1)))
+}
+
+func (p *PCT) Chooser(seed uint64) des.Chooser {
+	c := &pctChooser{rng: rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d)), depth: p.Depth}
+	for i := 1; i < p.Depth; i++ {
+		c.changes = append(c.changes, 1+c.rng.IntN(max(p.Steps, 1)))
+	}
+	slices.Sort(c.changes)
+	return c
+}
+
+type pctChooser struct {
+	rng     *rand.Rand
+	depth   int
+	prio    []pctPrio // per actor, in first-seen order (small: linear scan)
+	changes []int
+	step    int
+	lowered int
+	ready   []int32 // the options of the last choice among actors
+	last    int32
+}
+
+type pctPrio struct {
+	actor int32
+	prio  int
+}
+
+// priority returns actor a's priority, giving it a random one above every
+// change-point level on first sight.
+func (c *pctChooser) priority(a int32) int {
+	for _, e := range c.prio {
+		if e.actor == a {
+			return e.prio
+		}
+	}
+	// distinct random priorities: insert at a random rank above depth
+	p := c.depth + 1 + c.rng.IntN(1000000)
+	for c.taken(p) {
+		p++
+	}
+	c.prio = append(c.prio, pctPrio{a, p})
+	return p
+}
+
+func (c *pctChooser) taken(p int) bool {
+	for _, e := range c.prio {
+		if e.prio == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *pctChooser) setPriority(a int32, p int) {
+	for i := range c.prio {
+		if c.prio[i].actor == a {
+			c.prio[i].prio = p
+		}
+	}
+}
+
+// tick advances the step count and applies a change point to actor a.
+func (c *pctChooser) tick(a int32) bool {
+	c.step++
+	hit := false
+	for len(c.changes) > 0 && c.changes[0] == c.step {
+		c.changes = c.changes[1:]
+		c.lowered++
+		if a != 0 {
+			c.priority(a)
+			c.setPriority(a, c.depth-c.lowered)
+			hit = true
+		}
+	}
+	return hit
+}
+
+func (c *pctChooser) Choose(p des.Point, n int) int {
+	if len(p.Options) == n {
+		c.tick(c.last)
+		best, bestPrio := 0, -1<<31
+		for i, a := range p.Options {
+			if pr := c.priority(a); pr > bestPrio {
+				best, bestPrio = i, pr
+			}
+		}
+		c.ready = append(c.ready[:0], p.Options...)
+		c.last = p.Options[best]
+		return best
+	}
+	if p.Actor == 0 || n < 2 {
+		return 0
+	}
+	c.last = p.Actor
+	if c.tick(p.Actor) {
+		return 1 // lowered: let the others run
+	}
+	mine := c.priority(p.Actor)
+	for _, a := range c.ready {
+		if a != p.Actor && c.priority(a) > mine {
+			return 1
+		}
+	}
+	return 0
+}

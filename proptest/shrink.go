@@ -1,0 +1,220 @@
+package proptest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/model"
+)
+
+// Signature classifies a failure so shrinking keeps "the same bug": the
+// bug-check code, the invariant name, or the finding's type.
+func Signature(err error) string {
+	var bc *kernel.BugCheck
+	var inv *model.InvariantError
+	var dl *kernel.Deadlock
+	var pe *des.PanicError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &bc):
+		return fmt.Sprintf("bugcheck 0x%X", bc.Code)
+	case errors.As(err, &inv):
+		return "invariant " + inv.Name
+	case errors.As(err, &dl):
+		if len(dl.Cycle) > 0 {
+			return "deadlock"
+		}
+		return "hang"
+	case errors.As(err, new(*kernel.Leak)):
+		return "leak"
+	case errors.As(err, new(*kernel.Livelock)):
+		return "livelock"
+	case errors.As(err, &pe):
+		return "panic"
+	case errors.As(err, new(*des.ReplayMismatch)):
+		return "replay mismatch"
+	}
+	return "error " + strings.SplitN(err.Error(), ":", 2)[0]
+}
+
+// ShrinkOptions bounds the shrinker.
+type ShrinkOptions struct {
+	MaxRuns int           // executions to spend; 0 means 2000
+	Budget  time.Duration // wall-clock budget; 0 means 10s
+}
+
+// Shrink minimises a failing decision log: it tries zeroing, then deleting,
+// chunks of the non-zero decisions (halving the chunk size, as delta
+// debugging does),
+// then lowering single choices, keeping every candidate whose replay (a
+// guided run that follows the log while it matches and takes choice 0
+// after) fails with the same Signature. The result is re-recorded from the
+// last successful run and has no trailing zero decisions.
+func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) ([]des.Decision, model.Result, error) {
+	if opts.MaxRuns == 0 {
+		opts.MaxRuns = 2000
+	}
+	if opts.Budget == 0 {
+		opts.Budget = 10 * time.Second
+	}
+	sim := des.New(des.Config{})
+	defer sim.Close()
+	try := func(cand []des.Decision) (model.Result, error) {
+		return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &prefixChooser{prefix: cand}, Sim: sim})
+	}
+	best, err := try(log)
+	if err != nil {
+		return nil, best, err
+	}
+	want := Signature(best.Outcome.Err)
+	if want == "ok" {
+		return nil, best, fmt.Errorf("shrink: the log does not fail when replayed")
+	}
+	cur := trimZeros(best.Outcome.Decisions)
+	sh := &shrinker{try: try, want: want, runs: 0, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget)}
+	cur, best = sh.zeroChunks(cur, best)
+	cur, best = sh.lowerEach(cur, best)
+	return cur, best, nil
+}
+
+type shrinker struct {
+	try      func([]des.Decision) (model.Result, error)
+	want     string
+	runs     int
+	max      int
+	deadline time.Time
+}
+
+func (s *shrinker) spent() bool { return s.runs >= s.max || time.Now().After(s.deadline) }
+
+// attempt runs cand and reports whether it still fails the same way.
+func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {
+	s.runs++
+	r, err := s.try(cand)
+	if err != nil || Signature(r.Outcome.Err) != s.want {
+		return r, false
+	}
+	return r, true
+}
+
+func (s *shrinker) zeroChunks(cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {
+	for chunk := max(nonZero(cur)/2, 1); chunk >= 1 && !s.spent(); chunk /= 2 {
+		for start := 0; !s.spent(); start += chunk {
+			idx := nonZeroIndexes(cur)
+			if start >= len(idx) {
+				break
+			}
+			window := idx[start:min(start+chunk, len(idx))]
+			if r, ok := s.attempt(zeroAt(cur, window)); ok {
+				cur, best = trimZeros(r.Outcome.Decisions), r
+				start -= chunk // the indexes shifted: retry this window
+			} else if r, ok := s.attempt(deleteAt(cur, window)); ok {
+				// Removing the decisions (not zeroing them) shifts the later
+				// ones earlier: the same perturbation, one point sooner.
+				cur, best = trimZeros(r.Outcome.Decisions), r
+				start -= chunk
+			}
+		}
+		if chunk == 1 {
+			break
+		}
+	}
+	return cur, best
+}
+
+// lowerEach tries smaller non-zero values for each remaining choice.
+func (s *shrinker) lowerEach(cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {
+	for _, i := range nonZeroIndexes(cur) {
+		for v := int32(1); v < cur[i].Choice && !s.spent(); v++ {
+			cand := append([]des.Decision(nil), cur...)
+			cand[i].Choice = v
+			if r, ok := s.attempt(cand); ok {
+				cur, best = trimZeros(r.Outcome.Decisions), r
+				break
+			}
+		}
+	}
+	return cur, best
+}
+
+func zeroAt(log []des.Decision, idx []int) []des.Decision {
+	cand := append([]des.Decision(nil), log...)
+	for _, i := range idx {
+		cand[i].Choice = 0
+	}
+	return cand
+}
+
+func deleteAt(log []des.Decision, idx []int) []des.Decision {
+	cand := make([]des.Decision, 0, len(log))
+	j := 0
+	for i, d := range log {
+		if j < len(idx) && idx[j] == i {
+			j++
+			continue
+		}
+		cand = append(cand, d)
+	}
+	return cand
+}
+
+func nonZero(log []des.Decision) int { return len(nonZeroIndexes(log)) }
+
+func nonZeroIndexes(log []des.Decision) []int {
+	var out []int
+	for i, d := range log {
+		if d.Choice != 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func trimZeros(log []des.Decision) []des.Decision {
+	n := len(log)
+	for n > 0 && log[n-1].Choice == 0 {
+		n--
+	}
+	return append([]des.Decision(nil), log[:n]...)
+}
+
+// DescribeSchedule says in words what the non-zero decisions of a log did.
+func DescribeSchedule(log []des.Decision) []string {
+	var out []string
+	for i, d := range log {
+		if d.Choice == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("decision %d: %s → %s", i+1, d.Label, describeChoice(d)))
+	}
+	if len(out) == 0 {
+		out = append(out, "no perturbation: the natural schedule fails by itself")
+	}
+	return out
+}
+
+func describeChoice(d des.Decision) string {
+	switch d.Kind {
+	case kernel.PointInject:
+		if d.Choice == 1 {
+			return "early quantum end (another ready thread runs)"
+		}
+		return "stall (this processor is held up while the others run)"
+	case kernel.PointJitter:
+		return fmt.Sprintf("compute stretched by %d/%d", d.Choice, d.N)
+	case kernel.PointAllocFail:
+		return "allocation fails"
+	case kernel.PointPickThread:
+		return fmt.Sprintf("ready thread #%d of %d runs first", d.Choice+1, d.N)
+	case kernel.PointPickCPU:
+		return fmt.Sprintf("idle processor #%d of %d", d.Choice+1, d.N)
+	case des.PointTie.Kind:
+		return fmt.Sprintf("simultaneous event #%d of %d fires first", d.Choice+1, d.N)
+	}
+	return fmt.Sprintf("option %d of %d", d.Choice, d.N)
+}

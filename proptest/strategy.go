@@ -1,0 +1,55 @@
+package proptest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// Strategy hands out one chooser per execution. Execution i of an
+// exploration with base seed S gets seed ExecSeed(S, i); a strategy must
+// derive everything from that seed (or, for exhaustive search, from the
+// executions before it) so that runs are reproducible.
+type Strategy interface {
+	Name() string
+	// Chooser returns the chooser for the execution with this seed.
+	Chooser(seed uint64) des.Chooser
+	// Describe lists the strategy's seed-derived options, printed first.
+	Describe() string
+}
+
+// Sequential marks strategies whose executions depend on earlier ones
+// (exhaustive search): Explore runs them serially.
+type Sequential interface {
+	// Observe is told the decision log of each finished execution, in
+	// order; it returns false when the search space is exhausted.
+	Observe(log []des.Decision) bool
+}
+
+// ExecSeed derives the seed of execution i from the base seed (splitmix64),
+// so sharded and parallel runs agree on every execution's seed.
+func ExecSeed(base uint64, i int) uint64 {
+	z := base + uint64(i+1)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// StrategyNames lists the names NewStrategy accepts.
+var StrategyNames = []string{"random", "pct", "bounded", "exhaustive"}
+
+// NewStrategy builds a strategy by name with default parameters.
+func NewStrategy(name string) (Strategy, error) {
+	switch name {
+	case "random", "":
+		return NewRandomWalk(), nil
+	case "pct":
+		return NewPCT(3, 2000), nil
+	case "bounded":
+		return NewBounded(2), nil
+	case "exhaustive":
+		return NewExhaustive(100_000), nil
+	}
+	return nil, fmt.Errorf("unknown strategy %q; choose one of %s", name, strings.Join(StrategyNames, ", "))
+}
