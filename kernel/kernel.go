@@ -21,14 +21,14 @@ type Kernel struct {
 	quantum des.Duration
 	unit    des.Duration
 
-	cancelLock   KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
-	halted       bool       // a finding stopped the run
-	balanceArmed bool
-	balanceScan  des.Handler
+	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
+	halted        bool       // a finding stopped the run
+	balanceArmed  bool
+	balanceScan   des.Handler
 	scratch       []*Processor
 	threadScratch []*Thread
 	idScratch     []int32
-	endChecks    []func() []string
+	endChecks     []func() []string
 }
 
 // New builds a kernel on sim. The configuration must be valid.
