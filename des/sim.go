@@ -109,7 +109,7 @@ func (s *Sim) Reset(cfg Config) {
 	s.failer, _ = s.chooser.(Failer)
 	s.log = s.log[:0]
 	s.pcg.Seed(cfg.Seed, cfg.Seed^0xda942042e4dd58b5)
-	s.hash = fnvOffset
+	s.hash = hashSeed
 	n := cfg.TailLen
 	if n <= 0 {
 		n = 64

@@ -120,28 +120,32 @@ func (m MultiSink) Write(r *Record) {
 	}
 }
 
-// FNV-1a, 64 bit: a stable hash that does not depend on the Go version.
+// The trace hash mixes whole 64-bit words (a multiply-xorshift step, as in
+// splitmix64), so it is fast and, being defined here rather than by the Go
+// runtime, stable across Go versions and machines.
 const (
-	fnvOffset uint64 = 14695981039346656037
-	fnvPrime  uint64 = 1099511628211
+	hashSeed  uint64 = 0x6a09e667f3bcc908
+	hashMulti uint64 = 0x9e3779b97f4a7c15
 )
 
 func hashUint(h, v uint64) uint64 {
-	for i := 0; i < 8; i++ {
-		h ^= v & 0xff
-		h *= fnvPrime
-		v >>= 8
-	}
-	return h
+	h ^= v
+	h *= hashMulti
+	return h ^ (h >> 29)
 }
 
 func hashString(h uint64, s string) uint64 {
 	h = hashUint(h, uint64(len(s)))
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
+	for len(s) >= 8 {
+		h = hashUint(h, uint64(s[0])|uint64(s[1])<<8|uint64(s[2])<<16|uint64(s[3])<<24|
+			uint64(s[4])<<32|uint64(s[5])<<40|uint64(s[6])<<48|uint64(s[7])<<56)
+		s = s[8:]
 	}
-	return h
+	var last uint64
+	for i := 0; i < len(s); i++ {
+		last |= uint64(s[i]) << (8 * i)
+	}
+	return hashUint(h, last)
 }
 
 // HashRecord folds r into the running trace hash h.

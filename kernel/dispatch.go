@@ -10,13 +10,23 @@ import (
 // running the thread it preempts (a decision among equals), else it waits
 // at the tail of its ready list (SEMANTICS §4.2).
 func (k *Kernel) readyThread(t *Thread, increment int) {
+	k.makeReady(t, increment)
+	k.emit(&t.exec, KindReady, "ready", t.name, int64(t.priority), int64(increment))
+	k.placeReady(t)
+}
+
+// makeReady boosts t and puts it on the ready lists.
+func (k *Kernel) makeReady(t *Thread, increment int) {
 	if increment > 0 {
 		k.boost(t, increment)
 	}
 	t.state = Ready
 	t.readySince = k.now()
 	k.policy.Enqueue(t, false)
-	k.emit(&t.exec, KindReady, "ready", t.name, int64(t.priority), int64(increment))
+}
+
+// placeReady finds a processor for a newly ready thread.
+func (k *Kernel) placeReady(t *Thread) {
 	if k.cfg.StarvationBoost && !k.balanceArmed {
 		k.balanceArmed = true
 		k.sim.After(des.Second, k.balanceScan)

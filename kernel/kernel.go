@@ -21,6 +21,7 @@ type Kernel struct {
 	quantum des.Duration
 	unit    des.Duration
 
+	rec           des.Record // scratch record for emit (see emit)
 	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
 	halted        bool       // a finding stopped the run
 	balanceArmed  bool

@@ -1,5 +1,7 @@
 package kernel
 
+import "math/bits"
+
 // Policy is the dispatcher's ready structure and preemption rules, pluggable
 // so that research can compare schedulers. Quantum accounting, boosts and
 // IRQL deferral stay in the kernel; a policy only orders ready threads and
@@ -104,13 +106,7 @@ func (d *NTDispatcher) Each(f func(*Thread) bool) {
 	}
 }
 
-func leadingZeros32(x uint32) int {
-	n := 0
-	for i := 31; i >= 0 && x&(1<<uint(i)) == 0; i-- {
-		n++
-	}
-	return n
-}
+func leadingZeros32(x uint32) int { return bits.LeadingZeros32(x) }
 
 // FIFODispatcher is a research baseline: one FIFO ready queue, no
 // preemption and no round-robin; a thread runs until it waits or exits.

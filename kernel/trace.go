@@ -37,8 +37,12 @@ const (
 
 // emit writes a trace record for e (which may be nil for kernel-internal
 // events).
+//
+// The record lives in the kernel (not on the stack) because the sink is an
+// interface: a stack record would escape and cost an allocation per event.
 func (k *Kernel) emit(e *exec, kind des.Kind, what, object string, a, b int64) {
-	r := des.Record{CPU: -1, IRQL: -1, Kind: kind, What: what, Object: object, A: a, B: b}
+	r := &k.rec
+	*r = des.Record{CPU: -1, IRQL: -1, Kind: kind, What: what, Object: object, A: a, B: b}
 	if e != nil {
 		r.Actor = e.name
 		if e.thread != nil {
@@ -49,7 +53,7 @@ func (k *Kernel) emit(e *exec, kind des.Kind, what, object string, a, b int64) {
 			r.IRQL = int8(e.irql)
 		}
 	}
-	k.sim.Emit(&r)
+	k.sim.Emit(r)
 }
 
 // Trace emits a record of a higher layer's call (work-item queueing, a

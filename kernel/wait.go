@@ -222,13 +222,16 @@ func (k *Kernel) satisfy(t *Thread, status NTSTATUS, increment int) {
 	t.wait.timer.Stop()
 	t.wait.lock = lockWait{}
 	t.wait.status = status
-	k.emit(&t.exec, KindWake, "wake", t.name, int64(status), int64(increment))
 	if t.queue != nil {
 		t.queue.threadWoke(t)
 	}
 	k.adjustAfterWait(t)
 	t.req = reqCompute
-	k.readyThread(t, increment)
+	k.makeReady(t, increment)
+	// One record for "wait satisfied, thread ready": A = status, B = the
+	// priority it is ready at (after any boost).
+	k.emit(&t.exec, KindWake, "wake", t.name, int64(status), int64(t.priority))
+	k.placeReady(t)
 }
 
 func (h *dispatcherHeader) unlink(wb *waitBlock) {
