@@ -1,6 +1,7 @@
 package proptest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,8 +45,9 @@ func Signature(err error) string {
 
 // ShrinkOptions bounds the shrinker.
 type ShrinkOptions struct {
-	MaxRuns int           // executions to spend; 0 means 2000
-	Budget  time.Duration // wall-clock budget; 0 means 10s
+	MaxRuns int             // executions to spend; 0 means 2000
+	Budget  time.Duration   // wall-clock budget; 0 means 10s
+	Context context.Context // stops shrinking early when done (Ctrl-C)
 }
 
 // Shrink minimises a failing decision log: it tries zeroing, then deleting,
@@ -76,7 +78,11 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 		return nil, best, fmt.Errorf("shrink: the log does not fail when replayed")
 	}
 	cur := trimZeros(best.Outcome.Decisions)
-	sh := &shrinker{try: try, want: want, runs: 0, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget)}
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx}
 	cur, best = sh.zeroChunks(cur, best)
 	cur, best = sh.lowerEach(cur, best)
 	return cur, best, nil
@@ -88,9 +94,12 @@ type shrinker struct {
 	runs     int
 	max      int
 	deadline time.Time
+	ctx      context.Context
 }
 
-func (s *shrinker) spent() bool { return s.runs >= s.max || time.Now().After(s.deadline) }
+func (s *shrinker) spent() bool {
+	return s.runs >= s.max || time.Now().After(s.deadline) || s.ctx.Err() != nil
+}
 
 // attempt runs cand and reports whether it still fails the same way.
 func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {

@@ -1,0 +1,41 @@
+package model_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/model"
+)
+
+// Every correct variant runs clean on the natural schedule and every
+// scenario is deterministic (run twice, same hash).
+func TestNaturalRunsAreCleanAndDeterministic(t *testing.T) {
+	for _, s := range model.All() {
+		for _, v := range s.Variants {
+			r1, err := model.Run(s, v.Name, model.RunConfig{Seed: 1})
+			require.NoError(t, err)
+			r2, err := model.Run(s, v.Name, model.RunConfig{Seed: 1})
+			require.NoError(t, err)
+			assert.Equal(t, r1.Outcome.Hash, r2.Outcome.Hash, "%s:%s", s.Name, v.Name)
+			if !v.Bug {
+				assert.NoError(t, r1.Outcome.Err, "%s:%s natural schedule", s.Name, v.Name)
+			}
+		}
+	}
+}
+
+func TestResolveErrorsNameTheChoices(t *testing.T) {
+	_, _, err := model.Resolve("nosuch")
+	assert.ErrorContains(t, err, "unknown scenario \"nosuch\"; known scenarios:")
+	_, _, err = model.Resolve("lostupdate:nosuch")
+	assert.ErrorContains(t, err, "has no variant \"nosuch\"; its variants: correct, racy")
+	s, v, err := model.Resolve("lostupdate")
+	require.NoError(t, err)
+	assert.Equal(t, "racy", v, "the default variant is the first bug")
+	assert.Equal(t, "lostupdate", s.Name)
+}
+
+var _ = des.Natural{}

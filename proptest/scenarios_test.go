@@ -1,0 +1,62 @@
+package proptest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/model"
+	"github.com/wqsim/wqsim/proptest"
+)
+
+// Every bug variant is found by the default strategy within a bounded
+// number of executions, reaches the racy path it names, fails the way it
+// says, and shrinks to a handful of perturbations.
+func TestBugVariantsAreFound(t *testing.T) {
+	for _, s := range model.All() {
+		for _, v := range s.Variants {
+			if !v.Bug {
+				continue
+			}
+			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
+				start := time.Now()
+				f := proptest.Find(t, s, v.Name, proptest.Options{Execs: 20000, Seed: 1})
+				err := f.MinFinal.Outcome.Err
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), v.Want, "failure kind")
+				for _, m := range v.Marks {
+					assert.Contains(t, f.MinFinal.Marks, m, "racy path reached")
+				}
+				assert.LessOrEqual(t, nonZeros(f.Minimal), 3, "shrunk schedule: %v", proptest.DescribeSchedule(f.Minimal))
+				t.Logf("found at execution %d, %d perturbations after shrinking, %v", f.Exec, nonZeros(f.Minimal), time.Since(start).Round(time.Millisecond))
+			})
+		}
+	}
+}
+
+// Every correct variant survives exploration by each strategy (10,000+ per
+// strategy in the benchmark-style run: go test ./proptest -wqsim.execs=10000).
+func TestCorrectVariantsSurvive(t *testing.T) {
+	n := execs(600, 100)
+	if st := proptest.CurrentSettings(); st.Execs > 0 {
+		n = st.Execs
+	}
+	for _, s := range model.All() {
+		for _, v := range s.Variants {
+			if v.Bug {
+				continue
+			}
+			for _, name := range []string{"random", "pct", "bounded"} {
+				st, _ := proptest.NewStrategy(name)
+				rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: v.Name, Strategy: st, Execs: n, Seed: 2})
+				require.NoError(t, err)
+				if f := rep.First(); f != nil {
+					t.Errorf("%s:%s failed under %s at execution %d: %v", s.Name, v.Name, name, f.Exec, f.Result.Outcome.Err)
+				}
+			}
+		}
+	}
+}
