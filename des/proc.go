@@ -35,10 +35,14 @@ type Proc struct {
 	yield func(struct{}) bool
 	state procState
 	kill  bool
-	id    int32
-	name  string
-	body  func(*Proc)
-	stop  func()
+	// sleeping asks the resumer to schedule this proc's wake-up sleepFor
+	// after Now once it has yielded (see Sleep and settle).
+	sleeping bool
+	sleepFor Duration
+	id       int32
+	name     string
+	body     func(*Proc)
+	stop     func()
 	// wake resumes this proc; created once so scheduling it allocates nothing.
 	wake Handler
 	// Data is free for the layer above (the kernel stores its thread here).
@@ -124,8 +128,21 @@ func (p *Proc) resume() {
 	t.current = p
 	p.next()
 	t.current = nil
+	p.settle()
+}
+
+// settle finishes a resume once p has yielded or finished: it schedules the
+// wake-up Sleep asked for, or parks a finished coroutine for reuse. Sim.Step
+// writes resume out and calls settle too.
+func (p *Proc) settle() {
+	if p.sleeping {
+		p.sleeping = false
+		p.sim.push(p.sim.now.Add(p.sleepFor), nil, p)
+	}
 	if p.state == procFree {
-		t.pool = append(t.pool, p)
+		p.sim.procs.pool = append(p.sim.procs.pool, p)
+	} else {
+		p.state = procSuspended // it yielded
 	}
 }
 
@@ -140,19 +157,25 @@ func (p *Proc) resumedInsideProc() {
 // Yield suspends p and returns control to the event loop. It returns when
 // the loop resumes p.
 func (p *Proc) Yield() {
-	p.state = procSuspended
+	// The state is the resumer's business: it marks p procRunning before
+	// switching in and procSuspended after switching back (settle), which
+	// keeps Yield, and Sleep with it, small enough to inline.
 	if !p.yield(struct{}{}) || p.kill {
 		panic(errKilled)
 	}
-	p.state = procRunning
 }
 
 // ResumeAt schedules p to be resumed at time t.
 func (s *Sim) ResumeAt(t Time, p *Proc) Timer { return s.schedule(t, nil, p) }
 
 // Sleep suspends p for d of virtual time.
+//
+// The wake-up is queued by the event loop right after p yields, not on p's
+// own stack: nothing runs in between, so it gets the same time and sequence
+// number, but the btree insert runs on the loop's hot stack instead of one
+// of many cold coroutine stacks.
 func (p *Proc) Sleep(d Duration) {
-	p.sim.push(p.sim.now.Add(d), nil, p)
+	p.sleepFor, p.sleeping = d, true
 	p.Yield()
 }
 
@@ -182,6 +205,10 @@ func (t *procTable) killAll(s *Sim) {
 			t.current = p
 			p.next()
 			t.current = nil
+			p.sleeping = false
+			if p.state == procRunning {
+				p.state = procSuspended // it yielded again instead of unwinding
+			}
 		case procNew:
 			p.state, p.body = procFree, nil
 		}

@@ -1,0 +1,60 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// BenchmarkKernelSwitch: two threads on one processor ping-pong two
+// synchronization events, so every iteration is one full context switch
+// (set event, wait, dispatcher picks the other thread, resume it). The
+// "ideal" case charges no CPU time for kernel calls and switches, so it
+// measures the model's own overhead per switch against BenchmarkFloorCoro
+// (one btree event plus one coroutine round trip); "default-costs" uses the
+// Windows-like call costs, where each call is its own scheduling point.
+func BenchmarkKernelSwitch(b *testing.B) {
+	b.Run("ideal", func(b *testing.B) { benchSwitch(b, true) })
+	b.Run("default-costs", func(b *testing.B) { benchSwitch(b, false) })
+}
+
+func benchSwitch(b *testing.B, ideal bool) {
+	cfg := kernel.DefaultConfig()
+	cfg.Processors = 1
+	cfg.Boosts = false
+	if ideal {
+		cfg.Costs = kernel.Costs{}
+	}
+	sim := des.New(des.Config{})
+	defer sim.Close()
+	k := kernel.MustNew(sim, cfg)
+	ping := k.KeInitializeEvent("ping", kernel.SynchronizationEvent, false)
+	pong := k.KeInitializeEvent("pong", kernel.SynchronizationEvent, false)
+	switches := 0
+	k.PsCreateSystemThread("a", 8, func() {
+		for {
+			k.KeSetEvent(ping, 0, false)
+			k.KeWaitForSingleObject(pong, kernel.Infinite)
+			switches++
+		}
+	})
+	k.PsCreateSystemThread("b", 8, func() {
+		for {
+			k.KeWaitForSingleObject(ping, kernel.Infinite)
+			k.KeSetEvent(pong, 0, false)
+			switches++
+		}
+	})
+	for switches < 1000 { // warm up: slices and btree nodes reach steady size
+		sim.Step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := switches
+	for switches-start < b.N {
+		sim.Step()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(switches-start), "ns/switch")
+}

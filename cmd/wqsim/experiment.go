@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/wqsim/wqsim/cmd/wqsim/internal/lab"
+)
+
+type experimentOpts struct {
+	out      string
+	parallel int
+	scale    float64
+}
+
+func experimentFlags() (*flag.FlagSet, *experimentOpts) {
+	o := &experimentOpts{}
+	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
+	fs.StringVar(&o.out, "o", "", "output directory (default out/NAME, NAME the experiment's name)")
+	fs.IntVar(&o.parallel, "parallel", 0, "cells run at once (default: all cores); results do not depend on it")
+	fs.Float64Var(&o.scale, "scale", 1, "multiply every workload's duration, e.g. 0.1 for a quick look")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: wqsim experiment FILE [-o OUTDIR] [--parallel N] [--scale F]")
+		fmt.Fprintln(fs.Output(), "  runs every workload × dispatcher × pool × seed of the JSON experiment FILE and writes")
+		fmt.Fprintln(fs.Output(), "  OUTDIR/results.csv (one row per cell, one aggregate row per workload × policy) and")
+		fmt.Fprintln(fs.Output(), "  the plots cdf-WORKLOAD and bars-WORKLOAD as .png and .svg; example:")
+		fmt.Fprintln(fs.Output(), "  bench/experiments/pools.json")
+		fs.PrintDefaults()
+	}
+	return fs, o
+}
+
+func cmdExperiment(ctx context.Context, args []string, w io.Writer) error {
+	fs, o := experimentFlags()
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("experiment needs one FILE, e.g. `wqsim experiment bench/experiments/pools.json`")
+	}
+	if o.parallel < 0 {
+		return usagef("--parallel %d: give 0 for all cores or a positive number of cells at once", o.parallel)
+	}
+	if !(o.scale > 0 && o.scale <= 100) {
+		return usagef("--scale %v: give a factor in (0, 100], e.g. 0.1 for a quick look", o.scale)
+	}
+	e, err := lab.ParseFile(pos[0])
+	if err != nil {
+		return usagef("%v\nfix the experiment file and run again (`wqsim help experiment`; example: bench/experiments/pools.json)", err)
+	}
+	out := o.out
+	if out == "" {
+		out = filepath.Join("out", e.Name)
+	}
+	cells := len(e.Workloads) * len(e.Dispatchers) * len(e.Pools) * len(e.Seeds)
+	fmt.Fprintf(w, "wqsim experiment %s: %d workloads × %d dispatchers × %d pools × %d seeds = %d cells\n",
+		e.Name, len(e.Workloads), len(e.Dispatchers), len(e.Pools), len(e.Seeds), cells)
+	res, err := lab.Run(ctx, e, lab.Options{Parallel: o.parallel, Scale: o.scale})
+	if err != nil {
+		return err
+	}
+	files, err := res.Files()
+	if err != nil {
+		return fmt.Errorf("rendering the results (nothing was written): %w", err)
+	}
+	if err := lab.WriteDir(out, files); err != nil {
+		return fmt.Errorf("writing the results (no file was left half-written): %w", err)
+	}
+	if err := res.WriteTable(w); err != nil {
+		return err
+	}
+	for _, p := range res.Problems() {
+		fmt.Fprintln(w, "note:", p)
+	}
+	fmt.Fprintf(w, "wrote %d files to %s: results.csv, experiment.json, cdf-*.png|svg, bars-*.png|svg\n", len(files), out)
+	return nil
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/proptest"
+)
+
+// defaultExplore is what `wqsim explore` runs with no scenario: the
+// cancelSafe minifilter's lost-cancel bug, so the first command a newcomer
+// types shows the product finding a race.
+const defaultExplore = "cancelsafe:lost-cancel"
+
+type exploreOpts struct {
+	strategy string
+	execs    int
+	dur      time.Duration
+	parallel int
+	shard    string
+	seed     uint64
+	failDir  string
+	noShrink bool
+	depth    int
+	bound    int
+}
+
+func exploreFlags() (*flag.FlagSet, *exploreOpts) {
+	o := &exploreOpts{}
+	fs := flag.NewFlagSet("explore", flag.ContinueOnError)
+	fs.StringVar(&o.strategy, "strategy", "random", "random|pct|bounded|exhaustive")
+	fs.IntVar(&o.execs, "execs", 10000, "executions to run (all shards together)")
+	fs.DurationVar(&o.dur, "time", 0, "stop after this wall-clock time (e.g. 30s); 0 = no limit")
+	fs.IntVar(&o.parallel, "parallel", runtime.GOMAXPROCS(0), "executions run in parallel")
+	fs.StringVar(&o.shard, "shard", "0/1", "run shard i of n: executions with index%n == i")
+	fs.Uint64Var(&o.seed, "seed", 1, "base seed; execution i uses a seed derived from it")
+	fs.StringVar(&o.failDir, "faildir", "testdata/wqsim-fail", "where fail files are written")
+	fs.BoolVar(&o.noShrink, "no-shrink", false, "keep the failing schedule as found")
+	fs.IntVar(&o.depth, "pct-depth", 3, "PCT bug depth d")
+	fs.IntVar(&o.bound, "bound", 2, "perturbations allowed by --strategy bounded")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: wqsim explore [SCENARIO[:VARIANT]] [flags]   (default "+defaultExplore+")")
+		fs.PrintDefaults()
+	}
+	return fs, o
+}
+
+func (o *exploreOpts) build(spec string) (proptest.Options, error) {
+	s, v, err := resolve(spec)
+	if err != nil {
+		return proptest.Options{}, err
+	}
+	if o.execs <= 0 {
+		return proptest.Options{}, usagef("--execs %d: must be positive", o.execs)
+	}
+	if o.parallel <= 0 {
+		return proptest.Options{}, usagef("--parallel %d: must be positive", o.parallel)
+	}
+	if o.dur < 0 {
+		return proptest.Options{}, usagef("--time %v: must not be negative", o.dur)
+	}
+	shard, shards, err := parseShard(o.shard)
+	if err != nil {
+		return proptest.Options{}, err
+	}
+	st, err := o.strategyOf()
+	if err != nil {
+		return proptest.Options{}, err
+	}
+	return proptest.Options{Scenario: s, Variant: v, Strategy: st, Seed: o.seed, Execs: o.execs, Duration: o.dur,
+		Parallel: o.parallel, Shard: shard, Shards: shards}, nil
+}
+
+func (o *exploreOpts) strategyOf() (proptest.Strategy, error) {
+	switch o.strategy {
+	case "pct":
+		if o.depth < 1 {
+			return nil, usagef("--pct-depth %d: must be at least 1", o.depth)
+		}
+		return proptest.NewPCT(o.depth, 2000), nil
+	case "bounded":
+		if o.bound < 1 {
+			return nil, usagef("--bound %d: must be at least 1", o.bound)
+		}
+		return proptest.NewBounded(o.bound), nil
+	}
+	st, err := proptest.NewStrategy(o.strategy)
+	if err != nil {
+		return nil, usagef("--strategy: %v", err)
+	}
+	return st, nil
+}
+
+func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
+	fs, o := exploreFlags()
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	spec := defaultExplore
+	switch len(pos) {
+	case 0:
+	case 1:
+		spec = pos[0]
+	default:
+		return usagef("explore takes at most one SCENARIO[:VARIANT]")
+	}
+	opts, err := o.build(spec)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "wqsim explore %s:%s %s seed=%d execs=%d time=%v parallel=%d shard=%s faildir=%s\n",
+		opts.Scenario.Name, opts.Variant, opts.Strategy.Describe(), opts.Seed, opts.Execs, opts.Duration, opts.Parallel, o.shard, o.failDir)
+	if isTerminal(w) {
+		opts.Progress = func(p proptest.Progress) {
+			fmt.Fprintf(errw, "\r%d executions, %.0f/s, %d failures, %v elapsed   ", p.Execs,
+				float64(p.Execs)/p.Elapsed.Seconds(), p.Failures, p.Elapsed.Round(time.Second))
+		}
+	}
+	rep, err := proptest.Explore(ctx, opts)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if opts.Progress != nil {
+		fmt.Fprintln(errw)
+	}
+	rate := float64(rep.Execs) / rep.Elapsed.Seconds()
+	f := rep.First()
+	if f == nil {
+		fmt.Fprintf(w, "%d executions in %v (%.0f/s): no failure\n", rep.Execs, rep.Elapsed.Round(time.Millisecond), rate)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return nil
+	}
+	fmt.Fprintf(w, "failure at execution %d (seed %d) after %d executions in %v (%.0f/s)\n",
+		f.Exec, f.Seed, rep.Execs, rep.Elapsed.Round(time.Millisecond), rate)
+	return finishExplore(ctx, w, o, &opts, f)
+}
+
+// finishExplore saves the failure at once, then shrinks it and saves the
+// minimal schedule over it: an interrupt during shrinking loses nothing.
+func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *proptest.Options, f *proptest.Failure) error {
+	path := proptest.FailFilePath(o.failDir, opts.Scenario.Name, opts.Variant)
+	raw := proptest.NewFailFile(opts.Scenario.Name, opts.Variant, f.Seed, opts.Strategy.Describe(), f.Result.Outcome.Decisions, f.Result)
+	if err := proptest.WriteFailFile(path, raw); err != nil {
+		return err
+	}
+	final, log := f.Result, f.Result.Outcome.Decisions
+	if !o.noShrink {
+		start := time.Now()
+		min, res, err := proptest.Shrink(opts.Scenario, opts.Variant, f.Seed, log, proptest.ShrinkOptions{Context: ctx})
+		if err == nil {
+			final, log = res, min
+			if err := proptest.WriteFailFile(path, proptest.NewFailFile(opts.Scenario.Name, opts.Variant, f.Seed, opts.Strategy.Describe(), min, res)); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "shrunk %d → %d decisions (%d perturbations) in %v\n", len(f.Result.Outcome.Decisions), len(min), countNonZero(min), time.Since(start).Round(time.Millisecond))
+		}
+	}
+	fmt.Fprintln(w, outcomeLine(final.Outcome.Err))
+	if len(final.Marks) > 0 {
+		fmt.Fprintf(w, "racy paths reached: %s\n", strings.Join(final.Marks, "; "))
+	}
+	fmt.Fprintln(w, "minimal schedule:\n  "+strings.Join(proptest.DescribeSchedule(log), "\n  "))
+	fmt.Fprintf(w, "fail file: %s\nreproduce:\n  %s\n", path, strings.Join(proptest.ReproduceLines(path), "\n  "))
+	printPanic(w, final.Outcome.Err)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &exitError{outcomeCode(final.Outcome.Err)}
+}
+
+func countNonZero(log []des.Decision) int {
+	n := 0
+	for _, d := range log {
+		if d.Choice != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

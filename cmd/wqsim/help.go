@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+)
+
+const helpText = `wqsim — a deterministic simulator of the Windows kernel's work-queue machinery.
+
+Usage: wqsim COMMAND [flags] [args]
+
+Commands:
+  list                          scenarios and their variants
+  run SCENARIO[:VARIANT]        one execution: outcome and trace
+  explore [SCENARIO[:VARIANT]]  search schedules for a failure (default: the
+                                cancelSafe minifilter's lost-cancel bug)
+  replay FILE                   strict replay of a fail file: outcome and trace
+  trace FILE|SCENARIO           write a trace as text, jsonl, perfetto or html
+  experiment FILE               compare scheduling and worker-pool policies
+  help [COMMAND]                this text, or a command's flags
+
+Examples:
+  wqsim explore
+  wqsim explore cancelsafe:worker-orphan --strategy pct --execs 20000 --parallel 2
+  wqsim explore lostupdate:racy --shard 0/4 --seed 7
+  wqsim replay testdata/wqsim-fail/cancelsafe-lost-cancel.fail
+  wqsim trace testdata/wqsim-fail/cancelsafe-lost-cancel.fail --format html -o race.html
+  wqsim run lostupdate:racy --seed 3
+  wqsim experiment bench/experiments/pools.json -o out/
+
+Exit codes:
+  0 no failure   2 bad input   3 wqsim error   10 bug check   11 deadlock/hang
+  12 leak   13 livelock (step budget)   14 invariant   15 panic in driver code
+  16 replay mismatch   130 interrupted
+`
+
+func cmdHelp(args []string, w io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(w, helpText)
+		return nil
+	}
+	fs := flagSets[args[0]]
+	if fs == nil {
+		return usagef("no help for %q; commands: list run explore replay trace experiment", args[0])
+	}
+	f := fs()
+	f.SetOutput(w)
+	f.Usage()
+	return nil
+}
+
+// flagSets maps a command to a constructor of its flag set, for help.
+var flagSets = map[string]func() *flag.FlagSet{
+	"run":        func() *flag.FlagSet { f, _ := runFlags(); return f },
+	"explore":    func() *flag.FlagSet { f, _ := exploreFlags(); return f },
+	"replay":     func() *flag.FlagSet { f, _ := replayFlags(); return f },
+	"trace":      func() *flag.FlagSet { f, _ := traceFlags(); return f },
+	"experiment": func() *flag.FlagSet { f, _ := experimentFlags(); return f },
+	"list":       func() *flag.FlagSet { return flag.NewFlagSet("list", flag.ContinueOnError) },
+}

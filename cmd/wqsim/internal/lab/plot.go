@@ -1,0 +1,200 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// figure draws itself on a canvas of a fixed size.
+type figure struct {
+	w, h vg.Length
+	draw func(dc draw.Canvas)
+}
+
+// render returns the figure as PNG and SVG.
+func (f figure) render() (png, svg []byte, err error) {
+	img := vgimg.New(f.w, f.h)
+	f.draw(draw.New(img))
+	var pb bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&pb); err != nil {
+		return nil, nil, err
+	}
+	sc := vgsvg.New(f.w, f.h)
+	f.draw(draw.New(sc))
+	var sb bytes.Buffer
+	if _, err := sc.WriteTo(&sb); err != nil {
+		return nil, nil, err
+	}
+	return pb.Bytes(), sb.Bytes(), nil
+}
+
+// workloadAggregates returns the aggregate rows of workload w, in policy
+// order.
+func (r *Results) workloadAggregates(w string) []CellResult {
+	var out []CellResult
+	for _, a := range r.Aggregates {
+		if a.Workload == w {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// cdfFigure plots the queueing-latency CDF of one workload, one line per
+// policy (the quantiles averaged over seeds), on a log latency axis.
+func (r *Results) cdfFigure(w *Workload) (figure, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: work-item queueing latency (ExQueueWorkItem → routine start)", w.Name)
+	p.X.Label.Text = "latency (µs, log scale)"
+	p.Y.Label.Text = "fraction of items ≤ latency"
+	p.Y.Min, p.Y.Max = 0, 1
+	p.Legend.Top, p.Legend.Left = false, false // bottom right: empty in a CDF
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Millimeter*2, vg.Millimeter*2
+	p.Add(plotter.NewGrid())
+	lo, hi := math.Inf(1), math.Inf(-1)
+	rows := r.workloadAggregates(w.Name)
+	dispIndex := map[string]int{}
+	for _, d := range r.Experiment.Dispatchers {
+		dispIndex[d] = len(dispIndex)
+	}
+	for i, a := range rows {
+		if a.cdf == nil {
+			continue
+		}
+		pts := make(plotter.XYs, 0, len(a.cdf))
+		for j, v := range a.cdf {
+			x := math.Max(us(v), 0.01)
+			lo, hi = math.Min(lo, x), math.Max(hi, x)
+			pts = append(pts, plotter.XY{X: x, Y: cdfQ[j]})
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return figure{}, err
+		}
+		l.Color = plotutil.Color(i)
+		l.Width = vg.Points(1.5)
+		l.Dashes = plotutil.Dashes(dispIndex[a.Dispatcher])
+		p.Add(l)
+		p.Legend.Add(a.Policy, l)
+	}
+	if lo <= hi {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Min, p.X.Max = lo, hi*1.05
+	} else {
+		p.Title.Text += " — no item ran"
+	}
+	return figure{w: 8 * vg.Inch, h: 5 * vg.Inch, draw: p.Draw}, nil
+}
+
+// barsFigure plots four per-policy bar charts of one workload: p99
+// queueing latency, throughput, preemptions per second and
+// priority-inversion time.
+func (r *Results) barsFigure(w *Workload) (figure, error) {
+	rows := r.workloadAggregates(w.Name)
+	names := make([]string, len(rows))
+	for i, a := range rows {
+		names[i] = a.Policy
+	}
+	type panel struct {
+		title, unit string
+		value       func(CellResult) float64
+		color       color.Color
+	}
+	panels := []panel{
+		{"p99 queueing latency", "µs", func(a CellResult) float64 { return us(a.Lat.P99) }, plotutil.Color(0)},
+		{"throughput (in window)", "items/s", func(a CellResult) float64 { return a.Throughput }, plotutil.Color(1)},
+		{"preemptions", "per s", func(a CellResult) float64 {
+			return float64(a.Preemptions) / (float64(a.Window) / 1e9)
+		}, plotutil.Color(2)},
+		{"priority inversion", "% of window", func(a CellResult) float64 { return 100 * a.InversionFrac }, plotutil.Color(3)},
+	}
+	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
+	for i, pn := range panels {
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("%s: %s", w.Name, pn.title)
+		p.Y.Label.Text = pn.unit
+		p.Y.Min = 0
+		vals := make(plotter.Values, len(rows))
+		var lbl plotter.XYLabels
+		for j, a := range rows {
+			vals[j] = pn.value(a)
+			lbl.XYs = append(lbl.XYs, plotter.XY{X: float64(j), Y: vals[j]})
+			lbl.Labels = append(lbl.Labels, shortNum(vals[j]))
+		}
+		if len(rows) > 0 {
+			bc, err := plotter.NewBarChart(vals, vg.Points(18))
+			if err != nil {
+				return figure{}, err
+			}
+			bc.Color = pn.color
+			bc.LineStyle.Width = 0
+			p.Add(bc)
+			labels, err := plotter.NewLabels(lbl)
+			if err != nil {
+				return figure{}, err
+			}
+			for k := range labels.TextStyle {
+				labels.TextStyle[k].Font.Size = vg.Points(8)
+				labels.TextStyle[k].XAlign = draw.XCenter
+			}
+			labels.Offset = vg.Point{Y: vg.Points(2)}
+			p.Add(labels)
+			if m := maxOf(vals); m > 0 {
+				p.Y.Max = m * 1.15
+			} else {
+				p.Y.Max = 1
+			}
+		}
+		p.NominalX(names...)
+		p.X.Tick.Label.Rotation = math.Pi / 6
+		p.X.Tick.Label.XAlign = draw.XRight
+		p.X.Tick.Label.Font.Size = vg.Points(8)
+		plots[i/2][i%2] = p
+	}
+	tiles := draw.Tiles{Rows: 2, Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	return figure{w: 11 * vg.Inch, h: 8 * vg.Inch, draw: func(dc draw.Canvas) {
+		dc.SetColor(color.White)
+		dc.Fill(dc.Rectangle.Path())
+		canvases := plot.Align(plots, tiles, dc)
+		for i := range plots {
+			for j := range plots[i] {
+				plots[i][j].Draw(canvases[i][j])
+			}
+		}
+	}}, nil
+}
+
+func maxOf(vs plotter.Values) float64 {
+	m := 0.0
+	for _, v := range vs {
+		m = math.Max(m, v)
+	}
+	return m
+}
+
+// shortNum formats a bar's value label.
+func shortNum(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return ff(v/1e6, 2) + "M"
+	case a >= 1e4:
+		return ff(v/1e3, 1) + "k"
+	case a >= 100:
+		return ff(v, 0)
+	case a >= 1:
+		return ff(v, 1)
+	}
+	return ff(v, 2)
+}

@@ -1,0 +1,113 @@
+package lab
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// CSVHeader is the header of results.csv. Units are in the names: _us
+// microseconds, _ms milliseconds, _per_s per second of virtual time;
+// util and _frac are fractions of the window.
+var CSVHeader = []string{
+	"workload", "policy", "dispatcher", "pool", "seed", "outcome",
+	"processors", "window_ms", "offered_per_s", "arrived", "completed", "unfinished",
+	"lat_p50_us", "lat_p90_us", "lat_p99_us", "lat_max_us", "lat_mean_us",
+	"resp_p50_us", "resp_p99_us", "throughput_per_s",
+	"util_mean", "util_per_cpu", "switches", "preemptions", "round_robins",
+	"inversion_ms", "inversion_frac", "starvation_ms", "ready_wait_mean_us",
+	"threads_peak", "dyn_created", "drain_ms",
+}
+
+// WriteCSV writes results.csv: one row per cell, then one aggregate row
+// (seed "all") per workload × policy.
+func (r *Results) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	for i := range r.Cells {
+		if err := cw.Write(r.Cells[i].row()); err != nil {
+			return err
+		}
+	}
+	for i := range r.Aggregates {
+		if err := cw.Write(r.Aggregates[i].row()); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func (c *CellResult) row() []string {
+	seed := strconv.FormatUint(c.Seed, 10)
+	if c.Aggregate {
+		seed = "all"
+	}
+	utils := make([]string, len(c.Util))
+	for i, u := range c.Util {
+		utils[i] = ff(u, 4)
+	}
+	return []string{
+		c.Workload, c.Policy, c.Dispatcher, c.Pool, seed, c.Outcome,
+		strconv.Itoa(c.Processors), ff(ms(float64(c.Window)), 3), ff(c.Offered, 3),
+		strconv.Itoa(c.Arrived), strconv.Itoa(c.Completed), strconv.Itoa(c.Unfinished),
+		ff(us(c.Lat.P50), 3), ff(us(c.Lat.P90), 3), ff(us(c.Lat.P99), 3), ff(us(c.Lat.Max), 3), ff(us(c.Lat.Mean), 3),
+		ff(us(c.Resp.P50), 3), ff(us(c.Resp.P99), 3), ff(c.Throughput, 3),
+		ff(c.UtilMean, 4), strings.Join(utils, ";"),
+		strconv.Itoa(c.Switches), strconv.Itoa(c.Preemptions), strconv.Itoa(c.RoundRobins),
+		ff(ms(float64(c.Inversion)), 3), ff(c.InversionFrac, 4), ff(ms(float64(c.Starvation)), 3),
+		ff(us(float64(c.ReadyWaitMean)), 3),
+		strconv.Itoa(c.ThreadsPeak), strconv.Itoa(c.DynCreated), ff(ms(float64(c.Drain)), 3),
+	}
+}
+
+func us(ns float64) float64 { return ns / float64(des.Microsecond) }
+func ms(ns float64) float64 { return ns / float64(des.Millisecond) }
+
+// ff formats a float with fixed decimals: the same bits give the same
+// text on every machine.
+func ff(v float64, dec int) string { return strconv.FormatFloat(v, 'f', dec, 64) }
+
+// WriteTable prints the aggregate rows as an aligned table.
+func (r *Results) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tpolicy\tp50 µs\tp99 µs\tmax µs\tthroughput/s\tutil\tpreempt/s\tinversion\tstarvation ms\tthreads\toutcome\t")
+	for _, a := range r.Aggregates {
+		sec := float64(a.Window) / float64(des.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
+			a.Workload, a.Policy, ff(us(a.Lat.P50), 1), ff(us(a.Lat.P99), 1), ff(us(a.Lat.Max), 1),
+			ff(a.Throughput, 1), ff(a.UtilMean, 3), ff(float64(a.Preemptions)/sec, 1),
+			ff(100*a.InversionFrac, 2)+"%", ff(ms(float64(a.Starvation)), 2), a.ThreadsPeak, a.Outcome)
+	}
+	return tw.Flush()
+}
+
+// Problems lists the cells whose run ended in a finding, one line each.
+func (r *Results) Problems() []string {
+	var out []string
+	for _, c := range r.Cells {
+		if c.Outcome != "ok" {
+			out = append(out, fmt.Sprintf("workload %s, policy %s, seed %d: %s: %s", c.Workload, c.Policy, c.Seed, c.Outcome, firstLine(c.Detail)))
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return clip2(s, 300)
+}
+
+func clip2(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,402 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
+)
+
+// Options tune a run without changing the experiment.
+type Options struct {
+	// Parallel is how many cells run at once; 0 means GOMAXPROCS. Results
+	// do not depend on it.
+	Parallel int
+	// Scale multiplies every workload's duration (0 means 1): 0.1 for a
+	// quick look, 1 for the real thing.
+	Scale float64
+	// Progress, if set, is called after each cell with the number done
+	// and the total, from the goroutine that ran the cell (serialised).
+	Progress func(done, total int)
+}
+
+// cellSpec is one workload × dispatcher × pool × seed.
+type cellSpec struct {
+	w      *Workload
+	disp   string
+	pool   *Pool
+	seed   uint64
+	window des.Duration
+}
+
+// policyName is the "dispatcher/pool" name of a policy.
+func policyName(disp string, p *Pool) string { return disp + "/" + p.label() }
+
+// cells lists the cells in output order: workload, dispatcher, pool, seed.
+func (e *Experiment) cells(scale float64) []cellSpec {
+	if scale <= 0 {
+		scale = 1
+	}
+	var out []cellSpec
+	for i := range e.Workloads {
+		w := &e.Workloads[i]
+		win := des.Duration(float64(w.Duration.D) * scale)
+		if win < des.Microsecond {
+			win = des.Microsecond
+		}
+		for _, d := range e.Dispatchers {
+			for j := range e.Pools {
+				for _, s := range e.Seeds {
+					out = append(out, cellSpec{w: w, disp: d, pool: &e.Pools[j], seed: s, window: win})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Run runs every cell of e and returns the results in cell order. It
+// fails only on cancellation; a cell whose simulated run ends in a
+// finding (a deadlock, a bug check) has that outcome in its result.
+func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	specs := e.cells(opt.Scale)
+	par := opt.Parallel
+	if par <= 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	par = min(par, len(specs))
+	res := make([]CellResult, len(specs))
+	errs := make([]error, len(specs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for range par {
+		wg.Go(func() {
+			for i := range next {
+				res[i], errs[i] = runCell(ctx, specs[i])
+				if opt.Progress != nil {
+					mu.Lock()
+					done++
+					opt.Progress(done, len(specs))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+feed:
+	for i := range specs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	scale := opt.Scale
+	if scale <= 0 {
+		scale = 1
+	}
+	r := &Results{Experiment: e, Scale: scale, Cells: res}
+	r.aggregate()
+	return r, nil
+}
+
+// stepBudget stops a cell that runs away (it cannot with validated
+// inputs: the item and round limits keep a cell far below it).
+const stepBudget = 1 << 30
+
+// job is one work item's life: arrival, queueing, run.
+type job struct {
+	item    queues.WORK_QUEUE_ITEM
+	typ     queues.WORK_QUEUE_TYPE
+	service des.Duration
+	block   des.Duration // 0: the routine does not block
+	arrived des.Time
+	queued  des.Time
+	started des.Time
+}
+
+// driver is the simulated device driver that turns arrivals into work
+// items: an interrupt per arrival (or burst), whose ISR queues a DPC that
+// queues the items with ExQueueWorkItem.
+type driver struct {
+	k       *kernel.Kernel
+	sys     *queues.System
+	window  des.Time
+	pending []*job
+	head    int
+	intr    *kernel.KINTERRUPT
+	dpcs    []*kernel.KDPC
+	nextCPU int
+	routine queues.WORKER_THREAD_ROUTINE
+
+	lat, resp         []des.Duration
+	arrived           int
+	completed         int
+	completedInWindow int
+	lastDone          des.Time
+}
+
+// streamGen generates one stream's arrivals.
+type streamGen struct {
+	d       *driver
+	typ     queues.WORK_QUEUE_TYPE
+	n       int // items per arrival
+	gap     gapSampler
+	service sampler
+	block   sampler
+	frac    float64
+	rng     *rand.Rand
+	fire    des.Handler
+}
+
+func (g *streamGen) arrive() {
+	d := g.d
+	now := d.k.Now()
+	for range g.n {
+		j := &job{typ: g.typ, service: g.service.draw(g.rng), arrived: now}
+		if g.frac > 0 && g.rng.Float64() < g.frac {
+			j.block = g.block.draw(g.rng)
+		}
+		d.pending = append(d.pending, j)
+		d.arrived++
+	}
+	d.k.RaiseInterrupt(d.intr, d.nextCPU, now)
+	d.nextCPU = (d.nextCPU + 1) % d.k.Processors()
+	if next := now.Add(g.gap.draw(g.rng)); next < d.window {
+		d.k.Sim().At(next, g.fire)
+	}
+}
+
+// isr runs at device IRQL on the interrupted processor: it queues that
+// processor's DPC, as a real driver's ISR does.
+func (d *driver) isr(*kernel.KINTERRUPT, any) bool {
+	d.k.KeInsertQueueDpc(d.dpcs[d.k.KeGetCurrentProcessorNumber()], nil, nil)
+	return true
+}
+
+// dpc runs at DISPATCH_LEVEL and queues every pending item.
+func (d *driver) dpc(*kernel.KDPC, any, any, any) {
+	for d.head < len(d.pending) {
+		j := d.pending[d.head]
+		d.pending[d.head] = nil
+		d.head++
+		queues.ExInitializeWorkItem(&j.item, d.routine, j)
+		j.queued = d.k.Now()
+		d.sys.ExQueueWorkItem(&j.item, j.typ)
+	}
+	if d.head == len(d.pending) {
+		d.pending, d.head = d.pending[:0], 0
+	}
+}
+
+// work is every item's routine: compute, and for a blocking item compute
+// half, wait, compute the rest.
+func (d *driver) work(p any) {
+	j := p.(*job)
+	k := d.k
+	j.started = k.Now()
+	if j.block > 0 {
+		half := j.service / 2
+		k.Compute(half)
+		k.KeDelayExecutionThread(j.block)
+		k.Compute(j.service - half)
+	} else {
+		k.Compute(j.service)
+	}
+	now := k.Now()
+	d.lat = append(d.lat, j.started.Sub(j.queued))
+	d.resp = append(d.resp, now.Sub(j.arrived))
+	d.completed++
+	if now <= d.window {
+		d.completedInWindow++
+	}
+	d.lastDone = now
+}
+
+// kernelConfig returns the kernel configuration of a dispatcher name.
+func kernelConfig(disp string, processors int) kernel.Config {
+	cfg := kernel.DefaultConfig()
+	switch disp {
+	case "nt-server":
+		cfg = kernel.ServerConfig()
+	case "nt-noboost":
+		cfg.Boosts = false
+	case "fifo":
+		cfg.Policy = kernel.NewFIFODispatcher()
+	}
+	cfg.Processors = processors
+	return cfg
+}
+
+// poolConfig returns the pool configuration of p.
+func poolConfig(p *Pool) queues.PoolConfig {
+	cfg := queues.DefaultPoolConfig()
+	cfg.MaxDynamic = defaultMaxDyn
+	if p.MaxDynamic != nil {
+		cfg.MaxDynamic = *p.MaxDynamic
+	}
+	switch p.Policy {
+	case "fixed":
+		cfg.Policy = queues.Fixed()
+	case "reactos":
+		cfg.Policy = queues.ReactOS()
+	case "grow-on-demand":
+		limit := defaultGrowLimit
+		if p.Limit != nil {
+			limit = *p.Limit
+		}
+		cfg.Policy = queues.GrowOnDemand(limit)
+	}
+	if p.BalancePeriod.Set {
+		cfg.BalancePeriod = p.BalancePeriod.D
+	}
+	if p.Concurrency != nil {
+		cfg.Concurrency = *p.Concurrency
+	}
+	for name, n := range p.Static {
+		if t, err := parseQueue(name); err == nil && t < queues.MaximumWorkQueue {
+			cfg.Static[t] = n
+		}
+	}
+	return cfg
+}
+
+// runCell builds a fresh machine for one cell, runs it to quiescence and
+// measures it. Its error is only cancellation or an impossible
+// configuration; findings of the simulated run are its outcome.
+func runCell(ctx context.Context, c cellSpec) (CellResult, error) {
+	w := c.w
+	procs := *w.Processors
+	win := des.Time(c.window)
+	r := CellResult{
+		Workload: w.Name, Dispatcher: c.disp, Pool: c.pool.label(), Policy: policyName(c.disp, c.pool),
+		Seed: c.seed, Processors: procs, Window: c.window,
+	}
+	where := fmt.Sprintf("workload %s, policy %s, seed %d", w.Name, r.Policy, c.seed)
+
+	obs := newObserver(procs, win)
+	sim := des.New(des.Config{Seed: c.seed, Sink: obs, StepBudget: stepBudget})
+	k, err := kernel.New(sim, kernelConfig(c.disp, procs))
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", where, err)
+	}
+	obs.k = k
+	sys, err := queues.NewSystem(k, poolConfig(c.pool))
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", where, err)
+	}
+	obs.sys = sys
+
+	d := &driver{k: k, sys: sys, window: win}
+	d.routine = d.work
+	d.intr, err = k.IoConnectInterrupt("device", 5, d.isr, nil)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", where, err)
+	}
+	for i := range procs {
+		d.dpcs = append(d.dpcs, k.KeInitializeDpc(fmt.Sprintf("device.cpu%d", i), d.dpc, nil))
+	}
+	for i := range w.Streams {
+		s := &w.Streams[i]
+		typ, _ := parseQueue(s.Queue)
+		obs.watch(typ)
+		g := &streamGen{d: d, typ: typ, n: 1, gap: newGapSampler(s.Arrivals), service: newSampler(s.Service),
+			rng: newRand(c.seed, uint64(i)+1)}
+		if s.Arrivals.Burst != nil {
+			g.n = *s.Arrivals.Burst
+		}
+		if b := s.Blocking; b != nil {
+			g.frac, g.block = *b.Fraction, newSampler(b.Time)
+		}
+		g.fire = g.arrive
+		r.Offered += *s.Arrivals.Rate
+		if first := des.Time(g.gap.first(g.rng)); first < win {
+			sim.At(first, g.fire)
+		}
+	}
+	for gi := range w.Competing {
+		cg := &w.Competing[gi]
+		n := 1
+		if cg.Count != nil {
+			n = *cg.Count
+		}
+		comp, sleep := newSampler(cg.Compute), newSampler(cg.Sleep)
+		for j := range n {
+			rng := newRand(c.seed, uint64(1000+gi*maxCompeting+j))
+			k.PsCreateSystemThread(fmt.Sprintf("%s.%d", cg.Name, j), *cg.Priority, func() {
+				for k.Now() < win {
+					k.Compute(comp.draw(rng))
+					if k.Now() >= win {
+						break
+					}
+					k.KeDelayExecutionThread(sleep.draw(rng))
+				}
+			})
+		}
+	}
+
+	obs.observe()
+	for steps := uint64(1); sim.Step(); steps++ {
+		obs.observe()
+		if steps&0xfff == 0 && ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+	}
+	obs.finish()
+	out := k.Finish()
+
+	r.Outcome, r.Detail = outcomeOf(out.Err)
+	r.Arrived, r.Completed = d.arrived, d.completed
+	r.Unfinished = d.arrived - d.completed
+	r.Lat = summarize(d.lat)
+	r.Resp = summarize(d.resp)
+	r.cdf = quantileCurve(d.lat)
+	r.Throughput = float64(d.completedInWindow) / secs(c.window)
+	if d.lastDone > win {
+		r.Drain = d.lastDone.Sub(win)
+	}
+	obs.fill(&r)
+	for _, t := range obs.types {
+		r.DynCreated += sys.Queue(t).Created
+	}
+	return r, nil
+}
+
+// outcomeOf classifies how a cell's run ended.
+func outcomeOf(err error) (string, string) {
+	if err == nil {
+		return "ok", ""
+	}
+	kind := "error"
+	switch {
+	case errors.As(err, new(*kernel.BugCheck)):
+		kind = "bugcheck"
+	case errors.As(err, new(*kernel.Deadlock)):
+		kind = "deadlock"
+	case errors.As(err, new(*kernel.Leak)):
+		kind = "leak"
+	case errors.As(err, new(*kernel.Livelock)), errors.As(err, new(*des.BudgetError)):
+		kind = "livelock"
+	case errors.As(err, new(*des.PanicError)):
+		kind = "panic"
+	}
+	return kind, err.Error()
+}

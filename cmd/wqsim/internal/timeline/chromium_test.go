@@ -1,0 +1,151 @@
+package timeline
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/kernel"
+)
+
+var screenshot = flag.String("screenshot", "", "TestScreenshot writes a PNG of the demo run's HTML timeline to this path (docs/timeline.png)")
+
+// chromium returns the chromium binary. Without one the test is skipped,
+// unless WQSIM_REQUIRE_CHROMIUM is set (CI sets it), when it fails.
+func chromium(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err == nil {
+		return path
+	}
+	if os.Getenv("WQSIM_REQUIRE_CHROMIUM") != "" {
+		t.Fatalf("chromium is not on PATH and WQSIM_REQUIRE_CHROMIUM is set: install it (apt-get install chromium): %v", err)
+	}
+	t.Skip("chromium is not on PATH; set WQSIM_REQUIRE_CHROMIUM=1 to make this a failure")
+	return ""
+}
+
+// runChromium runs headless chromium on the file at page with extra
+// arguments and returns its standard output. Each run has its own
+// profile directory and a time limit.
+func runChromium(t *testing.T, bin, page string, extra ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir()}
+	args = append(args, extra...)
+	args = append(args, "file://"+page)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("chromium timed out after 90s; stderr:\n%s", tail(stderr.String(), 2000))
+	}
+	require.NoError(t, err, "chromium failed; stderr:\n%s", tail(stderr.String(), 2000))
+	return stdout.Bytes()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// writeDemoPage renders the demo run with a bug check (every kind of
+// lane content) to an HTML file and returns its absolute path.
+func writeDemoPage(t *testing.T, dir string) string {
+	t.Helper()
+	recs, out := run(t, kernel.DefaultConfig(), demoBug)
+	page := filepath.Join(dir, "timeline.html")
+	f, err := os.Create(page)
+	require.NoError(t, err)
+	require.NoError(t, WriteHTML(f, recs, Meta{Scenario: "demo: ping-pong, spin lock, ISR → DPC → work item", Seed: 1, Outcome: outcomeText(out), End: out.End}))
+	require.NoError(t, f.Close())
+	abs, err := filepath.Abs(page)
+	require.NoError(t, err)
+	return abs
+}
+
+// TestChromiumRendersLanes opens the HTML timeline in headless Chromium:
+// the DOM after load must hold the lanes and show that the page's script
+// ran (it counts the lanes onto <body data-lanes> and turns SVG titles
+// into data-tip attributes), and a screenshot must be a real picture.
+func TestChromiumRendersLanes(t *testing.T) {
+	bin := chromium(t)
+	dir := t.TempDir()
+	page := writeDemoPage(t, dir)
+
+	dom := string(runChromium(t, bin, page, "--dump-dom"))
+	require.NotEmpty(t, dom, "chromium dumped no DOM")
+	assert.Regexp(t, `<body[^>]* data-lanes="2"`, dom, "the inline script ran and counted two lanes")
+	for c := 0; c < 2; c++ {
+		assert.Contains(t, dom, `<g class="lane" id="lane-cpu`+strconv.Itoa(c)+`"`)
+	}
+	assert.Contains(t, dom, "data-tip=", "tooltips were set up")
+	assert.NotContains(t, dom, "<title>pinger", "SVG titles were moved into data-tip")
+
+	shot := filepath.Join(dir, "shot.png")
+	runChromium(t, bin, page, "--screenshot="+shot, "--window-size=1400,700", "--hide-scrollbars")
+	checkPNG(t, shot, 1400, 700)
+}
+
+// checkPNG checks that path is a w×h PNG that is not blank: it has some
+// size and enough different colours.
+func checkPNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	st, err := os.Stat(path)
+	require.NoError(t, err, "no screenshot")
+	assert.Greater(t, st.Size(), int64(20_000), "screenshot is suspiciously small")
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	assert.Equal(t, image.Rect(0, 0, w, h), img.Bounds())
+	colors := map[uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 3 {
+		for x := b.Min.X; x < b.Max.X; x += 3 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			colors[r>>8<<16|g>>8<<8|bl>>8] = true
+		}
+	}
+	assert.Greater(t, len(colors), 50, "the screenshot shows more than a few colours")
+}
+
+// TestScreenshot writes the README picture:
+//
+//	go test ./cmd/wqsim/internal/timeline -run TestScreenshot -args -screenshot=$PWD/docs/timeline.png
+func TestScreenshot(t *testing.T) {
+	if *screenshot == "" {
+		t.Skip("set -screenshot=PATH to write the README screenshot")
+	}
+	bin := chromium(t)
+	out, err := filepath.Abs(*screenshot)
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(out, ".png"), "-screenshot must name a .png file")
+	page := writeDemoPage(t, t.TempDir())
+	runChromium(t, bin, page, "--screenshot="+out, "--window-size=1400,560", "--hide-scrollbars")
+	checkPNG(t, out, 1400, 560)
+	st, err := os.Stat(out)
+	require.NoError(t, err)
+	assert.Less(t, st.Size(), int64(300_000), "keep the README picture under 300 KB")
+	t.Logf("wrote %s (%d bytes)", out, st.Size())
+}

@@ -1,0 +1,322 @@
+package timeline
+
+import (
+	"bufio"
+	"html"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wqsim/wqsim/des"
+)
+
+// HTML layout, in SVG user units (CSS pixels at 100%).
+const (
+	svgWidth   = 1400.0
+	gutter     = 112.0 // lane and row labels
+	rightPad   = 24.0
+	plotWidth  = svgWidth - gutter - rightPad
+	axisHeight = 34.0
+	laneGap    = 10.0
+
+	// Rows inside a lane, relative to its top: two lines of markers (kernel
+	// events above; IRPs, work items and bug checks below), then the rows.
+	markerA   = 9.0
+	markerB   = 21.0
+	threadTop = 30.0
+	threadH   = 28.0
+	dpcTop    = threadTop + threadH + 5
+	rowH      = 14.0
+	isrTop    = dpcTop + rowH + 3
+	irqlTop   = isrTop + rowH + 7
+	irqlH     = 34.0
+	laneH     = irqlTop + irqlH + 9
+
+	minSliceWidth    = 1.0 // slices narrower than this merge with their neighbours
+	maxFlowArrows    = 400 // flow arrows drawn at most
+	maxLegendThreads = 16
+)
+
+// threadColors are the thread slice fills: light enough for dark labels,
+// and none of them purple or red, which mark DPCs and ISRs.
+var threadColors = []string{
+	"#8fb3de", "#f7b267", "#8cd17d", "#f4a6b7", "#86c5c0", "#e9d173",
+	"#b7a48c", "#a6c8f0", "#c7d98a", "#f0b98d", "#9fd6e8", "#d9c2a6",
+}
+
+func threadColor(id int32) string {
+	if id <= 0 {
+		return "#c8ccd2"
+	}
+	return threadColors[int(id-1)%len(threadColors)]
+}
+
+// WriteHTML writes recs (one run, in emission order) as a
+// self-contained, offline HTML page: inline CSS, one inline SVG and a few
+// lines of inline script (it moves SVG titles into hover tooltips and
+// records the lane count in <body data-lanes>); nothing is fetched. Under
+// a title from meta (scenario, seed, outcome) and a legend, each processor
+// has a lane, <g class="lane" id="lane-cpuN">, with:
+//
+//   - thread slices, colored per thread and labelled, hatched while the
+//     thread spins on a spin lock;
+//   - a DPC row (the drain context and each routine in it) and an ISR row;
+//   - the processor's IRQL as a step line;
+//   - markers for signal, interrupt and DPC-queue records above, and for
+//     IRP, work-item queue/run and bug-check records below, with an arrow
+//     from each work item's queueing to its run (PairFlows).
+//
+// Records without a processor get a "no cpu" row. A bug check draws a red
+// line through every lane. The time axis is to scale except for idle gaps
+// longer than the rest of the run, drawn as labelled breaks. For large
+// runs, slices narrower than a pixel merge into pale blocks tinted by
+// their busiest thread, dense marker lines become ticks and flow arrows
+// are capped, with a visible note, so the page stays small whatever the
+// number of records. The same records always give the same bytes.
+func WriteHTML(w io.Writer, recs []des.Record, meta Meta) error {
+	m := buildModel(recs, meta.CPUs, meta.End)
+	p := &plot{m: m, meta: meta, placed: map[int][2]float64{}}
+	p.layout()
+	bw := bufio.NewWriter(w)
+	p.b = bw
+	p.document()
+	return bw.Flush()
+}
+
+type plot struct {
+	m    *model
+	meta Meta
+	b    *bufio.Writer
+
+	segs     []segment // the time axis, left to right
+	shown    des.Time  // time shown to scale (the run less its compressed gaps)
+	laneTop  []float64
+	extraTop float64 // the "no cpu" row, when there is one; -1 if none
+	height   float64
+	maxIrql  int8
+
+	mergedSlices, mergedBoxes, mergedMarkers, droppedFlows int
+
+	placed  map[int][2]float64 // flow record index → its marker's position
+	bugBand float64            // top of the bug-check label band, if any
+	ticks   []float64          // x of the time axis ticks
+}
+
+func (p *plot) layout() {
+	m := p.m
+	p.timeSegments()
+	y := axisHeight
+	for _, in := range m.instants {
+		if in.cat == "bugcheck" {
+			p.bugBand = y
+			y += 18
+			break
+		}
+	}
+	p.extraTop = -1
+	if p.hasNoCPUMarkers() {
+		p.extraTop = y
+		y += 26 + laneGap
+	}
+	for c := 0; c < m.cpus; c++ {
+		p.laneTop = append(p.laneTop, y)
+		y += laneH + laneGap
+	}
+	p.height = y + 4
+	p.maxIrql = 2
+	for _, pts := range m.irql {
+		for _, pt := range pts {
+			p.maxIrql = max(p.maxIrql, pt.level)
+		}
+	}
+}
+
+func (p *plot) hasNoCPUMarkers() bool {
+	for _, in := range p.m.instants {
+		if in.cpu < 0 && markerShape(&p.m.recs[in.rec], in) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *plot) w(s string) { p.b.WriteString(s) }
+
+func (p *plot) ws(parts ...string) {
+	for _, s := range parts {
+		p.b.WriteString(s)
+	}
+}
+
+// f formats a coordinate with one decimal.
+func f(v float64) string {
+	v = math.Round(v*10) / 10
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// esc escapes s for HTML and XML text and attributes, dropping characters
+// XML does not allow.
+func esc(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == utf8.RuneError || r == 0xFFFE || r == 0xFFFF {
+			return -1
+		}
+		return r
+	}, s)
+	return html.EscapeString(s)
+}
+
+func (p *plot) document() {
+	m, meta := p.m, p.meta
+	title := "wqsim timeline"
+	if meta.Scenario != "" {
+		title += " — " + meta.Scenario
+	}
+	outcome := meta.Outcome
+	if outcome == "" {
+		outcome = "unknown"
+	}
+	okClass := "bad"
+	switch outcome {
+	case "ok":
+		okClass = "ok"
+	case "unknown":
+		okClass = "unknown"
+	}
+	p.ws(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>`, esc(title), `</title>
+<style>
+body{margin:0;padding:18px 22px;font:13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1d2330;background:#fff}
+h1{font-size:20px;margin:0 0 4px;font-weight:650}
+.meta{color:#4a5263;margin-bottom:10px}
+.meta b{color:#1d2330;font-weight:600}
+.outcome{display:inline-block;padding:3px 10px;border-radius:5px;font-weight:600;font-size:12.5px;margin-bottom:8px;max-width:1320px}
+.outcome .k{font-weight:500;opacity:.75;margin-right:4px}
+.outcome.ok{background:#e3f4e5;color:#1e6b2a}
+.outcome.unknown{background:#eef0f3;color:#4a5263}
+.outcome.bad{background:#fde4e1;color:#a42a1c;border-left:4px solid #d62728}
+.legend{display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center;margin:3px 0;font-size:12px;color:#333a48}
+.legend .grp{color:#7a8292;font-weight:600;text-transform:uppercase;font-size:10.5px;letter-spacing:.04em;width:58px}
+.legend span.i{display:inline-flex;align-items:center;gap:5px}
+.sw{display:inline-block;width:18px;height:11px;border-radius:2px;border:1px solid rgba(0,0,0,.25)}
+.sw.hatch{background:repeating-linear-gradient(135deg,rgba(30,35,48,.55) 0 1.5px,transparent 1.5px 4px),#8fb3de}
+.sw.irql{height:0;border:0;border-top:2px solid #3b5b92;width:18px;border-radius:0}
+.sw.merged{background:repeating-linear-gradient(90deg,#8fb3de 0 2px,#f7b267 2px 4px);opacity:.6}
+.mk{display:inline-block;width:9px;height:9px}
+.mk.irp{background:#1f6fb2;transform:rotate(45deg) scale(.8)}
+.mk.q{border:2px solid #d35400;border-radius:50%;width:6px;height:6px;background:#fff}
+.mk.r{background:#d35400;border-radius:50%}
+.mk.sig{width:0;height:0;border-left:5px solid transparent;border-right:5px solid transparent;border-top:8px solid #7d8592}
+.mk.int{width:0;height:0;border-left:5px solid transparent;border-right:5px solid transparent;border-bottom:8px solid #c0392b}
+.mk.dpcq{width:0;height:0;border-left:4px solid transparent;border-right:4px solid transparent;border-top:7px solid #7b52ab}
+.mk.bug{color:#d62728;font-weight:800;width:auto;height:auto;line-height:1}
+.arrow{display:inline-block;width:20px;border-top:1.5px solid #d35400;position:relative}
+.note{background:#fff6d6;border:1px solid #eed98a;border-radius:4px;padding:4px 10px;margin:4px 0 8px;font-size:12px;color:#5f4b00}
+.chart{overflow-x:auto;margin-top:8px}
+svg{display:block;max-width:100%;height:auto}
+svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+#tip{position:absolute;display:none;pointer-events:none;background:rgba(25,29,38,.94);color:#fff;padding:5px 8px;border-radius:4px;font-size:12px;white-space:pre;max-width:520px;z-index:9}
+footer{color:#8a91a0;font-size:11px;margin-top:6px}
+</style>
+</head>
+<body>
+<h1>`, esc(title), `</h1>
+<div class="meta">seed <b>`, strconv.FormatUint(meta.Seed, 10), `</b> · `,
+		strconv.Itoa(m.cpus), plural(m.cpus, " processor", " processors"), ` · `, strconv.Itoa(len(m.recs)), plural(len(m.recs), " record", " records"),
+		` · `, esc(fmtTime(int64(m.start))), ` – `, esc(fmtTime(int64(m.end))), `</div>
+<div class="outcome `, okClass, `"><span class="k">outcome</span> `, esc(outcome), `</div>
+`)
+	// The SVG is drawn first: the legend and the note depend on what it holds.
+	main := p.b
+	var svg strings.Builder
+	p.b = bufio.NewWriter(&svg)
+	p.svg()
+	p.b.Flush()
+	p.b = main
+	p.legend()
+	if n := p.noteText(); n != "" {
+		p.ws(`<div class="note" id="downsampled">`, esc(n), "</div>\n")
+	}
+	p.ws(`<div class="chart">`, "\n", svg.String(), "</div>\n")
+	p.w(`<div id="tip"></div>
+<footer>Generated by wqsim from the run's trace records. Hover for details; the Perfetto JSON export of the same run has every record.</footer>
+<script>
+(function(){
+
+var svg=document.getElementById("timeline"),tip=document.getElementById("tip");
+document.body.setAttribute("data-lanes",String(svg.querySelectorAll("g.lane").length));
+svg.querySelectorAll("title").forEach(function(t){var e=t.parentNode;e.setAttribute("data-tip",t.textContent);e.removeChild(t);});
+svg.addEventListener("mousemove",function(ev){var e=ev.target.closest("[data-tip]");if(!e){tip.style.display="none";return;}
+tip.textContent=e.getAttribute("data-tip");tip.style.display="block";tip.style.left=(ev.pageX+14)+"px";tip.style.top=(ev.pageY+14)+"px";});
+svg.addEventListener("mouseleave",function(){tip.style.display="none";});
+})();
+</script>
+</body>
+</html>
+`)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func (p *plot) noteText() string {
+	var parts []string
+	if p.mergedSlices > 0 {
+		parts = append(parts, strconv.Itoa(p.mergedSlices)+" slices narrower than a pixel are merged into "+
+			strconv.Itoa(p.mergedBoxes)+" pale blocks in the colour of their busiest thread")
+	}
+	if p.mergedMarkers > 0 {
+		parts = append(parts, strconv.Itoa(p.mergedMarkers)+" markers share a pixel with another")
+	}
+	if p.droppedFlows > 0 {
+		parts = append(parts, "only the first "+strconv.Itoa(maxFlowArrows)+" of "+
+			strconv.Itoa(maxFlowArrows+p.droppedFlows)+" work-item arrows are drawn")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Downsampled: " + strings.Join(parts, "; ") + ". Hover a block for what it holds; the Perfetto JSON export has every record."
+}
+
+func (p *plot) legend() {
+	p.w(`<div class="legend"><span class="grp">Threads</span>`)
+	for i, t := range p.m.threads {
+		if i == maxLegendThreads {
+			p.ws(`<span class="i">+`, strconv.Itoa(len(p.m.threads)-i), ` more</span>`)
+			break
+		}
+		p.ws(`<span class="i"><span class="sw" style="background:`, threadColor(t.id), `"></span>`, esc(t.name), `</span>`)
+	}
+	if len(p.m.threads) == 0 {
+		p.w(`<span class="i">none ran</span>`)
+	}
+	p.w("</div>\n")
+	p.w(`<div class="legend"><span class="grp">Key</span>`)
+	p.w(`<span class="i"><span class="sw hatch"></span>spinning on a spin lock</span>`)
+	p.w(`<span class="i"><span class="sw" style="background:#7b52ab"></span>DPC routine</span>`)
+	p.w(`<span class="i"><span class="sw" style="background:#c0392b"></span>ISR</span>`)
+	if p.mergedBoxes > 0 {
+		p.w(`<span class="i"><span class="sw merged"></span>merged slices</span>`)
+	}
+	p.w(`<span class="i"><span class="sw irql"></span>IRQL</span>`)
+	p.w(`<span class="i"><span class="mk sig"></span>signal</span>`)
+	p.w(`<span class="i"><span class="mk int"></span>interrupt</span>`)
+	p.w(`<span class="i"><span class="mk dpcq"></span>DPC queued</span>`)
+	p.w(`<span class="i"><span class="mk irp"></span>IRP</span>`)
+	p.w(`<span class="i"><span class="mk q"></span>work item queued <span class="arrow"></span> <span class="mk r"></span> run</span>`)
+	p.w(`<span class="i"><span class="mk bug">✕</span>bug check</span>`)
+	p.w("</div>\n")
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/wqsim/wqsim/model"
+)
+
+func cmdList(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("list takes no arguments")
+	}
+	for _, s := range model.All() {
+		fmt.Fprintf(w, "%s  (%s)\n", s.Name, s.Section)
+		fmt.Fprintf(w, "    %s\n", wrap(s.Doc, 76, "    "))
+		for _, v := range s.Variants {
+			kind := "correct"
+			if v.Bug {
+				kind = "bug"
+			}
+			fmt.Fprintf(w, "    %-22s %-7s %s\n", s.Name+":"+v.Name, kind, v.Doc)
+		}
+	}
+	return nil
+}
+
+func wrap(text string, width int, indent string) string {
+	var b strings.Builder
+	col := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 && col+1+len(word) > width {
+			b.WriteString("\n" + indent)
+			col = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(word)
+		col += len(word)
+	}
+	return b.String()
+}

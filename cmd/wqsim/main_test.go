@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func wqsim(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestList(t *testing.T) {
+	code, out, _ := wqsim(t, "list")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "lostupdate:racy")
+	assert.Contains(t, out, "lostcancel:test-then-set")
+}
+
+func TestRunPrintsTraceAndOutcome(t *testing.T) {
+	code, out, _ := wqsim(t, "run", "lostupdate:correct", "--seed", "3")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "wqsim run lostupdate:correct seed=3")
+	assert.Contains(t, out, "outcome: ok")
+	assert.Contains(t, out, "adder1")
+}
+
+// explore → fail file → replay → trace, with the exit code of the outcome.
+func TestExploreReplayTrace(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := wqsim(t, "explore", "lostupdate:racy", "--execs", "3000", "--faildir", dir, "--seed", "4")
+	assert.Equal(t, exitInvariant, code, out)
+	first := strings.SplitN(out, "\n", 2)[0]
+	assert.Contains(t, first, "strategy=random", "seed-derived options are printed first")
+	assert.Contains(t, first, "seed=4")
+	assert.Contains(t, out, "minimal schedule:")
+	assert.Contains(t, out, "early quantum end")
+	path := filepath.Join(dir, "lostupdate-racy.fail")
+	assert.Contains(t, out, "go run ./cmd/wqsim replay "+path)
+	assert.Contains(t, out, "-wqsim.failfile="+path)
+
+	code, out, _ = wqsim(t, "replay", path)
+	assert.Equal(t, exitInvariant, code)
+	assert.Contains(t, out, "an update was lost")
+	assert.Contains(t, out, "interlocked-xchg")
+
+	for _, format := range []string{"text", "jsonl", "perfetto", "html"} {
+		o := filepath.Join(dir, "trace."+format)
+		code, out, errs := wqsim(t, "trace", path, "--format", format, "-o", o)
+		require.Equal(t, exitOK, code, out+errs)
+		st, err := os.Stat(o)
+		require.NoError(t, err)
+		assert.Greater(t, st.Size(), int64(100), format)
+	}
+}
+
+func TestBadInputIsAClearError(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.fail")
+	require.NoError(t, os.WriteFile(bad, []byte("wqsim-failfile 9\n"), 0o644))
+	trunc := filepath.Join(dir, "trunc.fail")
+	require.NoError(t, os.WriteFile(trunc, []byte("wqsim-failfile 1\nscenario: lostupdate\nvariant: racy\nseed: 1\nstrategy: x\nhash: 0x1\ndecisions: 3\n12 3 1 x\n"), 0o644))
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, "unknown command \"frobnicate\""},
+		{[]string{"explore", "nosuch"}, "unknown scenario \"nosuch\""},
+		{[]string{"explore", "lostupdate:nope"}, "has no variant \"nope\""},
+		{[]string{"explore", "lostupdate", "--shard", "5/2"}, "--shard \"5/2\": want i/n"},
+		{[]string{"explore", "lostupdate", "--execs", "0"}, "--execs 0: must be positive"},
+		{[]string{"explore", "lostupdate", "--strategy", "magic"}, "choose one of random, pct, bounded, exhaustive"},
+		{[]string{"explore", "lostupdate", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"replay", bad}, "format version \"9\""},
+		{[]string{"replay", trunc}, "truncated"},
+		{[]string{"replay", filepath.Join(dir, "missing.fail")}, "cannot read fail file"},
+		{[]string{"trace", "lostupdate", "--format", "pdf"}, "--format \"pdf\""},
+	}
+	for _, c := range cases {
+		code, out, errs := wqsim(t, c.args...)
+		assert.Equal(t, exitUsage, code, "%v: %s%s", c.args, out, errs)
+		assert.Contains(t, errs, c.want, "%v", c.args)
+	}
+	// Nothing written half-way: a failed trace leaves no output file.
+	o := filepath.Join(dir, "never.html")
+	code, _, _ := wqsim(t, "trace", "nosuch", "--format", "html", "-o", o)
+	assert.Equal(t, exitUsage, code)
+	assert.NoFileExists(t, o)
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := wqsim(t, "help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "Exit codes:")
+	code, out, _ = wqsim(t, "help", "explore")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "-strategy")
+}

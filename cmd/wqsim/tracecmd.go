@@ -1,0 +1,117 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/wqsim/wqsim/cmd/wqsim/internal/timeline"
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/model"
+	"github.com/wqsim/wqsim/proptest"
+)
+
+type traceOpts struct {
+	format  string
+	out     string
+	seed    uint64
+	natural bool
+}
+
+func traceFlags() (*flag.FlagSet, *traceOpts) {
+	o := &traceOpts{}
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.StringVar(&o.format, "format", "text", "text|jsonl|perfetto|html")
+	fs.StringVar(&o.out, "o", "", "output file (default: standard output)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed, when tracing a SCENARIO rather than a fail file")
+	fs.BoolVar(&o.natural, "natural", false, "with a SCENARIO: take every natural choice")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: wqsim trace FILE|SCENARIO[:VARIANT] [--format text|jsonl|perfetto|html] [-o OUT]")
+		fmt.Fprintln(fs.Output(), "  perfetto output opens in https://ui.perfetto.dev; html is a self-contained offline timeline")
+		fs.PrintDefaults()
+	}
+	return fs, o
+}
+
+func cmdTrace(args []string, w io.Writer) error {
+	fs, o := traceFlags()
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("trace needs one fail FILE or SCENARIO[:VARIANT]")
+	}
+	switch o.format {
+	case "text", "jsonl", "perfetto", "html":
+	default:
+		return usagef("--format %q: choose text, jsonl, perfetto or html", o.format)
+	}
+	recs := &des.RecordSink{}
+	res, err := traceRun(pos[0], o, recs)
+	if err != nil {
+		return err
+	}
+	meta := timeline.Meta{Scenario: res.Scenario + ":" + res.Variant, Seed: res.Seed, Outcome: errText(res.Outcome.Err), End: res.Outcome.End}
+	write := func(out io.Writer) error { return writeTrace(out, o.format, recs.Records, meta) }
+	if o.out == "" {
+		return write(w)
+	}
+	if err := writeFileAtomic(o.out, write); err != nil {
+		return fmt.Errorf("writing %s: %w", o.out, err)
+	}
+	fmt.Fprintf(w, "wrote %s (%s, %d records): %s\n", o.out, o.format, len(recs.Records), outcomeLine(res.Outcome.Err))
+	return nil
+}
+
+// traceRun replays a fail file, or runs a scenario, into sink.
+func traceRun(arg string, o *traceOpts, sink des.Sink) (model.Result, error) {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		f, err := proptest.ReadFailFile(arg)
+		if err != nil {
+			return model.Result{}, usagef("%v", err)
+		}
+		r, err := proptest.Replay(f, sink)
+		if err != nil {
+			return r, usagef("%v", err)
+		}
+		return r, nil
+	}
+	s, v, err := resolve(arg)
+	if err != nil {
+		return model.Result{}, usagef("%v (and no file named %q exists)", err, arg)
+	}
+	var c des.Chooser = proptest.NewRandomWalk().Chooser(o.seed)
+	if o.natural {
+		c = des.Natural{}
+	}
+	r, err := model.Run(s, v, model.RunConfig{Seed: o.seed, Chooser: c, Sink: sink})
+	if err != nil {
+		return r, usagef("%v", err)
+	}
+	return r, nil
+}
+
+func writeTrace(w io.Writer, format string, recs []des.Record, meta timeline.Meta) error {
+	switch format {
+	case "jsonl":
+		return timeline.WriteJSONL(w, recs)
+	case "perfetto":
+		return timeline.WritePerfetto(w, recs, meta)
+	case "html":
+		return timeline.WriteHTML(w, recs, meta)
+	}
+	sink := &des.TextSink{W: w}
+	for i := range recs {
+		sink.Write(&recs[i])
+	}
+	return sink.Err
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}

@@ -1,0 +1,239 @@
+package queues
+
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// REFERENCE_BY_POINTER is bug check 0x18: an object's reference count went
+// below zero (an ObDereferenceObject without a matching reference).
+const REFERENCE_BY_POINTER uint32 = 0x18
+
+// objectHeader is the object-manager part of a driver or device object: a
+// name and a reference (pointer) count.
+type objectHeader struct {
+	name string
+	refs int
+}
+
+// IoObject is an object an I/O work item can be tied to: a *DEVICE_OBJECT
+// or a *DRIVER_OBJECT (DDI:IoInitializeWorkItem, DDI:IoQueueWorkItemEx). A
+// reference on either keeps the driver's image loaded. Only this package's
+// types implement it.
+type IoObject interface {
+	header() *objectHeader
+	driverOf() *DRIVER_OBJECT
+}
+
+// DRIVER_INITIALIZE is a driver's DriverEntry: it sets DriverUnload,
+// creates its devices, and returns STATUS_SUCCESS or a failure status.
+type DRIVER_INITIALIZE func(d *DRIVER_OBJECT) kernel.NTSTATUS
+
+// DRIVER_UNLOAD is a driver's unload routine: it must leave nothing of the
+// driver pending (delete its devices, cancel or wait for its work) before
+// it returns.
+type DRIVER_UNLOAD func(d *DRIVER_OBJECT)
+
+type driverState uint8
+
+const (
+	driverLoading driverState = iota
+	driverLoaded
+	driverUnloading // DriverUnload called; the image stays while references remain
+	driverImageGone // the image is unmapped: its code must not run
+)
+
+// DRIVER_OBJECT is a loaded driver (SEMANTICS §1.2, §6.8). Its reference
+// count holds one reference for being loaded, one for each device object
+// that still exists, and any taken with ObReferenceObject (an I/O work item
+// queued on the driver object, say). When the count reaches zero after
+// DriverUnload, the image is unloaded; a worker that then runs or returns
+// into one of its Ex routines bug-checks with 0xCE.
+type DRIVER_OBJECT struct {
+	hdr        objectHeader
+	sys        *System
+	DriverName string
+	// DriverUnload is set by DriverEntry; a driver without one cannot be
+	// unloaded.
+	DriverUnload DRIVER_UNLOAD
+	// DriverExtension is free for the driver's own state.
+	DriverExtension any
+	devices         []*DEVICE_OBJECT
+	state           driverState
+}
+
+func (d *DRIVER_OBJECT) header() *objectHeader    { return &d.hdr }
+func (d *DRIVER_OBJECT) driverOf() *DRIVER_OBJECT { return d }
+
+// References returns the object's reference count.
+func (d *DRIVER_OBJECT) References() int { return d.hdr.refs }
+
+// Devices returns the driver's device objects that still exist, in
+// creation order.
+func (d *DRIVER_OBJECT) Devices() []*DEVICE_OBJECT { return d.devices }
+
+// ImageLoaded reports whether the driver's code is still mapped.
+func (d *DRIVER_OBJECT) ImageLoaded() bool { return d.state != driverImageGone }
+
+func (d *DRIVER_OBJECT) imageUnloaded() bool { return d.state == driverImageGone }
+
+// DEVICE_OBJECT is a device of a driver. It holds a reference on its driver
+// while it exists; it exists until IoDeleteDevice has been called and its
+// last reference is dropped (IoQueueWorkItem holds one until the routine
+// has returned, SEMANTICS §1.2).
+type DEVICE_OBJECT struct {
+	hdr          objectHeader
+	DriverObject *DRIVER_OBJECT
+	// DeviceExtension is free for the driver's per-device state.
+	DeviceExtension any
+	deleted         bool
+}
+
+func (d *DEVICE_OBJECT) header() *objectHeader    { return &d.hdr }
+func (d *DEVICE_OBJECT) driverOf() *DRIVER_OBJECT { return d.DriverObject }
+
+// Name returns the device's name.
+func (d *DEVICE_OBJECT) Name() string { return d.hdr.name }
+
+// References returns the object's reference count.
+func (d *DEVICE_OBJECT) References() int { return d.hdr.refs }
+
+// Deleted reports whether IoDeleteDevice was called.
+func (d *DEVICE_OBJECT) Deleted() bool { return d.deleted }
+
+// LoadDriver loads a driver named name and calls its DriverEntry in the
+// calling thread, as the I/O manager does (IopLoadDriver; SEMANTICS §6.8
+// for why the image's lifetime matters). Caller IRQL =
+// PASSIVE_LEVEL; a scheduling point. If DriverEntry fails, the load
+// reference is dropped at once (DriverUnload is not called) and the image
+// unloads when nothing else references it. Returns the driver object and
+// DriverEntry's status.
+func (s *System) LoadDriver(name string, entry DRIVER_INITIALIZE) (*DRIVER_OBJECT, kernel.NTSTATUS) {
+	k := s.k
+	k.Enter("LoadDriver")
+	k.CheckIrqlAtMost("LoadDriver", kernel.PASSIVE_LEVEL)
+	d := &DRIVER_OBJECT{hdr: objectHeader{name: "driver " + name, refs: 1}, sys: s, DriverName: name}
+	s.drivers = append(s.drivers, d)
+	k.TraceKind(KindDriver, "driver-load", d.hdr.name, 0, 0)
+	st := entry(d)
+	k.TraceKind(KindDriver, "DriverEntry", d.hdr.name, int64(st), 0)
+	if !kernel.NT_SUCCESS(st) {
+		d.state = driverUnloading
+		s.deref(d, "LoadDriver")
+		return d, st
+	}
+	d.state = driverLoaded
+	return d, st
+}
+
+// Drivers returns every driver loaded so far, in load order.
+func (s *System) Drivers() []*DRIVER_OBJECT { return s.drivers }
+
+// UnloadDriver unloads d as the I/O manager does (IopUnloadDriver,
+// SEMANTICS §1.2, §6.8): it calls
+// DriverUnload in the calling thread, then drops the load reference. The
+// image is unloaded when the last reference goes: at once if DriverUnload
+// deleted every device and nothing else holds one, otherwise when the last
+// holder lets go (an I/O work item's wrapper, after its routine returned).
+// Caller IRQL = PASSIVE_LEVEL; a scheduling point. Returns
+// STATUS_INVALID_DEVICE_REQUEST for a driver without an unload routine or
+// one already unloading.
+func (s *System) UnloadDriver(d *DRIVER_OBJECT) kernel.NTSTATUS {
+	k := s.k
+	k.Enter("UnloadDriver")
+	k.CheckIrqlAtMost("UnloadDriver", kernel.PASSIVE_LEVEL)
+	if d.state != driverLoaded || d.DriverUnload == nil {
+		return kernel.STATUS_INVALID_DEVICE_REQUEST
+	}
+	d.state = driverUnloading
+	k.TraceKind(KindDriver, "driver-unload", d.hdr.name, int64(d.hdr.refs), 0)
+	d.DriverUnload(d)
+	s.deref(d, "UnloadDriver")
+	return kernel.STATUS_SUCCESS
+}
+
+// IoCreateDevice creates a device object of d named name; it references d
+// until it is gone (SEMANTICS §1.2). Caller IRQL = PASSIVE_LEVEL; a
+// scheduling point.
+func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, kernel.NTSTATUS) {
+	k := s.k
+	k.Enter("IoCreateDevice")
+	k.CheckIrqlAtMost("IoCreateDevice", kernel.PASSIVE_LEVEL)
+	dev := &DEVICE_OBJECT{hdr: objectHeader{name: "device " + name, refs: 1}, DriverObject: d}
+	d.devices = append(d.devices, dev)
+	d.hdr.refs++
+	k.TraceKind(KindDriver, "device-create", dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))
+	return dev, kernel.STATUS_SUCCESS
+}
+
+// IoDeleteDevice marks dev deleted and drops its creation reference; the
+// object goes (and releases its driver) when its last reference does
+// (SEMANTICS §1.2). Caller IRQL = PASSIVE_LEVEL; a scheduling point. Deleting twice is a
+// no-op in this model.
+func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
+	k := s.k
+	k.Enter("IoDeleteDevice")
+	k.CheckIrqlAtMost("IoDeleteDevice", kernel.PASSIVE_LEVEL)
+	if dev.deleted {
+		return
+	}
+	dev.deleted = true
+	k.TraceKind(KindDriver, "device-delete", dev.hdr.name, int64(dev.hdr.refs), 0)
+	s.deref(dev, "IoDeleteDevice")
+}
+
+// ObReferenceObject adds a reference to obj (what IoQueueWorkItem does to
+// keep the image loaded, SEMANTICS §1.2). Caller IRQL ≤ DISPATCH_LEVEL; a
+// scheduling point.
+func (s *System) ObReferenceObject(obj IoObject) {
+	s.k.Enter("ObReferenceObject")
+	s.k.CheckIrqlAtMost("ObReferenceObject", kernel.DISPATCH_LEVEL)
+	s.ref(obj)
+}
+
+// ObDereferenceObject drops a reference to obj; the last one deletes it (a
+// deleted device goes and releases its driver; a driver's image unloads).
+// Dropping a reference nobody holds is REFERENCE_BY_POINTER 0x18. Caller
+// IRQL ≤ DISPATCH_LEVEL; a scheduling point.
+func (s *System) ObDereferenceObject(obj IoObject) {
+	s.k.Enter("ObDereferenceObject")
+	s.k.CheckIrqlAtMost("ObDereferenceObject", kernel.DISPATCH_LEVEL)
+	s.deref(obj, "ObDereferenceObject")
+}
+
+func (s *System) ref(obj IoObject) {
+	h := obj.header()
+	h.refs++
+	s.k.TraceKind(KindObject, "reference", h.name, int64(h.refs), 0)
+}
+
+// deref drops one reference without a scheduling point (the caller passed
+// one) and runs the delete procedure at zero.
+func (s *System) deref(obj IoObject, api string) {
+	h := obj.header()
+	if h.refs <= 0 {
+		s.k.BugCheckFrom(api, REFERENCE_BY_POINTER, 0, 0, uint64(h.refs), 0,
+			fmt.Sprintf("%s dereferenced with no references left", h.name))
+	}
+	h.refs--
+	s.k.TraceKind(KindObject, "dereference", h.name, int64(h.refs), 0)
+	if h.refs > 0 {
+		return
+	}
+	switch o := obj.(type) {
+	case *DEVICE_OBJECT:
+		d := o.DriverObject
+		for i, x := range d.devices {
+			if x == o {
+				d.devices = append(d.devices[:i], d.devices[i+1:]...)
+				break
+			}
+		}
+		s.k.TraceKind(KindDriver, "device-gone", h.name, 0, 0)
+		s.deref(d, api)
+	case *DRIVER_OBJECT:
+		o.state = driverImageGone
+		s.k.TraceKind(KindDriver, "image-unloaded", h.name, 0, 0)
+	}
+}

@@ -1,0 +1,284 @@
+package fltmgr_test
+
+// Instance teardown, detach and filter unload (SEMANTICS §5.5, §5.4).
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues/fltmgr"
+)
+
+// §5.5 items 2–4, §7.1 step 6: a filter that disables and drains its queue
+// in InstanceTeardownStart lets teardown complete; the drained reads go on
+// down and succeed; FltUnloadFilter returns once everything is gone.
+func TestUnloadDrainsQueueAndCompletes(t *testing.T) {
+	for _, lock := range []lockKind{spinLocked, mutexLocked} {
+		r := newRig(t, rigOpts{})
+		c := newCbdqFilter(r, lock)
+		issued := r.gate("issued")
+		ios := make([]*fltmgr.IoOp, 3)
+		var finals []kernel.IO_STATUS_BLOCK
+		var unload kernel.NTSTATUS
+		r.thread("app", func() {
+			c.start()
+			for i := range ios {
+				ios[i] = r.vol.Issue(read(uint32(10 * (i + 1))))
+			}
+			r.open(issued)
+			for _, io := range ios {
+				finals = append(finals, io.Wait())
+			}
+		})
+		r.thread("unloader", func() {
+			r.wait(issued)
+			unload = r.fm.FltUnloadFilter(c.f)
+		})
+		require.NoError(t, r.run().Err, "%v", lock)
+		assert.Equal(t, kernel.STATUS_SUCCESS, unload)
+		for i, io := range ios {
+			assert.Equal(t, kernel.STATUS_PENDING, io.Returned())
+			assert.Equal(t, kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: uint64(10 * (i + 1))}, finals[i])
+		}
+		assert.Equal(t, []string{"start", "complete"}, c.torndown)
+		assert.True(t, c.f.Unregistered())
+		assert.True(t, c.inst.Detached())
+		assert.Empty(t, r.vol.Instances())
+	}
+}
+
+// §5.5 item 4, §6.15: a filter that leaves its pended reads in the queue
+// at teardown never gets InstanceTeardownComplete; the unload hangs and the
+// kernel reports it when the run quiesces, naming what teardown waits for.
+func TestTeardownHangsOnPendedOperation(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	c := newCbdqFilter(r, mutexLocked)
+	c.drainOnTeardown = false
+	issued := r.gate("issued")
+	r.thread("app", func() {
+		c.start()
+		r.vol.Issue(read(1))
+		r.open(issued)
+	})
+	r.thread("unloader", func() {
+		r.wait(issued)
+		r.fm.FltUnloadFilter(c.f)
+	})
+	out := r.run()
+	var d *kernel.Deadlock
+	require.ErrorAs(t, out.Err, &d)
+	assert.Contains(t, d.Error(), "unloader waits for event flt instance cancelsafe@C: teardown: pended operations")
+	assert.Equal(t, []string{"start"}, c.torndown, "InstanceTeardownComplete is never called")
+}
+
+// §5.4, §5.5 item 3: an operation waiting below for its post-op when
+// teardown starts gets its post-op early, with FLTFL_POST_OPERATION_DRAINING
+// and a copy of the data, in the teardown thread; teardown does not wait
+// for it, and the real completion later skips the drained post-op.
+func TestTeardownDrainsPostOperations(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	r.vol.Latency = 5 * des.Millisecond
+	s := newSimpleFilter(r, "post", 100, true, func(_ *fltmgr.FLT_CALLBACK_DATA, ctx *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+		*ctx = "ctx"
+		return fltmgr.FLT_PREOP_SUCCESS_WITH_CALLBACK
+	})
+	var io *fltmgr.IoOp
+	var unloadedAt, completedAt des.Time
+	issued := r.gate("issued")
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(s.f)
+		r.open(issued)
+		io = r.vol.Issue(read(64))
+		completedAt = r.k.Now()
+	})
+	r.thread("unloader", func() {
+		r.wait(issued)
+		r.k.KeDelayExecutionThread(des.Millisecond)
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(s.f))
+		unloadedAt = r.k.Now()
+	})
+	require.NoError(t, r.run().Err)
+	require.Len(t, s.posts, 1, "the post-op runs once: drained, not again at completion")
+	p := s.posts[0]
+	assert.Equal(t, fltmgr.FLTFL_POST_OPERATION_DRAINING, p.flags)
+	assert.Equal(t, "unloader", p.thread)
+	assert.Equal(t, "ctx", p.ctx)
+	assert.NotSame(t, io.Data(), p.data, "draining gets a copy of the callback data")
+	assert.Less(t, unloadedAt, completedAt, "teardown did not wait for the I/O below")
+	assert.Equal(t, kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: 64}, io.IoStatus())
+	assert.Equal(t, 1, r.fm.Hits(fltmgr.MarkPostDrained))
+}
+
+// §5.5 item 2: once teardown has started, new operations no longer reach
+// the instance's callbacks (operations already started still may).
+func TestNewOperationsSkipTearingDownInstance(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	c := newCbdqFilter(r, spinLocked)
+	issued, started, done := r.gate("issued"), r.gate("teardown started"), r.gate("second read done")
+	c.onTeardownStart = func() {
+		r.open(started)
+		r.wait(done)
+	}
+	var first *fltmgr.IoOp
+	var second kernel.IO_STATUS_BLOCK
+	r.thread("app", func() {
+		c.start()
+		first = r.vol.Issue(read(1)) // pended in the queue
+		r.open(issued)
+		r.wait(started)
+		second = r.vol.Send(read(2))
+		r.open(done)
+		first.Wait()
+	})
+	r.thread("unloader", func() {
+		r.wait(issued)
+		r.fm.FltUnloadFilter(c.f)
+	})
+	require.NoError(t, r.run().Err)
+	assert.Len(t, c.inserts, 1, "only the first read reached the pre-op")
+	assert.Equal(t, kernel.STATUS_SUCCESS, second.Status)
+	assert.Equal(t, kernel.STATUS_SUCCESS, first.IoStatus().Status, "drained at teardown and passed down")
+}
+
+// §5.5 item 1: a manual detach asks InstanceQueryTeardown, which may veto
+// it; a filter without that callback cannot be detached manually; a
+// detach that goes ahead tears down with reason MANUAL.
+func TestDetachVolume(t *testing.T) {
+	cases := []struct {
+		name   string
+		query  fltmgr.PFLT_INSTANCE_QUERY_TEARDOWN_CALLBACK
+		want   kernel.NTSTATUS
+		reason fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS
+	}{
+		{"no query callback", nil, kernel.STATUS_FLT_DO_NOT_DETACH, 0},
+		{"query vetoes", func(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_QUERY_TEARDOWN_FLAGS) kernel.NTSTATUS {
+			return kernel.STATUS_FLT_DO_NOT_DETACH
+		}, kernel.STATUS_FLT_DO_NOT_DETACH, 0},
+		{"query agrees", func(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_QUERY_TEARDOWN_FLAGS) kernel.NTSTATUS {
+			return kernel.STATUS_SUCCESS
+		}, kernel.STATUS_SUCCESS, fltmgr.FLTFL_INSTANCE_TEARDOWN_MANUAL},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, rigOpts{})
+			var reasons []fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS
+			record := func(_ *fltmgr.FLT_RELATED_OBJECTS, reason fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
+				reasons = append(reasons, reason)
+			}
+			f := r.register("f", 100, &fltmgr.FLT_REGISTRATION{InstanceQueryTeardownCallback: tc.query,
+				InstanceTeardownStartCallback: record, InstanceTeardownCompleteCallback: record})
+			var st kernel.NTSTATUS
+			r.thread("admin", func() {
+				r.fm.FltStartFiltering(f)
+				st = r.fm.FltDetachVolume(f, r.vol)
+			})
+			require.NoError(t, r.run().Err)
+			assert.Equal(t, tc.want, st)
+			if tc.want == kernel.STATUS_SUCCESS {
+				assert.Equal(t, []fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS{tc.reason, tc.reason}, reasons)
+				assert.Empty(t, f.Instances())
+			} else {
+				assert.Empty(t, reasons)
+				assert.Len(t, f.Instances(), 1)
+			}
+		})
+	}
+}
+
+// §5.5 item 7: a non-mandatory unload can be refused by the unload
+// callback; a mandatory one (service stop) cannot, and tears down with
+// MANDATORY_FILTER_UNLOAD; no unload callback, or a filter that does not
+// support service stop, cannot be unloaded that way.
+func TestUnloadRequests(t *testing.T) {
+	cases := []struct {
+		name      string
+		flags     uint32
+		noUnload  bool
+		refuse    bool
+		mandatory bool
+		want      kernel.NTSTATUS
+		reason    fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS // 0: not unloaded
+	}{
+		{"unload", 0, false, false, false, kernel.STATUS_SUCCESS, fltmgr.FLTFL_INSTANCE_TEARDOWN_FILTER_UNLOAD},
+		{"unload refused", 0, false, true, false, kernel.STATUS_FLT_DO_NOT_DETACH, 0},
+		{"no unload callback", 0, true, false, false, kernel.STATUS_FLT_DO_NOT_DETACH, 0},
+		{"service stop", 0, false, false, true, kernel.STATUS_SUCCESS,
+			fltmgr.FLTFL_INSTANCE_TEARDOWN_FILTER_UNLOAD | fltmgr.FLTFL_INSTANCE_TEARDOWN_MANDATORY_FILTER_UNLOAD},
+		{"service stop not supported", fltmgr.FLTFL_REGISTRATION_DO_NOT_SUPPORT_SERVICE_STOP, false, false, true, kernel.STATUS_FLT_DO_NOT_DETACH, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, rigOpts{})
+			var f *fltmgr.FLT_FILTER
+			var reasons []fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS
+			var gotFlags []fltmgr.FLT_FILTER_UNLOAD_FLAGS
+			reg := &fltmgr.FLT_REGISTRATION{Flags: tc.flags,
+				InstanceTeardownStartCallback: func(_ *fltmgr.FLT_RELATED_OBJECTS, reason fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
+					reasons = append(reasons, reason)
+				}}
+			if !tc.noUnload {
+				reg.FilterUnloadCallback = func(flags fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+					gotFlags = append(gotFlags, flags)
+					if tc.refuse {
+						return kernel.STATUS_FLT_DO_NOT_DETACH
+					}
+					r.fm.FltUnregisterFilter(f)
+					return kernel.STATUS_SUCCESS
+				}
+			}
+			f = r.register("f", 100, reg)
+			var st kernel.NTSTATUS
+			r.thread("admin", func() {
+				r.fm.FltStartFiltering(f)
+				if tc.mandatory {
+					st = r.fm.ServiceStop(f)
+				} else {
+					st = r.fm.FltUnloadFilter(f)
+				}
+			})
+			require.NoError(t, r.run().Err)
+			assert.Equal(t, tc.want, st)
+			assert.Equal(t, tc.reason != 0, f.Unregistered())
+			if tc.reason != 0 {
+				assert.Equal(t, []fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS{tc.reason}, reasons)
+				wantFlags := fltmgr.FLT_FILTER_UNLOAD_FLAGS(0)
+				if tc.mandatory {
+					wantFlags = fltmgr.FLTFL_FILTER_UNLOAD_MANDATORY
+				}
+				assert.Equal(t, []fltmgr.FLT_FILTER_UNLOAD_FLAGS{wantFlags}, gotFlags)
+			}
+		})
+	}
+}
+
+// §5.5 item 1: a volume dismount tears every instance down with reason
+// VOLUME_DISMOUNT; a volume mounted later gets new instances.
+func TestDismountAndMount(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var reasons []fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS
+	var setups []fltmgr.FLT_INSTANCE_SETUP_FLAGS
+	f := r.register("f", 100, &fltmgr.FLT_REGISTRATION{
+		InstanceSetupCallback: func(_ *fltmgr.FLT_RELATED_OBJECTS, flags fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
+			setups = append(setups, flags)
+			return kernel.STATUS_SUCCESS
+		},
+		InstanceTeardownStartCallback: func(_ *fltmgr.FLT_RELATED_OBJECTS, reason fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
+			reasons = append(reasons, reason)
+		}})
+	var d *fltmgr.FLT_VOLUME
+	r.thread("admin", func() {
+		r.fm.FltStartFiltering(f)
+		r.fm.DismountVolume(r.vol)
+		d = r.fm.MountVolume("D:")
+	})
+	require.NoError(t, r.run().Err)
+	assert.Equal(t, []fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS{fltmgr.FLTFL_INSTANCE_TEARDOWN_VOLUME_DISMOUNT}, reasons)
+	assert.Equal(t, []fltmgr.FLT_INSTANCE_SETUP_FLAGS{fltmgr.FLTFL_INSTANCE_SETUP_AUTOMATIC_ATTACHMENT,
+		fltmgr.FLTFL_INSTANCE_SETUP_AUTOMATIC_ATTACHMENT | fltmgr.FLTFL_INSTANCE_SETUP_NEWLY_MOUNTED_VOLUME}, setups)
+	require.Len(t, f.Instances(), 1)
+	assert.Same(t, d, f.Instances()[0].Volume())
+}

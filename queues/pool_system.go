@@ -1,0 +1,352 @@
+package queues
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// System is the executive worker-thread machinery of one simulated machine
+// (SEMANTICS §3): one worker queue per queue type, each a kernel KQUEUE
+// with FIFO items, LIFO wake of idle workers and a concurrency limit, its
+// static and dynamic worker threads, and the worker balance manager thread
+// that adds dynamic threads. It also keeps the driver objects and I/O work
+// items of the I/O-manager part of this package.
+//
+// A System belongs to one Kernel and, like it, is single-threaded. Its
+// routines are called from simulated code (threads, DPCs), as the NT
+// routines they model are.
+type System struct {
+	k        *kernel.Kernel
+	cfg      PoolConfig
+	policy   PoolPolicy
+	periodic bool
+
+	fixed  [NumFixedQueues]*workQueue
+	custom [maxCustomPriority + 1]*workQueue
+	all    []*workQueue // in creation order: passes and reports walk it
+
+	ctl       *kernel.KQUEUE // the balance manager waits here for wake-ups
+	manager   *kernel.Thread
+	signalled bool     // a wake-up is in ctl, not yet taken
+	armed     bool     // the manager waits for its next periodic pass
+	nextPass  des.Time // when, if armed
+
+	lastItem uint64 // last work-item id handed out
+	drivers  []*DRIVER_OBJECT
+	ioLive   []*IO_WORKITEM // from IoAllocateWorkItem, not yet freed
+	ioInit   []*IO_WORKITEM // from IoInitializeWorkItem, not yet uninitialised
+}
+
+// workQueue is one system worker queue.
+type workQueue struct {
+	s       *System
+	typ     WORK_QUEUE_TYPE
+	name    string // the type's name, the Object of its trace records
+	short   string // for thread names: "delayed", "custom10"
+	prio    int
+	kq      *kernel.KQUEUE
+	static  int // live static workers
+	dynamic int // live dynamic workers
+	created int // dynamic workers created so far
+
+	processed         uint64
+	depthLastPass     int
+	processedLastPass uint64
+}
+
+// worker is one worker thread.
+type worker struct {
+	q       *workQueue
+	dynamic bool
+	t       *kernel.Thread
+}
+
+// NewSystem builds the worker pools on k: a queue with its static threads
+// for every fixed type with Static > 0 (other queues appear at first use),
+// and the balance manager thread. Call it before the run starts (outside
+// simulated code) or from a thread. It registers the end-of-run check for
+// items still queued and I/O work items never freed.
+func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("queues: invalid pool config: %w", err)
+	}
+	s := &System{k: k, cfg: cfg, policy: cfg.Policy}
+	if s.policy == nil {
+		s.policy = ReactOS()
+	}
+	s.periodic = s.policy.Periodic()
+	for t := WORK_QUEUE_TYPE(0); t < MaximumWorkQueue; t++ {
+		if cfg.Static[t] > 0 {
+			s.newQueue(t, cfg.Static[t])
+		}
+	}
+	s.ctl = k.KeInitializeQueue("balance-manager", 0)
+	s.manager = k.PsCreateSystemThread("worker.balance", cfg.BalancePriority, s.balanceManager)
+	k.AddEndCheck(s.endCheck)
+	return s, nil
+}
+
+// MustNewSystem is NewSystem for configurations known to be valid.
+func MustNewSystem(k *kernel.Kernel, cfg PoolConfig) *System {
+	s, err := NewSystem(k, cfg)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Kernel returns the kernel the pools run on.
+func (s *System) Kernel() *kernel.Kernel { return s.k }
+
+// Config returns the pool configuration.
+func (s *System) Config() PoolConfig { return s.cfg }
+
+// Policy returns the growth policy in use.
+func (s *System) Policy() PoolPolicy { return s.policy }
+
+// BalanceManager returns the balance manager thread.
+func (s *System) BalanceManager() *kernel.Thread { return s.manager }
+
+// Queue returns a snapshot of queue type t; the zero state (with Type set)
+// if that queue has not been created yet. Cost O(1).
+func (s *System) Queue(t WORK_QUEUE_TYPE) QueueState {
+	if q := s.lookup(t); q != nil {
+		return q.state()
+	}
+	return QueueState{Type: t, MaxDynamic: s.cfg.MaxDynamic}
+}
+
+func (s *System) lookup(t WORK_QUEUE_TYPE) *workQueue {
+	if p, ok := t.Custom(); ok {
+		return s.custom[p]
+	}
+	if t >= 0 && t < MaximumWorkQueue {
+		return s.fixed[t]
+	}
+	return nil
+}
+
+// queueFor returns t's queue, creating it with LazyThreads threads at
+// first use.
+func (s *System) queueFor(t WORK_QUEUE_TYPE) *workQueue {
+	if q := s.lookup(t); q != nil {
+		return q
+	}
+	return s.newQueue(t, s.cfg.LazyThreads)
+}
+
+func (s *System) newQueue(t WORK_QUEUE_TYPE, threads int) *workQueue {
+	q := &workQueue{s: s, typ: t, name: t.String(), prio: s.cfg.priorityOf(t)}
+	if p, ok := t.Custom(); ok {
+		q.short = "custom" + strconv.Itoa(p)
+		s.custom[p] = q
+	} else {
+		q.short = strings.ToLower(strings.TrimSuffix(q.name, "WorkQueue"))
+		s.fixed[t] = q
+	}
+	q.kq = s.k.KeInitializeQueue(q.name, s.cfg.Concurrency)
+	s.all = append(s.all, q)
+	for i := 0; i < threads; i++ {
+		s.startWorker(q, false)
+	}
+	return q
+}
+
+func (q *workQueue) state() QueueState {
+	return QueueState{
+		Type: q.typ, Depth: q.kq.Len(), Active: q.kq.Active(), Limit: q.kq.Limit(), Idle: q.kq.Waiting(),
+		Threads: q.static + q.dynamic, Static: q.static, Dynamic: q.dynamic, MaxDynamic: q.s.cfg.MaxDynamic,
+		Created: q.created, Processed: q.processed,
+		DepthLastPass: q.depthLastPass, ProcessedLastPass: q.processedLastPass,
+	}
+}
+
+// startWorker creates a worker thread for q (SEMANTICS §3.2–3.3).
+func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
+	w := &worker{q: q, dynamic: dynamic}
+	var name string
+	if dynamic {
+		q.created++
+		q.dynamic++
+		name = "worker." + q.short + ".dyn" + strconv.Itoa(q.created)
+	} else {
+		name = "worker." + q.short + "." + strconv.Itoa(q.static)
+		q.static++
+	}
+	w.t = s.k.PsCreateSystemThread(name, q.prio, w.run)
+	w.t.Data = w
+	s.k.TraceKind(KindWorker, "worker-create", name, b2i(dynamic), int64(q.static+q.dynamic))
+	return w
+}
+
+// run is a worker thread's body (RO:ntoskrnl/ex/work.c, SEMANTICS §3.3):
+// take the next item from the queue (FIFO; idle workers are woken LIFO),
+// run it, check the thread's state, repeat. A dynamic worker exits when it
+// has waited DynamicIdleTimeout without an item; static workers never do.
+func (w *worker) run() {
+	q := w.q
+	k := q.s.k
+	timeout := kernel.Infinite
+	if w.dynamic {
+		timeout = q.s.cfg.DynamicIdleTimeout
+	}
+	for {
+		e, ok := k.KeRemoveQueue(q.kq, timeout)
+		if !ok {
+			if w.dynamic {
+				q.dynamic--
+				k.TraceKind(KindWorker, "worker-exit", w.t.Name(), 1, int64(q.static+q.dynamic))
+				return
+			}
+			continue
+		}
+		q.s.runItem(w, e.(*WORK_QUEUE_ITEM))
+	}
+}
+
+// balanceManager is the worker balance manager thread (ReactOS
+// ExpWorkerThreadBalanceManager, SEMANTICS §3.2). It waits on its own
+// queue for wake-ups from ExQueueWorkItem, and, while armed, for its
+// periodic pass. It is armed only while some queue has items waiting and
+// room for a dynamic thread, so an idle system quiesces: an idle manager,
+// like an idle worker, waits in KeRemoveQueue and is not a hang.
+func (s *System) balanceManager() {
+	k := s.k
+	for {
+		timeout := kernel.Infinite
+		if s.armed {
+			timeout = s.nextPass.Sub(k.Now())
+		}
+		switch {
+		case s.armed && timeout <= 0: // the pass is due now: no wait
+			s.pass()
+		default:
+			if _, ok := k.KeRemoveQueue(s.ctl, timeout); ok {
+				s.signalled = false
+				s.growOnInsert()
+			} else {
+				s.pass()
+			}
+		}
+		s.rearm()
+	}
+}
+
+// wake signals the balance manager (ReactOS: KeSetEvent on the thread-set
+// manager event); a wake-up already pending absorbs it.
+func (s *System) wake() {
+	if !s.signalled {
+		s.signalled = true
+		s.k.KeInsertQueue(s.ctl, s)
+	}
+}
+
+// afterInsert runs the growth rule for q after an item was inserted, and
+// wakes the manager to arm its timer when q has items waiting.
+func (s *System) afterInsert(q *workQueue) {
+	if q.dynamic >= s.cfg.MaxDynamic || q.kq.Len() == 0 {
+		return
+	}
+	if s.policy.GrowOnInsert(q.state()) || (s.periodic && !s.armed) {
+		s.wake()
+	}
+}
+
+// growOnInsert is the manager's re-check after a wake-up (ReactOS
+// ExpCheckDynamicThreadCount): one thread for each queue that still needs
+// one.
+func (s *System) growOnInsert() {
+	for _, q := range s.all {
+		if q.dynamic < s.cfg.MaxDynamic && s.policy.GrowOnInsert(q.state()) {
+			s.k.TraceKind(KindBalance, "grow-on-insert", q.name, int64(q.kq.Len()), int64(q.dynamic))
+			s.startWorker(q, true)
+		}
+	}
+}
+
+// pass is the periodic pass (ReactOS ExpDetectWorkerThreadDeadlock): a
+// queue the policy finds stuck gets a thread; then the counters are kept
+// for the next pass.
+func (s *System) pass() {
+	for _, q := range s.all {
+		if q.dynamic < s.cfg.MaxDynamic && s.policy.GrowOnPass(q.state()) {
+			s.k.TraceKind(KindBalance, "deadlock-detected", q.name, int64(q.kq.Len()), int64(q.processed))
+			s.startWorker(q, true)
+		}
+		q.depthLastPass, q.processedLastPass = q.kq.Len(), q.processed
+	}
+}
+
+// rearm decides whether the manager's next wait has a timeout. A newly
+// armed timer starts a fresh observation window (last-pass counters
+// cleared), so the first pass after arming never adds a thread.
+func (s *System) rearm() {
+	want := s.periodic && s.needsPass()
+	switch {
+	case want && !s.armed:
+		for _, q := range s.all {
+			q.depthLastPass, q.processedLastPass = 0, q.processed
+		}
+		s.k.TraceKind(KindBalance, "timer-armed", "balance-manager", 0, 0)
+	case !want && s.armed:
+		s.k.TraceKind(KindBalance, "timer-disarmed", "balance-manager", 0, 0)
+	}
+	s.armed = want
+	if want && s.nextPass <= s.k.Now() {
+		p := des.Time(s.cfg.BalancePeriod)
+		s.nextPass = (s.k.Now()/p + 1) * p
+	}
+}
+
+// needsPass reports whether any queue has items waiting and room to grow.
+func (s *System) needsPass() bool {
+	for _, q := range s.all {
+		if q.kq.Len() > 0 && q.dynamic < s.cfg.MaxDynamic {
+			return true
+		}
+	}
+	return false
+}
+
+// endCheck reports, when the run ends quietly, items still queued and I/O
+// work items never freed (SEMANTICS §1.1–1.2). Drivers never unloaded are
+// fine.
+func (s *System) endCheck() []string {
+	var out []string
+	for _, q := range s.all {
+		for _, e := range q.kq.Entries() {
+			it, _ := e.(*WORK_QUEUE_ITEM)
+			if it == nil {
+				continue
+			}
+			msg := fmt.Sprintf("work item #%d (%s) still queued on %s with %d worker threads: nothing ran it",
+				it.id, it.routineName(), q.name, q.static+q.dynamic)
+			if it.Block != nil && it.Block.Freed() {
+				msg += fmt.Sprintf("; its pool block %s was freed while it was queued (WORKER_INVALID 0xE4 P1=0 in Windows)", it.Block.Name())
+			}
+			out = append(out, msg)
+		}
+	}
+	for _, iw := range s.ioLive {
+		out = append(out, fmt.Sprintf("IO_WORKITEM #%d in pool block %s for %s never freed: IoAllocateWorkItem without IoFreeWorkItem",
+			iw.item.id, iw.Block.Name(), iw.obj.header().name))
+	}
+	for _, iw := range s.ioInit {
+		if iw.Block != nil && iw.Block.Freed() {
+			out = append(out, fmt.Sprintf("IO_WORKITEM #%d for %s: its storage (pool block %s) was freed without IoUninitializeWorkItem",
+				iw.item.id, iw.obj.header().name, iw.Block.Name()))
+		}
+	}
+	return out
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
