@@ -50,6 +50,7 @@ type Decision struct {
 	N      int32  // number of options offered
 	Choice int32  // option taken, in [0, N)
 	Label  string // the point's label, for humans; not compared on replay
+	Actor  int32  // the point's actor (not written to fail files)
 }
 
 func (d Decision) String() string {

@@ -31,7 +31,8 @@ type Variant struct {
 	Bug  bool // false only for correct variants
 	// Marks are the racy paths this bug variant must reach when it fails.
 	Marks []string
-	// Want is a substring of the failure the bug produces (e.g. "0x44").
+	// Want is a substring of the failure the bug produces (e.g. "0x44");
+	// alternatives are separated by "|".
 	Want string
 }
 
@@ -52,6 +53,16 @@ func (s *Scenario) VariantNames() []string {
 		out[i] = v.Name
 	}
 	return out
+}
+
+// Wants reports whether a failure message is one this variant produces.
+func (v Variant) Wants(msg string) bool {
+	for _, w := range strings.Split(v.Want, "|") {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // KernelConfig returns the configuration Run uses for variant.

@@ -78,12 +78,27 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 		return nil, best, fmt.Errorf("shrink: the log does not fail when replayed")
 	}
 	cur := trimZeros(best.Outcome.Decisions)
+	tryAnchored := func(cand []des.Decision) (model.Result, error) {
+		return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: newAnchoredChooser(cand), Sim: sim})
+	}
 	ctx := opts.Context
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx}
-	cur, best = sh.zeroChunks(cur, best)
+	// Alternate two parametrizations until neither helps: positional (a
+	// decision is its index in the log) and anchored (a perturbation is tied
+	// to its actor's own scheduling points, so removing an early one does
+	// not slide the later ones onto different points).
+	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx}
+	for {
+		before := nonZero(cur)
+		cur, best = sh.zeroChunks(cur, best)
+		cur, best = anch.zeroChunks(cur, best)
+		if nonZero(cur) >= before || sh.spent() || anch.spent() {
+			break
+		}
+	}
 	cur, best = sh.lowerEach(cur, best)
 	return cur, best, nil
 }
@@ -136,9 +151,16 @@ func (s *shrinker) zeroChunks(cur []des.Decision, best model.Result) ([]des.Deci
 	return cur, best
 }
 
-// lowerEach tries smaller non-zero values for each remaining choice.
+// lowerEach tries smaller non-zero values for each remaining choice. An
+// accepted candidate re-records the log (it may get shorter), so the
+// positions are recomputed after every success.
 func (s *shrinker) lowerEach(cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {
-	for _, i := range nonZeroIndexes(cur) {
+	for k := 0; !s.spent(); k++ {
+		idx := nonZeroIndexes(cur)
+		if k >= len(idx) {
+			break
+		}
+		i := idx[k]
 		for v := int32(1); v < cur[i].Choice && !s.spent(); v++ {
 			cand := append([]des.Decision(nil), cur...)
 			cand[i].Choice = v
@@ -226,4 +248,44 @@ func describeChoice(d des.Decision) string {
 		return fmt.Sprintf("simultaneous event #%d of %d fires first", d.Choice+1, d.N)
 	}
 	return fmt.Sprintf("option %d of %d", d.Choice, d.N)
+}
+
+// anchorKey names a decision by what it is rather than where it falls in
+// the log: its kind, its actor, and how many decisions of that kind the
+// actor made before it.
+type anchorKey struct {
+	kind  des.PointKind
+	actor int32
+	occ   int
+}
+
+// anchoredChooser replays the non-zero decisions of a log by anchorKey and
+// answers 0 everywhere else.
+type anchoredChooser struct {
+	want map[anchorKey]int32
+	seen map[anchorKey]int
+}
+
+func newAnchoredChooser(log []des.Decision) *anchoredChooser {
+	a := &anchoredChooser{want: map[anchorKey]int32{}, seen: map[anchorKey]int{}}
+	count := map[anchorKey]int{}
+	for _, d := range log {
+		base := anchorKey{kind: d.Kind, actor: d.Actor}
+		k := anchorKey{kind: d.Kind, actor: d.Actor, occ: count[base]}
+		count[base]++
+		if d.Choice != 0 {
+			a.want[k] = d.Choice
+		}
+	}
+	return a
+}
+
+func (a *anchoredChooser) Choose(p des.Point, n int) int {
+	base := anchorKey{kind: p.Kind, actor: p.Actor}
+	k := anchorKey{kind: p.Kind, actor: p.Actor, occ: a.seen[base]}
+	a.seen[base]++
+	if c, ok := a.want[k]; ok && int(c) < n {
+		return int(c)
+	}
+	return 0
 }

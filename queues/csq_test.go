@@ -705,7 +705,9 @@ func ExampleIoCsqInsertIrp() {
 	var csq queues.IO_CSQ
 	queues.IoCsqInitialize(k, &csq,
 		func(_ *queues.IO_CSQ, irp *kernel.IRP) { list = append(list, irp) },
-		func(_ *queues.IO_CSQ, irp *kernel.IRP) { list = slices.DeleteFunc(list, func(x *kernel.IRP) bool { return x == irp }) },
+		func(_ *queues.IO_CSQ, irp *kernel.IRP) {
+			list = slices.DeleteFunc(list, func(x *kernel.IRP) bool { return x == irp })
+		},
 		func(_ *queues.IO_CSQ, irp *kernel.IRP, _ any) *kernel.IRP {
 			if i := slices.Index(list, irp) + 1; i < len(list) {
 				return list[i]

@@ -340,3 +340,29 @@ func TestCbdqIgnoringDisabledHangsUnload(t *testing.T) {
 		assert.Equal(t, []string{"start"}, c.torndown)
 	}
 }
+
+// §2.7H, §6.4: after a successful FltCbdqInsertIo the pre-op must return
+// FLT_PREOP_PENDING — the insert may already have completed a cancelled
+// read through CompleteCanceledIo. A pre-op that returns
+// SUCCESS_NO_CALLBACK instead sends an already completed operation on:
+// MULTIPLE_IRP_COMPLETE_REQUESTS 0x44.
+func TestCbdqInsertCancelledThenPassedDownIs0x44(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	c := newCbdqFilter(r, spinLocked)
+	c.beforeInsert = func(d *fltmgr.FLT_CALLBACK_DATA) { r.k.IoCancelIrp(d.Irp()) }
+	buggy := c.preRead
+	f := r.register("buggy", 200, &fltmgr.FLT_REGISTRATION{OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{
+		MajorFunction: fltmgr.IRP_MJ_WRITE,
+		PreOperation: func(d *fltmgr.FLT_CALLBACK_DATA, o *fltmgr.FLT_RELATED_OBJECTS, x *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+			buggy(d, o, x)
+			return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+		}}}})
+	r.thread("app", func() {
+		c.start()
+		r.fm.FltStartFiltering(f)
+		r.vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_WRITE, Length: 1})
+	})
+	bc := requireBugCheck(t, r.run(), kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
+	assert.Contains(t, bc.Detail, "must return FLT_PREOP_PENDING")
+	assert.Equal(t, []string{"app"}, c.cancelledBy)
+}

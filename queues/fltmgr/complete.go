@@ -35,6 +35,9 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 		fm.violation(api, filter, "Context must be NULL unless the status is SUCCESS_WITH_CALLBACK (§1.4)",
 			"context given with %v for %s", status, data.name)
 	}
+	if !op.isIrp() {
+		fm.violation(api, filter, "only IRP-based operations can be pended (§5.1)", "%s is not IRP-based", data.name)
+	}
 	fm.k.Yield()
 	i := op.frameIn(framePended)
 	if i < 0 {
@@ -142,7 +145,7 @@ func (fm *FilterManager) FltClearCancelCompletion(data *FLT_CALLBACK_DATA) kerne
 }
 
 // FltIsIoCanceled reports the IRP's Cancel flag (false for non-IRP
-// operations). Any IRQL; a scheduling point.
+// operations). Any IRQL; a scheduling point. SEMANTICS §1.7.
 func (fm *FilterManager) FltIsIoCanceled(data *FLT_CALLBACK_DATA) bool {
 	if data.irp == nil {
 		return false
@@ -153,7 +156,8 @@ func (fm *FilterManager) FltIsIoCanceled(data *FLT_CALLBACK_DATA) bool {
 // FltLockUserBuffer locks the operation's buffer so that another thread
 // (a worker in the System process) can use it, setting
 // Iopb.Parameters.MdlAddress; STATUS_SUCCESS. Caller IRQL ≤ APC_LEVEL.
-// The model has no address spaces, so it cannot fail.
+// The model has no address spaces, so it cannot fail. SEMANTICS §7.1
+// step 4c.
 func (fm *FilterManager) FltLockUserBuffer(data *FLT_CALLBACK_DATA) kernel.NTSTATUS {
 	fm.k.CheckIrqlAtMost("FltLockUserBuffer", kernel.APC_LEVEL)
 	fm.k.Yield()

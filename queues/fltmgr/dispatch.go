@@ -94,6 +94,8 @@ func (fm *FilterManager) walkDown(op *operation, i int) walk {
 			if status, ctx, pend = fm.pend(f, ctx); pend {
 				return walkPending
 			}
+		} else if op.early != nil {
+			fm.completedTwice(f, status)
 		}
 		if w, cont := fm.resume(op, i, status, ctx); !cont {
 			return w
@@ -185,6 +187,18 @@ func (fm *FilterManager) resume(op *operation, i int, status FLT_PREOP_CALLBACK_
 	}
 	fm.badPreStatus(f, status, "a pre-op returns one of the FLT_PREOP_* values of §5.3")
 	return walkPending, false
+}
+
+// completedTwice reports a pre-op that returned a status other than
+// PENDING although FltCompletePendedPreOperation was already called for
+// its operation (typically an insert-time cancel completed it inside
+// FltCbdqInsertIo, §2.7H): the operation would be processed twice, the
+// double IRP completion of §6.4.
+func (fm *FilterManager) completedTwice(f *frame, status FLT_PREOP_CALLBACK_STATUS) {
+	op := f.op
+	fm.k.BugCheckFrom("pre-operation callback", kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.irp.ID()), 0, 0, 0,
+		fmt.Sprintf("%s returned %v for %s after FltCompletePendedPreOperation had completed it; after completing (or a successful FltCbdqInsertIo) a pre-op must return FLT_PREOP_PENDING (§1.4, §2.7H)",
+			f.inst.name, status, op.data.name))
 }
 
 func (fm *FilterManager) badPreStatus(f *frame, status FLT_PREOP_CALLBACK_STATUS, rule string) {

@@ -177,7 +177,8 @@ func (fm *FilterManager) FltUnloadFilter(f *FLT_FILTER) kernel.NTSTATUS {
 // ServiceStop is a mandatory unload (the filter's service is stopped): the
 // unload callback's refusal is ignored. Only a filter registered with
 // FLTFL_REGISTRATION_DO_NOT_SUPPORT_SERVICE_STOP, or one without an unload
-// callback, is not unloaded (STATUS_FLT_DO_NOT_DETACH). SEMANTICS §5.5.
+// callback, is not unloaded (STATUS_FLT_DO_NOT_DETACH). Caller IRQL
+// PASSIVE_LEVEL. SEMANTICS §5.5 item 7.
 func (fm *FilterManager) ServiceStop(f *FLT_FILTER) kernel.NTSTATUS {
 	return fm.unload(f, FLTFL_FILTER_UNLOAD_MANDATORY)
 }

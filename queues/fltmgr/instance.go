@@ -83,7 +83,7 @@ func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE
 // MANUAL_ATTACHMENT) and returns the instance, or the setup's failure
 // status; STATUS_FLT_DELETING_OBJECT if the filter is unregistering,
 // STATUS_FLT_FILTER_NOT_READY if it has not started filtering. Caller IRQL
-// PASSIVE_LEVEL.
+// PASSIVE_LEVEL. SEMANTICS §5.5.
 func (fm *FilterManager) FltAttachVolume(f *FLT_FILTER, v *FLT_VOLUME) (*FLT_INSTANCE, kernel.NTSTATUS) {
 	fm.k.CheckIrqlAtMost("FltAttachVolume", kernel.PASSIVE_LEVEL)
 	switch {
@@ -129,7 +129,8 @@ func (fm *FilterManager) FltDetachVolume(f *FLT_FILTER, v *FLT_VOLUME) kernel.NT
 
 // DismountVolume tears down every instance on v (reason VOLUME_DISMOUNT;
 // no query, it cannot be vetoed) and marks v dismounted. Caller IRQL
-// PASSIVE_LEVEL; blocks until every teardown completes.
+// PASSIVE_LEVEL; blocks until every teardown completes. SEMANTICS §5.5
+// item 1.
 func (fm *FilterManager) DismountVolume(v *FLT_VOLUME) {
 	fm.k.CheckIrqlAtMost("DismountVolume", kernel.PASSIVE_LEVEL)
 	v.dismounted = true

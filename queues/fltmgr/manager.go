@@ -120,9 +120,10 @@ type FLT_VOLUME struct {
 }
 
 // MountVolume adds a volume named name. Filters that are already filtering
-// get an instance on it (InstanceSetup with NEWLY_MOUNTED_VOLUME), so once
-// a filter has started, MountVolume must be called from a thread at
-// PASSIVE_LEVEL.
+// get an instance on it (InstanceSetup with AUTOMATIC_ATTACHMENT |
+// NEWLY_MOUNTED_VOLUME, §5.5), so once a filter has started, MountVolume
+// must be called from a thread at PASSIVE_LEVEL; before that, from
+// anywhere.
 func (fm *FilterManager) MountVolume(name string) *FLT_VOLUME {
 	v := &FLT_VOLUME{fm: fm, Name: name, Latency: -1, CompletionIrql: -1}
 	fm.volumes = append(fm.volumes, v)
@@ -177,7 +178,8 @@ func (fm *FilterManager) IoGetTopLevelIrp() any {
 }
 
 // IoSetTopLevelIrp sets the calling thread's TopLevelIrp (what a file
-// system or the cache manager does around recursive calls, §5.2).
+// system or the cache manager does around recursive calls, §5.2); nil
+// clears it. Any IRQL; no scheduling point; ignored in a DPC.
 func (fm *FilterManager) IoSetTopLevelIrp(v any) {
 	t := fm.k.KeGetCurrentThread()
 	if t == nil {

@@ -282,3 +282,46 @@ func TestDismountAndMount(t *testing.T) {
 	require.Len(t, f.Instances(), 1)
 	assert.Same(t, d, f.Instances()[0].Volume())
 }
+
+// §5.5: FltAttachVolume before FltStartFiltering is
+// STATUS_FLT_FILTER_NOT_READY (0xC01C0008); after it, an InstanceSetup
+// that refuses automatic attachment still accepts a manual one; while the
+// filter unregisters, attaching is STATUS_FLT_DELETING_OBJECT.
+func TestAttachVolume(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var f *fltmgr.FLT_FILTER
+	var setups []fltmgr.FLT_INSTANCE_SETUP_FLAGS
+	var before, after, during kernel.NTSTATUS
+	var inst *fltmgr.FLT_INSTANCE
+	f = r.register("manual", 100, &fltmgr.FLT_REGISTRATION{
+		InstanceSetupCallback: func(_ *fltmgr.FLT_RELATED_OBJECTS, flags fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
+			setups = append(setups, flags)
+			if flags&fltmgr.FLTFL_INSTANCE_SETUP_AUTOMATIC_ATTACHMENT != 0 {
+				return kernel.STATUS_FLT_DO_NOT_ATTACH
+			}
+			return kernel.STATUS_SUCCESS
+		},
+		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			r.fm.FltUnregisterFilter(f)
+			return kernel.STATUS_SUCCESS
+		},
+		InstanceTeardownStartCallback: func(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
+			_, during = r.fm.FltAttachVolume(f, r.vol)
+		},
+	})
+	r.thread("admin", func() {
+		_, before = r.fm.FltAttachVolume(f, r.vol)
+		r.fm.FltStartFiltering(f)
+		inst, after = r.fm.FltAttachVolume(f, r.vol)
+		r.fm.FltUnloadFilter(f)
+	})
+	require.NoError(t, r.run().Err)
+	assert.Equal(t, kernel.STATUS_FLT_FILTER_NOT_READY, before)
+	assert.Equal(t, kernel.NTSTATUS(0xC01C0008), before)
+	assert.Equal(t, kernel.STATUS_SUCCESS, after)
+	require.NotNil(t, inst)
+	assert.Same(t, r.vol, inst.Volume())
+	assert.Equal(t, []fltmgr.FLT_INSTANCE_SETUP_FLAGS{fltmgr.FLTFL_INSTANCE_SETUP_AUTOMATIC_ATTACHMENT, fltmgr.FLTFL_INSTANCE_SETUP_MANUAL_ATTACHMENT}, setups)
+	assert.Equal(t, kernel.STATUS_FLT_DELETING_OBJECT, during)
+	assert.True(t, f.Unregistered())
+}

@@ -53,7 +53,7 @@ type Experiment struct {
 	// Name names the experiment; the default output directory is
 	// out/<name>. Letters, digits, '-', '_' and '.'.
 	Name string `json:"name"`
-	// Description is free text, copied to nowhere; for the reader.
+	// Description is free text for the reader.
 	Description string `json:"description,omitempty"`
 	// Seeds seed the workload random streams: one cell per seed.
 	Seeds []uint64 `json:"seeds"`

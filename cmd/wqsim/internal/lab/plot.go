@@ -63,11 +63,15 @@ func (r *Results) cdfFigure(w *Workload) (figure, error) {
 	p.Add(plotter.NewGrid())
 	lo, hi := math.Inf(1), math.Inf(-1)
 	rows := r.workloadAggregates(w.Name)
-	dispIndex := map[string]int{}
+	// Colour says the pool, the dash pattern the dispatcher.
+	dispIndex, poolIndex := map[string]int{}, map[string]int{}
 	for _, d := range r.Experiment.Dispatchers {
 		dispIndex[d] = len(dispIndex)
 	}
-	for i, a := range rows {
+	for i := range r.Experiment.Pools {
+		poolIndex[r.Experiment.Pools[i].label()] = i
+	}
+	for _, a := range rows {
 		if a.cdf == nil {
 			continue
 		}
@@ -81,7 +85,7 @@ func (r *Results) cdfFigure(w *Workload) (figure, error) {
 		if err != nil {
 			return figure{}, err
 		}
-		l.Color = plotutil.Color(i)
+		l.Color = plotutil.DarkColors[poolIndex[a.Pool]%len(plotutil.DarkColors)]
 		l.Width = vg.Points(1.5)
 		l.Dashes = plotutil.Dashes(dispIndex[a.Dispatcher])
 		p.Add(l)

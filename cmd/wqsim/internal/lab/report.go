@@ -106,8 +106,8 @@ func firstLine(s string) string {
 }
 
 func clip2(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
 	}
-	return s[:n] + "…"
+	return s
 }

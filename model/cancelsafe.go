@@ -1,0 +1,290 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
+	"github.com/wqsim/wqsim/queues/fltmgr"
+)
+
+// The cancelSafe minifilter of Windows-driver-samples (SEMANTICS §7.1),
+// re-created: reads are pended in a cancel-safe callback-data queue and
+// completed after OperatingDelay by a generic work item started when the
+// queue goes non-empty (an interlocked "worker present" counter decides
+// who starts it); teardown disables, drains and wakes the worker.
+
+const (
+	csOperatingDelay = 20 * des.Millisecond // the sample's default is 15 s; scaled down
+	csCancelDeadline = 5 * des.Millisecond  // Verifier's "cancelled IRP not completed in time"
+	csUnloadBound    = csOperatingDelay     // teardown must not wait for the worker's sleep
+)
+
+func init() {
+	Register(&Scenario{
+		Name: "cancelsafe",
+		Doc: "The cancelSafe minifilter sample: reads pended in an FltCbdq, completed after a delay " +
+			"by a generic work item; one read is cancelled, the filter unloads. Variants plant the " +
+			"sample's known bugs and the classic mistakes around it.",
+		Section: "§7.1, §1.3, §1.5, §2, §5.5, §6.1, §6.15, §6.16, §2.7H",
+		Variants: []Variant{
+			{Name: "correct", Doc: "the sample as fixed in 2016"},
+			{Name: "lost-cancel", Bug: true, Doc: "own list: test FltIsIoCanceled, then FltSetCancelCompletion (§2.7A)",
+				Marks: []string{"cancelsafe: cancel found no cancel routine"}, Want: "0x135"},
+			{Name: "worker-orphan", Bug: true, Doc: "worker start fails and the counter stays at 1 (pre-2016 sample, §6.16)",
+				Marks: []string{"cancelsafe: worker start failed, counter left at 1"}, Want: "hang"},
+			{Name: "no-drain", Bug: true, Doc: "teardown neither drains the queue nor wakes the worker: unload waits out the worker's sleep (§6.15)",
+				Marks: []string{"cancelsafe: teardown with work outstanding"}, Want: "unload latency"},
+			{Name: "touch-after-insert", Bug: true, Doc: "pre-op touches its queue context after a successful insert (§2.7H)",
+				Marks: []string{"cancelsafe: cancelled inside insert"}, Want: "0xD5"},
+			{Name: "ignore-disabled", Bug: true, Doc: "pre-op returns PENDING although the insert failed with STATUS_FLT_CBDQ_DISABLED (§2.7I)",
+				Marks: []string{"cancelsafe: insert refused, queue disabled"}, Want: "hang|not completed within"},
+		},
+		Config: func(v string) kernel.Config {
+			c := ExploreConfig()
+			c.InjectAllocFailures = v == "worker-orphan"
+			return c
+		},
+		Setup: setupCancelSafe,
+	})
+}
+
+type csFilter struct {
+	env      *Env
+	k        *kernel.Kernel
+	fm       *fltmgr.FilterManager
+	f        *fltmgr.FLT_FILTER
+	inst     *fltmgr.FLT_INSTANCE
+	q        fltmgr.FLT_CALLBACK_DATA_QUEUE
+	head     fltmgr.LIST_ENTRY
+	mutex    *kernel.FAST_MUTEX // the sample's queue lock: callers at ≤ APC_LEVEL
+	workers  *kernel.Cell
+	teardown *kernel.KEVENT
+	// lost-cancel variant: a hand-rolled list under a spin lock
+	spin *kernel.KSPIN_LOCK
+	own  []*fltmgr.FLT_CALLBACK_DATA
+	// workload hooks: the victim's IRP as soon as its pre-op starts (the
+	// application holds its request and may cancel it at any moment), and
+	// an event set when another read's pre-op starts (to time an unload).
+	victim        *kernel.IRP
+	victimEntered *kernel.KEVENT
+	entered       *kernel.KEVENT
+}
+
+func setupCancelSafe(env *Env) error {
+	k := env.K
+	sys, err := queues.NewSystem(k, queues.DefaultPoolConfig())
+	if err != nil {
+		return err
+	}
+	fm, err := fltmgr.New(k, sys, fltmgr.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	vol := fm.MountVolume("C:")
+	cs := &csFilter{env: env, k: k, fm: fm}
+	cs.mutex = k.ExInitializeFastMutex("cancelsafe queue")
+	cs.spin = k.KeInitializeSpinLock("cancelsafe list")
+	cs.workers = k.NewCell("worker present", 0)
+	cs.teardown = k.KeInitializeEvent("cancelsafe teardown", kernel.NotificationEvent, false)
+	cs.entered = k.KeInitializeEvent("read1.0 pre-op entered", kernel.NotificationEvent, false)
+	cs.victimEntered = k.KeInitializeEvent("victim pre-op entered", kernel.NotificationEvent, false)
+	f, st := fm.FltRegisterFilter("cancelsafe", 100, cs.registration())
+	if st != kernel.STATUS_SUCCESS {
+		return fmt.Errorf("FltRegisterFilter: %v", st)
+	}
+	cs.f = f
+	csWorkload(env, cs, vol)
+	return nil
+}
+
+func (cs *csFilter) registration() *fltmgr.FLT_REGISTRATION {
+	return &fltmgr.FLT_REGISTRATION{
+		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{
+			MajorFunction: fltmgr.IRP_MJ_READ, Flags: fltmgr.FLTFL_OPERATION_REGISTRATION_SKIP_PAGING_IO,
+			PreOperation: cs.preRead,
+		}},
+		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			cs.fm.FltUnregisterFilter(cs.f)
+			return kernel.STATUS_SUCCESS
+		},
+		InstanceSetupCallback:         cs.instanceSetup,
+		InstanceTeardownStartCallback: cs.teardownStart,
+	}
+}
+
+func (cs *csFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
+	cs.inst = objs.Instance
+	fltmgr.InitializeListHead(&cs.head)
+	return cs.fm.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.removeIo, cs.peekNextIo, cs.acquire, cs.release, cs.completeCanceledIo)
+}
+
+// preRead is §7.1 step 2.
+func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATED_OBJECTS, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+	k := cs.k
+	if !fltmgr.FLT_IS_IRP_OPERATION(data) {
+		return fltmgr.FLT_PREOP_DISALLOW_FASTIO
+	}
+	switch data.Irp().Tag {
+	case "victim":
+		cs.victim = data.Irp()
+		k.KeSetEvent(cs.victimEntered, 0, false)
+	case "read1.0":
+		k.KeSetEvent(cs.entered, 0, false)
+	}
+	// §7.1 step 2: the sample gets the normalized name and compares the
+	// parent directory with its mapping path; that query is the bulk of
+	// the pre-op's time.
+	k.Compute(20 * des.Microsecond)
+	ctx := k.ExAllocatePoolWithTag(kernel.NonPagedPool, 32, "CSqc") // per-request queue context
+	if ctx == nil {
+		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+	}
+	data.QueueContext[1] = ctx
+	if cs.env.Variant == "lost-cancel" {
+		return cs.preReadOwnList(data)
+	}
+	tok := &fltmgr.FLT_CALLBACK_DATA_QUEUE_IO_CONTEXT{}
+	data.QueueContext[0] = tok
+	st := cs.fm.FltCbdqInsertIo(&cs.q, data, tok, nil)
+	switch {
+	case st == kernel.STATUS_SUCCESS:
+		if cs.env.Variant == "touch-after-insert" {
+			if ctx.Freed() {
+				cs.env.Hit("cancelsafe: cancelled inside insert")
+			}
+			k.Touch(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
+		}
+		return fltmgr.FLT_PREOP_PENDING
+	case st == kernel.STATUS_FLT_CBDQ_DISABLED:
+		cs.env.Hit("cancelsafe: insert refused, queue disabled")
+		if cs.env.Variant == "ignore-disabled" {
+			return fltmgr.FLT_PREOP_PENDING // nobody will ever complete it
+		}
+	}
+	k.ExFreePoolWithTag(ctx, "CSqc")
+	return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+}
+
+// insertIo is §7.1 step 3 (the queue lock is held).
+func (cs *csFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) kernel.NTSTATUS {
+	wasEmpty := fltmgr.IsListEmpty(&cs.head)
+	fltmgr.InsertTailList(&cs.head, &data.QueueLinks)
+	if st := cs.startWorker(wasEmpty); st != kernel.STATUS_SUCCESS {
+		fltmgr.RemoveEntryList(&data.QueueLinks)
+		return st
+	}
+	return kernel.STATUS_SUCCESS
+}
+
+// startWorker queues the generic work item when the queue went non-empty
+// and no worker is present. On failure the fixed sample puts the counter
+// back to 0; the pre-2016 sample did not, orphaning later requests.
+func (cs *csFilter) startWorker(wasEmpty bool) kernel.NTSTATUS {
+	k, fm := cs.k, cs.fm
+	if !wasEmpty || k.InterlockedIncrement(cs.workers) != 1 {
+		return kernel.STATUS_SUCCESS
+	}
+	item := fm.FltAllocateGenericWorkItem()
+	st := kernel.STATUS_INSUFFICIENT_RESOURCES
+	if item != nil {
+		if st = fm.FltQueueGenericWorkItem(item, cs.inst, cs.worker, queues.DelayedWorkQueue, nil); st != kernel.STATUS_SUCCESS {
+			fm.FltFreeGenericWorkItem(item)
+		}
+	}
+	if st == kernel.STATUS_SUCCESS {
+		return st
+	}
+	if cs.env.Variant == "worker-orphan" {
+		cs.env.Hit("cancelsafe: worker start failed, counter left at 1")
+	} else {
+		k.InterlockedDecrement(cs.workers)
+	}
+	return st
+}
+
+// worker is §7.1 step 4.
+func (cs *csFilter) worker(item *fltmgr.FLT_GENERIC_WORKITEM, _ fltmgr.FltObject, _ any) {
+	k := cs.k
+	for {
+		k.KeWaitForSingleObject(cs.teardown, csOperatingDelay)
+		k.InterlockedExchange(cs.workers, 1)
+		if cs.completeNext() {
+			continue
+		}
+		if k.InterlockedDecrement(cs.workers) == 0 {
+			break
+		}
+	}
+	cs.fm.FltFreeGenericWorkItem(item)
+}
+
+// completeNext dequeues one read and lets it continue down the stack.
+func (cs *csFilter) completeNext() bool {
+	var d *fltmgr.FLT_CALLBACK_DATA
+	if cs.env.Variant == "lost-cancel" {
+		d = cs.popOwnList()
+	} else {
+		d = cs.fm.FltCbdqRemoveNextIo(&cs.q, nil)
+	}
+	if d == nil {
+		return false
+	}
+	cs.freeContext(d)
+	cs.fm.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
+	return true
+}
+
+func (cs *csFilter) freeContext(d *fltmgr.FLT_CALLBACK_DATA) {
+	if b, ok := d.QueueContext[1].(*kernel.PoolBlock); ok && b != nil {
+		cs.k.ExFreePoolWithTag(b, "CSqc")
+		d.QueueContext[1] = nil
+	}
+}
+
+// completeCanceledIo is §7.1 step 5; the filter manager already removed it.
+func (cs *csFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
+	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+	cs.freeContext(data)
+	cs.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
+}
+
+// teardownStart is §7.1 step 6.
+func (cs *csFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
+	if !fltmgr.IsListEmpty(&cs.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
+		cs.env.Hit("cancelsafe: teardown with work outstanding")
+	}
+	if cs.env.Variant == "no-drain" {
+		cs.fm.FltCbdqDisable(&cs.q)
+		return // the worker still holds each read for its full delay
+	}
+	cs.fm.FltCbdqDisable(&cs.q)
+	for cs.completeNext() {
+	}
+	cs.k.KeSetEvent(cs.teardown, kernel.IO_NO_INCREMENT, false)
+}
+
+func (cs *csFilter) removeIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
+	fltmgr.RemoveEntryList(&data.QueueLinks)
+}
+
+func (cs *csFilter) peekNextIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) *fltmgr.FLT_CALLBACK_DATA {
+	e := cs.head.Flink
+	if data != nil {
+		e = data.QueueLinks.Flink
+	}
+	if e == &cs.head {
+		return nil
+	}
+	return fltmgr.CbdFromQueueLinks(e)
+}
+
+func (cs *csFilter) acquire(*fltmgr.FLT_CALLBACK_DATA_QUEUE) kernel.IRQL {
+	cs.k.ExAcquireFastMutex(cs.mutex)
+	return kernel.APC_LEVEL
+}
+
+func (cs *csFilter) release(*fltmgr.FLT_CALLBACK_DATA_QUEUE, kernel.IRQL) {
+	cs.k.ExReleaseFastMutex(cs.mutex)
+}

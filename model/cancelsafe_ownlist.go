@@ -1,0 +1,70 @@
+package model
+
+import (
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues/fltmgr"
+)
+
+// The lost-cancel variant replaces the cbdq with a hand-rolled list and
+// FltSetCancelCompletion, in the test-then-set order that SEMANTICS §2.7A
+// shows losing a cancel (the NameChanger sample closes the same window by
+// holding the cancel spin lock around both steps, §7.3).
+
+func (cs *csFilter) preReadOwnList(data *fltmgr.FLT_CALLBACK_DATA) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+	k, fm := cs.k, cs.fm
+	if fm.FltIsIoCanceled(data) {
+		cs.freeContext(data)
+		data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+		return fltmgr.FLT_PREOP_COMPLETE
+	}
+	old := k.KeAcquireSpinLock(cs.spin)
+	wasEmpty := len(cs.own) == 0
+	cs.own = append(cs.own, data)
+	k.KeReleaseSpinLock(cs.spin, old)
+	k.Compute(2 * des.Microsecond) // bookkeeping between the test and the set
+	fm.FltSetCancelCompletion(data, cs.cancelOwn)
+	cs.startWorkerOwn(wasEmpty)
+	return fltmgr.FLT_PREOP_PENDING
+}
+
+func (cs *csFilter) startWorkerOwn(wasEmpty bool) {
+	old := cs.k.KeAcquireSpinLock(cs.spin)
+	st := cs.startWorkerAt(wasEmpty)
+	cs.k.KeReleaseSpinLock(cs.spin, old)
+	_ = st // a failure leaves the read for the next worker (counter restored)
+}
+
+// startWorkerAt is startWorker for callers that may be at DISPATCH_LEVEL.
+func (cs *csFilter) startWorkerAt(wasEmpty bool) kernel.NTSTATUS { return cs.startWorker(wasEmpty) }
+
+// popOwnList takes the first read whose cancel callback we could clear;
+// a read being cancelled belongs to the callback (§2.1).
+func (cs *csFilter) popOwnList() *fltmgr.FLT_CALLBACK_DATA {
+	k := cs.k
+	old := k.KeAcquireSpinLock(cs.spin)
+	defer k.KeReleaseSpinLock(cs.spin, old)
+	for i, d := range cs.own {
+		if cs.fm.FltClearCancelCompletion(d) == kernel.STATUS_SUCCESS {
+			cs.own = append(cs.own[:i], cs.own[i+1:]...)
+			return d
+		}
+	}
+	return nil
+}
+
+// cancelOwn is the cancel callback: unlink, complete as cancelled.
+func (cs *csFilter) cancelOwn(data *fltmgr.FLT_CALLBACK_DATA) {
+	k := cs.k
+	old := k.KeAcquireSpinLock(cs.spin)
+	for i, d := range cs.own {
+		if d == data {
+			cs.own = append(cs.own[:i], cs.own[i+1:]...)
+			break
+		}
+	}
+	k.KeReleaseSpinLock(cs.spin, old)
+	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+	cs.freeContext(data)
+	cs.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
+}
