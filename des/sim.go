@@ -371,14 +371,19 @@ func (s *Sim) TraceHash() uint64 { return s.hash }
 // Tail returns a copy of the last trace records (Config.TailLen).
 func (s *Sim) Tail() []Record { return s.tail.snapshot() }
 
-// Outcome summarises the run so far.
+// Outcome summarises the run so far. Decisions aliases the Sim's log and
+// is valid until the next Reset (copy it to keep it); Tail is snapshotted
+// only when the run failed, since only failure reports print it.
 func (s *Sim) Outcome() Outcome {
-	return Outcome{
+	o := Outcome{
 		Err:       s.stopErr,
 		End:       s.now,
 		Steps:     s.steps,
 		Hash:      s.hash,
-		Decisions: append([]Decision(nil), s.log...),
-		Tail:      s.Tail(),
+		Decisions: s.log,
 	}
+	if s.stopErr != nil {
+		o.Tail = s.Tail()
+	}
+	return o
 }

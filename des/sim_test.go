@@ -267,8 +267,13 @@ func TestOutcomeTailKeepsLastRecords(t *testing.T) {
 		}
 	})
 	out := s.Run()
-	require.Len(t, out.Tail, 3)
-	assert.Equal(t, []int64{2, 3, 4}, []int64{out.Tail[0].A, out.Tail[1].A, out.Tail[2].A})
+	assert.Empty(t, out.Tail, "a run that ended well carries no tail")
+	tail := s.Tail()
+	require.Len(t, tail, 3)
+	assert.Equal(t, []int64{2, 3, 4}, []int64{tail[0].A, tail[1].A, tail[2].A})
+	s.At(s.Now()+1, func() { s.Stop(fmt.Errorf("boom")) })
+	out = s.Run()
+	require.Len(t, out.Tail, 3, "a failed run carries the tail")
 }
 
 // Steady-state scheduling and firing allocates nothing.

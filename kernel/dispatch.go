@@ -119,15 +119,10 @@ func (k *Kernel) reschedule(c *Processor) bool {
 // pickAmongEqual lets the chooser pick among the ready threads at best's
 // priority (in ready-list order, so choice 0 is the FIFO head).
 func (k *Kernel) pickAmongEqual(best *Thread) *Thread {
-	cands := k.threadScratch[:0]
-	k.policy.Each(func(t *Thread) bool {
-		if t.priority != best.priority {
-			return false
-		}
-		cands = append(cands, t)
-		return true
-	})
-	k.threadScratch = cands
+	k.threadScratch = k.threadScratch[:0]
+	k.collectPrio = best.priority
+	k.policy.Each(k.collectEqual)
+	cands := k.threadScratch
 	if len(cands) < 2 {
 		return best
 	}
@@ -138,6 +133,16 @@ func (k *Kernel) pickAmongEqual(best *Thread) *Thread {
 	k.idScratch = ids
 	i := k.sim.Choose(des.Point{Kind: PointPickThread, Label: "dispatcher: which ready thread", Options: ids}, len(cands))
 	return cands[i]
+}
+
+// collectEqualPrio appends ready threads while they have collectPrio; it is
+// bound once to k.collectEqual so that Policy.Each gets no fresh closure.
+func (k *Kernel) collectEqualPrio(t *Thread) bool {
+	if t.priority != k.collectPrio {
+		return false
+	}
+	k.threadScratch = append(k.threadScratch, t)
+	return true
 }
 
 // preemptCurrent puts c's running thread back on the ready lists: at the

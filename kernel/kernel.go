@@ -25,6 +25,8 @@ type Kernel struct {
 	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
 	halted        bool       // a finding stopped the run
 	balanceArmed  bool
+	collectEqual  func(*Thread) bool
+	collectPrio   int8
 	balanceScan   des.Handler
 	scratch       []*Processor
 	threadScratch []*Thread
@@ -49,6 +51,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 		k.cpus = append(k.cpus, newProcessor(k, i))
 	}
 	k.balanceScan = k.balanceScanOnce
+	k.collectEqual = k.collectEqualPrio
 	return k, nil
 }
 

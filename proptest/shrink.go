@@ -73,6 +73,7 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	if err != nil {
 		return nil, best, err
 	}
+	best = cloneResult(best) // the Sim is reused: keep our own copy
 	want := Signature(best.Outcome.Err)
 	if want == "ok" {
 		return nil, best, fmt.Errorf("shrink: the log does not fail when replayed")
@@ -123,7 +124,7 @@ func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {
 	if err != nil || Signature(r.Outcome.Err) != s.want {
 		return r, false
 	}
-	return r, true
+	return cloneResult(r), true
 }
 
 func (s *shrinker) zeroChunks(cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {

@@ -19,12 +19,16 @@ func cmdList(args []string, w io.Writer) error {
 	for _, s := range model.All() {
 		fmt.Fprintf(w, "%s  (%s)\n", s.Name, s.Section)
 		fmt.Fprintf(w, "    %s\n", wrap(s.Doc, 76, "    "))
+		width := 0
+		for _, v := range s.Variants {
+			width = max(width, len(s.Name)+1+len(v.Name))
+		}
 		for _, v := range s.Variants {
 			kind := "correct"
 			if v.Bug {
 				kind = "bug"
 			}
-			fmt.Fprintf(w, "    %-22s %-7s %s\n", s.Name+":"+v.Name, kind, v.Doc)
+			fmt.Fprintf(w, "    %-*s  %-7s %s\n", width, s.Name+":"+v.Name, kind, v.Doc)
 		}
 	}
 	return nil
