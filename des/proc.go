@@ -160,6 +160,12 @@ func (p *Proc) Yield() {
 	// The state is the resumer's business: it marks p procRunning before
 	// switching in and procSuspended after switching back (settle), which
 	// keeps Yield, and Sleep with it, small enough to inline.
+	if p.kill {
+		// Being unwound by Reset: a deferred call that reaches a scheduling
+		// point must not yield (it would park the half-unwound body in the
+		// pool, to resume inside a later run); it unwinds further instead.
+		panic(errKilled)
+	}
 	if !p.yield(struct{}{}) || p.kill {
 		panic(errKilled)
 	}
@@ -197,6 +203,7 @@ func (s *Sim) Live() int {
 func (t *procTable) killAll(s *Sim) {
 	t.current = nil
 	t.pool = t.pool[:0]
+	live := t.all[:0]
 	for _, p := range t.all {
 		switch p.state {
 		case procSuspended:
@@ -207,14 +214,20 @@ func (t *procTable) killAll(s *Sim) {
 			t.current = nil
 			p.sleeping = false
 			if p.state == procRunning {
-				p.state = procSuspended // it yielded again instead of unwinding
+				// Yield panics once kill is set, so a body always unwinds;
+				// reaching here means simulated code recovered the kill
+				// panic and kept going. Abandon that coroutine: reusing it
+				// would let the old body run inside a later run.
+				continue
 			}
 		case procNew:
 			p.state, p.body = procFree, nil
 		}
 		p.Data = nil
+		live = append(live, p)
 		t.pool = append(t.pool, p)
 	}
+	t.all = live
 	// Reverse so the pool hands out coroutines in creation order, keeping
 	// proc-to-coroutine assignment independent of the previous run.
 	for i, j := 0, len(t.pool)-1; i < j; i, j = i+1, j-1 {

@@ -109,3 +109,43 @@ func TestResumeFromInsideProcIsRefused(t *testing.T) {
 	require.ErrorAs(t, out.Err, &pe)
 	assert.Contains(t, pe.Value, "resume procs only from event handlers")
 }
+
+// A body unwound by Reset whose deferred code reaches a scheduling point
+// must not park itself in the pool: the next run must behave exactly like
+// a run on a fresh Sim (found by a scenario with a deferred kernel call).
+func TestResetUnwindsDeferredYields(t *testing.T) {
+	run := func(s *des.Sim) uint64 {
+		for i := 0; i < 3; i++ {
+			p := s.Spawn("worker", func(p *des.Proc) {
+				defer p.Sleep(1) // e.g. a deferred KeReleaseSpinLock
+				for j := 0; j < 4; j++ {
+					p.Sleep(des.Duration(1 + j))
+					s.Emit(&des.Record{Kind: 1, What: "tick", A: int64(j)})
+				}
+			})
+			s.ResumeAt(0, p)
+		}
+		return s.Run().Hash
+	}
+	fresh := des.New(des.Config{})
+	defer fresh.Close()
+	want := run(fresh)
+	reused := des.New(des.Config{})
+	defer reused.Close()
+	for k := 0; k < 3; k++ {
+		reused.Reset(des.Config{})
+		for i := 0; i < 3; i++ { // leave bodies suspended mid-loop
+			p := reused.Spawn("stuck", func(p *des.Proc) {
+				defer p.Sleep(1)
+				for {
+					p.Sleep(1)
+				}
+			})
+			reused.ResumeAt(0, p)
+		}
+		reused.RunUntil(3)
+		reused.Reset(des.Config{})
+		assert.Equal(t, want, run(reused), "round %d: a reused Sim must hash like a fresh one", k)
+		assert.Zero(t, reused.Live())
+	}
+}

@@ -1,0 +1,87 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
+)
+
+// The work-item scenarios (files wi_*.go) re-create the bug classes of
+// SEMANTICS §6 items 6–10 and 12 on the executive and I/O work-item APIs
+// of package queues: an item queued twice (doublequeue), freed while
+// queued (freequeued), a driver unloaded under its own work (unloadwork),
+// a thread waiting for its item while holding the lock the routine needs
+// (lockwait), the delayed worker pool exhausted by routines that wait for
+// each other (exhaustion), and a routine that returns at DISPATCH_LEVEL
+// (badirql).
+//
+// Each driver is written the way a WDM driver is: DriverEntry creates a
+// device and keeps its state in the device extension, dispatch code runs
+// in the requesting thread, and deferred work runs in a system worker.
+// Fields a real driver would not have (bookkeeping for coverage marks and
+// invariants) are marked as model-only; they are plain Go values, so
+// reading them is not a scheduling point and does not change the schedule.
+//
+// Every scenario's workload has a decision whose non-zero choices place a
+// request, a cleanup or an unload inside the racy window, so most bugs
+// need that one perturbation, not a lucky run of preemptions. Two need
+// other things: lockwait's bug hangs on the plain schedule, and
+// unloadwork's wait-then-unload-ex needs the worker held up between the
+// routine's last signal and its return (an injected stall).
+//
+// Simulated code here never defers a kernel call: when a stopped run is
+// unwound (des.Sim.Reset, as exploration and shrinking reuse a Sim), a
+// deferred call's scheduling point suspends the coroutine again instead of
+// unwinding it, and the half-unwound body then runs inside the next run.
+
+// Times shared by the work-item scenarios: short, so a run is a few
+// hundred events and well under a millisecond of simulated time (the
+// exhaustion scenario's ReactOS variant excepted: its detector works in
+// seconds).
+const (
+	wiServiceTime = 10 * des.Microsecond // what a work routine spends on one request
+	wiLateArrival = 60 * des.Microsecond // a request, cleanup or unload that comes after the work is done
+)
+
+// wiSystem builds the worker pools for a scenario: the ReactOS defaults
+// with policy p (nil keeps the ReactOS policy).
+func wiSystem(env *Env, p queues.PoolPolicy) (*queues.System, error) {
+	cfg := queues.DefaultPoolConfig()
+	cfg.Policy = p
+	return queues.NewSystem(env.K, cfg)
+}
+
+// wiLoadDriver loads a driver from the calling thread (the service control
+// manager's, in a real system) and fails the run if DriverEntry fails: the
+// scenarios' DriverEntry routines only fail if the model is broken.
+func wiLoadDriver(env *Env, sys *queues.System, name string, entry queues.DRIVER_INITIALIZE) *queues.DRIVER_OBJECT {
+	drv, st := sys.LoadDriver(name, entry)
+	if !kernel.NT_SUCCESS(st) {
+		env.Violation("driver loads", "DriverEntry of %s failed with %v", name, st)
+	}
+	return drv
+}
+
+// wiCreateDevice is the IoCreateDevice call of the scenarios' DriverEntry
+// routines: one device named after the driver, ext as its extension.
+func wiCreateDevice(sys *queues.System, d *queues.DRIVER_OBJECT, ext any) (*queues.DEVICE_OBJECT, kernel.NTSTATUS) {
+	dev, st := sys.IoCreateDevice(d, d.DriverName+"0")
+	if !kernel.NT_SUCCESS(st) {
+		return nil, st
+	}
+	dev.DeviceExtension = ext
+	return dev, kernel.STATUS_SUCCESS
+}
+
+// wiCountCheck is an end-of-run invariant: got() must equal want, the
+// number of requests the workload issued and the driver must have served.
+func wiCountCheck(what string, want int, got func() int) func() error {
+	return func() error {
+		if n := got(); n != want {
+			return fmt.Errorf("%s: %d of %d requests served", what, n, want)
+		}
+		return nil
+	}
+}
