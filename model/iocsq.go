@@ -272,26 +272,37 @@ func (dev *csampDevice) cleanup(irp *kernel.IRP) kernel.NTSTATUS {
 		dev.env.Hit(markIocsqCleanupVsPoll)
 	}
 	fc.rundown.acquire("CsampCleanup")
-	// The sample waits first and then empties the queue; with the remove
-	// lock held per IRP the queued IRPs must go first or the wait would
-	// last until the polling thread had served them all.
-	for {
-		q := queues.IoCsqRemoveNextIrp(&dev.csq, fo)
-		if q == nil {
-			break
-		}
-		q.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
-		k.IoCompleteRequest(q, kernel.IO_NO_INCREMENT)
-		if dev.variant != "cleanup-vs-poll" {
-			fc.rundown.release("CsampCleanup")
-		}
+	if dev.variant == "cleanup-vs-poll" {
+		// The sample's order: wait for the remove lock, then empty the
+		// queue. The wait returns at once: no read holds the lock.
+		fc.rundown.releaseAndWait("CsampCleanup")
+		dev.cancelQueued(fo)
+	} else {
+		// With the remove lock held per IRP the queued IRPs go first, or
+		// the wait would last until the polling thread had served them.
+		dev.cancelQueued(fo)
+		fc.rundown.releaseAndWait("CsampCleanup")
 	}
-	fc.rundown.releaseAndWait("CsampCleanup")
 	// FsContext is left dangling, as after the sample's close.
 	k.ExFreePoolWithTag(fc.block, csampFileContextTag)
 	irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS}
 	k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
 	return kernel.STATUS_SUCCESS
+}
+
+// cancelQueued completes every queued IRP of fo as cancelled.
+func (dev *csampDevice) cancelQueued(fo *csampFileObject) {
+	for {
+		irp := queues.IoCsqRemoveNextIrp(&dev.csq, fo)
+		if irp == nil {
+			return
+		}
+		irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+		dev.k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
+		if dev.variant != "cleanup-vs-poll" {
+			fo.FsContext.rundown.release("CsampCleanup")
+		}
+	}
 }
 
 // pollingThread is the sample's CsampPollingThread.

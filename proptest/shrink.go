@@ -128,7 +128,7 @@ func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {
 }
 
 func (s *shrinker) zeroChunks(cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {
-	for chunk := max(nonZero(cur)/2, 1); chunk >= 1 && !s.spent(); chunk /= 2 {
+	for chunk := max(nonZero(cur), 1); chunk >= 1 && !s.spent(); chunk /= 2 {
 		for start := 0; !s.spent(); start += chunk {
 			idx := nonZeroIndexes(cur)
 			if start >= len(idx) {
