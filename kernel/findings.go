@@ -29,6 +29,8 @@ const (
 	WORKER_INVALID                                        uint32 = 0xE4
 	ACTIVE_EX_WORKER_THREAD_TERMINATION                   uint32 = 0xE9
 	FLTMGR_FILE_SYSTEM                                    uint32 = 0xF5
+	REFERENCE_BY_POINTER                                  uint32 = 0x18
+	KERNEL_SECURITY_CHECK_FAILURE                         uint32 = 0x139
 )
 
 var bugCheckNames = []struct {
@@ -55,6 +57,8 @@ var bugCheckNames = []struct {
 	{WORKER_INVALID, "WORKER_INVALID"},
 	{ACTIVE_EX_WORKER_THREAD_TERMINATION, "ACTIVE_EX_WORKER_THREAD_TERMINATION"},
 	{FLTMGR_FILE_SYSTEM, "FLTMGR_FILE_SYSTEM"},
+	{REFERENCE_BY_POINTER, "REFERENCE_BY_POINTER"},
+	{KERNEL_SECURITY_CHECK_FAILURE, "KERNEL_SECURITY_CHECK_FAILURE"},
 }
 
 // BugCheckName returns the symbolic name of a bug-check code.

@@ -177,8 +177,10 @@ func (q *KQUEUE) threadWoke(t *Thread) {
 				break
 			}
 		}
-		return
 	}
+	// Any wake of an associated thread, a KeRemoveQueue timeout included,
+	// makes it active again; its next KeRemoveQueue or its exit releases
+	// the slot.
 	q.active++
 }
 

@@ -16,12 +16,22 @@ type lockWait struct {
 // contenders spin, keeping their processor busy, and get it in FIFO order.
 type KSPIN_LOCK struct {
 	Name     string
+	obj      string // "spinlock NAME", built once for traces
 	owner    *exec
 	spinners []*exec
 }
 
 // KeInitializeSpinLock returns a spin lock named name.
-func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK { return &KSPIN_LOCK{Name: name} }
+func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK {
+	return &KSPIN_LOCK{Name: name, obj: "spinlock " + name}
+}
+
+func (l *KSPIN_LOCK) objName() string {
+	if l.obj == "" { // a lock built as a literal
+		l.obj = "spinlock " + l.Name
+	}
+	return l.obj
+}
 
 // KeAcquireSpinLock raises to DISPATCH_LEVEL, acquires l and returns the
 // old IRQL (SEMANTICS §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
@@ -83,10 +93,10 @@ func (k *Kernel) spinAcquire(x *exec, l *KSPIN_LOCK, api string) {
 		k.bugCheck(x, api, SPIN_LOCK_ALREADY_OWNED, 0, 0, 0, 0, "recursive acquire of spin lock "+l.Name)
 	case l.owner == nil:
 		l.owner = x
-		k.emit(x, KindLock, "acquire", "spinlock "+l.Name, 0, 0)
+		k.emit(x, KindLock, "acquire", l.objName(), 0, 0)
 		return
 	}
-	k.emit(x, KindLock, "spin", "spinlock "+l.Name, 0, 0)
+	k.emit(x, KindLock, "spin", l.objName(), 0, 0)
 	l.spinners = append(l.spinners, x)
 	x.spinOn = l
 	if k.spinCycle(x) {
@@ -100,7 +110,7 @@ func (k *Kernel) spinRelease(x *exec, l *KSPIN_LOCK, api string) {
 	if l.owner != x {
 		k.bugCheck(x, api, SPIN_LOCK_NOT_OWNED, 0, 0, 0, 0, "release of spin lock "+l.Name+" not owned by the caller")
 	}
-	k.emit(x, KindLock, "release", "spinlock "+l.Name, 0, 0)
+	k.emit(x, KindLock, "release", l.objName(), 0, 0)
 	if len(l.spinners) == 0 {
 		l.owner = nil
 		return
@@ -123,13 +133,23 @@ func (l *KSPIN_LOCK) Owned() bool { return l.owner != nil }
 // (SEMANTICS §4.6). Waiters block (a real wait) in FIFO order.
 type FAST_MUTEX struct {
 	Name    string
+	obj     string // "fast mutex NAME", built once
 	owner   *Thread
 	oldIrql IRQL
 	waiters []*Thread
 }
 
 // ExInitializeFastMutex returns a fast mutex named name.
-func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX { return &FAST_MUTEX{Name: name} }
+func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX {
+	return &FAST_MUTEX{Name: name, obj: "fast mutex " + name}
+}
+
+func (m *FAST_MUTEX) objName() string {
+	if m.obj == "" {
+		m.obj = "fast mutex " + m.Name
+	}
+	return m.obj
+}
 
 // ExAcquireFastMutex acquires m and raises to APC_LEVEL. Caller IRQL ≤
 // APC_LEVEL (Verifier 0xC4 P1=0x33, SEMANTICS §1.8, §6.14). Recursion
@@ -145,13 +165,13 @@ func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
 	if m.owner == nil {
 		m.owner, m.oldIrql = t, old
 		t.owned = append(t.owned, ownedLock{"fast mutex " + m.Name, m})
-		k.emit(x, KindLock, "acquire", "fast mutex "+m.Name, 0, 0)
+		k.emit(x, KindLock, "acquire", m.objName(), 0, 0)
 		return
 	}
 	m.waiters = append(m.waiters, t)
 	t.wait.lock = lockWait{name: "fast mutex " + m.Name, owner: m.ownerName, next: m.ownerThread}
 	t.wait.api = "ExAcquireFastMutex"
-	k.emit(x, KindWait, "ExAcquireFastMutex", "fast mutex "+m.Name, 0, 0)
+	k.emit(x, KindWait, "ExAcquireFastMutex", m.objName(), 0, 0)
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))
 	}
@@ -181,7 +201,7 @@ func (k *Kernel) ExReleaseFastMutex(m *FAST_MUTEX) {
 	}
 	old := m.oldIrql
 	t.dropOwned(m)
-	k.emit(x, KindLock, "release", "fast mutex "+m.Name, 0, 0)
+	k.emit(x, KindLock, "release", m.objName(), 0, 0)
 	m.owner = nil
 	if len(m.waiters) > 0 {
 		w := m.waiters[0]

@@ -97,7 +97,9 @@ func (d *NTDispatcher) Preempts(r, cur *Thread) bool   { return r.priority > cur
 func (d *NTDispatcher) RoundRobin(r, cur *Thread) bool { return r.priority >= cur.priority }
 
 func (d *NTDispatcher) Each(f func(*Thread) bool) {
-	for p := 31; p >= 0; p-- {
+	for s := d.summary; s != 0; {
+		p := 31 - bits.LeadingZeros32(s)
+		s &^= 1 << uint(p)
 		for t := d.head[p]; t != nil; t = t.rnext {
 			if !f(t) {
 				return

@@ -10,6 +10,7 @@ import "fmt"
 // release otherwise.
 type ERESOURCE struct {
 	Name      string
+	obj       string // "resource NAME", built once
 	exclusive *Thread
 	exclCount int
 	shared    []sharedOwner
@@ -27,7 +28,16 @@ type resWaiter struct {
 }
 
 // ExInitializeResourceLite returns a resource named name.
-func (k *Kernel) ExInitializeResourceLite(name string) *ERESOURCE { return &ERESOURCE{Name: name} }
+func (k *Kernel) ExInitializeResourceLite(name string) *ERESOURCE {
+	return &ERESOURCE{Name: name, obj: "resource " + name}
+}
+
+func (r *ERESOURCE) objName() string {
+	if r.obj == "" {
+		r.obj = "resource " + r.Name
+	}
+	return r.obj
+}
 
 // ExAcquireResourceExclusiveLite acquires r exclusively; with wait false it
 // returns false instead of blocking.
@@ -40,7 +50,7 @@ func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 		return true
 	case r.exclusive == nil && len(r.shared) == 0:
 		r.grantExclusive(t)
-		k.emit(x, KindLock, "acquire-excl", "resource "+r.Name, 0, 0)
+		k.emit(x, KindLock, "acquire-excl", r.objName(), 0, 0)
 		return true
 	case !wait:
 		return false
@@ -65,7 +75,7 @@ func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 	if r.exclusive == nil && !r.exclusiveWaiting() {
 		r.shared = append(r.shared, sharedOwner{t, 1})
 		t.owned = append(t.owned, ownedLock{"resource " + r.Name, r})
-		k.emit(x, KindLock, "acquire-shared", "resource "+r.Name, 0, 0)
+		k.emit(x, KindLock, "acquire-shared", r.objName(), 0, 0)
 		return true
 	}
 	if !wait {
@@ -99,7 +109,7 @@ func (k *Kernel) ExReleaseResourceLite(r *ERESOURCE) {
 		r.shared = append(r.shared[:i], r.shared[i+1:]...)
 		t.dropOwned(r)
 	}
-	k.emit(x, KindLock, "release", "resource "+r.Name, 0, 0)
+	k.emit(x, KindLock, "release", r.objName(), 0, 0)
 	k.grantResourceWaiters(r)
 }
 
@@ -163,7 +173,7 @@ func (k *Kernel) resourceWait(x *exec, r *ERESOURCE, exclusive bool) {
 	r.waiters = append(r.waiters, resWaiter{t, exclusive})
 	t.wait.lock = lockWait{name: "resource " + r.Name, owner: r.ownerName, next: r.ownerThread}
 	t.wait.api = "ExAcquireResource"
-	k.emit(x, KindWait, "ExAcquireResource", "resource "+r.Name, 0, 0)
+	k.emit(x, KindWait, "ExAcquireResource", r.objName(), 0, 0)
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))
 	}

@@ -371,3 +371,20 @@ func TestStatusAndIrqlStrings(t *testing.T) {
 	assert.Equal(t, "DIRQL5", kernel.IRQL(5).String())
 	assert.Equal(t, "MULTIPLE_IRP_COMPLETE_REQUESTS", kernel.BugCheckName(0x44))
 }
+
+// SEMANTICS §3.3: any wake of a thread associated with a KQUEUE makes it
+// active, a KeRemoveQueue timeout included; its exit releases the slot.
+func TestKQueueTimeoutCountsActive(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	q := k.KeInitializeQueue("work", 1)
+	var afterTimeout int
+	k.PsCreateSystemThread("dynamic", 12, func() {
+		_, ok := k.KeRemoveQueue(q, des.Millisecond)
+		assert.False(t, ok, "nothing queued: the wait times out")
+		afterTimeout = q.Active()
+	})
+	require.NoError(t, k.Run().Err)
+	assert.Equal(t, 1, afterTimeout, "the timed-out thread runs, so it is active")
+	assert.Equal(t, 0, q.Active(), "its exit released the slot")
+}

@@ -98,8 +98,9 @@ func (e *Env) checkInvariants(list []invariant) error {
 // drainChooser passes decisions to the strategy until the drain begins,
 // then answers 0 without consulting it.
 type drainChooser struct {
-	inner des.Chooser
-	on    bool
+	inner  des.Chooser
+	failer des.Failer // inner as a Failer, if it is one (looked up once)
+	on     bool
 }
 
 func (d *drainChooser) Choose(p des.Point, n int) int {
@@ -110,8 +111,8 @@ func (d *drainChooser) Choose(p des.Point, n int) int {
 }
 
 func (d *drainChooser) Err() error {
-	if f, ok := d.inner.(des.Failer); ok {
-		return f.Err()
+	if d.failer != nil {
+		return d.failer.Err()
 	}
 	return nil
 }

@@ -50,6 +50,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 		chooser = des.Natural{}
 	}
 	drain := &drainChooser{inner: chooser}
+	drain.failer, _ = chooser.(des.Failer)
 	budget := rc.StepBudget
 	if budget == 0 {
 		budget = 2_000_000

@@ -8,7 +8,7 @@ import (
 
 // REFERENCE_BY_POINTER is bug check 0x18: an object's reference count went
 // below zero (an ObDereferenceObject without a matching reference).
-const REFERENCE_BY_POINTER uint32 = 0x18
+const REFERENCE_BY_POINTER = kernel.REFERENCE_BY_POINTER
 
 // objectHeader is the object-manager part of a driver or device object: a
 // name and a reference (pointer) count.
