@@ -164,7 +164,7 @@ func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
 	t := x.thread
 	if m.owner == nil {
 		m.owner, m.oldIrql = t, old
-		t.owned = append(t.owned, ownedLock{"fast mutex " + m.Name, m})
+		t.owned = append(t.owned, ownedLock{m.objName(), m})
 		k.emit(x, KindLock, "acquire", m.objName(), 0, 0)
 		return
 	}
@@ -208,7 +208,7 @@ func (k *Kernel) ExReleaseFastMutex(m *FAST_MUTEX) {
 		copy(m.waiters, m.waiters[1:])
 		m.waiters = m.waiters[:len(m.waiters)-1]
 		m.owner = w
-		w.owned = append(w.owned, ownedLock{"fast mutex " + m.Name, m})
+		w.owned = append(w.owned, ownedLock{m.objName(), m})
 		k.satisfy(w, STATUS_SUCCESS, 1)
 	}
 	k.lowerTo(x, old)

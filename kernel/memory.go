@@ -29,7 +29,9 @@ func (c *Cell) Peek() int64 { return c.v }
 func (k *Kernel) access(c *Cell, what string) *exec {
 	x := k.cur(what)
 	k.point(x, k.cfg.Costs.Interlocked)
-	k.checkLive(x, c.Block, what+" "+c.Name)
+	if c.Block != nil && c.Block.freed { // build the message only on failure
+		k.checkLive(x, c.Block, what+" "+c.Name)
+	}
 	return x
 }
 

@@ -74,7 +74,7 @@ func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 	}
 	if r.exclusive == nil && !r.exclusiveWaiting() {
 		r.shared = append(r.shared, sharedOwner{t, 1})
-		t.owned = append(t.owned, ownedLock{"resource " + r.Name, r})
+		t.owned = append(t.owned, ownedLock{r.objName(), r})
 		k.emit(x, KindLock, "acquire-shared", r.objName(), 0, 0)
 		return true
 	}
@@ -127,7 +127,7 @@ func (k *Kernel) resourceCaller(x *exec, r *ERESOURCE, api string, code uint64) 
 
 func (r *ERESOURCE) grantExclusive(t *Thread) {
 	r.exclusive, r.exclCount = t, 1
-	t.owned = append(t.owned, ownedLock{"resource " + r.Name, r})
+	t.owned = append(t.owned, ownedLock{r.objName(), r})
 }
 
 func (r *ERESOURCE) sharedIndex(t *Thread) int {
@@ -199,7 +199,7 @@ func (k *Kernel) grantResourceWaiters(r *ERESOURCE) {
 		}
 		r.waiters = r.waiters[1:]
 		r.shared = append(r.shared, sharedOwner{w.t, 1})
-		w.t.owned = append(w.t.owned, ownedLock{"resource " + r.Name, r})
+		w.t.owned = append(w.t.owned, ownedLock{r.objName(), r})
 		k.satisfy(w.t, STATUS_SUCCESS, 1)
 	}
 }

@@ -275,7 +275,8 @@ func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Dur
 	}
 	t := x.thread
 	if st, ok := k.trySatisfy(typ, objs); ok {
-		k.emit(x, KindWait, api+" (satisfied)", firstName(objs), int64(timeout), int64(st))
+		// "satisfied": the wait returned at once (B = the status).
+		k.emit(x, KindWait, "satisfied", firstName(objs), int64(timeout), int64(st))
 		return st
 	}
 	if timeout == 0 {
