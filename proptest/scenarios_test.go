@@ -40,7 +40,7 @@ func TestBugVariantsAreFound(t *testing.T) {
 // Every correct variant survives exploration by each strategy (10,000+ per
 // strategy in the benchmark-style run: go test ./proptest -wqsim.execs=10000).
 func TestCorrectVariantsSurvive(t *testing.T) {
-	n := execs(600, 100)
+	n := execs(2000, 200)
 	if st := proptest.CurrentSettings(); st.Execs > 0 {
 		n = st.Execs
 	}
