@@ -273,8 +273,12 @@ func cloneResult(r model.Result) model.Result {
 	return r
 }
 
-// finishFailure shrinks f and writes its fail file.
+// finishFailure checks that the failure reproduces, shrinks it and writes
+// its fail file.
 func finishFailure(o *Options, f *Failure) error {
+	if err := CheckDeterministic(o.Scenario, o.Variant, f.Seed, f.Result.Outcome); err != nil {
+		return fmt.Errorf("execution %d (seed %d): %w", f.Exec, f.Seed, err)
+	}
 	min, res, err := Shrink(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{})
 	if err != nil {
 		return fmt.Errorf("shrinking execution %d: %w", f.Exec, err)
@@ -290,6 +294,18 @@ func finishFailure(o *Options, f *Failure) error {
 	}
 	f.File = path
 	return nil
+}
+
+// CheckDeterministic replays a recorded execution from its decision log
+// and compares decisions, trace hash and outcome: any difference means
+// something outside the decisions reached the run (map order, wall-clock
+// time, global random state, a goroutine).
+func CheckDeterministic(s *model.Scenario, variant string, seed uint64, first des.Outcome) error {
+	again, err := model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &Recorder{Inner: des.NewReplay(first.Decisions)}})
+	if err != nil {
+		return err
+	}
+	return CompareRuns(first, again.Outcome)
 }
 
 // FailFilePath is where the fail file of a scenario variant lives in dir.

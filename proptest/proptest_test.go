@@ -252,3 +252,31 @@ func TestReplayFailFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.NoError(t, r.Outcome.Err, "reproduced: %s:%s", f.Scenario, f.Variant)
 }
+
+// A scenario whose behaviour depends on something outside the decisions is
+// caught when its failure is re-run.
+func TestUncontrolledNondeterminismIsReported(t *testing.T) {
+	flip := 0
+	s := &model.Scenario{Name: "flaky", Variants: []model.Variant{{Name: "bug", Bug: true}},
+		Setup: func(env *model.Env) error {
+			flip++ // state outside the simulation: differs between runs
+			n := flip
+			env.K.PsCreateSystemThread("t", 8, func() {
+				for i := 0; i < n; i++ {
+					env.K.Yield()
+				}
+				env.Violation("always", "fails")
+			})
+			return nil
+		}}
+	r, err := model.Run(s, "bug", model.RunConfig{Seed: 1})
+	require.NoError(t, err)
+	require.True(t, r.Failed())
+	err = proptest.CheckDeterministic(s, "bug", 1, r.Outcome)
+	var u *proptest.UncontrolledNondeterminism
+	require.ErrorAs(t, err, &u)
+	assert.Contains(t, err.Error(), "must take every choice through the Sim")
+	ok, err := model.Run(lostUpdate(t), "racy", model.RunConfig{Seed: 1})
+	require.NoError(t, err)
+	assert.NoError(t, proptest.CheckDeterministic(lostUpdate(t), "racy", 1, ok.Outcome))
+}

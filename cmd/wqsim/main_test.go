@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/proptest"
 )
 
 func wqsim(t *testing.T, args ...string) (int, string, string) {
@@ -104,4 +106,27 @@ func TestHelp(t *testing.T) {
 	code, out, _ = wqsim(t, "help", "explore")
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "-strategy")
+}
+
+// Ctrl-C during explore keeps the fail file already found: it is written
+// before shrinking, and an interrupted shrink leaves it in place.
+func TestInterruptKeepsFailFile(t *testing.T) {
+	dir := t.TempDir()
+	_, o := exploreFlags()
+	o.failDir, o.execs = dir, 3000
+	opts, err := o.build("lostupdate:racy")
+	require.NoError(t, err)
+	rep, err := proptest.Explore(context.Background(), opts)
+	require.NoError(t, err)
+	require.NotNil(t, rep.First())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the user pressed Ctrl-C as the failure came in
+	var out bytes.Buffer
+	err = finishExplore(ctx, &out, o, &opts, rep.First())
+	assert.Equal(t, exitInterrupted, exitCode(err, &out))
+	f, err := proptest.ReadFailFile(filepath.Join(dir, "lostupdate-racy.fail"))
+	require.NoError(t, err, "the fail file survived the interrupt")
+	r, err := proptest.Replay(f, nil)
+	require.NoError(t, err)
+	assert.True(t, r.Failed(), "and it still reproduces the failure")
 }
