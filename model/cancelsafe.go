@@ -90,9 +90,9 @@ func setupCancelSafe(env *Env) error {
 	cs.teardown = k.KeInitializeEvent("cancelsafe teardown", kernel.NotificationEvent, false)
 	cs.entered = k.KeInitializeEvent("read1.0 pre-op entered", kernel.NotificationEvent, false)
 	cs.victimEntered = k.KeInitializeEvent("victim pre-op entered", kernel.NotificationEvent, false)
-	f, st := fm.FltRegisterFilter("cancelsafe", 100, cs.registration())
-	if st != kernel.STATUS_SUCCESS {
-		return fmt.Errorf("FltRegisterFilter: %v", st)
+	f, err := registerFilter(fm, "cancelsafe", 100, cs.registration())
+	if err != nil {
+		return err
 	}
 	cs.f = f
 	csWorkload(env, cs, vol)
@@ -105,10 +105,6 @@ func (cs *csFilter) registration() *fltmgr.FLT_REGISTRATION {
 			MajorFunction: fltmgr.IRP_MJ_READ, Flags: fltmgr.FLTFL_OPERATION_REGISTRATION_SKIP_PAGING_IO,
 			PreOperation: cs.preRead,
 		}},
-		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			cs.fm.FltUnregisterFilter(cs.f)
-			return kernel.STATUS_SUCCESS
-		},
 		InstanceSetupCallback:         cs.instanceSetup,
 		InstanceTeardownStartCallback: cs.teardownStart,
 	}
@@ -287,4 +283,22 @@ func (cs *csFilter) acquire(*fltmgr.FLT_CALLBACK_DATA_QUEUE) kernel.IRQL {
 
 func (cs *csFilter) release(*fltmgr.FLT_CALLBACK_DATA_QUEUE, kernel.IRQL) {
 	cs.k.ExReleaseFastMutex(cs.mutex)
+}
+
+// registerFilter registers reg the usual minifilter way: unless reg has
+// its own, the unload callback unregisters the filter (FltUnregisterFilter
+// waits for teardown and outstanding rundown references, §5.5).
+func registerFilter(fm *fltmgr.FilterManager, name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) (*fltmgr.FLT_FILTER, error) {
+	var f *fltmgr.FLT_FILTER
+	if reg.FilterUnloadCallback == nil {
+		reg.FilterUnloadCallback = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			fm.FltUnregisterFilter(f)
+			return kernel.STATUS_SUCCESS
+		}
+	}
+	f, st := fm.FltRegisterFilter(name, altitude, reg)
+	if st != kernel.STATUS_SUCCESS {
+		return nil, fmt.Errorf("FltRegisterFilter(%q): %v", name, st)
+	}
+	return f, nil
 }

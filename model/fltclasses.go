@@ -115,15 +115,11 @@ func setupPostPaging(env *Env) error {
 		data.IoStatus.Information = uint64(data.Iopb.Parameters.Length)
 		return kernel.STATUS_SUCCESS
 	}
-	f, st := fm.FltRegisterFilter("inspect", 320000, &fltmgr.FLT_REGISTRATION{
+	f, err := registerFilter(fm, "inspect", 320000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{MajorFunction: fltmgr.IRP_MJ_READ, PreOperation: pp.preRead}},
-		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			pp.fm.FltUnregisterFilter(pp.f)
-			return kernel.STATUS_SUCCESS
-		},
 	})
-	if st != kernel.STATUS_SUCCESS {
-		return fmt.Errorf("FltRegisterFilter: %v", st)
+	if err != nil {
+		return err
 	}
 	pp.f = f
 
@@ -278,20 +274,16 @@ func setupPostOpQueue(env *Env) error {
 	pq := &pqFilter{env: env, k: k, fm: fm,
 		mutex: k.ExInitializeFastMutex("waitq"), spin: k.KeInitializeSpinLock("waitq"),
 		ready: k.NewCell("content ready", 0), waiting: k.NewCell("reads waiting", 0)}
-	f, st := fm.FltRegisterFilter("waitcontent", 140000, &fltmgr.FLT_REGISTRATION{
+	f, err := registerFilter(fm, "waitcontent", 140000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{
 			{MajorFunction: fltmgr.IRP_MJ_READ, PreOperation: pq.preRead},
 			{MajorFunction: fltmgr.IRP_MJ_WRITE, PostOperation: pq.postWrite},
 		},
-		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			pq.fm.FltUnregisterFilter(pq.f)
-			return kernel.STATUS_SUCCESS
-		},
 		InstanceSetupCallback:         pq.instanceSetup,
 		InstanceTeardownStartCallback: pq.teardownStart,
 	})
-	if st != kernel.STATUS_SUCCESS {
-		return fmt.Errorf("FltRegisterFilter: %v", st)
+	if err != nil {
+		return err
 	}
 	pq.f = f
 
@@ -521,19 +513,15 @@ func setupTeardownPend(env *Env) error {
 	}
 	tp := &tpFilter{env: env, k: k, fm: fm, lock: k.KeInitializeSpinLock("notify list"),
 		entered: k.KeInitializeEvent("notify1 pre-op entered", kernel.NotificationEvent, false)}
-	f, st := fm.FltRegisterFilter("changenotify", 180000, &fltmgr.FLT_REGISTRATION{
+	f, err := registerFilter(fm, "changenotify", 180000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{
 			{MajorFunction: fltmgr.IRP_MJ_DIRECTORY_CONTROL, PreOperation: tp.preDirectoryControl},
 			{MajorFunction: fltmgr.IRP_MJ_WRITE, PostOperation: tp.postWrite},
 		},
-		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			tp.fm.FltUnregisterFilter(tp.f)
-			return kernel.STATUS_SUCCESS
-		},
 		InstanceTeardownStartCallback: tp.teardownStart,
 	})
-	if st != kernel.STATUS_SUCCESS {
-		return fmt.Errorf("FltRegisterFilter: %v", st)
+	if err != nil {
+		return err
 	}
 	tp.f = f
 
