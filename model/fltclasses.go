@@ -524,63 +524,96 @@ func setupTeardownPend(env *Env) error {
 		return err
 	}
 	tp.f = f
-
-	// Workload: a watcher arms a notification, waits for it, arms a
-	// second; a writer writes once per armed notification; a canceller
-	// may cancel the first; the unloader unloads at the end, while the
-	// first is pended, or while the second is being issued.
-	apps := newFltAppsDone(k, 3)
-	started := k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
-	armed := k.KeInitializeSemaphore("notifications armed", 0, 16)
-	issued0 := k.KeInitializeEvent("notify0 issued", kernel.NotificationEvent, false)
-	var notify0 *fltmgr.IoOp
-	k.PsCreateSystemThread("watcher", 8, func() {
-		if st := fm.FltStartFiltering(f); st != kernel.STATUS_SUCCESS {
-			env.Violation("start", "FltStartFiltering: %v", st)
-		}
-		k.KeSetEvent(started, 0, false)
-		for i := range 2 {
-			io := vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_DIRECTORY_CONTROL, MinorFunction: irpMnNotifyChangeDirectory,
-				Length: 1024, Tag: fmt.Sprintf("notify%d", i)})
-			if i == 0 {
-				notify0 = io
-				k.KeSetEvent(issued0, 0, false)
-			}
-			k.KeReleaseSemaphore(armed, 0, 1, false)
-			io.Wait()
-		}
-		apps.finish()
-	})
-	k.PsCreateSystemThread("writer", 8, func() {
-		for i := range 2 {
-			k.KeWaitForSingleObject(armed, kernel.Infinite)
-			k.Compute(10 * des.Microsecond)
-			vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_WRITE, Length: 512, ByteOffset: int64(i) * 512, Tag: fmt.Sprintf("write%d", i)})
-		}
-		apps.finish()
-	})
-	k.PsCreateSystemThread("canceller", 8, func() {
-		k.KeWaitForSingleObject(issued0, kernel.Infinite)
-		if c := env.Choose("teardownpend: cancel notify0 (×20µs; 0 = never)", 4); c > 0 {
-			k.KeDelayExecutionThread(des.Duration(c) * 20 * des.Microsecond)
-			notify0.Cancel()
-		}
-		apps.finish()
-	})
-	k.PsCreateSystemThread("unloader", 8, func() {
-		k.KeWaitForSingleObject(started, kernel.Infinite)
-		switch env.Choose("teardownpend: unload (0 at the end, 1 while notify0 is pended, 2 while notify1's pre-op runs)", 3) {
-		case 1:
-			k.KeWaitForSingleObject(issued0, kernel.Infinite)
-		case 2:
-			k.KeWaitForSingleObject(tp.entered, kernel.Infinite)
-		default:
-			k.KeWaitForSingleObject(apps.done, kernel.Infinite)
-		}
-		env.BeginDrain()
-		fltUnload(env, fm, f)
-	})
+	tp.startWorkload(vol)
 	return nil
+}
+
+// tpWorkload is teardownpend's workload: a watcher arms a notification,
+// waits for it, arms a second; a writer writes once per armed
+// notification; a canceller may cancel the first; the unloader unloads at
+// the end, while the first is pended, or while the second is being
+// issued.
+type tpWorkload struct {
+	tp      *tpFilter
+	vol     *fltmgr.FLT_VOLUME
+	apps    *fltAppsDone
+	started *kernel.KEVENT     // filtering started
+	armed   *kernel.KSEMAPHORE // a count per notification issued
+	issued0 *kernel.KEVENT     // notify0 is issued
+	notify0 *fltmgr.IoOp
+}
+
+// startWorkload creates the workload's events and its four threads.
+func (tp *tpFilter) startWorkload(vol *fltmgr.FLT_VOLUME) {
+	k := tp.k
+	w := &tpWorkload{tp: tp, vol: vol}
+	w.apps = newFltAppsDone(k, 3)
+	w.started = k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
+	w.armed = k.KeInitializeSemaphore("notifications armed", 0, 16)
+	w.issued0 = k.KeInitializeEvent("notify0 issued", kernel.NotificationEvent, false)
+	k.PsCreateSystemThread("watcher", 8, w.watcher)
+	k.PsCreateSystemThread("writer", 8, w.writer)
+	k.PsCreateSystemThread("canceller", 8, w.canceller)
+	k.PsCreateSystemThread("unloader", 8, w.unloader)
+}
+
+// watcher starts filtering, then issues two change notifications, one
+// after the other.
+func (w *tpWorkload) watcher() {
+	tp, k := w.tp, w.tp.k
+	if st := tp.fm.FltStartFiltering(tp.f); st != kernel.STATUS_SUCCESS {
+		tp.env.Violation("start", "FltStartFiltering: %v", st)
+	}
+	k.KeSetEvent(w.started, 0, false)
+	for i := range 2 {
+		io := w.vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_DIRECTORY_CONTROL, MinorFunction: irpMnNotifyChangeDirectory,
+			Length: 1024, Tag: fmt.Sprintf("notify%d", i)})
+		if i == 0 {
+			w.notify0 = io
+			k.KeSetEvent(w.issued0, 0, false)
+		}
+		k.KeReleaseSemaphore(w.armed, 0, 1, false)
+		io.Wait()
+	}
+	w.apps.finish()
+}
+
+// writer writes once per armed notification: the post-write completes it.
+func (w *tpWorkload) writer() {
+	k := w.tp.k
+	for i := range 2 {
+		k.KeWaitForSingleObject(w.armed, kernel.Infinite)
+		k.Compute(10 * des.Microsecond)
+		w.vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_WRITE, Length: 512, ByteOffset: int64(i) * 512, Tag: fmt.Sprintf("write%d", i)})
+	}
+	w.apps.finish()
+}
+
+// canceller cancels notify0 after a delay, or never (a decision).
+func (w *tpWorkload) canceller() {
+	env, k := w.tp.env, w.tp.k
+	k.KeWaitForSingleObject(w.issued0, kernel.Infinite)
+	if c := env.Choose("teardownpend: cancel notify0 (×20µs; 0 = never)", 4); c > 0 {
+		k.KeDelayExecutionThread(des.Duration(c) * 20 * des.Microsecond)
+		w.notify0.Cancel()
+	}
+	w.apps.finish()
+}
+
+// unloader unloads the filter at a moment the workload decides.
+func (w *tpWorkload) unloader() {
+	tp, env, k := w.tp, w.tp.env, w.tp.k
+	k.KeWaitForSingleObject(w.started, kernel.Infinite)
+	switch env.Choose("teardownpend: unload (0 at the end, 1 while notify0 is pended, 2 while notify1's pre-op runs)", 3) {
+	case 1:
+		k.KeWaitForSingleObject(w.issued0, kernel.Infinite)
+	case 2:
+		k.KeWaitForSingleObject(tp.entered, kernel.Infinite)
+	default:
+		k.KeWaitForSingleObject(w.apps.done, kernel.Infinite)
+	}
+	env.BeginDrain()
+	fltUnload(env, tp.fm, tp.f)
 }
 
 // preDirectoryControl pends change notifications: under the cancel spin

@@ -172,23 +172,15 @@ func pathOrTop(p string) string {
 
 var durationType = reflect.TypeFor[Duration]()
 
+// value fills v from raw by v's Go kind, reporting a JSON value of the
+// wrong kind or out of range at path.
 func (d *decoder) value(path string, raw any, v reflect.Value) {
 	if raw == nil {
 		d.fail(path, "null is not a value here; give a value or remove the field")
 		return
 	}
 	if v.Type() == durationType {
-		s, ok := raw.(string)
-		if !ok {
-			d.fail(path, "%s is %s; durations are strings with a unit, like \"2s\", \"1.5ms\" or \"250us\"", describe(raw), kindOf(raw))
-			return
-		}
-		dur, err := parseDuration(s)
-		if err != nil {
-			d.fail(path, "%q is not a duration; write it with a unit, like \"2s\", \"1.5ms\" or \"250us\"", clip(s))
-			return
-		}
-		v.Set(reflect.ValueOf(Dur(dur)))
+		d.duration(path, raw, v)
 		return
 	}
 	switch v.Kind() {
@@ -199,75 +191,129 @@ func (d *decoder) value(path string, raw any, v reflect.Value) {
 	case reflect.Struct:
 		d.object(path, raw, v)
 	case reflect.Slice:
-		arr, ok := raw.([]any)
-		if !ok {
-			d.fail(path, "%s is %s; want a list [...]", describe(raw), kindOf(raw))
-			return
-		}
-		s := reflect.MakeSlice(v.Type(), len(arr), len(arr))
-		for i, x := range arr {
-			d.value(fmt.Sprintf("%s[%d]", path, i), x, s.Index(i))
-		}
-		v.Set(s)
+		d.list(path, raw, v)
 	case reflect.Map:
-		obj, ok := raw.(map[string]any)
-		if !ok {
-			d.fail(path, "%s is %s; want an object {...}", describe(raw), kindOf(raw))
-			return
-		}
-		m := reflect.MakeMapWithSize(v.Type(), len(obj))
-		for _, k := range sortedKeys(obj) {
-			ev := reflect.New(v.Type().Elem()).Elem()
-			d.value(joinPath(path, k), obj[k], ev)
-			m.SetMapIndex(reflect.ValueOf(k), ev)
-		}
-		v.Set(m)
+		d.mapping(path, raw, v)
 	case reflect.String:
-		s, ok := raw.(string)
-		if !ok {
-			d.fail(path, "%s is %s; want a string \"...\"", describe(raw), kindOf(raw))
-			return
-		}
-		v.SetString(s)
+		d.text(path, raw, v)
 	case reflect.Int:
-		n, ok := raw.(json.Number)
-		if !ok {
-			d.fail(path, "%s is %s; want a whole number", describe(raw), kindOf(raw))
-			return
-		}
-		i, err := strconv.ParseInt(string(n), 10, 64)
-		if err != nil || int64(int(i)) != i {
-			d.fail(path, "%s is not a whole number in range; write an integer such as 4", clip(string(n)))
-			return
-		}
-		v.SetInt(i)
+		d.integer(path, raw, v)
 	case reflect.Uint64:
-		n, ok := raw.(json.Number)
-		if !ok {
-			d.fail(path, "%s is %s; want a whole number ≥ 0", describe(raw), kindOf(raw))
-			return
-		}
-		u, err := strconv.ParseUint(string(n), 10, 64)
-		if err != nil {
-			d.fail(path, "%s is not a whole number from 0 to 18446744073709551615", clip(string(n)))
-			return
-		}
-		v.SetUint(u)
+		d.unsigned(path, raw, v)
 	case reflect.Float64:
-		n, ok := raw.(json.Number)
-		if !ok {
-			d.fail(path, "%s is %s; want a number", describe(raw), kindOf(raw))
-			return
-		}
-		f, err := strconv.ParseFloat(string(n), 64)
-		if err != nil {
-			d.fail(path, "%s is out of range for a number", clip(string(n)))
-			return
-		}
-		v.SetFloat(f)
+		d.float(path, raw, v)
 	default:
 		panic("lab: decoder has no case for " + v.Type().String())
 	}
+}
+
+// duration fills a Duration from a string with a unit.
+func (d *decoder) duration(path string, raw any, v reflect.Value) {
+	s, ok := raw.(string)
+	if !ok {
+		d.fail(path, "%s is %s; durations are strings with a unit, like \"2s\", \"1.5ms\" or \"250us\"", describe(raw), kindOf(raw))
+		return
+	}
+	dur, err := parseDuration(s)
+	if err != nil {
+		d.fail(path, "%q is not a duration; write it with a unit, like \"2s\", \"1.5ms\" or \"250us\"", clip(s))
+		return
+	}
+	v.Set(reflect.ValueOf(Dur(dur)))
+}
+
+// list fills a slice from a JSON list, element by element.
+func (d *decoder) list(path string, raw any, v reflect.Value) {
+	arr, ok := raw.([]any)
+	if !ok {
+		d.fail(path, "%s is %s; want a list [...]", describe(raw), kindOf(raw))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(arr), len(arr))
+	for i, x := range arr {
+		d.value(fmt.Sprintf("%s[%d]", path, i), x, s.Index(i))
+	}
+	v.Set(s)
+}
+
+// mapping fills a map from a JSON object, in key order so that errors
+// come out in the same order every time.
+func (d *decoder) mapping(path string, raw any, v reflect.Value) {
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		d.fail(path, "%s is %s; want an object {...}", describe(raw), kindOf(raw))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(obj))
+	for _, k := range sortedKeys(obj) {
+		ev := reflect.New(v.Type().Elem()).Elem()
+		d.value(joinPath(path, k), obj[k], ev)
+		m.SetMapIndex(reflect.ValueOf(k), ev)
+	}
+	v.Set(m)
+}
+
+// text fills a string.
+func (d *decoder) text(path string, raw any, v reflect.Value) {
+	s, ok := raw.(string)
+	if !ok {
+		d.fail(path, "%s is %s; want a string \"...\"", describe(raw), kindOf(raw))
+		return
+	}
+	v.SetString(s)
+}
+
+// number returns raw as a JSON number, or reports that it is not one
+// (want says what kind of number the field takes).
+func (d *decoder) number(path string, raw any, want string) (json.Number, bool) {
+	n, ok := raw.(json.Number)
+	if !ok {
+		d.fail(path, "%s is %s; want %s", describe(raw), kindOf(raw), want)
+	}
+	return n, ok
+}
+
+// integer fills an int; a fraction or a number out of int's range is an
+// error, not rounded or clamped.
+func (d *decoder) integer(path string, raw any, v reflect.Value) {
+	n, ok := d.number(path, raw, "a whole number")
+	if !ok {
+		return
+	}
+	i, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil || int64(int(i)) != i {
+		d.fail(path, "%s is not a whole number in range; write an integer such as 4", clip(string(n)))
+		return
+	}
+	v.SetInt(i)
+}
+
+// unsigned fills a uint64 (seeds).
+func (d *decoder) unsigned(path string, raw any, v reflect.Value) {
+	n, ok := d.number(path, raw, "a whole number ≥ 0")
+	if !ok {
+		return
+	}
+	u, err := strconv.ParseUint(string(n), 10, 64)
+	if err != nil {
+		d.fail(path, "%s is not a whole number from 0 to 18446744073709551615", clip(string(n)))
+		return
+	}
+	v.SetUint(u)
+}
+
+// float fills a float64.
+func (d *decoder) float(path string, raw any, v reflect.Value) {
+	n, ok := d.number(path, raw, "a number")
+	if !ok {
+		return
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		d.fail(path, "%s is out of range for a number", clip(string(n)))
+		return
+	}
+	v.SetFloat(f)
 }
 
 // object fills struct v from a JSON object, in field order; unknown keys

@@ -110,12 +110,27 @@ func (r *Results) barsFigure(w *Workload) (figure, error) {
 	for i, a := range rows {
 		names[i] = a.Policy
 	}
-	type panel struct {
-		title, unit string
-		value       func(CellResult) float64
-		color       color.Color
+	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
+	for i, pn := range barPanels() {
+		p, err := barPlot(w.Name, pn, rows, names)
+		if err != nil {
+			return figure{}, err
+		}
+		plots[i/2][i%2] = p
 	}
-	panels := []panel{
+	return tiledFigure(plots), nil
+}
+
+// barPanel is one bar chart of barsFigure: a metric of each policy.
+type barPanel struct {
+	title, unit string
+	value       func(CellResult) float64
+	color       color.Color
+}
+
+// barPanels returns barsFigure's charts, left to right, top to bottom.
+func barPanels() []barPanel {
+	return []barPanel{
 		{"p99 queueing latency", "µs", func(a CellResult) float64 { return us(a.Lat.P99) }, plotutil.Color(0)},
 		{"throughput (in window)", "items/s", func(a CellResult) float64 { return a.Throughput }, plotutil.Color(1)},
 		{"preemptions", "per s", func(a CellResult) float64 {
@@ -123,49 +138,64 @@ func (r *Results) barsFigure(w *Workload) (figure, error) {
 		}, plotutil.Color(2)},
 		{"priority inversion", "% of window", func(a CellResult) float64 { return 100 * a.InversionFrac }, plotutil.Color(3)},
 	}
-	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
-	for i, pn := range panels {
-		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s: %s", w.Name, pn.title)
-		p.Y.Label.Text = pn.unit
-		p.Y.Min = 0
-		vals := make(plotter.Values, len(rows))
-		var lbl plotter.XYLabels
-		for j, a := range rows {
-			vals[j] = pn.value(a)
-			lbl.XYs = append(lbl.XYs, plotter.XY{X: float64(j), Y: vals[j]})
-			lbl.Labels = append(lbl.Labels, shortNum(vals[j]))
+}
+
+// barPlot draws one chart: a bar per policy (rows, named by names).
+func barPlot(workload string, pn barPanel, rows []CellResult, names []string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: %s", workload, pn.title)
+	p.Y.Label.Text = pn.unit
+	p.Y.Min = 0
+	if len(rows) > 0 {
+		if err := addBars(p, pn, rows); err != nil {
+			return nil, err
 		}
-		if len(rows) > 0 {
-			bc, err := plotter.NewBarChart(vals, vg.Points(18))
-			if err != nil {
-				return figure{}, err
-			}
-			bc.Color = pn.color
-			bc.LineStyle.Width = 0
-			p.Add(bc)
-			labels, err := plotter.NewLabels(lbl)
-			if err != nil {
-				return figure{}, err
-			}
-			for k := range labels.TextStyle {
-				labels.TextStyle[k].Font.Size = vg.Points(8)
-				labels.TextStyle[k].XAlign = draw.XCenter
-			}
-			labels.Offset = vg.Point{Y: vg.Points(2)}
-			p.Add(labels)
-			if m := maxOf(vals); m > 0 {
-				p.Y.Max = m * 1.15
-			} else {
-				p.Y.Max = 1
-			}
-		}
-		p.NominalX(names...)
-		p.X.Tick.Label.Rotation = math.Pi / 6
-		p.X.Tick.Label.XAlign = draw.XRight
-		p.X.Tick.Label.Font.Size = vg.Points(8)
-		plots[i/2][i%2] = p
 	}
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = math.Pi / 6
+	p.X.Tick.Label.XAlign = draw.XRight
+	p.X.Tick.Label.Font.Size = vg.Points(8)
+	return p, nil
+}
+
+// addBars adds the bars of pn's metric over rows to p, each labelled with
+// its value, and room above the tallest for its label.
+func addBars(p *plot.Plot, pn barPanel, rows []CellResult) error {
+	vals := make(plotter.Values, len(rows))
+	var lbl plotter.XYLabels
+	for j, a := range rows {
+		vals[j] = pn.value(a)
+		lbl.XYs = append(lbl.XYs, plotter.XY{X: float64(j), Y: vals[j]})
+		lbl.Labels = append(lbl.Labels, shortNum(vals[j]))
+	}
+	bc, err := plotter.NewBarChart(vals, vg.Points(18))
+	if err != nil {
+		return err
+	}
+	bc.Color = pn.color
+	bc.LineStyle.Width = 0
+	p.Add(bc)
+	labels, err := plotter.NewLabels(lbl)
+	if err != nil {
+		return err
+	}
+	for k := range labels.TextStyle {
+		labels.TextStyle[k].Font.Size = vg.Points(8)
+		labels.TextStyle[k].XAlign = draw.XCenter
+	}
+	labels.Offset = vg.Point{Y: vg.Points(2)}
+	p.Add(labels)
+	if m := maxOf(vals); m > 0 {
+		p.Y.Max = m * 1.15
+	} else {
+		p.Y.Max = 1
+	}
+	return nil
+}
+
+// tiledFigure draws a 2×2 grid of plots on a white page, their axes
+// aligned.
+func tiledFigure(plots [][]*plot.Plot) figure {
 	tiles := draw.Tiles{Rows: 2, Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
 	return figure{w: 11 * vg.Inch, h: 8 * vg.Inch, draw: func(dc draw.Canvas) {
@@ -177,7 +207,7 @@ func (r *Results) barsFigure(w *Workload) (figure, error) {
 				plots[i][j].Draw(canvases[i][j])
 			}
 		}
-	}}, nil
+	}}
 }
 
 func maxOf(vs plotter.Values) float64 {

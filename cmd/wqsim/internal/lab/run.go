@@ -284,42 +284,77 @@ func poolConfig(p *Pool) queues.PoolConfig {
 // configuration; findings of the simulated run are its outcome.
 func runCell(ctx context.Context, c cellSpec) (CellResult, error) {
 	w := c.w
-	procs := *w.Processors
-	win := des.Time(c.window)
 	r := CellResult{
 		Workload: w.Name, Dispatcher: c.disp, Pool: c.pool.label(), Policy: policyName(c.disp, c.pool),
-		Seed: c.seed, Processors: procs, Window: c.window,
+		Seed: c.seed, Processors: *w.Processors, Window: c.window,
 	}
-	where := fmt.Sprintf("workload %s, policy %s, seed %d", w.Name, r.Policy, c.seed)
-
-	obs := newObserver(procs, win)
-	sim := des.New(des.Config{Seed: c.seed, Sink: obs, StepBudget: stepBudget})
-	k, err := kernel.New(sim, kernelConfig(c.disp, procs))
+	m, err := newMachine(c)
 	if err != nil {
-		return r, fmt.Errorf("%s: %w", where, err)
+		return r, fmt.Errorf("workload %s, policy %s, seed %d: %w", w.Name, r.Policy, c.seed, err)
 	}
-	obs.k = k
+	r.Offered = m.startStreams()
+	m.startCompeting()
+	if err := m.drive(ctx); err != nil {
+		return r, err
+	}
+	m.measure(&r)
+	return r, nil
+}
+
+// machine is one cell's simulated machine: the kernel and its worker
+// pools, the device driver that feeds them and the observer that
+// measures them.
+type machine struct {
+	c   cellSpec
+	win des.Time // end of the arrival window
+	sim *des.Sim
+	k   *kernel.Kernel
+	sys *queues.System
+	obs *observer
+	d   *driver
+}
+
+// newMachine builds c's machine, up to the device: its interrupt and one
+// DPC per processor. Nothing is scheduled yet.
+func newMachine(c cellSpec) (*machine, error) {
+	procs := *c.w.Processors
+	m := &machine{c: c, win: des.Time(c.window)}
+	m.obs = newObserver(procs, m.win)
+	m.sim = des.New(des.Config{Seed: c.seed, Sink: m.obs, StepBudget: stepBudget})
+	k, err := kernel.New(m.sim, kernelConfig(c.disp, procs))
+	if err != nil {
+		return nil, err
+	}
+	m.k, m.obs.k = k, k
 	sys, err := queues.NewSystem(k, poolConfig(c.pool))
 	if err != nil {
-		return r, fmt.Errorf("%s: %w", where, err)
+		return nil, err
 	}
-	obs.sys = sys
+	m.sys, m.obs.sys = sys, sys
 
-	d := &driver{k: k, sys: sys, window: win}
+	d := &driver{k: k, sys: sys, window: m.win}
 	d.routine = d.work
 	d.intr, err = k.IoConnectInterrupt("device", 5, d.isr, nil)
 	if err != nil {
-		return r, fmt.Errorf("%s: %w", where, err)
+		return nil, err
 	}
 	for i := range procs {
 		d.dpcs = append(d.dpcs, k.KeInitializeDpc(fmt.Sprintf("device.cpu%d", i), d.dpc, nil))
 	}
-	for i := range w.Streams {
-		s := &w.Streams[i]
+	m.d = d
+	return m, nil
+}
+
+// startStreams schedules each stream's first arrival inside the window
+// and returns the offered load, in items per second.
+func (m *machine) startStreams() float64 {
+	var offered float64
+	for i := range m.c.w.Streams {
+		s := &m.c.w.Streams[i]
 		typ, _ := parseQueue(s.Queue)
-		obs.watch(typ)
-		g := &streamGen{d: d, typ: typ, n: 1, gap: newGapSampler(s.Arrivals), service: newSampler(s.Service),
-			rng: newRand(c.seed, uint64(i)+1)}
+		m.obs.watch(typ)
+		g := &streamGen{d: m.d, typ: typ, n: 1, gap: newGapSampler(s.Arrivals), service: newSampler(s.Service),
+			rng: newRand(m.c.seed, uint64(i)+1)}
 		if s.Arrivals.Burst != nil {
 			g.n = *s.Arrivals.Burst
 		}
@@ -327,20 +362,27 @@ func runCell(ctx context.Context, c cellSpec) (CellResult, error) {
 			g.frac, g.block = *b.Fraction, newSampler(b.Time)
 		}
 		g.fire = g.arrive
-		r.Offered += *s.Arrivals.Rate
-		if first := des.Time(g.gap.first(g.rng)); first < win {
-			sim.At(first, g.fire)
+		offered += *s.Arrivals.Rate
+		if first := des.Time(g.gap.first(g.rng)); first < m.win {
+			m.sim.At(first, g.fire)
 		}
 	}
-	for gi := range w.Competing {
-		cg := &w.Competing[gi]
+	return offered
+}
+
+// startCompeting creates the CPU-bound threads: each computes and sleeps
+// until the window ends, from its own random stream.
+func (m *machine) startCompeting() {
+	k, win := m.k, m.win
+	for gi := range m.c.w.Competing {
+		cg := &m.c.w.Competing[gi]
 		n := 1
 		if cg.Count != nil {
 			n = *cg.Count
 		}
 		comp, sleep := newSampler(cg.Compute), newSampler(cg.Sleep)
 		for j := range n {
-			rng := newRand(c.seed, uint64(1000+gi*maxCompeting+j))
+			rng := newRand(m.c.seed, uint64(1000+gi*maxCompeting+j))
 			k.PsCreateSystemThread(fmt.Sprintf("%s.%d", cg.Name, j), *cg.Priority, func() {
 				for k.Now() < win {
 					k.Compute(comp.draw(rng))
@@ -352,32 +394,40 @@ func runCell(ctx context.Context, c cellSpec) (CellResult, error) {
 			})
 		}
 	}
+}
 
-	obs.observe()
-	for steps := uint64(1); sim.Step(); steps++ {
-		obs.observe()
+// drive runs the simulation to quiescence, observing the machine after
+// every step. Only cancellation stops it early (checked every 4096 steps).
+func (m *machine) drive(ctx context.Context) error {
+	m.obs.observe()
+	for steps := uint64(1); m.sim.Step(); steps++ {
+		m.obs.observe()
 		if steps&0xfff == 0 && ctx.Err() != nil {
-			return r, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	obs.finish()
-	out := k.Finish()
+	return nil
+}
 
+// measure ends the run and fills r with its outcome and metrics.
+func (m *machine) measure(r *CellResult) {
+	m.obs.finish()
+	out := m.k.Finish()
+	d, win := m.d, m.win
 	r.Outcome, r.Detail = outcomeOf(out.Err)
 	r.Arrived, r.Completed = d.arrived, d.completed
 	r.Unfinished = d.arrived - d.completed
 	r.Lat = summarize(d.lat)
 	r.Resp = summarize(d.resp)
 	r.cdf = quantileCurve(d.lat)
-	r.Throughput = float64(d.completedInWindow) / secs(c.window)
+	r.Throughput = float64(d.completedInWindow) / secs(m.c.window)
 	if d.lastDone > win {
 		r.Drain = d.lastDone.Sub(win)
 	}
-	obs.fill(&r)
-	for _, t := range obs.types {
-		r.DynCreated += sys.Queue(t).Created
+	m.obs.fill(r)
+	for _, t := range m.obs.types {
+		r.DynCreated += m.sys.Queue(t).Created
 	}
-	return r, nil
 }
 
 // outcomeOf classifies how a cell's run ended.

@@ -171,98 +171,65 @@ func esc(s string) string {
 	return html.EscapeString(s)
 }
 
+// document writes the page: head and title, legend, downsampling note,
+// the chart, then the tooltip script.
 func (p *plot) document() {
+	p.header()
+	// The SVG is drawn first: the legend and the note depend on what it holds.
+	svg := p.drawSVG()
+	p.legend()
+	if n := p.noteText(); n != "" {
+		p.ws(`<div class="note" id="downsampled">`, esc(n), "</div>\n")
+	}
+	p.ws(`<div class="chart">`, "\n", svg, "</div>\n")
+	p.w(pageFooter)
+}
+
+// header writes the page up to the outcome badge: head with the inline
+// style, title, the run's seed, size and time span, and its outcome.
+func (p *plot) header() {
 	m, meta := p.m, p.meta
 	title := "wqsim timeline"
 	if meta.Scenario != "" {
 		title += " — " + meta.Scenario
 	}
-	outcome := meta.Outcome
-	if outcome == "" {
-		outcome = "unknown"
-	}
-	okClass := "bad"
-	switch outcome {
-	case "ok":
-		okClass = "ok"
-	case "unknown":
-		okClass = "unknown"
-	}
+	outcome, class := outcomeBadge(meta.Outcome)
 	p.ws(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>`, esc(title), `</title>
-<style>
-body{margin:0;padding:18px 22px;font:13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1d2330;background:#fff}
-h1{font-size:20px;margin:0 0 4px;font-weight:650}
-.meta{color:#4a5263;margin-bottom:10px}
-.meta b{color:#1d2330;font-weight:600}
-.outcome{display:inline-block;padding:3px 10px;border-radius:5px;font-weight:600;font-size:12.5px;margin-bottom:8px;max-width:1320px}
-.outcome .k{font-weight:500;opacity:.75;margin-right:4px}
-.outcome.ok{background:#e3f4e5;color:#1e6b2a}
-.outcome.unknown{background:#eef0f3;color:#4a5263}
-.outcome.bad{background:#fde4e1;color:#a42a1c;border-left:4px solid #d62728}
-.legend{display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center;margin:3px 0;font-size:12px;color:#333a48}
-.legend .grp{color:#7a8292;font-weight:600;text-transform:uppercase;font-size:10.5px;letter-spacing:.04em;width:58px}
-.legend span.i{display:inline-flex;align-items:center;gap:5px}
-.sw{display:inline-block;width:18px;height:11px;border-radius:2px;border:1px solid rgba(0,0,0,.25)}
-.sw.hatch{background:repeating-linear-gradient(135deg,rgba(30,35,48,.55) 0 1.5px,transparent 1.5px 4px),#8fb3de}
-.sw.irql{height:0;border:0;border-top:2px solid #3b5b92;width:18px;border-radius:0}
-.sw.merged{background:repeating-linear-gradient(90deg,#8fb3de 0 2px,#f7b267 2px 4px);opacity:.6}
-.mk{display:inline-block;width:9px;height:9px}
-.mk.irp{background:#1f6fb2;transform:rotate(45deg) scale(.8)}
-.mk.q{border:2px solid #d35400;border-radius:50%;width:6px;height:6px;background:#fff}
-.mk.r{background:#d35400;border-radius:50%}
-.mk.sig{width:0;height:0;border-left:5px solid transparent;border-right:5px solid transparent;border-top:8px solid #7d8592}
-.mk.int{width:0;height:0;border-left:5px solid transparent;border-right:5px solid transparent;border-bottom:8px solid #c0392b}
-.mk.dpcq{width:0;height:0;border-left:4px solid transparent;border-right:4px solid transparent;border-top:7px solid #7b52ab}
-.mk.bug{color:#d62728;font-weight:800;width:auto;height:auto;line-height:1}
-.arrow{display:inline-block;width:20px;border-top:1.5px solid #d35400;position:relative}
-.note{background:#fff6d6;border:1px solid #eed98a;border-radius:4px;padding:4px 10px;margin:4px 0 8px;font-size:12px;color:#5f4b00}
-.chart{overflow-x:auto;margin-top:8px}
-svg{display:block;max-width:100%;height:auto}
-svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-#tip{position:absolute;display:none;pointer-events:none;background:rgba(25,29,38,.94);color:#fff;padding:5px 8px;border-radius:4px;font-size:12px;white-space:pre;max-width:520px;z-index:9}
-footer{color:#8a91a0;font-size:11px;margin-top:6px}
-</style>
-</head>
+<title>`, esc(title), "</title>\n", pageStyle, `</head>
 <body>
 <h1>`, esc(title), `</h1>
 <div class="meta">seed <b>`, strconv.FormatUint(meta.Seed, 10), `</b> · `,
 		strconv.Itoa(m.cpus), plural(m.cpus, " processor", " processors"), ` · `, strconv.Itoa(len(m.recs)), plural(len(m.recs), " record", " records"),
 		` · `, esc(fmtTime(int64(m.start))), ` – `, esc(fmtTime(int64(m.end))), `</div>
-<div class="outcome `, okClass, `"><span class="k">outcome</span> `, esc(outcome), `</div>
+<div class="outcome `, class, `"><span class="k">outcome</span> `, esc(outcome), `</div>
 `)
-	// The SVG is drawn first: the legend and the note depend on what it holds.
+}
+
+// outcomeBadge returns the outcome to show and its badge's class: "ok",
+// "unknown" when the run's outcome was not given, "bad" for any finding.
+func outcomeBadge(outcome string) (text, class string) {
+	switch outcome {
+	case "":
+		return "unknown", "unknown"
+	case "ok", "unknown":
+		return outcome, outcome
+	}
+	return outcome, "bad"
+}
+
+// drawSVG returns the chart's SVG, drawn into a buffer of its own.
+func (p *plot) drawSVG() string {
 	main := p.b
 	var svg strings.Builder
 	p.b = bufio.NewWriter(&svg)
 	p.svg()
 	p.b.Flush()
 	p.b = main
-	p.legend()
-	if n := p.noteText(); n != "" {
-		p.ws(`<div class="note" id="downsampled">`, esc(n), "</div>\n")
-	}
-	p.ws(`<div class="chart">`, "\n", svg.String(), "</div>\n")
-	p.w(`<div id="tip"></div>
-<footer>Generated by wqsim from the run's trace records. Hover for details; the Perfetto JSON export of the same run has every record.</footer>
-<script>
-(function(){
-
-var svg=document.getElementById("timeline"),tip=document.getElementById("tip");
-document.body.setAttribute("data-lanes",String(svg.querySelectorAll("g.lane").length));
-svg.querySelectorAll("title").forEach(function(t){var e=t.parentNode;e.setAttribute("data-tip",t.textContent);e.removeChild(t);});
-svg.addEventListener("mousemove",function(ev){var e=ev.target.closest("[data-tip]");if(!e){tip.style.display="none";return;}
-tip.textContent=e.getAttribute("data-tip");tip.style.display="block";tip.style.left=(ev.pageX+14)+"px";tip.style.top=(ev.pageY+14)+"px";});
-svg.addEventListener("mouseleave",function(){tip.style.display="none";});
-})();
-</script>
-</body>
-</html>
-`)
+	return svg.String()
 }
 
 func plural(n int, one, many string) string {
@@ -320,3 +287,59 @@ func (p *plot) legend() {
 	p.w(`<span class="i"><span class="mk bug">✕</span>bug check</span>`)
 	p.w("</div>\n")
 }
+
+// pageStyle is the page's inline CSS (nothing is fetched).
+const pageStyle = `<style>
+body{margin:0;padding:18px 22px;font:13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1d2330;background:#fff}
+h1{font-size:20px;margin:0 0 4px;font-weight:650}
+.meta{color:#4a5263;margin-bottom:10px}
+.meta b{color:#1d2330;font-weight:600}
+.outcome{display:inline-block;padding:3px 10px;border-radius:5px;font-weight:600;font-size:12.5px;margin-bottom:8px;max-width:1320px}
+.outcome .k{font-weight:500;opacity:.75;margin-right:4px}
+.outcome.ok{background:#e3f4e5;color:#1e6b2a}
+.outcome.unknown{background:#eef0f3;color:#4a5263}
+.outcome.bad{background:#fde4e1;color:#a42a1c;border-left:4px solid #d62728}
+.legend{display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center;margin:3px 0;font-size:12px;color:#333a48}
+.legend .grp{color:#7a8292;font-weight:600;text-transform:uppercase;font-size:10.5px;letter-spacing:.04em;width:58px}
+.legend span.i{display:inline-flex;align-items:center;gap:5px}
+.sw{display:inline-block;width:18px;height:11px;border-radius:2px;border:1px solid rgba(0,0,0,.25)}
+.sw.hatch{background:repeating-linear-gradient(135deg,rgba(30,35,48,.55) 0 1.5px,transparent 1.5px 4px),#8fb3de}
+.sw.irql{height:0;border:0;border-top:2px solid #3b5b92;width:18px;border-radius:0}
+.sw.merged{background:repeating-linear-gradient(90deg,#8fb3de 0 2px,#f7b267 2px 4px);opacity:.6}
+.mk{display:inline-block;width:9px;height:9px}
+.mk.irp{background:#1f6fb2;transform:rotate(45deg) scale(.8)}
+.mk.q{border:2px solid #d35400;border-radius:50%;width:6px;height:6px;background:#fff}
+.mk.r{background:#d35400;border-radius:50%}
+.mk.sig{width:0;height:0;border-left:5px solid transparent;border-right:5px solid transparent;border-top:8px solid #7d8592}
+.mk.int{width:0;height:0;border-left:5px solid transparent;border-right:5px solid transparent;border-bottom:8px solid #c0392b}
+.mk.dpcq{width:0;height:0;border-left:4px solid transparent;border-right:4px solid transparent;border-top:7px solid #7b52ab}
+.mk.bug{color:#d62728;font-weight:800;width:auto;height:auto;line-height:1}
+.arrow{display:inline-block;width:20px;border-top:1.5px solid #d35400;position:relative}
+.note{background:#fff6d6;border:1px solid #eed98a;border-radius:4px;padding:4px 10px;margin:4px 0 8px;font-size:12px;color:#5f4b00}
+.chart{overflow-x:auto;margin-top:8px}
+svg{display:block;max-width:100%;height:auto}
+svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+#tip{position:absolute;display:none;pointer-events:none;background:rgba(25,29,38,.94);color:#fff;padding:5px 8px;border-radius:4px;font-size:12px;white-space:pre;max-width:520px;z-index:9}
+footer{color:#8a91a0;font-size:11px;margin-top:6px}
+</style>
+`
+
+// pageFooter ends the page: the tooltip, a footer and the inline script
+// that moves SVG titles into hover tooltips and records the lane count
+// in <body data-lanes>.
+const pageFooter = `<div id="tip"></div>
+<footer>Generated by wqsim from the run's trace records. Hover for details; the Perfetto JSON export of the same run has every record.</footer>
+<script>
+(function(){
+
+var svg=document.getElementById("timeline"),tip=document.getElementById("tip");
+document.body.setAttribute("data-lanes",String(svg.querySelectorAll("g.lane").length));
+svg.querySelectorAll("title").forEach(function(t){var e=t.parentNode;e.setAttribute("data-tip",t.textContent);e.removeChild(t);});
+svg.addEventListener("mousemove",function(ev){var e=ev.target.closest("[data-tip]");if(!e){tip.style.display="none";return;}
+tip.textContent=e.getAttribute("data-tip");tip.style.display="block";tip.style.left=(ev.pageX+14)+"px";tip.style.top=(ev.pageY+14)+"px";});
+svg.addEventListener("mouseleave",function(){tip.style.display="none";});
+})();
+</script>
+</body>
+</html>
+`

@@ -188,130 +188,19 @@ func int64Cmp(a, b int64) int {
 
 func (m *model) next() int { m.ord++; return m.ord }
 
-// record applies record i.
+// record applies record i: to its processor's context stack, as an
+// instant unless it only shapes slices, and to the IRQL steps.
 func (w *walker) record(i int) {
-	m := w.m
-	r := &m.recs[i]
-	cpu := int(r.CPU)
+	r := &w.m.recs[i]
 	var st *cpuState
-	if cpu >= 0 && cpu < len(w.cpus) {
-		st = &w.cpus[cpu]
+	if c := int(r.CPU); c >= 0 && c < len(w.cpus) {
+		st = &w.cpus[c]
 	}
-	// The context that emitted r, before r changes the stack.
-	var f *frame
-	if st != nil {
-		f = w.frameOf(st, r)
-		if f != nil && f.spin != nil && !(r.Kind == kernel.KindLock && r.What == "spin") {
-			// It runs again, so it got the lock.
-			w.closeSpin(f, r.At)
-		}
-	}
-	structural := false
-	switch r.Kind {
-	case kernel.KindSwitch:
-		if st != nil {
-			structural = true
-			w.closeThread(cpu, r.At, switchedOut(r))
-			s := w.open(sliceThread, cpu, nameOr(r.Object, r.Actor), r.At)
-			s.thread, s.prio, s.why = r.Thread, r.A, r.What
-			st.thread = &frame{cpu: cpu, s: s, irql: max(r.IRQL, 0)}
-			f = st.thread
-		}
-	case kernel.KindWait:
-		if st != nil && !strings.HasSuffix(r.What, "(satisfied)") && st.thread != nil && st.thread.s.thread == r.Thread && r.Thread != 0 {
-			structural = true
-			w.closeThread(cpu, r.At, "waits: "+strings.TrimSpace(r.What+" "+r.Object))
-			f = nil
-		}
-	case kernel.KindThread:
-		structural = true
-		if r.What == "exit" && st != nil && st.thread != nil && st.thread.s.thread == r.Thread {
-			w.closeThread(cpu, r.At, "exit")
-			f = nil
-		}
-	case kernel.KindInterrupt:
-		switch {
-		case st == nil && r.What == "interrupt":
-			// Raised from outside: A is the target processor.
-			if c := int(r.A); c >= 0 && c < len(w.cpus) {
-				w.addInstant(i, c, "interrupt")
-				structural = true
-			}
-		case st == nil:
-		case r.What == "enter":
-			structural = true
-			kind, slot := sliceDPC, &st.dpc
-			if r.Actor == st.isrName || strings.HasPrefix(r.Actor, "isr/") {
-				kind, slot = sliceISR, &st.isr
-			}
-			if *slot != nil {
-				w.closeFrame(*slot, r.At, "re-entered")
-			}
-			name := "DPC"
-			if kind == sliceISR {
-				name = "ISR"
-			}
-			s := w.open(kind, cpu, name, r.At)
-			s.why = r.Actor
-			*slot = &frame{cpu: cpu, s: s, irql: int8(r.A)}
-			f = *slot
-		case r.What == "leave":
-			structural = true
-			slot := &st.dpc
-			if r.Actor == st.isrName || strings.HasPrefix(r.Actor, "isr/") {
-				slot = &st.isr
-			}
-			if *slot != nil {
-				w.closeFrame(*slot, r.At, "leave")
-				*slot = nil
-			}
-			f = nil
-			// The context below runs again; a lock handed to it meanwhile
-			// ends its spin now.
-			if t := st.top(); t != nil && t.spin != nil && t.spinDone {
-				w.closeSpin(t, r.At)
-			}
-		case r.What == "isr" && st.isr != nil:
-			structural = true
-			w.routine(st.isr, sliceISRRoutine, "isr "+r.Object, r.At)
-		}
-	case kernel.KindDPC:
-		if r.What == "run-dpc" && st != nil && st.dpc != nil {
-			structural = true
-			w.routine(st.dpc, sliceDPCRoutine, r.Object, r.At)
-		}
-	case kernel.KindLock:
-		switch {
-		case r.What == "spin":
-			if f != nil && f.spin == nil {
-				f.spin = w.open(sliceSpin, cpu, "spin: "+r.Object, r.At)
-				f.spin.row = f.s.kind
-				f.spinDone = false
-			}
-			// Queued even when the spinner is unknown (nil), so later
-			// hand-overs stay aligned with the kernel's list.
-			w.spinners[r.Object] = append(w.spinners[r.Object], f)
-		case r.What == "release":
-			// A spin lock passes to its first spinner (kernel/locks.go);
-			// that spinner's spin ends when its context is on top.
-			if q := w.spinners[r.Object]; len(q) > 0 {
-				next := q[0]
-				w.spinners[r.Object] = q[1:]
-				if next != nil && next.spin != nil {
-					if next == w.cpus[next.cpu].top() {
-						w.closeSpin(next, r.At)
-					} else {
-						next.spinDone = true
-					}
-				}
-			}
-		}
-	case kernel.KindReady, kernel.KindWake, kernel.KindIrql:
-		structural = true
-	}
+	f := w.emitter(st, r)
+	f, structural := w.apply(i, st, f)
 	if !structural {
 		if cat := instantCat(r); cat != "" {
-			c := cpu
+			c := int(r.CPU)
 			if st == nil {
 				c = -1
 			}
@@ -326,7 +215,194 @@ func (w *walker) record(i int) {
 				f.irql = int8(r.A)
 			}
 		}
-		w.noteIrql(cpu, r.At)
+		w.noteIrql(int(r.CPU), r.At)
+	}
+}
+
+// emitter returns the context on st (nil: none) that emitted r, before r
+// changes the stack.
+func (w *walker) emitter(st *cpuState, r *des.Record) *frame {
+	if st == nil {
+		return nil
+	}
+	f := w.frameOf(st, r)
+	if f != nil && f.spin != nil && !(r.Kind == kernel.KindLock && r.What == "spin") {
+		// It runs again, so it got the lock.
+		w.closeSpin(f, r.At)
+	}
+	return f
+}
+
+// apply changes the context stacks for record i, emitted by f on st (either
+// may be nil). It returns the emitting context afterwards (f, a context r
+// opened, or nil once r ended it) and whether r is structural: it only
+// shapes slices, so it is not also drawn as an instant.
+func (w *walker) apply(i int, st *cpuState, f *frame) (*frame, bool) {
+	r := &w.m.recs[i]
+	switch r.Kind {
+	case kernel.KindSwitch:
+		return w.switchThread(st, r, f)
+	case kernel.KindWait:
+		return w.wait(st, r, f)
+	case kernel.KindThread:
+		return w.threadExit(st, r, f), true
+	case kernel.KindInterrupt:
+		return w.interrupt(i, st, f)
+	case kernel.KindDPC:
+		return f, w.runDPC(st, r)
+	case kernel.KindLock:
+		w.lock(r, f)
+	case kernel.KindReady, kernel.KindWake, kernel.KindIrql:
+		return f, true
+	}
+	return f, false
+}
+
+// switchThread ends the thread slice on r's processor and opens one for
+// the thread r dispatches, which becomes the emitting context.
+func (w *walker) switchThread(st *cpuState, r *des.Record, f *frame) (*frame, bool) {
+	if st == nil {
+		return f, false
+	}
+	cpu := int(r.CPU)
+	w.closeThread(cpu, r.At, switchedOut(r))
+	s := w.open(sliceThread, cpu, nameOr(r.Object, r.Actor), r.At)
+	s.thread, s.prio, s.why = r.Thread, r.A, r.What
+	st.thread = &frame{cpu: cpu, s: s, irql: max(r.IRQL, 0)}
+	return st.thread, true
+}
+
+// wait ends the slice of the running thread when it blocks; a wait
+// satisfied at once is only an instant.
+func (w *walker) wait(st *cpuState, r *des.Record, f *frame) (*frame, bool) {
+	if st != nil && !strings.HasSuffix(r.What, "(satisfied)") && st.thread != nil && st.thread.s.thread == r.Thread && r.Thread != 0 {
+		w.closeThread(int(r.CPU), r.At, "waits: "+strings.TrimSpace(r.What+" "+r.Object))
+		return nil, true
+	}
+	return f, false
+}
+
+// threadExit ends the slice of the running thread when it exits.
+func (w *walker) threadExit(st *cpuState, r *des.Record, f *frame) *frame {
+	if r.What == "exit" && st != nil && st.thread != nil && st.thread.s.thread == r.Thread {
+		w.closeThread(int(r.CPU), r.At, "exit")
+		return nil
+	}
+	return f
+}
+
+// interrupt follows the ISR and DPC-drain contexts: an interrupt raised
+// from outside, a context entered or left, an ISR run in its context.
+func (w *walker) interrupt(i int, st *cpuState, f *frame) (*frame, bool) {
+	r := &w.m.recs[i]
+	switch {
+	case st == nil && r.What == "interrupt":
+		// Raised from outside: A is the target processor.
+		if c := int(r.A); c >= 0 && c < len(w.cpus) {
+			w.addInstant(i, c, "interrupt")
+			return f, true
+		}
+	case st == nil:
+	case r.What == "enter":
+		return w.enter(st, r), true
+	case r.What == "leave":
+		w.leave(st, r)
+		return nil, true
+	case r.What == "isr" && st.isr != nil:
+		w.routine(st.isr, sliceISRRoutine, "isr "+r.Object, r.At)
+		return f, true
+	}
+	return f, false
+}
+
+// isISR reports whether actor is st's ISR context rather than its DPC
+// drain.
+func (c *cpuState) isISR(actor string) bool {
+	return actor == c.isrName || strings.HasPrefix(actor, "isr/")
+}
+
+// enter opens the DPC-drain or ISR context r enters (re-entering closes
+// the open one first); it becomes the emitting context.
+func (w *walker) enter(st *cpuState, r *des.Record) *frame {
+	kind, slot, name := sliceDPC, &st.dpc, "DPC"
+	if st.isISR(r.Actor) {
+		kind, slot, name = sliceISR, &st.isr, "ISR"
+	}
+	if *slot != nil {
+		w.closeFrame(*slot, r.At, "re-entered")
+	}
+	cpu := int(r.CPU)
+	s := w.open(kind, cpu, name, r.At)
+	s.why = r.Actor
+	*slot = &frame{cpu: cpu, s: s, irql: int8(r.A)}
+	return *slot
+}
+
+// leave closes the DPC-drain or ISR context r leaves.
+func (w *walker) leave(st *cpuState, r *des.Record) {
+	slot := &st.dpc
+	if st.isISR(r.Actor) {
+		slot = &st.isr
+	}
+	if *slot != nil {
+		w.closeFrame(*slot, r.At, "leave")
+		*slot = nil
+	}
+	// The context below runs again; a lock handed to it meanwhile
+	// ends its spin now.
+	if t := st.top(); t != nil && t.spin != nil && t.spinDone {
+		w.closeSpin(t, r.At)
+	}
+}
+
+// runDPC starts a DPC routine in st's drain context; it reports whether r
+// was one.
+func (w *walker) runDPC(st *cpuState, r *des.Record) bool {
+	if r.What == "run-dpc" && st != nil && st.dpc != nil {
+		w.routine(st.dpc, sliceDPCRoutine, r.Object, r.At)
+		return true
+	}
+	return false
+}
+
+// lock follows spin-lock contention: spins and hand-overs on release.
+func (w *walker) lock(r *des.Record, f *frame) {
+	switch r.What {
+	case "spin":
+		w.spin(r, f)
+	case "release":
+		w.handOver(r)
+	}
+}
+
+// spin opens a spin slice over f's context and queues f on the lock.
+func (w *walker) spin(r *des.Record, f *frame) {
+	if f != nil && f.spin == nil {
+		f.spin = w.open(sliceSpin, int(r.CPU), "spin: "+r.Object, r.At)
+		f.spin.row = f.s.kind
+		f.spinDone = false
+	}
+	// Queued even when the spinner is unknown (nil), so later
+	// hand-overs stay aligned with the kernel's list.
+	w.spinners[r.Object] = append(w.spinners[r.Object], f)
+}
+
+// handOver passes a released spin lock to its first spinner
+// (kernel/locks.go); that spinner's spin ends when its context is on top.
+func (w *walker) handOver(r *des.Record) {
+	q := w.spinners[r.Object]
+	if len(q) == 0 {
+		return
+	}
+	next := q[0]
+	w.spinners[r.Object] = q[1:]
+	if next == nil || next.spin == nil {
+		return
+	}
+	if next == w.cpus[next.cpu].top() {
+		w.closeSpin(next, r.At)
+	} else {
+		next.spinDone = true
 	}
 }
 

@@ -134,20 +134,35 @@ type traceEvent struct {
 func cpuTid(pid, cpu int) int { return pid*1000 + cpu }
 func noCPUTid(pid int) int    { return pid*1000 + 999 }
 
+// perfettoEvents returns run pid's events: the metadata naming the
+// process and its tracks, then the slices, instants, flows and IRQL
+// counters in output order.
 func perfettoEvents(m *model, meta Meta, pid, flowBase int) []traceEvent {
-	var meta0, evs []traceEvent
-	name := meta.Machine
-	if name == "" {
-		name = "wqsim"
-		if meta.Scenario != "" {
-			name += " " + meta.Scenario
+	var evs []traceEvent
+	for _, s := range m.slices {
+		evs = appendSlice(evs, s, pid)
+	}
+	for _, in := range m.instants {
+		evs = appendInstant(evs, m, in, pid, flowBase)
+	}
+	for c, pts := range m.irql {
+		for _, p := range pts {
+			evs = append(evs, traceEvent{Name: "cpu " + strconv.Itoa(c), Ph: "C", Ts: usec(p.at), Pid: pid, Tid: cpuTid(pid, c),
+				Args: map[string]any{"IRQL": p.level}, ord: p.ord})
 		}
-		name += " (seed " + strconv.FormatUint(meta.Seed, 10) + ")"
 	}
+	sortEvents(evs)
+	return append(metadataEvents(m, meta, pid), evs...)
+}
+
+// metadataEvents name the process (the machine) and its tracks, and
+// order them.
+func metadataEvents(m *model, meta Meta, pid int) []traceEvent {
+	var evs []traceEvent
 	md := func(n string, tid int, args map[string]any) {
-		meta0 = append(meta0, traceEvent{Name: n, Ph: "M", Pid: pid, Tid: tid, Args: args})
+		evs = append(evs, traceEvent{Name: n, Ph: "M", Pid: pid, Tid: tid, Args: args})
 	}
-	md("process_name", cpuTid(pid, 0), map[string]any{"name": name})
+	md("process_name", cpuTid(pid, 0), map[string]any{"name": machineName(meta)})
 	md("process_sort_index", cpuTid(pid, 0), map[string]any{"sort_index": pid})
 	if meta.Outcome != "" {
 		md("process_labels", cpuTid(pid, 0), map[string]any{"labels": meta.Outcome})
@@ -160,58 +175,77 @@ func perfettoEvents(m *model, meta Meta, pid, flowBase int) []traceEvent {
 		md("thread_name", noCPUTid(pid), map[string]any{"name": "no cpu"})
 		md("thread_sort_index", noCPUTid(pid), map[string]any{"sort_index": m.cpus})
 	}
+	return evs
+}
 
-	for _, s := range m.slices {
-		tid := cpuTid(pid, s.cpu)
-		args := map[string]any{}
-		switch s.kind {
-		case sliceThread:
-			args["thread"] = s.thread
-			args["priority"] = s.prio
-			args["dispatch"] = s.why
-		case sliceDPC, sliceISR:
-			args["context"] = s.why
-		}
-		if s.unfinished {
-			args["unfinished"] = true
-		}
-		b := traceEvent{Name: s.name, Cat: sliceCats[s.kind], Ph: "B", Ts: usec(s.start), Pid: pid, Tid: tid, Args: args, ord: s.openOrd}
-		if s.end == s.start {
-			b.Ph = "X"
-			zero := usec(0)
-			b.Dur = &zero
-			args["ended"] = s.ended
-			evs = append(evs, b)
-			continue
-		}
-		evs = append(evs, b,
-			traceEvent{Ph: "E", Ts: usec(s.end), Pid: pid, Tid: tid, Args: map[string]any{"ended": s.ended}, end: true, ord: s.closeOrd})
+// machineName is the process name of a run: meta.Machine, or one made
+// from the scenario and seed.
+func machineName(meta Meta) string {
+	if meta.Machine != "" {
+		return meta.Machine
 	}
-	for _, in := range m.instants {
-		r := &m.recs[in.rec]
-		tid := noCPUTid(pid)
-		if in.cpu >= 0 {
-			tid = cpuTid(pid, in.cpu)
-		}
-		n := r.What
-		if r.Object != "" {
-			n += " " + r.Object
-		}
-		evs = append(evs, traceEvent{Name: n, Cat: in.cat, Ph: "i", S: "t", Ts: usec(in.at), Pid: pid, Tid: tid, Args: recordArgs(r), ord: in.ord})
-		if in.flow != 0 {
-			f := traceEvent{Name: "work item", Cat: "workitem", Ph: "s", Ts: usec(in.at), Pid: pid, Tid: tid, ID: flowBase + in.flow, ord: in.ord + 1}
-			if in.role == FlowRun {
-				f.Ph, f.BP = "f", "e"
-			}
-			evs = append(evs, f)
-		}
+	name := "wqsim"
+	if meta.Scenario != "" {
+		name += " " + meta.Scenario
 	}
-	for c, pts := range m.irql {
-		for _, p := range pts {
-			evs = append(evs, traceEvent{Name: "cpu " + strconv.Itoa(c), Ph: "C", Ts: usec(p.at), Pid: pid, Tid: cpuTid(pid, c),
-				Args: map[string]any{"IRQL": p.level}, ord: p.ord})
-		}
+	return name + " (seed " + strconv.FormatUint(meta.Seed, 10) + ")"
+}
+
+// appendSlice appends s as a B/E pair, or as an X event of zero duration
+// when it has no length.
+func appendSlice(evs []traceEvent, s *slice, pid int) []traceEvent {
+	tid := cpuTid(pid, s.cpu)
+	args := map[string]any{}
+	switch s.kind {
+	case sliceThread:
+		args["thread"] = s.thread
+		args["priority"] = s.prio
+		args["dispatch"] = s.why
+	case sliceDPC, sliceISR:
+		args["context"] = s.why
 	}
+	if s.unfinished {
+		args["unfinished"] = true
+	}
+	b := traceEvent{Name: s.name, Cat: sliceCats[s.kind], Ph: "B", Ts: usec(s.start), Pid: pid, Tid: tid, Args: args, ord: s.openOrd}
+	if s.end == s.start {
+		b.Ph = "X"
+		zero := usec(0)
+		b.Dur = &zero
+		args["ended"] = s.ended
+		return append(evs, b)
+	}
+	return append(evs, b,
+		traceEvent{Ph: "E", Ts: usec(s.end), Pid: pid, Tid: tid, Args: map[string]any{"ended": s.ended}, end: true, ord: s.closeOrd})
+}
+
+// appendInstant appends in as a thread-scoped instant on its processor's
+// track (or "no cpu"), followed by its flow event when it is one end of a
+// work item's flow.
+func appendInstant(evs []traceEvent, m *model, in instant, pid, flowBase int) []traceEvent {
+	r := &m.recs[in.rec]
+	tid := noCPUTid(pid)
+	if in.cpu >= 0 {
+		tid = cpuTid(pid, in.cpu)
+	}
+	n := r.What
+	if r.Object != "" {
+		n += " " + r.Object
+	}
+	evs = append(evs, traceEvent{Name: n, Cat: in.cat, Ph: "i", S: "t", Ts: usec(in.at), Pid: pid, Tid: tid, Args: recordArgs(r), ord: in.ord})
+	if in.flow == 0 {
+		return evs
+	}
+	f := traceEvent{Name: "work item", Cat: "workitem", Ph: "s", Ts: usec(in.at), Pid: pid, Tid: tid, ID: flowBase + in.flow, ord: in.ord + 1}
+	if in.role == FlowRun {
+		f.Ph, f.BP = "f", "e"
+	}
+	return append(evs, f)
+}
+
+// sortEvents orders events by time, ends first at equal times (so a
+// slice closes before the next one opens), then in emission order.
+func sortEvents(evs []traceEvent) {
 	slices.SortStableFunc(evs, func(a, b traceEvent) int {
 		if a.Ts != b.Ts {
 			return int64Cmp(int64(a.Ts), int64(b.Ts))
@@ -224,7 +258,6 @@ func perfettoEvents(m *model, meta Meta, pid, flowBase int) []traceEvent {
 		}
 		return a.ord - b.ord
 	})
-	return append(meta0, evs...)
 }
 
 func recordArgs(r *des.Record) map[string]any {

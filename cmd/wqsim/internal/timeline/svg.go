@@ -163,17 +163,32 @@ func (p *plot) label(x0, x1, y float64, name, color string, size float64) {
 	p.ws(`<text x="`, f(x0+4), `" y="`, f(y), `" font-size="`, f(size), `" fill="`, color, `" pointer-events="none">`, esc(name), "</text>\n")
 }
 
+// lane draws processor c's lane: its frame and rows, the thread, DPC,
+// ISR and spin slices, the IRQL line and the markers.
 func (p *plot) lane(c int) {
-	m := p.m
 	top := p.laneTop[c]
-	name := "cpu " + strconv.Itoa(c)
 	p.ws(`<g class="lane" id="lane-cpu`, strconv.Itoa(c), `" data-cpu="`, strconv.Itoa(c), `">`, "\n")
+	p.laneFrame(c, top)
+	ss := p.laneSlices(c)
+	p.threadRow(ss[sliceThread], top)
+	// DPC and ISR rows: the context, then its routines on top.
+	p.contextRow(ss[sliceDPC], ss[sliceDPCRoutine], top+dpcTop, "#e4d9f2", "#7b52ab", "DPC drain", "DPC routines")
+	p.contextRow(ss[sliceISR], ss[sliceISRRoutine], top+isrTop, "#f6d5d0", "#c0392b", "ISR context", "ISRs")
+	p.spinRow(ss[sliceSpin], top)
+	p.irqlLine(c, top)
+	p.markers(c, [2]float64{top + markerA, top + markerB})
+	p.w("</g>\n")
+}
+
+// laneFrame draws what a lane shows whatever ran: its background, the
+// processor's name, the row labels and backgrounds, and the grid.
+func (p *plot) laneFrame(c int, top float64) {
 	fill := "#f7f8fa"
 	if c%2 == 1 {
 		fill = "#fbfbfc"
 	}
 	p.ws(`<rect x="4" y="`, f(top), `" width="`, f(svgWidth-8), `" height="`, f(laneH), `" rx="6" fill="`, fill, `" stroke="#e1e4e9"/>`, "\n")
-	p.ws(`<text x="14" y="`, f(top+threadTop+19), `" font-size="15" font-weight="700" fill="#1d2330">`, name, "</text>\n")
+	p.ws(`<text x="14" y="`, f(top+threadTop+19), `" font-size="15" font-weight="700" fill="#1d2330">`, "cpu "+strconv.Itoa(c), "</text>\n")
 	rowLabel := func(y float64, s string) {
 		p.ws(`<text x="`, f(gutter-8), `" y="`, f(y), `" font-size="10.5" fill="#7a8292" text-anchor="end">`, s, "</text>\n")
 	}
@@ -190,31 +205,25 @@ func (p *plot) lane(c int) {
 		p.ws(`<line x1="`, f(x), `" y1="`, f(top+threadTop), `" x2="`, f(x), `" y2="`, f(top+isrTop+rowH), `"/>`)
 	}
 	p.w("</g>\n")
+}
 
-	var threads, dpcs, dpcRoutines, isrs, isrRoutines, spins []*slice
-	for _, s := range m.slices {
-		if s.cpu != c {
-			continue
-		}
-		switch s.kind {
-		case sliceThread:
-			threads = append(threads, s)
-		case sliceDPC:
-			dpcs = append(dpcs, s)
-		case sliceDPCRoutine:
-			dpcRoutines = append(dpcRoutines, s)
-		case sliceISR:
-			isrs = append(isrs, s)
-		case sliceISRRoutine:
-			isrRoutines = append(isrRoutines, s)
-		case sliceSpin:
-			spins = append(spins, s)
+// laneSlices returns processor c's slices by kind, each sorted by start.
+func (p *plot) laneSlices(c int) [sliceSpin + 1][]*slice {
+	var ss [sliceSpin + 1][]*slice
+	for _, s := range p.m.slices {
+		if s.cpu == c && int(s.kind) < len(ss) {
+			ss[s.kind] = append(ss[s.kind], s)
 		}
 	}
-	for _, l := range [][]*slice{threads, dpcs, dpcRoutines, isrs, isrRoutines, spins} {
+	for _, l := range ss {
 		sortByStart(l)
 	}
-	// Threads.
+	return ss
+}
+
+// threadRow draws a lane's thread slices, labelled, or merged boxes in
+// the colour of their busiest thread.
+func (p *plot) threadRow(threads []*slice, top float64) {
 	p.w(`<g class="threads">` + "\n")
 	for _, b := range p.boxes(threads) {
 		y := top + threadTop + 1
@@ -227,10 +236,11 @@ func (p *plot) lane(c int) {
 		p.label(b.x0, b.x1, y+17.5, s.name, "#1d2330", 12)
 	}
 	p.w("</g>\n")
-	// DPC and ISR rows: the context, then its routines on top.
-	p.contextRow(dpcs, dpcRoutines, top+dpcTop, "#e4d9f2", "#7b52ab", "DPC drain", "DPC routines")
-	p.contextRow(isrs, isrRoutines, top+isrTop, "#f6d5d0", "#c0392b", "ISR context", "ISRs")
-	// Spins, over the row of the context that spins.
+}
+
+// spinRow draws a lane's spins, hatched over the row of the context that
+// spins.
+func (p *plot) spinRow(spins []*slice, top float64) {
 	p.w(`<g class="spins">` + "\n")
 	for _, b := range p.boxes(spins) {
 		y, h := top+threadTop+1, threadH-2
@@ -250,9 +260,6 @@ func (p *plot) lane(c int) {
 		}
 		p.rect(b.x0, b.x1, y, h, "url(#hatch)", ` stroke="#1e2330" stroke-opacity="0.35" stroke-width="0.6"`, tip)
 	}
-	p.w("</g>\n")
-	p.irqlLine(c, top)
-	p.markers(c, [2]float64{top + markerA, top + markerB})
 	p.w("</g>\n")
 }
 
