@@ -8,10 +8,13 @@ package bench
 // thread resumption (or one timer callback); b.N counts events, so ns/op,
 // ns/event and allocs/op are all per event.
 //
-//	BenchmarkEngineTimeouts  des procs (Spawn, ResumeAt, Proc.Sleep)
 //	BenchmarkEngineTimers    des timers: a callback that reschedules itself with After
 //	BenchmarkFloorBtree      floor for timers: a bare btree of (time, seq, callback index)
+//	BenchmarkEngineTimeouts  des procs (Spawn, ResumeAt, Proc.Sleep)
 //	BenchmarkFloorCoro       floor for procs: the same btree plus iter.Pull coroutines
+//
+// The benchmarks are declared pairwise, each engine benchmark followed by its
+// floor, so that go test runs the two of a ratio back to back.
 //
 // Every variant draws its delays from the same PCG stream in the same order
 // and orders events by (time, seq), so all four fire the same events at the
@@ -63,44 +66,6 @@ func warmupEvents(p int) int { return 20*p + 10000 }
 // reportPerEvent adds the ns/event metric (b.N counts events).
 func reportPerEvent(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
-}
-
-// --- engine: simulated threads ---------------------------------------------
-
-// newEngineTimeouts builds a Sim with p procs, each looping Sleep(exp).
-func newEngineTimeouts(p int) *des.Sim {
-	sim := des.New(des.Config{Seed: benchSeed})
-	rng := sim.Rand()
-	body := func(pr *des.Proc) {
-		for {
-			pr.Sleep(des.Duration(expDelay(rng)))
-		}
-	}
-	for i := 0; i < p; i++ {
-		sim.ResumeAt(0, sim.Spawn(fmt.Sprintf("t%d", i), body))
-	}
-	return sim
-}
-
-func BenchmarkEngineTimeouts(b *testing.B) {
-	for _, p := range benchSizes {
-		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
-			sim := newEngineTimeouts(p)
-			defer sim.Close()
-			for i := warmupEvents(p); i > 0; i-- {
-				sim.Step()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if !sim.Step() {
-					b.Fatal("event queue ran dry")
-				}
-			}
-			b.StopTimer()
-			reportPerEvent(b)
-		})
-	}
 }
 
 // --- engine: timers -----------------------------------------------------------
@@ -207,6 +172,44 @@ func BenchmarkFloorBtree(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if !f.step() {
+					b.Fatal("event queue ran dry")
+				}
+			}
+			b.StopTimer()
+			reportPerEvent(b)
+		})
+	}
+}
+
+// --- engine: simulated threads ---------------------------------------------
+
+// newEngineTimeouts builds a Sim with p procs, each looping Sleep(exp).
+func newEngineTimeouts(p int) *des.Sim {
+	sim := des.New(des.Config{Seed: benchSeed})
+	rng := sim.Rand()
+	body := func(pr *des.Proc) {
+		for {
+			pr.Sleep(des.Duration(expDelay(rng)))
+		}
+	}
+	for i := 0; i < p; i++ {
+		sim.ResumeAt(0, sim.Spawn(fmt.Sprintf("t%d", i), body))
+	}
+	return sim
+}
+
+func BenchmarkEngineTimeouts(b *testing.B) {
+	for _, p := range benchSizes {
+		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
+			sim := newEngineTimeouts(p)
+			defer sim.Close()
+			for i := warmupEvents(p); i > 0; i-- {
+				sim.Step()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if !sim.Step() {
 					b.Fatal("event queue ran dry")
 				}
 			}
