@@ -43,8 +43,6 @@ type Proc struct {
 	name     string
 	body     func(*Proc)
 	stop     func()
-	// wake resumes this proc; created once so scheduling it allocates nothing.
-	wake Handler
 	// Data is free for the layer above (the kernel stores its thread here).
 	Data any
 }
@@ -77,7 +75,6 @@ func (s *Sim) Spawn(name string, body func(*Proc)) *Proc {
 		t.pool = t.pool[:n-1]
 	} else {
 		p = &Proc{sim: s}
-		p.wake = p.resume
 		p.next, p.stop = iter.Pull(p.loop)
 		t.all = append(t.all, p)
 	}

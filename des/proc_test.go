@@ -100,8 +100,7 @@ func TestLateWakeOfFinishedProcIsDropped(t *testing.T) {
 func TestResumeFromInsideProcIsRefused(t *testing.T) {
 	s := des.New(des.Config{})
 	defer s.Close()
-	var inner *des.Proc
-	inner = s.Spawn("inner", func(p *des.Proc) {})
+	inner := s.Spawn("inner", func(p *des.Proc) {})
 	outer := s.Spawn("outer", func(p *des.Proc) { inner.Resume() })
 	s.ResumeAt(0, outer)
 	out := s.Run()

@@ -1,7 +1,5 @@
 package kernel
 
-import "fmt"
-
 // edgeOf describes what e waits for and the exec that could free it.
 func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) {
 	if l := e.spinOn; l != nil {
@@ -64,7 +62,7 @@ func (k *Kernel) spinCycle(x *exec) bool   { return k.cycleFrom(x) != nil }
 
 // deadlockFrom builds the report for a cycle through x.
 func (k *Kernel) deadlockFrom(x *exec) *Deadlock {
-	d := &Deadlock{Cycle: k.cycleFrom(x), At: k.now()}
+	d := &Deadlock{Cycle: k.cycleFrom(x), At: k.Now()}
 	d.Blocked = k.blockedEdges()
 	return d
 }
@@ -107,7 +105,7 @@ func (k *Kernel) findHang() *Deadlock {
 	if len(blocked) == 0 {
 		return nil
 	}
-	d := &Deadlock{Blocked: blocked, At: k.now()}
+	d := &Deadlock{Blocked: blocked, At: k.Now()}
 	for _, t := range k.threads {
 		if t.state == Waiting {
 			if c := k.cycleFrom(&t.exec); c != nil {
@@ -118,6 +116,3 @@ func (k *Kernel) findHang() *Deadlock {
 	}
 	return d
 }
-
-// String describes a deadlock's shape for logs.
-func (d *Deadlock) String() string { return fmt.Sprint(d.Error()) }

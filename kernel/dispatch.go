@@ -21,7 +21,7 @@ func (k *Kernel) makeReady(t *Thread, increment int) {
 		k.boost(t, increment)
 	}
 	t.state = Ready
-	t.readySince = k.now()
+	t.readySince = k.Now()
 	k.policy.Enqueue(t, false)
 }
 
@@ -150,7 +150,7 @@ func (k *Kernel) collectEqualPrio(t *Thread) bool {
 func (k *Kernel) preemptCurrent(c *Processor, front bool) {
 	t := c.cur
 	t.state = Ready
-	t.readySince = k.now()
+	t.readySince = k.Now()
 	t.cpu = nil
 	c.cur = nil
 	k.policy.Enqueue(t, front)
@@ -228,7 +228,7 @@ func (k *Kernel) balanceScanOnce() {
 		limit := k.cfg.ClockTick * des.Duration(k.cfg.StarvationTicks)
 		var boosted []*Thread
 		k.policy.Each(func(t *Thread) bool {
-			if t.priority >= 1 && t.priority <= 14 && k.now().Sub(t.readySince) >= limit {
+			if t.priority >= 1 && t.priority <= 14 && k.Now().Sub(t.readySince) >= limit {
 				boosted = append(boosted, t)
 			}
 			return len(boosted) < 10
@@ -250,14 +250,4 @@ func (k *Kernel) balanceScanOnce() {
 			k.sim.After(des.Second, k.balanceScan)
 		}
 	}
-}
-
-func (k *Kernel) liveThreads() int {
-	n := 0
-	for _, t := range k.threads {
-		if t.state != Terminated {
-			n++
-		}
-	}
-	return n
 }

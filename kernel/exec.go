@@ -163,10 +163,10 @@ func (e *exec) resume() {
 	}
 }
 
-// IRQL returns the IRQL of the calling code.
+// KeGetCurrentIrql returns the IRQL of the calling code.
 func (k *Kernel) KeGetCurrentIrql() IRQL { return k.cur("KeGetCurrentIrql").irql }
 
-// CurrentThread returns the calling thread (KeGetCurrentThread), or nil in
+// KeGetCurrentThread returns the calling thread, or nil in
 // a DPC or ISR.
 func (k *Kernel) KeGetCurrentThread() *Thread { return k.cur("KeGetCurrentThread").thread }
 
@@ -175,5 +175,5 @@ func (k *Kernel) KeGetCurrentProcessorNumber() int {
 	return k.cur("KeGetCurrentProcessorNumber").cpu.id
 }
 
-// InDPC reports whether the caller runs in a DPC (KeIsExecutingDpc).
+// KeIsExecutingDpc reports whether the caller runs in a DPC.
 func (k *Kernel) KeIsExecutingDpc() bool { return k.cur("KeIsExecutingDpc").kind == execDPC }

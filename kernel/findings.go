@@ -33,10 +33,7 @@ const (
 	KERNEL_SECURITY_CHECK_FAILURE                         uint32 = 0x139
 )
 
-var bugCheckNames = []struct {
-	code uint32
-	name string
-}{
+var bugCheckNames = []named[uint32]{
 	{APC_INDEX_MISMATCH, "APC_INDEX_MISMATCH"},
 	{IRQL_NOT_LESS_OR_EQUAL, "IRQL_NOT_LESS_OR_EQUAL"},
 	{SPIN_LOCK_ALREADY_OWNED, "SPIN_LOCK_ALREADY_OWNED"},
@@ -63,10 +60,8 @@ var bugCheckNames = []struct {
 
 // BugCheckName returns the symbolic name of a bug-check code.
 func BugCheckName(code uint32) string {
-	for _, e := range bugCheckNames {
-		if e.code == code {
-			return e.name
-		}
+	if n := lookupName(bugCheckNames, code); n != "" {
+		return n
 	}
 	return fmt.Sprintf("BUGCHECK_0x%X", code)
 }

@@ -23,7 +23,6 @@ type Kernel struct {
 
 	rec           des.Record // scratch record for emit (see emit)
 	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
-	halted        bool       // a finding stopped the run
 	balanceArmed  bool
 	collectEqual  func(*Thread) bool
 	collectPrio   int8
@@ -100,7 +99,7 @@ func (k *Kernel) Finish() des.Outcome {
 		var be *des.BudgetError
 		if errors.As(err, &be) {
 			if _, already := err.(*Livelock); !already {
-				k.replaceErr(&Livelock{Budget: be, Running: k.runningNames()})
+				k.sim.ReplaceErr(&Livelock{Budget: be, Running: k.runningNames()})
 			}
 		}
 		return k.sim.Outcome()
@@ -116,9 +115,6 @@ func (k *Kernel) Finish() des.Outcome {
 	}
 	return k.sim.Outcome()
 }
-
-// replaceErr swaps the stop error for a richer one of the same failure.
-func (k *Kernel) replaceErr(err error) { k.sim.ReplaceErr(err) }
 
 func (k *Kernel) runningNames() []string {
 	var out []string
@@ -152,7 +148,6 @@ func (k *Kernel) leaks() []string {
 // code that broke a rule never continues past the faulting call.
 func (k *Kernel) halt(e *exec, err error) {
 	k.sim.Stop(err)
-	k.halted = true
 	if e != nil && e.running() {
 		e.req = reqHalt
 		for {

@@ -14,7 +14,6 @@ type KQUEUE struct {
 	entries  []any
 	limit    int
 	active   int
-	members  int
 	sleepers []*Thread // threads blocked in KeRemoveQueue, LIFO
 }
 
@@ -80,7 +79,7 @@ func (q *KQUEUE) handTo(entry any) {
 	q.sleepers = q.sleepers[:len(q.sleepers)-1]
 	t.wait.queued = entry
 	q.active++
-	q.unlinkWaiter(t)
+	t.unlinkWaitBlocks()
 	q.k.satisfyQueue(t)
 }
 
@@ -99,16 +98,11 @@ func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok b
 			t.queue.threadGone(t)
 		}
 		t.queue = q
-		q.members++
 	} else if q.active > 0 {
 		q.active-- // the previous entry is done
 	}
 	if len(q.entries) > 0 && q.active < q.limit {
-		entry = q.entries[0]
-		copy(q.entries, q.entries[1:])
-		q.entries[len(q.entries)-1] = nil
-		q.entries = q.entries[:len(q.entries)-1]
-		q.state = int32(len(q.entries))
+		entry = q.popEntry()
 		q.active++
 		return entry, true
 	}
@@ -121,16 +115,9 @@ func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok b
 	t.wait.api = "KeRemoveQueue"
 	t.wait.queued = nil
 	t.wait.inQueue = true
-	if timeout > 0 {
-		if t.wait.onTimout == nil {
-			t.wait.onTimout = func() { k.waitTimedOut(t) }
-		}
-		t.wait.timer = k.sim.After(timeout, t.wait.onTimout)
-	}
+	k.armWaitTimeout(t, timeout)
 	k.emit(x, KindWait, "KeRemoveQueue", q.name, int64(timeout), 0)
-	t.state = Waiting
-	t.req = reqBlock
-	t.proc.Yield()
+	k.block(t) // an idle wait: the slot was released above, not by block
 	t.wait.inQueue = false
 	if t.wait.status == STATUS_TIMEOUT {
 		return nil, false
@@ -138,11 +125,14 @@ func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok b
 	return t.wait.queued, true
 }
 
-func (q *KQUEUE) unlinkWaiter(t *Thread) {
-	for i := range t.wait.blocks {
-		t.wait.blocks[i].obj.unlink(&t.wait.blocks[i])
-	}
-	t.wait.blocks = t.wait.blocks[:0]
+// popEntry removes and returns the head entry.
+func (q *KQUEUE) popEntry() any {
+	e := q.entries[0]
+	copy(q.entries, q.entries[1:])
+	q.entries[len(q.entries)-1] = nil
+	q.entries = q.entries[:len(q.entries)-1]
+	q.state = int32(len(q.entries))
+	return e
 }
 
 // satisfyQueue readies a thread released from KeRemoveQueue.
@@ -185,7 +175,6 @@ func (q *KQUEUE) threadWoke(t *Thread) {
 }
 
 func (q *KQUEUE) threadGone(t *Thread) {
-	q.members--
 	if t.state != Waiting && q.active > 0 {
 		q.active--
 	}
@@ -194,11 +183,6 @@ func (q *KQUEUE) threadGone(t *Thread) {
 
 func (q *KQUEUE) activateWaiter() {
 	for len(q.entries) > 0 && len(q.sleepers) > 0 && q.active < q.limit {
-		e := q.entries[0]
-		copy(q.entries, q.entries[1:])
-		q.entries[len(q.entries)-1] = nil
-		q.entries = q.entries[:len(q.entries)-1]
-		q.state = int32(len(q.entries))
-		q.handTo(e)
+		q.handTo(q.popEntry())
 	}
 }

@@ -1,8 +1,6 @@
 package kernel
 
-import (
-	"github.com/wqsim/wqsim/des"
-)
+import "strconv"
 
 // Processor is one simulated CPU. Its stack of contexts is: the current
 // thread (nil when idle), then the DPC drain, then an ISR; only the top one
@@ -23,18 +21,14 @@ type Processor struct {
 	quantumEnd  bool // the current thread's quantum ran out
 	yieldWanted bool // an injected early quantum end
 	name        string
-	dpcName     string
-	isrName     string
 }
 
 func newProcessor(k *Kernel, id int) *Processor {
 	c := &Processor{k: k, id: id}
-	c.name = "cpu" + itoa(id)
-	c.dpcName = "dpc/" + c.name
-	c.isrName = "isr/" + c.name
-	c.dpc.init(k, execDPC, c.dpcName)
+	c.name = "cpu" + strconv.Itoa(id)
+	c.dpc.init(k, execDPC, "dpc/"+c.name)
 	c.dpc.cpu = c
-	c.isr.init(k, execISR, c.isrName)
+	c.isr.init(k, execISR, "isr/"+c.name)
 	c.isr.cpu = c
 	return c
 }
@@ -175,13 +169,3 @@ func (c *Processor) popContext(e *exec) {
 	e.req = reqNone
 	c.k.emit(e, KindInterrupt, "leave", e.name, 0, 0)
 }
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
-}
-
-// Time helpers for readability in the dispatcher.
-func (k *Kernel) now() des.Time { return k.sim.Now() }

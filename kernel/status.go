@@ -38,11 +38,8 @@ const (
 	STATUS_FLT_DO_NOT_DETACH              NTSTATUS = 0xC01C0010
 )
 
-// statusNames is ordered by value; lookups scan it (a handful of entries).
-var statusNames = []struct {
-	v    NTSTATUS
-	name string
-}{
+// statusNames maps the statuses the model uses to their names.
+var statusNames = []named[NTSTATUS]{
 	{STATUS_SUCCESS, "STATUS_SUCCESS"},
 	{STATUS_USER_APC, "STATUS_USER_APC"},
 	{STATUS_ALERTED, "STATUS_ALERTED"},
@@ -75,10 +72,8 @@ var statusNames = []struct {
 
 // Name returns the symbolic name, or "" for a value the model does not know.
 func (s NTSTATUS) Name() string {
-	for _, e := range statusNames {
-		if e.v == s {
-			return e.name
-		}
+	if n := lookupName(statusNames, s); n != "" {
+		return n
 	}
 	if s > STATUS_WAIT_0 && s < STATUS_WAIT_0+64 {
 		return fmt.Sprintf("STATUS_WAIT_%d", uint32(s))
@@ -96,3 +91,20 @@ func (s NTSTATUS) String() string {
 
 // NT_SUCCESS reports whether s is a success or informational status.
 func NT_SUCCESS(s NTSTATUS) bool { return int32(s) >= 0 }
+
+// named pairs a code with its symbolic name in the small lookup tables
+// (statuses, bug checks); lookups scan them, a few dozen entries at most.
+type named[T comparable] struct {
+	v    T
+	name string
+}
+
+// lookupName returns v's name in table, or "".
+func lookupName[T comparable](table []named[T], v T) string {
+	for _, e := range table {
+		if e.v == v {
+			return e.name
+		}
+	}
+	return ""
+}

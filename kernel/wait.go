@@ -48,15 +48,15 @@ type waitBlock struct {
 
 // waitState is a thread's current wait.
 type waitState struct {
-	blocks   []waitBlock
-	all      bool
-	status   NTSTATUS
-	timer    des.Timer
-	onTimout des.Handler
-	api      string
-	lock     lockWait // set when blocked on a lock instead of objects
-	queued   any      // the entry handed over by KeInsertQueue
-	inQueue  bool     // blocked in KeRemoveQueue
+	blocks    []waitBlock
+	all       bool
+	status    NTSTATUS
+	timer     des.Timer
+	onTimeout des.Handler // created once per thread: arming a timeout allocates nothing
+	api       string
+	lock      lockWait // set when blocked on a lock instead of objects
+	queued    any      // the entry handed over by KeInsertQueue
+	inQueue   bool     // blocked in KeRemoveQueue
 }
 
 // WAIT_TYPE for KeWaitForMultipleObjects.
@@ -215,10 +215,7 @@ func allSignalled(t *Thread) bool {
 
 // satisfy ends t's wait with status and readies it.
 func (k *Kernel) satisfy(t *Thread, status NTSTATUS, increment int) {
-	for i := range t.wait.blocks {
-		t.wait.blocks[i].obj.unlink(&t.wait.blocks[i])
-	}
-	t.wait.blocks = t.wait.blocks[:0]
+	t.unlinkWaitBlocks()
 	t.wait.timer.Stop()
 	t.wait.lock = lockWait{}
 	t.wait.status = status
@@ -232,6 +229,14 @@ func (k *Kernel) satisfy(t *Thread, status NTSTATUS, increment int) {
 	// priority it is ready at (after any boost).
 	k.emit(&t.exec, KindWake, "wake", t.name, int64(status), int64(t.priority))
 	k.placeReady(t)
+}
+
+// unlinkWaitBlocks takes t off every object it waits on.
+func (t *Thread) unlinkWaitBlocks() {
+	for i := range t.wait.blocks {
+		t.wait.blocks[i].obj.unlink(&t.wait.blocks[i])
+	}
+	t.wait.blocks = t.wait.blocks[:0]
 }
 
 func (h *dispatcherHeader) unlink(wb *waitBlock) {
@@ -298,12 +303,7 @@ func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Dur
 		name = objs[0].hdr().name
 	}
 	k.emit(x, KindWait, api, name, int64(timeout), int64(len(objs)))
-	if timeout > 0 {
-		if t.wait.onTimout == nil {
-			t.wait.onTimout = func() { k.waitTimedOut(t) }
-		}
-		t.wait.timer = k.sim.After(timeout, t.wait.onTimout)
-	}
+	k.armWaitTimeout(t, timeout)
 	k.block(t)
 	return t.wait.status
 }
@@ -331,6 +331,18 @@ func (k *Kernel) trySatisfy(typ WAIT_TYPE, objs []Waitable) (NTSTATUS, bool) {
 		o.hdr().consume()
 	}
 	return STATUS_SUCCESS, true
+}
+
+// armWaitTimeout schedules the end of t's wait after timeout (> 0 only;
+// Infinite and polls arm nothing).
+func (k *Kernel) armWaitTimeout(t *Thread, timeout des.Duration) {
+	if timeout <= 0 {
+		return
+	}
+	if t.wait.onTimeout == nil {
+		t.wait.onTimeout = func() { k.waitTimedOut(t) }
+	}
+	t.wait.timer = k.sim.After(timeout, t.wait.onTimeout)
 }
 
 func (k *Kernel) waitTimedOut(t *Thread) {

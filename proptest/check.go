@@ -3,6 +3,7 @@ package proptest
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -21,13 +22,6 @@ var (
 	flagFailDir  = flag.String("wqsim.faildir", "", "where fail files go (env WQSIM_FAILDIR; default testdata/wqsim-fail)")
 )
 
-func setting(f *flag.Flag, env string) string {
-	if f != nil && f.Value.String() != f.DefValue {
-		return f.Value.String()
-	}
-	return os.Getenv(env)
-}
-
 // Settings are the effective flag/env values.
 type Settings struct {
 	FailFile string
@@ -37,24 +31,49 @@ type Settings struct {
 	FailDir  string
 }
 
-// CurrentSettings reads the wqsim.* flags and their environment variables.
-func CurrentSettings() Settings {
-	look := flag.Lookup
+// CurrentSettings reads the wqsim.* flags and, for each one left unset,
+// its environment variable. A value that does not parse is an error naming
+// the flag or variable; it is never silently ignored.
+func CurrentSettings() (Settings, error) {
 	s := Settings{
-		FailFile: setting(look("wqsim.failfile"), "WQSIM_FAILFILE"),
-		Strategy: setting(look("wqsim.strategy"), "WQSIM_STRATEGY"),
-		FailDir:  setting(look("wqsim.faildir"), "WQSIM_FAILDIR"),
+		FailFile: pick(*flagFailFile, "WQSIM_FAILFILE"),
+		Strategy: pick(*flagStrategy, "WQSIM_STRATEGY"),
+		FailDir:  pick(*flagFailDir, "WQSIM_FAILDIR"),
+		Execs:    *flagExecs,
+		Seed:     *flagSeed,
 	}
-	if v := setting(look("wqsim.execs"), "WQSIM_EXECS"); v != "" {
-		s.Execs, _ = strconv.Atoi(v)
+	if v := os.Getenv("WQSIM_EXECS"); s.Execs == 0 && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return s, fmt.Errorf("WQSIM_EXECS=%q: want a non-negative number of executions", v)
+		}
+		s.Execs = n
 	}
-	if v := setting(look("wqsim.seed"), "WQSIM_SEED"); v != "" {
-		s.Seed, _ = strconv.ParseUint(v, 10, 64)
+	if v := os.Getenv("WQSIM_SEED"); s.Seed == 0 && v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return s, fmt.Errorf("WQSIM_SEED=%q: want an unsigned number", v)
+		}
+		s.Seed = n
+	}
+	if s.Strategy != "" {
+		if _, err := NewStrategy(s.Strategy); err != nil {
+			return s, fmt.Errorf("-wqsim.strategy / WQSIM_STRATEGY: %w", err)
+		}
 	}
 	if s.FailDir == "" {
 		s.FailDir = "testdata/wqsim-fail"
 	}
-	return s
+	return s, nil
+}
+
+// pick returns the flag's value, or the environment variable's when the
+// flag was left empty.
+func pick(flagValue, env string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return os.Getenv(env)
 }
 
 // CheckOptions tune Check; zero values take the flags or defaults.
@@ -67,9 +86,13 @@ type CheckOptions struct {
 // Check explores a scenario variant that must not fail. A previously saved
 // fail file for it is replayed first; a new failure is shrunk, saved, and
 // reported with the minimal schedule in words and the reproduce lines.
-func Check(t *testing.T, s *model.Scenario, variant string, co CheckOptions) {
+func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 	t.Helper()
-	st := CurrentSettings()
+	st, err := CurrentSettings()
+	if err != nil {
+		t.Fatal(err)
+		return
+	}
 	if st.FailFile != "" {
 		replayForTest(t, st.FailFile)
 		return
@@ -78,6 +101,7 @@ func Check(t *testing.T, s *model.Scenario, variant string, co CheckOptions) {
 	if f, err := ReadFailFile(path); err == nil {
 		if r, err := Replay(f, nil); err == nil && r.Failed() {
 			t.Fatalf("saved failure still fails: %v\n%s", r.Outcome.Err, reproduceText(path))
+			return
 		}
 		t.Logf("saved failure %s no longer fails; delete it once the fix is reviewed", path)
 	}
@@ -86,11 +110,13 @@ func Check(t *testing.T, s *model.Scenario, variant string, co CheckOptions) {
 	rep, err := Explore(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
+		return
 	}
 	if f := rep.First(); f != nil {
 		t.Fatalf("%s:%s failed at execution %d (seed %d) after %d executions: %v\nminimal schedule:\n  %s\n%s",
 			s.Name, variant, f.Exec, f.Seed, rep.Execs, f.MinFinal.Outcome.Err,
 			strings.Join(DescribeSchedule(f.Minimal), "\n  "), reproduceText(f.File))
+		return
 	}
 	t.Logf("%s:%s: %d executions, no failure (%s)", s.Name, variant, rep.Execs, rep.Strategy)
 }
@@ -103,9 +129,7 @@ func applySettings(o *Options, st Settings) {
 		o.Seed = st.Seed
 	}
 	if st.Strategy != "" {
-		if s, err := NewStrategy(st.Strategy); err == nil {
-			o.Strategy = s
-		}
+		o.Strategy, _ = NewStrategy(st.Strategy) // validated by CurrentSettings
 	}
 }
 
@@ -116,7 +140,7 @@ func reproduceText(path string) string {
 	return "reproduce:\n  " + strings.Join(ReproduceLines(path), "\n  ")
 }
 
-func replayForTest(t *testing.T, path string) {
+func replayForTest(t testing.TB, path string) {
 	t.Helper()
 	f, err := ReadFailFile(path)
 	if err != nil {

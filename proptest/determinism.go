@@ -6,20 +6,6 @@ import (
 	"github.com/wqsim/wqsim/des"
 )
 
-// Recorder wraps a chooser and records the (kind, options) sequence it was
-// asked, for a second run to compare against.
-type Recorder struct {
-	Inner des.Chooser
-	Asked []des.Decision
-}
-
-// Choose implements des.Chooser.
-func (r *Recorder) Choose(p des.Point, n int) int {
-	c := r.Inner.Choose(p, n)
-	r.Asked = append(r.Asked, des.Decision{Kind: p.Kind, N: int32(n), Choice: int32(c), Label: p.Label})
-	return c
-}
-
 // UncontrolledNondeterminism reports that the same execution, run twice,
 // did not behave the same: something outside the decisions (map order,
 // wall-clock time, global random state, a goroutine) reached the run.

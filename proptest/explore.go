@@ -301,7 +301,7 @@ func finishFailure(o *Options, f *Failure) error {
 // something outside the decisions reached the run (map order, wall-clock
 // time, global random state, a goroutine).
 func CheckDeterministic(s *model.Scenario, variant string, seed uint64, first des.Outcome) error {
-	again, err := model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &Recorder{Inner: des.NewReplay(first.Decisions)}})
+	again, err := model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: des.NewReplay(first.Decisions)})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package proptest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,21 +105,54 @@ func nonZeros(log []des.Decision) int {
 	return nz
 }
 
-// fakeTB lets rapid fail without failing the enclosing test.
+// fakeTB records failures (and their messages) without failing the
+// enclosing test, for checking that rapid or Check would fail.
 type fakeTB struct {
 	testing.TB
 	failed bool
+	msgs   []string
 }
 
-func (f *fakeTB) Fail()                 { f.failed = true }
-func (f *fakeTB) FailNow()              { f.failed = true }
-func (f *fakeTB) Failed() bool          { return f.failed }
-func (f *fakeTB) Error(args ...any)     { f.failed = true }
-func (f *fakeTB) Errorf(string, ...any) { f.failed = true }
-func (f *fakeTB) Fatal(args ...any)     { f.FailNow() }
-func (f *fakeTB) Fatalf(string, ...any) { f.FailNow() }
-func (f *fakeTB) Logf(string, ...any)   {}
-func (f *fakeTB) Log(...any)            {}
+func (f *fakeTB) Fail()                     { f.failed = true }
+func (f *fakeTB) FailNow()                  { f.failed = true }
+func (f *fakeTB) Failed() bool              { return f.failed }
+func (f *fakeTB) Error(args ...any)         { f.fail(fmt.Sprint(args...)) }
+func (f *fakeTB) Errorf(s string, a ...any) { f.fail(fmt.Sprintf(s, a...)) }
+func (f *fakeTB) Fatal(args ...any)         { f.fail(fmt.Sprint(args...)) }
+func (f *fakeTB) Fatalf(s string, a ...any) { f.fail(fmt.Sprintf(s, a...)) }
+func (f *fakeTB) Logf(string, ...any)       {}
+func (f *fakeTB) Log(...any)                {}
+func (f *fakeTB) fail(msg string)           { f.failed, f.msgs = true, append(f.msgs, msg) }
+
+// Check passes a correct variant, fails a racy one and saves its fail
+// file, and on the next run replays that saved failure before exploring.
+func TestCheckSavesAndReplaysFailuresFirst(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("WQSIM_FAILDIR", dir)
+	t.Setenv("WQSIM_EXECS", "3000")
+	s := lostUpdate(t)
+	proptest.Check(t, s, "correct", proptest.CheckOptions{})
+
+	first := &fakeTB{TB: t}
+	proptest.Check(first, s, "racy", proptest.CheckOptions{Seed: 5})
+	require.True(t, first.failed, "the racy variant fails Check")
+	require.Len(t, first.msgs, 1)
+	assert.Contains(t, first.msgs[0], "minimal schedule:")
+	path := proptest.FailFilePath(dir, "lostupdate", "racy")
+	assert.Contains(t, first.msgs[0], "go run ./cmd/wqsim replay "+path)
+	require.FileExists(t, path)
+
+	again := &fakeTB{TB: t}
+	proptest.Check(again, s, "racy", proptest.CheckOptions{Seed: 5})
+	require.Len(t, again.msgs, 1)
+	assert.Contains(t, again.msgs[0], "saved failure still fails", "the saved file is replayed before exploring")
+
+	t.Setenv("WQSIM_EXECS", "many")
+	bad := &fakeTB{TB: t}
+	proptest.Check(bad, s, "correct", proptest.CheckOptions{})
+	require.Len(t, bad.msgs, 1)
+	assert.Contains(t, bad.msgs[0], `WQSIM_EXECS="many"`)
+}
 
 // Explore → fail file → replay: same outcome and trace hash. Never skipped.
 func TestReplayRoundTrip(t *testing.T) {
@@ -242,7 +276,8 @@ func TestFailFileWriteIsAtomic(t *testing.T) {
 // TestReplayFailFile is the target of the reproduce line: it replays
 // -wqsim.failfile (or WQSIM_FAILFILE) strictly and fails if it still fails.
 func TestReplayFailFile(t *testing.T) {
-	st := proptest.CurrentSettings()
+	st, err := proptest.CurrentSettings()
+	require.NoError(t, err)
 	if st.FailFile == "" {
 		t.Skip("no -wqsim.failfile given; this test only replays a fail file on request")
 	}

@@ -41,7 +41,9 @@ func TestBugVariantsAreFound(t *testing.T) {
 // strategy in the benchmark-style run: go test ./proptest -wqsim.execs=10000).
 func TestCorrectVariantsSurvive(t *testing.T) {
 	n := execs(2000, 200)
-	if st := proptest.CurrentSettings(); st.Execs > 0 {
+	st, err := proptest.CurrentSettings()
+	require.NoError(t, err)
+	if st.Execs > 0 {
 		n = st.Execs
 	}
 	for _, s := range model.All() {
