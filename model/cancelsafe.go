@@ -1,8 +1,6 @@
 package model
 
 import (
-	"fmt"
-
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/queues"
@@ -51,14 +49,10 @@ func init() {
 }
 
 type csFilter struct {
-	env      *Env
-	k        *kernel.Kernel
-	fm       *fltmgr.FilterManager
-	f        *fltmgr.FLT_FILTER
+	fltFilter
 	inst     *fltmgr.FLT_INSTANCE
 	q        fltmgr.FLT_CALLBACK_DATA_QUEUE
-	head     fltmgr.LIST_ENTRY
-	mutex    *kernel.FAST_MUTEX // the sample's queue lock: callers at ≤ APC_LEVEL
+	list     cbdqList // q's storage and lock (a fast mutex, as in the sample)
 	workers  *kernel.Cell
 	teardown *kernel.KEVENT
 	// lost-cancel variant: a hand-rolled list under a spin lock
@@ -74,27 +68,20 @@ type csFilter struct {
 
 func setupCancelSafe(env *Env) error {
 	k := env.K
-	sys, err := queues.NewSystem(k, queues.DefaultPoolConfig())
+	b, vol, err := newFltFilter(env)
 	if err != nil {
 		return err
 	}
-	fm, err := fltmgr.New(k, sys, fltmgr.DefaultConfig())
-	if err != nil {
-		return err
-	}
-	vol := fm.MountVolume("C:")
-	cs := &csFilter{env: env, k: k, fm: fm}
-	cs.mutex = k.ExInitializeFastMutex("cancelsafe queue")
+	cs := &csFilter{fltFilter: b}
+	cs.list = cbdqList{k: k, mutex: k.ExInitializeFastMutex("cancelsafe queue")}
 	cs.spin = k.KeInitializeSpinLock("cancelsafe list")
 	cs.workers = k.NewCell("worker present", 0)
 	cs.teardown = k.KeInitializeEvent("cancelsafe teardown", kernel.NotificationEvent, false)
 	cs.entered = k.KeInitializeEvent("read1.0 pre-op entered", kernel.NotificationEvent, false)
 	cs.victimEntered = k.KeInitializeEvent("victim pre-op entered", kernel.NotificationEvent, false)
-	f, err := registerFilter(fm, "cancelsafe", 100, cs.registration())
-	if err != nil {
+	if err := cs.register("cancelsafe", 100, cs.registration()); err != nil {
 		return err
 	}
-	cs.f = f
 	csWorkload(env, cs, vol)
 	return nil
 }
@@ -112,8 +99,8 @@ func (cs *csFilter) registration() *fltmgr.FLT_REGISTRATION {
 
 func (cs *csFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	cs.inst = objs.Instance
-	fltmgr.InitializeListHead(&cs.head)
-	return cs.fm.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.removeIo, cs.peekNextIo, cs.acquire, cs.release, cs.completeCanceledIo)
+	fltmgr.InitializeListHead(&cs.list.head)
+	return cs.fm.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.list.removeIo, cs.list.peekNextIo, cs.list.acquire, cs.list.release, cs.completeCanceledIo)
 }
 
 // preRead is §7.1 step 2.
@@ -165,8 +152,8 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 
 // insertIo is §7.1 step 3 (the queue lock is held).
 func (cs *csFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) kernel.NTSTATUS {
-	wasEmpty := fltmgr.IsListEmpty(&cs.head)
-	fltmgr.InsertTailList(&cs.head, &data.QueueLinks)
+	wasEmpty := fltmgr.IsListEmpty(&cs.list.head)
+	fltmgr.InsertTailList(&cs.list.head, &data.QueueLinks)
 	if st := cs.startWorker(wasEmpty); st != kernel.STATUS_SUCCESS {
 		fltmgr.RemoveEntryList(&data.QueueLinks)
 		return st
@@ -248,57 +235,14 @@ func (cs *csFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *
 
 // teardownStart is §7.1 step 6.
 func (cs *csFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
-	if !fltmgr.IsListEmpty(&cs.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
+	if !fltmgr.IsListEmpty(&cs.list.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
 		cs.env.Hit("cancelsafe: teardown with work outstanding")
 	}
+	cs.fm.FltCbdqDisable(&cs.q)
 	if cs.env.Variant == "no-drain" {
-		cs.fm.FltCbdqDisable(&cs.q)
 		return // the worker still holds each read for its full delay
 	}
-	cs.fm.FltCbdqDisable(&cs.q)
 	for cs.completeNext() {
 	}
 	cs.k.KeSetEvent(cs.teardown, kernel.IO_NO_INCREMENT, false)
-}
-
-func (cs *csFilter) removeIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
-	fltmgr.RemoveEntryList(&data.QueueLinks)
-}
-
-func (cs *csFilter) peekNextIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) *fltmgr.FLT_CALLBACK_DATA {
-	e := cs.head.Flink
-	if data != nil {
-		e = data.QueueLinks.Flink
-	}
-	if e == &cs.head {
-		return nil
-	}
-	return fltmgr.CbdFromQueueLinks(e)
-}
-
-func (cs *csFilter) acquire(*fltmgr.FLT_CALLBACK_DATA_QUEUE) kernel.IRQL {
-	cs.k.ExAcquireFastMutex(cs.mutex)
-	return kernel.APC_LEVEL
-}
-
-func (cs *csFilter) release(*fltmgr.FLT_CALLBACK_DATA_QUEUE, kernel.IRQL) {
-	cs.k.ExReleaseFastMutex(cs.mutex)
-}
-
-// registerFilter registers reg the usual minifilter way: unless reg has
-// its own, the unload callback unregisters the filter (FltUnregisterFilter
-// waits for teardown and outstanding rundown references, §5.5).
-func registerFilter(fm *fltmgr.FilterManager, name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) (*fltmgr.FLT_FILTER, error) {
-	var f *fltmgr.FLT_FILTER
-	if reg.FilterUnloadCallback == nil {
-		reg.FilterUnloadCallback = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			fm.FltUnregisterFilter(f)
-			return kernel.STATUS_SUCCESS
-		}
-	}
-	f, st := fm.FltRegisterFilter(name, altitude, reg)
-	if st != kernel.STATUS_SUCCESS {
-		return nil, fmt.Errorf("FltRegisterFilter(%q): %v", name, st)
-	}
-	return f, nil
 }

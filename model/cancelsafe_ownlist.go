@@ -24,19 +24,13 @@ func (cs *csFilter) preReadOwnList(data *fltmgr.FLT_CALLBACK_DATA) fltmgr.FLT_PR
 	k.KeReleaseSpinLock(cs.spin, old)
 	k.Compute(2 * des.Microsecond) // bookkeeping between the test and the set
 	fm.FltSetCancelCompletion(data, cs.cancelOwn)
-	cs.startWorkerOwn(wasEmpty)
+	// Start the worker under the list's spin lock (at DISPATCH_LEVEL); a
+	// failure leaves the read for the next worker (the counter is restored).
+	old = k.KeAcquireSpinLock(cs.spin)
+	cs.startWorker(wasEmpty)
+	k.KeReleaseSpinLock(cs.spin, old)
 	return fltmgr.FLT_PREOP_PENDING
 }
-
-func (cs *csFilter) startWorkerOwn(wasEmpty bool) {
-	old := cs.k.KeAcquireSpinLock(cs.spin)
-	st := cs.startWorkerAt(wasEmpty)
-	cs.k.KeReleaseSpinLock(cs.spin, old)
-	_ = st // a failure leaves the read for the next worker (counter restored)
-}
-
-// startWorkerAt is startWorker for callers that may be at DISPATCH_LEVEL.
-func (cs *csFilter) startWorkerAt(wasEmpty bool) kernel.NTSTATUS { return cs.startWorker(wasEmpty) }
 
 // popOwnList takes the first read whose cancel callback we could clear;
 // a read being cancelled belongs to the callback (§2.1).
@@ -57,12 +51,7 @@ func (cs *csFilter) popOwnList() *fltmgr.FLT_CALLBACK_DATA {
 func (cs *csFilter) cancelOwn(data *fltmgr.FLT_CALLBACK_DATA) {
 	k := cs.k
 	old := k.KeAcquireSpinLock(cs.spin)
-	for i, d := range cs.own {
-		if d == data {
-			cs.own = append(cs.own[:i], cs.own[i+1:]...)
-			break
-		}
-	}
+	cs.own = removeFirst(cs.own, data)
 	k.KeReleaseSpinLock(cs.spin, old)
 	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
 	cs.freeContext(data)

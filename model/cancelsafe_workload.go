@@ -16,23 +16,15 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 	k := env.K
 	started := k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
 	issuing := k.KeInitializeEvent("victim issuing", kernel.NotificationEvent, false)
-	apps := k.NewCell("apps running", 3)
-	appsDone := k.KeInitializeEvent("apps done", kernel.NotificationEvent, false)
+	apps := newCountdown(k, 3, "apps running", "apps done")
 	var victim *fltmgr.IoOp
-	finish := func() {
-		if k.InterlockedDecrement(apps) == 0 {
-			k.KeSetEvent(appsDone, 0, false)
-		}
-	}
 	k.PsCreateSystemThread("app0", 8, func() {
-		if st := cs.fm.FltStartFiltering(cs.f); st != kernel.STATUS_SUCCESS {
-			env.Violation("start", "FltStartFiltering: %v", st)
-		}
+		cs.startFiltering()
 		k.KeSetEvent(started, 0, false)
 		k.KeSetEvent(issuing, 0, false)
 		victim = vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, Length: 100, Tag: "victim"})
 		victim.Wait()
-		finish()
+		apps.finish()
 	})
 	for i := 1; i <= 2; i++ {
 		k.PsCreateSystemThread(fmt.Sprintf("app%d", i), 8, func() {
@@ -40,7 +32,7 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 			for j := 0; j < 2; j++ {
 				vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, Length: uint32(10*i + j), Tag: fmt.Sprintf("read%d.%d", i, j)})
 			}
-			finish()
+			apps.finish()
 		})
 	}
 	k.PsCreateSystemThread("canceller", 8, func() {
@@ -71,13 +63,11 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 			k.KeWaitForSingleObject(cs.entered, kernel.Infinite)
 			k.Compute(des.Duration(env.Choose("cancelsafe: unload delay (×2µs)", 16)) * 2 * des.Microsecond)
 		} else {
-			k.KeWaitForSingleObject(appsDone, kernel.Infinite)
+			k.KeWaitForSingleObject(apps.done, kernel.Infinite)
 		}
 		env.BeginDrain()
 		start := k.Now()
-		if st := cs.fm.FltUnloadFilter(cs.f); st != kernel.STATUS_SUCCESS {
-			env.Violation("unload", "FltUnloadFilter: %v", st)
-		}
+		cs.unload()
 		if took := k.Now().Sub(start); took > csUnloadBound {
 			env.Violation("unload latency", "unload took %v (> %v): teardown waited for the worker's sleep instead of draining", took, csUnloadBound)
 		}

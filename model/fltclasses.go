@@ -20,44 +20,9 @@ import (
 //   - teardownpend (§6.15, §5.5): operations pended in the filter's own
 //     list that InstanceTeardownStart forgets.
 
-// fltSetup builds the executive worker queues, the filter manager and one
-// volume C: for a minifilter scenario.
-func fltSetup(env *Env) (*fltmgr.FilterManager, *fltmgr.FLT_VOLUME, error) {
-	sys, err := queues.NewSystem(env.K, queues.DefaultPoolConfig())
-	if err != nil {
-		return nil, nil, err
-	}
-	fm, err := fltmgr.New(env.K, sys, fltmgr.DefaultConfig())
-	if err != nil {
-		return nil, nil, err
-	}
-	return fm, fm.MountVolume("C:"), nil
-}
-
-// fltAppsDone is a countdown of workload threads and the event set when
-// the last one finishes.
-type fltAppsDone struct {
-	k    *kernel.Kernel
-	left *kernel.Cell
-	done *kernel.KEVENT
-}
-
-func newFltAppsDone(k *kernel.Kernel, n int) *fltAppsDone {
-	return &fltAppsDone{k: k, left: k.NewCell("workload threads running", int64(n)),
-		done: k.KeInitializeEvent("workload done", kernel.NotificationEvent, false)}
-}
-
-func (a *fltAppsDone) finish() {
-	if a.k.InterlockedDecrement(a.left) == 0 {
-		a.k.KeSetEvent(a.done, 0, false)
-	}
-}
-
-// fltUnload unloads the filter from the calling thread (fltmc unload).
-func fltUnload(env *Env, fm *fltmgr.FilterManager, f *fltmgr.FLT_FILTER) {
-	if st := fm.FltUnloadFilter(f); st != kernel.STATUS_SUCCESS {
-		env.Violation("unload", "FltUnloadFilter: %v", st)
-	}
+// newFltApps is the countdown of a minifilter scenario's workload threads.
+func newFltApps(k *kernel.Kernel, n int) *countdown {
+	return newCountdown(k, n, "workload threads running", "workload done")
 }
 
 // ---------------------------------------------------------------------
@@ -89,20 +54,15 @@ func init() {
 	})
 }
 
-type ppFilter struct {
-	env *Env
-	k   *kernel.Kernel
-	fm  *fltmgr.FilterManager
-	f   *fltmgr.FLT_FILTER
-}
+type ppFilter struct{ fltFilter }
 
 func setupPostPaging(env *Env) error {
 	k := env.K
-	fm, vol, err := fltSetup(env)
+	b, vol, err := newFltFilter(env)
 	if err != nil {
 		return err
 	}
-	pp := &ppFilter{env: env, k: k, fm: fm}
+	pp := &ppFilter{b}
 	// The file system below: a read holds the file's FCB resource shared
 	// for its disk transfer (recursive for a thread that owns it).
 	fcb := k.ExInitializeResourceLite("FCB a.txt")
@@ -115,23 +75,19 @@ func setupPostPaging(env *Env) error {
 		data.IoStatus.Information = uint64(data.Iopb.Parameters.Length)
 		return kernel.STATUS_SUCCESS
 	}
-	f, err := registerFilter(fm, "inspect", 320000, &fltmgr.FLT_REGISTRATION{
+	if err := pp.register("inspect", 320000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{MajorFunction: fltmgr.IRP_MJ_READ, PreOperation: pp.preRead}},
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	pp.f = f
 
 	// Workload: an application reads the file twice; a cached write to it
 	// holds the FCB exclusively while copying the user's buffer, which
 	// may fault on a view of the same file (a decision).
-	apps := newFltAppsDone(k, 2)
+	apps := newFltApps(k, 2)
 	started := k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
 	k.PsCreateSystemThread("app", 8, func() {
-		if st := fm.FltStartFiltering(f); st != kernel.STATUS_SUCCESS {
-			env.Violation("start", "FltStartFiltering: %v", st)
-		}
+		pp.startFiltering()
 		k.KeSetEvent(started, 0, false)
 		for i := range 2 {
 			vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, Length: 4096, ByteOffset: int64(i) * 4096, Tag: fmt.Sprintf("read%d", i)})
@@ -158,11 +114,7 @@ func setupPostPaging(env *Env) error {
 		k.KeLeaveCriticalRegion()
 		apps.finish()
 	})
-	k.PsCreateSystemThread("unloader", 8, func() {
-		k.KeWaitForSingleObject(apps.done, kernel.Infinite)
-		env.BeginDrain()
-		fltUnload(env, fm, f)
-	})
+	pp.unloadWhenDone(apps)
 	return nil
 }
 
@@ -253,52 +205,44 @@ func init() {
 }
 
 type pqFilter struct {
-	env     *Env
-	k       *kernel.Kernel
-	fm      *fltmgr.FilterManager
-	f       *fltmgr.FLT_FILTER
+	fltFilter
 	q       fltmgr.FLT_CALLBACK_DATA_QUEUE
-	head    fltmgr.LIST_ENTRY
-	mutex   *kernel.FAST_MUTEX
-	spin    *kernel.KSPIN_LOCK
-	ready   *kernel.Cell // the content has been written
-	waiting *kernel.Cell // reads in the queue (or being inserted)
+	list    cbdqList           // q's storage, locked by a fast mutex ...
+	spin    *kernel.KSPIN_LOCK // ... or by this in the resume-at-dispatch variant
+	ready   *kernel.Cell       // the content has been written
+	waiting *kernel.Cell       // reads in the queue (or being inserted)
 }
 
 func setupPostOpQueue(env *Env) error {
 	k := env.K
-	fm, vol, err := fltSetup(env)
+	b, vol, err := newFltFilter(env)
 	if err != nil {
 		return err
 	}
-	pq := &pqFilter{env: env, k: k, fm: fm,
-		mutex: k.ExInitializeFastMutex("waitq"), spin: k.KeInitializeSpinLock("waitq"),
+	pq := &pqFilter{fltFilter: b,
+		list: cbdqList{k: k, mutex: k.ExInitializeFastMutex("waitq")}, spin: k.KeInitializeSpinLock("waitq"),
 		ready: k.NewCell("content ready", 0), waiting: k.NewCell("reads waiting", 0)}
-	f, err := registerFilter(fm, "waitcontent", 140000, &fltmgr.FLT_REGISTRATION{
+	if err := pq.register("waitcontent", 140000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{
 			{MajorFunction: fltmgr.IRP_MJ_READ, PreOperation: pq.preRead},
 			{MajorFunction: fltmgr.IRP_MJ_WRITE, PostOperation: pq.postWrite},
 		},
 		InstanceSetupCallback:         pq.instanceSetup,
 		InstanceTeardownStartCallback: pq.teardownStart,
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	pq.f = f
 
 	// Workload: a producer writes the file twice; two readers read it,
 	// each after the first write (natural) or while it is in flight (a
 	// decision); a canceller may give up on reader 0's read.
-	apps := newFltAppsDone(k, 4)
+	apps := newFltApps(k, 4)
 	started := k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
 	written := k.KeInitializeEvent("first write done", kernel.NotificationEvent, false)
 	issued0 := k.KeInitializeEvent("reader0 issued", kernel.NotificationEvent, false)
 	var read0 *fltmgr.IoOp
 	k.PsCreateSystemThread("producer", 8, func() {
-		if st := fm.FltStartFiltering(f); st != kernel.STATUS_SUCCESS {
-			env.Violation("start", "FltStartFiltering: %v", st)
-		}
+		pq.startFiltering()
 		k.KeSetEvent(started, 0, false)
 		for i := range 2 {
 			vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_WRITE, Length: 4096, ByteOffset: int64(i) * 4096, Tag: fmt.Sprintf("write%d", i)})
@@ -323,23 +267,16 @@ func setupPostOpQueue(env *Env) error {
 	}
 	k.PsCreateSystemThread("canceller", 8, func() {
 		k.KeWaitForSingleObject(issued0, kernel.Infinite)
-		if c := env.Choose("postopqueue: cancel read0 (×20µs; 0 = never)", 4); c > 0 {
-			k.KeDelayExecutionThread(des.Duration(c) * 20 * des.Microsecond)
-			read0.Cancel()
-		}
+		cancelAfterChoice(env, "postopqueue: cancel read0 (×20µs; 0 = never)", 4, func() { read0.Cancel() })
 		apps.finish()
 	})
-	k.PsCreateSystemThread("unloader", 8, func() {
-		k.KeWaitForSingleObject(apps.done, kernel.Infinite)
-		env.BeginDrain()
-		fltUnload(env, fm, f)
-	})
+	pq.unloadWhenDone(apps)
 	return nil
 }
 
 func (pq *pqFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
-	fltmgr.InitializeListHead(&pq.head)
-	return pq.fm.FltCbdqInitialize(objs.Instance, &pq.q, pq.insertIo, pq.removeIo, pq.peekNextIo, pq.acquire, pq.release, pq.completeCanceledIo)
+	fltmgr.InitializeListHead(&pq.list.head)
+	return pq.fm.FltCbdqInitialize(objs.Instance, &pq.q, pq.insertIo, pq.removeIo, pq.list.peekNextIo, pq.acquire, pq.release, pq.completeCanceledIo)
 }
 
 // preRead lets a read through once the content is there, otherwise
@@ -418,40 +355,28 @@ func (pq *pqFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT
 		k.InterlockedDecrement(pq.waiting)
 		return pqStatusContentReady
 	}
-	fltmgr.InsertTailList(&pq.head, &data.QueueLinks)
+	fltmgr.InsertTailList(&pq.list.head, &data.QueueLinks)
 	return kernel.STATUS_SUCCESS
 }
 
-func (pq *pqFilter) removeIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
-	fltmgr.RemoveEntryList(&data.QueueLinks)
+func (pq *pqFilter) removeIo(q *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
+	pq.list.removeIo(q, data)
 	pq.k.InterlockedDecrement(pq.waiting)
 }
 
-func (pq *pqFilter) peekNextIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) *fltmgr.FLT_CALLBACK_DATA {
-	e := pq.head.Flink
-	if data != nil {
-		e = data.QueueLinks.Flink
-	}
-	if e == &pq.head {
-		return nil
-	}
-	return fltmgr.CbdFromQueueLinks(e)
-}
-
-func (pq *pqFilter) acquire(*fltmgr.FLT_CALLBACK_DATA_QUEUE) kernel.IRQL {
+func (pq *pqFilter) acquire(q *fltmgr.FLT_CALLBACK_DATA_QUEUE) kernel.IRQL {
 	if pq.env.Variant == "resume-at-dispatch" {
 		return pq.k.KeAcquireSpinLock(pq.spin)
 	}
-	pq.k.ExAcquireFastMutex(pq.mutex)
-	return kernel.APC_LEVEL
+	return pq.list.acquire(q)
 }
 
-func (pq *pqFilter) release(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, irql kernel.IRQL) {
+func (pq *pqFilter) release(q *fltmgr.FLT_CALLBACK_DATA_QUEUE, irql kernel.IRQL) {
 	if pq.env.Variant == "resume-at-dispatch" {
 		pq.k.KeReleaseSpinLock(pq.spin, irql)
 		return
 	}
-	pq.k.ExReleaseFastMutex(pq.mutex)
+	pq.list.release(q, irql)
 }
 
 func (pq *pqFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
@@ -494,10 +419,7 @@ func init() {
 }
 
 type tpFilter struct {
-	env    *Env
-	k      *kernel.Kernel
-	fm     *fltmgr.FilterManager
-	f      *fltmgr.FLT_FILTER
+	fltFilter
 	lock   *kernel.KSPIN_LOCK
 	notify []*fltmgr.FLT_CALLBACK_DATA // pended notifications
 	closed bool                        // teardown started: pend no more
@@ -507,23 +429,21 @@ type tpFilter struct {
 
 func setupTeardownPend(env *Env) error {
 	k := env.K
-	fm, vol, err := fltSetup(env)
+	b, vol, err := newFltFilter(env)
 	if err != nil {
 		return err
 	}
-	tp := &tpFilter{env: env, k: k, fm: fm, lock: k.KeInitializeSpinLock("notify list"),
+	tp := &tpFilter{fltFilter: b, lock: k.KeInitializeSpinLock("notify list"),
 		entered: k.KeInitializeEvent("notify1 pre-op entered", kernel.NotificationEvent, false)}
-	f, err := registerFilter(fm, "changenotify", 180000, &fltmgr.FLT_REGISTRATION{
+	if err := tp.register("changenotify", 180000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{
 			{MajorFunction: fltmgr.IRP_MJ_DIRECTORY_CONTROL, PreOperation: tp.preDirectoryControl},
 			{MajorFunction: fltmgr.IRP_MJ_WRITE, PostOperation: tp.postWrite},
 		},
 		InstanceTeardownStartCallback: tp.teardownStart,
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	tp.f = f
 	tp.startWorkload(vol)
 	return nil
 }
@@ -536,7 +456,7 @@ func setupTeardownPend(env *Env) error {
 type tpWorkload struct {
 	tp      *tpFilter
 	vol     *fltmgr.FLT_VOLUME
-	apps    *fltAppsDone
+	apps    *countdown
 	started *kernel.KEVENT     // filtering started
 	armed   *kernel.KSEMAPHORE // a count per notification issued
 	issued0 *kernel.KEVENT     // notify0 is issued
@@ -547,7 +467,7 @@ type tpWorkload struct {
 func (tp *tpFilter) startWorkload(vol *fltmgr.FLT_VOLUME) {
 	k := tp.k
 	w := &tpWorkload{tp: tp, vol: vol}
-	w.apps = newFltAppsDone(k, 3)
+	w.apps = newFltApps(k, 3)
 	w.started = k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
 	w.armed = k.KeInitializeSemaphore("notifications armed", 0, 16)
 	w.issued0 = k.KeInitializeEvent("notify0 issued", kernel.NotificationEvent, false)
@@ -560,10 +480,8 @@ func (tp *tpFilter) startWorkload(vol *fltmgr.FLT_VOLUME) {
 // watcher starts filtering, then issues two change notifications, one
 // after the other.
 func (w *tpWorkload) watcher() {
-	tp, k := w.tp, w.tp.k
-	if st := tp.fm.FltStartFiltering(tp.f); st != kernel.STATUS_SUCCESS {
-		tp.env.Violation("start", "FltStartFiltering: %v", st)
-	}
+	k := w.tp.k
+	w.tp.startFiltering()
 	k.KeSetEvent(w.started, 0, false)
 	for i := range 2 {
 		io := w.vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_DIRECTORY_CONTROL, MinorFunction: irpMnNotifyChangeDirectory,
@@ -591,12 +509,8 @@ func (w *tpWorkload) writer() {
 
 // canceller cancels notify0 after a delay, or never (a decision).
 func (w *tpWorkload) canceller() {
-	env, k := w.tp.env, w.tp.k
-	k.KeWaitForSingleObject(w.issued0, kernel.Infinite)
-	if c := env.Choose("teardownpend: cancel notify0 (×20µs; 0 = never)", 4); c > 0 {
-		k.KeDelayExecutionThread(des.Duration(c) * 20 * des.Microsecond)
-		w.notify0.Cancel()
-	}
+	w.tp.k.KeWaitForSingleObject(w.issued0, kernel.Infinite)
+	cancelAfterChoice(w.tp.env, "teardownpend: cancel notify0 (×20µs; 0 = never)", 4, func() { w.notify0.Cancel() })
 	w.apps.finish()
 }
 
@@ -613,7 +527,7 @@ func (w *tpWorkload) unloader() {
 		k.KeWaitForSingleObject(w.apps.done, kernel.Infinite)
 	}
 	env.BeginDrain()
-	fltUnload(env, tp.fm, tp.f)
+	tp.unload()
 }
 
 // preDirectoryControl pends change notifications: under the cancel spin
@@ -681,12 +595,7 @@ func (tp *tpFilter) postWrite(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELA
 // the notification whether or not it is still on the list.
 func (tp *tpFilter) cancelNotify(data *fltmgr.FLT_CALLBACK_DATA) {
 	old := tp.k.KeAcquireSpinLock(tp.lock)
-	for i, d := range tp.notify {
-		if d == data {
-			tp.notify = append(tp.notify[:i], tp.notify[i+1:]...)
-			break
-		}
-	}
+	tp.notify = removeFirst(tp.notify, data)
 	tp.k.KeReleaseSpinLock(tp.lock, old)
 	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
 	tp.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)

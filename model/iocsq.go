@@ -68,9 +68,8 @@ func init() {
 // csampDevice is the device extension: the queue, its lock and list, the
 // semaphore and the polling thread.
 type csampDevice struct {
-	env     *Env
-	k       *kernel.Kernel
-	variant string
+	env *Env
+	k   *kernel.Kernel
 
 	csq     queues.IO_CSQ
 	lock    *kernel.KSPIN_LOCK
@@ -152,7 +151,7 @@ func (l *ioRemoveLock) releaseAndWait(who string) {
 
 func setupIocsq(env *Env) error {
 	k := env.K
-	dev := &csampDevice{env: env, k: k, variant: env.Variant}
+	dev := &csampDevice{env: env, k: k}
 	if st := dev.driverEntry(); st != kernel.STATUS_SUCCESS {
 		return fmt.Errorf("DriverEntry: %v", st)
 	}
@@ -225,8 +224,15 @@ func (dev *csampDevice) completeCanceledIrp(_ *queues.IO_CSQ, irp *kernel.IRP) {
 	fc := irp.FileObject.(*csampFileObject).FsContext
 	irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
 	dev.k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
-	if dev.variant != "cleanup-vs-poll" {
-		fc.rundown.release("CsampCompleteCanceledIrp")
+	dev.releaseIrpRundown(fc, "CsampCompleteCanceledIrp")
+}
+
+// releaseIrpRundown releases, after an IRP's completion, the file's remove
+// lock the IRP held: in every variant but cleanup-vs-poll, where the read
+// released it right after queueing.
+func (dev *csampDevice) releaseIrpRundown(fc *csampFileContext, who string) {
+	if dev.env.Variant != "cleanup-vs-poll" {
+		fc.rundown.release(who)
 	}
 }
 
@@ -254,7 +260,7 @@ func (dev *csampDevice) read(irp *kernel.IRP) kernel.NTSTATUS {
 	}
 	queues.IoCsqInsertIrp(&dev.csq, irp, nil) // marks it pending
 	k.KeReleaseSemaphore(dev.sem, 0, 1, false)
-	if dev.variant == "cleanup-vs-poll" {
+	if dev.env.Variant == "cleanup-vs-poll" {
 		// The sample: the remove lock only covers the dispatch routine,
 		// not the IRP's life in the driver (#489).
 		fc.rundown.release("CsampRead")
@@ -272,7 +278,7 @@ func (dev *csampDevice) cleanup(irp *kernel.IRP) kernel.NTSTATUS {
 		dev.env.Hit(markIocsqCleanupVsPoll)
 	}
 	fc.rundown.acquire("CsampCleanup")
-	if dev.variant == "cleanup-vs-poll" {
+	if dev.env.Variant == "cleanup-vs-poll" {
 		// The sample's order: wait for the remove lock, then empty the
 		// queue. The wait returns at once: no read holds the lock.
 		fc.rundown.releaseAndWait("CsampCleanup")
@@ -299,9 +305,7 @@ func (dev *csampDevice) cancelQueued(fo *csampFileObject) {
 		}
 		irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
 		dev.k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
-		if dev.variant != "cleanup-vs-poll" {
-			fo.FsContext.rundown.release("CsampCleanup")
-		}
+		dev.releaseIrpRundown(fo.FsContext, "CsampCleanup")
 	}
 }
 
@@ -316,7 +320,7 @@ func (dev *csampDevice) pollingThread() {
 		irp := queues.IoCsqRemoveNextIrp(&dev.csq, nil)
 		if irp == nil {
 			dev.env.Hit(markIocsqNullIrp)
-			if dev.variant != "null-irp" {
+			if dev.env.Variant != "null-irp" {
 				continue // a queued IRP got cancelled: back to waiting
 			}
 		}
@@ -333,9 +337,7 @@ func (dev *csampDevice) pollingThread() {
 		irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: 4096}
 		dev.inService = nil
 		k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
-		if dev.variant != "cleanup-vs-poll" {
-			fc.rundown.release("CsampPollingThread")
-		}
+		dev.releaseIrpRundown(fc, "CsampPollingThread")
 	}
 }
 
@@ -369,13 +371,7 @@ func iocsqWorkload(env *Env, dev *csampDevice) {
 	k := env.K
 	var readA1 *kernel.IRP
 	issuedA := k.KeInitializeEvent("app A issued its reads", kernel.NotificationEvent, false)
-	apps := k.NewCell("apps running", 3)
-	appsDone := k.KeInitializeEvent("apps done", kernel.NotificationEvent, false)
-	finish := func() {
-		if k.InterlockedDecrement(apps) == 0 {
-			k.KeSetEvent(appsDone, 0, false)
-		}
-	}
+	apps := newCountdown(k, 3, "apps running", "apps done")
 	// open, read (asynchronously), close — as the I/O manager would send them.
 	open := func(name string) *csampFileObject {
 		fo := &csampFileObject{Name: name}
@@ -411,25 +407,22 @@ func iocsqWorkload(env *Env, dev *csampDevice) {
 			k.KeWaitForSingleObject(readA1.Done(), kernel.Infinite)
 			closeHandle(fo)
 		}
-		finish()
+		apps.finish()
 	})
 	k.PsCreateSystemThread("app B", 8, func() {
 		fo := open("B")
 		r := issue(fo, "read B0")
 		k.KeWaitForSingleObject(r.Done(), kernel.Infinite)
 		closeHandle(fo)
-		finish()
+		apps.finish()
 	})
 	k.PsCreateSystemThread("canceller", 8, func() {
 		k.KeWaitForSingleObject(issuedA, kernel.Infinite)
-		if c := env.Choose("iocsq: cancel read A1 (×20µs; 0 = never)", 6); c > 0 {
-			k.KeDelayExecutionThread(des.Duration(c) * 20 * des.Microsecond)
-			k.IoCancelIrp(readA1)
-		}
-		finish()
+		cancelAfterChoice(env, "iocsq: cancel read A1 (×20µs; 0 = never)", 6, func() { k.IoCancelIrp(readA1) })
+		apps.finish()
 	})
 	k.PsCreateSystemThread("unloader", 8, func() {
-		k.KeWaitForSingleObject(appsDone, kernel.Infinite)
+		k.KeWaitForSingleObject(apps.done, kernel.Infinite)
 		env.BeginDrain()
 		dev.unload()
 	})

@@ -13,26 +13,17 @@ import (
 // lost-cancel scenario, so a queued IRP completes only if its cancel works.
 
 type irpQueue struct {
-	env     *Env
-	k       *kernel.Kernel
-	lock    *kernel.KSPIN_LOCK
-	list    []*kernel.IRP
-	variant string
+	env  *Env
+	k    *kernel.Kernel
+	lock *kernel.KSPIN_LOCK
+	list []*kernel.IRP
 }
 
 func newIrpQueue(env *Env) *irpQueue {
-	return &irpQueue{env: env, k: env.K, lock: env.K.KeInitializeSpinLock("queue"), variant: env.Variant}
+	return &irpQueue{env: env, k: env.K, lock: env.K.KeInitializeSpinLock("queue")}
 }
 
-func (q *irpQueue) unlink(irp *kernel.IRP) bool {
-	for i, x := range q.list {
-		if x == irp {
-			q.list = append(q.list[:i], q.list[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
+func (q *irpQueue) unlink(irp *kernel.IRP) { q.list = removeFirst(q.list, irp) }
 
 // cancelRoutine runs at DISPATCH_LEVEL holding the cancel spin lock
 // (§1.7): drop it, unlink under the queue lock, complete as cancelled.
@@ -96,7 +87,7 @@ func (q *irpQueue) removeNext() *kernel.IRP {
 			return irp
 		}
 		q.env.Hit("cancel raced remove")
-		if q.variant == "remove-ignores-swap" {
+		if q.env.Variant == "remove-ignores-swap" {
 			q.unlink(irp)
 			return irp
 		}

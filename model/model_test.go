@@ -6,7 +6,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/model"
 )
 
@@ -37,5 +36,3 @@ func TestResolveErrorsNameTheChoices(t *testing.T) {
 	assert.Equal(t, "racy", v, "the default variant is the first bug")
 	assert.Equal(t, "lostupdate", s.Name)
 }
-
-var _ = des.Natural{}

@@ -35,10 +35,7 @@ func init() {
 
 // biExtension is the device extension.
 type biExtension struct {
-	env      *Env
-	k        *kernel.Kernel
-	sys      *queues.System
-	dev      *queues.DEVICE_OBJECT
+	wiDriver
 	lock     *kernel.KSPIN_LOCK // guards the statistics
 	accepted int
 	rejected int
@@ -53,14 +50,14 @@ type biRequest struct {
 
 func setupBadIrql(env *Env) error {
 	k := env.K
-	sys, err := wiSystem(env, nil)
+	w, err := newWiDriver(env, queues.DefaultPoolConfig())
 	if err != nil {
 		return err
 	}
-	x := &biExtension{env: env, k: k, sys: sys, lock: k.KeInitializeSpinLock("bi stats")}
+	x := &biExtension{wiDriver: w, lock: k.KeInitializeSpinLock("bi stats")}
 	env.AtEnd("every request accounted", wiCountCheck("badirql", biRequests, func() int { return x.accepted + x.rejected }))
 	k.PsCreateSystemThread("app", 8, func() {
-		wiLoadDriver(env, sys, "bi", x.driverEntry)
+		x.loadDriver("bi", x.driverEntry)
 		// Plainly every request is well formed; otherwise request c-1 is not.
 		bad := env.Choose("badirql: which request is malformed", biRequests+1) - 1
 		for id := range biRequests {
@@ -73,9 +70,7 @@ func setupBadIrql(env *Env) error {
 }
 
 func (x *biExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
-	dev, st := wiCreateDevice(x.sys, d, x)
-	x.dev = dev
-	return st
+	return x.createDevice(d, x)
 }
 
 func (x *biExtension) dispatch(id int, malformed bool) kernel.NTSTATUS {

@@ -43,9 +43,7 @@ func init() {
 
 // dqExtension is the device extension.
 type dqExtension struct {
-	env  *Env
-	k    *kernel.Kernel
-	sys  *queues.System
+	wiDriver
 	lock *kernel.KSPIN_LOCK
 	item queues.WORK_QUEUE_ITEM
 	// Under lock: requests waiting for the worker, and whether the item is
@@ -63,14 +61,14 @@ func setupDoubleQueue(env *Env) error {
 	if env.Variant == "no-guard-nocheck" {
 		cfg.DoubleQueue = queues.DoubleQueueCorrupt
 	}
-	sys, err := queues.NewSystem(k, cfg)
+	w, err := newWiDriver(env, cfg)
 	if err != nil {
 		return err
 	}
-	x := &dqExtension{env: env, k: k, sys: sys, lock: k.KeInitializeSpinLock("dq tasks"), served: k.NewCell("served", 0)}
+	x := &dqExtension{wiDriver: w, lock: k.KeInitializeSpinLock("dq tasks"), served: k.NewCell("served", 0)}
 	env.AtEnd("every request served", wiCountCheck("doublequeue", dqRequests, func() int { return int(x.served.Peek()) }))
 	k.PsCreateSystemThread("app", 8, func() {
-		wiLoadDriver(env, sys, "dq", x.driverEntry)
+		x.loadDriver("dq", x.driverEntry)
 		// Overlapped IOCTLs from one thread: the dispatch routine returns
 		// STATUS_PENDING and the application goes on. Plainly it thinks
 		// until the previous request was served; otherwise it sends the
@@ -89,11 +87,10 @@ func setupDoubleQueue(env *Env) error {
 }
 
 func (x *dqExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
-	dev, st := wiCreateDevice(x.sys, d, x)
-	if !kernel.NT_SUCCESS(st) {
+	if st := x.createDevice(d, x); !kernel.NT_SUCCESS(st) {
 		return st
 	}
-	d.ExInitializeWorkItem(&x.item, x.workRoutine, dev)
+	d.ExInitializeWorkItem(&x.item, x.workRoutine, x.dev)
 	return kernel.STATUS_SUCCESS
 }
 

@@ -46,10 +46,7 @@ func init() {
 
 // exExtension is the device extension.
 type exExtension struct {
-	env     *Env
-	k       *kernel.Kernel
-	sys     *queues.System
-	dev     *queues.DEVICE_OBJECT
+	wiDriver
 	lock    *kernel.KSPIN_LOCK
 	started bool  // under lock (the correct driver's test)
 	parked  []int // under lock: requests that came before the start
@@ -61,19 +58,20 @@ type exExtension struct {
 
 func setupExhaustion(env *Env) error {
 	k := env.K
-	var policy queues.PoolPolicy = queues.Fixed()
+	cfg := queues.DefaultPoolConfig()
+	cfg.Policy = queues.Fixed()
 	if env.Variant == "reactos-detector" {
-		policy = queues.ReactOS()
+		cfg.Policy = queues.ReactOS()
 	}
-	sys, err := wiSystem(env, policy)
+	w, err := newWiDriver(env, cfg)
 	if err != nil {
 		return err
 	}
-	x := &exExtension{env: env, k: k, sys: sys, lock: k.KeInitializeSpinLock("ex start"),
+	x := &exExtension{wiDriver: w, lock: k.KeInitializeSpinLock("ex start"),
 		ready: k.KeInitializeEvent("ex device ready", kernel.NotificationEvent, false), served: k.NewCell("served", 0)}
 	env.AtEnd("every request served", wiCountCheck("exhaustion", exRequests, func() int { return int(x.served.Peek()) }))
 	k.PsCreateSystemThread("pnp", 8, func() {
-		wiLoadDriver(env, sys, "ex", x.driverEntry)
+		x.loadDriver("ex", x.driverEntry)
 		// Plainly IRP_MN_START_DEVICE comes first; otherwise that many
 		// requests are already queued when it does.
 		early := env.Choose("exhaustion: requests queued before the device start", exRequests+1)
@@ -93,9 +91,7 @@ func setupExhaustion(env *Env) error {
 }
 
 func (x *exExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
-	dev, st := wiCreateDevice(x.sys, d, x)
-	x.dev = dev
-	return st
+	return x.createDevice(d, x)
 }
 
 // dispatchStart is IRP_MN_START_DEVICE: the power-up needs PASSIVE_LEVEL

@@ -45,10 +45,7 @@ func init() {
 // fqExtension is the device extension. The per-handle fields stand for
 // the handles' file-object contexts.
 type fqExtension struct {
-	env    *Env
-	k      *kernel.Kernel
-	sys    *queues.System
-	dev    *queues.DEVICE_OBJECT
+	wiDriver
 	drv    *queues.DRIVER_OBJECT
 	served *kernel.Cell
 
@@ -66,14 +63,14 @@ type fqLogContext struct {
 
 func setupFreeQueued(env *Env) error {
 	k := env.K
-	sys, err := wiSystem(env, nil)
+	w, err := newWiDriver(env, queues.DefaultPoolConfig())
 	if err != nil {
 		return err
 	}
-	x := &fqExtension{env: env, k: k, sys: sys, served: k.NewCell("served", 0)}
+	x := &fqExtension{wiDriver: w, served: k.NewCell("served", 0)}
 	env.AtEnd("every request served", wiCountCheck("freequeued", fqRequests, func() int { return int(x.served.Peek()) }))
 	k.PsCreateSystemThread("app", 8, func() {
-		x.drv = wiLoadDriver(env, sys, "fq", x.driverEntry)
+		x.drv = x.loadDriver("fq", x.driverEntry)
 		// Plainly the application closes a handle once its request is
 		// done; otherwise at once (inside the window before a worker takes
 		// the item) or 1µs later.
@@ -90,9 +87,7 @@ func setupFreeQueued(env *Env) error {
 }
 
 func (x *fqExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
-	dev, st := wiCreateDevice(x.sys, d, x)
-	x.dev = dev
-	return st
+	return x.createDevice(d, x)
 }
 
 // dispatchRead pends the read and completes it at PASSIVE_LEVEL in an I/O

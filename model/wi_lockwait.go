@@ -36,10 +36,7 @@ func init() {
 
 // lwExtension is the device extension.
 type lwExtension struct {
-	env     *Env
-	k       *kernel.Kernel
-	sys     *queues.System
-	dev     *queues.DEVICE_OBJECT
+	wiDriver
 	mutex   *kernel.FAST_MUTEX // guards config
 	config  int
 	saved   *kernel.Cell   // the configuration generation last written to the registry
@@ -49,16 +46,16 @@ type lwExtension struct {
 
 func setupLockWait(env *Env) error {
 	k := env.K
-	sys, err := wiSystem(env, nil)
+	w, err := newWiDriver(env, queues.DefaultPoolConfig())
 	if err != nil {
 		return err
 	}
-	x := &lwExtension{env: env, k: k, sys: sys, mutex: k.ExInitializeFastMutex("lw config"),
+	x := &lwExtension{wiDriver: w, mutex: k.ExInitializeFastMutex("lw config"),
 		saved: k.NewCell("saved generation", 0), flushed: k.KeInitializeEvent("lw flushed", kernel.SynchronizationEvent, false)}
 	env.AtEnd("configuration saved", wiCountCheck("lockwait", 1, func() int { return int(x.saved.Peek()) }))
 	env.AtEnd("query served", wiCountCheck("lockwait query", 1, func() int { return x.queries }))
 	k.PsCreateSystemThread("app", 8, func() {
-		wiLoadDriver(env, sys, "lw", x.driverEntry)
+		x.loadDriver("lw", x.driverEntry)
 		done := 0
 		finish := func() {
 			if done++; done == 2 {
@@ -80,9 +77,7 @@ func setupLockWait(env *Env) error {
 }
 
 func (x *lwExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
-	dev, st := wiCreateDevice(x.sys, d, x)
-	x.dev = dev
-	return st
+	return x.createDevice(d, x)
 }
 
 // dispatchSetConfig is IOCTL_SET_CONFIG: update, have it flushed, wait.

@@ -3,7 +3,9 @@ package model_test
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,7 +18,9 @@ import (
 
 // wiWorkload takes the given choice at the named workload decisions and
 // the natural one everywhere else: the plain schedule with one workload
-// perturbation.
+// perturbation. wiRun checks that each named decision was made with the
+// given choice, so a label that drifts from the scenario's fails the test
+// instead of silently running the plain workload.
 type wiWorkload map[string]int
 
 func (w wiWorkload) Choose(p des.Point, n int) int {
@@ -39,6 +43,15 @@ func wiRun(t *testing.T, spec string, ch des.Chooser) model.Result {
 	require.NoError(t, err)
 	if buf.Len() > 0 {
 		t.Logf("trace of %s:\n%s", spec, buf.String())
+	}
+	if w, ok := ch.(wiWorkload); ok {
+		for _, label := range slices.Sorted(maps.Keys(w)) {
+			i := slices.IndexFunc(r.Outcome.Decisions, func(d des.Decision) bool {
+				return d.Kind == model.PointWorkload && d.Label == label
+			})
+			require.GreaterOrEqual(t, i, 0, "%s made no workload decision %q", spec, label)
+			require.Equal(t, int32(w[label]), r.Outcome.Decisions[i].Choice, "%s: choice at %q", spec, label)
+		}
 	}
 	return r
 }
@@ -173,10 +186,10 @@ func TestBadIrqlErrorPath(t *testing.T) {
 
 // Running on a reused Sim (as exploration and shrinking do) gives the
 // same run as a fresh one: nothing of a stopped run leaks into the next.
-// Simulated code must not defer kernel calls: they run while Reset unwinds
-// the stopped run's coroutines, and their scheduling points suspend them
-// again, which leaves them half-unwound in the coroutine pool (see the
-// report on des.procTable.killAll).
+// This covers deferred kernel calls in simulated code (the cancelsafe and
+// cancelremove scenarios have some): they run while Reset unwinds the
+// stopped run's coroutines, and their scheduling points must unwind
+// further instead of suspending (des.Proc.Yield).
 func TestReusedSimMatchesFreshAll(t *testing.T) {
 	sim := des.New(des.Config{})
 	defer sim.Close()

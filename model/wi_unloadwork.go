@@ -38,10 +38,7 @@ func init() {
 
 // uwExtension is the device extension.
 type uwExtension struct {
-	env     *Env
-	k       *kernel.Kernel
-	sys     *queues.System
-	dev     *queues.DEVICE_OBJECT
+	wiDriver
 	item    queues.WORK_QUEUE_ITEM // the Ex variants' refresh item
 	done    *kernel.KEVENT         // set by the refresh routine as its last act
 	refresh *kernel.Cell           // refreshes done
@@ -49,24 +46,24 @@ type uwExtension struct {
 
 func setupUnloadWork(env *Env) error {
 	k := env.K
-	sys, err := wiSystem(env, nil)
+	w, err := newWiDriver(env, queues.DefaultPoolConfig())
 	if err != nil {
 		return err
 	}
-	x := &uwExtension{env: env, k: k, sys: sys, refresh: k.NewCell("refreshes", 0),
+	x := &uwExtension{wiDriver: w, refresh: k.NewCell("refreshes", 0),
 		done: k.KeInitializeEvent("refresh done", kernel.NotificationEvent, false)}
 	k.PsCreateSystemThread("scm", 8, func() {
-		drv := wiLoadDriver(env, sys, "uw", x.driverEntry)
+		drv := x.loadDriver("uw", x.driverEntry)
 		x.dispatchRefresh()
 		// Plainly the unload comes long after the refresh; otherwise at
 		// once (the item still queued) or while the routine runs.
 		delay := []des.Duration{wiLateArrival, 0, wiServiceTime / 2}
 		k.Compute(delay[env.Choose("unloadwork: time until the driver is unloaded", len(delay))])
-		sys.UnloadDriver(drv)
+		x.sys.UnloadDriver(drv)
 		// Model-only: the worker counts a routine as processed after it has
 		// returned into the worker; the unload cannot be overtaken between
 		// the image going and this check (no scheduling point).
-		if !drv.ImageLoaded() && sys.Queue(queues.DelayedWorkQueue).Processed == 0 {
+		if !drv.ImageLoaded() && x.sys.Queue(queues.DelayedWorkQueue).Processed == 0 {
 			env.Hit("unloadwork: image unloaded before the work routine returned")
 		}
 		env.BeginDrain()
@@ -75,11 +72,9 @@ func setupUnloadWork(env *Env) error {
 }
 
 func (x *uwExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
-	dev, st := wiCreateDevice(x.sys, d, x)
-	if !kernel.NT_SUCCESS(st) {
+	if st := x.createDevice(d, x); !kernel.NT_SUCCESS(st) {
 		return st
 	}
-	x.dev = dev
 	if x.env.Variant != "correct" {
 		d.ExInitializeWorkItem(&x.item, x.exRefresh, x)
 	}

@@ -31,11 +31,6 @@ import (
 // unloadwork's wait-then-unload-ex needs the worker held up between the
 // routine's last signal and its return (an injected stall).
 //
-// Simulated code here never defers a kernel call: when a stopped run is
-// unwound (des.Sim.Reset, as exploration and shrinking reuse a Sim), a
-// deferred call's scheduling point suspends the coroutine again instead of
-// unwinding it, and the half-unwound body then runs inside the next run.
-
 // Times shared by the work-item scenarios: short, so a run is a few
 // hundred events and well under a millisecond of simulated time (the
 // exhaustion scenario's ReactOS variant excepted: its detector works in
@@ -45,34 +40,44 @@ const (
 	wiLateArrival = 60 * des.Microsecond // a request, cleanup or unload that comes after the work is done
 )
 
-// wiSystem builds the worker pools for a scenario: the ReactOS defaults
-// with policy p (nil keeps the ReactOS policy).
-func wiSystem(env *Env, p queues.PoolPolicy) (*queues.System, error) {
-	cfg := queues.DefaultPoolConfig()
-	cfg.Policy = p
-	return queues.NewSystem(env.K, cfg)
+// wiDriver is what every work-item scenario's device extension starts
+// with: the run, its kernel, the worker pools and the driver's device.
+type wiDriver struct {
+	env *Env
+	k   *kernel.Kernel
+	sys *queues.System
+	dev *queues.DEVICE_OBJECT // set by createDevice
 }
 
-// wiLoadDriver loads a driver from the calling thread (the service control
+// newWiDriver builds the worker pools for a scenario from cfg (usually
+// queues.DefaultPoolConfig(), the ReactOS defaults).
+func newWiDriver(env *Env, cfg queues.PoolConfig) (wiDriver, error) {
+	sys, err := queues.NewSystem(env.K, cfg)
+	return wiDriver{env: env, k: env.K, sys: sys}, err
+}
+
+// loadDriver loads a driver from the calling thread (the service control
 // manager's, in a real system) and fails the run if DriverEntry fails: the
 // scenarios' DriverEntry routines only fail if the model is broken.
-func wiLoadDriver(env *Env, sys *queues.System, name string, entry queues.DRIVER_INITIALIZE) *queues.DRIVER_OBJECT {
-	drv, st := sys.LoadDriver(name, entry)
+func (w *wiDriver) loadDriver(name string, entry queues.DRIVER_INITIALIZE) *queues.DRIVER_OBJECT {
+	drv, st := w.sys.LoadDriver(name, entry)
 	if !kernel.NT_SUCCESS(st) {
-		env.Violation("driver loads", "DriverEntry of %s failed with %v", name, st)
+		w.env.Violation("driver loads", "DriverEntry of %s failed with %v", name, st)
 	}
 	return drv
 }
 
-// wiCreateDevice is the IoCreateDevice call of the scenarios' DriverEntry
-// routines: one device named after the driver, ext as its extension.
-func wiCreateDevice(sys *queues.System, d *queues.DRIVER_OBJECT, ext any) (*queues.DEVICE_OBJECT, kernel.NTSTATUS) {
-	dev, st := sys.IoCreateDevice(d, d.DriverName+"0")
+// createDevice is the IoCreateDevice call of the scenarios' DriverEntry
+// routines: one device named after the driver, ext as its extension, kept
+// in dev. On failure dev stays nil.
+func (w *wiDriver) createDevice(d *queues.DRIVER_OBJECT, ext any) kernel.NTSTATUS {
+	dev, st := w.sys.IoCreateDevice(d, d.DriverName+"0")
 	if !kernel.NT_SUCCESS(st) {
-		return nil, st
+		return st
 	}
 	dev.DeviceExtension = ext
-	return dev, kernel.STATUS_SUCCESS
+	w.dev = dev
+	return kernel.STATUS_SUCCESS
 }
 
 // wiCountCheck is an end-of-run invariant: got() must equal want, the
