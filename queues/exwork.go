@@ -107,13 +107,10 @@ func (s *System) ExQueueWorkItem(item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE) {
 func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE, driverCall bool) {
 	k := s.k
 	k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
-	if item.id == 0 {
-		s.lastItem++
-		item.id = s.lastItem
-	}
+	s.assignID(item)
 	s.checkQueueable(api, item, typ)
 	if driverCall && !typ.driverAllowed() {
-		s.contract(api, fmt.Sprintf("a driver queued work item #%d (%s) to %v", item.id, item.routineName(), typ),
+		s.ReportContract(api, fmt.Sprintf("a driver queued work item #%d (%s) to %v", item.id, item.routineName(), typ),
 			"drivers use CriticalWorkQueue or DelayedWorkQueue (or CustomPriorityWorkQueue+P from Windows 8.1); the other types are for the system, HyperCriticalWorkQueue explicitly reserved",
 			"DDI:ExQueueWorkItem, DDI:WORK_QUEUE_TYPE, SEMANTICS §3.1")
 	}
@@ -124,6 +121,15 @@ func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYP
 	item.queuedAt = k.Now()
 	k.TraceKind(KindWorkQueue, api, q.name, int64(item.id), int64(q.kq.Len()))
 	s.afterInsert(q)
+}
+
+// assignID gives item the number that stands in for its address, once:
+// at its first queueing, or when an I/O work item is set up.
+func (s *System) assignID(item *WORK_QUEUE_ITEM) {
+	if item.id == 0 {
+		s.lastItem++
+		item.id = s.lastItem
+	}
 }
 
 // checkQueueable raises the bug checks ExQueueWorkItem raises for the item
@@ -153,9 +159,15 @@ func (s *System) checkQueueable(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEU
 	}
 }
 
-// contract stops the run with a *ContractViolation when ContractChecks is
-// on; otherwise the call goes on as Windows lets it.
-func (s *System) contract(api, detail, rule, source string) {
+// ReportContract stops the run with a *ContractViolation of api, naming the
+// calling thread (or DPC), when PoolConfig.ContractChecks is on; otherwise
+// it returns and the call goes on as Windows lets it. detail says what the
+// caller did, rule what the documentation says and source where. Besides
+// this package's routines, layers that queue work on these pools and
+// enforce documented rules of their own (the filter manager's
+// FltQueue*WorkItem) report through it, under the same switch. Any IRQL;
+// not a scheduling point.
+func (s *System) ReportContract(api, detail, rule, source string) {
 	if !s.cfg.ContractChecks {
 		return
 	}

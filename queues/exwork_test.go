@@ -99,9 +99,12 @@ func TestIdleWorkersWokenLIFO(t *testing.T) {
 	assert.Equal(t, []string{"worker.delayed.2", "worker.delayed.2"}, who)
 }
 
-// SEMANTICS §3.2–3.3: the concurrency limit is the processor count: with 2
-// processors only 2 of 3 computing routines run at once.
-func TestConcurrencyLimitIsProcessorCount(t *testing.T) {
+// wiStartTimes queues three delayed items from a driver thread above the
+// workers, on two processors with the static threads only; each routine
+// notes when it started, then runs body. It returns the rig after the run
+// and the start times, in start order.
+func wiStartTimes(t *testing.T, body func(k *kernel.Kernel)) (*wiRig, []des.Time) {
+	t.Helper()
 	r := newWIRig(t, wiCPUs(2), wiPool(queues.Fixed()))
 	k, sys := r.k, r.sys
 	items := make([]queues.WORK_QUEUE_ITEM, 3)
@@ -110,13 +113,20 @@ func TestConcurrencyLimitIsProcessorCount(t *testing.T) {
 		for i := range items {
 			queues.ExInitializeWorkItem(&items[i], func(any) {
 				starts = append(starts, k.Now())
-				k.Compute(10 * des.Millisecond)
+				body(k)
 			}, nil)
 			sys.ExQueueWorkItem(&items[i], queues.DelayedWorkQueue)
 		}
 	})
 	require.NoError(t, r.run(t).Err)
-	assert.Equal(t, 2, sys.Queue(queues.DelayedWorkQueue).Limit)
+	return r, starts
+}
+
+// SEMANTICS §3.2–3.3: the concurrency limit is the processor count: with 2
+// processors only 2 of 3 computing routines run at once.
+func TestConcurrencyLimitIsProcessorCount(t *testing.T) {
+	r, starts := wiStartTimes(t, func(k *kernel.Kernel) { k.Compute(10 * des.Millisecond) })
+	assert.Equal(t, 2, r.sys.Queue(queues.DelayedWorkQueue).Limit)
 	require.Len(t, starts, 3)
 	assert.Less(t, starts[1], des.Time(des.Millisecond))
 	assert.GreaterOrEqual(t, starts[2], des.Time(10*des.Millisecond), "the third waits for a slot")
@@ -125,20 +135,7 @@ func TestConcurrencyLimitIsProcessorCount(t *testing.T) {
 // SEMANTICS §3.3 item 3: a worker that blocks frees its slot, so a blocked
 // routine does not hold up the queue while idle workers exist.
 func TestBlockedWorkerFreesItsSlot(t *testing.T) {
-	r := newWIRig(t, wiCPUs(2), wiPool(queues.Fixed()))
-	k, sys := r.k, r.sys
-	items := make([]queues.WORK_QUEUE_ITEM, 3)
-	var starts []des.Time
-	r.driver(20, func() {
-		for i := range items {
-			queues.ExInitializeWorkItem(&items[i], func(any) {
-				starts = append(starts, k.Now())
-				k.KeDelayExecutionThread(10 * des.Millisecond)
-			}, nil)
-			sys.ExQueueWorkItem(&items[i], queues.DelayedWorkQueue)
-		}
-	})
-	require.NoError(t, r.run(t).Err)
+	_, starts := wiStartTimes(t, func(k *kernel.Kernel) { k.KeDelayExecutionThread(10 * des.Millisecond) })
 	require.Len(t, starts, 3)
 	assert.Less(t, starts[2], des.Time(des.Millisecond), "all three run while the first two wait")
 }

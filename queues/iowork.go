@@ -64,16 +64,13 @@ func (iw *IO_WORKITEM) IoObject() IoObject { return iw.obj }
 // Any IRQL.
 func IoSizeofWorkItem() int { return sizeofIoWorkItem }
 
-// setup makes iw an item of s tied to obj, with its wrapper routine.
+// setupIoItem makes iw an item of s tied to obj, with its wrapper routine.
 func (s *System) setupIoItem(iw *IO_WORKITEM, obj IoObject) {
 	iw.sys, iw.obj = s, obj
 	ExInitializeWorkItem(&iw.item, iw.process, nil)
 	iw.item.io = iw
 	iw.item.Block = iw.Block
-	if iw.item.id == 0 {
-		s.lastItem++
-		iw.item.id = s.lastItem
-	}
+	s.assignID(&iw.item)
 }
 
 // IoAllocateWorkItem allocates and initialises an I/O work item for dev
@@ -113,7 +110,7 @@ func (s *System) IoFreeWorkItem(iw *IO_WORKITEM) {
 	k.Enter("IoFreeWorkItem")
 	k.CheckIrqlAtMost("IoFreeWorkItem", kernel.DISPATCH_LEVEL)
 	if !iw.allocated {
-		s.contract("IoFreeWorkItem", fmt.Sprintf("IoFreeWorkItem on IO_WORKITEM #%d, which IoInitializeWorkItem set up in caller storage", iw.item.id),
+		s.ReportContract("IoFreeWorkItem", fmt.Sprintf("IoFreeWorkItem on IO_WORKITEM #%d, which IoInitializeWorkItem set up in caller storage", iw.item.id),
 			"an item initialised by IoInitializeWorkItem is released with IoUninitializeWorkItem and its storage freed by its owner",
 			"DDI:IoInitializeWorkItem, SEMANTICS §1.2")
 		return
@@ -139,7 +136,7 @@ func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 		s.k.BugCheckFrom("IoInitializeWorkItem", kernel.WORKER_INVALID, 3, iw.item.id, 0, 0, "IoInitializeWorkItem with a NULL I/O object")
 	}
 	if iw.allocated {
-		s.contract("IoInitializeWorkItem", fmt.Sprintf("IoInitializeWorkItem on IO_WORKITEM #%d from IoAllocateWorkItem", iw.item.id),
+		s.ReportContract("IoInitializeWorkItem", fmt.Sprintf("IoInitializeWorkItem on IO_WORKITEM #%d from IoAllocateWorkItem", iw.item.id),
 			"do not call IoInitializeWorkItem on an item obtained from IoAllocateWorkItem", "DDI:IoAllocateWorkItem, SEMANTICS §1.2")
 		return
 	}
@@ -202,32 +199,34 @@ func removeIoItem(list []*IO_WORKITEM, iw *IO_WORKITEM) []*IO_WORKITEM {
 // DelayedWorkQueue"; the routine takes a device object).
 func (s *System) IoQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE, typ WORK_QUEUE_TYPE, context any) {
 	if _, isDev := iw.obj.(*DEVICE_OBJECT); iw.obj != nil && !isDev {
-		s.contract("IoQueueWorkItem", fmt.Sprintf("IoQueueWorkItem on IO_WORKITEM #%d, which is tied to a driver object", iw.item.id),
+		s.ReportContract("IoQueueWorkItem", fmt.Sprintf("IoQueueWorkItem on IO_WORKITEM #%d, which is tied to a driver object", iw.item.id),
 			"an item used with IoQueueWorkItem must be allocated for a device object; use IoQueueWorkItemEx for driver objects",
 			"DDI:IoAllocateWorkItem, DDI:IoQueueWorkItemEx")
 	}
-	s.ioQueue("IoQueueWorkItem", iw, routine, nil, routine == nil, typ, context)
+	s.ioQueue("IoQueueWorkItem", iw, routine, nil, typ, context)
 }
 
 // IoQueueWorkItemEx is IoQueueWorkItem for a routine that also receives the
 // item, and for items tied to a driver object (DDI:IoQueueWorkItemEx).
 // Same IRQL, reference, checks and contract.
 func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) {
-	s.ioQueue("IoQueueWorkItemEx", iw, nil, routine, routine == nil, typ, context)
+	s.ioQueue("IoQueueWorkItemEx", iw, nil, routine, typ, context)
 }
 
-func (s *System) ioQueue(api string, iw *IO_WORKITEM, r IO_WORKITEM_ROUTINE, rx IO_WORKITEM_ROUTINE_EX, noRoutine bool, typ WORK_QUEUE_TYPE, ctx any) {
+// ioQueue is IoQueueWorkItem[Ex]: exactly one of r and rx is the routine
+// the caller passed (both nil when it passed none).
+func (s *System) ioQueue(api string, iw *IO_WORKITEM, r IO_WORKITEM_ROUTINE, rx IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, ctx any) {
 	k := s.k
 	k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	if iw.freed {
 		k.Touch(iw.Block, api+" on a freed IO_WORKITEM")
 	}
-	if iw.obj == nil || noRoutine {
+	if iw.obj == nil || (r == nil && rx == nil) {
 		k.BugCheckFrom(api, kernel.WORKER_INVALID, 7, iw.item.id, uint64(typ), 0,
 			fmt.Sprintf("%s on IO_WORKITEM #%d without a routine or an I/O object (not allocated or initialised?)", api, iw.item.id))
 	}
 	if typ != DelayedWorkQueue {
-		s.contract(api, fmt.Sprintf("IO_WORKITEM #%d queued to %v", iw.item.id, typ),
+		s.ReportContract(api, fmt.Sprintf("IO_WORKITEM #%d queued to %v", iw.item.id, typ),
 			"drivers must specify DelayedWorkQueue", "DDI:IoQueueWorkItem, SEMANTICS §1.2")
 	}
 	s.ref(iw.obj)

@@ -36,7 +36,8 @@ type PoolPolicy interface {
 	// GrowOnPass reports whether the periodic pass adds a thread to q.
 	GrowOnPass(q QueueState) bool
 	// Periodic reports whether the balance manager makes periodic passes.
-	// If false its timer is never armed.
+	// If false its timer is never armed. It is asked after inserts and at
+	// each manager step, so it must always give the same answer.
 	Periodic() bool
 }
 

@@ -20,10 +20,9 @@ import (
 // routines are called from simulated code (threads, DPCs), as the NT
 // routines they model are.
 type System struct {
-	k        *kernel.Kernel
-	cfg      PoolConfig
-	policy   PoolPolicy
-	periodic bool
+	k      *kernel.Kernel
+	cfg    PoolConfig
+	policy PoolPolicy
 
 	fixed  [NumFixedQueues]*workQueue
 	custom [maxCustomPriority + 1]*workQueue
@@ -47,7 +46,6 @@ type workQueue struct {
 	typ     WORK_QUEUE_TYPE
 	name    string // the type's name, the Object of its trace records
 	short   string // for thread names: "delayed", "custom10"
-	prio    int
 	kq      *kernel.KQUEUE
 	static  int // live static workers
 	dynamic int // live dynamic workers
@@ -78,7 +76,6 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 	if s.policy == nil {
 		s.policy = ReactOS()
 	}
-	s.periodic = s.policy.Periodic()
 	for t := WORK_QUEUE_TYPE(0); t < MaximumWorkQueue; t++ {
 		if cfg.Static[t] > 0 {
 			s.newQueue(t, cfg.Static[t])
@@ -140,7 +137,7 @@ func (s *System) queueFor(t WORK_QUEUE_TYPE) *workQueue {
 }
 
 func (s *System) newQueue(t WORK_QUEUE_TYPE, threads int) *workQueue {
-	q := &workQueue{s: s, typ: t, name: t.String(), prio: s.cfg.priorityOf(t)}
+	q := &workQueue{s: s, typ: t, name: t.String()}
 	if p, ok := t.Custom(); ok {
 		q.short = "custom" + strconv.Itoa(p)
 		s.custom[p] = q
@@ -177,7 +174,7 @@ func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
 		name = "worker." + q.short + "." + strconv.Itoa(q.static)
 		q.static++
 	}
-	w.t = s.k.PsCreateSystemThread(name, q.prio, w.run)
+	w.t = s.k.PsCreateSystemThread(name, s.cfg.priorityOf(q.typ), w.run)
 	w.t.Data = w
 	s.k.TraceKind(KindWorker, "worker-create", name, b2i(dynamic), int64(q.static+q.dynamic))
 	return w
@@ -251,7 +248,7 @@ func (s *System) afterInsert(q *workQueue) {
 	if q.dynamic >= s.cfg.MaxDynamic || q.kq.Len() == 0 {
 		return
 	}
-	if s.policy.GrowOnInsert(q.state()) || (s.periodic && !s.armed) {
+	if s.policy.GrowOnInsert(q.state()) || (s.policy.Periodic() && !s.armed) {
 		s.wake()
 	}
 }
@@ -285,7 +282,7 @@ func (s *System) pass() {
 // armed timer starts a fresh observation window (last-pass counters
 // cleared), so the first pass after arming never adds a thread.
 func (s *System) rearm() {
-	want := s.periodic && s.needsPass()
+	want := s.policy.Periodic() && s.needsPass()
 	switch {
 	case want && !s.armed:
 		for _, q := range s.all {

@@ -82,8 +82,8 @@ func (t WORK_QUEUE_TYPE) driverAllowed() bool {
 }
 
 // Trace record kinds of package queues (stable numbers: part of trace
-// hashes). The work-item and pool files use 200–219; 220–249 are left to
-// the cancel-safe queue and filter-manager files of this package.
+// hashes). The work-item and pool files use 200–219; the cancel-safe queue
+// uses 250–259 (KindCsqStep) and queues/fltmgr 260–279 (KindFltObject).
 const (
 	KindWorkQueue   des.Kind = 200 // an item queued: A item id, B queue depth after the insert
 	KindWorkDequeue des.Kind = 201 // a worker took an item: A item id, B time it waited (ns)

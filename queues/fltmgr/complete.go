@@ -99,10 +99,10 @@ func (op *operation) filterAt(states ...frameState) *FLT_FILTER {
 // Verifier report.
 func (fm *FilterManager) notPended(op *operation, api string) {
 	switch {
-	case op.irp != nil && op.finished:
-		fm.k.IoCompleteRequest(op.irp, kernel.IO_NO_INCREMENT)
-	case op.irp != nil && op.frameIn(framePostPended) < 0 && op.frameIn(framePended) < 0:
-		fm.k.BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.irp.ID()), 0, 0, 0,
+	case op.data.irp != nil && op.finished:
+		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_NO_INCREMENT)
+	case op.data.irp != nil && op.frameIn(framePostPended) < 0 && op.frameIn(framePended) < 0:
+		fm.k.BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
 			op.data.name+" completed twice (a second completion arrived while the first was still being processed), or completed although it was never pended")
 	default:
 		fm.violation(api, op.filterAt(framePostPended, framePended), "complete only an operation you pended, once (§1.4)",

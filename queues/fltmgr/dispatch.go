@@ -44,20 +44,20 @@ type earlyCompletion struct {
 	ctx    any
 }
 
-// operation is one attempt at an I/O operation: its callback data, the
-// IRP behind it, and one frame per instance it passes.
+// operation is one attempt at an I/O operation: its callback data (and
+// through it the IRP behind an IRP-based one), and one frame per instance
+// it passes.
 type operation struct {
 	fm            *FilterManager
 	vol           *FLT_VOLUME
 	data          *FLT_CALLBACK_DATA
-	irp           *kernel.IRP
 	frames        []frame
 	early         *earlyCompletion
 	markedPending bool
 	finished      bool
 }
 
-func (op *operation) isIrp() bool { return op.irp != nil }
+func (op *operation) isIrp() bool { return op.data.irp != nil }
 
 // frameIn returns the index of the frame in state s, or -1.
 func (op *operation) frameIn(s frameState) int {
@@ -142,7 +142,7 @@ func (fm *FilterManager) pend(f *frame, ctx any) (FLT_PREOP_CALLBACK_STATUS, any
 	f.state = framePended
 	if !op.markedPending {
 		op.markedPending = true
-		fm.k.IoMarkIrpPending(op.irp)
+		fm.k.IoMarkIrpPending(op.data.irp)
 	}
 	fm.mark(MarkPended, op.data.name)
 	return 0, nil, true
@@ -196,7 +196,7 @@ func (fm *FilterManager) resume(op *operation, i int, status FLT_PREOP_CALLBACK_
 // double IRP completion of §6.4.
 func (fm *FilterManager) completedTwice(f *frame, status FLT_PREOP_CALLBACK_STATUS) {
 	op := f.op
-	fm.k.BugCheckFrom("pre-operation callback", kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.irp.ID()), 0, 0, 0,
+	fm.k.BugCheckFrom("pre-operation callback", kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
 		fmt.Sprintf("%s returned %v for %s after FltCompletePendedPreOperation had completed it; after completing (or a successful FltCbdqInsertIo) a pre-op must return FLT_PREOP_PENDING (§1.4, §2.7H)",
 			f.inst.name, status, op.data.name))
 }
@@ -330,9 +330,9 @@ func (fm *FilterManager) frameDone(f *frame) {
 func (fm *FilterManager) finish(op *operation) walk {
 	op.finished = true
 	fm.trace(KindFltOp, "complete", op.data.name, int64(op.data.IoStatus.Status), int64(op.data.IoStatus.Information))
-	if op.irp != nil {
-		op.irp.IoStatus = op.data.IoStatus
-		fm.k.IoCompleteRequest(op.irp, kernel.IO_DISK_INCREMENT)
+	if op.data.irp != nil {
+		op.data.irp.IoStatus = op.data.IoStatus
+		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_DISK_INCREMENT)
 	}
 	return walkDone
 }

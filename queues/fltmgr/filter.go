@@ -286,9 +286,9 @@ func (r *rundown) release() {
 
 func (r *rundown) begin() { r.active = true }
 
-// wait blocks the calling thread until no reference is left.
+// wait blocks the calling thread until no reference is left. Call it after
+// begin, so that no new reference can be taken meanwhile.
 func (r *rundown) wait() {
-	r.active = true
 	if r.refs == 0 {
 		return
 	}

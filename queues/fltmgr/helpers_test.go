@@ -90,15 +90,17 @@ func (r *rig) wait(g *kernel.Cell) {
 	}
 }
 
-// marks returns the KindFltMark and KindCsqMark records of the run.
-func (r *rig) marks() []string {
-	var out []string
-	for _, rec := range r.rec.Records {
-		if rec.Kind == fltmgr.KindFltMark || rec.Kind == queues.KindCsqMark {
-			out = append(out, rec.What)
-		}
-	}
-	return out
+// startAndIssue starts f filtering and issues req from a thread named
+// app, runs to the end and returns the operation (nil if the thread never
+// issued it) and the outcome.
+func (r *rig) startAndIssue(f *fltmgr.FLT_FILTER, req fltmgr.IoRequest) (*fltmgr.IoOp, des.Outcome) {
+	var io *fltmgr.IoOp
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(f)
+		io = r.vol.Issue(req)
+	})
+	out := r.run()
+	return io, out
 }
 
 func (r *rig) threadName() string {

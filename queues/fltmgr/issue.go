@@ -38,8 +38,6 @@ type IoRequest struct {
 // the IRP to wait on or cancel, and the final status.
 type IoOp struct {
 	fm       *FilterManager
-	vol      *FLT_VOLUME
-	req      IoRequest
 	cur      *operation
 	returned kernel.NTSTATUS
 	reissued bool
@@ -62,7 +60,7 @@ func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	if req.FastIo && !fastIoPossible(req.MajorFunction) {
 		panic(fmt.Sprintf("fltmgr: Issue: major 0x%X cannot be fast I/O (§5.1); clear IoRequest.FastIo", req.MajorFunction))
 	}
-	io := &IoOp{fm: fm, vol: v, req: req}
+	io := &IoOp{fm: fm}
 	prevTop := fm.IoGetTopLevelIrp()
 	if req.TopLevel {
 		fm.IoSetTopLevelIrp("FSRTL_FSP_TOP_LEVEL_IRP")
@@ -105,10 +103,9 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 		d.Flags = FLTFL_CALLBACK_DATA_FAST_IO_OPERATION
 	default:
 		d.Flags = FLTFL_CALLBACK_DATA_IRP_OPERATION
-		op.irp = fm.k.IoAllocateIrp(req.Tag)
-		d.irp = op.irp
-		op.irp.Flags, op.irp.TopLevel, op.irp.FileObject = req.IrpFlags, req.TopLevel, req.FileObject
-		op.irp.DriverContext[2] = d // the filter manager's link from the IRP back to its data
+		d.irp = fm.k.IoAllocateIrp(req.Tag)
+		d.irp.Flags, d.irp.TopLevel, d.irp.FileObject = req.IrpFlags, req.TopLevel, req.FileObject
+		d.irp.DriverContext[2] = d // the filter manager's link from the IRP back to its data
 	}
 	if req.SystemBuffer {
 		d.Flags |= FLTFL_CALLBACK_DATA_SYSTEM_BUFFER
@@ -117,8 +114,8 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 		d.Flags |= FLTFL_CALLBACK_DATA_REISSUED_IO
 	}
 	d.name = fmt.Sprintf("cbd %d", fm.lastOp)
-	if op.irp != nil {
-		d.name += " (" + op.irp.Name() + ")"
+	if d.irp != nil {
+		d.name += " (" + d.irp.Name() + ")"
 	}
 	op.data = d
 	for _, inst := range v.instances {
@@ -149,7 +146,7 @@ func (o *IoOp) Data() *FLT_CALLBACK_DATA { return o.cur.data }
 
 // Irp returns the IRP of the current attempt; nil for fast I/O and
 // FsFilter operations.
-func (o *IoOp) Irp() *kernel.IRP { return o.cur.irp }
+func (o *IoOp) Irp() *kernel.IRP { return o.cur.data.irp }
 
 // Returned is what the issuing call returned: STATUS_PENDING if the
 // operation was pended, else its final status.
@@ -165,8 +162,8 @@ func (o *IoOp) Completed() bool { return o.cur.finished }
 
 // IoStatus returns the final status block (meaningful once Completed).
 func (o *IoOp) IoStatus() kernel.IO_STATUS_BLOCK {
-	if o.cur.irp != nil {
-		return o.cur.irp.IoStatus
+	if o.cur.data.irp != nil {
+		return o.cur.data.irp.IoStatus
 	}
 	return o.cur.data.IoStatus
 }
@@ -176,7 +173,7 @@ func (o *IoOp) IoStatus() kernel.IO_STATUS_BLOCK {
 // forever and the kernel reports the hang at quiescence. Caller IRQL ≤
 // APC_LEVEL.
 func (o *IoOp) Wait() kernel.IO_STATUS_BLOCK {
-	if irp := o.cur.irp; irp != nil && !o.cur.finished {
+	if irp := o.cur.data.irp; irp != nil && !o.cur.finished {
 		o.fm.k.KeWaitForSingleObject(irp.Done(), kernel.Infinite)
 	}
 	return o.IoStatus()
@@ -188,8 +185,8 @@ func (o *IoOp) Wait() kernel.IO_STATUS_BLOCK {
 // FltSetCancelCompletion). Operations without an IRP cannot be cancelled
 // (false). Caller IRQL ≤ DISPATCH_LEVEL.
 func (o *IoOp) Cancel() bool {
-	if o.cur.irp == nil {
+	if o.cur.data.irp == nil {
 		return false
 	}
-	return o.fm.k.IoCancelIrp(o.cur.irp)
+	return o.fm.k.IoCancelIrp(o.cur.data.irp)
 }

@@ -70,12 +70,8 @@ func TestIssuePassesDownAndRunsPostOp(t *testing.T) {
 		*ctx = "my context"
 		return fltmgr.FLT_PREOP_SUCCESS_WITH_CALLBACK
 	})
-	var io *fltmgr.IoOp
-	r.thread("app", func() {
-		r.fm.FltStartFiltering(s.f)
-		io = r.vol.Issue(read(4096))
-	})
-	require.NoError(t, r.run().Err)
+	io, out := r.startAndIssue(s.f, read(4096))
+	require.NoError(t, out.Err)
 	assert.Equal(t, kernel.STATUS_SUCCESS, io.Returned())
 	assert.Equal(t, kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: 4096}, io.IoStatus())
 	require.Len(t, s.posts, 1)
@@ -210,16 +206,11 @@ func TestPreOperationReturnValues(t *testing.T) {
 	for _, tc := range preCases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, rigOpts{})
-			var s *simpleFilter
-			s = newSimpleFilterFor(r, tc.req.MajorFunction, "f", 100, tc.withPost, func(d *fltmgr.FLT_CALLBACK_DATA, ctx *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+			s := newSimpleFilterFor(r, tc.req.MajorFunction, "f", 100, tc.withPost, func(d *fltmgr.FLT_CALLBACK_DATA, ctx *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
 				return tc.pre(r, d, ctx)
 			})
-			var io *fltmgr.IoOp
-			r.thread("app", func() {
-				r.fm.FltStartFiltering(s.f)
-				io = r.vol.Issue(tc.req)
-			})
-			tc.check(t, r, s, io, r.run())
+			io, out := r.startAndIssue(s.f, tc.req) // io is read after the run that sets it
+			tc.check(t, r, s, io, out)
 		})
 	}
 }
@@ -281,6 +272,7 @@ func TestSkipPagingIo(t *testing.T) {
 		paging = r.vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, IrpFlags: kernel.IRP_PAGING_IO, Length: 4096})
 	})
 	require.NoError(t, r.run().Err)
+	require.Len(t, r.vol.Instances(), 1, "attached: the flag, not a missing instance, bypassed it")
 	assert.Empty(t, c.inserts, "the paging read bypassed the filter")
 	assert.Equal(t, kernel.STATUS_SUCCESS, paging.Status)
 }
@@ -475,12 +467,8 @@ func TestCompletionBeforePreOpReturnsPending(t *testing.T) {
 		r.fm.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_COMPLETE, nil)
 		return fltmgr.FLT_PREOP_PENDING
 	}
-	var io *fltmgr.IoOp
-	r.thread("app", func() {
-		r.fm.FltStartFiltering(s.f)
-		io = r.vol.Issue(read(1))
-	})
-	require.NoError(t, r.run().Err)
+	io, out := r.startAndIssue(s.f, read(1))
+	require.NoError(t, out.Err)
 	assert.Equal(t, kernel.STATUS_FILE_CLOSED, io.Returned())
 	assert.True(t, io.Completed())
 	assert.Equal(t, 1, r.fm.Hits(fltmgr.MarkCompletedBeforePending))
@@ -502,11 +490,8 @@ func TestCompletePendedTwiceIs0x44(t *testing.T) {
 				}
 			}
 		}
-		r.thread("app", func() {
-			r.fm.FltStartFiltering(df.f)
-			r.vol.Issue(read(1))
-		})
-		requireBugCheck(t, r.run(), kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
+		_, out := r.startAndIssue(df.f, read(1))
+		requireBugCheck(t, out, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
 	}
 }
 
@@ -607,11 +592,66 @@ func TestDoubleUnlinkIs0x139(t *testing.T) {
 		fltmgr.RemoveEntryList(&d.QueueLinks)
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
 	})
-	r.thread("app", func() {
-		r.fm.FltStartFiltering(s.f)
-		r.vol.Issue(read(1))
-	})
-	requireBugCheck(t, r.run(), fltmgr.KERNEL_SECURITY_CHECK_FAILURE, 3)
+	_, out := r.startAndIssue(s.f, read(1))
+	requireBugCheck(t, out, fltmgr.KERNEL_SECURITY_CHECK_FAILURE, 3)
+}
+
+// LIST_ENTRY (wdm.h): InsertHeadList links at the front and InsertTailList
+// at the back; RemoveEntryList reports whether the list is now empty, and
+// unlinking an entry that is no longer linked (not a callback data's
+// QueueLinks) panics.
+func TestListEntry(t *testing.T) {
+	var head, a, b, c fltmgr.LIST_ENTRY
+	fltmgr.InitializeListHead(&head)
+	assert.True(t, fltmgr.IsListEmpty(&head))
+	fltmgr.InsertTailList(&head, &b)
+	fltmgr.InsertHeadList(&head, &a)
+	fltmgr.InsertTailList(&head, &c)
+	assert.False(t, fltmgr.IsListEmpty(&head))
+	want := []*fltmgr.LIST_ENTRY{&a, &b, &c}
+	i := 0
+	for e := head.Flink; e != &head; e = e.Flink {
+		require.Less(t, i, len(want), "the forward walk ends at the head")
+		assert.Same(t, want[i], e, "entry %d", i)
+		assert.Same(t, e, e.Flink.Blink, "back link of entry %d", i)
+		i++
+	}
+	assert.Equal(t, len(want), i)
+	assert.Same(t, &c, head.Blink)
+	assert.False(t, fltmgr.RemoveEntryList(&b))
+	assert.False(t, fltmgr.RemoveEntryList(&a))
+	assert.True(t, fltmgr.RemoveEntryList(&c), "the last entry leaves the list empty")
+	assert.True(t, fltmgr.IsListEmpty(&head))
+	assert.Panics(t, func() { fltmgr.RemoveEntryList(&c) })
+}
+
+// §5.1: each kind of operation satisfies exactly one of the operation-kind
+// macros, and only an IRP-based one has an IRP.
+func TestOperationKindMacros(t *testing.T) {
+	cases := []struct {
+		name                string
+		req                 fltmgr.IoRequest
+		irp, fast, fsFilter bool
+	}{
+		{"IRP", read(1), true, false, false},
+		{"fast I/O", fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, FastIo: true}, false, true, false},
+		{"FsFilter callback", fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_ACQUIRE_FOR_SECTION_SYNC}, false, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, rigOpts{})
+			var got [3]bool
+			s := newSimpleFilterFor(r, tc.req.MajorFunction, "f", 100, false, func(d *fltmgr.FLT_CALLBACK_DATA, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+				got = [3]bool{fltmgr.FLT_IS_IRP_OPERATION(d), fltmgr.FLT_IS_FASTIO_OPERATION(d), fltmgr.FLT_IS_FS_FILTER_OPERATION(d)}
+				return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+			})
+			io, out := r.startAndIssue(s.f, tc.req)
+			require.NoError(t, out.Err)
+			assert.Equal(t, 1, s.pres)
+			assert.Equal(t, [3]bool{tc.irp, tc.fast, tc.fsFilter}, got, "IRP, fast I/O, FsFilter")
+			assert.Equal(t, tc.irp, io.Irp() != nil)
+		})
+	}
 }
 
 func TestConfigValidate(t *testing.T) {

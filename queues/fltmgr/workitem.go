@@ -18,14 +18,13 @@ type (
 const fltWorkTag = "FMwi"
 
 // fltWorkItem is what both kinds share: an executive work item in a
-// nonpaged pool block, and the rundown reference held while it is queued
-// or running.
+// nonpaged pool block (item.Block), and the rundown reference held while
+// it is queued or running.
 type fltWorkItem struct {
-	fm    *FilterManager
-	item  queues.WORK_QUEUE_ITEM
-	block *kernel.PoolBlock
-	name  string
-	ref   FltObject // holds a rundown reference while queued or running
+	fm   *FilterManager
+	item queues.WORK_QUEUE_ITEM
+	name string
+	ref  FltObject // holds a rundown reference while queued or running
 }
 
 // FLT_GENERIC_WORKITEM is a work item not tied to an I/O operation.
@@ -51,7 +50,7 @@ func (w *fltWorkItem) Name() string { return w.name }
 func (w *fltWorkItem) Queued() bool { return w.item.Queued() }
 
 // Block returns the pool block the item lives in.
-func (w *fltWorkItem) Block() *kernel.PoolBlock { return w.block }
+func (w *fltWorkItem) Block() *kernel.PoolBlock { return w.item.Block }
 
 func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
 	fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
@@ -60,8 +59,7 @@ func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
 		return fltWorkItem{}, false
 	}
 	fm.lastItem++
-	w := fltWorkItem{fm: fm, block: b, name: fmt.Sprintf("flt work item %d", fm.lastItem)}
-	w.item.Block = b
+	w := fltWorkItem{fm: fm, item: queues.WORK_QUEUE_ITEM{Block: b}, name: fmt.Sprintf("flt work item %d", fm.lastItem)}
 	fm.trace(KindFltWorkItem, api, w.name, 0, 0)
 	return w, true
 }
@@ -105,7 +103,7 @@ func (fm *FilterManager) FltFreeDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITE
 func (fm *FilterManager) freeWorkItem(api string, w *fltWorkItem) {
 	fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	fm.trace(KindFltWorkItem, api, w.name, 0, 0)
-	fm.k.ExFreePoolWithTag(w.block, fltWorkTag)
+	fm.k.ExFreePoolWithTag(w.item.Block, fltWorkTag)
 }
 
 // FltQueueGenericWorkItem queues item to the system worker queue typ
@@ -188,14 +186,10 @@ func (fm *FilterManager) queueWorkItem(api string, w *fltWorkItem, typ queues.WO
 	if fm.sys == nil {
 		panic("fltmgr: " + api + " needs the executive worker queues: pass a *queues.System to fltmgr.New")
 	}
-	if typ != queues.CriticalWorkQueue && typ != queues.DelayedWorkQueue && typ.Valid() && fm.sys.Config().ContractChecks {
-		actor := ""
-		if t := fm.k.KeGetCurrentThread(); t != nil {
-			actor = t.Name()
-		}
-		fm.k.Fail(&queues.ContractViolation{API: api, Actor: actor, At: fm.k.Now(),
-			Rule:   "QueueType is CriticalWorkQueue or DelayedWorkQueue; HyperCriticalWorkQueue is reserved for system use",
-			Source: "DDI:" + api + ", SEMANTICS §1.3", Detail: fmt.Sprintf("%s queued to %v", w.name, typ)})
+	if typ != queues.CriticalWorkQueue && typ != queues.DelayedWorkQueue && typ.Valid() {
+		fm.sys.ReportContract(api, fmt.Sprintf("%s queued to %v", w.name, typ),
+			"QueueType is CriticalWorkQueue or DelayedWorkQueue; HyperCriticalWorkQueue is reserved for system use",
+			"DDI:"+api+", SEMANTICS §1.3")
 	}
 	if !w.item.Queued() {
 		// Re-initialising a queued item would null a live link; leave it so

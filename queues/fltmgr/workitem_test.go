@@ -63,6 +63,7 @@ func TestGenericWorkItemHoldsRundown(t *testing.T) {
 	})
 	require.NoError(t, r.run().Err)
 	assert.Equal(t, kernel.STATUS_SUCCESS, st)
+	require.NotZero(t, returnedAt, "the routine ran (ranAt's zero value is PASSIVE_LEVEL)")
 	assert.Equal(t, kernel.PASSIVE_LEVEL, ranAt)
 	assert.Greater(t, unloadedAt, returnedAt, "FltUnregisterFilter waited for the work routine")
 }
