@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -15,6 +13,19 @@ import (
 	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
+
+// newFlagSet returns the flag set of command name; its Usage prints the
+// usage lines, then the flags.
+func newFlagSet(name string, usage ...string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		for _, l := range usage {
+			fmt.Fprintln(fs.Output(), l)
+		}
+		fs.PrintDefaults()
+	}
+	return fs
+}
 
 // parseFlags parses args (flags may follow positional arguments, as users
 // type them) and returns the positional ones.
@@ -34,6 +45,19 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// oneArg parses args for a command that takes one positional argument
+// and returns it; missing is the error when there is not exactly one.
+func oneArg(fs *flag.FlagSet, args []string, missing string) (string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", &usageError{missing}
+	}
+	return pos[0], nil
+}
+
 // resolve turns "scenario[:variant]" into a scenario, with a clear error.
 func resolve(spec string) (*model.Scenario, string, error) {
 	s, v, err := model.Resolve(spec)
@@ -41,6 +65,20 @@ func resolve(spec string) (*model.Scenario, string, error) {
 		return nil, "", usagef("%v", err)
 	}
 	return s, v, nil
+}
+
+// runScenario runs variant v of s once into sink, under the seed's random
+// schedule or, if natural, taking every natural choice.
+func runScenario(s *model.Scenario, v string, seed uint64, natural bool, sink des.Sink) (model.Result, error) {
+	var c des.Chooser = proptest.NewRandomWalk().Chooser(seed)
+	if natural {
+		c = des.Natural{}
+	}
+	r, err := model.Run(s, v, model.RunConfig{Seed: seed, Chooser: c, Sink: sink})
+	if err != nil {
+		return r, usagef("%v", err)
+	}
+	return r, nil
 }
 
 // parseShard parses "i/n".
@@ -85,28 +123,6 @@ func outcomeLine(err error) string {
 		return "outcome: ok (no failure)"
 	}
 	return "outcome: " + proptest.Signature(err) + ": " + err.Error()
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so an interrupted or failed write leaves nothing half-written.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".wqsim-out-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func printPanic(w io.Writer, err error) {

@@ -18,29 +18,23 @@ type experimentOpts struct {
 
 func experimentFlags() (*flag.FlagSet, *experimentOpts) {
 	o := &experimentOpts{}
-	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
+	fs := newFlagSet("experiment",
+		"usage: wqsim experiment FILE [-o OUTDIR] [--parallel N] [--scale F]",
+		"  runs every workload × dispatcher × pool × seed of the JSON experiment FILE and writes",
+		"  OUTDIR/results.csv (one row per cell, one aggregate row per workload × policy) and",
+		"  the plots cdf-WORKLOAD and bars-WORKLOAD as .png and .svg; example:",
+		"  bench/experiments/pools.json")
 	fs.StringVar(&o.out, "o", "", "output directory (default out/NAME, NAME the experiment's name)")
 	fs.IntVar(&o.parallel, "parallel", 0, "cells run at once (default: all cores); results do not depend on it")
 	fs.Float64Var(&o.scale, "scale", 1, "multiply every workload's duration, e.g. 0.1 for a quick look")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: wqsim experiment FILE [-o OUTDIR] [--parallel N] [--scale F]")
-		fmt.Fprintln(fs.Output(), "  runs every workload × dispatcher × pool × seed of the JSON experiment FILE and writes")
-		fmt.Fprintln(fs.Output(), "  OUTDIR/results.csv (one row per cell, one aggregate row per workload × policy) and")
-		fmt.Fprintln(fs.Output(), "  the plots cdf-WORKLOAD and bars-WORKLOAD as .png and .svg; example:")
-		fmt.Fprintln(fs.Output(), "  bench/experiments/pools.json")
-		fs.PrintDefaults()
-	}
 	return fs, o
 }
 
 func cmdExperiment(ctx context.Context, args []string, w io.Writer) error {
 	fs, o := experimentFlags()
-	pos, err := parseFlags(fs, args)
+	file, err := oneArg(fs, args, "experiment needs one FILE, e.g. `wqsim experiment bench/experiments/pools.json`")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("experiment needs one FILE, e.g. `wqsim experiment bench/experiments/pools.json`")
 	}
 	if o.parallel < 0 {
 		return usagef("--parallel %d: give 0 for all cores or a positive number of cells at once", o.parallel)
@@ -48,7 +42,7 @@ func cmdExperiment(ctx context.Context, args []string, w io.Writer) error {
 	if !(o.scale > 0 && o.scale <= 100) {
 		return usagef("--scale %v: give a factor in (0, 100], e.g. 0.1 for a quick look", o.scale)
 	}
-	e, err := lab.ParseFile(pos[0])
+	e, err := lab.ParseFile(file)
 	if err != nil {
 		return usagef("%v\nfix the experiment file and run again (`wqsim help experiment`; example: bench/experiments/pools.json)", err)
 	}

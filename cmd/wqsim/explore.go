@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
 
@@ -34,7 +35,7 @@ type exploreOpts struct {
 
 func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	o := &exploreOpts{}
-	fs := flag.NewFlagSet("explore", flag.ContinueOnError)
+	fs := newFlagSet("explore", "usage: wqsim explore [SCENARIO[:VARIANT]] [flags]   (default "+defaultExplore+")")
 	fs.StringVar(&o.strategy, "strategy", "random", "random|pct|bounded|exhaustive")
 	fs.IntVar(&o.execs, "execs", 10000, "executions to run (all shards together)")
 	fs.DurationVar(&o.dur, "time", 0, "stop after this wall-clock time (e.g. 30s); 0 = no limit")
@@ -45,10 +46,6 @@ func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	fs.BoolVar(&o.noShrink, "no-shrink", false, "keep the failing schedule as found")
 	fs.IntVar(&o.depth, "pct-depth", 3, "PCT bug depth d")
 	fs.IntVar(&o.bound, "bound", 2, "perturbations allowed by --strategy bounded")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: wqsim explore [SCENARIO[:VARIANT]] [flags]   (default "+defaultExplore+")")
-		fs.PrintDefaults()
-	}
 	return fs, o
 }
 
@@ -118,7 +115,7 @@ func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
 	}
 	fmt.Fprintf(w, "wqsim explore %s:%s %s seed=%d execs=%d time=%v parallel=%d shard=%s faildir=%s\n",
 		opts.Scenario.Name, opts.Variant, opts.Strategy.Describe(), opts.Seed, opts.Execs, opts.Duration, opts.Parallel, o.shard, o.failDir)
-	if isTerminal(w) {
+	if isTerminal(errw) { // the progress line goes there
 		opts.Progress = func(p proptest.Progress) {
 			fmt.Fprintf(errw, "\r%d executions, %.0f/s, %d failures, %v elapsed   ", p.Execs,
 				float64(p.Execs)/p.Elapsed.Seconds(), p.Failures, p.Elapsed.Round(time.Second))
@@ -149,17 +146,19 @@ func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
 // minimal schedule over it: an interrupt during shrinking loses nothing.
 func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *proptest.Options, f *proptest.Failure) error {
 	path := proptest.FailFilePath(o.failDir, opts.Scenario.Name, opts.Variant)
-	raw := proptest.NewFailFile(opts.Scenario.Name, opts.Variant, f.Seed, opts.Strategy.Describe(), f.Result.Outcome.Decisions, f.Result)
-	if err := proptest.WriteFailFile(path, raw); err != nil {
-		return err
+	save := func(log []des.Decision, res model.Result) error {
+		return proptest.WriteFailFile(path, proptest.NewFailFile(opts.Scenario.Name, opts.Variant, f.Seed, opts.Strategy.Describe(), log, res))
 	}
 	final, log := f.Result, f.Result.Outcome.Decisions
+	if err := save(log, final); err != nil {
+		return err
+	}
 	if !o.noShrink {
 		start := time.Now()
 		min, res, err := proptest.Shrink(opts.Scenario, opts.Variant, f.Seed, log, proptest.ShrinkOptions{Context: ctx})
 		if err == nil {
 			final, log = res, min
-			if err := proptest.WriteFailFile(path, proptest.NewFailFile(opts.Scenario.Name, opts.Variant, f.Seed, opts.Strategy.Describe(), min, res)); err != nil {
+			if err := save(log, final); err != nil {
 				return err
 			}
 			fmt.Fprintf(w, "shrunk %d → %d decisions (%d perturbations) in %v\n", len(f.Result.Outcome.Decisions), len(min), countNonZero(min), time.Since(start).Round(time.Millisecond))

@@ -57,5 +57,5 @@ var flagSets = map[string]func() *flag.FlagSet{
 	"replay":     func() *flag.FlagSet { f, _ := replayFlags(); return f },
 	"trace":      func() *flag.FlagSet { f, _ := traceFlags(); return f },
 	"experiment": func() *flag.FlagSet { f, _ := experimentFlags(); return f },
-	"list":       func() *flag.FlagSet { return flag.NewFlagSet("list", flag.ContinueOnError) },
+	"list":       listFlags,
 }

@@ -10,8 +10,7 @@ import (
 )
 
 func cmdList(args []string, w io.Writer) error {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	if pos, err := parseFlags(fs, args); err != nil {
+	if pos, err := parseFlags(listFlags(), args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("list takes no arguments")
@@ -33,6 +32,9 @@ func cmdList(args []string, w io.Writer) error {
 	}
 	return nil
 }
+
+// listFlags is list's flag set: it has no flags.
+func listFlags() *flag.FlagSet { return flag.NewFlagSet("list", flag.ContinueOnError) }
 
 func wrap(text string, width int, indent string) string {
 	var b strings.Builder

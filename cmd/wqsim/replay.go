@@ -14,29 +14,22 @@ type replayOpts struct{ quiet bool }
 
 func replayFlags() (*flag.FlagSet, *replayOpts) {
 	o := &replayOpts{}
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs := newFlagSet("replay", "usage: wqsim replay FILE [--quiet]")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the outcome, not the trace")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: wqsim replay FILE [--quiet]")
-		fs.PrintDefaults()
-	}
 	return fs, o
 }
 
 func cmdReplay(args []string, w io.Writer) error {
 	fs, o := replayFlags()
-	pos, err := parseFlags(fs, args)
+	path, err := oneArg(fs, args, "replay needs one fail FILE")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("replay needs one fail FILE")
-	}
-	f, err := proptest.ReadFailFile(pos[0])
+	f, err := proptest.ReadFailFile(path)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	fmt.Fprintf(w, "wqsim replay %s: %s:%s seed=%d, %d decisions\n", pos[0], f.Scenario, f.Variant, f.Seed, len(f.Decisions))
+	fmt.Fprintf(w, "wqsim replay %s: %s:%s seed=%d, %d decisions\n", path, f.Scenario, f.Variant, f.Seed, len(f.Decisions))
 	var sink des.Sink
 	if !o.quiet {
 		sink = &des.TextSink{W: w}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/wqsim/wqsim/cmd/wqsim/internal/atomicfile"
 	"github.com/wqsim/wqsim/cmd/wqsim/internal/timeline"
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/model"
@@ -21,27 +22,21 @@ type traceOpts struct {
 
 func traceFlags() (*flag.FlagSet, *traceOpts) {
 	o := &traceOpts{}
-	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs := newFlagSet("trace",
+		"usage: wqsim trace FILE|SCENARIO[:VARIANT] [--format text|jsonl|perfetto|html] [-o OUT]",
+		"  perfetto output opens in https://ui.perfetto.dev; html is a self-contained offline timeline")
 	fs.StringVar(&o.format, "format", "text", "text|jsonl|perfetto|html")
 	fs.StringVar(&o.out, "o", "", "output file (default: standard output)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed, when tracing a SCENARIO rather than a fail file")
 	fs.BoolVar(&o.natural, "natural", false, "with a SCENARIO: take every natural choice")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: wqsim trace FILE|SCENARIO[:VARIANT] [--format text|jsonl|perfetto|html] [-o OUT]")
-		fmt.Fprintln(fs.Output(), "  perfetto output opens in https://ui.perfetto.dev; html is a self-contained offline timeline")
-		fs.PrintDefaults()
-	}
 	return fs, o
 }
 
 func cmdTrace(args []string, w io.Writer) error {
 	fs, o := traceFlags()
-	pos, err := parseFlags(fs, args)
+	arg, err := oneArg(fs, args, "trace needs one fail FILE or SCENARIO[:VARIANT]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("trace needs one fail FILE or SCENARIO[:VARIANT]")
 	}
 	switch o.format {
 	case "text", "jsonl", "perfetto", "html":
@@ -49,7 +44,7 @@ func cmdTrace(args []string, w io.Writer) error {
 		return usagef("--format %q: choose text, jsonl, perfetto or html", o.format)
 	}
 	recs := &des.RecordSink{}
-	res, err := traceRun(pos[0], o, recs)
+	res, err := traceRun(arg, o, recs)
 	if err != nil {
 		return err
 	}
@@ -58,7 +53,7 @@ func cmdTrace(args []string, w io.Writer) error {
 	if o.out == "" {
 		return write(w)
 	}
-	if err := writeFileAtomic(o.out, write); err != nil {
+	if err := atomicfile.Write(o.out, write); err != nil {
 		return fmt.Errorf("writing %s: %w", o.out, err)
 	}
 	fmt.Fprintf(w, "wrote %s (%s, %d records): %s\n", o.out, o.format, len(recs.Records), outcomeLine(res.Outcome.Err))
@@ -82,15 +77,7 @@ func traceRun(arg string, o *traceOpts, sink des.Sink) (model.Result, error) {
 	if err != nil {
 		return model.Result{}, usagef("%v (and no file named %q exists)", err, arg)
 	}
-	var c des.Chooser = proptest.NewRandomWalk().Chooser(o.seed)
-	if o.natural {
-		c = des.Natural{}
-	}
-	r, err := model.Run(s, v, model.RunConfig{Seed: o.seed, Chooser: c, Sink: sink})
-	if err != nil {
-		return r, usagef("%v", err)
-	}
-	return r, nil
+	return runScenario(s, v, o.seed, o.natural, sink)
 }
 
 func writeTrace(w io.Writer, format string, recs []des.Record, meta timeline.Meta) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -196,12 +197,8 @@ func (d *decoder) value(path string, raw any, v reflect.Value) {
 		d.mapping(path, raw, v)
 	case reflect.String:
 		d.text(path, raw, v)
-	case reflect.Int:
-		d.integer(path, raw, v)
-	case reflect.Uint64:
-		d.unsigned(path, raw, v)
-	case reflect.Float64:
-		d.float(path, raw, v)
+	case reflect.Int, reflect.Uint64, reflect.Float64:
+		d.number(path, raw, v)
 	default:
 		panic("lab: decoder has no case for " + v.Type().String())
 	}
@@ -263,57 +260,41 @@ func (d *decoder) text(path string, raw any, v reflect.Value) {
 	v.SetString(s)
 }
 
-// number returns raw as a JSON number, or reports that it is not one
-// (want says what kind of number the field takes).
-func (d *decoder) number(path string, raw any, want string) (json.Number, bool) {
+// numberKind says how a JSON number fills one Go number kind.
+type numberKind struct {
+	want  string                   // what the field takes, for a value that is not a number
+	bad   string                   // the message (%s: the number) when it does not parse or fit
+	parse func(string) (any, bool) // the value, or false
+}
+
+// numberKinds are the number kinds the experiment types use: a fraction
+// or a number out of range is an error, never rounded or clamped.
+var numberKinds = map[reflect.Kind]numberKind{
+	reflect.Int: {"a whole number", "%s is not a whole number in range; write an integer such as 4",
+		func(n string) (any, bool) {
+			i, err := strconv.ParseInt(n, 10, strconv.IntSize)
+			return int(i), err == nil
+		}},
+	reflect.Uint64: {"a whole number ≥ 0", "%s is not a whole number from 0 to 18446744073709551615",
+		func(n string) (any, bool) { u, err := strconv.ParseUint(n, 10, 64); return u, err == nil }},
+	reflect.Float64: {"a number", "%s is out of range for a number",
+		func(n string) (any, bool) { f, err := strconv.ParseFloat(n, 64); return f, err == nil }},
+}
+
+// number fills an int, a uint64 or a float64 from a JSON number.
+func (d *decoder) number(path string, raw any, v reflect.Value) {
+	k := numberKinds[v.Kind()]
 	n, ok := raw.(json.Number)
 	if !ok {
-		d.fail(path, "%s is %s; want %s", describe(raw), kindOf(raw), want)
+		d.fail(path, "%s is %s; want %s", describe(raw), kindOf(raw), k.want)
+		return
 	}
-	return n, ok
-}
-
-// integer fills an int; a fraction or a number out of int's range is an
-// error, not rounded or clamped.
-func (d *decoder) integer(path string, raw any, v reflect.Value) {
-	n, ok := d.number(path, raw, "a whole number")
+	x, ok := k.parse(string(n))
 	if !ok {
+		d.fail(path, k.bad, clip(string(n)))
 		return
 	}
-	i, err := strconv.ParseInt(string(n), 10, 64)
-	if err != nil || int64(int(i)) != i {
-		d.fail(path, "%s is not a whole number in range; write an integer such as 4", clip(string(n)))
-		return
-	}
-	v.SetInt(i)
-}
-
-// unsigned fills a uint64 (seeds).
-func (d *decoder) unsigned(path string, raw any, v reflect.Value) {
-	n, ok := d.number(path, raw, "a whole number ≥ 0")
-	if !ok {
-		return
-	}
-	u, err := strconv.ParseUint(string(n), 10, 64)
-	if err != nil {
-		d.fail(path, "%s is not a whole number from 0 to 18446744073709551615", clip(string(n)))
-		return
-	}
-	v.SetUint(u)
-}
-
-// float fills a float64.
-func (d *decoder) float(path string, raw any, v reflect.Value) {
-	n, ok := d.number(path, raw, "a number")
-	if !ok {
-		return
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil {
-		d.fail(path, "%s is out of range for a number", clip(string(n)))
-		return
-	}
-	v.SetFloat(f)
+	v.Set(reflect.ValueOf(x).Convert(v.Type()))
 }
 
 // object fills struct v from a JSON object, in field order; unknown keys
@@ -388,14 +369,9 @@ func isIdent(s string) bool {
 	return true
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+// sortedKeys returns m's keys in order, so that messages come out in the
+// same order every time.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // describe renders a raw JSON value briefly for a message.
 func describe(raw any) string {
@@ -431,13 +407,14 @@ func kindOf(raw any) string {
 }
 
 // clip shortens s for messages.
-func clip(s string) string {
-	const max = 40
-	if utf8.RuneCountInString(s) <= max {
+func clip(s string) string { return clipTo(s, 40) }
+
+// clipTo shortens s to n runes and an ellipsis, if it is longer.
+func clipTo(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:max]) + "…"
+	return string([]rune(s)[:n]) + "…"
 }
 
 // suggest returns the known name closest to k (case-insensitively) if it

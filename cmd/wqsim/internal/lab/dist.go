@@ -41,13 +41,16 @@ func (s sampler) draw(r *rand.Rand) des.Duration {
 	case "lognormal":
 		x = math.Exp(s.mu + s.sigma*r.NormFloat64())
 	}
-	if !(x >= 0) { // NaN too
+	return clampDraw(x)
+}
+
+// clampDraw rounds a drawn number of nanoseconds to a duration in
+// [0, maxDraw] (NaN gives 0).
+func clampDraw(x float64) des.Duration {
+	if !(x >= 0) {
 		x = 0
 	}
-	if x > maxDraw {
-		x = maxDraw
-	}
-	return des.Duration(math.Round(x))
+	return des.Duration(math.Round(min(x, maxDraw)))
 }
 
 // newRand returns a generator for one random stream of a cell. Each
@@ -85,10 +88,7 @@ func (g gapSampler) draw(r *rand.Rand) des.Duration {
 	if !g.periodic {
 		x = r.ExpFloat64() * g.mean
 	}
-	if x > maxDraw {
-		x = maxDraw
-	}
-	return des.Duration(math.Round(x))
+	return clampDraw(x)
 }
 
 // first returns the first arrival time: a random phase for periodic

@@ -110,11 +110,9 @@ func TestExampleExperiment(t *testing.T) {
 	}
 }
 
-// Same file, same bytes: whatever the parallelism.
+// Same file, same bytes: whatever the parallelism (never skipped: under
+// -short the example runs at a quarter of its duration).
 func TestDeterministic(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the example twice")
-	}
 	a, b := runExample(t, 1), runExample(t, 2)
 	fa, err := a.Files()
 	require.NoError(t, err)

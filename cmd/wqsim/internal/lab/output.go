@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/wqsim/wqsim/cmd/wqsim/internal/atomicfile"
 )
 
 // File is one output file, rendered in memory.
@@ -73,7 +76,10 @@ func WriteDir(dir string, files []File) (err error) {
 		}
 	}()
 	for _, f := range files {
-		t, err := writeTemp(dir, f.Data)
+		t, err := atomicfile.Temp(dir, func(w io.Writer) error {
+			_, err := w.Write(f.Data)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", filepath.Join(dir, f.Name), err)
 		}
@@ -97,7 +103,7 @@ func writeNewDir(dir string, files []File) error {
 		return err
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(tmp, f.Name), f.Data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, f.Name), f.Data, atomicfile.Mode); err != nil {
 			os.RemoveAll(tmp)
 			return fmt.Errorf("writing %s: %w", filepath.Join(dir, f.Name), err)
 		}
@@ -111,25 +117,4 @@ func writeNewDir(dir string, files []File) error {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
 	return nil
-}
-
-func writeTemp(dir string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, ".wqsim-out-*")
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
 }

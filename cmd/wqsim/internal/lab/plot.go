@@ -65,8 +65,8 @@ func (r *Results) cdfFigure(w *Workload) (figure, error) {
 	rows := r.workloadAggregates(w.Name)
 	// Colour says the pool, the dash pattern the dispatcher.
 	dispIndex, poolIndex := map[string]int{}, map[string]int{}
-	for _, d := range r.Experiment.Dispatchers {
-		dispIndex[d] = len(dispIndex)
+	for i, d := range r.Experiment.Dispatchers {
+		dispIndex[d] = i
 	}
 	for i := range r.Experiment.Pools {
 		poolIndex[r.Experiment.Pools[i].label()] = i
@@ -133,9 +133,7 @@ func barPanels() []barPanel {
 	return []barPanel{
 		{"p99 queueing latency", "µs", func(a CellResult) float64 { return us(a.Lat.P99) }, plotutil.Color(0)},
 		{"throughput (in window)", "items/s", func(a CellResult) float64 { return a.Throughput }, plotutil.Color(1)},
-		{"preemptions", "per s", func(a CellResult) float64 {
-			return float64(a.Preemptions) / (float64(a.Window) / 1e9)
-		}, plotutil.Color(2)},
+		{"preemptions", "per s", func(a CellResult) float64 { return a.preemptionRate() }, plotutil.Color(2)},
 		{"priority inversion", "% of window", func(a CellResult) float64 { return 100 * a.InversionFrac }, plotutil.Color(3)},
 	}
 }

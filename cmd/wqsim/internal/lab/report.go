@@ -68,6 +68,9 @@ func (c *CellResult) row() []string {
 	}
 }
 
+// preemptionRate is Preemptions per second of the window.
+func (c *CellResult) preemptionRate() float64 { return float64(c.Preemptions) / secs(c.Window) }
+
 func us(ns float64) float64 { return ns / float64(des.Microsecond) }
 func ms(ns float64) float64 { return ns / float64(des.Millisecond) }
 
@@ -80,10 +83,9 @@ func (r *Results) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tpolicy\tp50 µs\tp99 µs\tmax µs\tthroughput/s\tutil\tpreempt/s\tinversion\tstarvation ms\tthreads\toutcome\t")
 	for _, a := range r.Aggregates {
-		sec := float64(a.Window) / float64(des.Second)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
 			a.Workload, a.Policy, ff(us(a.Lat.P50), 1), ff(us(a.Lat.P99), 1), ff(us(a.Lat.Max), 1),
-			ff(a.Throughput, 1), ff(a.UtilMean, 3), ff(float64(a.Preemptions)/sec, 1),
+			ff(a.Throughput, 1), ff(a.UtilMean, 3), ff(a.preemptionRate(), 1),
 			ff(100*a.InversionFrac, 2)+"%", ff(ms(float64(a.Starvation)), 2), a.ThreadsPeak, a.Outcome)
 	}
 	return tw.Flush()
@@ -102,12 +104,5 @@ func (r *Results) Problems() []string {
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
-	return clip2(s, 300)
-}
-
-func clip2(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
+	return clipTo(s, 300)
 }

@@ -21,9 +21,6 @@ type Options struct {
 	// Scale multiplies every workload's duration (0 means 1): 0.1 for a
 	// quick look, 1 for the real thing.
 	Scale float64
-	// Progress, if set, is called after each cell with the number done
-	// and the total, from the goroutine that ran the cell (serialised).
-	Progress func(done, total int)
 }
 
 // cellSpec is one workload × dispatcher × pool × seed.
@@ -38,11 +35,9 @@ type cellSpec struct {
 // policyName is the "dispatcher/pool" name of a policy.
 func policyName(disp string, p *Pool) string { return disp + "/" + p.label() }
 
-// cells lists the cells in output order: workload, dispatcher, pool, seed.
+// cells lists the cells in output order: workload, dispatcher, pool, seed,
+// each workload's window its duration × scale.
 func (e *Experiment) cells(scale float64) []cellSpec {
-	if scale <= 0 {
-		scale = 1
-	}
 	var out []cellSpec
 	for i := range e.Workloads {
 		w := &e.Workloads[i]
@@ -68,7 +63,11 @@ func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	specs := e.cells(opt.Scale)
+	scale := opt.Scale
+	if scale <= 0 {
+		scale = 1
+	}
+	specs := e.cells(scale)
 	par := opt.Parallel
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
@@ -78,18 +77,10 @@ func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
 	errs := make([]error, len(specs))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
 	for range par {
 		wg.Go(func() {
 			for i := range next {
 				res[i], errs[i] = runCell(ctx, specs[i])
-				if opt.Progress != nil {
-					mu.Lock()
-					done++
-					opt.Progress(done, len(specs))
-					mu.Unlock()
-				}
 			}
 		})
 	}
@@ -108,10 +99,6 @@ feed:
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
-	}
-	scale := opt.Scale
-	if scale <= 0 {
-		scale = 1
 	}
 	r := &Results{Experiment: e, Scale: scale, Cells: res}
 	r.aggregate()
@@ -376,10 +363,7 @@ func (m *machine) startCompeting() {
 	k, win := m.k, m.win
 	for gi := range m.c.w.Competing {
 		cg := &m.c.w.Competing[gi]
-		n := 1
-		if cg.Count != nil {
-			n = *cg.Count
-		}
+		n := cg.threads()
 		comp, sleep := newSampler(cg.Compute), newSampler(cg.Sleep)
 		for j := range n {
 			rng := newRand(m.c.seed, uint64(1000+gi*maxCompeting+j))

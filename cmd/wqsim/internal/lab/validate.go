@@ -2,7 +2,6 @@ package lab
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,7 +86,7 @@ func (e *Experiment) Validate() error {
 	dseen := map[string]int{}
 	for i, d := range e.Dispatchers {
 		p := fmt.Sprintf("dispatchers[%d]", i)
-		if !contains(Dispatchers, d) {
+		if !slices.Contains(Dispatchers, d) {
 			v.bad(p, "unknown dispatcher %q; use one of %s", clip(d), strings.Join(Dispatchers, ", "))
 		} else if j, dup := dseen[d]; dup {
 			v.bad(p, "%q repeats dispatchers[%d]; list each dispatcher once", d, j)
@@ -199,7 +198,7 @@ func (v *validator) arrivals(p string, a *Arrivals) float64 {
 	switch {
 	case a.Process == "":
 		v.bad(p+".process", "missing; give one of %s", strings.Join(arrivalProcesses, ", "))
-	case !contains(arrivalProcesses, a.Process):
+	case !slices.Contains(arrivalProcesses, a.Process):
 		v.bad(p+".process", "unknown arrival process %q; use one of %s", clip(a.Process), strings.Join(arrivalProcesses, ", "))
 	}
 	rate := 0.0
@@ -233,7 +232,7 @@ func (v *validator) dist(p string, d *Dist, what string) float64 {
 	case d.Dist == "":
 		v.bad(p+".dist", "missing; give %s as one of %s", what, strings.Join(distributions, ", "))
 		return 0
-	case !contains(distributions, d.Dist):
+	case !slices.Contains(distributions, d.Dist):
 		v.bad(p+".dist", "unknown distribution %q; use one of %s", clip(d.Dist), strings.Join(distributions, ", "))
 		return 0
 	}
@@ -301,13 +300,10 @@ func (v *validator) competing(p string, c *Competing) (int, float64) {
 	case *c.Priority < 1 || *c.Priority > 31:
 		v.bad(p+".priority", "%d is not a thread priority; give 1 to 31 (16–31 are real-time)", *c.Priority)
 	}
-	n := 1
-	if c.Count != nil {
-		n = *c.Count
-		if n < 1 || n > maxCompeting {
-			v.bad(p+".count", "%d threads is impossible; give 1 to %d (or remove the group)", n, maxCompeting)
-			n = 0
-		}
+	n := c.threads()
+	if n < 1 || n > maxCompeting {
+		v.bad(p+".count", "%d threads is impossible; give 1 to %d (or remove the group)", n, maxCompeting)
+		n = 0
 	}
 	a := v.dist(p+".compute", &c.Compute, "how long each round computes")
 	b := v.dist(p+".sleep", &c.Sleep, "how long each round sleeps")
@@ -325,7 +321,7 @@ func (v *validator) pool(p string, pl *Pool) {
 	switch {
 	case pl.Policy == "":
 		v.bad(p+".policy", "missing; give one of %s", strings.Join(PoolPolicies, ", "))
-	case !contains(PoolPolicies, pl.Policy):
+	case !slices.Contains(PoolPolicies, pl.Policy):
 		v.bad(p+".policy", "unknown pool policy %q; use one of %s", clip(pl.Policy), strings.Join(PoolPolicies, ", "))
 	}
 	if pl.Limit != nil {
@@ -344,7 +340,7 @@ func (v *validator) pool(p string, pl *Pool) {
 	if pl.BalancePeriod.Set {
 		v.duration(p+".balance_period", pl.BalancePeriod, true, maxDuration, "the balance manager's pass interval")
 	}
-	for _, k := range sortedKeysInt(pl.Static) {
+	for _, k := range sortedKeys(pl.Static) {
 		n := pl.Static[k]
 		kp := joinPath(p+".static", k)
 		t, err := parseQueue(k)
@@ -357,6 +353,14 @@ func (v *validator) pool(p string, pl *Pool) {
 			v.bad(kp, "%d static threads is impossible; give 0 to %d", n, maxThreads)
 		}
 	}
+}
+
+// threads is the group's thread count: Count, 1 by default.
+func (c *Competing) threads() int {
+	if c.Count == nil {
+		return 1
+	}
+	return *c.Count
 }
 
 // label names the pool in policy names.
@@ -388,30 +392,9 @@ func parseQueue(s string) (queues.WORK_QUEUE_TYPE, error) {
 	return 0, fmt.Errorf("unknown queue type %q; use one of %s, or CustomPriorityWorkQueue+P (P 1–31)", clip(s), strings.Join(names, ", "))
 }
 
-func sortedKeysInt(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func fmtFloat(f float64) string {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return fmt.Sprint(f)
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
-}
+// fmtFloat formats a value from the file as Go reads it back ("1e+09",
+// "-3").
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // secs converts virtual time to seconds.
 func secs(d des.Duration) float64 { return float64(d) / float64(des.Second) }

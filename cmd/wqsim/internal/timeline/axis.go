@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -59,7 +60,7 @@ func (p *plot) timeSegments() {
 	for _, in := range m.instants {
 		active = append(active, [2]des.Time{in.at, in.at})
 	}
-	slices.SortFunc(active, func(a, b [2]des.Time) int { return int64Cmp(int64(a[0]), int64(b[0])) })
+	slices.SortFunc(active, func(a, b [2]des.Time) int { return cmp.Compare(a[0], b[0]) })
 	var gaps [][2]des.Time
 	last := start
 	for _, a := range active {
@@ -72,7 +73,7 @@ func (p *plot) timeSegments() {
 		gaps = append(gaps, [2]des.Time{last, end})
 	}
 	// Longest first: compress a gap while it is longer than the rest shown.
-	slices.SortStableFunc(gaps, func(a, b [2]des.Time) int { return int64Cmp(int64(b[1]-b[0]), int64(a[1]-a[0])) })
+	slices.SortStableFunc(gaps, func(a, b [2]des.Time) int { return cmp.Compare(b[1]-b[0], a[1]-a[0]) })
 	shown := end - start
 	var cut [][2]des.Time
 	for _, g := range gaps {
@@ -83,7 +84,7 @@ func (p *plot) timeSegments() {
 		cut = append(cut, g)
 		shown -= d
 	}
-	slices.SortFunc(cut, func(a, b [2]des.Time) int { return int64Cmp(int64(a[0]), int64(b[0])) })
+	slices.SortFunc(cut, func(a, b [2]des.Time) int { return cmp.Compare(a[0], b[0]) })
 	scale := (plotWidth - breakWidth*float64(len(cut))) / float64(shown)
 	x, t := gutter, start
 	add := func(t1 des.Time, gap bool) {

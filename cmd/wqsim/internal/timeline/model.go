@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,9 +126,10 @@ type flowEnd struct {
 // processor in the records); end extends the timeline past the last
 // record (the run's end time), when later.
 func buildModel(recs []des.Record, cpus int, end des.Time) *model {
-	if !slices.IsSortedFunc(recs, func(a, b des.Record) int { return int64Cmp(int64(a.At), int64(b.At)) }) {
+	byTime := func(a, b des.Record) int { return cmp.Compare(a.At, b.At) }
+	if !slices.IsSortedFunc(recs, byTime) {
 		recs = slices.Clone(recs)
-		slices.SortStableFunc(recs, func(a, b des.Record) int { return int64Cmp(int64(a.At), int64(b.At)) })
+		slices.SortStableFunc(recs, byTime)
 	}
 	m := &model{recs: recs}
 	for i := range recs {
@@ -172,18 +174,8 @@ func buildModel(recs []des.Record, cpus int, end des.Time) *model {
 			m.threads = append(m.threads, threadInfo{s.thread, s.name})
 		}
 	}
-	slices.SortFunc(m.threads, func(a, b threadInfo) int { return int64Cmp(int64(a.id), int64(b.id)) })
+	slices.SortFunc(m.threads, func(a, b threadInfo) int { return cmp.Compare(a.id, b.id) })
 	return m
-}
-
-func int64Cmp(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (m *model) next() int { m.ord++; return m.ord }
@@ -315,17 +307,15 @@ func (w *walker) interrupt(i int, st *cpuState, f *frame) (*frame, bool) {
 	return f, false
 }
 
-// isISR reports whether actor is st's ISR context rather than its DPC
-// drain.
-func (c *cpuState) isISR(actor string) bool {
-	return actor == c.isrName || strings.HasPrefix(actor, "isr/")
-}
+// isISR reports whether actor ("isr/cpuN" or "dpc/cpuN") is an ISR
+// context rather than a DPC drain.
+func isISR(actor string) bool { return strings.HasPrefix(actor, "isr/") }
 
 // enter opens the DPC-drain or ISR context r enters (re-entering closes
 // the open one first); it becomes the emitting context.
 func (w *walker) enter(st *cpuState, r *des.Record) *frame {
 	kind, slot, name := sliceDPC, &st.dpc, "DPC"
-	if st.isISR(r.Actor) {
+	if isISR(r.Actor) {
 		kind, slot, name = sliceISR, &st.isr, "ISR"
 	}
 	if *slot != nil {
@@ -341,7 +331,7 @@ func (w *walker) enter(st *cpuState, r *des.Record) *frame {
 // leave closes the DPC-drain or ISR context r leaves.
 func (w *walker) leave(st *cpuState, r *des.Record) {
 	slot := &st.dpc
-	if st.isISR(r.Actor) {
+	if isISR(r.Actor) {
 		slot = &st.isr
 	}
 	if *slot != nil {

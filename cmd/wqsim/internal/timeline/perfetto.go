@@ -3,6 +3,7 @@ package timeline
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"slices"
@@ -248,7 +249,7 @@ func appendInstant(evs []traceEvent, m *model, in instant, pid, flowBase int) []
 func sortEvents(evs []traceEvent) {
 	slices.SortStableFunc(evs, func(a, b traceEvent) int {
 		if a.Ts != b.Ts {
-			return int64Cmp(int64(a.Ts), int64(b.Ts))
+			return cmp.Compare(a.Ts, b.Ts)
 		}
 		if a.end != b.end {
 			if a.end {

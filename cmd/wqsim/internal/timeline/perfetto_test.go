@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -140,10 +141,10 @@ func importCheck(t *testing.T, evs []jsonEvent, digitwise bool) map[int][2]strin
 	}
 	slices.SortStableFunc(list, func(a, b ev) int {
 		if a.ts != b.ts {
-			return int64Cmp(a.ts, b.ts)
+			return cmp.Compare(a.ts, b.ts)
 		}
 		if a.key != b.key {
-			return int64Cmp(a.key, b.key)
+			return cmp.Compare(a.key, b.key)
 		}
 		return a.idx - b.idx
 	})

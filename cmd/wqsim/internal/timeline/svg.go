@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -41,29 +42,26 @@ type box struct {
 	n        int
 	from     des.Time
 	to       des.Time
-	names    []nameCount
-	dominant int32        // the thread with the most time in a merged box
-	time     []threadTime // time per thread in a merged box, first seen first
+	names    []tally[string, int]     // slices per name in a merged box
+	dominant int32                    // the thread with the most time in a merged box
+	time     []tally[int32, des.Time] // time per thread in a merged box
 }
 
-type threadTime struct {
-	id int32
-	t  des.Time
+// tally is a count or a total per key, in order of first appearance.
+type tally[K comparable, V int | des.Time] struct {
+	key K
+	sum V
 }
 
-func addTime(l []threadTime, id int32, d des.Time) []threadTime {
+// addTo adds v to k's entry of l.
+func addTo[K comparable, V int | des.Time](l []tally[K, V], k K, v V) []tally[K, V] {
 	for i := range l {
-		if l[i].id == id {
-			l[i].t += d
+		if l[i].key == k {
+			l[i].sum += v
 			return l
 		}
 	}
-	return append(l, threadTime{id, d})
-}
-
-type nameCount struct {
-	name string
-	n    int
+	return append(l, tally[K, V]{k, v})
 }
 
 // boxes merges consecutive slices narrower than minSliceWidth whose
@@ -76,13 +74,13 @@ func (p *plot) boxes(ss []*slice) []box {
 			if g.n > 1 {
 				p.mergedSlices += g.n
 				p.mergedBoxes++
-				best := threadTime{t: -1}
+				best := tally[int32, des.Time]{sum: -1}
 				for _, tt := range g.time {
-					if tt.t > best.t {
+					if tt.sum > best.sum {
 						best = tt
 					}
 				}
-				g.dominant = best.id
+				g.dominant = best.key
 			}
 			out = append(out, *g)
 			g = nil
@@ -100,25 +98,15 @@ func (p *plot) boxes(ss []*slice) []box {
 			g.n++
 			g.to = max(g.to, s.end)
 			g.s = nil
-			g.names = addName(g.names, s.name)
-			g.time = addTime(g.time, s.thread, s.end-s.start)
+			g.names = addTo(g.names, s.name, 1)
+			g.time = addTo(g.time, s.thread, s.end-s.start)
 			continue
 		}
 		flush()
-		g = &box{x0: x0, x1: x1, s: s, n: 1, from: s.start, to: s.end, names: addName(nil, s.name), time: addTime(nil, s.thread, s.end-s.start)}
+		g = &box{x0: x0, x1: x1, s: s, n: 1, from: s.start, to: s.end, names: addTo(nil, s.name, 1), time: addTo(nil, s.thread, s.end-s.start)}
 	}
 	flush()
 	return out
-}
-
-func addName(l []nameCount, name string) []nameCount {
-	for i := range l {
-		if l[i].name == name {
-			l[i].n++
-			return l
-		}
-	}
-	return append(l, nameCount{name, 1})
 }
 
 func (b *box) mergedTip(what string) string {
@@ -129,7 +117,7 @@ func (b *box) mergedTip(what string) string {
 			sb.WriteString("\n…")
 			break
 		}
-		sb.WriteString("\n" + nc.name + " ×" + strconv.Itoa(nc.n))
+		sb.WriteString("\n" + nc.key + " ×" + strconv.Itoa(nc.sum))
 	}
 	return sb.String()
 }
@@ -266,7 +254,7 @@ func (p *plot) spinRow(spins []*slice, top float64) {
 // sortByStart orders slices by start time, stably (they are created in
 // time order per processor, so this rarely moves anything).
 func sortByStart(ss []*slice) {
-	slices.SortStableFunc(ss, func(a, b *slice) int { return int64Cmp(int64(a.start), int64(b.start)) })
+	slices.SortStableFunc(ss, func(a, b *slice) int { return cmp.Compare(a.start, b.start) })
 }
 
 func (p *plot) threadTip(s *slice) string {
@@ -357,13 +345,7 @@ func markerShape(r *des.Record, in instant) string {
 	case "irp":
 		return "irp"
 	case "call":
-		switch in.role {
-		case FlowQueue:
-			return "queue"
-		case FlowRun:
-			return "run"
-		}
-		switch WorkItemRole(r) {
+		switch WorkItemRole(r) { // paired or not: PairFlows pairs by these roles
 		case FlowQueue:
 			return "queue"
 		case FlowRun:
@@ -478,7 +460,7 @@ func markerColor(shape string) string {
 	switch shape {
 	case "irp":
 		return "#1f6fb2"
-	case "queue", "run", "call":
+	case "queue", "run":
 		return "#d35400"
 	case "interrupt":
 		return "#c0392b"
@@ -513,8 +495,6 @@ func (p *plot) marker(shape string, x, y float64, tip string) {
 		p.ws(`<circle cx="`, f(x), `" cy="`, f(y), `" r="4.2" fill="#ffffff" stroke="#d35400" stroke-width="2">`, t, "</circle>\n")
 	case "run":
 		p.ws(`<circle cx="`, f(x), `" cy="`, f(y), `" r="5" fill="#d35400" stroke="#fff" stroke-width="0.8">`, t, "</circle>\n")
-	case "call":
-		p.ws(`<rect x="`, f(x-3.5), `" y="`, f(y-3.5), `" width="7" height="7" fill="#e59866">`, t, "</rect>\n")
 	case "signal":
 		p.ws(`<path d="M`, f(x-4.5), ",", f(y-4), " L", f(x+4.5), ",", f(y-4), " L", f(x), ",", f(y+4), ` Z" fill="#7d8592">`, t, "</path>\n")
 	case "interrupt":
