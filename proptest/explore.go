@@ -338,7 +338,19 @@ func Replay(f *FailFile, sink des.Sink) (model.Result, error) {
 		return r, err
 	}
 	if rp.Err() == nil && r.Outcome.Hash != f.Hash {
-		return r, fmt.Errorf("replay of %s:%s reproduced a different trace (hash %#x, file says %#x): the scenario or simulator changed since the file was written", f.Scenario, f.Variant, r.Outcome.Hash, f.Hash)
+		return r, &HashMismatch{Scenario: f.Scenario, Variant: f.Variant, Got: r.Outcome.Hash, Want: f.Hash}
 	}
 	return r, nil
+}
+
+// HashMismatch reports that a strict replay followed every decision but
+// produced a different trace than the fail file recorded.
+type HashMismatch struct {
+	Scenario, Variant string
+	Got, Want         uint64
+}
+
+func (m *HashMismatch) Error() string {
+	return fmt.Sprintf("replay of %s:%s reproduced a different trace (hash %#x, file says %#x): the scenario or simulator changed since the file was written",
+		m.Scenario, m.Variant, m.Got, m.Want)
 }

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+
+	"github.com/wqsim/wqsim/proptest"
 )
 
 // Exit codes, fixed per outcome kind (documented in README and `wqsim help`).
@@ -84,6 +86,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "wqsim:", ue.msg)
 		return exitUsage
+	case errors.As(err, new(*proptest.HashMismatch)):
+		fmt.Fprintln(stderr, "wqsim:", err)
+		return exitMismatch
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "wqsim: interrupted")
 		return exitInterrupted

@@ -130,3 +130,25 @@ func TestInterruptKeepsFailFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, r.Failed(), "and it still reproduces the failure")
 }
+
+// A fail file whose schedule still replays but whose recorded trace hash no
+// longer matches (the simulator changed) is a replay mismatch, exit 16, for
+// replay and trace alike.
+func TestChangedTraceIsAMismatch(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := wqsim(t, "explore", "lostupdate:racy", "--execs", "3000", "--faildir", dir, "--seed", "4")
+	require.Equal(t, exitInvariant, code, out)
+	path := filepath.Join(dir, "lostupdate-racy.fail")
+	text, err := os.ReadFile(path)
+	require.NoError(t, err)
+	f, err := proptest.ParseFailFile(text)
+	require.NoError(t, err)
+	f.Hash ^= 1
+	require.NoError(t, proptest.WriteFailFile(path, f))
+	code, out, _ = wqsim(t, "replay", path)
+	assert.Equal(t, exitMismatch, code)
+	assert.Contains(t, out, "reproduced a different trace")
+	code, _, errs := wqsim(t, "trace", path, "--format", "text", "-o", filepath.Join(dir, "t.txt"))
+	assert.Equal(t, exitMismatch, code)
+	assert.Contains(t, errs, "reproduced a different trace")
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,7 +37,7 @@ func cmdReplay(args []string, w io.Writer) error {
 	}
 	r, err := proptest.Replay(f, sink)
 	if err != nil {
-		if strings.Contains(err.Error(), "different trace") {
+		if errors.As(err, new(*proptest.HashMismatch)) {
 			fmt.Fprintln(w, "outcome:", err)
 			return &exitError{exitMismatch}
 		}
