@@ -43,10 +43,10 @@ const (
 	floorDegree = 16
 )
 
-// newFloorRand returns the generator des.Sim.Rand returns for the same seed
-// (a PCG seeded with seed and seed^0xda942042e4dd58b5), never the global
-// source.
-func newFloorRand(seed uint64) *rand.Rand {
+// simRand returns the generator des.Sim.Rand returns for the same seed (a
+// PCG seeded with seed and seed^0xda942042e4dd58b5), never the global
+// source: the floors draw the same numbers as the engine.
+func simRand(seed uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, seed^0xda942042e4dd58b5))
 }
 
@@ -63,10 +63,43 @@ func expDelay(r *rand.Rand) int64 {
 // the queue, the event slots and the btree free list to reach steady state.
 func warmupEvents(p int) int { return 20*p + 10000 }
 
-// reportPerEvent adds the ns/event metric (b.N counts events).
-func reportPerEvent(b *testing.B) {
+// The four event benchmarks share everything but their timed loop: eachSize
+// runs one sub-benchmark per P, warmUp runs the untimed warm-up and starts
+// the measurement, endEvents stops it. The timed loop is written out once per
+// event-loop type (benchSim for both engine benchmarks, one per floor) so
+// that it calls its step method directly: passing the step as a func value
+// or an interface would add an indirect call and a wrapper frame to every
+// measured event, and the thread benchmarks are sensitive to the frames on
+// the path that returns across a coroutine switch (BENCHMARKS.md).
+
+// eachSize runs body as sub-benchmark "P=<p>" for every p in benchSizes.
+func eachSize(b *testing.B, body func(b *testing.B, p int)) {
+	for _, p := range benchSizes {
+		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) { body(b, p) })
+	}
+}
+
+// warmUp runs warmupEvents(p) events with step, untimed, then counts
+// allocations and restarts the timer: what follows is measured.
+func warmUp(b *testing.B, p int, step func() bool) {
+	for i := warmupEvents(p); i > 0; i-- {
+		if !step() {
+			b.Fatal(errRanDry)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+}
+
+// endEvents stops the timer and adds the ns/event metric: b.N counts
+// events, so it equals ns/op, under the unit BENCHMARKS.md's benchstat
+// filter (.unit:sec/event) selects.
+func endEvents(b *testing.B) {
+	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
 }
+
+const errRanDry = "event queue ran dry"
 
 // --- engine: timers -----------------------------------------------------------
 
@@ -83,30 +116,29 @@ func newEngineTimers(p int) *des.Sim {
 	return sim
 }
 
-func BenchmarkEngineTimers(b *testing.B) {
-	for _, p := range benchSizes {
-		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
-			sim := newEngineTimers(p)
-			defer sim.Close()
-			for i := warmupEvents(p); i > 0; i-- {
-				sim.Step()
+// benchSim measures the des event loop: b.N events of the Sim newSim builds.
+// Both engine benchmarks use it; its timed loop calls (*des.Sim).Step
+// directly.
+func benchSim(b *testing.B, newSim func(p int) *des.Sim) {
+	eachSize(b, func(b *testing.B, p int) {
+		sim := newSim(p)
+		defer sim.Close()
+		warmUp(b, p, sim.Step)
+		for i := 0; i < b.N; i++ {
+			if !sim.Step() {
+				b.Fatal(errRanDry)
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if !sim.Step() {
-					b.Fatal("event queue ran dry")
-				}
-			}
-			b.StopTimer()
-			reportPerEvent(b)
-		})
-	}
+		}
+		endEvents(b)
+	})
 }
+
+func BenchmarkEngineTimers(b *testing.B) { benchSim(b, newEngineTimers) }
 
 // --- floor: bare btree + callbacks ----------------------------------------------
 
-// item is a floor event: when, insertion order, and whose callback.
+// item is a floor event: when, insertion order, and whose callback (or
+// coroutine, or M/M/4 server).
 type item struct {
 	at  int64
 	seq uint64
@@ -117,7 +149,8 @@ func itemLess(a, b item) bool {
 	return a.at < b.at || (a.at == b.at && a.seq < b.seq)
 }
 
-// floor is the bare event loop: a btree ordered by (time, seq) and a clock.
+// floor is the bare event loop every floor is built on: a btree ordered by
+// (time, seq), a clock, and the random source seeded like the engine's.
 type floor struct {
 	q   *btree.BTreeG[item]
 	now int64
@@ -125,8 +158,8 @@ type floor struct {
 	rng *rand.Rand
 }
 
-func newFloor() *floor {
-	return &floor{q: btree.NewG(floorDegree, itemLess), rng: newFloorRand(benchSeed)}
+func newFloor(seed uint64) floor {
+	return floor{q: btree.NewG(floorDegree, itemLess), rng: simRand(seed)}
 }
 
 func (f *floor) push(at int64, idx int32) {
@@ -142,7 +175,7 @@ type floorBtree struct {
 }
 
 func newFloorBtree(p int) *floorBtree {
-	f := &floorBtree{floor: *newFloor(), cbs: make([]func(), p)}
+	f := &floorBtree{floor: newFloor(benchSeed), cbs: make([]func(), p)}
 	for i := range f.cbs {
 		idx := int32(i)
 		f.cbs[i] = func() { f.push(f.now+expDelay(f.rng), idx) }
@@ -162,23 +195,16 @@ func (f *floorBtree) step() bool {
 }
 
 func BenchmarkFloorBtree(b *testing.B) {
-	for _, p := range benchSizes {
-		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
-			f := newFloorBtree(p)
-			for i := warmupEvents(p); i > 0; i-- {
-				f.step()
+	eachSize(b, func(b *testing.B, p int) {
+		f := newFloorBtree(p)
+		warmUp(b, p, f.step)
+		for i := 0; i < b.N; i++ {
+			if !f.step() {
+				b.Fatal(errRanDry)
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if !f.step() {
-					b.Fatal("event queue ran dry")
-				}
-			}
-			b.StopTimer()
-			reportPerEvent(b)
-		})
-	}
+		}
+		endEvents(b)
+	})
 }
 
 // --- engine: simulated threads ---------------------------------------------
@@ -198,26 +224,7 @@ func newEngineTimeouts(p int) *des.Sim {
 	return sim
 }
 
-func BenchmarkEngineTimeouts(b *testing.B) {
-	for _, p := range benchSizes {
-		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
-			sim := newEngineTimeouts(p)
-			defer sim.Close()
-			for i := warmupEvents(p); i > 0; i-- {
-				sim.Step()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if !sim.Step() {
-					b.Fatal("event queue ran dry")
-				}
-			}
-			b.StopTimer()
-			reportPerEvent(b)
-		})
-	}
-}
+func BenchmarkEngineTimeouts(b *testing.B) { benchSim(b, newEngineTimeouts) }
 
 // --- floor: bare btree + iter.Pull coroutines -------------------------------------
 
@@ -230,7 +237,7 @@ type floorCoro struct {
 }
 
 func newFloorCoro(p int) *floorCoro {
-	f := &floorCoro{floor: *newFloor(), next: make([]func() (int64, bool), p), stop: make([]func(), p)}
+	f := &floorCoro{floor: newFloor(benchSeed), next: make([]func() (int64, bool), p), stop: make([]func(), p)}
 	thread := func(yield func(int64) bool) {
 		for yield(expDelay(f.rng)) {
 		}
@@ -260,24 +267,17 @@ func (f *floorCoro) close() {
 }
 
 func BenchmarkFloorCoro(b *testing.B) {
-	for _, p := range benchSizes {
-		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
-			f := newFloorCoro(p)
-			defer f.close()
-			for i := warmupEvents(p); i > 0; i-- {
-				f.step()
+	eachSize(b, func(b *testing.B, p int) {
+		f := newFloorCoro(p)
+		defer f.close()
+		warmUp(b, p, f.step)
+		for i := 0; i < b.N; i++ {
+			if !f.step() {
+				b.Fatal(errRanDry)
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if !f.step() {
-					b.Fatal("event queue ran dry")
-				}
-			}
-			b.StopTimer()
-			reportPerEvent(b)
-		})
-	}
+		}
+		endEvents(b)
+	})
 }
 
 // TestWorkloadsAgree checks that the four variants run the same workload:

@@ -43,8 +43,11 @@ func BenchmarkTimeToBug(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					start := time.Now()
 					rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: v.Name, Execs: 100000, Seed: uint64(i + 1)})
-					if err != nil || rep.First() == nil {
-						b.Fatalf("not found: %v", err)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if rep.First() == nil {
+						b.Fatalf("seed %d: no failure in %d executions", i+1, rep.Execs)
 					}
 					find += time.Since(start)
 					execs += rep.Execs

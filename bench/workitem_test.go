@@ -17,8 +17,8 @@ package bench
 //	                       4 iter.Pull server coroutines with a FIFO slice
 //
 // Both draw interarrival and service times from the same PCG stream in the
-// same order; TestMM4WorkloadsAgree checks that /ideal and the floor give
-// every customer the same wait.
+// same order; TestMM4WorkloadsAgree checks that /ideal and the floor serve
+// the same number of customers with the same total wait.
 //
 //	go test ./bench -run '^$' -bench 'WorkItemMMc|FloorCoroMM4' -count 6 -benchtime 1x
 
@@ -26,8 +26,6 @@ import (
 	"iter"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/google/btree"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -42,11 +40,6 @@ const (
 	mm4Seed    = 7
 )
 
-// mm4Rand returns the generator des.Sim.Rand returns for seed.
-func mm4Rand(seed uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, seed^0xda942042e4dd58b5))
-}
-
 func mm4Draw(r *rand.Rand, rate float64) int64 {
 	return int64(r.ExpFloat64() / rate * float64(des.Millisecond))
 }
@@ -59,8 +52,8 @@ type mm4Job struct {
 }
 
 // runMM4Engine runs n customers through the simulator and returns the sum
-// of their waits (ns) and the number served.
-func runMM4Engine(tb testing.TB, n int, ideal bool) (waitSum int64, served int) {
+// of their waits (ns), the number served and the events the engine fired.
+func runMM4Engine(tb testing.TB, n int, ideal bool) (waitSum int64, served int, events uint64) {
 	kcfg := kernel.DefaultConfig()
 	kcfg.Processors = mm4Servers + 1
 	if ideal {
@@ -98,10 +91,11 @@ func runMM4Engine(tb testing.TB, n int, ideal bool) (waitSum int64, served int) 
 			sys.ExQueueWorkItem(&j.item, queues.DelayedWorkQueue)
 		}
 	})
-	if out := k.Run(); out.Err != nil {
+	out := k.Run()
+	if out.Err != nil {
 		tb.Fatal(out.Err)
 	}
-	return waitSum, served
+	return waitSum, served, out.Steps
 }
 
 func BenchmarkWorkItemMMc(b *testing.B) {
@@ -111,42 +105,36 @@ func BenchmarkWorkItemMMc(b *testing.B) {
 	}{{"ideal", true}, {"default-costs", false}} {
 		b.Run(v.name, func(b *testing.B) {
 			b.ReportAllocs()
+			var events uint64
 			for i := 0; i < b.N; i++ {
-				if _, served := runMM4Engine(b, mm4Items, v.ideal); served != mm4Items {
+				_, served, ev := runMM4Engine(b, mm4Items, v.ideal)
+				if served != mm4Items {
 					b.Fatalf("served %d of %d", served, mm4Items)
 				}
+				events += ev
 			}
-			reportItems(b)
+			reportItems(b, events)
 		})
 	}
 }
 
-func reportItems(b *testing.B) {
+// reportItems adds the per-item metrics; events is the total number of
+// events fired over the b.N runs.
+func reportItems(b *testing.B, events uint64) {
 	items := float64(b.N) * mm4Items
 	b.ReportMetric(items/b.Elapsed().Seconds(), "items/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/items, "ns/item")
+	b.ReportMetric(float64(events)/items, "events/item")
 }
 
 // --- floor ---------------------------------------------------------------
 
-// mm4Event is a floor event: when, insertion order, and which server
-// completes (mm4Servers = an arrival).
-type mm4Event struct {
-	at  int64
-	seq uint64
-	who int32
-}
-
-func mm4Less(a, b mm4Event) bool { return a.at < b.at || (a.at == b.at && a.seq < b.seq) }
-
-// mm4Floor is M/M/4 done plainly: a btree of events and four server
-// coroutines (iter.Pull) that yield their next service time, or -1 when
-// they go idle.
+// mm4Floor is M/M/4 done plainly: the bare event loop of engine_test.go (a
+// btree of events; an event's idx is the server that completes, mm4Servers
+// an arrival) and four server coroutines (iter.Pull) that yield their next
+// service time, or -1 when they go idle.
 type mm4Floor struct {
-	q       *btree.BTreeG[mm4Event]
-	now     int64
-	seq     uint64
-	rng     *rand.Rand
+	floor
 	next    [mm4Servers]func() (int64, bool)
 	stop    [mm4Servers]func()
 	cur     [mm4Servers]mm4Job
@@ -159,18 +147,13 @@ type mm4Floor struct {
 }
 
 func newMM4Floor(n int) *mm4Floor {
-	f := &mm4Floor{q: btree.NewG(16, mm4Less), rng: mm4Rand(mm4Seed), left: n}
+	f := &mm4Floor{floor: newFloor(mm4Seed), left: n}
 	for i := range f.next {
 		f.next[i], f.stop[i] = iter.Pull(iter.Seq[int64](f.server(int32(i))))
 		f.idle = append(f.idle, int32(i))
 	}
 	f.arrival()
 	return f
-}
-
-func (f *mm4Floor) push(at int64, who int32) {
-	f.seq++
-	f.q.ReplaceOrInsert(mm4Event{at: at, seq: f.seq, who: who})
 }
 
 // server is server i's coroutine: serve the job in cur[i], then the next
@@ -210,7 +193,7 @@ func (f *mm4Floor) step() bool {
 		return false
 	}
 	f.now = e.at
-	if e.who == mm4Servers { // an arrival
+	if e.idx == mm4Servers { // an arrival
 		j := mm4Job{arrived: f.now, service: mm4Draw(f.rng, mm4Mu)}
 		f.arrival()
 		if m := len(f.idle); m > 0 {
@@ -228,10 +211,10 @@ func (f *mm4Floor) step() bool {
 		f.fifo = append(f.fifo, j)
 		return true
 	}
-	if d, _ := f.next[e.who](); d >= 0 {
-		f.push(f.now+d, e.who)
+	if d, _ := f.next[e.idx](); d >= 0 {
+		f.push(f.now+d, e.idx)
 	} else {
-		f.idle = append(f.idle, e.who)
+		f.idle = append(f.idle, e.idx)
 	}
 	return true
 }
@@ -246,14 +229,16 @@ func (f *mm4Floor) run() {
 
 func BenchmarkFloorCoroMM4(b *testing.B) {
 	b.ReportAllocs()
+	var events uint64
 	for i := 0; i < b.N; i++ {
 		f := newMM4Floor(mm4Items)
 		f.run()
 		if f.served != mm4Items {
 			b.Fatalf("served %d of %d", f.served, mm4Items)
 		}
+		events += f.seq // one event per push
 	}
-	reportItems(b)
+	reportItems(b, events)
 }
 
 // TestMM4WorkloadsAgree checks that the simulator with free kernel calls
@@ -262,7 +247,7 @@ func TestMM4WorkloadsAgree(t *testing.T) {
 	const n = 50_000
 	f := newMM4Floor(n)
 	f.run()
-	ew, es := runMM4Engine(t, n, true)
+	ew, es, _ := runMM4Engine(t, n, true)
 	if es != n || f.served != n {
 		t.Fatalf("served: engine %d, floor %d, want %d", es, f.served, n)
 	}

@@ -70,10 +70,18 @@ func (f *FailFile) Encode(path string) []byte {
 }
 
 // ReproduceLines are the copy-paste commands that replay a fail file.
+//
+// The go test line carries an absolute path: go test runs a package's tests
+// in the package's directory, where a path relative to the caller's
+// directory would not resolve.
 func ReproduceLines(path string) []string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
 	return []string{
 		"go run ./cmd/wqsim replay " + path,
-		"go test ./proptest -run TestReplayFailFile -wqsim.failfile=" + path,
+		"go test ./proptest -run TestReplayFailFile -wqsim.failfile=" + abs,
 	}
 }
 

@@ -49,6 +49,13 @@ func TestExploreReplayTrace(t *testing.T) {
 	path := filepath.Join(dir, "lostupdate-racy.fail")
 	assert.Contains(t, out, "go run ./cmd/wqsim replay "+path)
 	assert.Contains(t, out, "-wqsim.failfile="+path)
+	// run from a relative fail-file directory, the go test line still names
+	// the file absolutely (go test runs in proptest/, not here)
+	for _, l := range proptest.ReproduceLines("testdata/x.fail") {
+		if strings.HasPrefix(l, "go test") {
+			assert.True(t, filepath.IsAbs(strings.TrimPrefix(l[strings.Index(l, "="):], "=")), l)
+		}
+	}
 
 	code, out, _ = wqsim(t, "replay", path)
 	assert.Equal(t, exitInvariant, code)
