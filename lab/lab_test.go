@@ -15,7 +15,7 @@ import (
 	"github.com/wqsim/wqsim/des"
 )
 
-const examplePath = "../../../../bench/experiments/pools.json"
+const examplePath = "../bench/experiments/pools.json"
 
 // exampleScale keeps the example test quick under -short; the full
 // example takes about a second.

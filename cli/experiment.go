@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/wqsim/wqsim/cmd/wqsim/internal/lab"
+	"github.com/wqsim/wqsim/lab"
 )
 
 type experimentOpts struct {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -7,11 +7,11 @@ import (
 	"io"
 	"os"
 
-	"github.com/wqsim/wqsim/cmd/wqsim/internal/atomicfile"
-	"github.com/wqsim/wqsim/cmd/wqsim/internal/timeline"
 	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/internal/atomicfile"
 	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
+	"github.com/wqsim/wqsim/timeline"
 )
 
 type traceOpts struct {

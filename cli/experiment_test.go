@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 
 func TestExperimentCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "res")
-	code, stdout, stderr := wqsim(t, "experiment", "../../bench/experiments/pools.json", "-o", out, "--scale", "0.1", "--parallel", "2")
+	code, stdout, stderr := wqsim(t, "experiment", "../bench/experiments/pools.json", "-o", out, "--scale", "0.1", "--parallel", "2")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "90 cells")
 	assert.Contains(t, stdout, "nt/grow-on-demand")
@@ -25,7 +25,7 @@ func TestExperimentCommand(t *testing.T) {
 // and no output at all.
 func TestExperimentBadFile(t *testing.T) {
 	dir := t.TempDir()
-	src, err := os.ReadFile("../../bench/experiments/pools.json")
+	src, err := os.ReadFile("../bench/experiments/pools.json")
 	require.NoError(t, err)
 	cases := map[string]struct{ old, new, want string }{
 		"negative rate":   {`"rate": 2400`, `"rate": -3`, "workloads[0].streams[0].arrivals.rate: -3 must be positive (items per second)"},
@@ -43,7 +43,7 @@ func TestExperimentBadFile(t *testing.T) {
 		assert.Empty(t, stdout, name)
 		assert.NoDirExists(t, out, name)
 	}
-	code, _, stderr := wqsim(t, "experiment", "../../bench/experiments/pools.json", "--scale", "0")
+	code, _, stderr := wqsim(t, "experiment", "../bench/experiments/pools.json", "--scale", "0")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "--scale 0")
 	code, _, stderr = wqsim(t, "experiment")

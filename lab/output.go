@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/wqsim/wqsim/cmd/wqsim/internal/atomicfile"
+	"github.com/wqsim/wqsim/internal/atomicfile"
 )
 
 // File is one output file, rendered in memory.

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/wqsim/wqsim/model"
+	"github.com/wqsim/wqsim/proptest"
+)
+
+// Exit codes, fixed per outcome kind (documented in README and `wqsim help`).
+const (
+	exitOK          = 0
+	exitUsage       = 2  // bad flags, arguments or input files
+	exitInternal    = 3  // wqsim itself failed (I/O error writing output)
+	exitBugCheck    = 10 // a simulated bug check
+	exitDeadlock    = 11 // deadlock or hang
+	exitLeak        = 12 // leaked IRP, pool block or work item
+	exitLivelock    = 13 // step budget exceeded
+	exitInvariant   = 14 // a scenario invariant failed
+	exitPanic       = 15 // a Go panic inside simulated code
+	exitMismatch    = 16 // strict replay diverged
+	exitInterrupted = 130
+)
+
+// Main runs the wqsim command line with args (without the program name)
+// and returns the process exit code. Scenarios given here are registered
+// beside the built-in ones (see model.Register), so a user's own main can
+// be:
+//
+//	func main() { os.Exit(cli.Main(os.Args[1:], mydriver.Scenario)) }
+//
+// Main handles SIGINT itself: the first one stops the current command
+// cleanly (exit 130), keeping what was already written.
+func Main(args []string, scenarios ...*model.Scenario) int {
+	for _, s := range scenarios {
+		if _, err := model.Lookup(s.Name); err != nil {
+			model.Register(s)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return run(ctx, args, os.Stdout, os.Stderr)
+}
+
+// usageError is bad input from the user: exit 2 with the message.
+type usageError struct{ msg string }
+
+func (u *usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// exitError carries a non-zero exit code for an outcome already printed.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "explore"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "list":
+		err = cmdList(args, stdout)
+	case "run":
+		err = cmdRun(ctx, args, stdout)
+	case "explore":
+		err = cmdExplore(ctx, args, stdout, stderr)
+	case "replay":
+		err = cmdReplay(args, stdout)
+	case "trace":
+		err = cmdTrace(args, stdout)
+	case "experiment":
+		err = cmdExperiment(ctx, args, stdout)
+	case "help", "-h", "--help":
+		err = cmdHelp(args, stdout)
+	default:
+		err = usagef("unknown command %q; run `wqsim help`", cmd)
+	}
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "wqsim:", ue.msg)
+		return exitUsage
+	case errors.As(err, new(*proptest.HashMismatch)):
+		fmt.Fprintln(stderr, "wqsim:", err)
+		return exitMismatch
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "wqsim: interrupted")
+		return exitInterrupted
+	}
+	fmt.Fprintln(stderr, "wqsim:", err)
+	return exitInternal
+}
