@@ -118,10 +118,6 @@ func (k *Kernel) Compute(d des.Duration) {
 	k.point(e, d)
 }
 
-// Yield is a bare scheduling point with no cost: perturbations may be
-// injected here and pending preemption or DPCs take effect.
-func (k *Kernel) Yield() { k.point(k.cur("Yield"), 0) }
-
 func (e *exec) actorID() int32 {
 	if e.thread != nil {
 		return e.thread.id
