@@ -71,7 +71,7 @@ func TestQuantumEndAtDispatchDecaysOnce(t *testing.T) {
 		k.KeWaitForSingleObject(ev, kernel.Infinite) // 8 + 6 = 14
 		before = th.Priority()
 		old := k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
-		k.Compute(3 * k.Config().Quantum()) // three quanta without dispatching
+		k.Compute(3 * k.Layer().Config().Quantum()) // three quanta without dispatching
 		k.KeLowerIrql(old)
 		after = th.Priority()
 	})
@@ -128,7 +128,7 @@ func TestInterruptAtQuantumEnd(t *testing.T) {
 	k.PsCreateSystemThread("peer", 8, func() { order = append(order, "peer") })
 	// The spinner's first chunk starts at 0 and is cut at its quantum end;
 	// the interrupt was scheduled first, so it fires first at that instant.
-	k.RaiseInterrupt(intr, 0, des.Time(cfg.Quantum()))
+	k.DeviceInterrupt(intr, 0, des.Time(cfg.Quantum()))
 	require.NoError(t, k.Run().Err)
 	assert.Equal(t, []string{"isr", "dpc", "peer", "spinner"}, order)
 }
