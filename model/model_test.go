@@ -36,3 +36,22 @@ func TestResolveErrorsNameTheChoices(t *testing.T) {
 	assert.Equal(t, "racy", v, "the default variant is the first bug")
 	assert.Equal(t, "lostupdate", s.Name)
 }
+
+// Env.Is answers for declared variants and panics on any other name: a
+// mistyped variant must not silently run the other branch.
+func TestEnvIsPanicsOnUndeclaredVariant(t *testing.T) {
+	var asked []bool
+	s := &model.Scenario{
+		Name:     "istest",
+		Variants: []model.Variant{{Name: "correct"}, {Name: "racy", Bug: true}},
+		Setup: func(env *model.Env) error {
+			asked = append(asked, env.Is("correct"), env.Is("racy"))
+			env.Is("rcay")
+			return nil
+		},
+	}
+	assert.PanicsWithValue(t, `model: Env.Is("rcay"): scenario "istest" declares no such variant; its variants: correct, racy`, func() {
+		_, _ = model.Run(s, "racy", model.RunConfig{})
+	})
+	assert.Equal(t, []bool{false, true}, asked)
+}

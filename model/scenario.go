@@ -29,11 +29,42 @@ type Variant struct {
 	Name string // "correct" or the bug's name
 	Doc  string
 	Bug  bool // false only for correct variants
-	// Marks are the racy paths this bug variant must reach when it fails.
-	Marks []string
+	// Marks are the racy paths this bug variant must reach when it fails
+	// (proptest.Find checks that the failure it finds reached them).
+	Marks []*Mark
 	// Want is a substring of the failure the bug produces (e.g. "0x44");
 	// alternatives are separated by "|".
 	Want string
+}
+
+// Mark is a coverage mark: a racy path that driver code reports reaching
+// with Env.Hit and that a bug variant lists in Variant.Marks. Declare each
+// mark once, as a package-level variable, and use the variable in both
+// places, so its text is written once:
+//
+//	var markLostUpdate = model.NewMark("lostupdate: preempted between read and write")
+//
+// The text is what traces, results (Result.Marks) and fail files show.
+type Mark struct{ text string }
+
+// NewMark declares a mark with the given text.
+func NewMark(text string) *Mark {
+	if text == "" {
+		panic("model: NewMark needs a text")
+	}
+	return &Mark{text: text}
+}
+
+// String returns the mark's text.
+func (m *Mark) String() string { return m.text }
+
+// MarkTexts returns the texts of v's marks, in declaration order.
+func (v Variant) MarkTexts() []string {
+	out := make([]string, len(v.Marks))
+	for i, m := range v.Marks {
+		out[i] = m.text
+	}
+	return out
 }
 
 // Variant returns the named variant.

@@ -38,7 +38,9 @@ type listedPkg struct {
 
 // TestScenarioSurface type-checks every scenario package of the module
 // (model, its subpackages, examples) and fails on a call of a method of
-// the layer surface or of the engine from scenario code.
+// the layer surface or of the engine from scenario code, and on a read of
+// Env.Variant (variants are asked with Env.Is, which knows the declared
+// names).
 func TestScenarioSurface(t *testing.T) {
 	if testing.Short() {
 		t.Skip("type-checks the scenario packages with go list -export")
@@ -111,6 +113,9 @@ func scenarioViolations(t *testing.T, fset *token.FileSet, imp types.Importer, p
 		recv := s.Recv()
 		if ptr, ok := recv.(*types.Pointer); ok {
 			recv = ptr.Elem()
+		}
+		if recv.String() == "github.com/wqsim/wqsim/model.Env" && sel.Sel.Name == "Variant" {
+			out = append(out, pos.String()+": scenario code reads Env.Variant; ask env.Is(\"name\"), which panics on an undeclared variant")
 		}
 		if slices.Contains(forbiddenReceivers, recv.String()) {
 			out = append(out, pos.String()+": scenario code calls ("+recv.String()+")."+sel.Sel.Name+
