@@ -30,6 +30,7 @@ type Kernel struct {
 	threadScratch []*Thread
 	idScratch     []int32
 	endChecks     []func() []string
+	marks         MarkCounts // coverage marks hit in this run (Layer.HitMark)
 }
 
 // New builds a kernel on sim. The configuration must be valid.

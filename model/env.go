@@ -21,7 +21,7 @@ type Env struct {
 
 	scenario *Scenario
 
-	marks      []string
+	marks      []*Mark // hit through Hit
 	invariants []invariant
 	drain      *drainChooser
 	endChecks  []invariant
@@ -49,10 +49,12 @@ func (e *InvariantError) Unwrap() error { return e.Err }
 // traces it. Declare m once with NewMark and list it in the bug variant's
 // Marks.
 func (e *Env) Hit(m *Mark) {
-	if !slices.Contains(e.marks, m.text) {
-		e.marks = append(e.marks, m.text)
+	if !slices.Contains(e.marks, m) {
+		e.marks = append(e.marks, m)
 	}
-	e.K.Layer().Trace("mark", m.text, 0, 0)
+	l := e.K.Layer()
+	l.HitMark(m)
+	l.Trace("mark", m.String(), 0, 0)
 }
 
 // Is reports whether the run executes the variant named name. It panics
@@ -73,9 +75,16 @@ func (e *Env) Is(name string) bool {
 	return false
 }
 
-// Marks returns the marks hit so far, sorted.
+// Marks returns the texts of the marks hit so far, sorted: those hit
+// through Hit, and the library marks (csq, filter manager) that a variant
+// of the scenario lists.
 func (e *Env) Marks() []string {
-	out := slices.Clone(e.marks)
+	var out []string
+	for _, m := range e.K.Layer().Marks().Marks() {
+		if slices.Contains(e.marks, m) || e.scenario.listsMark(m) {
+			out = append(out, m.String())
+		}
+	}
 	slices.Sort(out)
 	return out
 }

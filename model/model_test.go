@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/model"
 )
 
@@ -54,4 +55,29 @@ func TestEnvIsPanicsOnUndeclaredVariant(t *testing.T) {
 		_, _ = model.Run(s, "racy", model.RunConfig{})
 	})
 	assert.Equal(t, []bool{false, true}, asked)
+}
+
+// Result.Marks holds the marks hit through Env.Hit and the library marks a
+// variant lists, not every library mark the run passed.
+func TestResultMarksLibraryMarksListedByVariant(t *testing.T) {
+	own := model.NewMark("marktest: own path")
+	listed := kernel.NewMark("lib: listed path")
+	unlisted := kernel.NewMark("lib: unlisted path")
+	s := &model.Scenario{
+		Name:     "marktest",
+		Variants: []model.Variant{{Name: "correct"}, {Name: "racy", Bug: true, Marks: []*model.Mark{listed}}},
+		Setup: func(env *model.Env) error {
+			env.K.PsCreateSystemThread("t", 8, func() {
+				env.Hit(own)
+				env.K.Layer().HitMark(listed)
+				env.K.Layer().HitMark(unlisted)
+				env.Hit(own)
+			})
+			return nil
+		},
+	}
+	res, err := model.Run(s, "correct", model.RunConfig{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"lib: listed path", "marktest: own path"}, res.Marks)
+	assert.Equal(t, []string{"lib: listed path"}, s.Variants[1].MarkTexts())
 }

@@ -38,33 +38,40 @@ type Variant struct {
 }
 
 // Mark is a coverage mark: a racy path that driver code reports reaching
-// with Env.Hit and that a bug variant lists in Variant.Marks. Declare each
-// mark once, as a package-level variable, and use the variable in both
-// places, so its text is written once:
+// with Env.Hit and that a bug variant lists in Variant.Marks. It is the one
+// mark type of every layer (kernel.Mark), so a variant may also list a
+// library's marks (queues.CsqMarkRemoveLostToCancel, fltmgr.MarkPostDrained).
+// Declare each mark of your own once, as a package-level variable, and use
+// the variable in both places, so its text is written once:
 //
 //	var markLostUpdate = model.NewMark("lostupdate: preempted between read and write")
 //
 // The text is what traces, results (Result.Marks) and fail files show.
-type Mark struct{ text string }
+type Mark = kernel.Mark
 
-// NewMark declares a mark with the given text.
-func NewMark(text string) *Mark {
-	if text == "" {
-		panic("model: NewMark needs a text")
-	}
-	return &Mark{text: text}
-}
-
-// String returns the mark's text.
-func (m *Mark) String() string { return m.text }
+// NewMark declares a scenario's mark (see Mark).
+func NewMark(text string) *Mark { return kernel.NewMark(text) }
 
 // MarkTexts returns the texts of v's marks, in declaration order.
 func (v Variant) MarkTexts() []string {
 	out := make([]string, len(v.Marks))
 	for i, m := range v.Marks {
-		out[i] = m.text
+		out[i] = m.String()
 	}
 	return out
+}
+
+// listsMark reports whether a variant of s lists m.
+func (s *Scenario) listsMark(m *Mark) bool {
+	if s == nil {
+		return false
+	}
+	for _, v := range s.Variants {
+		if slices.Contains(v.Marks, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // Variant returns the named variant.
