@@ -11,7 +11,7 @@
 // preempted, interrupted or stalled there, and every such perturbation is a
 // des decision whose choice 0 is "nothing happens".
 //
-// Facts follow ../shared/SEMANTICS.md; each rule cites its section in the
+// Facts follow docs/REFERENCE.md; each rule cites its section in the
 // doc comment of the routine that enforces it. Where sources disagree the
 // documented behaviour is the default and the other is a Config switch.
 //

@@ -51,7 +51,7 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 		}
 		if k.KeWaitForSingleObject(irp.Done(), csCancelDeadline) == kernel.STATUS_TIMEOUT {
 			// Driver Verifier's check that a cancelled IRP completes in time
-			// (0xC4 P1=0x135, SEMANTICS §6.1); the deadline is scaled down
+			// (0xC4 P1=0x135, REFERENCE §6.1); the deadline is scaled down
 			// with the filter's delay.
 			k.BugCheckFrom("IoCancelIrp (Verifier)", kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x135, uint64(irp.ID()), 0, 0,
 				fmt.Sprintf("%s was cancelled but not completed within %v", irp.Name(), csCancelDeadline))
