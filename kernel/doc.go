@@ -25,6 +25,7 @@
 //
 //	NewCell, Read, Write   a shared variable and plain (non-interlocked) loads and stores
 //	AccessPool             a dereference of pool memory (use after free is bug check 0xD5)
+//	DereferenceNull        a dereference of a NULL pointer (bug check 0x7E, or 0xD1 at DISPATCH_LEVEL)
 //	Compute                straight-line CPU work of a given length
 //	DeviceInterrupt        a device asserting its interrupt line
 //	VerifyCancelCompletes  Driver Verifier's "cancelled IRP completed in time" check

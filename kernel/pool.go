@@ -91,6 +91,25 @@ func (k *Kernel) AccessPool(b *PoolBlock, what string) {
 	k.checkLive(x, b, what)
 }
 
+// DereferenceNull is a workload helper: it models driver code
+// dereferencing a NULL pointer (what names the access). In a system thread
+// below DISPATCH_LEVEL the access violation goes unhandled: bug check 0x7E
+// SYSTEM_THREAD_EXCEPTION_NOT_HANDLED with P1 = STATUS_ACCESS_VIOLATION
+// (0xC0000005). At DISPATCH_LEVEL or above (a DPC, a spin lock held) the
+// page fault itself is fatal: 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL with
+// P1 = 0 (the address) and P2 = the IRQL. Not a scheduling point; the
+// calling code does not continue.
+func (k *Kernel) DereferenceNull(what string) {
+	x := k.curOrNil()
+	if x != nil && x.irql >= DISPATCH_LEVEL {
+		k.bugCheck(x, "memory access", DRIVER_IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
+			what+" dereferenced a NULL pointer at "+x.irql.String())
+		return
+	}
+	k.bugCheck(x, "memory access", SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, 0xC0000005, 0, 0, 0,
+		what+" dereferenced a NULL pointer")
+}
+
 func (k *Kernel) checkLive(x *exec, b *PoolBlock, what string) {
 	if b != nil && b.freed {
 		k.bugCheck(x, "memory access", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(b.id), 0, 0, 0,
