@@ -17,8 +17,8 @@ import (
 )
 
 type traceOpts struct {
-	format  string
-	out     string
+	format   string
+	out      string
 	seed     uint64
 	natural  bool
 	watchdog time.Duration
