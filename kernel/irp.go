@@ -2,9 +2,11 @@ package kernel
 
 import (
 	"fmt"
+
+	"github.com/wqsim/wqsim/des"
 )
 
-// IRP flags that matter to the model (SEMANTICS §5.2).
+// IRP flags that matter to the model (REFERENCE §5.2).
 const (
 	IRP_PAGING_IO             uint32 = 0x00000002
 	IRP_SYNCHRONOUS_PAGING_IO uint32 = 0x00000040
@@ -12,7 +14,7 @@ const (
 
 // DriverCancel is a cancel routine (DRIVER_CANCEL): called at
 // DISPATCH_LEVEL holding the cancel spin lock, which it must release with
-// IoReleaseCancelSpinLock(irp.CancelIrql) (SEMANTICS §1.7).
+// IoReleaseCancelSpinLock(irp.CancelIrql) (REFERENCE §1.7).
 type DriverCancel func(irp *IRP)
 
 // IO_STATUS_BLOCK is an IRP's final status.
@@ -22,7 +24,7 @@ type IO_STATUS_BLOCK struct {
 }
 
 // IRP is an I/O request packet. Its cancel routine is an atomic cell:
-// whoever swaps a non-nil routine for nil owns the IRP (SEMANTICS §2.1).
+// whoever swaps a non-nil routine for nil owns the IRP (REFERENCE §2.1).
 type IRP struct {
 	k             *Kernel
 	id            int
@@ -84,7 +86,7 @@ func (k *Kernel) IoIsCancelled(irp *IRP) bool {
 
 // IoSetCancelRoutine atomically exchanges irp's cancel routine and returns
 // the previous one: nil if none was set or cancellation already took it
-// (SEMANTICS §1.7).
+// (REFERENCE §1.7).
 func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel {
 	x := k.enter("IoSetCancelRoutine")
 	prev := irp.cancelRoutine
@@ -120,7 +122,7 @@ func (k *Kernel) IoReleaseCancelSpinLock(old IRQL) {
 	k.lowerTo(x, old)
 }
 
-// IoCancelIrp follows SEMANTICS §1.7 / §2.3 step by step, each step a
+// IoCancelIrp follows REFERENCE §1.7 / §2.3 step by step, each step a
 // scheduling point: take the cancel spin lock, set Cancel, swap the cancel
 // routine with nil; if one was set, call it holding the lock (it releases
 // it) and return true — 0x48 CANCEL_STATE_IN_COMPLETED_IRP if the IRP was
@@ -151,10 +153,24 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	return true
 }
 
+// VerifyCancelCompletes is a workload helper: it models Driver Verifier's
+// check that a cancelled IRP is completed in time (bug check 0xC4
+// DRIVER_VERIFIER_DETECTED_VIOLATION with P1 = 0x135, P2 the IRP). The
+// calling thread — the workload's canceller, after IoCancelIrp — waits up
+// to deadline for irp to complete; if it has not, the run stops with that
+// bug check. Scenarios scale deadline down with their own delays. Caller
+// IRQL PASSIVE_LEVEL (it waits).
+func (k *Kernel) VerifyCancelCompletes(irp *IRP, deadline des.Duration) {
+	if k.KeWaitForSingleObject(irp.done, deadline) == STATUS_TIMEOUT {
+		k.bugCheck(k.curOrNil(), "IoCancelIrp (Verifier)", DRIVER_VERIFIER_DETECTED_VIOLATION, 0x135, uint64(irp.id), 0, 0,
+			fmt.Sprintf("%s was cancelled but not completed within %v", irp.name, deadline))
+	}
+}
+
 // IoCompleteRequest completes irp. A second completion is 0x44
 // MULTIPLE_IRP_COMPLETE_REQUESTS; with Verifier, completing with a cancel
 // routine still set is 0xC9 P1=0x7 and with STATUS_PENDING 0xC9 P1=0x6
-// (SEMANTICS §1.7, §1.8). Caller IRQL ≤ DISPATCH_LEVEL. The issuing thread
+// (REFERENCE §1.7, §1.8). Caller IRQL ≤ DISPATCH_LEVEL. The issuing thread
 // waiting on irp.Done() gets priorityBoost.
 func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	x := k.enter("IoCompleteRequest")

@@ -34,7 +34,7 @@ func (l *KSPIN_LOCK) objName() string {
 }
 
 // KeAcquireSpinLock raises to DISPATCH_LEVEL, acquires l and returns the
-// old IRQL (SEMANTICS §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
+// old IRQL (REFERENCE §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
 // P1=0x42 above it, §1.8). Re-acquiring a lock the caller holds is
 // SPIN_LOCK_ALREADY_OWNED 0x0F.
 func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
@@ -130,7 +130,7 @@ func (k *Kernel) spinRelease(x *exec, l *KSPIN_LOCK, api string) {
 func (l *KSPIN_LOCK) Owned() bool { return l.owner != nil }
 
 // FAST_MUTEX is a non-recursive mutex that raises to APC_LEVEL
-// (SEMANTICS §4.6). Waiters block (a real wait) in FIFO order.
+// (REFERENCE §4.6). Waiters block (a real wait) in FIFO order.
 type FAST_MUTEX struct {
 	Name    string
 	obj     string // "fast mutex NAME", built once
@@ -152,7 +152,7 @@ func (m *FAST_MUTEX) objName() string {
 }
 
 // ExAcquireFastMutex acquires m and raises to APC_LEVEL. Caller IRQL ≤
-// APC_LEVEL (Verifier 0xC4 P1=0x33, SEMANTICS §1.8, §6.14). Recursion
+// APC_LEVEL (Verifier 0xC4 P1=0x33, REFERENCE §1.8, §6.14). Recursion
 // self-deadlocks and is reported as a deadlock.
 func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
 	x := k.enter("ExAcquireFastMutex")
@@ -232,7 +232,7 @@ func (k *Kernel) KeEnterCriticalRegion() {
 }
 
 // KeLeaveCriticalRegion re-enables them. Leaving more often than entering
-// is APC_INDEX_MISMATCH 0x01 (SEMANTICS §1.8).
+// is APC_INDEX_MISMATCH 0x01 (REFERENCE §1.8).
 func (k *Kernel) KeLeaveCriticalRegion() {
 	x := k.enter("KeLeaveCriticalRegion")
 	if x.thread == nil || x.thread.criticalRegion == 0 {

@@ -22,7 +22,7 @@ func (s ThreadState) String() string {
 	return [...]string{"Initialized", "Ready", "Running", "Waiting", "Terminated"}[s]
 }
 
-// Priority bounds (SEMANTICS §4.1).
+// Priority bounds (REFERENCE §4.1).
 const (
 	LOW_PRIORITY          = 0
 	LOW_REALTIME_PRIORITY = 16
@@ -82,7 +82,7 @@ func (t *Thread) RealTime() bool { return t.base >= LOW_REALTIME_PRIORITY }
 
 // PsCreateSystemThread creates a kernel thread at base priority prio
 // running body; it becomes ready at once. Priorities are 0–31; 16–31 are
-// real-time (never boosted or decayed, SEMANTICS §4.1).
+// real-time (never boosted or decayed, REFERENCE §4.1).
 func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Thread {
 	if prio < 0 || prio > HIGH_PRIORITY {
 		panic(fmt.Sprintf("kernel: PsCreateSystemThread(%q): priority %d outside 0..31", name, prio))
@@ -106,7 +106,7 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 func (k *Kernel) threadMain(t *Thread) {
 	t.body()
 	if t.criticalRegion != 0 {
-		// SEMANTICS §1.8: a thread exiting with APCs disabled.
+		// REFERENCE §1.8: a thread exiting with APCs disabled.
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.criticalRegion), 0, 0,
 			"thread exited inside a critical region (KeEnterCriticalRegion without KeLeaveCriticalRegion)")
 	}

@@ -74,13 +74,13 @@ const Infinite des.Duration = -1
 // EVENT_TYPE for KeInitializeEvent.
 type EVENT_TYPE uint8
 
-// Event types (SEMANTICS §1.1 context; KEVENT).
+// Event types (REFERENCE §1.1 context; KEVENT).
 const (
 	NotificationEvent EVENT_TYPE = iota
 	SynchronizationEvent
 )
 
-// Priority increments for waits satisfied by a signal (SEMANTICS §4.4).
+// Priority increments for waits satisfied by a signal (REFERENCE §4.4).
 const (
 	IO_NO_INCREMENT       = 0
 	EVENT_INCREMENT       = 1
@@ -253,7 +253,7 @@ func (h *dispatcherHeader) unlink(wb *waitBlock) {
 // KeWaitForSingleObject waits for obj up to timeout (Infinite, or 0 to
 // poll). Returns STATUS_WAIT_0 or STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a
 // blocking wait; a zero-timeout poll is legal at DISPATCH_LEVEL; waiting in
-// a DPC is ATTEMPTED_SWITCH_FROM_DPC 0xB8 (SEMANTICS §4.5, §6.13).
+// a DPC is ATTEMPTED_SWITCH_FROM_DPC 0xB8 (REFERENCE §4.5, §6.13).
 func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTATUS {
 	x := k.enter("KeWaitForSingleObject")
 	return k.waitObjects(x, "KeWaitForSingleObject", WaitAny, timeout, obj)
@@ -364,7 +364,7 @@ func (k *Kernel) block(t *Thread) {
 }
 
 // checkCanBlock enforces that blocking waits happen below DISPATCH_LEVEL
-// in a thread (SEMANTICS §4.5 and §1.8: 0xB8 from a DPC; Verifier 0xC4
+// in a thread (REFERENCE §4.5 and §1.8: 0xB8 from a DPC; Verifier 0xC4
 // 0x120 above DISPATCH, 0x121 at DISPATCH with no timeout, 0x122 with one).
 func (k *Kernel) checkCanBlock(x *exec, api string, timeout des.Duration) {
 	if x.kind != execThread {
@@ -393,12 +393,6 @@ func (k *Kernel) checkIrqlAtMost(x *exec, api string, max IRQL) {
 		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
 			fmt.Sprintf("%s called at %v; it requires IRQL ≤ %v", api, x.irql, max))
 	}
-}
-
-// CheckIrqlAtMost lets higher layers enforce "IRQL ≤ max" for their
-// routines with the same bug check.
-func (k *Kernel) CheckIrqlAtMost(api string, max IRQL) {
-	k.checkIrqlAtMost(k.cur(api), api, max)
 }
 
 func firstName(objs []Waitable) string {
