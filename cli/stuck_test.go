@@ -45,7 +45,6 @@ func spinScenario() *model.Scenario {
 			k := env.K
 			k.PsCreateSystemThread("spinner", 8, func() {
 				k.Compute(10 * des.Microsecond)
-				k.Yield()
 				if env.Sim.Seed()%3 == 2 {
 					for spinForever() {
 					}
