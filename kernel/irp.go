@@ -44,6 +44,13 @@ type IRP struct {
 	freed         bool
 	completedBy   string
 	done          *KEVENT
+
+	// REFERENCE §4.10: a threaded IRP (IoQueueThreadIrp) is completed to
+	// its thread by the I/O completion special kernel APC, which copies
+	// the status to UserIosb and sets UserEvent.
+	thread    *Thread
+	UserEvent *KEVENT
+	UserIosb  *IO_STATUS_BLOCK
 }
 
 // IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
@@ -191,6 +198,52 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	irp.completed = true
 	irp.completedBy = x.name
 	k.emit(x, KindIRP, "IoCompleteRequest", irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
+	if t := irp.thread; t != nil && t.state != Terminated {
+		k.queueApc(x, k.completionApc(irp), nil, nil, priorityBoost)
+		return
+	}
+	k.finishIrp(irp, priorityBoost)
+}
+
+// IoQueueThreadIrp makes irp a threaded IRP of the calling thread
+// (Irp->Tail.Overlay.Thread): its completion is then delivered to this
+// thread by the I/O completion special kernel APC, which runs only when
+// the thread is below APC_LEVEL and outside guarded regions — a thread
+// that waits for its own IRP at APC_LEVEL or in a guarded region hangs
+// (REFERENCE §4.10). IRQL ≤ APC_LEVEL, from a thread.
+func (k *Kernel) IoQueueThreadIrp(irp *IRP) {
+	x := k.enter("IoQueueThreadIrp")
+	k.checkIrqlAtMost(x, "IoQueueThreadIrp", APC_LEVEL)
+	if x.kind != execThread {
+		panic("kernel: IoQueueThreadIrp called outside a thread")
+	}
+	irp.thread = x.thread
+	k.emit(x, KindIRP, "IoQueueThreadIrp", irp.name, int64(x.thread.id), 0)
+}
+
+// Thread returns the thread a threaded IRP completes to (nil otherwise).
+func (i *IRP) Thread() *Thread { return i.thread }
+
+// completionApc builds the I/O completion APC of irp (the role of the I/O
+// manager's IopCompleteRequest): a special kernel APC to the IRP's thread.
+func (k *Kernel) completionApc(irp *IRP) *KAPC {
+	apc := k.KeInitializeApc(irp.thread, "IopCompleteRequest "+irp.name, func(*KAPC, *ApcNormalRoutine, *any, *any, *any) {
+		k.finishIrp(irp, 0)
+	}, nil, KernelMode, nil)
+	apc.signals, apc.signalsIrp = &irp.done.dispatcherHeader, irp
+	return apc
+}
+
+// finishIrp is the last step of completion, in the issuer's context for a
+// threaded IRP: the status block and event the issuer gave, then the
+// IRP's own done event.
+func (k *Kernel) finishIrp(irp *IRP, priorityBoost int) {
+	if irp.UserIosb != nil {
+		*irp.UserIosb = irp.IoStatus
+	}
+	if e := irp.UserEvent; e != nil {
+		k.signal(&e.dispatcherHeader, 1, priorityBoost)
+	}
 	k.signal(&irp.done.dispatcherHeader, 1, priorityBoost)
 }
 

@@ -239,4 +239,5 @@ func (k *Kernel) KeLeaveCriticalRegion() {
 		k.bugCheck(x, "KeLeaveCriticalRegion", APC_INDEX_MISMATCH, 0, 0, 0, 0, "KeLeaveCriticalRegion without a matching KeEnterCriticalRegion")
 	}
 	x.thread.criticalRegion--
+	k.deliverIfPending(x) // normal kernel APCs held off by the region run now (REFERENCE §4.10)
 }
