@@ -50,7 +50,11 @@ type Thread struct {
 	wait   waitState
 	header dispatcherHeader // signalled when the thread terminates
 
-	criticalRegion int         // KeEnterCriticalRegion depth
+	criticalRegion int         // KeEnterCriticalRegion depth (and owned KMUTEXes)
+	guardedRegion  int         // KeEnterGuardedRegion depth (and owned guarded mutexes)
+	waitNext       bool        // a Wait=TRUE signal left it at DISPATCH_LEVEL
+	waitSeq        uint32      // counts blocks, so a stale timeout knows it is stale
+	waitIrql       IRQL        // the IRQL the next wait restores
 	queue          *KQUEUE     // the KQUEUE the thread is associated with
 	owned          []ownedLock // locks held, for deadlock reports
 	Data           any         // free for higher layers (worker pools)
@@ -105,7 +109,12 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 // threadMain runs a thread's body and its exit checks.
 func (k *Kernel) threadMain(t *Thread) {
 	t.body()
-	if t.criticalRegion != 0 {
+	if m := t.heldMutex(); m != nil {
+		// REFERENCE §4.8: a thread that exits owning a KMUTEX.
+		k.bugCheck(&t.exec, "PsTerminateSystemThread", THREAD_TERMINATE_HELD_MUTEX, uint64(t.id), 0, 0, 0,
+			fmt.Sprintf("thread exited owning %s (KeReleaseMutex missing)", m.name))
+	}
+	if t.criticalRegion != 0 || t.guardedRegion != 0 {
 		// SEMANTICS §1.8: a thread exiting with APCs disabled.
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.criticalRegion), 0, 0,
 			"thread exited inside a critical region (KeEnterCriticalRegion without KeLeaveCriticalRegion)")
