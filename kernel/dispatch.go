@@ -8,7 +8,7 @@ import (
 // elsewhere) with a wait-completion boost of increment, then finds it a
 // processor: an idle one if any (a decision among them), else the one
 // running the thread it preempts (a decision among equals), else it waits
-// at the tail of its ready list (SEMANTICS §4.2).
+// at the tail of its ready list (REFERENCE §4.2).
 func (k *Kernel) readyThread(t *Thread, increment int) {
 	k.makeReady(t, increment)
 	k.emit(&t.exec, KindReady, "ready", t.name, int64(t.priority), int64(increment))
@@ -99,6 +99,9 @@ func (k *Kernel) reschedule(c *Processor) bool {
 		c.quantumEnd, c.yieldWanted = false, false
 		return false
 	case cur == nil:
+		// A quantum end or injected yield pending for a thread that has
+		// since left the processor does not apply to the next one.
+		c.quantumEnd, c.yieldWanted = false, false
 		k.switchTo(c, best, "dispatch")
 		return true
 	case k.policy.Preempts(best, cur):
@@ -173,9 +176,14 @@ func (k *Kernel) switchTo(c *Processor, t *Thread, why string) {
 // quantumExpired handles the end of t's quantum on c: reset the quantum,
 // decay a boosted variable priority by one level (never below base, never
 // for real-time threads), and ask for a round-robin at the next chance
-// (SEMANTICS §4.3, §4.4).
+// (REFERENCE §4.3, §4.4). While dispatching is off the end stays pending,
+// and further quanta that run out meanwhile add nothing: Windows decays once
+// per quantum end it honours (KiQuantumEnd), however long IRQL stayed high.
 func (k *Kernel) quantumExpired(c *Processor, t *Thread) {
 	t.quantumLeft = k.quantum
+	if c.quantumEnd {
+		return
+	}
 	if t.starveBoost {
 		t.starveBoost = false
 		t.priority = t.base
@@ -213,7 +221,7 @@ func (k *Kernel) setPriority(t *Thread, p int8) {
 
 // boost applies a wait-completion boost: base + increment, capped at 15,
 // only if higher than the current priority; never for real-time threads
-// (SEMANTICS §4.4).
+// (REFERENCE §4.4).
 func (k *Kernel) boost(t *Thread, increment int) {
 	if !k.cfg.Boosts || t.RealTime() {
 		return
@@ -227,7 +235,7 @@ func (k *Kernel) boost(t *Thread, increment int) {
 	}
 }
 
-// adjustAfterWait charges the wait quantum decrement on wake (SEMANTICS
+// adjustAfterWait charges the wait quantum decrement on wake (REFERENCE
 // §4.3): real-time and base ≥ 14 threads get a fresh quantum; others are
 // charged WaitQuantumUnits and decay if that exhausts the quantum.
 func (k *Kernel) adjustAfterWait(t *Thread) {
@@ -246,7 +254,7 @@ func (k *Kernel) adjustAfterWait(t *Thread) {
 
 // startBalanceManager runs the anti-starvation scan once a second: ready
 // threads of priority 1–14 that waited StarvationTicks ticks are raised to
-// 15 with a 4-unit quantum, at most 10 per scan (SEMANTICS §4.4).
+// 15 with a 4-unit quantum, at most 10 per scan (REFERENCE §4.4).
 // It is armed only while threads are ready, so an idle machine quiesces.
 func (k *Kernel) balanceScanOnce() {
 	{

@@ -8,7 +8,7 @@ import (
 
 // KDPC is a deferred procedure call. Its routine runs at DISPATCH_LEVEL on
 // the processor it was queued to, when that processor's IRQL drops below
-// DISPATCH_LEVEL (SEMANTICS §4.5).
+// DISPATCH_LEVEL (REFERENCE §4.5).
 type KDPC struct {
 	Name       string
 	Routine    func(dpc *KDPC, ctx, arg1, arg2 any)
@@ -125,7 +125,7 @@ func (k *Kernel) KeFlushQueuedDpcs() {
 				c.kick() // a deferred queue is drained for the flush
 			}
 		}
-		k.waitObjects(x, "KeFlushQueuedDpcs", WaitAny, Infinite, k.dpcFlush)
+		k.waitObjects(x, "KeFlushQueuedDpcs", KernelMode, false, WaitAny, Infinite, k.dpcFlush)
 	}
 	k.emit(x, KindDPC, "flush-dpcs", "", 0, 0)
 }
@@ -204,10 +204,11 @@ func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT
 	return &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx}, nil
 }
 
-// RaiseInterrupt delivers intr to processor cpu at time at (a device
-// firing). The ISR runs as soon as that processor's IRQL is below the
-// interrupt's.
-func (k *Kernel) RaiseInterrupt(intr *KINTERRUPT, cpu int, at des.Time) {
+// DeviceInterrupt is a workload helper: it models the device behind intr
+// asserting its interrupt line on processor cpu at virtual time at. The
+// ISR runs as soon as that processor's IRQL is below the interrupt's.
+// Callable from anywhere (setup or simulated code); not a scheduling point.
+func (k *Kernel) DeviceInterrupt(intr *KINTERRUPT, cpu int, at des.Time) {
 	c := k.cpus[cpu]
 	k.sim.At(at, func() {
 		c.isrQueue = append(c.isrQueue, intr)

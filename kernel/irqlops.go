@@ -58,4 +58,7 @@ func (k *Kernel) lowerTo(x *exec, l IRQL) {
 		x.cpu.needSettle = true
 		k.point(x, 0)
 	}
+	if l == PASSIVE_LEVEL && was > PASSIVE_LEVEL {
+		k.deliverIfPending(x) // the APC interrupt fires as IRQL drops (REFERENCE §4.10)
+	}
 }

@@ -34,7 +34,7 @@ func (l *KSPIN_LOCK) objName() string {
 }
 
 // KeAcquireSpinLock raises to DISPATCH_LEVEL, acquires l and returns the
-// old IRQL (SEMANTICS §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
+// old IRQL (REFERENCE §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
 // P1=0x42 above it, §1.8). Re-acquiring a lock the caller holds is
 // SPIN_LOCK_ALREADY_OWNED 0x0F.
 func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
@@ -130,7 +130,7 @@ func (k *Kernel) spinRelease(x *exec, l *KSPIN_LOCK, api string) {
 func (l *KSPIN_LOCK) Owned() bool { return l.owner != nil }
 
 // FAST_MUTEX is a non-recursive mutex that raises to APC_LEVEL
-// (SEMANTICS §4.6). Waiters block (a real wait) in FIFO order.
+// (REFERENCE §4.6). Waiters block (a real wait) in FIFO order.
 type FAST_MUTEX struct {
 	Name    string
 	obj     string // "fast mutex NAME", built once
@@ -266,34 +266,14 @@ func (k *Kernel) KeEnterCriticalRegion() {
 }
 
 // KeLeaveCriticalRegion re-enables them. Leaving more often than entering
-// is APC_INDEX_MISMATCH 0x01 (SEMANTICS §1.8).
+// is APC_INDEX_MISMATCH 0x01 (REFERENCE §1.8).
 func (k *Kernel) KeLeaveCriticalRegion() {
 	x := k.enter("KeLeaveCriticalRegion")
 	if x.thread == nil || x.thread.criticalRegion == 0 {
 		k.bugCheck(x, "KeLeaveCriticalRegion", APC_INDEX_MISMATCH, 0, 0, 0, 0, "KeLeaveCriticalRegion without a matching KeEnterCriticalRegion")
 	}
 	x.thread.criticalRegion--
-}
-
-// KeEnterGuardedRegion disables all kernel APCs (normal and special) for
-// the calling thread without changing IRQL (REFERENCE §4.6). IRQL ≤
-// APC_LEVEL.
-func (k *Kernel) KeEnterGuardedRegion() {
-	x := k.enter("KeEnterGuardedRegion")
-	k.checkIrqlAtMost(x, "KeEnterGuardedRegion", APC_LEVEL)
-	if x.thread != nil {
-		x.thread.guardedRegion++
-	}
-}
-
-// KeLeaveGuardedRegion ends a guarded region. Leaving more often than
-// entering is APC_INDEX_MISMATCH 0x01.
-func (k *Kernel) KeLeaveGuardedRegion() {
-	x := k.enter("KeLeaveGuardedRegion")
-	if x.thread == nil || x.thread.guardedRegion == 0 {
-		k.bugCheck(x, "KeLeaveGuardedRegion", APC_INDEX_MISMATCH, 0, 0, 0, 0, "KeLeaveGuardedRegion without a matching KeEnterGuardedRegion")
-	}
-	x.thread.guardedRegion--
+	k.deliverIfPending(x) // normal kernel APCs held off by the region run now (REFERENCE §4.10)
 }
 
 // KGUARDED_MUTEX is a guarded mutex (REFERENCE §4.8): a non-recursive
@@ -343,6 +323,7 @@ func (k *Kernel) KeReleaseGuardedMutex(g *KGUARDED_MUTEX) {
 	}
 	k.mutexRelease(x, &g.m)
 	x.thread.guardedRegion--
+	k.deliverIfPending(x) // APCs are enabled again (REFERENCE §4.10)
 }
 
 func (k *Kernel) guardedCaller(x *exec, g *KGUARDED_MUTEX, api string, code uint64) {

@@ -69,6 +69,7 @@ func (k *Kernel) KeReleaseMutex(m *KMUTEX, wait bool) int32 {
 		k.wakeWaiters(&m.dispatcherHeader, MUTANT_INCREMENT)
 	}
 	k.holdForWait(x, wait)
+	k.deliverIfPending(x) // normal kernel APCs are enabled again (REFERENCE §4.10)
 	return prev
 }
 

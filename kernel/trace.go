@@ -35,6 +35,7 @@ const (
 	KindBugCheck                        // a bug check
 	KindQueue                           // KQUEUE insert/remove
 	KindCall                            // a higher layer's API call
+	KindAPC                             // APC queued, run, a wait interrupted, an alert (REFERENCE §4.10)
 )
 
 // emit writes a trace record for e (which may be nil for kernel-internal
@@ -56,15 +57,4 @@ func (k *Kernel) emit(e *exec, kind des.Kind, what, object string, a, b int64) {
 		}
 	}
 	k.sim.Emit(r)
-}
-
-// Trace emits a record of a higher layer's call (work-item queueing, a
-// cbdq operation) attributed to the calling simulated code.
-func (k *Kernel) Trace(what, object string, a, b int64) {
-	k.emit(k.curOrNil(), KindCall, what, object, a, b)
-}
-
-// TraceKind is Trace with the caller's own record kind.
-func (k *Kernel) TraceKind(kind des.Kind, what, object string, a, b int64) {
-	k.emit(k.curOrNil(), kind, what, object, a, b)
 }

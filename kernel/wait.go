@@ -59,6 +59,12 @@ type waitState struct {
 	lock      lockWait // set when blocked on a lock instead of objects
 	queued    any      // the entry handed over by KeInsertQueue
 	inQueue   bool     // blocked in KeRemoveQueue
+
+	// REFERENCE §4.10: how the wait reacts to APCs and alerts.
+	mode          KPROCESSOR_MODE
+	alertable     bool
+	interruptible bool // a dispatcher-object wait a kernel APC may interrupt
+	irql          IRQL // the IRQL the thread waits at (WaitIrql)
 }
 
 // WAIT_TYPE for KeWaitForMultipleObjects.
@@ -76,13 +82,13 @@ const Infinite des.Duration = -1
 // EVENT_TYPE for KeInitializeEvent.
 type EVENT_TYPE uint8
 
-// Event types (SEMANTICS §1.1 context; KEVENT).
+// Event types (REFERENCE §1.1 context; KEVENT).
 const (
 	NotificationEvent EVENT_TYPE = iota
 	SynchronizationEvent
 )
 
-// Priority increments for waits satisfied by a signal (SEMANTICS §4.4).
+// Priority increments for waits satisfied by a signal (REFERENCE §4.4).
 const (
 	IO_NO_INCREMENT       = 0
 	EVENT_INCREMENT       = 1
@@ -112,9 +118,7 @@ func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) 
 }
 
 // KeSetEvent signals e, waking waiters with the given priority increment,
-// and returns the previous state. IRQL ≤ DISPATCH_LEVEL. With wait true
-// the caller must be a thread at PASSIVE_LEVEL and returns still at
-// DISPATCH_LEVEL: the next KeWait… call lowers it again (REFERENCE §4.5).
+// and returns the previous state. IRQL ≤ DISPATCH_LEVEL.
 func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
 	x := k.enter("KeSetEvent")
 	k.checkIrqlAtMost(x, "KeSetEvent", DISPATCH_LEVEL)
@@ -299,30 +303,48 @@ func (h *dispatcherHeader) unlink(wb *waitBlock) {
 }
 
 // KeWaitForSingleObject waits for obj up to timeout (Infinite, or 0 to
-// poll). Returns STATUS_WAIT_0 or STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a
-// blocking wait; a zero-timeout poll is legal at DISPATCH_LEVEL; waiting in
-// a DPC is ATTEMPTED_SWITCH_FROM_DPC 0xB8 (SEMANTICS §4.5, §6.13).
+// poll): a non-alertable kernel-mode wait. Returns STATUS_WAIT_0 or
+// STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a blocking wait; a zero-timeout poll
+// is legal at DISPATCH_LEVEL; waiting in a DPC is ATTEMPTED_SWITCH_FROM_DPC
+// 0xB8 (REFERENCE §4.5, §6.13). A kernel APC queued to the waiting thread
+// runs (if deliverable) and the wait resumes (REFERENCE §4.10).
 func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTATUS {
 	x := k.enter("KeWaitForSingleObject")
-	return k.waitObjects(x, "KeWaitForSingleObject", WaitAny, timeout, obj)
+	return k.waitObjects(x, "KeWaitForSingleObject", KernelMode, false, WaitAny, timeout, obj)
+}
+
+// KeWaitForSingleObjectEx is KeWaitForSingleObject with the WaitMode and
+// Alertable arguments of the real routine. An alertable wait also returns
+// STATUS_ALERTED (KeAlertThread) and, in user mode, STATUS_USER_APC after
+// running the thread's user APCs (REFERENCE §4.10).
+func (k *Kernel) KeWaitForSingleObjectEx(obj Waitable, mode KPROCESSOR_MODE, alertable bool, timeout des.Duration) NTSTATUS {
+	x := k.enter("KeWaitForSingleObject")
+	return k.waitObjects(x, "KeWaitForSingleObject", mode, alertable, WaitAny, timeout, obj)
 }
 
 // KeWaitForMultipleObjects waits for any or all of objs.
 func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeout des.Duration) NTSTATUS {
 	x := k.enter("KeWaitForMultipleObjects")
-	return k.waitObjects(x, "KeWaitForMultipleObjects", typ, timeout, objs...)
+	return k.waitObjects(x, "KeWaitForMultipleObjects", KernelMode, false, typ, timeout, objs...)
 }
 
 // KeDelayExecutionThread suspends the calling thread for interval.
 func (k *Kernel) KeDelayExecutionThread(interval des.Duration) NTSTATUS {
+	return k.KeDelayExecutionThreadEx(KernelMode, false, interval)
+}
+
+// KeDelayExecutionThreadEx is KeDelayExecutionThread with WaitMode and
+// Alertable: an alertable delay ends early with STATUS_ALERTED or
+// STATUS_USER_APC like an alertable wait (REFERENCE §4.10).
+func (k *Kernel) KeDelayExecutionThreadEx(mode KPROCESSOR_MODE, alertable bool, interval des.Duration) NTSTATUS {
 	x := k.enter("KeDelayExecutionThread")
 	if interval < 0 {
 		interval = 0
 	}
-	return k.waitObjects(x, "KeDelayExecutionThread", WaitAny, interval)
+	return k.waitObjects(x, "KeDelayExecutionThread", mode, alertable, WaitAny, interval)
 }
 
-func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Duration, objs ...Waitable) NTSTATUS {
+func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertable bool, typ WAIT_TYPE, timeout des.Duration, objs ...Waitable) NTSTATUS {
 	if t := x.thread; t != nil && t.waitNext {
 		t.waitNext = false
 		k.lowerTo(x, t.waitIrql) // the wait a Wait=TRUE signal promised
@@ -331,14 +353,50 @@ func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Dur
 		k.checkCanBlock(x, api, timeout)
 	}
 	t := x.thread
-	if st, ok := k.trySatisfy(t, typ, objs); ok {
-		// "satisfied": the wait returned at once (B = the status).
-		k.emit(x, KindWait, "satisfied", firstName(objs), int64(timeout), int64(st))
-		return st
+	start, left := k.Now(), timeout
+	for {
+		if st, ok := k.trySatisfy(t, typ, objs); ok {
+			// "satisfied": the wait returned at once (B = the status).
+			k.emit(x, KindWait, "satisfied", firstName(objs), int64(timeout), int64(st))
+			return st
+		}
+		if t != nil {
+			if st, ok := t.waitAbort(mode, alertable); ok {
+				return k.waitAborted(x, st)
+			}
+		}
+		if left == 0 {
+			return STATUS_TIMEOUT
+		}
+		k.blockOn(x, api, typ, left, objs)
+		t.wait.mode, t.wait.alertable, t.wait.interruptible, t.wait.irql = mode, alertable, true, x.irql
+		k.block(t)
+		t.wait.interruptible = false
+		if t.wait.status != STATUS_KERNEL_APC {
+			if t.wait.status == STATUS_USER_APC || t.wait.status == STATUS_ALERTED {
+				return k.waitAborted(x, t.wait.status)
+			}
+			return t.wait.status
+		}
+		k.deliverApcs(x) // then wait again for what is left (REFERENCE §4.10)
+		left = k.remainingTimeout(start, timeout)
 	}
-	if timeout == 0 {
-		return STATUS_TIMEOUT
+}
+
+// waitAborted ends an alertable wait early: STATUS_USER_APC after running
+// the user APCs, or STATUS_ALERTED.
+func (k *Kernel) waitAborted(x *exec, st NTSTATUS) NTSTATUS {
+	k.emit(x, KindAPC, "wait-aborted", x.name, int64(st), 0)
+	if st == STATUS_USER_APC {
+		k.deliverUserApcs(x)
 	}
+	return st
+}
+
+// blockOn links the calling thread's wait blocks to objs and arms its
+// timeout; the caller then blocks.
+func (k *Kernel) blockOn(x *exec, api string, typ WAIT_TYPE, timeout des.Duration, objs []Waitable) {
+	t := x.thread
 	if cap(t.wait.blocks) < len(objs) {
 		t.wait.blocks = make([]waitBlock, 0, len(objs))
 	}
@@ -356,8 +414,6 @@ func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Dur
 	}
 	k.emit(x, KindWait, api, name, int64(timeout), int64(len(objs)))
 	k.armWaitTimeout(t, timeout)
-	k.block(t)
-	return t.wait.status
 }
 
 // trySatisfy completes a wait at once if its objects allow.
@@ -417,7 +473,7 @@ func (k *Kernel) block(t *Thread) {
 }
 
 // checkCanBlock enforces that blocking waits happen below DISPATCH_LEVEL
-// in a thread (SEMANTICS §4.5 and §1.8: 0xB8 from a DPC; Verifier 0xC4
+// in a thread (REFERENCE §4.5 and §1.8: 0xB8 from a DPC; Verifier 0xC4
 // 0x120 above DISPATCH, 0x121 at DISPATCH with no timeout, 0x122 with one).
 func (k *Kernel) checkCanBlock(x *exec, api string, timeout des.Duration) {
 	if x.kind != execThread {
@@ -446,12 +502,6 @@ func (k *Kernel) checkIrqlAtMost(x *exec, api string, max IRQL) {
 		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
 			fmt.Sprintf("%s called at %v; it requires IRQL ≤ %v", api, x.irql, max))
 	}
-}
-
-// CheckIrqlAtMost lets higher layers enforce "IRQL ≤ max" for their
-// routines with the same bug check.
-func (k *Kernel) CheckIrqlAtMost(api string, max IRQL) {
-	k.checkIrqlAtMost(k.cur(api), api, max)
 }
 
 func firstName(objs []Waitable) string {

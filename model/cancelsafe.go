@@ -7,7 +7,7 @@ import (
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
-// The cancelSafe minifilter of Windows-driver-samples (SEMANTICS §7.1),
+// The cancelSafe minifilter of Windows-driver-samples (REFERENCE §7.1),
 // re-created: reads are pended in a cancel-safe callback-data queue and
 // completed after OperatingDelay by a generic work item started when the
 // queue goes non-empty (an interlocked "worker present" counter decides
@@ -137,7 +137,7 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 			if ctx.Freed() {
 				cs.env.Hit("cancelsafe: cancelled inside insert")
 			}
-			k.Touch(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
+			k.AccessPool(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
 		}
 		return fltmgr.FLT_PREOP_PENDING
 	case st == kernel.STATUS_FLT_CBDQ_DISABLED:

@@ -56,7 +56,7 @@ type IoOp struct {
 // Caller IRQL ≤ APC_LEVEL (pre-ops run at PASSIVE or APC, §5.3).
 func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	fm := v.fm
-	fm.k.CheckIrqlAtMost("IoCallDriver", kernel.APC_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("IoCallDriver", kernel.APC_LEVEL)
 	if req.FastIo && !fastIoPossible(req.MajorFunction) {
 		panic(fmt.Sprintf("fltmgr: Issue: major 0x%X cannot be fast I/O (§5.1); clear IoRequest.FastIo", req.MajorFunction))
 	}
@@ -179,7 +179,7 @@ func (o *IoOp) Wait() kernel.IO_STATUS_BLOCK {
 	return o.IoStatus()
 }
 
-// Cancel cancels the operation's IRP (IoCancelIrp, SEMANTICS §2.3) from
+// Cancel cancels the operation's IRP (IoCancelIrp, REFERENCE §2.3) from
 // the calling thread and returns what IoCancelIrp returned: TRUE if a
 // cancel routine was called (a cbdq's, or one set with
 // FltSetCancelCompletion). Operations without an IRP cannot be cancelled
