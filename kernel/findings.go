@@ -11,7 +11,6 @@ import (
 const (
 	APC_INDEX_MISMATCH                                    uint32 = 0x01
 	IRQL_NOT_LESS_OR_EQUAL                                uint32 = 0x0A
-	SYSTEM_THREAD_EXCEPTION_NOT_HANDLED                   uint32 = 0x7E
 	SPIN_LOCK_ALREADY_OWNED                               uint32 = 0x0F
 	SPIN_LOCK_NOT_OWNED                                   uint32 = 0x10
 	KERNEL_APC_PENDING_DURING_EXIT                        uint32 = 0x20
@@ -32,12 +31,16 @@ const (
 	FLTMGR_FILE_SYSTEM                                    uint32 = 0xF5
 	REFERENCE_BY_POINTER                                  uint32 = 0x18
 	KERNEL_SECURITY_CHECK_FAILURE                         uint32 = 0x139
+	IRQL_NOT_GREATER_OR_EQUAL                             uint32 = 0x09
+	KMODE_EXCEPTION_NOT_HANDLED                           uint32 = 0x1E
+	SYSTEM_THREAD_EXCEPTION_NOT_HANDLED                   uint32 = 0x7E
+	RESOURCE_NOT_OWNED                                    uint32 = 0xE3
+	THREAD_TERMINATE_HELD_MUTEX                           uint32 = 0x4000008A
 )
 
 var bugCheckNames = []named[uint32]{
 	{APC_INDEX_MISMATCH, "APC_INDEX_MISMATCH"},
 	{IRQL_NOT_LESS_OR_EQUAL, "IRQL_NOT_LESS_OR_EQUAL"},
-	{SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED"},
 	{SPIN_LOCK_ALREADY_OWNED, "SPIN_LOCK_ALREADY_OWNED"},
 	{SPIN_LOCK_NOT_OWNED, "SPIN_LOCK_NOT_OWNED"},
 	{KERNEL_APC_PENDING_DURING_EXIT, "KERNEL_APC_PENDING_DURING_EXIT"},
@@ -58,6 +61,11 @@ var bugCheckNames = []named[uint32]{
 	{FLTMGR_FILE_SYSTEM, "FLTMGR_FILE_SYSTEM"},
 	{REFERENCE_BY_POINTER, "REFERENCE_BY_POINTER"},
 	{KERNEL_SECURITY_CHECK_FAILURE, "KERNEL_SECURITY_CHECK_FAILURE"},
+	{IRQL_NOT_GREATER_OR_EQUAL, "IRQL_NOT_GREATER_OR_EQUAL"},
+	{KMODE_EXCEPTION_NOT_HANDLED, "KMODE_EXCEPTION_NOT_HANDLED"},
+	{SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED"},
+	{RESOURCE_NOT_OWNED, "RESOURCE_NOT_OWNED"},
+	{THREAD_TERMINATE_HELD_MUTEX, "THREAD_TERMINATE_HELD_MUTEX"},
 }
 
 // BugCheckName returns the symbolic name of a bug-check code.

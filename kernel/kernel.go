@@ -31,6 +31,7 @@ type Kernel struct {
 	idScratch     []int32
 	endChecks     []func() []string
 	marks         MarkCounts // coverage marks hit in this run (Layer.HitMark)
+	dpcFlush      *KEVENT    // KeFlushQueuedDpcs waits here; made on first use
 }
 
 // New builds a kernel on sim. The configuration must be valid.
