@@ -84,30 +84,17 @@ func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
 // as much as an interlocked operation and is a scheduling point. After the
 // block is freed the access is a use-after-free, reported as Driver
 // Verifier's special pool does (DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL
-// 0xD5); what names the access in that report. Any IRQL.
+// 0xD5); what names the access in that report. A nil b is a NULL-pointer
+// dereference: an unhandled STATUS_ACCESS_VIOLATION, bug check 0x7E in a
+// thread (0x1E in a DPC or ISR) with the exception code as P1. Any IRQL.
 func (k *Kernel) AccessPool(b *PoolBlock, what string) {
 	x := k.cur("AccessPool")
 	k.point(x, k.cfg.Costs.Interlocked)
-	k.checkLive(x, b, what)
-}
-
-// DereferenceNull is a workload helper: it models driver code
-// dereferencing a NULL pointer (what names the access). In a system thread
-// below DISPATCH_LEVEL the access violation goes unhandled: bug check 0x7E
-// SYSTEM_THREAD_EXCEPTION_NOT_HANDLED with P1 = STATUS_ACCESS_VIOLATION
-// (0xC0000005). At DISPATCH_LEVEL or above (a DPC, a spin lock held) the
-// page fault itself is fatal: 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL with
-// P1 = 0 (the address) and P2 = the IRQL. Not a scheduling point; the
-// calling code does not continue.
-func (k *Kernel) DereferenceNull(what string) {
-	x := k.curOrNil()
-	if x != nil && x.irql >= DISPATCH_LEVEL {
-		k.bugCheck(x, "memory access", DRIVER_IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
-			what+" dereferenced a NULL pointer at "+x.irql.String())
+	if b == nil {
+		k.raiseUnhandled(x, "memory access", STATUS_ACCESS_VIOLATION, what+" dereferenced a NULL pointer")
 		return
 	}
-	k.bugCheck(x, "memory access", SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, 0xC0000005, 0, 0, 0,
-		what+" dereferenced a NULL pointer")
+	k.checkLive(x, b, what)
 }
 
 func (k *Kernel) checkLive(x *exec, b *PoolBlock, what string) {

@@ -18,7 +18,7 @@ var ntRoutine = regexp.MustCompile(`^((Ke|Ex|Io|Ps|Ob|Mm|Rtl|Fs|Interlocked)[A-Z
 // routines) and the two calls a harness makes. The package documentation
 // lists them; a new one must be added there and here.
 var driverHelpers = []string{
-	"AccessPool", "Compute", "DereferenceNull", "DeviceInterrupt", "NewCell", "Now", "Read",
+	"AccessPool", "Compute", "DeviceInterrupt", "NewCell", "Now", "Read",
 	"VerifyCancelCompletes", "Write",
 	"Layer", "Run",
 }

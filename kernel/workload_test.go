@@ -20,13 +20,6 @@ func TestWorkloadHelperBugChecks(t *testing.T) {
 		code    uint32
 		p1      uint64
 	}{
-		{"NULL dereference in a thread", "§1.8 0x7E", func(k *kernel.Kernel) {
-			k.DereferenceNull("ctx->Flags")
-		}, kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, 0xC0000005},
-		{"NULL dereference at DISPATCH_LEVEL", "§1.8 0xD1", func(k *kernel.Kernel) {
-			k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
-			k.DereferenceNull("ctx->Flags")
-		}, kernel.DRIVER_IRQL_NOT_LESS_OR_EQUAL, 0},
 		{"pool access after free", "§1.8 0xD5", func(k *kernel.Kernel) {
 			b := k.ExAllocatePoolWithTag(kernel.NonPagedPool, 16, "Test")
 			k.ExFreePoolWithTag(b, "Test")

@@ -33,12 +33,7 @@ func (r *ref) clearAndFree() {
 }
 
 // deref touches what b points to: a NULL b is bug check 0x7E (access
-// violation, kernel.DereferenceNull), a freed b is Verifier's special-pool
-// 0xD5.
+// violation), a freed b is Verifier's special-pool 0xD5.
 func (p *prog) deref(b *kernel.PoolBlock, what string) {
-	if b == nil {
-		p.k.DereferenceNull(what)
-		return
-	}
-	p.k.AccessPool(b, what)
+	p.k.AccessPool(b, what) // a NULL b is bug check 0x7E
 }
