@@ -63,7 +63,7 @@ type DRIVER_OBJECT struct {
 	// IRP's major function; IoCallDriver calls them (REFERENCE §5.6).
 	MajorFunction [IRP_MJ_MAXIMUM_FUNCTION + 1]DRIVER_DISPATCH
 	devices       []*DEVICE_OBJECT
-	state           driverState
+	state         driverState
 }
 
 func (d *DRIVER_OBJECT) header() *objectHeader    { return &d.hdr }

@@ -16,9 +16,9 @@ const PointDeviceCompletion des.PointKind = 30
 // How a simulated device completes a request (the choices of
 // PointDeviceCompletion).
 const (
-	CompleteInline = iota // in the dispatch routine, in the caller's thread
-	CompleteFromDpc       // STATUS_PENDING; the device's DPC completes it at DISPATCH_LEVEL
-	CompleteFromWorker    // STATUS_PENDING; a worker thread completes it at PASSIVE_LEVEL
+	CompleteInline     = iota // in the dispatch routine, in the caller's thread
+	CompleteFromDpc           // STATUS_PENDING; the device's DPC completes it at DISPATCH_LEVEL
+	CompleteFromWorker        // STATUS_PENDING; a worker thread completes it at PASSIVE_LEVEL
 	completionChoices
 )
 
