@@ -13,39 +13,21 @@ import (
 // thread, below the worker threads' 12).
 const threadPriority = 8
 
-// fastFailListEntry is KERNEL_SECURITY_CHECK_FAILURE's first parameter for
-// a corrupted LIST_ENTRY: what RemoveEntryList's integrity check raises
-// when the entry is no longer linked where its neighbours say.
-const fastFailListEntry uint64 = 3
+// linkRead is the time to read one list link during a walk.
+const linkRead = 50 * des.Nanosecond
 
-// entry is a LIST_ENTRY in a driver's list, reduced to what the races
-// need: whether it is linked. Unlinking an entry that is not linked is
-// RemoveEntryList's fast fail (0x139 P1=3), as the checked list macros in
-// wdm.h do on a double remove.
-type entry struct {
-	name   string
-	linked *kernel.Cell
-}
-
-func newEntry(k *kernel.Kernel, name string) *entry {
-	return &entry{name: name, linked: k.NewCell(name+" linked", 0)}
-}
-
-// insert links e (InsertTailList); the caller holds the list's lock.
-func (e *entry) insert(k *kernel.Kernel) { k.Write(e.linked, 1) }
-
-// remove unlinks e (RemoveEntryList); the caller holds the list's lock.
-func (e *entry) remove(k *kernel.Kernel) {
-	if k.Read(e.linked) == 0 {
-		k.Layer().BugCheckFrom("RemoveEntryList", kernel.KERNEL_SECURITY_CHECK_FAILURE, fastFailListEntry, 0, 0, 0,
-			e.name+" removed from a list it is not on (double remove)")
-		return
+// onList reports whether e is linked on the list at head, walking it as a
+// driver's lookup does (the caller holds the list's lock). A scheduling
+// point per entry visited (reading its link).
+func onList(k *kernel.Kernel, head, e *kernel.LIST_ENTRY) bool {
+	for p := head.Flink; p != head; p = p.Flink {
+		k.Compute(linkRead)
+		if p == e {
+			return true
+		}
 	}
-	k.Write(e.linked, 0)
+	return false
 }
-
-// onList reads whether e is linked; the caller holds the list's lock.
-func (e *entry) onList(k *kernel.Kernel) bool { return k.Read(e.linked) == 1 }
 
 // driver is a loaded driver with one device on the system worker pools.
 type driver struct {

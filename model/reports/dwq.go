@@ -14,7 +14,7 @@ type dwq struct {
 	env    *model.Env
 	k      *kernel.Kernel
 	lock   *kernel.KSPIN_LOCK
-	list   []*dwork
+	head   kernel.LIST_ENTRY // the queued items, linked by dwork.link
 	wake   *kernel.KEVENT
 	stop   bool
 	worker *kernel.Thread
@@ -34,7 +34,7 @@ const (
 // dwork is one work item.
 type dwork struct {
 	name    string
-	e       *entry
+	link    kernel.LIST_ENTRY
 	state   *kernel.Cell
 	handler func()
 	done    *kernel.KEVENT // set each time the handler returns
@@ -44,30 +44,46 @@ func newDWQ(env *model.Env, name string) *dwq {
 	k := env.K
 	q := &dwq{env: env, k: k, lock: k.KeInitializeSpinLock(name + " lock"),
 		wake: k.KeInitializeEvent(name+" wake", kernel.SynchronizationEvent, false)}
+	k.InitializeListHead(&q.head)
 	q.worker = k.PsCreateSystemThread(name+" worker", 12, q.run)
 	return q
 }
 
+// Name names the item in list-corruption reports.
+func (w *dwork) Name() string { return w.name }
+
 func (q *dwq) newWork(name string, handler func()) *dwork {
-	return &dwork{name: name, e: newEntry(q.k, name), state: q.k.NewCell(name+" state", workIdle), handler: handler,
+	w := &dwork{name: name, state: q.k.NewCell(name+" state", workIdle), handler: handler,
 		done: q.k.KeInitializeEvent(name+" done", kernel.NotificationEvent, false)}
+	w.link.Container = w
+	return w
 }
 
 // insertLocked appends w; the caller holds the lock. An entry already
-// linked is linked again, corrupting the list as InsertTailList would.
+// linked is linked again, corrupting the list as InsertTailList does.
 func (q *dwq) insertLocked(w *dwork) {
-	w.e.insert(q.k)
-	q.list = append(q.list, w)
+	q.k.InsertTailList(&q.head, &w.link)
 	q.k.Write(w.state, workQueued)
 }
 
 // removeLocked unlinks w if it is on the list; the caller holds the lock.
 func (q *dwq) removeLocked(w *dwork) bool {
-	for i, x := range q.list {
-		if x == w {
-			q.list = append(q.list[:i:i], q.list[i+1:]...)
-			w.e.remove(q.k)
+	if !onList(q.k, &q.head, &w.link) {
+		return false
+	}
+	q.k.RemoveEntryList(&w.link)
+	return true
+}
+
+// linkedPeek reports whether w is on the list without a scheduling point
+// (model bookkeeping for marks).
+func (q *dwq) linkedPeek(w *dwork) bool {
+	for p := q.head.Flink; p != &q.head && p != nil; p = p.Flink {
+		if p == &w.link {
 			return true
+		}
+		if p.Flink == p {
+			break // a self-linked entry: the list is already corrupt
 		}
 	}
 	return false
@@ -87,7 +103,7 @@ func (q *dwq) run() {
 	k := q.k
 	for {
 		old := k.KeAcquireSpinLock(q.lock)
-		if len(q.list) == 0 {
+		if k.IsListEmpty(&q.head) {
 			stop := q.stop // read under the lock: nothing is queued after it
 			k.KeReleaseSpinLock(q.lock, old)
 			if stop {
@@ -96,9 +112,12 @@ func (q *dwq) run() {
 			k.KeWaitForSingleObject(q.wake, kernel.Infinite)
 			continue
 		}
-		w := q.list[0]
-		q.list = q.list[1:]
-		w.e.remove(k)
+		e := k.RemoveHeadList(&q.head)
+		if e == nil {
+			k.KeReleaseSpinLock(q.lock, old)
+			return // the fast fail stopped the run
+		}
+		w := e.Container.(*dwork)
 		if q.splitDequeue {
 			k.Write(w.state, workIdle) // the queued flag goes with the list link
 			q.inWindow = w

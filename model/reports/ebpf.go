@@ -34,16 +34,20 @@ func init() {
 	})
 }
 
+// Name names the context in list-corruption reports.
+func (q *asyncQuery) Name() string { return "async query context" }
+
 // asyncQuery is one pending query: its IRP, its context block and its
 // entry on the map's list.
 type asyncQuery struct {
 	env     *model.Env
 	k       *kernel.Kernel
 	lock    *kernel.KSPIN_LOCK // the map's lock
+	list    kernel.LIST_ENTRY  // the map's async query contexts
 	irp     *kernel.IRP
 	ctx     *kernel.PoolBlock
-	e       *entry
-	claimed bool // model-only: the completion path has unlinked it
+	e       kernel.LIST_ENTRY // the context's link
+	claimed bool              // model-only: the completion path has unlinked it
 }
 
 func setupEbpf(env *model.Env) error {
@@ -70,9 +74,10 @@ func (q *asyncQuery) issue() {
 	k := q.k
 	q.irp = k.IoAllocateIrp("EBPF")
 	q.ctx = k.ExAllocatePoolWithTag(kernel.NonPagedPool, 64, "eBPF")
-	q.e = newEntry(k, "async query context")
+	q.e.Container = q
+	k.InitializeListHead(&q.list)
 	old := k.KeAcquireSpinLock(q.lock)
-	q.e.insert(k)
+	k.InsertTailList(&q.list, &q.e)
 	k.KeReleaseSpinLock(q.lock, old)
 	k.IoMarkIrpPending(q.irp)
 	k.IoSetCancelRoutine(q.irp, q.cancel)
@@ -82,9 +87,9 @@ func (q *asyncQuery) issue() {
 func (q *asyncQuery) complete() {
 	k := q.k
 	old := k.KeAcquireSpinLock(q.lock)
-	mine := q.e.onList(k)
+	mine := onList(k, &q.list, &q.e)
 	if mine {
-		q.e.remove(k)
+		k.RemoveEntryList(&q.e)
 		q.claimed = true
 	}
 	k.KeReleaseSpinLock(q.lock, old)
@@ -103,7 +108,7 @@ func (q *asyncQuery) cancel(irp *kernel.IRP) {
 	k := q.k
 	k.IoReleaseCancelSpinLock(irp.CancelIrql)
 	old := k.KeAcquireSpinLock(q.lock)
-	if q.env.Variant == "correct" && !q.e.onList(k) {
+	if q.env.Variant == "correct" && !onList(k, &q.list, &q.e) {
 		k.KeReleaseSpinLock(q.lock, old)
 		return // the completion path owns it and will complete the IRP
 	}
@@ -111,7 +116,7 @@ func (q *asyncQuery) cancel(irp *kernel.IRP) {
 		q.env.Hit("ebpf-4790: cancel callback ran after completion took the context")
 	}
 	k.AccessPool(q.ctx, "cancel reads the query context")
-	q.e.remove(k)
+	k.RemoveEntryList(&q.e)
 	k.KeReleaseSpinLock(q.lock, old)
 	irp.IoStatus.Status = kernel.STATUS_CANCELLED
 	k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)

@@ -56,16 +56,14 @@ func (q *dwq) queueWork(w *dwork, oneSection bool) {
 	k := q.k
 	if !oneSection {
 		old := k.KeAcquireSpinLock(q.lock)
-		if w.e.onList(k) {
-			q.removeLocked(w)
-		}
+		q.removeLocked(w)
 		k.KeReleaseSpinLock(q.lock, old)
 	}
 	old := k.KeAcquireSpinLock(q.lock)
-	if oneSection && w.e.onList(k) {
+	if oneSection {
 		q.removeLocked(w)
 	}
-	if w.e.linked.Peek() == 1 {
+	if q.linkedPeek(w) {
 		q.env.Hit("nuttx-7065: appended an item already on the list")
 	}
 	q.insertLocked(w)

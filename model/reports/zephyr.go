@@ -83,4 +83,3 @@ func setupZephyr35225(env *model.Env) error {
 	})
 	return nil
 }
-
