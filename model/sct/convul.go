@@ -12,9 +12,8 @@ import (
 // benchmark as the PERIOD, RFF and SURW artifacts run it, directory
 // ConVul-CVE-Benchmarks/). Each is re-expressed as the NT driver code with
 // the same shape: a fast mutex, spin lock or ERESOURCE for the Linux lock,
-// pool blocks for the objects, and the crash the CVE describes (a NULL dereference,
-// which Windows reports as bug check 0x7E, or a use after free, 0xD5 under
-// Verifier's special pool).
+// pool blocks for the objects, and the crash the CVE describes (NULL
+// dereference 0x7E, use after free 0xD5 under Verifier's special pool).
 // They run on the default two processors.
 
 const convul = "ConVul CVE benchmark (ConVul-CVE-Benchmarks/ in the PERIOD/RFF/SURW artifacts; " +
@@ -35,7 +34,7 @@ func init() {
 			"a fast mutex. The fix checks the pointer under the mutex and fails the open.",
 		"ConVul CVE-2009-3547",
 		model.Variant{Name: "bug", Bug: true, Doc: "open dereferences the pipe pointer without a NULL check",
-			Marks: []string{"cve-2009-3547: open after the last release"}, Want: nullDereference},
+			Marks: []string{"cve-2009-3547: open after the last release"}, Want: "0x7E"},
 		setupCVE20093547)
 	register("cve-2016-7911",
 		"Linux get_task_ioprio (block/ioprio.c) reads task->io_context without task_lock while the exiting "+
@@ -44,7 +43,7 @@ func init() {
 			"around the check and the read.",
 		"ConVul CVE-2016-7911",
 		model.Variant{Name: "bug", Bug: true, Doc: "check and read the context without the lock",
-			Marks: []string{"cve-2016-7911: context freed between the check and the read"}, Want: "0xD5|" + nullDereference},
+			Marks: []string{"cve-2016-7911: context freed between the check and the read"}, Want: "0xD5|0x7E"},
 		setupCVE20167911)
 	register("cve-2017-15265",
 		"Linux ALSA snd_seq_ioctl_create_port (sound/core/seq/seq_clientmgr.c): the port is linked into the "+
@@ -63,7 +62,7 @@ func init() {
 			"fix re-checks under the resource.",
 		"ConVul CVE-2015-7550",
 		model.Variant{Name: "bug", Bug: true, Doc: "check revoked before acquiring the resource",
-			Marks: []string{"cve-2015-7550: key revoked between the check and the read"}, Want: nullDereference},
+			Marks: []string{"cve-2015-7550: key revoked between the check and the read"}, Want: "0x7E"},
 		setupCVE20157550)
 	register("cve-2013-1792",
 		"Linux install_user_keyrings (security/keys/process_keys.c) returns early when user->uid_keyring is "+
@@ -72,7 +71,7 @@ func init() {
 			"fast mutex with an unlocked fast-path check of the first. The fix checks under the mutex.",
 		"ConVul CVE-2013-1792",
 		model.Variant{Name: "bug", Bug: true, Doc: "fast-path check of the first pointer without the mutex",
-			Marks: []string{"cve-2013-1792: saw the first keyring but not the second"}, Want: nullDereference},
+			Marks: []string{"cve-2013-1792: saw the first keyring but not the second"}, Want: "0x7E"},
 		setupCVE20131792)
 }
 
