@@ -101,7 +101,7 @@ func (k *Kernel) AccessPool(b *PoolBlock, what string) {
 		return
 	}
 	k.checkLive(x, b, what)
-	if b != nil && b.Type == PagedPool && x.irql >= DISPATCH_LEVEL {
+	if b.Type == PagedPool && x.irql >= DISPATCH_LEVEL {
 		k.pagedAccess(x, b, what, false)
 	}
 }
