@@ -64,19 +64,34 @@ func MustNew(sim *des.Sim, cfg Config) *Kernel {
 }
 
 // Sim returns the simulation the kernel runs on.
-func (k *Kernel) Sim() *des.Sim { return k.sim }
+func (k *Kernel) Sim() *des.Sim {
+	k.tick()
+	return k.sim
+}
 
 // Config returns the kernel's configuration.
-func (k *Kernel) Config() Config { return k.cfg }
+func (k *Kernel) Config() Config {
+	k.tick()
+	return k.cfg
+}
 
 // Now returns the virtual time.
-func (k *Kernel) Now() des.Time { return k.sim.Now() }
+func (k *Kernel) Now() des.Time {
+	k.tick()
+	return k.sim.Now()
+}
 
 // Processors returns the number of processors.
-func (k *Kernel) Processors() int { return len(k.cpus) }
+func (k *Kernel) Processors() int {
+	k.tick()
+	return len(k.cpus)
+}
 
 // Threads returns every thread created so far, in creation order.
-func (k *Kernel) Threads() []*Thread { return k.threads }
+func (k *Kernel) Threads() []*Thread {
+	k.tick()
+	return k.threads
+}
 
 // AddEndCheck registers a check run by Finish when the run ends quietly;
 // each returned string is an outstanding object reported as a *Leak.

@@ -29,6 +29,7 @@ type resWaiter struct {
 
 // ExInitializeResourceLite returns a resource named name.
 func (k *Kernel) ExInitializeResourceLite(name string) *ERESOURCE {
+	k.tick()
 	return &ERESOURCE{Name: name, obj: "resource " + name}
 }
 

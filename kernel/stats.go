@@ -9,14 +9,21 @@ import "github.com/wqsim/wqsim/des"
 // consistent. Mutating the returned objects is not supported.
 
 // Processor returns processor i (0 ≤ i < Processors()).
-func (k *Kernel) Processor(i int) *Processor { return k.cpus[i] }
+func (k *Kernel) Processor(i int) *Processor {
+	k.tick()
+	return k.cpus[i]
+}
 
 // Policy returns the dispatcher policy in use.
-func (k *Kernel) Policy() Policy { return k.policy }
+func (k *Kernel) Policy() Policy {
+	k.tick()
+	return k.policy
+}
 
 // ThreadByID returns the thread with id (IDs count from 1 in creation
 // order, as in trace records' Thread field), or nil if there is none.
 func (k *Kernel) ThreadByID(id int32) *Thread {
+	k.tick()
 	if id < 1 || int(id) > len(k.threads) {
 		return nil
 	}
@@ -24,12 +31,18 @@ func (k *Kernel) ThreadByID(id int32) *Thread {
 }
 
 // ReadyCount returns the number of ready threads.
-func (k *Kernel) ReadyCount() int { return k.policy.Len() }
+func (k *Kernel) ReadyCount() int {
+	k.tick()
+	return k.policy.Len()
+}
 
 // EachReady calls f on every ready thread in the policy's order (best first
 // for the NT dispatcher) until f returns false. f must not change dispatcher
 // state.
-func (k *Kernel) EachReady(f func(*Thread) bool) { k.policy.Each(f) }
+func (k *Kernel) EachReady(f func(*Thread) bool) {
+	k.tick()
+	k.policy.Each(f)
+}
 
 // Busy reports whether the processor executes anything: a thread (running
 // or spinning), its DPC drain or an ISR. An idle processor is not busy.
