@@ -71,7 +71,7 @@ func TestQuantumEndAtDispatchDecaysOnce(t *testing.T) {
 		k.KeWaitForSingleObject(ev, kernel.Infinite) // 8 + 6 = 14
 		before = th.Priority()
 		old := k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
-		k.Compute(3 * k.Config().Quantum()) // three quanta without dispatching
+		k.Compute(3 * k.Layer().Config().Quantum()) // three quanta without dispatching
 		k.KeLowerIrql(old)
 		after = th.Priority()
 	})
@@ -128,7 +128,7 @@ func TestInterruptAtQuantumEnd(t *testing.T) {
 	k.PsCreateSystemThread("peer", 8, func() { order = append(order, "peer") })
 	// The spinner's first chunk starts at 0 and is cut at its quantum end;
 	// the interrupt was scheduled first, so it fires first at that instant.
-	k.RaiseInterrupt(intr, 0, des.Time(cfg.Quantum()))
+	k.DeviceInterrupt(intr, 0, des.Time(cfg.Quantum()))
 	require.NoError(t, k.Run().Err)
 	assert.Equal(t, []string{"isr", "dpc", "peer", "spinner"}, order)
 }
@@ -150,7 +150,7 @@ func budgetMachine(t *testing.T, cfg kernel.Config, budget uint64) *machine {
 func TestLoopsOverKernelRoutinesEndAsLivelock(t *testing.T) {
 	loops := map[string]func(k *kernel.Kernel){
 		"KeGetCurrentIrql": func(k *kernel.Kernel) { k.KeGetCurrentIrql() },
-		"Yield":            func(k *kernel.Kernel) { k.Yield() },
+		"Yield":            func(k *kernel.Kernel) { k.Layer().Yield() },
 		"Now":              func(k *kernel.Kernel) { k.Now() },
 		"KeInitializeEvent": func(k *kernel.Kernel) {
 			k.KeInitializeEvent("e", kernel.NotificationEvent, false)
@@ -162,7 +162,7 @@ func TestLoopsOverKernelRoutinesEndAsLivelock(t *testing.T) {
 			if k.KeGetCurrentIrql() < kernel.DISPATCH_LEVEL {
 				k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
 			}
-			k.Yield()
+			k.Layer().Yield()
 		},
 	}
 	for name, body := range loops {
@@ -197,7 +197,7 @@ func TestYieldLoopWithInjectionHitsDecisionBudget(t *testing.T) {
 	k := kernel.MustNew(m.sim, cfg)
 	k.PsCreateSystemThread("looper", 8, func() {
 		for {
-			k.Yield()
+			k.Layer().Yield()
 		}
 	})
 	o := k.Run()

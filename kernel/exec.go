@@ -89,6 +89,9 @@ func (k *Kernel) curOrNil() *exec {
 // exec (yielding to the loop so other processors advance and this one can
 // be preempted or interrupted) and offers the injected perturbations.
 func (k *Kernel) point(e *exec, cost des.Duration) {
+	if e.kind == execThread && e.thread.apcPending && e.irql == PASSIVE_LEVEL {
+		k.deliverApcs(e) // a queued kernel APC interrupts the thread here (REFERENCE §4.10)
+	}
 	c := e.cpu
 	if k.cfg.InjectPreemption && e.kind == execThread && e.irql < DISPATCH_LEVEL {
 		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id}, 3) {
@@ -127,10 +130,6 @@ func (k *Kernel) Compute(d des.Duration) {
 	}
 	k.point(e, d)
 }
-
-// Yield is a bare scheduling point with no cost: perturbations may be
-// injected here and pending preemption or DPCs take effect.
-func (k *Kernel) Yield() { k.point(k.cur("Yield"), 0) }
 
 func (e *exec) actorID() int32 {
 	if e.thread != nil {

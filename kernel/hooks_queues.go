@@ -5,21 +5,14 @@ package kernel
 // needs, so that layer never reaches into kernel internals. None allocates
 // except Entries, which is for end-of-run reports only.
 
-// Enter begins a higher layer's kernel routine (IoAllocateWorkItem,
-// IoCreateDevice, ...) on behalf of the calling simulated code, exactly as
-// the kernel's own routines begin: a scheduling point that charges
-// Costs.Call and offers the injected perturbations. api names the routine in
-// the panic raised when it is called outside simulated code.
-func (k *Kernel) Enter(api string) { k.enter(api) }
-
 // CriticalRegionDepth returns how many KeEnterCriticalRegion calls of t are
 // not yet matched by KeLeaveCriticalRegion: NT's KernelApcDisable, negated.
-// A worker thread checks it after every work routine (SEMANTICS §1.1, §3.3).
+// A worker thread checks it after every work routine (REFERENCE §1.1, §3.3).
 func (t *Thread) CriticalRegionDepth() int { return t.criticalRegion }
 
 // RepairCriticalRegion resets t's critical-region depth to zero: what the
 // ReactOS worker does (after a warning) when a routine returned with normal
-// kernel APCs still disabled (SEMANTICS §1.1).
+// kernel APCs still disabled (REFERENCE §1.1).
 func (t *Thread) RepairCriticalRegion() { t.criticalRegion = 0 }
 
 // Entries returns a copy of q's queued entries, oldest first. Cost O(n);

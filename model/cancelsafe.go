@@ -7,7 +7,7 @@ import (
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
-// The cancelSafe minifilter of Windows-driver-samples (SEMANTICS §7.1),
+// The cancelSafe minifilter of Windows-driver-samples (REFERENCE §7.1),
 // re-created: reads are pended in a cancel-safe callback-data queue and
 // completed after OperatingDelay by a generic work item started when the
 // queue goes non-empty (an interlocked "worker present" counter decides
@@ -99,7 +99,7 @@ func (cs *csFilter) registration() *fltmgr.FLT_REGISTRATION {
 
 func (cs *csFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	cs.inst = objs.Instance
-	fltmgr.InitializeListHead(&cs.list.head)
+	cs.list.k.InitializeListHead(&cs.list.head)
 	return cs.fm.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.list.removeIo, cs.list.peekNextIo, cs.list.acquire, cs.list.release, cs.completeCanceledIo)
 }
 
@@ -137,7 +137,7 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 			if ctx.Freed() {
 				cs.env.Hit("cancelsafe: cancelled inside insert")
 			}
-			k.Touch(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
+			k.AccessPool(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
 		}
 		return fltmgr.FLT_PREOP_PENDING
 	case st == kernel.STATUS_FLT_CBDQ_DISABLED:
@@ -152,10 +152,10 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 
 // insertIo is §7.1 step 3 (the queue lock is held).
 func (cs *csFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) kernel.NTSTATUS {
-	wasEmpty := fltmgr.IsListEmpty(&cs.list.head)
-	fltmgr.InsertTailList(&cs.list.head, &data.QueueLinks)
+	wasEmpty := cs.list.k.IsListEmpty(&cs.list.head)
+	cs.list.k.InsertTailList(&cs.list.head, &data.QueueLinks)
 	if st := cs.startWorker(wasEmpty); st != kernel.STATUS_SUCCESS {
-		fltmgr.RemoveEntryList(&data.QueueLinks)
+		cs.list.k.RemoveEntryList(&data.QueueLinks)
 		return st
 	}
 	return kernel.STATUS_SUCCESS
@@ -235,7 +235,7 @@ func (cs *csFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *
 
 // teardownStart is §7.1 step 6.
 func (cs *csFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
-	if !fltmgr.IsListEmpty(&cs.list.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
+	if !cs.list.k.IsListEmpty(&cs.list.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
 		cs.env.Hit("cancelsafe: teardown with work outstanding")
 	}
 	cs.fm.FltCbdqDisable(&cs.q)

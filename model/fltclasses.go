@@ -9,7 +9,7 @@ import (
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
-// Three minifilter bug classes of SEMANTICS §6, each as a small filter
+// Three minifilter bug classes of REFERENCE §6, each as a small filter
 // written the way a minifilter is written, with a workload whose
 // decisions put the racy operation in place:
 //
@@ -275,7 +275,7 @@ func setupPostOpQueue(env *Env) error {
 }
 
 func (pq *pqFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
-	fltmgr.InitializeListHead(&pq.list.head)
+	pq.list.k.InitializeListHead(&pq.list.head)
 	return pq.fm.FltCbdqInitialize(objs.Instance, &pq.q, pq.insertIo, pq.removeIo, pq.list.peekNextIo, pq.acquire, pq.release, pq.completeCanceledIo)
 }
 
@@ -355,7 +355,7 @@ func (pq *pqFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT
 		k.InterlockedDecrement(pq.waiting)
 		return pqStatusContentReady
 	}
-	fltmgr.InsertTailList(&pq.list.head, &data.QueueLinks)
+	pq.list.k.InsertTailList(&pq.list.head, &data.QueueLinks)
 	return kernel.STATUS_SUCCESS
 }
 

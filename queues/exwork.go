@@ -11,7 +11,7 @@ import (
 
 // WORKER_THREAD_ROUTINE is an executive work routine. It is called once per
 // queueing, at PASSIVE_LEVEL in a system worker thread, with the item's
-// parameter (DDI:ExInitializeWorkItem, SEMANTICS §1.1).
+// parameter (DDI:ExInitializeWorkItem, REFERENCE §1.1).
 type WORKER_THREAD_ROUTINE func(parameter any)
 
 // SizeofWorkQueueItem is sizeof(WORK_QUEUE_ITEM) on x64: a LIST_ENTRY, the
@@ -19,7 +19,7 @@ type WORKER_THREAD_ROUTINE func(parameter any)
 // item lives in.
 const SizeofWorkQueueItem = 32
 
-// WORK_QUEUE_ITEM is an executive work item (SEMANTICS §1.1). The caller
+// WORK_QUEUE_ITEM is an executive work item (REFERENCE §1.1). The caller
 // owns its storage; put the item in a pool block by setting Block, and the
 // model then catches the item's memory being freed while it is queued.
 // The zero value is an uninitialised item: initialise it with
@@ -40,7 +40,7 @@ type WORK_QUEUE_ITEM struct {
 }
 
 // ExInitializeWorkItem fills item with routine and parameter and nulls its
-// list link (DDI:ExInitializeWorkItem, SEMANTICS §1.1). Any IRQL; not a
+// list link (DDI:ExInitializeWorkItem, REFERENCE §1.1). Any IRQL; not a
 // scheduling point (it is a macro). This form is for routines of kernel
 // components (the filter manager's wrappers, system code): the routine
 // belongs to no driver image, so nothing checks that an image is still
@@ -56,7 +56,7 @@ func ExInitializeWorkItem(item *WORK_QUEUE_ITEM, routine WORKER_THREAD_ROUTINE, 
 // ExInitializeWorkItem is ExInitializeWorkItem for a routine in d's image:
 // the item records d as its owner, and a worker that calls the routine (or
 // returns into it) after d's image was unloaded bug-checks with
-// DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS 0xCE (SEMANTICS
+// DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS 0xCE (REFERENCE
 // §1.1, §6.8). Any IRQL; not a scheduling point.
 func (d *DRIVER_OBJECT) ExInitializeWorkItem(item *WORK_QUEUE_ITEM, routine WORKER_THREAD_ROUTINE, parameter any) {
 	ExInitializeWorkItem(item, routine, parameter)
@@ -65,7 +65,7 @@ func (d *DRIVER_OBJECT) ExInitializeWorkItem(item *WORK_QUEUE_ITEM, routine WORK
 
 // Queued reports whether item is in a queue (its list link is set): from
 // ExQueueWorkItem until a worker removes it, which happens before the
-// routine is called (SEMANTICS §3.3 item 5).
+// routine is called (REFERENCE §3.3 item 5).
 func (item *WORK_QUEUE_ITEM) Queued() bool { return item.linked }
 
 // ID returns the number that stands in for the item's address in bug-check
@@ -77,11 +77,11 @@ func (item *WORK_QUEUE_ITEM) ID() uint64 { return item.id }
 func (item *WORK_QUEUE_ITEM) Driver() *DRIVER_OBJECT { return item.owner }
 
 // ExQueueWorkItem inserts item into the system worker queue of type typ
-// (DDI:ExQueueWorkItem, RO:ntoskrnl/ex/work.c, SEMANTICS §1.1). Caller IRQL
+// (DDI:ExQueueWorkItem, RO:ntoskrnl/ex/work.c, REFERENCE §1.1). Caller IRQL
 // ≤ DISPATCH_LEVEL (IRQL_NOT_LESS_OR_EQUAL 0xA above it). It is a
 // scheduling point: KeInsertQueue's, which comes after the checks below
 // and before the insert, so two threads queueing the same item can both
-// pass the check (then the second removal raises 0x96, SEMANTICS §6.6).
+// pass the check (then the second removal raises 0x96, REFERENCE §6.6).
 //
 // Checks, in order:
 //   - item memory already freed: the access is a use after free (0xD5);
@@ -96,7 +96,7 @@ func (item *WORK_QUEUE_ITEM) Driver() *DRIVER_OBJECT { return item.owner }
 //     documented as system priority levels, but Windows checks neither, and
 //     0xE4 P1=6 is for values that are not queue types at all (BC:0xE4).
 //
-// After the insert it applies the pool's growth policy (SEMANTICS §1.1
+// After the insert it applies the pool's growth policy (REFERENCE §1.1
 // step (d)) and arms the balance manager when items wait.
 func (s *System) ExQueueWorkItem(item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE) {
 	s.queueItem("ExQueueWorkItem", item, typ, item.owner != nil)
@@ -106,20 +106,20 @@ func (s *System) ExQueueWorkItem(item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE) {
 // queue-type contract check.
 func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE, driverCall bool) {
 	k := s.k
-	k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	s.assignID(item)
 	s.checkQueueable(api, item, typ)
 	if driverCall && !typ.driverAllowed() {
 		s.ReportContract(api, fmt.Sprintf("a driver queued work item #%d (%s) to %v", item.id, item.routineName(), typ),
 			"drivers use CriticalWorkQueue or DelayedWorkQueue (or CustomPriorityWorkQueue+P from Windows 8.1); the other types are for the system, HyperCriticalWorkQueue explicitly reserved",
-			"DDI:ExQueueWorkItem, DDI:WORK_QUEUE_TYPE, SEMANTICS §3.1")
+			"DDI:ExQueueWorkItem, DDI:WORK_QUEUE_TYPE, REFERENCE §3.1")
 	}
 	q := s.queueFor(typ)
 	item.typ = typ
 	k.KeInsertQueue(q.kq, item)
 	item.linked = true
 	item.queuedAt = k.Now()
-	k.TraceKind(KindWorkQueue, api, q.name, int64(item.id), int64(q.kq.Len()))
+	k.Layer().TraceKind(KindWorkQueue, api, q.name, int64(item.id), int64(q.kq.Len()))
 	s.afterInsert(q)
 }
 
@@ -138,23 +138,23 @@ func (s *System) checkQueueable(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEU
 	k := s.k
 	if b := item.Block; b != nil {
 		if b.Freed() {
-			k.Touch(b, api+" on work item #"+fmt.Sprint(item.id))
+			k.AccessPool(b, api+" on work item #"+fmt.Sprint(item.id))
 		}
-		if b.Type == kernel.PagedPool && k.Config().Verifier {
-			k.BugCheckFrom(api, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x131, item.id, 0, 0,
+		if b.Type == kernel.PagedPool && k.Layer().Config().Verifier {
+			k.Layer().BugCheckFrom(api, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x131, item.id, 0, 0,
 				fmt.Sprintf("work item #%d lives in paged pool block %s; work items must be nonpaged", item.id, b.Name()))
 		}
 	}
 	if !typ.Valid() {
-		k.BugCheckFrom(api, kernel.WORKER_INVALID, 6, item.id, uint64(typ), 0,
+		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 6, item.id, uint64(typ), 0,
 			fmt.Sprintf("invalid queue type %d for work item #%d", int32(typ), item.id))
 	}
 	if item.routine == nil {
-		k.BugCheckFrom(api, kernel.WORKER_INVALID, 7, item.id, uint64(typ), 0,
+		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 7, item.id, uint64(typ), 0,
 			fmt.Sprintf("work item #%d has no worker routine (not initialised?)", item.id))
 	}
 	if item.linked && s.cfg.DoubleQueue == DoubleQueueBugCheck {
-		k.BugCheckFrom(api, kernel.WORKER_INVALID, 1, item.id, uint64(typ), 0,
+		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 1, item.id, uint64(typ), 0,
 			fmt.Sprintf("work item #%d (%s) queued to %v while still queued on %v", item.id, item.routineName(), typ, item.typ))
 	}
 }
@@ -171,7 +171,7 @@ func (s *System) ReportContract(api, detail, rule, source string) {
 	if !s.cfg.ContractChecks {
 		return
 	}
-	s.k.Fail(&ContractViolation{API: api, Actor: s.actorName(), At: s.k.Now(), Rule: rule, Source: source, Detail: detail})
+	s.k.Layer().Fail(&ContractViolation{API: api, Actor: s.actorName(), At: s.k.Now(), Rule: rule, Source: source, Detail: detail})
 }
 
 // actorName names the calling simulated code for reports.
@@ -183,7 +183,7 @@ func (s *System) actorName() string {
 }
 
 // runItem is one iteration of a worker after KeRemoveQueue handed it item
-// (SEMANTICS §3.3): validate the removed entry, unlink the item, call the
+// (REFERENCE §3.3): validate the removed entry, unlink the item, call the
 // routine, count it, check the thread's state.
 func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 	k, q := s.k, w.q
@@ -191,7 +191,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		// The entry's link was nulled by an earlier removal (or by
 		// re-initialisation): KeRemoveQueue's check (RO:ntoskrnl/ke/queue.c,
 		// BC:0x96). P1 the entry, P2 the queue, P4 the routine.
-		k.BugCheckFrom("KeRemoveQueue", kernel.INVALID_WORK_QUEUE_ITEM, it.id, uint64(q.typ), 0, it.routineID(),
+		k.Layer().BugCheckFrom("KeRemoveQueue", kernel.INVALID_WORK_QUEUE_ITEM, it.id, uint64(q.typ), 0, it.routineID(),
 			fmt.Sprintf("removed work item #%d (%s) from %s with a NULL link: it was queued twice (or re-initialised while queued)", it.id, it.routineName(), q.name))
 	}
 	it.linked = false
@@ -199,33 +199,33 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		// Windows catches this when the pool is freed (ExFreePool checks for
 		// active work items); the kernel model has no free hook, so the
 		// worker reports it when it removes the item.
-		k.BugCheckFrom("ExFreePool", kernel.WORKER_INVALID, 0, it.id, 0, uint64(b.Size),
+		k.Layer().BugCheckFrom("ExFreePool", kernel.WORKER_INVALID, 0, it.id, 0, uint64(b.Size),
 			fmt.Sprintf("work item #%d (%s) was freed (pool block %s) while queued on %s", it.id, it.routineName(), b.Name(), q.name))
 	}
 	// Everything is read before the call: the routine may free, requeue or
-	// re-initialise the item (SEMANTICS §3.3 item 5).
+	// re-initialise the item (REFERENCE §3.3 item 5).
 	id, routine, param, owner := it.id, it.routine, it.param, it.owner
 	ident, shown := any(routine), param // what reports name: the driver's routine and context
 	if io := it.io; io != nil {
 		ident, shown = io.routineIdent(), io.ctx
 	}
 	start := k.Now()
-	k.TraceKind(KindWorkDequeue, "dequeue", q.name, int64(id), int64(start.Sub(it.queuedAt)))
+	k.Layer().TraceKind(KindWorkDequeue, "dequeue", q.name, int64(id), int64(start.Sub(it.queuedAt)))
 	if owner != nil && owner.imageUnloaded() {
 		s.unloadedCode(id, ident, owner, "calls")
 	}
-	k.TraceKind(KindWorkRun, "run", q.name, int64(id), b2i(w.dynamic))
+	k.Layer().TraceKind(KindWorkRun, "run", q.name, int64(id), b2i(w.dynamic))
 	routine(param)
 	if owner != nil {
 		// The return path executes in the driver's image: a scheduling
-		// point, so an unload can overtake it (SEMANTICS §6.8).
-		k.Yield()
+		// point, so an unload can overtake it (REFERENCE §6.8).
+		k.Layer().Yield()
 		if owner.imageUnloaded() {
 			s.unloadedCode(id, ident, owner, "returns into")
 		}
 	}
 	q.processed++
-	k.TraceKind(KindWorkReturn, "return", q.name, int64(id), int64(k.Now().Sub(start)))
+	k.Layer().TraceKind(KindWorkReturn, "return", q.name, int64(id), int64(k.Now().Sub(start)))
 	s.checkWorkerState(w, id, ident, shown)
 }
 
@@ -234,12 +234,12 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 // the referencing instruction).
 func (s *System) unloadedCode(id uint64, routine any, d *DRIVER_OBJECT, how string) {
 	rid := routineID(routine)
-	s.k.BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
-		fmt.Sprintf("worker %s routine %s of work item #%d after driver %s's image was unloaded: ExQueueWorkItem keeps no reference on the driver; use IoQueueWorkItem (SEMANTICS §1.2, §6.8)",
+	s.k.Layer().BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
+		fmt.Sprintf("worker %s routine %s of work item #%d after driver %s's image was unloaded: ExQueueWorkItem keeps no reference on the driver; use IoQueueWorkItem (REFERENCE §1.2, §6.8)",
 			how, funcName(routine), id, d.DriverName))
 }
 
-// checkWorkerState is the worker's check after each routine (SEMANTICS
+// checkWorkerState is the worker's check after each routine (REFERENCE
 // §1.1, §3.3 item 4): back at PASSIVE_LEVEL (else
 // WORKER_THREAD_RETURNED_AT_BAD_IRQL 0xE1: P1 routine, P2 IRQL, P3
 // parameter, P4 item), and not inside a critical region (else
@@ -250,17 +250,17 @@ func (s *System) unloadedCode(id uint64, routine any, d *DRIVER_OBJECT, how stri
 func (s *System) checkWorkerState(w *worker, id uint64, routine, param any) {
 	k := s.k
 	if irql := k.KeGetCurrentIrql(); irql != kernel.PASSIVE_LEVEL {
-		k.BugCheckFrom("ExpWorkerThread", kernel.WORKER_THREAD_RETURNED_AT_BAD_IRQL, routineID(routine), uint64(irql), paramID(param), id,
+		k.Layer().BugCheckFrom("ExpWorkerThread", kernel.WORKER_THREAD_RETURNED_AT_BAD_IRQL, routineID(routine), uint64(irql), paramID(param), id,
 			fmt.Sprintf("work routine %s of item #%d returned at %v", funcName(routine), id, irql))
 	}
 	if d := w.t.CriticalRegionDepth(); d != 0 {
 		if s.cfg.RepairApcDisable {
-			k.TraceKind(KindWorkReturn, "apc-disable-repaired", w.q.name, int64(id), int64(d))
+			k.Layer().TraceKind(KindWorkReturn, "apc-disable-repaired", w.q.name, int64(id), int64(d))
 			w.t.RepairCriticalRegion()
 			return
 		}
 		combined := uint64(uint16(-int16(d))) // KernelApcDisable in the low 16 bits
-		k.BugCheckFrom("ExpWorkerThread", kernel.APC_INDEX_MISMATCH, routineID(routine), 0, combined, 1,
+		k.Layer().BugCheckFrom("ExpWorkerThread", kernel.APC_INDEX_MISMATCH, routineID(routine), 0, combined, 1,
 			fmt.Sprintf("work routine %s of item #%d returned inside %d critical region(s) (KeEnterCriticalRegion without KeLeaveCriticalRegion)", funcName(routine), id, d))
 	}
 }

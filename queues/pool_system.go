@@ -10,7 +10,7 @@ import (
 )
 
 // System is the executive worker-thread machinery of one simulated machine
-// (SEMANTICS §3): one worker queue per queue type, each a kernel KQUEUE
+// (REFERENCE §3): one worker queue per queue type, each a kernel KQUEUE
 // with FIFO items, LIFO wake of idle workers and a concurrency limit, its
 // static and dynamic worker threads, and the worker balance manager thread
 // that adds dynamic threads. It also keeps the driver objects and I/O work
@@ -83,7 +83,7 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 	}
 	s.ctl = k.KeInitializeQueue("balance-manager", 0)
 	s.manager = k.PsCreateSystemThread("worker.balance", cfg.BalancePriority, s.balanceManager)
-	k.AddEndCheck(s.endCheck)
+	k.Layer().AddEndCheck(s.endCheck)
 	return s, nil
 }
 
@@ -162,7 +162,7 @@ func (q *workQueue) state() QueueState {
 	}
 }
 
-// startWorker creates a worker thread for q (SEMANTICS §3.2–3.3).
+// startWorker creates a worker thread for q (REFERENCE §3.2–3.3).
 func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
 	w := &worker{q: q, dynamic: dynamic}
 	var name string
@@ -176,11 +176,11 @@ func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
 	}
 	w.t = s.k.PsCreateSystemThread(name, s.cfg.priorityOf(q.typ), w.run)
 	w.t.Data = w
-	s.k.TraceKind(KindWorker, "worker-create", name, b2i(dynamic), int64(q.static+q.dynamic))
+	s.k.Layer().TraceKind(KindWorker, "worker-create", name, b2i(dynamic), int64(q.static+q.dynamic))
 	return w
 }
 
-// run is a worker thread's body (RO:ntoskrnl/ex/work.c, SEMANTICS §3.3):
+// run is a worker thread's body (RO:ntoskrnl/ex/work.c, REFERENCE §3.3):
 // take the next item from the queue (FIFO; idle workers are woken LIFO),
 // run it, check the thread's state, repeat. A dynamic worker exits when it
 // has waited DynamicIdleTimeout without an item; static workers never do.
@@ -196,7 +196,7 @@ func (w *worker) run() {
 		if !ok {
 			if w.dynamic {
 				q.dynamic--
-				k.TraceKind(KindWorker, "worker-exit", w.t.Name(), 1, int64(q.static+q.dynamic))
+				k.Layer().TraceKind(KindWorker, "worker-exit", w.t.Name(), 1, int64(q.static+q.dynamic))
 				return
 			}
 			continue
@@ -206,7 +206,7 @@ func (w *worker) run() {
 }
 
 // balanceManager is the worker balance manager thread (ReactOS
-// ExpWorkerThreadBalanceManager, SEMANTICS §3.2). It waits on its own
+// ExpWorkerThreadBalanceManager, REFERENCE §3.2). It waits on its own
 // queue for wake-ups from ExQueueWorkItem, and, while armed, for its
 // periodic pass. It is armed only while some queue has items waiting and
 // room for a dynamic thread, so an idle system quiesces: an idle manager,
@@ -259,7 +259,7 @@ func (s *System) afterInsert(q *workQueue) {
 func (s *System) growOnInsert() {
 	for _, q := range s.all {
 		if q.dynamic < s.cfg.MaxDynamic && s.policy.GrowOnInsert(q.state()) {
-			s.k.TraceKind(KindBalance, "grow-on-insert", q.name, int64(q.kq.Len()), int64(q.dynamic))
+			s.k.Layer().TraceKind(KindBalance, "grow-on-insert", q.name, int64(q.kq.Len()), int64(q.dynamic))
 			s.startWorker(q, true)
 		}
 	}
@@ -271,7 +271,7 @@ func (s *System) growOnInsert() {
 func (s *System) pass() {
 	for _, q := range s.all {
 		if q.dynamic < s.cfg.MaxDynamic && s.policy.GrowOnPass(q.state()) {
-			s.k.TraceKind(KindBalance, "deadlock-detected", q.name, int64(q.kq.Len()), int64(q.processed))
+			s.k.Layer().TraceKind(KindBalance, "deadlock-detected", q.name, int64(q.kq.Len()), int64(q.processed))
 			s.startWorker(q, true)
 		}
 		q.depthLastPass, q.processedLastPass = q.kq.Len(), q.processed
@@ -288,9 +288,9 @@ func (s *System) rearm() {
 		for _, q := range s.all {
 			q.depthLastPass, q.processedLastPass = 0, q.processed
 		}
-		s.k.TraceKind(KindBalance, "timer-armed", "balance-manager", 0, 0)
+		s.k.Layer().TraceKind(KindBalance, "timer-armed", "balance-manager", 0, 0)
 	case !want && s.armed:
-		s.k.TraceKind(KindBalance, "timer-disarmed", "balance-manager", 0, 0)
+		s.k.Layer().TraceKind(KindBalance, "timer-disarmed", "balance-manager", 0, 0)
 	}
 	s.armed = want
 	if want && s.nextPass <= s.k.Now() {
@@ -310,7 +310,7 @@ func (s *System) needsPass() bool {
 }
 
 // endCheck reports, when the run ends quietly, items still queued and I/O
-// work items never freed (SEMANTICS §1.1–1.2). Drivers never unloaded are
+// work items never freed (REFERENCE §1.1–1.2). Drivers never unloaded are
 // fine.
 func (s *System) endCheck() []string {
 	var out []string

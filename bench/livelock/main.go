@@ -1,6 +1,6 @@
 // Command livelock measures how long and how much memory wqsim needs to
 // report the livelock of a simulated thread that loops over a scheduling
-// point for ever (`for { k.Yield() }`), with the default budgets and the
+// point for ever (`for { k.Compute(0) }`, the issue's `for { k.Yield() }` before Yield moved to kernel.Layer), with the default budgets and the
 // exploration's perturbations on (model.ExploreConfig, natural choice 7/8,
 // as `wqsim explore` draws them). It prints the outcome, the wall time of
 // the run and the Go heap figures; run it under /usr/bin/time -v for the
@@ -21,7 +21,7 @@ import (
 	"github.com/wqsim/wqsim/model"
 )
 
-// spin is a driver bug: a thread that polls with Yield and never waits.
+// spin is a driver bug: a thread that polls a bare scheduling point and never waits.
 var spin = &model.Scenario{
 	Name:     "spin",
 	Doc:      "a thread that yields in a loop for ever",
@@ -31,7 +31,7 @@ var spin = &model.Scenario{
 		k := env.K
 		k.PsCreateSystemThread("spinner", 8, func() {
 			for {
-				k.Yield()
+				k.Compute(0) // a bare scheduling point
 			}
 		})
 		k.PsCreateSystemThread("other", 8, func() { k.Compute(des.Millisecond) })

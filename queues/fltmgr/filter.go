@@ -75,7 +75,7 @@ type FLT_FILTER struct {
 // the driver object and the altitude of its INF; instances of higher
 // altitude see operations first. Returns STATUS_SUCCESS and the filter, or
 // STATUS_INVALID_PARAMETER for a nil registration or an operation
-// registered twice. No scheduling point; any context. SEMANTICS §5.
+// registered twice. No scheduling point; any context. REFERENCE §5.
 func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FLT_REGISTRATION) (*FLT_FILTER, kernel.NTSTATUS) {
 	if reg == nil {
 		return nil, kernel.STATUS_INVALID_PARAMETER
@@ -115,9 +115,9 @@ func (f *FLT_FILTER) opReg(major UCHAR) *FLT_OPERATION_REGISTRATION {
 // caller's thread); an instance whose setup fails (e.g.
 // STATUS_FLT_DO_NOT_ATTACH) is not attached. Returns STATUS_SUCCESS, or
 // STATUS_INVALID_PARAMETER if the filter was already started or is
-// unregistering. Caller IRQL PASSIVE_LEVEL. SEMANTICS §5.5.
+// unregistering. Caller IRQL PASSIVE_LEVEL. REFERENCE §5.5.
 func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltStartFiltering", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltStartFiltering", kernel.PASSIVE_LEVEL)
 	if f.started || f.state != filterRegistered {
 		return kernel.STATUS_INVALID_PARAMETER
 	}
@@ -132,7 +132,7 @@ func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
 }
 
 // FltUnregisterFilter unregisters the filter, blocking the caller until it
-// is done (SEMANTICS §5.5): new references to the filter fail with
+// is done (REFERENCE §5.5): new references to the filter fail with
 // STATUS_FLT_DELETING_OBJECT; every instance is torn down (reason
 // FILTER_UNLOAD, plus MANDATORY_FILTER_UNLOAD when the unload was
 // mandatory), each waiting for its outstanding operations and
@@ -142,7 +142,7 @@ func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
 // hang when the run quiesces. Caller IRQL PASSIVE_LEVEL, normally from
 // FilterUnloadCallback.
 func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
-	fm.k.CheckIrqlAtMost("FltUnregisterFilter", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltUnregisterFilter", kernel.PASSIVE_LEVEL)
 	if f.state != filterRegistered {
 		fm.violation("FltUnregisterFilter", f, "a filter is unregistered once (§5.5)", "filter %s unregistered twice", f.Name)
 		return
@@ -169,7 +169,7 @@ func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
 // an error such as STATUS_FLT_DO_NOT_DETACH. A filter without an unload
 // callback cannot be unloaded: STATUS_FLT_DO_NOT_DETACH (the status is the
 // model's choice; the docs only say it cannot). Caller IRQL PASSIVE_LEVEL.
-// SEMANTICS §5.5 item 7.
+// REFERENCE §5.5 item 7.
 func (fm *FilterManager) FltUnloadFilter(f *FLT_FILTER) kernel.NTSTATUS {
 	return fm.unload(f, 0)
 }
@@ -178,13 +178,13 @@ func (fm *FilterManager) FltUnloadFilter(f *FLT_FILTER) kernel.NTSTATUS {
 // unload callback's refusal is ignored. Only a filter registered with
 // FLTFL_REGISTRATION_DO_NOT_SUPPORT_SERVICE_STOP, or one without an unload
 // callback, is not unloaded (STATUS_FLT_DO_NOT_DETACH). Caller IRQL
-// PASSIVE_LEVEL. SEMANTICS §5.5 item 7.
+// PASSIVE_LEVEL. REFERENCE §5.5 item 7.
 func (fm *FilterManager) ServiceStop(f *FLT_FILTER) kernel.NTSTATUS {
 	return fm.unload(f, FLTFL_FILTER_UNLOAD_MANDATORY)
 }
 
 func (fm *FilterManager) unload(f *FLT_FILTER, flags FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltUnloadFilter", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltUnloadFilter", kernel.PASSIVE_LEVEL)
 	cb := f.reg.FilterUnloadCallback
 	mandatory := flags&FLTFL_FILTER_UNLOAD_MANDATORY != 0
 	if cb == nil || f.state != filterRegistered ||
@@ -217,10 +217,10 @@ func (i *FLT_INSTANCE) objectName() string   { return "instance " + i.name }
 // FltObjectReference adds a rundown reference to a filter or instance, so
 // that unregistration (or instance deletion) waits for it. Returns
 // STATUS_SUCCESS, or STATUS_FLT_DELETING_OBJECT once the object is being
-// torn down. Caller IRQL ≤ DISPATCH_LEVEL. SEMANTICS §5.5 item 6.
+// torn down. Caller IRQL ≤ DISPATCH_LEVEL. REFERENCE §5.5 item 6.
 func (fm *FilterManager) FltObjectReference(obj FltObject) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltObjectReference", kernel.DISPATCH_LEVEL)
-	fm.k.Yield()
+	fm.k.Layer().CheckIrqlAtMost("FltObjectReference", kernel.DISPATCH_LEVEL)
+	fm.k.Layer().Yield()
 	if !obj.rundownRef().acquire() {
 		fm.mark(MarkDeletingObject, obj.objectName())
 		return kernel.STATUS_FLT_DELETING_OBJECT
@@ -233,7 +233,7 @@ func (fm *FilterManager) FltObjectReference(obj FltObject) kernel.NTSTATUS {
 // FltGetFilterFromInstance); the last one lets a waiting unregistration
 // proceed. Caller IRQL ≤ DISPATCH_LEVEL.
 func (fm *FilterManager) FltObjectDereference(obj FltObject) {
-	fm.k.CheckIrqlAtMost("FltObjectDereference", kernel.DISPATCH_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltObjectDereference", kernel.DISPATCH_LEVEL)
 	r := obj.rundownRef()
 	if r.refs == 0 {
 		fm.violation("FltObjectDereference", nil, "dereference only what was referenced (§5.5)", "%s dereferenced more often than referenced", obj.objectName())
@@ -248,7 +248,7 @@ func (fm *FilterManager) FltObjectDereference(obj FltObject) {
 // hangs unregistration, §5.5 item 6). STATUS_FLT_DELETING_OBJECT if the
 // filter is unregistering. Caller IRQL ≤ APC_LEVEL.
 func (fm *FilterManager) FltGetFilterFromInstance(inst *FLT_INSTANCE) (*FLT_FILTER, kernel.NTSTATUS) {
-	fm.k.CheckIrqlAtMost("FltGetFilterFromInstance", kernel.APC_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltGetFilterFromInstance", kernel.APC_LEVEL)
 	if st := fm.FltObjectReference(inst.filter); st != kernel.STATUS_SUCCESS {
 		return nil, st
 	}

@@ -56,7 +56,7 @@ type IoOp struct {
 // Caller IRQL ≤ APC_LEVEL (pre-ops run at PASSIVE or APC, §5.3).
 func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	fm := v.fm
-	fm.k.CheckIrqlAtMost("IoCallDriver", kernel.APC_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("IoCallDriver", kernel.APC_LEVEL)
 	if req.FastIo && !fastIoPossible(req.MajorFunction) {
 		panic(fmt.Sprintf("fltmgr: Issue: major 0x%X cannot be fast I/O (§5.1); clear IoRequest.FastIo", req.MajorFunction))
 	}
@@ -93,7 +93,7 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 	fm.lastOp++
 	op := &operation{fm: fm, vol: v}
 	d := &FLT_CALLBACK_DATA{op: op, Thread: fm.k.KeGetCurrentThread()}
-	d.QueueLinks.owner = d
+	d.QueueLinks.Container = d
 	d.Iopb = &FLT_IO_PARAMETER_BLOCK{IrpFlags: req.IrpFlags, MajorFunction: req.MajorFunction, MinorFunction: req.MinorFunction,
 		TargetFileObject: req.FileObject, Parameters: FLT_PARAMETERS{Length: req.Length, ByteOffset: req.ByteOffset}}
 	switch {
@@ -179,7 +179,7 @@ func (o *IoOp) Wait() kernel.IO_STATUS_BLOCK {
 	return o.IoStatus()
 }
 
-// Cancel cancels the operation's IRP (IoCancelIrp, SEMANTICS §2.3) from
+// Cancel cancels the operation's IRP (IoCancelIrp, REFERENCE §2.3) from
 // the calling thread and returns what IoCancelIrp returned: TRUE if a
 // cancel routine was called (a cbdq's, or one set with
 // FltSetCancelCompletion). Operations without an IRP cannot be cancelled

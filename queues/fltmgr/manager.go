@@ -14,7 +14,7 @@ import (
 // defaults; every field is documented with what it models.
 type Config struct {
 	// CsqOrder is the step order of the IoCsq library under every FltCbdq
-	// (SEMANTICS §2.2): Microsoft's flow (default) or ReactOS's.
+	// (REFERENCE §2.2): Microsoft's flow (default) or ReactOS's.
 	CsqOrder queues.CsqOrder
 	// FsLatency is how long the simulated file system below the filters
 	// takes for an operation, as a blocking delay of the thread that sends
@@ -194,7 +194,7 @@ func (fm *FilterManager) IoSetTopLevelIrp(v any) {
 
 // trace emits a filter-manager record attributed to the calling code.
 func (fm *FilterManager) trace(kind des.Kind, what, object string, a, b int64) {
-	fm.k.TraceKind(kind, what, object, a, b)
+	fm.k.Layer().TraceKind(kind, what, object, a, b)
 }
 
 func (fm *FilterManager) mark(m Mark, object string) {
@@ -211,5 +211,5 @@ func (fm *FilterManager) violation(api string, filter *FLT_FILTER, rule, format 
 	if t := fm.k.KeGetCurrentThread(); t != nil {
 		v.Actor = t.Name()
 	}
-	fm.k.Fail(v)
+	fm.k.Layer().Fail(v)
 }
