@@ -77,7 +77,7 @@ func TestBadInputIsAClearError(t *testing.T) {
 	bad := filepath.Join(dir, "bad.fail")
 	require.NoError(t, os.WriteFile(bad, []byte("wqsim-failfile 9\n"), 0o644))
 	trunc := filepath.Join(dir, "trunc.fail")
-	require.NoError(t, os.WriteFile(trunc, []byte("wqsim-failfile 1\nscenario: lostupdate\nvariant: racy\nseed: 1\nstrategy: x\nhash: 0x1\ndecisions: 3\n12 3 1 x\n"), 0o644))
+	require.NoError(t, os.WriteFile(trunc, []byte("wqsim-failfile 2\nscenario: lostupdate\nvariant: racy\nseed: 1\nstrategy: x\nhash: 0x1\ndecisions: 3\n12 3 1 x\n"), 0o644))
 	cases := []struct {
 		args []string
 		want string

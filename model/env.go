@@ -44,7 +44,7 @@ func (e *Env) Hit(mark string) {
 	if !slices.Contains(e.marks, mark) {
 		e.marks = append(e.marks, mark)
 	}
-	e.K.Layer().Trace("mark", mark, 0, 0)
+	e.K.Layer().Trace(WhatMark, mark, 0, 0)
 }
 
 // Marks returns the marks hit so far, sorted.
@@ -82,7 +82,7 @@ func (e *Env) Choose(label string, n int) int {
 func (e *Env) BeginDrain() {
 	if e.drain != nil && !e.drain.on {
 		e.drain.on = true
-		e.K.Layer().Trace("drain", "perturbations off", 0, 0)
+		e.K.Layer().Trace(WhatDrain, "perturbations off", 0, 0)
 	}
 }
 

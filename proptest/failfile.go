@@ -13,7 +13,10 @@ import (
 )
 
 // FailFileVersion is the format version written in the first line.
-const FailFileVersion = 1
+// Version 2: the trace hash covers each record's sub-kind (What); the
+// hashes in version 1 files were computed without it, so they cannot be
+// checked and such files are refused with that reason.
+const FailFileVersion = 2
 
 const failMagic = "wqsim-failfile"
 
@@ -203,6 +206,9 @@ func (p *failParser) header() error {
 		return p.errf("not a wqsim fail file (first line %q, want %q)", p.text, fmt.Sprintf("%s %d", failMagic, FailFileVersion))
 	}
 	v, err := strconv.Atoi(ver)
+	if err == nil && v == 1 {
+		return p.errf("fail file format version 1: written by an older wqsim whose trace hash left out each record's sub-kind, so its hash cannot be checked; re-run the exploration that found it (same scenario and seed) to write a version %d file", FailFileVersion)
+	}
 	if err != nil || v != FailFileVersion {
 		return p.errf("fail file format version %q, this wqsim reads version %d; re-run the exploration with this version to regenerate it", ver, FailFileVersion)
 	}

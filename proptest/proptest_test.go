@@ -248,7 +248,8 @@ func TestFailFileParseErrors(t *testing.T) {
 	cases := map[string]struct{ text, want string }{
 		"empty":       {"", "empty file"},
 		"not ours":    {"hello\n", "not a wqsim fail file"},
-		"new version": {"wqsim-failfile 2\n", "format version \"2\""},
+		"new version": {"wqsim-failfile 3\n", "format version \"3\""},
+		"version 1":   {"wqsim-failfile 1\n", "left out each record's sub-kind"},
 		"truncated":   {strings.Split(string(good), "end\n")[0], "truncated"},
 		"bad choice":  {strings.Replace(string(good), "12 3 1", "12 3 5", 1), "0 ≤ CHOICE < OPTIONS"},
 		"bad count":   {strings.Replace(string(good), "decisions: 1", "decisions: 2", 1), "header says 2 decisions"},
