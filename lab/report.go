@@ -88,7 +88,14 @@ func (r *Results) WriteTable(w io.Writer) error {
 			ff(a.Throughput, 1), ff(a.UtilMean, 3), ff(a.preemptionRate(), 1),
 			ff(100*a.InversionFrac, 2)+"%", ff(ms(float64(a.Starvation)), 2), a.ThreadsPeak, a.Outcome)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !r.hasTasks() {
+		return nil
+	}
+	fmt.Fprintln(w)
+	return r.writeTaskTable(w)
 }
 
 // Problems lists the cells whose run ended in a finding, one line each.

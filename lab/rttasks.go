@@ -18,6 +18,7 @@ type rtSpec struct {
 	sporadic bool
 	exec     sampler // execution time of a job (≤ WCET by validation)
 	hasExec  bool
+	events   []rtEvent // an imported job body: compute and sleep steps
 	rng      *rand.Rand
 }
 
@@ -112,13 +113,30 @@ func (t *rtTask) run() {
 			continue // the exit wake-up of a task with no release
 		}
 		rel := t.nominal[t.done]
-		c := t.spec.WCET
-		if t.spec.hasExec {
-			c = min(t.spec.exec.draw(t.spec.rng), t.spec.WCET)
-		}
-		k.Compute(c)
+		t.job()
 		t.finish(rel, k.Now())
 	}
+}
+
+// job runs one job: the imported steps, or a compute of the execution
+// time.
+func (t *rtTask) job() {
+	k := t.k
+	if len(t.spec.events) > 0 {
+		for _, e := range t.spec.events {
+			if e.sleep {
+				k.KeDelayExecutionThread(e.d)
+			} else {
+				k.Compute(e.d)
+			}
+		}
+		return
+	}
+	c := t.spec.WCET
+	if t.spec.hasExec {
+		c = min(t.spec.exec.draw(t.spec.rng), t.spec.WCET)
+	}
+	k.Compute(c)
 }
 
 // finish records a job released (nominally) at rel that completed at end.
