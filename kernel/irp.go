@@ -44,6 +44,13 @@ type IRP struct {
 	freed         bool
 	completedBy   string
 	done          *KEVENT
+
+	// REFERENCE §4.10: a threaded IRP (IoQueueThreadIrp) is completed to
+	// its thread by the I/O completion special kernel APC, which copies
+	// the status to UserIosb and sets UserEvent.
+	thread    *Thread
+	UserEvent *KEVENT
+	UserIosb  *IO_STATUS_BLOCK
 }
 
 // IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
@@ -125,8 +132,9 @@ func (k *Kernel) IoReleaseCancelSpinLock(old IRQL) {
 // IoCancelIrp follows REFERENCE §1.7 / §2.3 step by step, each step a
 // scheduling point: take the cancel spin lock, set Cancel, swap the cancel
 // routine with nil; if one was set, call it holding the lock (it releases
-// it) and return true — 0x48 CANCEL_STATE_IN_COMPLETED_IRP if the IRP was
-// already completed; otherwise release the lock and return false.
+// it) and return true — 0x48 CANCEL_STATE_IN_COMPLETED_IRP (P1 the IRP,
+// P2 the cancel routine) if the IRP was already completed; otherwise
+// release the lock and return false.
 // Caller IRQL ≤ DISPATCH_LEVEL.
 func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	x := k.enter("IoCancelIrp")
@@ -144,7 +152,7 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 		return false
 	}
 	if irp.completed {
-		k.bugCheck(x, "IoCancelIrp", CANCEL_STATE_IN_COMPLETED_IRP, uint64(irp.id), 0, 0, 0,
+		k.bugCheck(x, "IoCancelIrp", CANCEL_STATE_IN_COMPLETED_IRP, uint64(irp.id), routineMarker, 0, 0,
 			irp.name+": cancel routine invoked on an already-completed IRP")
 	}
 	irp.CancelIrql = old
@@ -152,6 +160,11 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	routine(irp)
 	return true
 }
+
+// routineMarker stands for a routine's address in bug-check parameters:
+// the model has no addresses, so a set routine is reported as 1 (non-NULL)
+// and named in the report's detail; IRPs are reported by number.
+const routineMarker = 1
 
 // VerifyCancelCompletes is a workload helper: it models Driver Verifier's
 // check that a cancelled IRP is completed in time (bug check 0xC4
@@ -169,8 +182,10 @@ func (k *Kernel) VerifyCancelCompletes(irp *IRP, deadline des.Duration) {
 
 // IoCompleteRequest completes irp. A second completion is 0x44
 // MULTIPLE_IRP_COMPLETE_REQUESTS; with Verifier, completing with a cancel
-// routine still set is 0xC9 P1=0x7 and with STATUS_PENDING 0xC9 P1=0x6
-// (REFERENCE §1.7, §1.8). Caller IRQL ≤ DISPATCH_LEVEL. The issuing thread
+// routine still set is 0xC9 P1=0x7 (P2 the routine, P3 the IRP) and with
+// STATUS_PENDING 0xC9 P1=0x6 (P2 the status, P3 the IRP), parameters in
+// the documented order (REFERENCE §1.7, §1.8). Caller IRQL ≤
+// DISPATCH_LEVEL. The issuing thread
 // waiting on irp.Done() gets priorityBoost.
 func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	x := k.enter("IoCompleteRequest")
@@ -182,15 +197,61 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 		k.bugCheck(x, "IoCompleteRequest", MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(irp.id), 0, 0, 0,
 			fmt.Sprintf("%s completed twice (first by %s)", irp.name, irp.completedBy))
 	case k.cfg.Verifier && irp.cancelRoutine != nil:
-		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x7, uint64(irp.id), 0, 0,
+		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x7, routineMarker, uint64(irp.id), 0,
 			irp.name+" completed with its cancel routine still set")
 	case k.cfg.Verifier && irp.IoStatus.Status == STATUS_PENDING:
-		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x6, uint64(irp.id), 0, 0,
+		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x6, uint64(irp.IoStatus.Status), uint64(irp.id), 0,
 			irp.name+" completed with STATUS_PENDING")
 	}
 	irp.completed = true
 	irp.completedBy = x.name
 	k.emit(x, KindIRP, "IoCompleteRequest", irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
+	if t := irp.thread; t != nil && t.state != Terminated {
+		k.queueApc(x, k.completionApc(irp), nil, nil, priorityBoost)
+		return
+	}
+	k.finishIrp(irp, priorityBoost)
+}
+
+// IoQueueThreadIrp makes irp a threaded IRP of the calling thread
+// (Irp->Tail.Overlay.Thread): its completion is then delivered to this
+// thread by the I/O completion special kernel APC, which runs only when
+// the thread is below APC_LEVEL and outside guarded regions — a thread
+// that waits for its own IRP at APC_LEVEL or in a guarded region hangs
+// (REFERENCE §4.10). IRQL ≤ APC_LEVEL, from a thread.
+func (k *Kernel) IoQueueThreadIrp(irp *IRP) {
+	x := k.enter("IoQueueThreadIrp")
+	k.checkIrqlAtMost(x, "IoQueueThreadIrp", APC_LEVEL)
+	if x.kind != execThread {
+		panic("kernel: IoQueueThreadIrp called outside a thread")
+	}
+	irp.thread = x.thread
+	k.emit(x, KindIRP, "IoQueueThreadIrp", irp.name, int64(x.thread.id), 0)
+}
+
+// Thread returns the thread a threaded IRP completes to (nil otherwise).
+func (i *IRP) Thread() *Thread { return i.thread }
+
+// completionApc builds the I/O completion APC of irp (the role of the I/O
+// manager's IopCompleteRequest): a special kernel APC to the IRP's thread.
+func (k *Kernel) completionApc(irp *IRP) *KAPC {
+	apc := k.KeInitializeApc(irp.thread, "IopCompleteRequest "+irp.name, func(*KAPC, *ApcNormalRoutine, *any, *any, *any) {
+		k.finishIrp(irp, 0)
+	}, nil, KernelMode, nil)
+	apc.signals, apc.signalsIrp = &irp.done.dispatcherHeader, irp
+	return apc
+}
+
+// finishIrp is the last step of completion, in the issuer's context for a
+// threaded IRP: the status block and event the issuer gave, then the
+// IRP's own done event.
+func (k *Kernel) finishIrp(irp *IRP, priorityBoost int) {
+	if irp.UserIosb != nil {
+		*irp.UserIosb = irp.IoStatus
+	}
+	if e := irp.UserEvent; e != nil {
+		k.signal(&e.dispatcherHeader, 1, priorityBoost)
+	}
 	k.signal(&irp.done.dispatcherHeader, 1, priorityBoost)
 }
 

@@ -50,7 +50,16 @@ type Thread struct {
 	wait   waitState
 	header dispatcherHeader // signalled when the thread terminates
 
-	criticalRegion int         // KeEnterCriticalRegion depth
+	criticalRegion int         // KeEnterCriticalRegion depth (and owned KMUTEXes)
+	guardedRegion  int         // KeEnterGuardedRegion depth (and owned guarded mutexes)
+	waitNext       bool        // a Wait=TRUE signal left it at DISPATCH_LEVEL
+	waitSeq        uint32      // counts blocks, so a stale timeout knows it is stale
+	waitIrql       IRQL        // the IRQL the next wait restores
+	kernelApcs     []*KAPC     // special first, then normal (REFERENCE §4.10)
+	userApcs       []*KAPC     // delivered by an alertable user-mode wait
+	apcPending     bool        // kernelApcs is not empty: checked at every scheduling point
+	inNormalApc    bool        // a normal kernel APC's normal routine is running
+	alerted        [2]bool     // KeAlertThread, per mode
 	queue          *KQUEUE     // the KQUEUE the thread is associated with
 	owned          []ownedLock // locks held, for deadlock reports
 	Data           any         // free for higher layers (worker pools)
@@ -105,16 +114,26 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 // threadMain runs a thread's body and its exit checks.
 func (k *Kernel) threadMain(t *Thread) {
 	t.body()
+	if m := t.heldMutex(); m != nil {
+		// REFERENCE §4.8: a thread that exits owning a KMUTEX.
+		k.bugCheck(&t.exec, "PsTerminateSystemThread", THREAD_TERMINATE_HELD_MUTEX, uint64(t.id), 0, 0, 0,
+			fmt.Sprintf("thread exited owning %s (KeReleaseMutex missing)", m.name))
+	}
 	if t.criticalRegion != 0 {
 		// REFERENCE §1.8: a thread exiting with APCs disabled.
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.criticalRegion), 0, 0,
 			"thread exited inside a critical region (KeEnterCriticalRegion without KeLeaveCriticalRegion)")
+	}
+	if t.guardedRegion != 0 { // REFERENCE §4.10
+		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.guardedRegion), 0, 0,
+			"thread exited inside a guarded region (KeEnterGuardedRegion without KeLeaveGuardedRegion)")
 	}
 	if t.irql != PASSIVE_LEVEL {
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(t.irql), 0, 0,
 			fmt.Sprintf("thread exited at %v", t.irql))
 	}
 	t.state = Terminated
+	t.kernelApcs, t.userApcs, t.apcPending = nil, nil, false // run down: never delivered
 	k.emit(&t.exec, KindThread, "exit", t.name, 0, 0)
 	if t.queue != nil {
 		t.queue.threadGone(t)

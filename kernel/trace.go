@@ -11,6 +11,8 @@ const (
 	PointJitter     des.PointKind = 13 // stretch of an explicit Compute
 	PointAllocFail  des.PointKind = 14 // 0 allocate, 1 return NULL
 	PointPickThread des.PointKind = 15 // which equal-priority ready thread runs (0 = FIFO head)
+	PointDpcDrain   des.PointKind = 16 // 0 a deferrable DPC queue waits, 1 it drains at once
+	PointPageIn     des.PointKind = 17 // 0 a pageable page is resident, 1 it is paged out
 )
 
 // Trace record kinds of the kernel (stable numbers: part of trace hashes).
@@ -33,6 +35,7 @@ const (
 	KindBugCheck                        // a bug check
 	KindQueue                           // KQUEUE insert/remove
 	KindCall                            // a higher layer's API call
+	KindAPC                             // APC queued, run, a wait interrupted, an alert (REFERENCE §4.10)
 )
 
 // emit writes a trace record for e (which may be nil for kernel-internal

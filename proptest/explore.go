@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +30,12 @@ type Options struct {
 	FailDir string
 	// Progress, if set, is called from one goroutine about once a second.
 	Progress func(Progress)
+	// Watchdog is how long one execution may run without coming back
+	// before the exploration reports it stuck; 0 means the larger of
+	// DefaultWatchdog and 1000 times the median execution time so far.
+	// The exploration also gives up on a running execution one second
+	// after ctx is done or Duration has passed.
+	Watchdog time.Duration
 }
 
 // Progress is a snapshot for progress lines.
@@ -72,21 +76,20 @@ func (r *Report) First() *Failure {
 // independent and run on Parallel workers; the reported failures are those
 // a serial run over the same indexes would report (the lowest-index failure
 // first), whatever the interleaving of the workers.
+//
+// An execution that does not come back within the watchdog limit (see
+// Options.Watchdog) ends the exploration: it is reported as a failure whose
+// outcome is a *StuckError, and its goroutine is abandoned.
 func Explore(ctx context.Context, o Options) (*Report, error) {
 	if err := o.normalise(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	var rep *Report
-	if _, seq := o.Strategy.(Sequential); seq || o.Parallel == 1 {
-		rep = exploreSerial(ctx, o, start)
-	} else {
-		rep = exploreParallel(ctx, o, start)
-	}
+	x := &exploration{o: o, ctx: ctx, start: time.Now()}
+	rep := x.run()
 	rep.Strategy = o.Strategy.Describe()
-	rep.Elapsed = time.Since(start)
+	rep.Elapsed = time.Since(x.start)
 	if f := rep.First(); f != nil && o.Shrink {
-		if err := finishFailure(&o, f); err != nil {
+		if err := finishFailure(ctx, &o, f); err != nil {
 			return rep, err
 		}
 	}
@@ -106,135 +109,38 @@ func (o *Options) normalise() error {
 	if o.Execs <= 0 {
 		o.Execs = 1000
 	}
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.GOMAXPROCS(0)
-	}
 	if o.Shards <= 0 {
 		o.Shards = 1
 	}
 	if o.Shard < 0 || o.Shard >= o.Shards {
 		return fmt.Errorf("explore: shard %d/%d is out of range; use i/n with 0 ≤ i < n", o.Shard, o.Shards)
 	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.GOMAXPROCS(0)
+	}
+	// More workers than executions, or than MaxParallel, only cost memory:
+	// each builds a simulation.
+	o.Parallel = max(1, min(o.Parallel, MaxParallel, countMine(o, o.Execs)))
 	return nil
 }
 
+// MaxParallel caps Options.Parallel: beyond it workers only add memory.
+const MaxParallel = 1024
+
 // mine reports whether global execution i belongs to this shard.
 func (o *Options) mine(i int) bool { return i%o.Shards == o.Shard }
-
-func (o *Options) expired(ctx context.Context, start time.Time) bool {
-	return ctx.Err() != nil || (o.Duration > 0 && time.Since(start) > o.Duration)
-}
 
 func runExec(o *Options, sim *des.Sim, i int) (model.Result, error) {
 	seed := ExecSeed(o.Seed, i)
 	return model.Run(o.Scenario, o.Variant, model.RunConfig{Seed: seed, Chooser: o.Strategy.Chooser(seed), Sim: sim})
 }
 
-func exploreSerial(ctx context.Context, o Options, start time.Time) *Report {
-	rep := &Report{}
-	sim := des.New(des.Config{})
-	defer sim.Close()
-	seq, _ := o.Strategy.(Sequential)
-	last := time.Now()
-	for i := 0; i < o.Execs; i++ {
-		if o.expired(ctx, start) {
-			rep.Stopped = true
-			break
-		}
-		if !o.mine(i) {
-			continue
-		}
-		r, err := runExec(&o, sim, i)
-		if err != nil {
-			rep.Stopped = true
-			break
-		}
-		rep.Execs++
-		if r.Failed() {
-			rep.Failures = append(rep.Failures, Failure{Exec: i, Seed: r.Seed, Result: cloneResult(r)})
-			if !o.KeepGoing {
-				break
-			}
-		}
-		if seq != nil && !seq.Observe(r.Outcome.Decisions) {
-			break
-		}
-		if o.Progress != nil && time.Since(last) > time.Second {
-			last = time.Now()
-			o.Progress(Progress{Execs: rep.Execs, Failures: len(rep.Failures), Elapsed: time.Since(start)})
-		}
-	}
-	return rep
-}
-
-func exploreParallel(ctx context.Context, o Options, start time.Time) *Report {
-	var next, done atomic.Int64
-	stopAt := atomic.Int64{}
-	stopAt.Store(int64(o.Execs))
-	var mu sync.Mutex
-	var fails []Failure
-	var wg sync.WaitGroup
-	stopped := atomic.Bool{}
-	for w := 0; w < o.Parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sim := des.New(des.Config{})
-			defer sim.Close()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= int(stopAt.Load()) {
-					return
-				}
-				if o.expired(ctx, start) {
-					stopped.Store(true)
-					return
-				}
-				if !o.mine(i) {
-					continue
-				}
-				r, err := runExec(&o, sim, i)
-				if err != nil {
-					stopped.Store(true)
-					return
-				}
-				done.Add(1)
-				if r.Failed() {
-					mu.Lock()
-					fails = append(fails, Failure{Exec: i, Seed: r.Seed, Result: cloneResult(r)})
-					mu.Unlock()
-					if !o.KeepGoing {
-						lowerTo(&stopAt, int64(i))
-					}
-				}
-			}
-		}()
-	}
-	if o.Progress != nil {
-		go progressLoop(ctx, &o, start, &done, &mu, &fails, &wg)
-	}
-	wg.Wait()
-	sort.Slice(fails, func(a, b int) bool { return fails[a].Exec < fails[b].Exec })
-	if !o.KeepGoing && len(fails) > 1 {
-		fails = fails[:1]
-	}
-	rep := &Report{Execs: int(done.Load()), Failures: fails, Stopped: stopped.Load()}
-	if !o.KeepGoing && len(fails) == 1 {
-		// Executions past the first failure may have run in parallel; a
-		// serial run would not have: count only those up to it.
-		rep.Execs = countMine(&o, fails[0].Exec+1)
-	}
-	return rep
-}
-
 func countMine(o *Options, upTo int) int {
-	n := 0
-	for i := 0; i < upTo; i++ {
-		if o.mine(i) {
-			n++
-		}
+	// executions i < upTo with i%Shards == Shard
+	if upTo <= o.Shard {
+		return 0
 	}
-	return n
+	return (upTo-o.Shard-1)/o.Shards + 1
 }
 
 func lowerTo(v *atomic.Int64, x int64) {
@@ -242,26 +148,6 @@ func lowerTo(v *atomic.Int64, x int64) {
 		cur := v.Load()
 		if x >= cur || v.CompareAndSwap(cur, x) {
 			return
-		}
-	}
-}
-
-func progressLoop(ctx context.Context, o *Options, start time.Time, done *atomic.Int64, mu *sync.Mutex, fails *[]Failure, wg *sync.WaitGroup) {
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-finished:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			mu.Lock()
-			n := len(*fails)
-			mu.Unlock()
-			o.Progress(Progress{Execs: int(done.Load()), Failures: n, Elapsed: time.Since(start)})
 		}
 	}
 }
@@ -275,20 +161,30 @@ func cloneResult(r model.Result) model.Result {
 
 // finishFailure checks that the failure reproduces, shrinks it and writes
 // its fail file.
-func finishFailure(o *Options, f *Failure) error {
+func finishFailure(ctx context.Context, o *Options, f *Failure) error {
+	if _, stuck := f.Result.Outcome.Err.(*StuckError); stuck {
+		// Replaying or shrinking it would get stuck again.
+		return writeFailure(o, f, f.Result.Outcome.Decisions, f.Result)
+	}
 	if err := CheckDeterministic(o.Scenario, o.Variant, f.Seed, f.Result.Outcome); err != nil {
 		return fmt.Errorf("execution %d (seed %d): %w", f.Exec, f.Seed, err)
 	}
-	min, res, err := Shrink(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{})
+	min, res, err := Shrink(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{Context: ctx, Watchdog: o.Watchdog})
 	if err != nil {
 		return fmt.Errorf("shrinking execution %d: %w", f.Exec, err)
 	}
-	f.Minimal, f.MinFinal = min, res
+	return writeFailure(o, f, min, res)
+}
+
+// writeFailure records the final schedule of f and writes its fail file
+// when o.FailDir is set.
+func writeFailure(o *Options, f *Failure, log []des.Decision, res model.Result) error {
+	f.Minimal, f.MinFinal = log, res
 	if o.FailDir == "" {
 		return nil
 	}
 	path := FailFilePath(o.FailDir, o.Scenario.Name, o.Variant)
-	ff := NewFailFile(o.Scenario.Name, o.Variant, f.Seed, o.Strategy.Describe(), min, res)
+	ff := NewFailFile(o.Scenario.Name, o.Variant, f.Seed, o.Strategy.Describe(), log, res)
 	if err := WriteFailFile(path, ff); err != nil {
 		return err
 	}
@@ -323,8 +219,16 @@ func NewFailFile(scenario, variant string, seed uint64, strategy string, log []d
 }
 
 // Replay runs a fail file strictly: every decision must match, and the
-// trace hash must equal the recorded one.
+// trace hash must equal the recorded one. It is ReplayWatched with the
+// default watchdog.
 func Replay(f *FailFile, sink des.Sink) (model.Result, error) {
+	return ReplayWatched(context.Background(), 0, f, sink)
+}
+
+// ReplayWatched is Replay under the watchdog (see RunWatched): a replay
+// that stops progressing for limit, or a second after ctx is done, comes
+// back with a *StuckError outcome.
+func ReplayWatched(ctx context.Context, limit time.Duration, f *FailFile, sink des.Sink) (model.Result, error) {
 	s, err := model.Lookup(f.Scenario)
 	if err != nil {
 		return model.Result{}, err
@@ -333,9 +237,12 @@ func Replay(f *FailFile, sink des.Sink) (model.Result, error) {
 		return model.Result{}, fmt.Errorf("fail file names variant %q, which scenario %q does not have (its variants: %v)", f.Variant, f.Scenario, s.VariantNames())
 	}
 	rp := des.NewReplay(f.Decisions)
-	r, err := model.Run(s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink})
+	r, err := RunWatched(ctx, limit, s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink})
 	if err != nil {
 		return r, err
+	}
+	if _, stuck := r.Outcome.Err.(*StuckError); stuck {
+		return r, nil
 	}
 	if rp.Err() == nil && r.Outcome.Hash != f.Hash {
 		return r, &HashMismatch{Scenario: f.Scenario, Variant: f.Variant, Got: r.Outcome.Hash, Want: f.Hash}

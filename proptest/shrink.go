@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wqsim/wqsim/des"
@@ -39,6 +40,8 @@ func Signature(err error) string {
 		return "panic"
 	case errors.As(err, new(*des.ReplayMismatch)):
 		return "replay mismatch"
+	case errors.As(err, new(*StuckError)):
+		return "stuck"
 	}
 	return "error " + strings.SplitN(err.Error(), ":", 2)[0]
 }
@@ -48,6 +51,9 @@ type ShrinkOptions struct {
 	MaxRuns int             // executions to spend; 0 means 2000
 	Budget  time.Duration   // wall-clock budget; 0 means 10s
 	Context context.Context // stops shrinking early when done (Ctrl-C)
+	// Watchdog is how long one candidate run may take before shrinking
+	// gives up on it (and on shrinking); 0 means DefaultWatchdog.
+	Watchdog time.Duration
 }
 
 // Shrink minimises a failing decision log: it tries zeroing, then deleting,
@@ -57,6 +63,11 @@ type ShrinkOptions struct {
 // guided run that follows the log while it matches and takes choice 0
 // after) fails with the same Signature. The result is re-recorded from the
 // last successful run and has no trailing zero decisions.
+//
+// Shrinking runs on a goroutine of its own so that it always comes back:
+// within half a second of Context being done, or when a candidate run
+// exceeds the watchdog, Shrink returns the smallest failing log found so
+// far (the candidate's goroutine is abandoned).
 func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) ([]des.Decision, model.Result, error) {
 	if opts.MaxRuns == 0 {
 		opts.MaxRuns = 2000
@@ -64,10 +75,72 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	if opts.Budget == 0 {
 		opts.Budget = 10 * time.Second
 	}
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	if opts.Watchdog <= 0 {
+		opts.Watchdog = DefaultWatchdog
+	}
+	type out struct {
+		log []des.Decision
+		res model.Result
+		err error
+	}
+	sw := &shrinkWatch{}
+	done := make(chan out, 1)
+	go func() {
+		l, r, err := shrink(s, variant, seed, log, opts, sw)
+		done <- out{l, r, err}
+	}()
+	tick := time.NewTicker(watchTick(opts.Watchdog))
+	defer tick.Stop()
+	var cancelled time.Time
+	for {
+		select {
+		case o := <-done:
+			return o.log, o.res, o.err
+		case now := <-tick.C:
+			if opts.Context.Err() != nil && cancelled.IsZero() {
+				cancelled = now
+			}
+			started := sw.slot.start.Load()
+			late := started != 0 && now.Sub(time.Unix(0, started)) >= opts.Watchdog
+			if late || (!cancelled.IsZero() && now.Sub(cancelled) >= 500*time.Millisecond) {
+				if st := sw.best.Load(); st != nil {
+					return st.log, st.res, nil
+				}
+				return nil, model.Result{}, fmt.Errorf("shrink: interrupted before the log was replayed once")
+			}
+		}
+	}
+}
+
+// shrinkWatch is what Shrink's caller sees of the shrinking goroutine: the
+// candidate running (for the watchdog) and the best log so far.
+type shrinkWatch struct {
+	slot execSlot
+	best atomic.Pointer[shrinkState]
+}
+
+type shrinkState struct {
+	log []des.Decision
+	res model.Result
+}
+
+// run runs one candidate, visible to the watchdog.
+func (w *shrinkWatch) run(f func() (model.Result, error)) (model.Result, error) {
+	w.slot.start.Store(time.Now().UnixNano())
+	defer w.slot.start.Store(0)
+	return f()
+}
+
+func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions, sw *shrinkWatch) ([]des.Decision, model.Result, error) {
 	sim := des.New(des.Config{})
 	defer sim.Close()
 	try := func(cand []des.Decision) (model.Result, error) {
-		return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &prefixChooser{prefix: cand}, Sim: sim})
+		return sw.run(func() (model.Result, error) {
+			return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &prefixChooser{prefix: cand}, Sim: sim})
+		})
 	}
 	best, err := try(log)
 	if err != nil {
@@ -79,19 +152,19 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 		return nil, best, fmt.Errorf("shrink: the log does not fail when replayed")
 	}
 	cur := trimZeros(best.Outcome.Decisions)
+	sw.best.Store(&shrinkState{cur, best})
 	tryAnchored := func(cand []des.Decision) (model.Result, error) {
-		return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: newAnchoredChooser(cand), Sim: sim})
+		return sw.run(func() (model.Result, error) {
+			return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: newAnchoredChooser(cand), Sim: sim})
+		})
 	}
 	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx}
+	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx, watch: sw}
 	// Alternate two parametrizations until neither helps: positional (a
 	// decision is its index in the log) and anchored (a perturbation is tied
 	// to its actor's own scheduling points, so removing an early one does
 	// not slide the later ones onto different points).
-	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx}
+	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx, watch: sw}
 	for {
 		before := nonZero(cur)
 		cur, best = sh.zeroChunks(cur, best)
@@ -111,6 +184,7 @@ type shrinker struct {
 	max      int
 	deadline time.Time
 	ctx      context.Context
+	watch    *shrinkWatch
 }
 
 func (s *shrinker) spent() bool {
@@ -124,7 +198,9 @@ func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {
 	if err != nil || Signature(r.Outcome.Err) != s.want {
 		return r, false
 	}
-	return cloneResult(r), true
+	r = cloneResult(r)
+	s.watch.best.Store(&shrinkState{trimZeros(r.Outcome.Decisions), r})
+	return r, true
 }
 
 func (s *shrinker) zeroChunks(cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {
