@@ -101,10 +101,11 @@ type Workload struct {
 
 // Task is a periodic or sporadic real-time task: a kernel thread at a
 // fixed priority that runs one job per release. Releases come from a
-// one-shot KTIMER whose DPC releases the job and re-arms the timer (the
-// lab's release mechanism); a job that is not done by the next release
-// delays it, jobs never overlap or get lost. Response times are measured
-// from the nominal release (offset + k·period, before jitter).
+// KTIMER's DPC: a periodic timer (KeSetTimerEx) for a periodic task, a
+// one-shot timer re-armed per release for jitter or sporadic arrivals; a
+// job that is not done by the next release delays it, jobs never overlap
+// or get lost. Response times are measured from the nominal release
+// (offset + k·period, before jitter).
 type Task struct {
 	Name string `json:"name"`
 	// Kind is "periodic" (the default) or "sporadic" (releases at least

@@ -234,10 +234,14 @@ type TaskResult struct {
 	Preemptions      int     // times the thread was preempted
 	Migrations       int     // dispatches on another processor than the last
 
+	// WorstRD is the worst response over the deadline (of the task; of the
+	// worst task on a "(set)" row), the mean over seeds on aggregate rows.
+	WorstRD float64
+
 	// Over seeds (aggregate rows): 95% confidence half-widths of the mean
-	// worst response and miss ratio (Student t with seeds−1 degrees of
-	// freedom; 0 with one seed).
-	RespMaxCI, MissRatioCI float64
+	// worst response, miss ratio and WorstRD (Student t with seeds−1
+	// degrees of freedom; 0 with one seed).
+	RespMaxCI, MissRatioCI, WorstRDCI float64
 }
 
 // taskResults measures the tasks of one cell.
@@ -252,6 +256,7 @@ func taskResults(c *CellResult, tasks []*rtTask, o *observer) []TaskResult {
 		if r.Jobs > 0 {
 			r.MissRatio = float64(r.Misses) / float64(r.Jobs)
 		}
+		r.WorstRD = r.Resp.Max / float64(r.Deadline)
 		var sum des.Duration
 		for _, d := range t.tardiness {
 			r.TardinessMax = max(r.TardinessMax, d)
@@ -269,12 +274,19 @@ func taskResults(c *CellResult, tasks []*rtTask, o *observer) []TaskResult {
 	return out
 }
 
-// aggregateTasks averages the task rows of a workload × policy over its
-// seeds, task by task (by position: a generated set's i-th task differs
-// between seeds, its row then averages "the i-th task").
+// aggregateTasks summarises the task rows of a workload × policy over its
+// seeds. When every seed ran the same tasks (the file's), it averages task
+// by task; when the set differs between seeds (a task_set), the i-th task
+// of one seed has nothing to do with that of another, so it gives one
+// "(set)" row: jobs and misses summed, the miss ratio and the worst
+// response over deadline of the set, as means over seeds with 95%
+// confidence half-widths.
 func aggregateTasks(group []CellResult) []TaskResult {
 	if len(group) == 0 || len(group[0].Tasks) == 0 {
 		return nil
+	}
+	if !sameTasks(group) {
+		return []TaskResult{aggregateSet(group)}
 	}
 	n := len(group)
 	out := make([]TaskResult, len(group[0].Tasks))
@@ -282,11 +294,8 @@ func aggregateTasks(group []CellResult) []TaskResult {
 		first := group[0].Tasks[i]
 		a := TaskResult{Workload: first.Workload, Policy: first.Policy, Aggregate: true, Task: first.Task,
 			Priority: first.Priority, Period: first.Period, WCET: first.WCET, Deadline: first.Deadline}
-		var worst, miss []float64
+		var worst, miss, rd []float64
 		for _, c := range group {
-			if i >= len(c.Tasks) {
-				continue
-			}
 			t := c.Tasks[i]
 			a.Jobs += t.Jobs
 			a.Misses += t.Misses
@@ -298,18 +307,69 @@ func aggregateTasks(group []CellResult) []TaskResult {
 			a.Migrations += t.Migrations
 			worst = append(worst, t.Resp.Max)
 			miss = append(miss, t.MissRatio)
+			rd = append(rd, t.WorstRD)
 		}
 		if a.Jobs > 0 {
 			a.MissRatio = float64(a.Misses) / float64(a.Jobs)
 		}
 		a.Resp.Max = mean(worst) // the mean over seeds of the worst response, with its CI
-		a.RespMaxCI = ci95(worst)
-		a.MissRatioCI = ci95(miss)
+		a.RespMaxCI, a.MissRatioCI = ci95(worst), ci95(miss)
+		a.WorstRD, a.WorstRDCI = mean(rd), ci95(rd)
 		a.Preemptions = (a.Preemptions + n/2) / n
 		a.Migrations = (a.Migrations + n/2) / n
 		out[i] = a
 	}
 	return out
+}
+
+// sameTasks reports whether every cell of group ran the same tasks.
+func sameTasks(group []CellResult) bool {
+	for _, c := range group[1:] {
+		if len(c.Tasks) != len(group[0].Tasks) {
+			return false
+		}
+		for i, t := range c.Tasks {
+			f := group[0].Tasks[i]
+			if t.Task != f.Task || t.Period != f.Period || t.WCET != f.WCET || t.Deadline != f.Deadline {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// aggregateSet is the "(set)" row of a group whose task sets differ.
+func aggregateSet(group []CellResult) TaskResult {
+	n := len(group)
+	first := group[0].Tasks[0]
+	a := TaskResult{Workload: first.Workload, Policy: first.Policy, Aggregate: true, Task: "(set)"}
+	var miss, rd []float64
+	for _, c := range group {
+		jobs, misses, worst := 0, 0, 0.0
+		for _, t := range c.Tasks {
+			jobs += t.Jobs
+			misses += t.Misses
+			worst = max(worst, t.WorstRD)
+			a.TardinessMax = max(a.TardinessMax, t.TardinessMax)
+			a.CPUShare += t.CPUShare / float64(n)
+			a.Preemptions += t.Preemptions
+			a.Migrations += t.Migrations
+		}
+		a.Jobs += jobs
+		a.Misses += misses
+		if jobs > 0 {
+			miss = append(miss, float64(misses)/float64(jobs))
+		}
+		rd = append(rd, worst)
+	}
+	if a.Jobs > 0 {
+		a.MissRatio = float64(a.Misses) / float64(a.Jobs)
+	}
+	a.MissRatioCI = ci95(miss)
+	a.WorstRD, a.WorstRDCI = mean(rd), ci95(rd)
+	a.Preemptions = (a.Preemptions + n/2) / n
+	a.Migrations = (a.Migrations + n/2) / n
+	return a
 }
 
 func mean(xs []float64) float64 {

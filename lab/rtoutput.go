@@ -18,12 +18,14 @@ import (
 // TaskCSVHeader is the header of tasks.csv: one row per real-time task
 // per cell, then per workload × policy the rows over seeds (seed "all":
 // means, resp_max_us the mean over seeds of the worst response, with 95%
-// confidence half-widths in the _ci95 columns).
+// confidence half-widths in the _ci95 columns; a generated task set, new
+// for every seed, gets one "(set)" row instead of one per task).
 var TaskCSVHeader = []string{
 	"workload", "policy", "seed", "task", "priority", "period_us", "wcet_us", "deadline_us",
 	"jobs", "misses", "miss_ratio", "miss_ratio_ci95",
 	"resp_p50_us", "resp_p90_us", "resp_p99_us", "resp_max_us", "resp_max_ci95_us", "resp_mean_us",
-	"tardiness_max_us", "tardiness_mean_us", "cpu_share", "preemptions", "migrations",
+	"tardiness_max_us", "tardiness_mean_us", "worst_r_over_d", "worst_r_over_d_ci95",
+	"cpu_share", "preemptions", "migrations",
 }
 
 // hasTasks reports whether any cell ran real-time tasks.
@@ -66,7 +68,7 @@ func (t *TaskResult) row() []string {
 		strconv.Itoa(t.Jobs), strconv.Itoa(t.Misses), ff(t.MissRatio, 4), ff(t.MissRatioCI, 4),
 		ff(us(t.Resp.P50), 3), ff(us(t.Resp.P90), 3), ff(us(t.Resp.P99), 3), ff(us(t.Resp.Max), 3),
 		ff(us(t.RespMaxCI), 3), ff(us(t.Resp.Mean), 3),
-		ff(us(float64(t.TardinessMax)), 3), ff(us(t.TardinessMean), 3), ff(t.CPUShare, 4),
+		ff(us(float64(t.TardinessMax)), 3), ff(us(t.TardinessMean), 3), ff(t.WorstRD, 4), ff(t.WorstRDCI, 4), ff(t.CPUShare, 4),
 		strconv.Itoa(t.Preemptions), strconv.Itoa(t.Migrations),
 	}
 }
@@ -74,12 +76,13 @@ func (t *TaskResult) row() []string {
 // writeTaskTable prints the real-time tasks' rows over seeds.
 func (r *Results) writeTaskTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tpolicy\ttask\tprio\tD µs\tworst µs\t±95%\tp99 µs\tmisses\tmiss ratio\tcpu share\tpreempted\t")
+	fmt.Fprintln(tw, "workload\tpolicy\ttask\tprio\tD µs\tworst µs\t±95%\tworst R/D\t±95%\tmisses\tmiss ratio\t±95%\tcpu share\tpreempted\t")
 	for _, a := range r.Aggregates {
 		for _, t := range a.Tasks {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t\n",
 				t.Workload, t.Policy, t.Task, t.Priority, ff(us(float64(t.Deadline)), 0), ff(us(t.Resp.Max), 1),
-				ff(us(t.RespMaxCI), 1), ff(us(t.Resp.P99), 1), t.Misses, ff(t.MissRatio, 4), ff(t.CPUShare, 3), t.Preemptions)
+				ff(us(t.RespMaxCI), 1), ff(t.WorstRD, 3), ff(t.WorstRDCI, 3), t.Misses, ff(t.MissRatio, 4), ff(t.MissRatioCI, 4),
+				ff(t.CPUShare, 3), t.Preemptions)
 		}
 	}
 	return tw.Flush()
@@ -102,8 +105,7 @@ func (r *Results) rtFigure(w *Workload) (figure, error) {
 	for pi, a := range rows {
 		ratio, miss := make(plotter.Values, len(a.Tasks)), make(plotter.Values, len(a.Tasks))
 		for i, t := range a.Tasks {
-			d := float64(t.Deadline)
-			ratio[i] = t.Resp.Max / d
+			ratio[i] = t.WorstRD
 			miss[i] = t.MissRatio
 		}
 		off := width * vg.Length(float64(pi)-float64(len(rows)-1)/2)

@@ -23,11 +23,14 @@ type rtSpec struct {
 }
 
 // rtTask is a real-time task running on a machine: a kernel thread at its
-// priority that waits on a semaphore; a one-shot KTIMER whose DPC releases
-// one job (one semaphore unit) and re-arms the timer for the next
-// release. Jobs of a task run in release order, one at a time, as the
-// response-time analysis assumes; a job that overruns its period delays
-// the next one instead of dropping it.
+// priority that waits on a semaphore, and a KTIMER whose DPC releases one
+// job (one semaphore unit) per expiry. A strictly periodic task uses a
+// periodic timer (KeSetTimerEx with the task's period, cancelled after the
+// last release); a task with release jitter or sporadic arrivals re-arms a
+// one-shot timer from the DPC for each release. Jobs of a task run in
+// release order, one at a time, as the response-time analysis assumes; a
+// job that overruns its period delays the next one instead of dropping it
+// (waiting on the timer object itself would merge the releases).
 type rtTask struct {
 	spec    rtSpec
 	k       *kernel.Kernel
@@ -67,8 +70,15 @@ func (t *rtTask) arm() {
 		t.k.KeReleaseSemaphore(t.sem, 0, 1, false) // wake the thread to exit
 		return
 	}
+	if t.periodic() {
+		t.k.KeSetTimerEx(t.timer, max(0, t.next.Sub(t.k.Now())), t.spec.Period, t.dpc)
+		return
+	}
 	t.armAt(t.next)
 }
+
+// periodic reports whether a periodic timer releases t.
+func (t *rtTask) periodic() bool { return !t.spec.sporadic && !t.spec.hasJit }
 
 // armAt arms the timer for the nominal release at, plus jitter.
 func (t *rtTask) armAt(at des.Time) {
@@ -92,9 +102,13 @@ func (t *rtTask) release(*kernel.KDPC, any, any, any) {
 		gap += t.spec.extra.draw(t.spec.rng)
 	}
 	t.next = t.next.Add(gap)
-	if t.next >= t.horizon {
+	switch {
+	case t.next >= t.horizon:
 		t.final = true
-	} else {
+		if t.periodic() {
+			t.k.KeCancelTimer(t.timer)
+		}
+	case !t.periodic():
 		t.armAt(t.next)
 	}
 	t.k.KeReleaseSemaphore(t.sem, 0, 1, false)
