@@ -212,6 +212,13 @@ func (d *decoder) value(path string, raw any, v reflect.Value) {
 		d.mapping(path, raw, v)
 	case reflect.String:
 		d.text(path, raw, v)
+	case reflect.Bool:
+		b, ok := raw.(bool)
+		if !ok {
+			d.fail(path, "%s is %s; want true or false", describe(raw), kindOf(raw))
+			return
+		}
+		v.SetBool(b)
 	case reflect.Int, reflect.Uint64, reflect.Float64:
 		d.number(path, raw, v)
 	default:

@@ -1,20 +1,8 @@
-// Package lab runs scheduling-research experiments: an experiment file
-// names workloads (arrival processes, compute-time distributions, queue
-// types, priorities, processors), dispatcher and worker-pool policies, and
-// seeds; the lab runs every workload × policy × seed cell on a fresh
-// simulated machine, measures it, and writes a CSV of metrics and plots.
-//
-// A run is deterministic: the same file gives byte-identical output, with
-// any degree of parallelism.
-//
-// The file is JSON, decoded strictly: an unknown field, a value of the
-// wrong type or an impossible value is reported with its path
-// ("workloads[1].streams[0].arrivals.rate: -3 must be positive (items per
-// second)") and nothing is run. See Experiment for the schema.
 package lab
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/wqsim/wqsim/des"
@@ -66,6 +54,9 @@ type Experiment struct {
 	Dispatchers []string `json:"dispatchers"`
 	// Pools are executive worker-pool configurations.
 	Pools []Pool `json:"pools"`
+	// Acceptance makes the file an acceptance-ratio experiment (see
+	// Acceptance) instead of workloads × policies.
+	Acceptance *Acceptance `json:"acceptance,omitempty"`
 
 	source []byte // the file as read, copied to the output directory
 }
@@ -278,6 +269,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func parseDuration(s string) (des.Duration, error) {
 	v, err := time.ParseDuration(s)
 	return des.Duration(v), err
+}
+
+// Size describes the experiment's extent for a progress line.
+func (e *Experiment) Size() string {
+	if a := e.Acceptance; a != nil {
+		return fmt.Sprintf("acceptance ratio, %d task counts × %d utilizations × %d sets × %d seeds", len(a.Tasks), len(a.utilizations()), a.Sets, len(e.Seeds))
+	}
+	cells := len(e.Workloads) * len(e.Dispatchers) * len(e.Pools) * len(e.Seeds)
+	return fmt.Sprintf("%d workloads × %d dispatchers × %d pools × %d seeds = %d cells",
+		len(e.Workloads), len(e.Dispatchers), len(e.Pools), len(e.Seeds), cells)
 }
 
 // Source returns the file the experiment was parsed from (nil if built in

@@ -311,6 +311,8 @@ type Results struct {
 	Scale      float64
 	Cells      []CellResult
 	Aggregates []CellResult
+	// Acceptance holds the points of an acceptance-ratio experiment.
+	Acceptance []AcceptancePoint
 }
 
 // aggregate computes the per-workload × policy rows: counts summed,

@@ -26,6 +26,9 @@ type File struct {
 // workload with tasks rt-<workload> (worst response over deadline and miss
 // ratio per task and policy), each as .png and .svg.
 func (r *Results) Files() ([]File, error) {
+	if r.Experiment.Acceptance != nil {
+		return r.acceptanceFiles()
+	}
 	var csv bytes.Buffer
 	if err := r.WriteCSV(&csv); err != nil {
 		return nil, err
@@ -56,6 +59,28 @@ func (r *Results) Files() ([]File, error) {
 		}
 	}
 	return files, nil
+}
+
+// acceptanceFiles renders an acceptance-ratio experiment: acceptance.csv,
+// experiment.json and acceptance.png/.svg.
+func (r *Results) acceptanceFiles() ([]File, error) {
+	var b bytes.Buffer
+	if err := r.WriteAcceptanceCSV(&b); err != nil {
+		return nil, err
+	}
+	files := []File{{Name: "acceptance.csv", Data: b.Bytes()}}
+	if src := r.Experiment.Source(); src != nil {
+		files = append(files, File{Name: "experiment.json", Data: src})
+	}
+	f, err := r.acceptanceFigure()
+	if err != nil {
+		return nil, fmt.Errorf("plotting acceptance: %w", err)
+	}
+	png, svg, err := f.render()
+	if err != nil {
+		return nil, fmt.Errorf("rendering acceptance: %w", err)
+	}
+	return append(files, File{Name: "acceptance.png", Data: png}, File{Name: "acceptance.svg", Data: svg}), nil
 }
 
 // figureMaker names one figure of a workload.

@@ -9,37 +9,6 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// Dispatcher and pool policies are registered by name; an experiment file
-// names them in "dispatchers" and "pools[].policy". The lab registers its
-// own at start; a researcher's package registers more from an init
-// function and links itself into a command built on cli.Main (see
-// examples/edfpolicy).
-//
-// The policy contract. A kernel.Policy decides only two things: the order
-// of ready threads (Enqueue, Remove, Peek, Each) and when a ready thread
-// displaces a running one (Preempts at once, RoundRobin at quantum end).
-// The kernel keeps everything else, whatever the policy:
-//
-//   - IRQL deferral: at DISPATCH_LEVEL and above a processor never switches;
-//     a preemption the policy asks for waits until IRQL drops below
-//     DISPATCH_LEVEL (REFERENCE §4.5);
-//   - quantum accounting: quanta are charged by exact CPU time, a quantum
-//     end resets the quantum and asks the policy (RoundRobin) whether a
-//     ready thread takes over (REFERENCE §4.3);
-//   - boosts and decay: wait-completion boosts, decay at quantum end and the
-//     anti-starvation boost change a thread's priority before the policy
-//     sees it (REFERENCE §4.4); a policy that ignores priorities ignores
-//     them too;
-//   - placement: a newly ready thread goes to an idle processor if any,
-//     else to the processor running the lowest-priority thread that
-//     Preempts says it displaces (REFERENCE §4.2);
-//   - waits, DPCs, timers and every bug check.
-//
-// A policy is built fresh for every cell (runs are independent and may run
-// in parallel), is called only from the simulation's single thread, must be
-// deterministic (no map iteration order, no wall clock) and must keep the
-// ready threads it is given until Remove.
-
 // PolicyEnv is what a cell offers the policies built for it.
 type PolicyEnv struct {
 	deadlines map[int32]*rtTask // thread ID → its real-time task

@@ -250,3 +250,35 @@ func (p *probePolicy) Enqueue(t *kernel.Thread, front bool) {
 	}
 	p.NTDispatcher.Enqueue(t, front)
 }
+
+// The acceptance-ratio experiment: the exact test accepts at least what
+// the sufficient bounds accept, the Liu & Layland bound accepts all or
+// nothing at a point (UUniFast hits the total exactly), and the simulated
+// machine accepts exactly the sets the exact test accepts.
+func TestAcceptanceExperiment(t *testing.T) {
+	src := `{"name": "acc", "seeds": [1, 2], "acceptance": {"tasks": [3, 6], "sets": 15,
+	  "utilization_min": 0.6, "utilization_max": 1.0, "utilization_step": 0.1,
+	  "period_min": "2ms", "period_max": "200ms", "granularity": "1ms", "simulate": true}}`
+	e, err := Parse([]byte(src))
+	require.NoError(t, err)
+	r, err := Run(context.Background(), e, Options{})
+	require.NoError(t, err)
+	require.Len(t, r.Acceptance, 10)
+	for _, p := range r.Acceptance {
+		assert.Equal(t, 30, p.Sets)
+		assert.Zero(t, p.Disagreements, "simulation and exact test disagree at %+v", p)
+		assert.Equal(t, p.Exact, p.Simulated)
+		assert.GreaterOrEqual(t, p.Exact, p.Hyperbolic)
+		assert.GreaterOrEqual(t, p.Hyperbolic, p.LiuLayland, "the hyperbolic bound dominates Liu & Layland")
+		assert.Equal(t, p.Utilization <= LiuLaylandBound(p.Tasks)+1e-3, p.LiuLayland > 0.5, "%+v", p)
+	}
+	assert.Equal(t, 1.0, r.Acceptance[0].Exact, "U = 0.6 is always RM-schedulable")
+	assert.Less(t, r.Acceptance[4].Exact, 0.5, "U = 1 rarely is")
+	files, err := r.Files()
+	require.NoError(t, err)
+	require.Len(t, files, 4)
+	assert.Equal(t, "acceptance.csv", files[0].Name)
+	assert.True(t, strings.HasPrefix(string(files[0].Data), strings.Join(AcceptanceCSVHeader, ",")))
+	_, err = Parse([]byte(strings.Replace(src, `"seeds": [1, 2],`, `"seeds": [1, 2], "dispatchers": ["nt"],`, 1)))
+	assert.ErrorContains(t, err, "an acceptance-ratio experiment has no workloads, dispatchers or pools")
+}

@@ -67,6 +67,13 @@ func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
 	if scale <= 0 {
 		scale = 1
 	}
+	if e.Acceptance != nil {
+		pts, err := runAcceptance(ctx, e.Acceptance, e.Seeds)
+		if err != nil {
+			return nil, err
+		}
+		return &Results{Experiment: e, Scale: scale, Acceptance: pts}, nil
+	}
 	specs := e.cells(scale)
 	par := opt.Parallel
 	if par <= 0 {

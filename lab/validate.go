@@ -61,6 +61,16 @@ func (e *Experiment) Validate() error {
 		}
 		seen[s] = i
 	}
+	if e.Acceptance != nil {
+		v.acceptance("acceptance", e.Acceptance, len(e.Seeds))
+		if len(e.Workloads)+len(e.Dispatchers)+len(e.Pools) > 0 {
+			v.bad("acceptance", "an acceptance-ratio experiment has no workloads, dispatchers or pools; put those in another file")
+		}
+		if len(v.errs) > 0 {
+			return v.errs
+		}
+		return nil
+	}
 	if len(e.Workloads) == 0 {
 		v.bad("workloads", "missing or empty; give at least one workload")
 	}
