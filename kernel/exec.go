@@ -79,9 +79,6 @@ func (k *Kernel) curOrNil() *exec {
 // exec (yielding to the loop so other processors advance and this one can
 // be preempted or interrupted) and offers the injected perturbations.
 func (k *Kernel) point(e *exec, cost des.Duration) {
-	if e.kind == execThread && e.thread.apcPending && e.irql == PASSIVE_LEVEL {
-		k.deliverApcs(e) // a queued kernel APC interrupts the thread here (REFERENCE §4.10)
-	}
 	c := e.cpu
 	if k.cfg.InjectPreemption && e.kind == execThread && e.irql < DISPATCH_LEVEL {
 		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id}, 3) {
@@ -93,12 +90,14 @@ func (k *Kernel) point(e *exec, cost des.Duration) {
 			k.emit(e, KindInject, "inject-stall", "", int64(k.cfg.StallTime), 0)
 		}
 	}
-	if cost == 0 && !c.needSettle && !c.yieldWanted {
-		return
+	if cost != 0 || c.needSettle || c.yieldWanted {
+		e.remaining += cost
+		e.req = reqCompute
+		e.proc.Yield()
 	}
-	e.remaining += cost
-	e.req = reqCompute
-	e.proc.Yield()
+	if e.kind == execThread && e.thread.apcPending && e.irql == PASSIVE_LEVEL {
+		k.deliverApcs(e) // a kernel APC queued meanwhile interrupts the thread here (REFERENCE §4.10)
+	}
 }
 
 // enter begins a kernel call: it finds the caller and passes a scheduling

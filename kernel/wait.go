@@ -368,6 +368,11 @@ func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertabl
 		if left == 0 {
 			return STATUS_TIMEOUT
 		}
+		if t.apcPending && t.kernelApcDeliverable(x.irql) {
+			k.deliverApcs(x) // WRK: a pending kernel APC runs before the thread blocks
+			left = k.remainingTimeout(start, timeout)
+			continue
+		}
 		k.blockOn(x, api, typ, left, objs)
 		t.wait.mode, t.wait.alertable, t.wait.interruptible, t.wait.irql = mode, alertable, true, x.irql
 		k.block(t)
