@@ -16,6 +16,8 @@ import (
 // and, when that returns NULL, leaves the IRP to the cancel routine that
 // is already running.
 
+var markSerial217CompletedWithCancelRoutine = model.NewMark("serial-217: DPC completed a read that was waiting with a cancel routine")
+
 func init() {
 	model.Register(&model.Scenario{
 		Name: "serial-217",
@@ -27,7 +29,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "#217: IoSetCancelRoutine(NULL) before completing; NULL means the cancel routine owns it"},
 			{Name: "cancel-routine-set", Bug: true, Doc: "before #217: the DPC completes the read with its cancel routine set",
-				Marks: []string{"serial-217: DPC completed a read that was waiting with a cancel routine"}, Want: "0xC9"},
+				Marks: []*model.Mark{markSerial217CompletedWithCancelRoutine}, Want: "0xC9"},
 		},
 		Setup: setupSerial,
 	})
@@ -70,14 +72,14 @@ func (x *serialExt) received(*kernel.KDPC, any, any, any) {
 		return
 	}
 	x.waiting = nil
-	if x.env.Variant == "correct" && k.IoSetCancelRoutine(irp, nil) == nil {
+	if x.env.Is("correct") && k.IoSetCancelRoutine(irp, nil) == nil {
 		// The cancel routine is running; it owns the IRP. Keep the data.
 		x.buffered = true
 		k.KeReleaseSpinLockFromDpcLevel(x.lock)
 		return
 	}
 	k.KeReleaseSpinLockFromDpcLevel(x.lock)
-	x.env.Hit("serial-217: DPC completed a read that was waiting with a cancel routine")
+	x.env.Hit(markSerial217CompletedWithCancelRoutine)
 	irp.IoStatus.Status = kernel.STATUS_SUCCESS
 	k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
 }

@@ -25,6 +25,8 @@ import (
 // clear: the rescheduled flush is lost. The fix notes the in-flight expiry
 // so the re-armed timer still flushes.
 
+var markZephyr51872RescheduledInFlight = model.NewMark("zephyr-51872: rescheduled while the old expiry was in flight")
+
 func init() {
 	model.Register(&model.Scenario{
 		Name: "zephyr-51872",
@@ -36,7 +38,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "#54677: a failed cancel is noticed and the re-armed timer still flushes"},
 			{Name: "ignore-failed-cancel", Bug: true, Doc: "before #54677: the reschedule ignores that the cancel failed",
-				Marks: []string{"zephyr-51872: rescheduled while the old expiry was in flight"}, Want: "rescheduled flush ran"},
+				Marks: []*model.Mark{markZephyr51872RescheduledInFlight}, Want: "rescheduled flush ran"},
 		},
 		Setup: setupZephyr51872,
 	})
@@ -66,8 +68,8 @@ func (l *flushLog) reschedule() {
 	old := k.KeAcquireSpinLock(l.lock)
 	k.Compute(des.Microsecond) // account the record's size against the flush budget
 	if l.delayed && !k.KeCancelTimer(l.timer) {
-		l.d.env.Hit("zephyr-51872: rescheduled while the old expiry was in flight")
-		if l.d.env.Variant == "correct" {
+		l.d.env.Hit(markZephyr51872RescheduledInFlight)
+		if l.d.env.Is("correct") {
 			l.again = true
 		}
 	}
