@@ -30,7 +30,7 @@ func traceFlags() (*flag.FlagSet, *traceOpts) {
 		"usage: wqsim trace FILE|SCENARIO[:VARIANT] [--format text|jsonl|perfetto|html] [-o OUT]",
 		"  perfetto output opens in https://ui.perfetto.dev; html is a self-contained offline timeline")
 	fs.StringVar(&o.format, "format", "text", "text|jsonl|perfetto|html")
-	fs.StringVar(&o.out, "o", "", "output file (default: standard output)")
+	fs.StringVar(&o.out, "o", "", "output file; - or nothing is standard output. A regular file is replaced whole; a device or FIFO is written in place")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed, when tracing a SCENARIO rather than a fail file")
 	fs.BoolVar(&o.natural, "natural", false, "with a SCENARIO: take every natural choice")
 	watchdogFlag(fs, &o.watchdog, "the run (default 30s)")
@@ -58,7 +58,7 @@ func cmdTrace(ctx context.Context, args []string, w io.Writer) error {
 	}
 	meta := timeline.Meta{Scenario: res.Scenario + ":" + res.Variant, Seed: res.Seed, Outcome: errText(res.Outcome.Err), End: res.Outcome.End}
 	write := func(out io.Writer) error { return writeTrace(out, o.format, recs.Records, meta) }
-	if o.out == "" {
+	if o.out == "" || o.out == "-" {
 		if err := write(w); err != nil {
 			return err
 		}
