@@ -27,9 +27,10 @@ type traceOpts struct {
 func traceFlags() (*flag.FlagSet, *traceOpts) {
 	o := &traceOpts{}
 	fs := newFlagSet("trace",
-		"usage: wqsim trace FILE|SCENARIO[:VARIANT] [--format text|jsonl|perfetto|html] [-o OUT]",
-		"  perfetto output opens in https://ui.perfetto.dev; html is a self-contained offline timeline")
-	fs.StringVar(&o.format, "format", "text", "text|jsonl|perfetto|html")
+		"usage: wqsim trace FILE|SCENARIO[:VARIANT] [--format text|jsonl|perfetto|perfetto-proto|html] [-o OUT]",
+		"  perfetto (Chrome trace-event JSON) and perfetto-proto (native Perfetto protobuf: track tree, IRQL",
+		"  counters with units, work-item flows) open in https://ui.perfetto.dev; html is a self-contained offline timeline")
+	fs.StringVar(&o.format, "format", "text", "text|jsonl|perfetto|perfetto-proto|html")
 	fs.StringVar(&o.out, "o", "", "output file; - or nothing is standard output. A regular file is replaced whole; a device or FIFO is written in place")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed, when tracing a SCENARIO rather than a fail file")
 	fs.BoolVar(&o.natural, "natural", false, "with a SCENARIO: take every natural choice")
@@ -47,9 +48,9 @@ func cmdTrace(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	switch o.format {
-	case "text", "jsonl", "perfetto", "html":
+	case "text", "jsonl", "perfetto", "perfetto-proto", "html":
 	default:
-		return usagef("--format %q: choose text, jsonl, perfetto or html", o.format)
+		return usagef("--format %q: choose text, jsonl, perfetto, perfetto-proto or html", o.format)
 	}
 	recs := &des.RecordSink{}
 	res, err := traceRun(ctx, arg, o, recs)
@@ -112,6 +113,8 @@ func writeTrace(w io.Writer, format string, recs []des.Record, meta timeline.Met
 		return timeline.WriteJSONL(w, recs)
 	case "perfetto":
 		return timeline.WritePerfetto(w, recs, meta)
+	case "perfetto-proto":
+		return timeline.WritePerfettoProto(w, recs, meta)
 	case "html":
 		return timeline.WriteHTML(w, recs, meta)
 	}

@@ -30,6 +30,7 @@ type Kernel struct {
 	threadScratch []*Thread
 	idScratch     []int32
 	endChecks     []func() []string
+	dpcFlush      *KEVENT // KeFlushQueuedDpcs waits here; made on first use
 }
 
 // New builds a kernel on sim. The configuration must be valid.
