@@ -30,10 +30,10 @@ const failMagic = "wqsim-failfile"
 
 // FailFile is a failing execution saved for replay.
 type FailFile struct {
-	Scenario  string
-	Variant   string
-	Seed      uint64
-	Strategy  string // informational
+	Scenario string
+	Variant  string
+	Seed     uint64
+	Strategy string // informational
 	// Exec is the execution's index in its exploration, BaseSeed that
 	// exploration's --seed and Shard/Shards its --shard: which execution
 	// of which run found the failure (wqsim merge compares them).
@@ -41,10 +41,10 @@ type FailFile struct {
 	BaseSeed      uint64
 	Shard, Shards int
 	Hash          uint64 // trace hash of the recorded run; a replay must match
-	Outcome   string // informational (# line)
-	Marks     []string
-	Tail      []des.Record
-	Decisions []des.Decision
+	Outcome       string // informational (# line)
+	Marks         []string
+	Tail          []des.Record
+	Decisions     []des.Decision
 }
 
 // Encode renders f in the text format:
