@@ -20,7 +20,10 @@ type Cell struct {
 }
 
 // NewCell returns a cell named name holding v.
-func (k *Kernel) NewCell(name string, v int64) *Cell { return &Cell{Name: name, v: v} }
+func (k *Kernel) NewCell(name string, v int64) *Cell {
+	k.tick()
+	return &Cell{Name: name, v: v}
+}
 
 // Peek returns the value without a scheduling point (for invariants and
 // tests, not for simulated code).
