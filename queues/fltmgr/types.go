@@ -204,6 +204,9 @@ const (
 	MarkCbdqInsertCancelled                // FltCbdqInsertIo found the IRP cancelled and completed it (§1.5)
 	MarkDeferredNotSafe                    // FltQueueDeferredIoWorkItem refused: paging I/O, TopLevelIrp or not IRP (§1.3)
 	MarkDeletingObject                     // a reference or work item refused: object being torn down (§1.3, §5.5)
+	MarkFsPended                           // the file system returned STATUS_PENDING; completion comes from its DPC or a worker (§5.6)
+	MarkPostInDpc                          // post-ops ran in a DPC at DISPATCH_LEVEL, in an arbitrary thread's context (§5.7)
+	MarkPostWhenSafe                       // FltDoCompletionProcessingWhenSafe posted the post-op work to a worker (§5.7)
 	numMarks
 )
 
@@ -219,6 +222,9 @@ var markNames = [numMarks]string{
 	"cbdq: insert completed cancelled data",
 	"flt: deferred work item not safe to post",
 	"flt: object being deleted",
+	"flt: file system pended the operation",
+	"flt: post-op in a dpc",
+	"flt: completion processing posted when safe",
 }
 
 func (m Mark) String() string {
