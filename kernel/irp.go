@@ -65,6 +65,7 @@ type IRP struct {
 // IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
 // completed before the run ends, or it is reported as a leak.
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
+	k.tick()
 	irp := &IRP{k: k, id: len(k.irps) + 1, Tag: tag}
 	irp.name = fmt.Sprintf("irp %d", irp.id)
 	if tag != "" {

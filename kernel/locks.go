@@ -23,6 +23,7 @@ type KSPIN_LOCK struct {
 
 // KeInitializeSpinLock returns a spin lock named name.
 func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK {
+	k.tick()
 	return &KSPIN_LOCK{Name: name, obj: "spinlock " + name}
 }
 
@@ -141,6 +142,7 @@ type FAST_MUTEX struct {
 
 // ExInitializeFastMutex returns a fast mutex named name.
 func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX {
+	k.tick()
 	return &FAST_MUTEX{Name: name, obj: "fast mutex " + name}
 }
 

@@ -20,30 +20,38 @@ type Cell struct {
 }
 
 // NewCell returns a cell named name holding v.
-func (k *Kernel) NewCell(name string, v int64) *Cell { return &Cell{Name: name, v: v} }
+func (k *Kernel) NewCell(name string, v int64) *Cell {
+	k.tick()
+	return &Cell{Name: name, v: v}
+}
 
 // Peek returns the value without a scheduling point (for invariants and
 // tests, not for simulated code).
 func (c *Cell) Peek() int64 { return c.v }
 
-func (k *Kernel) access(c *Cell, what string) *exec {
+func (k *Kernel) access(c *Cell, what string, write bool) *exec {
 	x := k.cur(what)
 	k.point(x, k.cfg.Costs.Interlocked)
-	if c.Block != nil && c.Block.freed { // build the message only on failure
-		k.checkLive(x, c.Block, what+" "+c.Name)
+	if b := c.Block; b != nil {
+		if b.freed { // build the message only on failure
+			k.checkLive(x, b, what+" "+c.Name)
+		}
+		if b.Type == PagedPool && x.irql >= DISPATCH_LEVEL {
+			k.pagedAccess(x, b, what+" "+c.Name, write)
+		}
 	}
 	return x
 }
 
 // Read is a plain load of c.
 func (k *Kernel) Read(c *Cell) int64 {
-	k.access(c, "read")
+	k.access(c, "read", false)
 	return c.v
 }
 
 // Write is a plain store to c.
 func (k *Kernel) Write(c *Cell, v int64) {
-	x := k.access(c, "write")
+	x := k.access(c, "write", true)
 	c.v = v
 	k.emit(x, KindMemory, "write", c.Name, v, 0)
 }
@@ -56,7 +64,7 @@ func (k *Kernel) InterlockedDecrement(c *Cell) int64 { return k.InterlockedAdd(c
 
 // InterlockedAdd atomically adds d and returns the new value.
 func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
-	x := k.access(c, "InterlockedAdd")
+	x := k.access(c, "InterlockedAdd", true)
 	c.v += d
 	k.emit(x, KindMemory, "interlocked-add", c.Name, c.v, d)
 	return c.v
@@ -64,7 +72,7 @@ func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
 
 // InterlockedExchange atomically stores v and returns the old value.
 func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
-	x := k.access(c, "InterlockedExchange")
+	x := k.access(c, "InterlockedExchange", true)
 	old := c.v
 	c.v = v
 	k.emit(x, KindMemory, "interlocked-xchg", c.Name, v, old)
@@ -74,7 +82,7 @@ func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
 // InterlockedCompareExchange stores exchange if c holds comparand and
 // returns the old value.
 func (k *Kernel) InterlockedCompareExchange(c *Cell, exchange, comparand int64) int64 {
-	x := k.access(c, "InterlockedCompareExchange")
+	x := k.access(c, "InterlockedCompareExchange", true)
 	old := c.v
 	if old == comparand {
 		c.v = exchange

@@ -108,6 +108,7 @@ type KEVENT struct{ dispatcherHeader }
 
 // KeInitializeEvent returns an event named name. Any IRQL.
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
+	k.tick()
 	e := &KEVENT{}
 	s := int32(0)
 	if signalled {
@@ -174,6 +175,7 @@ type KSEMAPHORE struct{ dispatcherHeader }
 
 // KeInitializeSemaphore returns a semaphore with count and limit.
 func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHORE {
+	k.tick()
 	s := &KSEMAPHORE{}
 	s.init(objSemaphore, "semaphore "+name, true, int32(count))
 	s.limit = int32(limit)
@@ -198,7 +200,10 @@ func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wa
 }
 
 // KeReadStateSemaphore returns the current count.
-func (k *Kernel) KeReadStateSemaphore(s *KSEMAPHORE) int { return int(s.state) }
+func (k *Kernel) KeReadStateSemaphore(s *KSEMAPHORE) int {
+	k.tick()
+	return int(s.state)
+}
 
 // signal sets h's state without a call cost (used by the kernel itself:
 // timers, thread exit, IRP completion events).
