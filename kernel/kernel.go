@@ -30,7 +30,8 @@ type Kernel struct {
 	threadScratch []*Thread
 	idScratch     []int32
 	endChecks     []func() []string
-	dpcFlush      *KEVENT // KeFlushQueuedDpcs waits here; made on first use
+	marks         MarkCounts // coverage marks hit in this run (Layer.HitMark)
+	dpcFlush      *KEVENT    // KeFlushQueuedDpcs waits here; made on first use
 }
 
 // New builds a kernel on sim. The configuration must be valid.
