@@ -7,6 +7,7 @@ import "github.com/wqsim/wqsim/des"
 // Records of a routine call or a callback's return status carry the
 // routine's name or the status's name instead.
 const (
+	WhatCompletionWhenSafe            des.What = "completion when safe"
 	WhatAttach                        des.What = "attach"
 	WhatComplete                      des.What = "complete"
 	WhatCompleteCanceledIo            des.What = "CompleteCanceledIo"
