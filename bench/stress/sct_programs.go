@@ -77,8 +77,22 @@ func carter01(e *env) {
 func deadlock01(e *env) {
 	var a, b sync.Mutex
 	c := e.word(1)
-	e.goes(func() { a.Lock(); e.yield(); b.Lock(); c.add(1); b.Unlock(); a.Unlock() })
-	e.goes(func() { b.Lock(); e.yield(); a.Lock(); c.add(-1); a.Unlock(); b.Unlock() })
+	e.goes(func() {
+		a.Lock()
+		e.yield()
+		b.Lock()
+		c.add(1)
+		b.Unlock()
+		a.Unlock()
+	})
+	e.goes(func() {
+		b.Lock()
+		e.yield()
+		a.Lock()
+		c.add(-1)
+		a.Unlock()
+		b.Unlock()
+	})
 }
 
 func lazy01(e *env) {
