@@ -122,18 +122,22 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 		replayForTest(t, s, variant, st.FailFile)
 		return
 	}
-	path := FailFilePath(st.FailDir, s.Name, variant)
-	if f, err := ReadFailFile(path); err == nil {
-		if r, err := ReplayScenario(context.Background(), co.Watchdog, s, f, nil); err == nil && r.Failed() {
-			t.Fatalf("saved failure still fails: %v\n%s", r.Outcome.Err, reproduceText(path))
-			return
-		}
-		t.Logf("saved failure %s no longer fails; delete it once the fix is reviewed", path)
-	}
 	if co.CLI == "" {
 		co.CLI = defaultCLI(s)
 	}
 	how := testReproduce(t, co.CLI)
+	for _, path := range SavedFailFiles(st.FailDir, s.Name, variant) {
+		f, err := ReadFailFile(path)
+		if err != nil {
+			t.Logf("saved failure %s: %v", path, err)
+			continue
+		}
+		if r, err := ReplayScenario(context.Background(), co.Watchdog, s, f, nil); err == nil && r.Failed() {
+			t.Fatalf("saved failure still fails: %v\nreproduce (from the module root):\n  %s", r.Outcome.Err, strings.Join(how.Lines(path), "\n  "))
+			return
+		}
+		t.Logf("saved failure %s no longer fails; delete it once the fix is reviewed", path)
+	}
 	o := Options{Scenario: s, Variant: variant, Strategy: co.Strategy, Seed: co.Seed, Execs: co.Execs, Shrink: true,
 		FailDir: st.FailDir, Watchdog: co.Watchdog, Reproduce: &how}
 	applySettings(&o, st)
@@ -199,13 +203,6 @@ func applySettings(o *Options, st Settings) {
 	if st.Strategy != "" {
 		o.Strategy, _ = NewStrategy(st.Strategy) // validated by CurrentSettings
 	}
-}
-
-func reproduceText(path string) string {
-	if path == "" {
-		return ""
-	}
-	return "reproduce:\n  " + strings.Join(ReproduceLines(path), "\n  ")
 }
 
 // replayForTest replays the fail file at path if it is s:variant's (a test
