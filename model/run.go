@@ -55,7 +55,8 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	if budget == 0 {
 		budget = 2_000_000
 	}
-	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: budget, DecideTies: kcfg.InjectPreemption}
+	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: budget, DecideTies: kcfg.InjectPreemption,
+		WantAccess: des.WantsAccess(chooser)}
 	sim := rc.Sim
 	if sim == nil {
 		sim = des.New(dcfg)
