@@ -99,6 +99,9 @@ func (k *Kernel) reschedule(c *Processor) bool {
 		c.quantumEnd, c.yieldWanted = false, false
 		return false
 	case cur == nil:
+		// A quantum end or injected yield pending for a thread that has
+		// since left the processor does not apply to the next one.
+		c.quantumEnd, c.yieldWanted = false, false
 		k.switchTo(c, best, "dispatch")
 		return true
 	case k.policy.Preempts(best, cur):
@@ -173,9 +176,14 @@ func (k *Kernel) switchTo(c *Processor, t *Thread, why string) {
 // quantumExpired handles the end of t's quantum on c: reset the quantum,
 // decay a boosted variable priority by one level (never below base, never
 // for real-time threads), and ask for a round-robin at the next chance
-// (SEMANTICS §4.3, §4.4).
+// (REFERENCE §4.3, §4.4). While dispatching is off the end stays pending,
+// and further quanta that run out meanwhile add nothing: Windows decays once
+// per quantum end it honours (KiQuantumEnd), however long IRQL stayed high.
 func (k *Kernel) quantumExpired(c *Processor, t *Thread) {
 	t.quantumLeft = k.quantum
+	if c.quantumEnd {
+		return
+	}
 	if t.starveBoost {
 		t.starveBoost = false
 		t.priority = t.base

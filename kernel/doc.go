@@ -5,15 +5,46 @@
 // cancellation, tagged pool, and the bug checks and findings that wrong use
 // of them produces.
 //
-// Simulated driver code is ordinary Go that calls NT-named methods on a
-// *Kernel (k.KeSetEvent, k.IoCompleteRequest, ...). Each call consumes
-// virtual CPU time and is a scheduling point: the processor may be
-// preempted, interrupted or stalled there, and every such perturbation is a
-// des decision whose choice 0 is "nothing happens".
+// # Start here
 //
-// Facts follow ../shared/SEMANTICS.md; each rule cites its section in the
-// doc comment of the routine that enforces it. Where sources disagree the
-// documented behaviour is the default and the other is a Config switch.
+// A scenario does not build a Kernel itself: package model builds one per
+// execution and hands it to the scenario as env.K. To try the kernel alone,
+// see the package example: MustNew(des.New(...), DefaultConfig()), create
+// threads with PsCreateSystemThread, then Run.
+//
+// # Two API surfaces
+//
+// *Kernel is the driver surface. Simulated driver code is ordinary Go that
+// calls NT-named methods on it (k.KeSetEvent, k.IoCompleteRequest, ...),
+// each documented with the IRQL it may be called at and what misuse bug
+// checks. Each call consumes virtual CPU time and is a scheduling point:
+// the processor may be preempted, interrupted or stalled there, and every
+// such perturbation is a des decision whose choice 0 is "nothing happens".
+// Besides the NT routines *Kernel has the workload helpers, for what a
+// scenario's threads do that is not an NT call:
+//
+//	NewCell, Read, Write   a shared variable and plain (non-interlocked) loads and stores
+//	AccessPool             a dereference of pool memory (use after free is bug check 0xD5)
+//	Compute                straight-line CPU work of a given length
+//	DeviceInterrupt        a device asserting its interrupt line
+//	VerifyCancelCompletes  Driver Verifier's "cancelled IRP completed in time" check
+//	Now                    the virtual clock
+//
+// and two calls for a harness outside simulated code: Run and Layer.
+//
+// *Layer (k.Layer()) is the second surface, for the layers built on the
+// kernel (package queues, the filter manager, model's run loop) and for
+// tools that observe a run (timeline, lab): entering a higher layer's
+// routine, bare scheduling points, traces of its own kinds, findings and
+// bug checks on its behalf, end-of-run checks, read-only dispatcher state.
+// Scenario code never calls it; a test in package model checks that.
+//
+// Where a new method goes: an NT routine a driver calls goes on *Kernel
+// under its NT name; plumbing goes on *Layer.
+//
+// Each rule cites its section in the doc comment of the routine that
+// enforces it (REFERENCE §n in docs/REFERENCE.md). Where sources disagree
+// the documented behaviour is the default and the other is a Config switch.
 //
 // Layering: kernel imports only des (and the standard library).
 package kernel

@@ -109,10 +109,11 @@ func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT
 	return &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx}, nil
 }
 
-// RaiseInterrupt delivers intr to processor cpu at time at (a device
-// firing). The ISR runs as soon as that processor's IRQL is below the
-// interrupt's.
-func (k *Kernel) RaiseInterrupt(intr *KINTERRUPT, cpu int, at des.Time) {
+// DeviceInterrupt is a workload helper: it models the device behind intr
+// asserting its interrupt line on processor cpu at virtual time at. The
+// ISR runs as soon as that processor's IRQL is below the interrupt's.
+// Callable from anywhere (setup or simulated code); not a scheduling point.
+func (k *Kernel) DeviceInterrupt(intr *KINTERRUPT, cpu int, at des.Time) {
 	c := k.cpus[cpu]
 	k.sim.At(at, func() {
 		c.isrQueue = append(c.isrQueue, intr)

@@ -119,10 +119,6 @@ func (k *Kernel) Compute(d des.Duration) {
 	k.point(e, d)
 }
 
-// Yield is a bare scheduling point with no cost: perturbations may be
-// injected here and pending preemption or DPCs take effect.
-func (k *Kernel) Yield() { k.point(k.cur("Yield"), 0) }
-
 func (e *exec) actorID() int32 {
 	if e.thread != nil {
 		return e.thread.id
@@ -130,16 +126,25 @@ func (e *exec) actorID() int32 {
 	return 0
 }
 
-// chunkDone is the event at the end of a compute chunk.
+// chunkDone is the event at the end of a compute chunk. A pending quantum
+// end sends the processor to settle (which may round-robin) only when the
+// chunk was a thread's below DISPATCH_LEVEL: at or above it, or in a DPC or
+// ISR, dispatching is off and the quantum end waits until IRQL drops
+// (REFERENCE §4.3, §4.5); settling then would only start an empty chunk,
+// for ever.
 func (e *exec) chunkDone() {
 	c := e.cpu
 	c.charge(e)
-	if e.remaining > 0 || c.quantumEnd {
+	if e.remaining > 0 || c.quantumEnd && e.canSwitch() {
 		c.settle()
 		return
 	}
 	e.resume()
 }
+
+// canSwitch reports whether the dispatcher may act on e's processor now:
+// e is a thread context below DISPATCH_LEVEL.
+func (e *exec) canSwitch() bool { return e.kind == execThread && e.irql < DISPATCH_LEVEL }
 
 // resume runs e's coroutine until it yields, then lets its processor act
 // on what it asked for.

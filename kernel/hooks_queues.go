@@ -5,13 +5,6 @@ package kernel
 // needs, so that layer never reaches into kernel internals. None allocates
 // except Entries, which is for end-of-run reports only.
 
-// Enter begins a higher layer's kernel routine (IoAllocateWorkItem,
-// IoCreateDevice, ...) on behalf of the calling simulated code, exactly as
-// the kernel's own routines begin: a scheduling point that charges
-// Costs.Call and offers the injected perturbations. api names the routine in
-// the panic raised when it is called outside simulated code.
-func (k *Kernel) Enter(api string) { k.enter(api) }
-
 // CriticalRegionDepth returns how many KeEnterCriticalRegion calls of t are
 // not yet matched by KeLeaveCriticalRegion: NT's KernelApcDisable, negated.
 // A worker thread checks it after every work routine (SEMANTICS §1.1, §3.3).

@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"fmt"
+
+	"github.com/wqsim/wqsim/des"
 )
 
 // IRP flags that matter to the model (SEMANTICS §5.2).
@@ -149,6 +151,20 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	k.emit(x, KindIRP, "IoCancelIrp", irp.name, 1, 0)
 	routine(irp)
 	return true
+}
+
+// VerifyCancelCompletes is a workload helper: it models Driver Verifier's
+// check that a cancelled IRP is completed in time (bug check 0xC4
+// DRIVER_VERIFIER_DETECTED_VIOLATION with P1 = 0x135, P2 the IRP). The
+// calling thread — the workload's canceller, after IoCancelIrp — waits up
+// to deadline for irp to complete; if it has not, the run stops with that
+// bug check. Scenarios scale deadline down with their own delays. Caller
+// IRQL PASSIVE_LEVEL (it waits).
+func (k *Kernel) VerifyCancelCompletes(irp *IRP, deadline des.Duration) {
+	if k.KeWaitForSingleObject(irp.done, deadline) == STATUS_TIMEOUT {
+		k.bugCheck(k.curOrNil(), "IoCancelIrp (Verifier)", DRIVER_VERIFIER_DETECTED_VIOLATION, 0x135, uint64(irp.id), 0, 0,
+			fmt.Sprintf("%s was cancelled but not completed within %v", irp.name, deadline))
+	}
 }
 
 // IoCompleteRequest completes irp. A second completion is 0x44

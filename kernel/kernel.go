@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/wqsim/wqsim/des"
@@ -67,57 +66,14 @@ func MustNew(sim *des.Sim, cfg Config) *Kernel {
 	return k
 }
 
-// Sim returns the simulation the kernel runs on.
-func (k *Kernel) Sim() *des.Sim { return k.sim }
-
-// Config returns the kernel's configuration.
-func (k *Kernel) Config() Config { return k.cfg }
-
 // Now returns the virtual time.
 func (k *Kernel) Now() des.Time { return k.sim.Now() }
-
-// Processors returns the number of processors.
-func (k *Kernel) Processors() int { return len(k.cpus) }
-
-// Threads returns every thread created so far, in creation order.
-func (k *Kernel) Threads() []*Thread { return k.threads }
-
-// AddEndCheck registers a check run by Finish when the run ends quietly;
-// each returned string is an outstanding object reported as a *Leak.
-func (k *Kernel) AddEndCheck(f func() []string) { k.endChecks = append(k.endChecks, f) }
 
 // Run runs the simulation to quiescence and returns its outcome after the
 // end-of-run checks (see Finish).
 func (k *Kernel) Run() des.Outcome {
 	k.sim.Run()
-	return k.Finish()
-}
-
-// Finish classifies how the run ended: a finding that stopped it; a step
-// budget overrun (as *Livelock); threads that wait with nothing left to
-// wake them (*Deadlock); or outstanding IRPs, pool blocks and objects of
-// higher layers (*Leak). Call it once the event queue is empty or the run
-// has stopped.
-func (k *Kernel) Finish() des.Outcome {
-	if err := k.sim.Err(); err != nil {
-		var be *des.BudgetError
-		if errors.As(err, &be) {
-			if _, already := err.(*Livelock); !already {
-				k.sim.ReplaceErr(&Livelock{Budget: be, Running: k.runningNames()})
-			}
-		}
-		return k.sim.Outcome()
-	}
-	if k.sim.Pending() == 0 {
-		if d := k.findHang(); d != nil {
-			k.sim.Stop(d)
-			return k.sim.Outcome()
-		}
-		if items := k.leaks(); len(items) > 0 {
-			k.sim.Stop(&Leak{Items: items, At: k.sim.Now()})
-		}
-	}
-	return k.sim.Outcome()
+	return k.Layer().Finish()
 }
 
 func (k *Kernel) runningNames() []string {
@@ -173,13 +129,3 @@ func (k *Kernel) bugCheck(e *exec, api string, code uint32, p1, p2, p3, p4 uint6
 	k.emit(e, KindBugCheck, "BUGCHECK", bc.Name, int64(code), int64(p1))
 	k.halt(e, bc)
 }
-
-// BugCheckFrom raises a bug check on behalf of a higher layer (queues,
-// filter manager) from the calling simulated code.
-func (k *Kernel) BugCheckFrom(api string, code uint32, p1, p2, p3, p4 uint64, detail string) {
-	k.bugCheck(k.curOrNil(), api, code, p1, p2, p3, p4, detail)
-}
-
-// Fail stops the run with a finding of a higher layer (a verifier message,
-// a protocol violation) raised by the calling simulated code.
-func (k *Kernel) Fail(err error) { k.halt(k.curOrNil(), err) }

@@ -79,11 +79,14 @@ func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
 	k.emit(x, KindPool, "free", b.Tag+" "+b.name, int64(b.Size), 0)
 }
 
-// Touch is an access to memory in b by simulated code: after free it is a
-// use-after-free, reported as Driver Verifier special pool does
-// (DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL 0xD5).
-func (k *Kernel) Touch(b *PoolBlock, what string) {
-	x := k.cur("Touch")
+// AccessPool is a workload helper: it models driver code dereferencing
+// memory in b (reading or writing a field of a pool allocation). It costs
+// as much as an interlocked operation and is a scheduling point. After the
+// block is freed the access is a use-after-free, reported as Driver
+// Verifier's special pool does (DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL
+// 0xD5); what names the access in that report. Any IRQL.
+func (k *Kernel) AccessPool(b *PoolBlock, what string) {
+	x := k.cur("AccessPool")
 	k.point(x, k.cfg.Costs.Interlocked)
 	k.checkLive(x, b, what)
 }
@@ -93,15 +96,4 @@ func (k *Kernel) checkLive(x *exec, b *PoolBlock, what string) {
 		k.bugCheck(x, "memory access", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(b.id), 0, 0, 0,
 			fmt.Sprintf("%s touched pool block %s tag %q after it was freed", what, b.name, b.Tag))
 	}
-}
-
-// AllocateInternal creates a block without a scheduling point, for kernel
-// objects allocated on the caller's behalf by higher layers (work items).
-func (k *Kernel) AllocateInternal(typ POOL_TYPE, size int, tag string) *PoolBlock {
-	return k.allocate(k.curOrNil(), typ, size, tag)
-}
-
-// FreeInternal frees a block like ExFreePool but attributes the call to api.
-func (k *Kernel) FreeInternal(b *PoolBlock, api string) {
-	k.free(k.curOrNil(), b, b.Tag, api)
 }

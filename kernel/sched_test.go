@@ -90,7 +90,7 @@ func TestBoostAndDecay(t *testing.T) {
 		k.KeWaitForSingleObject(ev, kernel.Infinite)
 		seen = append(seen, th.Priority()) // 8 + IO_KEYBOARD 6 = 14
 		for i := 0; i < 7; i++ {
-			k.Compute(k.Config().Quantum())
+			k.Compute(k.Layer().Config().Quantum())
 			seen = append(seen, th.Priority())
 		}
 	})
@@ -192,7 +192,7 @@ func TestInterruptISRQueuesDPC(t *testing.T) {
 		order = append(order, "compute done")
 		end = k.Now()
 	})
-	k.RaiseInterrupt(intr, 0, des.Time(2*des.Millisecond))
+	k.DeviceInterrupt(intr, 0, des.Time(2*des.Millisecond))
 	require.NoError(t, k.Run().Err)
 	assert.Equal(t, []string{"isr", "dpc", "compute done"}, order)
 	assert.Equal(t, kernel.IRQL(5), isrIrql)

@@ -8,29 +8,6 @@ import "github.com/wqsim/wqsim/des"
 // code (a des.Sink, or the loop that drives Sim.Step), where the state is
 // consistent. Mutating the returned objects is not supported.
 
-// Processor returns processor i (0 ≤ i < Processors()).
-func (k *Kernel) Processor(i int) *Processor { return k.cpus[i] }
-
-// Policy returns the dispatcher policy in use.
-func (k *Kernel) Policy() Policy { return k.policy }
-
-// ThreadByID returns the thread with id (IDs count from 1 in creation
-// order, as in trace records' Thread field), or nil if there is none.
-func (k *Kernel) ThreadByID(id int32) *Thread {
-	if id < 1 || int(id) > len(k.threads) {
-		return nil
-	}
-	return k.threads[id-1]
-}
-
-// ReadyCount returns the number of ready threads.
-func (k *Kernel) ReadyCount() int { return k.policy.Len() }
-
-// EachReady calls f on every ready thread in the policy's order (best first
-// for the NT dispatcher) until f returns false. f must not change dispatcher
-// state.
-func (k *Kernel) EachReady(f func(*Thread) bool) { k.policy.Each(f) }
-
 // Busy reports whether the processor executes anything: a thread (running
 // or spinning), its DPC drain or an ISR. An idle processor is not busy.
 func (c *Processor) Busy() bool { return c.cur != nil || c.dpcOn || c.isrOn }

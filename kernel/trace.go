@@ -55,14 +55,3 @@ func (k *Kernel) emit(e *exec, kind des.Kind, what, object string, a, b int64) {
 	}
 	k.sim.Emit(r)
 }
-
-// Trace emits a record of a higher layer's call (work-item queueing, a
-// cbdq operation) attributed to the calling simulated code.
-func (k *Kernel) Trace(what, object string, a, b int64) {
-	k.emit(k.curOrNil(), KindCall, what, object, a, b)
-}
-
-// TraceKind is Trace with the caller's own record kind.
-func (k *Kernel) TraceKind(kind des.Kind, what, object string, a, b int64) {
-	k.emit(k.curOrNil(), kind, what, object, a, b)
-}

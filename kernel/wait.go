@@ -398,12 +398,6 @@ func (k *Kernel) checkIrqlAtMost(x *exec, api string, max IRQL) {
 	}
 }
 
-// CheckIrqlAtMost lets higher layers enforce "IRQL ≤ max" for their
-// routines with the same bug check.
-func (k *Kernel) CheckIrqlAtMost(api string, max IRQL) {
-	k.checkIrqlAtMost(k.cur(api), api, max)
-}
-
 func firstName(objs []Waitable) string {
 	if len(objs) == 0 {
 		return "delay"

@@ -149,7 +149,7 @@ func (o *observer) Write(r *des.Record) {
 	if r.Kind != kernel.KindSwitch || o.k == nil {
 		return
 	}
-	if t := o.k.ThreadByID(r.Thread); t != nil {
+	if t := o.k.Layer().ThreadByID(r.Thread); t != nil {
 		w := r.At.Sub(t.ReadySince())
 		o.maxWait = max(o.maxWait, w)
 		o.waitSum += w
@@ -191,16 +191,16 @@ func (o *observer) observe() {
 	o.advance(k.Now())
 	minRunning := 1 << 30
 	for i := range o.busy {
-		c := k.Processor(i)
+		c := k.Layer().Processor(i)
 		o.busy[i] = c.Busy()
 		if t := c.Current(); t != nil {
 			minRunning = min(minRunning, t.Priority())
 		}
 	}
 	o.inverted = false
-	if k.ReadyCount() > 0 && minRunning < 1<<30 {
+	if k.Layer().ReadyCount() > 0 && minRunning < 1<<30 {
 		o.maxReady = -1
-		k.EachReady(o.readyFn)
+		k.Layer().EachReady(o.readyFn)
 		o.inverted = o.maxReady > minRunning
 	}
 	if o.sys != nil {

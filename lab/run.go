@@ -165,10 +165,10 @@ func (g *streamGen) arrive() {
 		d.pending = append(d.pending, j)
 		d.arrived++
 	}
-	d.k.RaiseInterrupt(d.intr, d.nextCPU, now)
-	d.nextCPU = (d.nextCPU + 1) % d.k.Processors()
+	d.k.DeviceInterrupt(d.intr, d.nextCPU, now)
+	d.nextCPU = (d.nextCPU + 1) % d.k.Layer().Processors()
 	if next := now.Add(g.gap.draw(g.rng)); next < d.window {
-		d.k.Sim().At(next, g.fire)
+		d.k.Layer().Sim().At(next, g.fire)
 	}
 }
 
@@ -396,7 +396,7 @@ func (m *machine) drive(ctx context.Context) error {
 // measure ends the run and fills r with its outcome and metrics.
 func (m *machine) measure(r *CellResult) {
 	m.obs.finish()
-	out := m.k.Finish()
+	out := m.k.Layer().Finish()
 	d, win := m.d, m.win
 	r.Outcome, r.Detail = outcomeOf(out.Err)
 	r.Arrived, r.Completed = d.arrived, d.completed

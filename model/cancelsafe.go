@@ -137,7 +137,7 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 			if ctx.Freed() {
 				cs.env.Hit("cancelsafe: cancelled inside insert")
 			}
-			k.Touch(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
+			k.AccessPool(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
 		}
 		return fltmgr.FLT_PREOP_PENDING
 	case st == kernel.STATUS_FLT_CBDQ_DISABLED:

@@ -49,13 +49,9 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 			// cancel is lost (§2.7A).
 			env.Hit("cancelsafe: cancel found no cancel routine")
 		}
-		if k.KeWaitForSingleObject(irp.Done(), csCancelDeadline) == kernel.STATUS_TIMEOUT {
-			// Driver Verifier's check that a cancelled IRP completes in time
-			// (0xC4 P1=0x135, SEMANTICS §6.1); the deadline is scaled down
-			// with the filter's delay.
-			k.BugCheckFrom("IoCancelIrp (Verifier)", kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x135, uint64(irp.ID()), 0, 0,
-				fmt.Sprintf("%s was cancelled but not completed within %v", irp.Name(), csCancelDeadline))
-		}
+		// Driver Verifier's check that a cancelled IRP completes in time
+		// (§6.1); the deadline is scaled down with the filter's delay.
+		k.VerifyCancelCompletes(irp, csCancelDeadline)
 	})
 	k.PsCreateSystemThread("unloader", 8, func() {
 		k.KeWaitForSingleObject(started, kernel.Infinite)

@@ -74,7 +74,7 @@ func setupDoubleComplete(env *Env) error {
 	k.PsCreateSystemThread("dispatch", 8, func() {
 		k.IoMarkIrpPending(irp)
 		k.KeSetTimer(timer, 50*des.Microsecond, timeoutDpc)
-		k.RaiseInterrupt(intr, 0, k.Now().Add(des.Duration(delay)*des.Microsecond))
+		k.DeviceInterrupt(intr, 0, k.Now().Add(des.Duration(delay)*des.Microsecond))
 		k.KeWaitForSingleObject(irp.Done(), kernel.Infinite)
 		env.BeginDrain()
 	})

@@ -44,7 +44,7 @@ func (e *Env) Hit(mark string) {
 	if !slices.Contains(e.marks, mark) {
 		e.marks = append(e.marks, mark)
 	}
-	e.K.Trace("mark", mark, 0, 0)
+	e.K.Layer().Trace("mark", mark, 0, 0)
 }
 
 // Marks returns the marks hit so far, sorted.
@@ -68,7 +68,7 @@ func (e *Env) AtEnd(name string, f func() error) {
 // Violation stops the run from inside simulated code with an invariant
 // violation found inline (a double completion the model itself noticed).
 func (e *Env) Violation(name, format string, args ...any) {
-	e.K.Fail(&InvariantError{Name: name, Err: fmt.Errorf(format, args...), At: e.Sim.Now()})
+	e.K.Layer().Fail(&InvariantError{Name: name, Err: fmt.Errorf(format, args...), At: e.Sim.Now()})
 }
 
 // Choose makes a workload decision (which IRP to cancel, when to unload):
@@ -82,7 +82,7 @@ func (e *Env) Choose(label string, n int) int {
 func (e *Env) BeginDrain() {
 	if e.drain != nil && !e.drain.on {
 		e.drain.on = true
-		e.K.Trace("drain", "perturbations off", 0, 0)
+		e.K.Layer().Trace("drain", "perturbations off", 0, 0)
 	}
 }
 

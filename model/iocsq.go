@@ -121,7 +121,7 @@ func ioInitializeRemoveLock(k *kernel.Kernel, l *ioRemoveLock, block *kernel.Poo
 // IoAcquireRemoveLock: STATUS_DELETE_PENDING once IoReleaseRemoveLockAndWait
 // has begun.
 func (l *ioRemoveLock) acquire(who string) kernel.NTSTATUS {
-	l.k.Touch(l.block, who+": IoAcquireRemoveLock")
+	l.k.AccessPool(l.block, who+": IoAcquireRemoveLock")
 	l.k.InterlockedIncrement(l.count)
 	if l.k.Read(l.removed) != 0 {
 		l.release(who)
@@ -132,7 +132,7 @@ func (l *ioRemoveLock) acquire(who string) kernel.NTSTATUS {
 
 // IoReleaseRemoveLock.
 func (l *ioRemoveLock) release(who string) {
-	l.k.Touch(l.block, who+": IoReleaseRemoveLock")
+	l.k.AccessPool(l.block, who+": IoReleaseRemoveLock")
 	if l.k.InterlockedDecrement(l.count) == 0 {
 		l.k.KeSetEvent(l.event, kernel.IO_NO_INCREMENT, false)
 	}
@@ -141,7 +141,7 @@ func (l *ioRemoveLock) release(who string) {
 // IoReleaseRemoveLockAndWait: the caller holds one acquisition; drop it
 // and the initial bias, then wait until every other holder has released.
 func (l *ioRemoveLock) releaseAndWait(who string) {
-	l.k.Touch(l.block, who+": IoReleaseRemoveLockAndWait")
+	l.k.AccessPool(l.block, who+": IoReleaseRemoveLockAndWait")
 	l.k.InterlockedExchange(l.removed, 1)
 	l.k.InterlockedDecrement(l.count)
 	if l.k.InterlockedDecrement(l.count) > 0 {
@@ -332,7 +332,7 @@ func (dev *csampDevice) pollingThread() {
 		if fc.block.Freed() {
 			dev.env.Hit(markIocsqCleanupVsPoll)
 		}
-		k.Touch(fc.block, "CsampPollingThread: FileContext->BytesRead")
+		k.AccessPool(fc.block, "CsampPollingThread: FileContext->BytesRead")
 		fc.bytesRead += uint64(4096)
 		irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: 4096}
 		dev.inService = nil

@@ -73,7 +73,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 		return Result{}, fmt.Errorf("scenario %q setup: %w", s.Name, err)
 	}
 	step(env, rc.SkipStepInvariants)
-	out := k.Finish()
+	out := k.Layer().Finish()
 	if out.Err == nil {
 		if err := env.checkInvariants(env.endChecks); err != nil {
 			sim.Stop(err)

@@ -298,7 +298,7 @@ func TestUncontrolledNondeterminismIsReported(t *testing.T) {
 			n := flip
 			env.K.PsCreateSystemThread("t", 8, func() {
 				for i := 0; i < n; i++ {
-					env.K.Yield()
+					env.K.Layer().Yield()
 				}
 				env.Violation("always", "fails")
 			})

@@ -184,7 +184,7 @@ func IoCsqInsertIrpEx(csq *IO_CSQ, irp *kernel.IRP, ctx *IO_CSQ_IRP_CONTEXT, ins
 
 func (c *IO_CSQ) insertIrp(api string, irp *kernel.IRP, ctx *IO_CSQ_IRP_CONTEXT, insertContext any) kernel.NTSTATUS {
 	c.mustInit(api)
-	c.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	c.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	if c.Order == CsqOrderReactOS {
 		return c.insertReactOS(irp, ctx, insertContext)
 	}
@@ -340,7 +340,7 @@ func (c *IO_CSQ) owner(irp *kernel.IRP) *IO_CSQ_IRP_CONTEXT {
 			return v
 		}
 	}
-	c.k.Fail(&CsqCorruption{Queue: c.Name, Irp: irp.Name(),
+	c.k.Layer().Fail(&CsqCorruption{Queue: c.Name, Irp: irp.Name(),
 		Detail: fmt.Sprintf("Irp->Tail.Overlay.DriverContext[3] holds %T, not this queue or one of its contexts; the slot belongs to the IoCsq library (SEMANTICS §1.6)", irp.DriverContext[3])})
 	return nil
 }
@@ -352,7 +352,7 @@ func (c *IO_CSQ) owner(irp *kernel.IRP) *IO_CSQ_IRP_CONTEXT {
 func IoCsqRemoveIrp(csq *IO_CSQ, ctx *IO_CSQ_IRP_CONTEXT) *kernel.IRP {
 	c := csq
 	c.mustInit("IoCsqRemoveIrp")
-	c.k.CheckIrqlAtMost("IoCsqRemoveIrp", kernel.DISPATCH_LEVEL)
+	c.k.Layer().CheckIrqlAtMost("IoCsqRemoveIrp", kernel.DISPATCH_LEVEL)
 	irql := c.acquire(c) // step 1
 	irp := ctx.Irp
 	c.step(CsqRemoveLocked, irp)
@@ -381,7 +381,7 @@ func IoCsqRemoveIrp(csq *IO_CSQ, ctx *IO_CSQ_IRP_CONTEXT) *kernel.IRP {
 func IoCsqRemoveNextIrp(csq *IO_CSQ, peekContext any) *kernel.IRP {
 	c := csq
 	c.mustInit("IoCsqRemoveNextIrp")
-	c.k.CheckIrqlAtMost("IoCsqRemoveNextIrp", kernel.DISPATCH_LEVEL)
+	c.k.Layer().CheckIrqlAtMost("IoCsqRemoveNextIrp", kernel.DISPATCH_LEVEL)
 	irql := c.acquire(c) // step 1
 	c.step(CsqRemoveNextLocked, nil)
 	var irp *kernel.IRP
@@ -415,16 +415,16 @@ func (c *IO_CSQ) mustInit(api string) {
 // point, so another processor or an injected preemption can come between
 // this step and the next.
 func (c *IO_CSQ) step(s CsqStep, irp *kernel.IRP) {
-	c.k.TraceKind(KindCsqStep, s.String(), csqIrpName(irp), int64(c.Order), 0)
+	c.k.Layer().TraceKind(KindCsqStep, s.String(), csqIrpName(irp), int64(c.Order), 0)
 	if c.Hook != nil {
 		c.Hook(s, irp)
 	}
-	c.k.Yield()
+	c.k.Layer().Yield()
 }
 
 func (c *IO_CSQ) markHit(m CsqMark, irp *kernel.IRP) {
 	c.hits[m]++
-	c.k.TraceKind(KindCsqMark, m.String(), csqIrpName(irp), int64(c.Order), 0)
+	c.k.Layer().TraceKind(KindCsqMark, m.String(), csqIrpName(irp), int64(c.Order), 0)
 }
 
 func csqIrpName(irp *kernel.IRP) string {

@@ -111,13 +111,13 @@ func (d *DEVICE_OBJECT) Deleted() bool { return d.deleted }
 // DriverEntry's status.
 func (s *System) LoadDriver(name string, entry DRIVER_INITIALIZE) (*DRIVER_OBJECT, kernel.NTSTATUS) {
 	k := s.k
-	k.Enter("LoadDriver")
-	k.CheckIrqlAtMost("LoadDriver", kernel.PASSIVE_LEVEL)
+	k.Layer().Enter("LoadDriver")
+	k.Layer().CheckIrqlAtMost("LoadDriver", kernel.PASSIVE_LEVEL)
 	d := &DRIVER_OBJECT{hdr: objectHeader{name: "driver " + name, refs: 1}, sys: s, DriverName: name}
 	s.drivers = append(s.drivers, d)
-	k.TraceKind(KindDriver, "driver-load", d.hdr.name, 0, 0)
+	k.Layer().TraceKind(KindDriver, "driver-load", d.hdr.name, 0, 0)
 	st := entry(d)
-	k.TraceKind(KindDriver, "DriverEntry", d.hdr.name, int64(st), 0)
+	k.Layer().TraceKind(KindDriver, "DriverEntry", d.hdr.name, int64(st), 0)
 	if !kernel.NT_SUCCESS(st) {
 		d.state = driverUnloading
 		s.deref(d, "LoadDriver")
@@ -141,13 +141,13 @@ func (s *System) Drivers() []*DRIVER_OBJECT { return s.drivers }
 // one already unloading.
 func (s *System) UnloadDriver(d *DRIVER_OBJECT) kernel.NTSTATUS {
 	k := s.k
-	k.Enter("UnloadDriver")
-	k.CheckIrqlAtMost("UnloadDriver", kernel.PASSIVE_LEVEL)
+	k.Layer().Enter("UnloadDriver")
+	k.Layer().CheckIrqlAtMost("UnloadDriver", kernel.PASSIVE_LEVEL)
 	if d.state != driverLoaded || d.DriverUnload == nil {
 		return kernel.STATUS_INVALID_DEVICE_REQUEST
 	}
 	d.state = driverUnloading
-	k.TraceKind(KindDriver, "driver-unload", d.hdr.name, int64(d.hdr.refs), 0)
+	k.Layer().TraceKind(KindDriver, "driver-unload", d.hdr.name, int64(d.hdr.refs), 0)
 	d.DriverUnload(d)
 	s.deref(d, "UnloadDriver")
 	return kernel.STATUS_SUCCESS
@@ -158,12 +158,12 @@ func (s *System) UnloadDriver(d *DRIVER_OBJECT) kernel.NTSTATUS {
 // scheduling point.
 func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, kernel.NTSTATUS) {
 	k := s.k
-	k.Enter("IoCreateDevice")
-	k.CheckIrqlAtMost("IoCreateDevice", kernel.PASSIVE_LEVEL)
+	k.Layer().Enter("IoCreateDevice")
+	k.Layer().CheckIrqlAtMost("IoCreateDevice", kernel.PASSIVE_LEVEL)
 	dev := &DEVICE_OBJECT{hdr: objectHeader{name: "device " + name, refs: 1}, DriverObject: d}
 	d.devices = append(d.devices, dev)
 	d.hdr.refs++
-	k.TraceKind(KindDriver, "device-create", dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))
+	k.Layer().TraceKind(KindDriver, "device-create", dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))
 	return dev, kernel.STATUS_SUCCESS
 }
 
@@ -173,13 +173,13 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 // no-op in this model.
 func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 	k := s.k
-	k.Enter("IoDeleteDevice")
-	k.CheckIrqlAtMost("IoDeleteDevice", kernel.PASSIVE_LEVEL)
+	k.Layer().Enter("IoDeleteDevice")
+	k.Layer().CheckIrqlAtMost("IoDeleteDevice", kernel.PASSIVE_LEVEL)
 	if dev.deleted {
 		return
 	}
 	dev.deleted = true
-	k.TraceKind(KindDriver, "device-delete", dev.hdr.name, int64(dev.hdr.refs), 0)
+	k.Layer().TraceKind(KindDriver, "device-delete", dev.hdr.name, int64(dev.hdr.refs), 0)
 	s.deref(dev, "IoDeleteDevice")
 }
 
@@ -187,8 +187,8 @@ func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 // keep the image loaded, SEMANTICS §1.2). Caller IRQL ≤ DISPATCH_LEVEL; a
 // scheduling point.
 func (s *System) ObReferenceObject(obj IoObject) {
-	s.k.Enter("ObReferenceObject")
-	s.k.CheckIrqlAtMost("ObReferenceObject", kernel.DISPATCH_LEVEL)
+	s.k.Layer().Enter("ObReferenceObject")
+	s.k.Layer().CheckIrqlAtMost("ObReferenceObject", kernel.DISPATCH_LEVEL)
 	s.ref(obj)
 }
 
@@ -197,15 +197,15 @@ func (s *System) ObReferenceObject(obj IoObject) {
 // Dropping a reference nobody holds is REFERENCE_BY_POINTER 0x18. Caller
 // IRQL ≤ DISPATCH_LEVEL; a scheduling point.
 func (s *System) ObDereferenceObject(obj IoObject) {
-	s.k.Enter("ObDereferenceObject")
-	s.k.CheckIrqlAtMost("ObDereferenceObject", kernel.DISPATCH_LEVEL)
+	s.k.Layer().Enter("ObDereferenceObject")
+	s.k.Layer().CheckIrqlAtMost("ObDereferenceObject", kernel.DISPATCH_LEVEL)
 	s.deref(obj, "ObDereferenceObject")
 }
 
 func (s *System) ref(obj IoObject) {
 	h := obj.header()
 	h.refs++
-	s.k.TraceKind(KindObject, "reference", h.name, int64(h.refs), 0)
+	s.k.Layer().TraceKind(KindObject, "reference", h.name, int64(h.refs), 0)
 }
 
 // deref drops one reference without a scheduling point (the caller passed
@@ -213,11 +213,11 @@ func (s *System) ref(obj IoObject) {
 func (s *System) deref(obj IoObject, api string) {
 	h := obj.header()
 	if h.refs <= 0 {
-		s.k.BugCheckFrom(api, REFERENCE_BY_POINTER, 0, 0, uint64(h.refs), 0,
+		s.k.Layer().BugCheckFrom(api, REFERENCE_BY_POINTER, 0, 0, uint64(h.refs), 0,
 			fmt.Sprintf("%s dereferenced with no references left", h.name))
 	}
 	h.refs--
-	s.k.TraceKind(KindObject, "dereference", h.name, int64(h.refs), 0)
+	s.k.Layer().TraceKind(KindObject, "dereference", h.name, int64(h.refs), 0)
 	if h.refs > 0 {
 		return
 	}
@@ -230,10 +230,10 @@ func (s *System) deref(obj IoObject, api string) {
 				break
 			}
 		}
-		s.k.TraceKind(KindDriver, "device-gone", h.name, 0, 0)
+		s.k.Layer().TraceKind(KindDriver, "device-gone", h.name, 0, 0)
 		s.deref(d, api)
 	case *DRIVER_OBJECT:
 		o.state = driverImageGone
-		s.k.TraceKind(KindDriver, "image-unloaded", h.name, 0, 0)
+		s.k.Layer().TraceKind(KindDriver, "image-unloaded", h.name, 0, 0)
 	}
 }

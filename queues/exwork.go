@@ -106,7 +106,7 @@ func (s *System) ExQueueWorkItem(item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE) {
 // queue-type contract check.
 func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE, driverCall bool) {
 	k := s.k
-	k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	s.assignID(item)
 	s.checkQueueable(api, item, typ)
 	if driverCall && !typ.driverAllowed() {
@@ -119,7 +119,7 @@ func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYP
 	k.KeInsertQueue(q.kq, item)
 	item.linked = true
 	item.queuedAt = k.Now()
-	k.TraceKind(KindWorkQueue, api, q.name, int64(item.id), int64(q.kq.Len()))
+	k.Layer().TraceKind(KindWorkQueue, api, q.name, int64(item.id), int64(q.kq.Len()))
 	s.afterInsert(q)
 }
 
@@ -138,23 +138,23 @@ func (s *System) checkQueueable(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEU
 	k := s.k
 	if b := item.Block; b != nil {
 		if b.Freed() {
-			k.Touch(b, api+" on work item #"+fmt.Sprint(item.id))
+			k.AccessPool(b, api+" on work item #"+fmt.Sprint(item.id))
 		}
-		if b.Type == kernel.PagedPool && k.Config().Verifier {
-			k.BugCheckFrom(api, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x131, item.id, 0, 0,
+		if b.Type == kernel.PagedPool && k.Layer().Config().Verifier {
+			k.Layer().BugCheckFrom(api, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x131, item.id, 0, 0,
 				fmt.Sprintf("work item #%d lives in paged pool block %s; work items must be nonpaged", item.id, b.Name()))
 		}
 	}
 	if !typ.Valid() {
-		k.BugCheckFrom(api, kernel.WORKER_INVALID, 6, item.id, uint64(typ), 0,
+		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 6, item.id, uint64(typ), 0,
 			fmt.Sprintf("invalid queue type %d for work item #%d", int32(typ), item.id))
 	}
 	if item.routine == nil {
-		k.BugCheckFrom(api, kernel.WORKER_INVALID, 7, item.id, uint64(typ), 0,
+		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 7, item.id, uint64(typ), 0,
 			fmt.Sprintf("work item #%d has no worker routine (not initialised?)", item.id))
 	}
 	if item.linked && s.cfg.DoubleQueue == DoubleQueueBugCheck {
-		k.BugCheckFrom(api, kernel.WORKER_INVALID, 1, item.id, uint64(typ), 0,
+		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 1, item.id, uint64(typ), 0,
 			fmt.Sprintf("work item #%d (%s) queued to %v while still queued on %v", item.id, item.routineName(), typ, item.typ))
 	}
 }
@@ -171,7 +171,7 @@ func (s *System) ReportContract(api, detail, rule, source string) {
 	if !s.cfg.ContractChecks {
 		return
 	}
-	s.k.Fail(&ContractViolation{API: api, Actor: s.actorName(), At: s.k.Now(), Rule: rule, Source: source, Detail: detail})
+	s.k.Layer().Fail(&ContractViolation{API: api, Actor: s.actorName(), At: s.k.Now(), Rule: rule, Source: source, Detail: detail})
 }
 
 // actorName names the calling simulated code for reports.
@@ -191,7 +191,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		// The entry's link was nulled by an earlier removal (or by
 		// re-initialisation): KeRemoveQueue's check (RO:ntoskrnl/ke/queue.c,
 		// BC:0x96). P1 the entry, P2 the queue, P4 the routine.
-		k.BugCheckFrom("KeRemoveQueue", kernel.INVALID_WORK_QUEUE_ITEM, it.id, uint64(q.typ), 0, it.routineID(),
+		k.Layer().BugCheckFrom("KeRemoveQueue", kernel.INVALID_WORK_QUEUE_ITEM, it.id, uint64(q.typ), 0, it.routineID(),
 			fmt.Sprintf("removed work item #%d (%s) from %s with a NULL link: it was queued twice (or re-initialised while queued)", it.id, it.routineName(), q.name))
 	}
 	it.linked = false
@@ -199,7 +199,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		// Windows catches this when the pool is freed (ExFreePool checks for
 		// active work items); the kernel model has no free hook, so the
 		// worker reports it when it removes the item.
-		k.BugCheckFrom("ExFreePool", kernel.WORKER_INVALID, 0, it.id, 0, uint64(b.Size),
+		k.Layer().BugCheckFrom("ExFreePool", kernel.WORKER_INVALID, 0, it.id, 0, uint64(b.Size),
 			fmt.Sprintf("work item #%d (%s) was freed (pool block %s) while queued on %s", it.id, it.routineName(), b.Name(), q.name))
 	}
 	// Everything is read before the call: the routine may free, requeue or
@@ -210,22 +210,22 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		ident, shown = io.routineIdent(), io.ctx
 	}
 	start := k.Now()
-	k.TraceKind(KindWorkDequeue, "dequeue", q.name, int64(id), int64(start.Sub(it.queuedAt)))
+	k.Layer().TraceKind(KindWorkDequeue, "dequeue", q.name, int64(id), int64(start.Sub(it.queuedAt)))
 	if owner != nil && owner.imageUnloaded() {
 		s.unloadedCode(id, ident, owner, "calls")
 	}
-	k.TraceKind(KindWorkRun, "run", q.name, int64(id), b2i(w.dynamic))
+	k.Layer().TraceKind(KindWorkRun, "run", q.name, int64(id), b2i(w.dynamic))
 	routine(param)
 	if owner != nil {
 		// The return path executes in the driver's image: a scheduling
 		// point, so an unload can overtake it (SEMANTICS §6.8).
-		k.Yield()
+		k.Layer().Yield()
 		if owner.imageUnloaded() {
 			s.unloadedCode(id, ident, owner, "returns into")
 		}
 	}
 	q.processed++
-	k.TraceKind(KindWorkReturn, "return", q.name, int64(id), int64(k.Now().Sub(start)))
+	k.Layer().TraceKind(KindWorkReturn, "return", q.name, int64(id), int64(k.Now().Sub(start)))
 	s.checkWorkerState(w, id, ident, shown)
 }
 
@@ -234,7 +234,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 // the referencing instruction).
 func (s *System) unloadedCode(id uint64, routine any, d *DRIVER_OBJECT, how string) {
 	rid := routineID(routine)
-	s.k.BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
+	s.k.Layer().BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
 		fmt.Sprintf("worker %s routine %s of work item #%d after driver %s's image was unloaded: ExQueueWorkItem keeps no reference on the driver; use IoQueueWorkItem (SEMANTICS §1.2, §6.8)",
 			how, funcName(routine), id, d.DriverName))
 }
@@ -250,17 +250,17 @@ func (s *System) unloadedCode(id uint64, routine any, d *DRIVER_OBJECT, how stri
 func (s *System) checkWorkerState(w *worker, id uint64, routine, param any) {
 	k := s.k
 	if irql := k.KeGetCurrentIrql(); irql != kernel.PASSIVE_LEVEL {
-		k.BugCheckFrom("ExpWorkerThread", kernel.WORKER_THREAD_RETURNED_AT_BAD_IRQL, routineID(routine), uint64(irql), paramID(param), id,
+		k.Layer().BugCheckFrom("ExpWorkerThread", kernel.WORKER_THREAD_RETURNED_AT_BAD_IRQL, routineID(routine), uint64(irql), paramID(param), id,
 			fmt.Sprintf("work routine %s of item #%d returned at %v", funcName(routine), id, irql))
 	}
 	if d := w.t.CriticalRegionDepth(); d != 0 {
 		if s.cfg.RepairApcDisable {
-			k.TraceKind(KindWorkReturn, "apc-disable-repaired", w.q.name, int64(id), int64(d))
+			k.Layer().TraceKind(KindWorkReturn, "apc-disable-repaired", w.q.name, int64(id), int64(d))
 			w.t.RepairCriticalRegion()
 			return
 		}
 		combined := uint64(uint16(-int16(d))) // KernelApcDisable in the low 16 bits
-		k.BugCheckFrom("ExpWorkerThread", kernel.APC_INDEX_MISMATCH, routineID(routine), 0, combined, 1,
+		k.Layer().BugCheckFrom("ExpWorkerThread", kernel.APC_INDEX_MISMATCH, routineID(routine), 0, combined, 1,
 			fmt.Sprintf("work routine %s of item #%d returned inside %d critical region(s) (KeEnterCriticalRegion without KeLeaveCriticalRegion)", funcName(routine), id, d))
 	}
 }

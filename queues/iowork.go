@@ -81,12 +81,12 @@ func (s *System) setupIoItem(iw *IO_WORKITEM, obj IoObject) {
 // with IoFreeWorkItem is reported as a leak at the end of the run.
 func (s *System) IoAllocateWorkItem(dev *DEVICE_OBJECT) *IO_WORKITEM {
 	k := s.k
-	k.Enter("IoAllocateWorkItem")
-	k.CheckIrqlAtMost("IoAllocateWorkItem", kernel.DISPATCH_LEVEL)
+	k.Layer().Enter("IoAllocateWorkItem")
+	k.Layer().CheckIrqlAtMost("IoAllocateWorkItem", kernel.DISPATCH_LEVEL)
 	if dev == nil {
-		k.BugCheckFrom("IoAllocateWorkItem", kernel.WORKER_INVALID, 3, 0, 0, 0, "IoAllocateWorkItem with a NULL device object")
+		k.Layer().BugCheckFrom("IoAllocateWorkItem", kernel.WORKER_INVALID, 3, 0, 0, 0, "IoAllocateWorkItem with a NULL device object")
 	}
-	b := k.AllocateInternal(kernel.NonPagedPool, sizeofIoWorkItem, ioWorkItemTag)
+	b := k.Layer().AllocateInternal(kernel.NonPagedPool, sizeofIoWorkItem, ioWorkItemTag)
 	if b == nil {
 		return nil
 	}
@@ -95,7 +95,7 @@ func (s *System) IoAllocateWorkItem(dev *DEVICE_OBJECT) *IO_WORKITEM {
 	s.setupIoItem(iw, dev)
 	iw.listIdx = len(s.ioLive)
 	s.ioLive = append(s.ioLive, iw)
-	k.TraceKind(KindIoWorkItem, "IoAllocateWorkItem", dev.hdr.name, int64(iw.item.id), 0)
+	k.Layer().TraceKind(KindIoWorkItem, "IoAllocateWorkItem", dev.hdr.name, int64(iw.item.id), 0)
 	return iw
 }
 
@@ -107,8 +107,8 @@ func (s *System) IoAllocateWorkItem(dev *DEVICE_OBJECT) *IO_WORKITEM {
 // IoInitializeWorkItem is a *ContractViolation (use IoUninitializeWorkItem).
 func (s *System) IoFreeWorkItem(iw *IO_WORKITEM) {
 	k := s.k
-	k.Enter("IoFreeWorkItem")
-	k.CheckIrqlAtMost("IoFreeWorkItem", kernel.DISPATCH_LEVEL)
+	k.Layer().Enter("IoFreeWorkItem")
+	k.Layer().CheckIrqlAtMost("IoFreeWorkItem", kernel.DISPATCH_LEVEL)
 	if !iw.allocated {
 		s.ReportContract("IoFreeWorkItem", fmt.Sprintf("IoFreeWorkItem on IO_WORKITEM #%d, which IoInitializeWorkItem set up in caller storage", iw.item.id),
 			"an item initialised by IoInitializeWorkItem is released with IoUninitializeWorkItem and its storage freed by its owner",
@@ -116,13 +116,13 @@ func (s *System) IoFreeWorkItem(iw *IO_WORKITEM) {
 		return
 	}
 	if iw.item.linked {
-		k.BugCheckFrom("IoFreeWorkItem", kernel.WORKER_INVALID, 2, iw.item.id, nameID(iw.routineName()), 0,
+		k.Layer().BugCheckFrom("IoFreeWorkItem", kernel.WORKER_INVALID, 2, iw.item.id, nameID(iw.routineName()), 0,
 			fmt.Sprintf("IO_WORKITEM #%d (%s) freed while queued on %v", iw.item.id, iw.routineName(), iw.item.typ))
 	}
-	k.FreeInternal(iw.Block, "IoFreeWorkItem")
+	k.Layer().FreeInternal(iw.Block, "IoFreeWorkItem")
 	iw.freed = true
 	s.ioLive = removeIoItem(s.ioLive, iw)
-	k.TraceKind(KindIoWorkItem, "IoFreeWorkItem", iw.obj.header().name, int64(iw.item.id), 0)
+	k.Layer().TraceKind(KindIoWorkItem, "IoFreeWorkItem", iw.obj.header().name, int64(iw.item.id), 0)
 }
 
 // IoInitializeWorkItem sets up caller storage of IoSizeofWorkItem bytes as
@@ -133,7 +133,7 @@ func (s *System) IoFreeWorkItem(iw *IO_WORKITEM) {
 // freed; a Block freed without that is reported at the end of the run.
 func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 	if isNilObject(obj) {
-		s.k.BugCheckFrom("IoInitializeWorkItem", kernel.WORKER_INVALID, 3, iw.item.id, 0, 0, "IoInitializeWorkItem with a NULL I/O object")
+		s.k.Layer().BugCheckFrom("IoInitializeWorkItem", kernel.WORKER_INVALID, 3, iw.item.id, 0, 0, "IoInitializeWorkItem with a NULL I/O object")
 	}
 	if iw.allocated {
 		s.ReportContract("IoInitializeWorkItem", fmt.Sprintf("IoInitializeWorkItem on IO_WORKITEM #%d from IoAllocateWorkItem", iw.item.id),
@@ -146,7 +146,7 @@ func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 		iw.listIdx = len(s.ioInit)
 		s.ioInit = append(s.ioInit, iw)
 	}
-	s.k.TraceKind(KindIoWorkItem, "IoInitializeWorkItem", obj.header().name, int64(iw.item.id), 0)
+	s.k.Layer().TraceKind(KindIoWorkItem, "IoInitializeWorkItem", obj.header().name, int64(iw.item.id), 0)
 }
 
 // IoUninitializeWorkItem releases an item set up by IoInitializeWorkItem
@@ -156,7 +156,7 @@ func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 // item was freed").
 func (s *System) IoUninitializeWorkItem(iw *IO_WORKITEM) {
 	if iw.item.linked {
-		s.k.BugCheckFrom("IoUninitializeWorkItem", kernel.WORKER_INVALID, 2, iw.item.id, nameID(iw.routineName()), 0,
+		s.k.Layer().BugCheckFrom("IoUninitializeWorkItem", kernel.WORKER_INVALID, 2, iw.item.id, nameID(iw.routineName()), 0,
 			fmt.Sprintf("IO_WORKITEM #%d (%s) uninitialised while queued on %v", iw.item.id, iw.routineName(), iw.item.typ))
 	}
 	if !iw.initialized {
@@ -164,7 +164,7 @@ func (s *System) IoUninitializeWorkItem(iw *IO_WORKITEM) {
 	}
 	iw.initialized = false
 	s.ioInit = removeIoItem(s.ioInit, iw)
-	s.k.TraceKind(KindIoWorkItem, "IoUninitializeWorkItem", iw.obj.header().name, int64(iw.item.id), 0)
+	s.k.Layer().TraceKind(KindIoWorkItem, "IoUninitializeWorkItem", iw.obj.header().name, int64(iw.item.id), 0)
 }
 
 // isNilObject reports a nil I/O object, typed or not.
@@ -217,12 +217,12 @@ func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_
 // the caller passed (both nil when it passed none).
 func (s *System) ioQueue(api string, iw *IO_WORKITEM, r IO_WORKITEM_ROUTINE, rx IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, ctx any) {
 	k := s.k
-	k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	if iw.freed {
-		k.Touch(iw.Block, api+" on a freed IO_WORKITEM")
+		k.AccessPool(iw.Block, api+" on a freed IO_WORKITEM")
 	}
 	if iw.obj == nil || (r == nil && rx == nil) {
-		k.BugCheckFrom(api, kernel.WORKER_INVALID, 7, iw.item.id, uint64(typ), 0,
+		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 7, iw.item.id, uint64(typ), 0,
 			fmt.Sprintf("%s on IO_WORKITEM #%d without a routine or an I/O object (not allocated or initialised?)", api, iw.item.id))
 	}
 	if typ != DelayedWorkQueue {
@@ -244,7 +244,7 @@ func (iw *IO_WORKITEM) process(any) {
 	s, obj, r, rx, ctx := iw.sys, iw.obj, iw.routine, iw.routineEx, iw.ctx
 	if d := obj.driverOf(); d.imageUnloaded() {
 		// Only reachable if the driver dropped references it did not own.
-		s.k.BugCheckFrom("IopProcessWorkItem", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, nameID(iw.routineName()), 0, 0, 0,
+		s.k.Layer().BugCheckFrom("IopProcessWorkItem", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, nameID(iw.routineName()), 0, 0, 0,
 			fmt.Sprintf("I/O work routine %s runs after driver %s's image was unloaded (its references were over-released)", iw.routineName(), d.DriverName))
 	}
 	if rx != nil {
@@ -253,7 +253,7 @@ func (iw *IO_WORKITEM) process(any) {
 		dev, _ := obj.(*DEVICE_OBJECT)
 		r(dev, ctx)
 	}
-	s.k.Enter("ObDereferenceObject")
+	s.k.Layer().Enter("ObDereferenceObject")
 	s.deref(obj, "IopProcessWorkItem")
 }
 

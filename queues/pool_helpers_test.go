@@ -118,7 +118,7 @@ func wiCurrent(k *kernel.Kernel) string {
 
 // wiThread finds a thread by name.
 func wiThread(k *kernel.Kernel, name string) *kernel.Thread {
-	for _, t := range k.Threads() {
+	for _, t := range k.Layer().Threads() {
 		if t.Name() == name {
 			return t
 		}

@@ -55,7 +55,7 @@ func TestWorkerPriorities(t *testing.T) {
 		c.CriticalRealTime = realTime
 		r := newWIRig(t, wiCPUs(1), c)
 		out := map[string]int{}
-		for _, th := range r.k.Threads() {
+		for _, th := range r.k.Layer().Threads() {
 			out[th.Name()] = th.BasePriority()
 		}
 		return out

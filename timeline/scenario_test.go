@@ -44,7 +44,7 @@ func demoScenario(k *kernel.Kernel, bug bool) {
 		k.Compute(3 * des.Microsecond)
 		irp.IoStatus.Status = kernel.STATUS_SUCCESS
 		k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
-		k.Trace("ExQueueWorkItem", "workitem log", 0, 0)
+		k.Layer().Trace("ExQueueWorkItem", "workitem log", 0, 0)
 		k.KeSetEvent(work, kernel.EVENT_INCREMENT, false)
 	}, nil)
 	intr, err := k.IoConnectInterrupt("nic", 5, func(*kernel.KINTERRUPT, any) bool {
@@ -55,7 +55,7 @@ func demoScenario(k *kernel.Kernel, bug bool) {
 	if err != nil {
 		panic(err)
 	}
-	k.RaiseInterrupt(intr, 1, des.Time(31*des.Microsecond))
+	k.DeviceInterrupt(intr, 1, des.Time(31*des.Microsecond))
 	k.PsCreateSystemThread("pinger", 8, func() {
 		for i := 0; i < 3; i++ {
 			k.Compute(4 * des.Microsecond)
@@ -82,7 +82,7 @@ func demoScenario(k *kernel.Kernel, bug bool) {
 	})
 	k.PsCreateSystemThread("worker", 9, func() {
 		k.KeWaitForSingleObject(work, kernel.Infinite)
-		k.Trace("run-work-item", "workitem log", 0, 0)
+		k.Layer().Trace("run-work-item", "workitem log", 0, 0)
 		k.Compute(9 * des.Microsecond)
 		if bug {
 			k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
@@ -102,7 +102,7 @@ func busy(iters int) func(k *kernel.Kernel) {
 		dpc := k.KeInitializeDpc("nic", func(*kernel.KDPC, any, any, any) {
 			k.Compute(2 * des.Microsecond)
 			n++
-			k.Trace("ExQueueWorkItem", "workitem "+strconv.Itoa(n), 0, 0)
+			k.Layer().Trace("ExQueueWorkItem", "workitem "+strconv.Itoa(n), 0, 0)
 			k.KeReleaseSemaphore(work, 0, 1, false)
 		}, nil)
 		intr, _ := k.IoConnectInterrupt("nic", 5, func(*kernel.KINTERRUPT, any) bool {
@@ -111,7 +111,7 @@ func busy(iters int) func(k *kernel.Kernel) {
 			return true
 		}, nil)
 		for i := 0; i < iters/10; i++ {
-			k.RaiseInterrupt(intr, i%2, des.Time(des.Duration(i)*97*des.Microsecond+13*des.Microsecond))
+			k.DeviceInterrupt(intr, i%2, des.Time(des.Duration(i)*97*des.Microsecond+13*des.Microsecond))
 		}
 		k.PsCreateSystemThread("pinger", 8, func() {
 			for i := 0; i < iters; i++ {
@@ -140,7 +140,7 @@ func busy(iters int) func(k *kernel.Kernel) {
 		k.PsCreateSystemThread("worker", 9, func() {
 			for i := 0; i < iters/10; i++ {
 				k.KeWaitForSingleObject(work, kernel.Infinite)
-				k.Trace("run-work-item", "workitem "+strconv.Itoa(i+1), 0, 0)
+				k.Layer().Trace("run-work-item", "workitem "+strconv.Itoa(i+1), 0, 0)
 				k.Compute(4 * des.Microsecond)
 			}
 		})

@@ -113,7 +113,7 @@ func InsertHeadList(head, e *LIST_ENTRY) {
 func RemoveEntryList(e *LIST_ENTRY) bool {
 	if e.Flink == nil || e.Blink == nil || e.Flink.Blink != e || e.Blink.Flink != e {
 		if d := e.owner; d != nil && d.op != nil {
-			d.op.fm.k.BugCheckFrom("RemoveEntryList", KERNEL_SECURITY_CHECK_FAILURE, 3, 0, 0, 0,
+			d.op.fm.k.Layer().BugCheckFrom("RemoveEntryList", KERNEL_SECURITY_CHECK_FAILURE, 3, 0, 0, 0,
 				fmt.Sprintf("corrupted LIST_ENTRY unlink of %s.QueueLinks (removed twice or never inserted, §2.7C)", d.name))
 			return false
 		}

@@ -114,7 +114,7 @@ func (q *FLT_CALLBACK_DATA_QUEUE) cbdqEnter(api string) {
 	if q.fm == nil {
 		panic("fltmgr: " + api + " on a callback data queue before FltCbdqInitialize")
 	}
-	q.fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	q.fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 }
 
 // FltCbdqInsertIo inserts data into q (SEMANTICS §1.5, §2.2) and returns

@@ -24,7 +24,7 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 	if status == FLT_PREOP_COMPLETE {
 		limit = kernel.DISPATCH_LEVEL
 	}
-	fm.k.CheckIrqlAtMost(api, limit)
+	fm.k.Layer().CheckIrqlAtMost(api, limit)
 	op := data.op
 	filter := op.filterAt(framePended, framePreOp)
 	switch {
@@ -38,7 +38,7 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 	if !op.isIrp() {
 		fm.violation(api, filter, "only IRP-based operations can be pended (§5.1)", "%s is not IRP-based", data.name)
 	}
-	fm.k.Yield()
+	fm.k.Layer().Yield()
 	i := op.frameIn(framePended)
 	if i < 0 {
 		if op.frameIn(framePreOp) >= 0 && op.early == nil {
@@ -63,9 +63,9 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 // operation that is already complete is the kernel's 0x44.
 func (fm *FilterManager) FltCompletePendedPostOperation(data *FLT_CALLBACK_DATA) {
 	const api = "FltCompletePendedPostOperation"
-	fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	op := data.op
-	fm.k.Yield()
+	fm.k.Layer().Yield()
 	j := op.frameIn(framePostPended)
 	if j < 0 {
 		fm.notPended(op, api)
@@ -102,7 +102,7 @@ func (fm *FilterManager) notPended(op *operation, api string) {
 	case op.data.irp != nil && op.finished:
 		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_NO_INCREMENT)
 	case op.data.irp != nil && op.frameIn(framePostPended) < 0 && op.frameIn(framePended) < 0:
-		fm.k.BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
+		fm.k.Layer().BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
 			op.data.name+" completed twice (a second completion arrived while the first was still being processed), or completed although it was never pended")
 	default:
 		fm.violation(api, op.filterAt(framePostPended, framePended), "complete only an operation you pended, once (§1.4)",
@@ -119,7 +119,7 @@ func (fm *FilterManager) notPended(op *operation, api string) {
 // or STATUS_INVALID_PARAMETER for a non-IRP operation. Caller IRQL ≤
 // DISPATCH_LEVEL.
 func (fm *FilterManager) FltSetCancelCompletion(data *FLT_CALLBACK_DATA, callback func(data *FLT_CALLBACK_DATA)) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltSetCancelCompletion", kernel.DISPATCH_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltSetCancelCompletion", kernel.DISPATCH_LEVEL)
 	if data.irp == nil || callback == nil {
 		return kernel.STATUS_INVALID_PARAMETER
 	}
@@ -159,8 +159,8 @@ func (fm *FilterManager) FltIsIoCanceled(data *FLT_CALLBACK_DATA) bool {
 // The model has no address spaces, so it cannot fail. SEMANTICS §7.1
 // step 4c.
 func (fm *FilterManager) FltLockUserBuffer(data *FLT_CALLBACK_DATA) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltLockUserBuffer", kernel.APC_LEVEL)
-	fm.k.Yield()
+	fm.k.Layer().CheckIrqlAtMost("FltLockUserBuffer", kernel.APC_LEVEL)
+	fm.k.Layer().Yield()
 	if data.Iopb.Parameters.MdlAddress == nil {
 		data.Iopb.Parameters.MdlAddress = "mdl " + data.name
 	}

@@ -196,7 +196,7 @@ func (fm *FilterManager) resume(op *operation, i int, status FLT_PREOP_CALLBACK_
 // double IRP completion of §6.4.
 func (fm *FilterManager) completedTwice(f *frame, status FLT_PREOP_CALLBACK_STATUS) {
 	op := f.op
-	fm.k.BugCheckFrom("pre-operation callback", kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
+	fm.k.Layer().BugCheckFrom("pre-operation callback", kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
 		fmt.Sprintf("%s returned %v for %s after FltCompletePendedPreOperation had completed it; after completing (or a successful FltCbdqInsertIo) a pre-op must return FLT_PREOP_PENDING (§1.4, §2.7H)",
 			f.inst.name, status, op.data.name))
 }
@@ -209,7 +209,7 @@ func (fm *FilterManager) badPreStatus(f *frame, status FLT_PREOP_CALLBACK_STATUS
 // registered post-op: FLTMGR_FILE_SYSTEM 0xF5 P1=0x66 otherwise (§1.8).
 func (fm *FilterManager) needPost(f *frame, status FLT_PREOP_CALLBACK_STATUS) {
 	if f.reg.PostOperation == nil {
-		fm.k.BugCheckFrom("pre-operation callback", kernel.FLTMGR_FILE_SYSTEM, 0x66, 0, 0, 0,
+		fm.k.Layer().BugCheckFrom("pre-operation callback", kernel.FLTMGR_FILE_SYSTEM, 0x66, 0, 0, 0,
 			fmt.Sprintf("%s returned %v but registered no post-operation callback for major 0x%X", f.inst.name, status, f.op.data.Iopb.MajorFunction))
 	}
 }

@@ -117,7 +117,7 @@ func (f *FLT_FILTER) opReg(major UCHAR) *FLT_OPERATION_REGISTRATION {
 // STATUS_INVALID_PARAMETER if the filter was already started or is
 // unregistering. Caller IRQL PASSIVE_LEVEL. SEMANTICS §5.5.
 func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltStartFiltering", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltStartFiltering", kernel.PASSIVE_LEVEL)
 	if f.started || f.state != filterRegistered {
 		return kernel.STATUS_INVALID_PARAMETER
 	}
@@ -142,7 +142,7 @@ func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
 // hang when the run quiesces. Caller IRQL PASSIVE_LEVEL, normally from
 // FilterUnloadCallback.
 func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
-	fm.k.CheckIrqlAtMost("FltUnregisterFilter", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltUnregisterFilter", kernel.PASSIVE_LEVEL)
 	if f.state != filterRegistered {
 		fm.violation("FltUnregisterFilter", f, "a filter is unregistered once (§5.5)", "filter %s unregistered twice", f.Name)
 		return
@@ -184,7 +184,7 @@ func (fm *FilterManager) ServiceStop(f *FLT_FILTER) kernel.NTSTATUS {
 }
 
 func (fm *FilterManager) unload(f *FLT_FILTER, flags FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltUnloadFilter", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltUnloadFilter", kernel.PASSIVE_LEVEL)
 	cb := f.reg.FilterUnloadCallback
 	mandatory := flags&FLTFL_FILTER_UNLOAD_MANDATORY != 0
 	if cb == nil || f.state != filterRegistered ||
@@ -219,8 +219,8 @@ func (i *FLT_INSTANCE) objectName() string   { return "instance " + i.name }
 // STATUS_SUCCESS, or STATUS_FLT_DELETING_OBJECT once the object is being
 // torn down. Caller IRQL ≤ DISPATCH_LEVEL. SEMANTICS §5.5 item 6.
 func (fm *FilterManager) FltObjectReference(obj FltObject) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltObjectReference", kernel.DISPATCH_LEVEL)
-	fm.k.Yield()
+	fm.k.Layer().CheckIrqlAtMost("FltObjectReference", kernel.DISPATCH_LEVEL)
+	fm.k.Layer().Yield()
 	if !obj.rundownRef().acquire() {
 		fm.mark(MarkDeletingObject, obj.objectName())
 		return kernel.STATUS_FLT_DELETING_OBJECT
@@ -233,7 +233,7 @@ func (fm *FilterManager) FltObjectReference(obj FltObject) kernel.NTSTATUS {
 // FltGetFilterFromInstance); the last one lets a waiting unregistration
 // proceed. Caller IRQL ≤ DISPATCH_LEVEL.
 func (fm *FilterManager) FltObjectDereference(obj FltObject) {
-	fm.k.CheckIrqlAtMost("FltObjectDereference", kernel.DISPATCH_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltObjectDereference", kernel.DISPATCH_LEVEL)
 	r := obj.rundownRef()
 	if r.refs == 0 {
 		fm.violation("FltObjectDereference", nil, "dereference only what was referenced (§5.5)", "%s dereferenced more often than referenced", obj.objectName())
@@ -248,7 +248,7 @@ func (fm *FilterManager) FltObjectDereference(obj FltObject) {
 // hangs unregistration, §5.5 item 6). STATUS_FLT_DELETING_OBJECT if the
 // filter is unregistering. Caller IRQL ≤ APC_LEVEL.
 func (fm *FilterManager) FltGetFilterFromInstance(inst *FLT_INSTANCE) (*FLT_FILTER, kernel.NTSTATUS) {
-	fm.k.CheckIrqlAtMost("FltGetFilterFromInstance", kernel.APC_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltGetFilterFromInstance", kernel.APC_LEVEL)
 	if st := fm.FltObjectReference(inst.filter); st != kernel.STATUS_SUCCESS {
 		return nil, st
 	}

@@ -85,7 +85,7 @@ func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE
 // STATUS_FLT_FILTER_NOT_READY if it has not started filtering. Caller IRQL
 // PASSIVE_LEVEL. SEMANTICS §5.5.
 func (fm *FilterManager) FltAttachVolume(f *FLT_FILTER, v *FLT_VOLUME) (*FLT_INSTANCE, kernel.NTSTATUS) {
-	fm.k.CheckIrqlAtMost("FltAttachVolume", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltAttachVolume", kernel.PASSIVE_LEVEL)
 	switch {
 	case f.state != filterRegistered:
 		return nil, kernel.STATUS_FLT_DELETING_OBJECT
@@ -107,7 +107,7 @@ func (fm *FilterManager) FltAttachVolume(f *FLT_FILTER, v *FLT_VOLUME) (*FLT_INS
 // STATUS_INVALID_PARAMETER if f has no instance on v. Caller IRQL
 // PASSIVE_LEVEL. SEMANTICS §5.5.
 func (fm *FilterManager) FltDetachVolume(f *FLT_FILTER, v *FLT_VOLUME) kernel.NTSTATUS {
-	fm.k.CheckIrqlAtMost("FltDetachVolume", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("FltDetachVolume", kernel.PASSIVE_LEVEL)
 	i := slices.IndexFunc(f.instances, func(x *FLT_INSTANCE) bool { return x.volume == v })
 	if i < 0 {
 		return kernel.STATUS_INVALID_PARAMETER
@@ -132,7 +132,7 @@ func (fm *FilterManager) FltDetachVolume(f *FLT_FILTER, v *FLT_VOLUME) kernel.NT
 // PASSIVE_LEVEL; blocks until every teardown completes. SEMANTICS §5.5
 // item 1.
 func (fm *FilterManager) DismountVolume(v *FLT_VOLUME) {
-	fm.k.CheckIrqlAtMost("DismountVolume", kernel.PASSIVE_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("DismountVolume", kernel.PASSIVE_LEVEL)
 	v.dismounted = true
 	for _, inst := range slices.Clone(v.instances) {
 		fm.teardown(inst, FLTFL_INSTANCE_TEARDOWN_VOLUME_DISMOUNT)

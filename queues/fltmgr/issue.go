@@ -56,7 +56,7 @@ type IoOp struct {
 // Caller IRQL ≤ APC_LEVEL (pre-ops run at PASSIVE or APC, §5.3).
 func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	fm := v.fm
-	fm.k.CheckIrqlAtMost("IoCallDriver", kernel.APC_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost("IoCallDriver", kernel.APC_LEVEL)
 	if req.FastIo && !fastIoPossible(req.MajorFunction) {
 		panic(fmt.Sprintf("fltmgr: Issue: major 0x%X cannot be fast I/O (§5.1); clear IoRequest.FastIo", req.MajorFunction))
 	}

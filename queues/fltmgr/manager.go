@@ -194,7 +194,7 @@ func (fm *FilterManager) IoSetTopLevelIrp(v any) {
 
 // trace emits a filter-manager record attributed to the calling code.
 func (fm *FilterManager) trace(kind des.Kind, what, object string, a, b int64) {
-	fm.k.TraceKind(kind, what, object, a, b)
+	fm.k.Layer().TraceKind(kind, what, object, a, b)
 }
 
 func (fm *FilterManager) mark(m Mark, object string) {
@@ -211,5 +211,5 @@ func (fm *FilterManager) violation(api string, filter *FLT_FILTER, rule, format 
 	if t := fm.k.KeGetCurrentThread(); t != nil {
 		v.Actor = t.Name()
 	}
-	fm.k.Fail(v)
+	fm.k.Layer().Fail(v)
 }

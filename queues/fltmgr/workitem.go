@@ -53,7 +53,7 @@ func (w *fltWorkItem) Queued() bool { return w.item.Queued() }
 func (w *fltWorkItem) Block() *kernel.PoolBlock { return w.item.Block }
 
 func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
-	fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	b := fm.k.ExAllocatePoolWithTag(kernel.NonPagedPool, queues.SizeofWorkQueueItem+32, fltWorkTag)
 	if b == nil {
 		return fltWorkItem{}, false
@@ -101,7 +101,7 @@ func (fm *FilterManager) FltFreeDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITE
 }
 
 func (fm *FilterManager) freeWorkItem(api string, w *fltWorkItem) {
-	fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	fm.trace(KindFltWorkItem, api, w.name, 0, 0)
 	fm.k.ExFreePoolWithTag(w.item.Block, fltWorkTag)
 }
@@ -120,7 +120,7 @@ func (fm *FilterManager) freeWorkItem(api string, w *fltWorkItem) {
 func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, fltObject FltObject,
 	routine PFLT_GENERIC_WORKITEM_ROUTINE, typ queues.WORK_QUEUE_TYPE, ctx any) kernel.NTSTATUS {
 	const api = "FltQueueGenericWorkItem"
-	fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	if st := fm.FltObjectReference(fltObject); st != kernel.STATUS_SUCCESS {
 		fm.trace(KindFltWorkItem, api, item.name, int64(st), int64(typ))
 		return st
@@ -156,8 +156,8 @@ func (item *FLT_GENERIC_WORKITEM) run(any) {
 func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITEM, data *FLT_CALLBACK_DATA,
 	routine PFLT_DEFERRED_IO_WORKITEM_ROUTINE, typ queues.WORK_QUEUE_TYPE, ctx any) kernel.NTSTATUS {
 	const api = "FltQueueDeferredIoWorkItem"
-	fm.k.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
-	fm.k.Yield()
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	fm.k.Layer().Yield()
 	if !FLT_IS_IRP_OPERATION(data) || data.pagingIo() || fm.IoGetTopLevelIrp() != nil {
 		fm.mark(MarkDeferredNotSafe, data.name)
 		fm.trace(KindFltWorkItem, api, item.name, int64(kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION), int64(typ))
