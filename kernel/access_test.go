@@ -63,7 +63,7 @@ func runTouches(t *testing.T, want bool) *touchRecorder {
 		k.Write(x, 2)
 	})
 	sim.Run()
-	out := k.Finish()
+	out := k.Layer().Finish()
 	require.NoError(t, out.Err)
 	return rec
 }

@@ -16,6 +16,7 @@ type Env struct {
 	Variant string
 
 	marks      []string
+	sometimes  []string
 	invariants []invariant
 	drain      *drainChooser
 	endChecks  []invariant
@@ -45,6 +46,18 @@ func (e *Env) Hit(mark string) {
 		e.marks = append(e.marks, mark)
 	}
 	e.K.Layer().Trace("mark", mark, 0, 0)
+}
+
+// Sometimes declares an existential property: some execution of an
+// exploration must reach mark (call Hit(mark) on the racy path). An
+// exploration that runs to its end without any execution hitting a
+// declared mark fails (proptest.Check), because a schedule space that never
+// reaches the race cannot show its absence: the workload or the strategy
+// is too weak. Declare it in Setup, before any thread runs.
+func (e *Env) Sometimes(mark string) {
+	if !slices.Contains(e.sometimes, mark) {
+		e.sometimes = append(e.sometimes, mark)
+	}
 }
 
 // Marks returns the marks hit so far, sorted.

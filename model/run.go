@@ -30,6 +30,8 @@ type Result struct {
 	Seed     uint64
 	Outcome  des.Outcome
 	Marks    []string
+	// Sometimes lists the marks the scenario declared with Env.Sometimes.
+	Sometimes []string
 }
 
 // Failed reports whether the execution found something.
@@ -80,7 +82,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 			out = sim.Outcome()
 		}
 	}
-	return Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Marks: env.Marks()}, nil
+	return Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Marks: env.Marks(), Sometimes: env.sometimes}, nil
 }
 
 // step drives the simulation, checking invariants after every event.

@@ -18,7 +18,7 @@ import (
 type Options struct {
 	Scenario *model.Scenario
 	Variant  string
-	Strategy Strategy // nil: random walk
+	Strategy Strategy // nil: the default portfolio (NewPortfolio)
 	Seed     uint64   // base seed; execution i runs with ExecSeed(Seed, i)
 	Execs    int      // executions (across all shards); 0 means 1000
 	Duration time.Duration
@@ -45,10 +45,14 @@ type Progress struct {
 type Failure struct {
 	Exec     int
 	Seed     uint64
+	By       string // the strategy that ran it (a portfolio's member)
 	Result   model.Result
 	Minimal  []des.Decision // shrunk log (nil if not shrunk)
 	MinFinal model.Result   // outcome of the shrunk log
-	File     string         // fail file written, if any
+	// ShrinkComplete reports that shrinking finished (Minimal is
+	// 1-minimal); false when its budget cut it short or it did not run.
+	ShrinkComplete bool
+	File           string // fail file written, if any
 }
 
 // Report summarises an exploration.
@@ -58,6 +62,15 @@ type Report struct {
 	Failures []Failure // sorted by execution index
 	Elapsed  time.Duration
 	Stopped  bool // interrupted by the context or the time budget
+	// Fingerprints counts the distinct schedules run: executions whose
+	// traces differ (the trace hash covers every event, so executions with
+	// one fingerprint behaved identically). Marks lists the marks at least
+	// one execution reached, sorted; Missed the marks declared with
+	// model.Env.Sometimes that none reached. With KeepGoing off, only the
+	// executions up to the first failure count, as a serial run would.
+	Fingerprints int
+	Marks        []string
+	Missed       []string
 }
 
 // First returns the lowest-index failure, or nil.
@@ -75,6 +88,13 @@ func (r *Report) First() *Failure {
 func Explore(ctx context.Context, o Options) (*Report, error) {
 	if err := o.normalise(); err != nil {
 		return nil, err
+	}
+	if pr, ok := o.Strategy.(Preparer); ok {
+		prof, err := NaturalProfile(o.Scenario, o.Variant, o.Seed)
+		if err != nil {
+			return nil, err
+		}
+		o.Strategy = pr.Prepare(prof)
 	}
 	start := time.Now()
 	var rep *Report
@@ -101,7 +121,7 @@ func (o *Options) normalise() error {
 		return fmt.Errorf("explore: scenario %q has no variant %q", o.Scenario.Name, o.Variant)
 	}
 	if o.Strategy == nil {
-		o.Strategy = NewRandomWalk()
+		o.Strategy = NewPortfolio()
 	}
 	if o.Execs <= 0 {
 		o.Execs = 1000
@@ -127,13 +147,30 @@ func (o *Options) expired(ctx context.Context, start time.Time) bool {
 
 func runExec(o *Options, sim *des.Sim, i int) (model.Result, error) {
 	seed := ExecSeed(o.Seed, i)
-	return model.Run(o.Scenario, o.Variant, model.RunConfig{Seed: seed, Chooser: o.Strategy.Chooser(seed), Sim: sim})
+	var ch des.Chooser
+	if ix, ok := o.Strategy.(Indexed); ok {
+		ch = ix.ChooserAt(i, seed)
+	} else {
+		ch = o.Strategy.Chooser(seed)
+	}
+	return model.Run(o.Scenario, o.Variant, model.RunConfig{Seed: seed, Chooser: ch, Sim: sim})
+}
+
+// newFailure records failing execution i.
+func newFailure(o *Options, i int, r model.Result) Failure {
+	by := o.Strategy.Describe()
+	if ix, ok := o.Strategy.(Indexed); ok {
+		by = ix.MemberAt(i)
+	}
+	return Failure{Exec: i, Seed: r.Seed, By: by, Result: cloneResult(r)}
 }
 
 func exploreSerial(ctx context.Context, o Options, start time.Time) *Report {
 	rep := &Report{}
 	sim := des.New(des.Config{})
 	defer sim.Close()
+	cov := newCoverage()
+	defer func() { fillCoverage(rep, o.Execs, cov) }()
 	seq, _ := o.Strategy.(Sequential)
 	last := time.Now()
 	for i := 0; i < o.Execs; i++ {
@@ -150,8 +187,9 @@ func exploreSerial(ctx context.Context, o Options, start time.Time) *Report {
 			break
 		}
 		rep.Execs++
+		cov.add(i, r)
 		if r.Failed() {
-			rep.Failures = append(rep.Failures, Failure{Exec: i, Seed: r.Seed, Result: cloneResult(r)})
+			rep.Failures = append(rep.Failures, newFailure(&o, i, r))
 			if !o.KeepGoing {
 				break
 			}
@@ -175,8 +213,11 @@ func exploreParallel(ctx context.Context, o Options, start time.Time) *Report {
 	var fails []Failure
 	var wg sync.WaitGroup
 	stopped := atomic.Bool{}
+	covs := make([]*coverage, o.Parallel)
 	for w := 0; w < o.Parallel; w++ {
 		wg.Add(1)
+		cov := newCoverage()
+		covs[w] = cov
 		go func() {
 			defer wg.Done()
 			sim := des.New(des.Config{})
@@ -199,9 +240,10 @@ func exploreParallel(ctx context.Context, o Options, start time.Time) *Report {
 					return
 				}
 				done.Add(1)
+				cov.add(i, r)
 				if r.Failed() {
 					mu.Lock()
-					fails = append(fails, Failure{Exec: i, Seed: r.Seed, Result: cloneResult(r)})
+					fails = append(fails, newFailure(&o, i, r))
 					mu.Unlock()
 					if !o.KeepGoing {
 						lowerTo(&stopAt, int64(i))
@@ -219,11 +261,14 @@ func exploreParallel(ctx context.Context, o Options, start time.Time) *Report {
 		fails = fails[:1]
 	}
 	rep := &Report{Execs: int(done.Load()), Failures: fails, Stopped: stopped.Load()}
+	upTo := o.Execs
 	if !o.KeepGoing && len(fails) == 1 {
 		// Executions past the first failure may have run in parallel; a
 		// serial run would not have: count only those up to it.
-		rep.Execs = countMine(&o, fails[0].Exec+1)
+		upTo = fails[0].Exec + 1
+		rep.Execs = countMine(&o, upTo)
 	}
+	fillCoverage(rep, upTo, covs...)
 	return rep
 }
 
@@ -279,11 +324,12 @@ func finishFailure(o *Options, f *Failure) error {
 	if err := CheckDeterministic(o.Scenario, o.Variant, f.Seed, f.Result.Outcome); err != nil {
 		return fmt.Errorf("execution %d (seed %d): %w", f.Exec, f.Seed, err)
 	}
-	min, res, err := Shrink(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{})
+	sh, err := Minimize(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{})
 	if err != nil {
 		return fmt.Errorf("shrinking execution %d: %w", f.Exec, err)
 	}
-	f.Minimal, f.MinFinal = min, res
+	min, res := sh.Log, sh.Final
+	f.Minimal, f.MinFinal, f.ShrinkComplete = min, res, sh.Complete
 	if o.FailDir == "" {
 		return nil
 	}

@@ -34,17 +34,54 @@ func isThreadChoice(p des.Point, n int) bool { return len(p.Options) == n }
 // (continue, end the quantum early, or stall).
 func isOwnPoint(p des.Point) bool { return p.Kind == kernel.PointInject && p.Actor != 0 }
 
-// deferChoice is how a thread's own scheduling point lets another actor go
-// first: an early quantum end when that actor is waiting for a processor
-// (it was a candidate at the last ready-thread choice), else a stall that
-// holds this processor while the others run.
-func deferChoice(ready []int32, other int32, n int) int {
-	for _, a := range ready {
-		if a == other {
-			return 1
+// running tracks which actors hold a processor, as far as the decisions
+// show: an actor that went on at its own scheduling point, or was picked
+// among the ready threads, runs; one that ended its quantum early, or was
+// a candidate not picked, waits.
+type running struct {
+	actors []int32
+	on     []bool
+}
+
+func (r *running) set(a int32, on bool) {
+	for i, x := range r.actors {
+		if x == a {
+			r.on[i] = on
+			return
 		}
 	}
-	if n > 2 {
+	r.actors = append(r.actors, a)
+	r.on = append(r.on, on)
+}
+
+func (r *running) is(a int32) bool {
+	for i, x := range r.actors {
+		if x == a {
+			return r.on[i]
+		}
+	}
+	return false
+}
+
+// picked records a choice among ready threads.
+func (r *running) picked(options []int32, chosen int) {
+	for i, a := range options {
+		r.set(a, i == chosen)
+	}
+}
+
+// own records a thread's own scheduling point and passes its choice on.
+func (r *running) own(a int32, choice int) int {
+	r.set(a, choice != 1)
+	return choice
+}
+
+// deferTo is how a thread's own scheduling point lets actor other go
+// first: a stall that holds this processor while the others run when
+// other is running elsewhere, else an early quantum end so that other, if
+// it is ready, takes this processor.
+func (r *running) deferTo(other int32, n int) int {
+	if r.is(other) && n > 2 {
 		return 2
 	}
 	return 1

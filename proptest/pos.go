@@ -23,10 +23,20 @@ import (
 // conflicting operation of higher priority go first — an early quantum end
 // if that thread waits for a processor, a stall if it runs elsewhere — at
 // most MaxDefer times in a row, so a thread that is in fact blocked cannot
-// starve the run. Other decisions follow otherChoice (workload decisions
+// starve the run. Threads the natural run showed (Profile.Actors) are
+// pending from the start with an unknown first operation, which may race
+// with anything. Other decisions follow otherChoice (workload decisions
 // uniform).
 type POS struct {
 	MaxDefer int
+	actors   []int32
+}
+
+// Prepare implements Preparer: the natural run says which threads exist.
+func (p *POS) Prepare(prof *Profile) Strategy {
+	c := *p
+	c.actors = prof.Actors
+	return &c
 }
 
 // NewPOS returns POS with the default deferral limit.
@@ -37,14 +47,18 @@ func (p *POS) Name() string { return "pos" }
 func (p *POS) Describe() string { return fmt.Sprintf("strategy=pos maxdefer=%d", p.MaxDefer) }
 
 func (p *POS) Chooser(seed uint64) des.Chooser {
-	return &posChooser{rng: rand.New(rand.NewPCG(seed, seed^0x632be59bd9b4e019)), maxDefer: p.MaxDefer}
+	c := &posChooser{rng: rand.New(rand.NewPCG(seed, seed^0x632be59bd9b4e019)), maxDefer: p.MaxDefer}
+	for _, a := range p.actors {
+		c.thread(a).known = true // pending: its first operation, unknown
+	}
+	return c
 }
 
 type posChooser struct {
 	rng      *rand.Rand
 	maxDefer int
 	threads  []posThread // first-seen order (small: linear scans)
-	ready    []int32     // the candidates of the last ready-thread choice
+	run      running
 }
 
 // posThread is one actor's pending operation and its priority.
@@ -81,10 +95,10 @@ func (c *posChooser) Choose(p des.Point, n int) int {
 				best, bestPrio = i, t.prio
 			}
 		}
-		c.ready = append(c.ready[:0], p.Options...)
+		c.run.picked(p.Options, best)
 		return best
 	case isOwnPoint(p):
-		return c.own(p, n)
+		return c.run.own(p.Actor, c.own(p, n))
 	}
 	return otherChoice(c.rng, p, n)
 }
@@ -99,7 +113,7 @@ func (c *posChooser) own(p des.Point, n int) int {
 			o := &c.threads[i]
 			if o.actor != me.actor && o.known && o.prio > me.prio && o.touch.Conflicts(me.touch) {
 				me.defers++
-				return deferChoice(c.ready, o.actor, n)
+				return c.run.deferTo(o.actor, n)
 			}
 		}
 	}

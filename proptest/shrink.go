@@ -50,14 +50,38 @@ type ShrinkOptions struct {
 	Context context.Context // stops shrinking early when done (Ctrl-C)
 }
 
-// Shrink minimises a failing decision log: it tries zeroing, then deleting,
-// chunks of the non-zero decisions (halving the chunk size, as delta
-// debugging does),
-// then lowering single choices, keeping every candidate whose replay (a
-// guided run that follows the log while it matches and takes choice 0
-// after) fails with the same Signature. The result is re-recorded from the
-// last successful run and has no trailing zero decisions.
+// Shrunk is the result of minimising a failing decision log.
+type Shrunk struct {
+	Log   []des.Decision // the minimal log, without trailing zero decisions
+	Final model.Result   // the outcome of replaying Log
+	// Complete reports that shrinking finished: Log is 1-minimal (zeroing
+	// any one of its perturbations no longer fails the same way). False
+	// means the run or time budget, or the context, cut it short: Log
+	// still fails the same way but may keep perturbations it does not need.
+	Complete bool
+	Runs     int // executions spent
+}
+
+// Shrink minimises a failing decision log; see Minimize.
 func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) ([]des.Decision, model.Result, error) {
+	r, err := Minimize(s, variant, seed, log, opts)
+	if err != nil {
+		return nil, r.Final, err
+	}
+	return r.Log, r.Final, nil
+}
+
+// Minimize shrinks a failing decision log to a 1-minimal one. Every
+// candidate is replayed (a guided run that follows the log while it matches
+// and takes choice 0 after) and kept when it fails with the same Signature;
+// an accepted candidate is re-recorded from its run. The passes, in order:
+// the natural schedule alone; each perturbation alone (most bugs need one,
+// and delta debugging can miss the one that matters when others mask it);
+// delta debugging — zeroing, then deleting, chunks of perturbations,
+// halving the chunk size — alternating a positional and an anchored
+// parametrization until neither helps; lowering single choices; and last a
+// pass that zeroes each remaining perturbation alone until none can go.
+func Minimize(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) (Shrunk, error) {
 	if opts.MaxRuns == 0 {
 		opts.MaxRuns = 2000
 	}
@@ -71,12 +95,12 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	}
 	best, err := try(log)
 	if err != nil {
-		return nil, best, err
+		return Shrunk{Final: best}, err
 	}
 	best = cloneResult(best) // the Sim is reused: keep our own copy
 	want := Signature(best.Outcome.Err)
 	if want == "ok" {
-		return nil, best, fmt.Errorf("shrink: the log does not fail when replayed")
+		return Shrunk{Final: best}, fmt.Errorf("shrink: the log does not fail when replayed")
 	}
 	cur := trimZeros(best.Outcome.Decisions)
 	tryAnchored := func(cand []des.Decision) (model.Result, error) {
@@ -87,21 +111,76 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 		ctx = context.Background()
 	}
 	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx}
-	// Alternate two parametrizations until neither helps: positional (a
-	// decision is its index in the log) and anchored (a perturbation is tied
-	// to its actor's own scheduling points, so removing an early one does
-	// not slide the later ones onto different points).
+	// Two parametrizations: positional (a decision is its index in the log)
+	// and anchored (a perturbation is tied to its actor's own scheduling
+	// points, so removing an early one does not slide the later ones onto
+	// different points). They share one budget.
 	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx}
+	cur, best = sh.alone(anch, cur, best)
 	for {
 		before := nonZero(cur)
 		cur, best = sh.zeroChunks(cur, best)
+		anch.runs = sh.runs
 		cur, best = anch.zeroChunks(cur, best)
-		if nonZero(cur) >= before || sh.spent() || anch.spent() {
+		sh.runs = anch.runs
+		if nonZero(cur) >= before || sh.spent() {
 			break
 		}
 	}
 	cur, best = sh.lowerEach(cur, best)
-	return cur, best, nil
+	cur, best, done := sh.oneMinimal(cur, best)
+	return Shrunk{Log: cur, Final: best, Complete: done, Runs: sh.runs}, nil
+}
+
+// alone tries the natural schedule, then each perturbation of cur on its
+// own (positional, then anchored), and returns the first that still fails.
+func (s *shrinker) alone(anch *shrinker, cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {
+	idx := nonZeroIndexes(cur)
+	if len(idx) <= 1 {
+		return cur, best
+	}
+	if r, ok := s.attempt(nil); ok {
+		return trimZeros(r.Outcome.Decisions), r
+	}
+	for _, i := range idx {
+		if s.spent() {
+			break
+		}
+		only := zeroAt(cur, idx)
+		only[i].Choice = cur[i].Choice
+		if r, ok := s.attempt(only); ok {
+			return trimZeros(r.Outcome.Decisions), r
+		}
+		anch.runs = s.runs
+		r, ok := anch.attempt(only)
+		s.runs = anch.runs
+		if ok {
+			return trimZeros(r.Outcome.Decisions), r
+		}
+	}
+	return cur, best
+}
+
+// oneMinimal zeroes each perturbation of cur alone, starting over after
+// every success, until a whole pass removes none: then no single
+// perturbation can go (1-minimal) and it reports true. It reports false
+// when the budget ran out first.
+func (s *shrinker) oneMinimal(cur []des.Decision, best model.Result) ([]des.Decision, model.Result, bool) {
+	for {
+		removed := false
+		for _, i := range nonZeroIndexes(cur) {
+			if s.spent() {
+				return cur, best, false
+			}
+			if r, ok := s.attempt(zeroAt(cur, []int{i})); ok {
+				cur, best, removed = trimZeros(r.Outcome.Decisions), r, true
+				break
+			}
+		}
+		if !removed {
+			return cur, best, true
+		}
+	}
 }
 
 type shrinker struct {

@@ -71,7 +71,7 @@ type surwChooser struct {
 	left     []surwCount // interesting events left, per actor
 	target   int32       // whose interesting event goes next; 0: none drawn
 	defers   int
-	ready    []int32
+	run      running
 	allowed  []int
 }
 
@@ -102,7 +102,6 @@ func (c *surwChooser) count(a int32) *surwCount {
 func (c *surwChooser) Choose(p des.Point, n int) int {
 	switch {
 	case isThreadChoice(p, n):
-		c.ready = append(c.ready[:0], p.Options...)
 		c.allowed = c.allowed[:0]
 		for i, a := range p.Options {
 			held := i < len(p.Touches) && c.target != 0 && a != c.target && c.interesting(p.Touches[i])
@@ -110,12 +109,14 @@ func (c *surwChooser) Choose(p des.Point, n int) int {
 				c.allowed = append(c.allowed, i)
 			}
 		}
-		if len(c.allowed) == 0 {
-			return 0
+		pick := 0
+		if len(c.allowed) > 0 {
+			pick = c.allowed[c.rng.IntN(len(c.allowed))]
 		}
-		return c.allowed[c.rng.IntN(len(c.allowed))]
+		c.run.picked(p.Options, pick)
+		return pick
 	case isOwnPoint(p):
-		return c.own(p, n)
+		return c.run.own(p.Actor, c.own(p, n))
 	}
 	return otherChoice(c.rng, p, n)
 }
@@ -133,7 +134,7 @@ func (c *surwChooser) own(p des.Point, n int) int {
 	}
 	if c.target != p.Actor && c.defers < c.maxDefer {
 		c.defers++
-		return deferChoice(c.ready, c.target, n)
+		return c.run.deferTo(c.target, n)
 	}
 	me.n--
 	c.target, c.defers = 0, 0
