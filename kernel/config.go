@@ -22,27 +22,27 @@ type Costs struct {
 type Config struct {
 	// Processors is the number of simulated CPUs.
 	Processors int
-	// ClockTick is the clock interrupt interval (15.625 ms, SEMANTICS §4.3).
+	// ClockTick is the clock interrupt interval (15.625 ms, REFERENCE §4.3).
 	ClockTick des.Duration
 	// QuantumUnits is a thread's quantum in units; a clock tick is
-	// UnitsPerTick units (client 6, server 36; 3 per tick, SEMANTICS §4.3).
+	// UnitsPerTick units (client 6, server 36; 3 per tick, REFERENCE §4.3).
 	QuantumUnits int
 	UnitsPerTick int
 	// WaitQuantumUnits is charged to a variable-priority thread (base < 14)
-	// when its wait completes (classic NT: 1 unit, SEMANTICS §4.3).
+	// when its wait completes (classic NT: 1 unit, REFERENCE §4.3).
 	WaitQuantumUnits int
 	// Costs of kernel calls.
 	Costs Costs
-	// Boosts enables wait-completion priority boosts (SEMANTICS §4.4).
+	// Boosts enables wait-completion priority boosts (REFERENCE §4.4).
 	Boosts bool
 	// StarvationBoost enables the balance-set manager's anti-starvation
 	// boost: a ready thread of priority 1–14 waiting StarvationTicks clock
 	// ticks is raised to 15 with a 4-unit quantum, checked once a second,
-	// at most 10 threads per scan (SEMANTICS §4.4).
+	// at most 10 threads per scan (REFERENCE §4.4).
 	StarvationBoost bool
 	StarvationTicks int
 	// Verifier makes IRQL and lock misuse fail with the Driver Verifier bug
-	// checks of SEMANTICS §1.8 (0xC4, 0xC9). Without it the same misuse is
+	// checks of REFERENCE §1.8 (0xC4, 0xC9). Without it the same misuse is
 	// reported as IRQL_NOT_LESS_OR_EQUAL (0xA) where Windows would
 	// eventually crash that way, and ignored where it would not.
 	Verifier bool

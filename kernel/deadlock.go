@@ -31,6 +31,11 @@ func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) {
 			next = &b.obj.thread.exec
 			ed.Owner = b.obj.thread.name
 		}
+		if apc := t.apcSignalling(b.obj); apc != nil && len(t.wait.blocks) == 1 {
+			// The waiter itself must run the APC that would end its wait.
+			next = &t.exec
+			ed.Owner = "its own " + apc.Name + " APC, which cannot run because " + t.apcBlockedBy()
+		}
 	}
 	if len(t.wait.blocks) == 0 {
 		ed.Object = "a timeout"
@@ -115,4 +120,15 @@ func (k *Kernel) findHang() *Deadlock {
 		}
 	}
 	return d
+}
+
+// apcSignalling returns a kernel APC queued to t that would signal obj (an
+// I/O completion APC and its IRP's events), or nil.
+func (t *Thread) apcSignalling(obj *dispatcherHeader) *KAPC {
+	for _, a := range t.kernelApcs {
+		if a.signals == obj || (a.signalsIrp != nil && a.signalsIrp.UserEvent != nil && &a.signalsIrp.UserEvent.dispatcherHeader == obj) {
+			return a
+		}
+	}
+	return nil
 }

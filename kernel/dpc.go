@@ -8,7 +8,7 @@ import (
 
 // KDPC is a deferred procedure call. Its routine runs at DISPATCH_LEVEL on
 // the processor it was queued to, when that processor's IRQL drops below
-// DISPATCH_LEVEL (SEMANTICS §4.5).
+// DISPATCH_LEVEL (REFERENCE §4.5).
 type KDPC struct {
 	Name       string
 	Routine    func(dpc *KDPC, ctx, arg1, arg2 any)

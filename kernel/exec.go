@@ -80,6 +80,9 @@ func (k *Kernel) curOrNil() *exec {
 // exec (yielding to the loop so other processors advance and this one can
 // be preempted or interrupted) and offers the injected perturbations.
 func (k *Kernel) point(e *exec, cost des.Duration) {
+	if e.kind == execThread && e.thread.apcPending && e.irql == PASSIVE_LEVEL {
+		k.deliverApcs(e) // a queued kernel APC interrupts the thread here (REFERENCE §4.10)
+	}
 	c := e.cpu
 	if k.cfg.InjectPreemption && e.kind == execThread && e.irql < DISPATCH_LEVEL {
 		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id, Touch: e.next}, 3) {

@@ -7,7 +7,7 @@ import (
 	"github.com/wqsim/wqsim/des"
 )
 
-// Bug-check codes the model raises (SEMANTICS §1.8).
+// Bug-check codes the model raises (REFERENCE §1.8).
 const (
 	APC_INDEX_MISMATCH                                    uint32 = 0x01
 	IRQL_NOT_LESS_OR_EQUAL                                uint32 = 0x0A

@@ -155,7 +155,7 @@ func TestWithoutVerifierIrqlMisuseIs0xA(t *testing.T) {
 	requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
 }
 
-// SEMANTICS §4.5/§6.13: a DPC that waits is ATTEMPTED_SWITCH_FROM_DPC.
+// REFERENCE §4.5/§6.13: a DPC that waits is ATTEMPTED_SWITCH_FROM_DPC.
 func TestWaitInDPCIs0xB8(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
 	k := m.Kernel
@@ -166,7 +166,7 @@ func TestWaitInDPCIs0xB8(t *testing.T) {
 	assert.Equal(t, "dpc/cpu0", bc.Actor)
 }
 
-// SEMANTICS §4.5/§4.6: a spin lock raises to DISPATCH_LEVEL and its release
+// REFERENCE §4.5/§4.6: a spin lock raises to DISPATCH_LEVEL and its release
 // restores the old IRQL; a contender on another processor spins until the
 // release.
 func TestSpinLockRaisesAndRestoresIrql(t *testing.T) {
@@ -197,7 +197,7 @@ func TestSpinLockRaisesAndRestoresIrql(t *testing.T) {
 	assert.Contains(t, m.trace.String(), "spin")
 }
 
-// SEMANTICS §2.1/§1.7: the cancel-routine swap decides ownership. If the
+// REFERENCE §2.1/§1.7: the cancel-routine swap decides ownership. If the
 // dequeuer swaps first, IoCancelIrp finds no routine and returns FALSE; if
 // IoCancelIrp swaps first, the dequeuer gets nil and must leave the IRP to
 // the cancel routine.
@@ -238,7 +238,7 @@ func TestCancelRoutineSwapDecidesOwnership(t *testing.T) {
 	}
 }
 
-// SEMANTICS §1.7: a cancel routine invoked on a completed IRP is 0x48.
+// REFERENCE §1.7: a cancel routine invoked on a completed IRP is 0x48.
 func TestCancelAfterCompletionWithRoutineIs0x48(t *testing.T) {
 	cfg := oneCPU()
 	cfg.Verifier = false // otherwise completing with the routine set is 0xC9 first

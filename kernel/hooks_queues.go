@@ -7,12 +7,12 @@ package kernel
 
 // CriticalRegionDepth returns how many KeEnterCriticalRegion calls of t are
 // not yet matched by KeLeaveCriticalRegion: NT's KernelApcDisable, negated.
-// A worker thread checks it after every work routine (SEMANTICS §1.1, §3.3).
+// A worker thread checks it after every work routine (REFERENCE §1.1, §3.3).
 func (t *Thread) CriticalRegionDepth() int { return t.criticalRegion }
 
 // RepairCriticalRegion resets t's critical-region depth to zero: what the
 // ReactOS worker does (after a warning) when a routine returned with normal
-// kernel APCs still disabled (SEMANTICS §1.1).
+// kernel APCs still disabled (REFERENCE §1.1).
 func (t *Thread) RepairCriticalRegion() { t.criticalRegion = 0 }
 
 // Entries returns a copy of q's queued entries, oldest first. Cost O(n);

@@ -6,7 +6,7 @@ import (
 	"github.com/wqsim/wqsim/des"
 )
 
-// IRP flags that matter to the model (SEMANTICS §5.2).
+// IRP flags that matter to the model (REFERENCE §5.2).
 const (
 	IRP_PAGING_IO             uint32 = 0x00000002
 	IRP_SYNCHRONOUS_PAGING_IO uint32 = 0x00000040
@@ -14,7 +14,7 @@ const (
 
 // DriverCancel is a cancel routine (DRIVER_CANCEL): called at
 // DISPATCH_LEVEL holding the cancel spin lock, which it must release with
-// IoReleaseCancelSpinLock(irp.CancelIrql) (SEMANTICS §1.7).
+// IoReleaseCancelSpinLock(irp.CancelIrql) (REFERENCE §1.7).
 type DriverCancel func(irp *IRP)
 
 // IO_STATUS_BLOCK is an IRP's final status.
@@ -24,7 +24,7 @@ type IO_STATUS_BLOCK struct {
 }
 
 // IRP is an I/O request packet. Its cancel routine is an atomic cell:
-// whoever swaps a non-nil routine for nil owns the IRP (SEMANTICS §2.1).
+// whoever swaps a non-nil routine for nil owns the IRP (REFERENCE §2.1).
 type IRP struct {
 	k             *Kernel
 	id            int
@@ -44,6 +44,13 @@ type IRP struct {
 	freed         bool
 	completedBy   string
 	done          *KEVENT
+
+	// REFERENCE §4.10: a threaded IRP (IoQueueThreadIrp) is completed to
+	// its thread by the I/O completion special kernel APC, which copies
+	// the status to UserIosb and sets UserEvent.
+	thread    *Thread
+	UserEvent *KEVENT
+	UserIosb  *IO_STATUS_BLOCK
 }
 
 // IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
@@ -86,7 +93,7 @@ func (k *Kernel) IoIsCancelled(irp *IRP) bool {
 
 // IoSetCancelRoutine atomically exchanges irp's cancel routine and returns
 // the previous one: nil if none was set or cancellation already took it
-// (SEMANTICS §1.7).
+// (REFERENCE §1.7).
 func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel {
 	x := k.enter("IoSetCancelRoutine")
 	prev := irp.cancelRoutine
@@ -122,7 +129,7 @@ func (k *Kernel) IoReleaseCancelSpinLock(old IRQL) {
 	k.lowerTo(x, old)
 }
 
-// IoCancelIrp follows SEMANTICS §1.7 / §2.3 step by step, each step a
+// IoCancelIrp follows REFERENCE §1.7 / §2.3 step by step, each step a
 // scheduling point: take the cancel spin lock, set Cancel, swap the cancel
 // routine with nil; if one was set, call it holding the lock (it releases
 // it) and return true — 0x48 CANCEL_STATE_IN_COMPLETED_IRP if the IRP was
@@ -170,7 +177,7 @@ func (k *Kernel) VerifyCancelCompletes(irp *IRP, deadline des.Duration) {
 // IoCompleteRequest completes irp. A second completion is 0x44
 // MULTIPLE_IRP_COMPLETE_REQUESTS; with Verifier, completing with a cancel
 // routine still set is 0xC9 P1=0x7 and with STATUS_PENDING 0xC9 P1=0x6
-// (SEMANTICS §1.7, §1.8). Caller IRQL ≤ DISPATCH_LEVEL. The issuing thread
+// (REFERENCE §1.7, §1.8). Caller IRQL ≤ DISPATCH_LEVEL. The issuing thread
 // waiting on irp.Done() gets priorityBoost.
 func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	x := k.enter("IoCompleteRequest")
@@ -191,6 +198,52 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	irp.completed = true
 	irp.completedBy = x.name
 	k.emit(x, KindIRP, "IoCompleteRequest", irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
+	if t := irp.thread; t != nil && t.state != Terminated {
+		k.queueApc(x, k.completionApc(irp), nil, nil, priorityBoost)
+		return
+	}
+	k.finishIrp(irp, priorityBoost)
+}
+
+// IoQueueThreadIrp makes irp a threaded IRP of the calling thread
+// (Irp->Tail.Overlay.Thread): its completion is then delivered to this
+// thread by the I/O completion special kernel APC, which runs only when
+// the thread is below APC_LEVEL and outside guarded regions — a thread
+// that waits for its own IRP at APC_LEVEL or in a guarded region hangs
+// (REFERENCE §4.10). IRQL ≤ APC_LEVEL, from a thread.
+func (k *Kernel) IoQueueThreadIrp(irp *IRP) {
+	x := k.enter("IoQueueThreadIrp")
+	k.checkIrqlAtMost(x, "IoQueueThreadIrp", APC_LEVEL)
+	if x.kind != execThread {
+		panic("kernel: IoQueueThreadIrp called outside a thread")
+	}
+	irp.thread = x.thread
+	k.emit(x, KindIRP, "IoQueueThreadIrp", irp.name, int64(x.thread.id), 0)
+}
+
+// Thread returns the thread a threaded IRP completes to (nil otherwise).
+func (i *IRP) Thread() *Thread { return i.thread }
+
+// completionApc builds the I/O completion APC of irp (the role of the I/O
+// manager's IopCompleteRequest): a special kernel APC to the IRP's thread.
+func (k *Kernel) completionApc(irp *IRP) *KAPC {
+	apc := k.KeInitializeApc(irp.thread, "IopCompleteRequest "+irp.name, func(*KAPC, *ApcNormalRoutine, *any, *any, *any) {
+		k.finishIrp(irp, 0)
+	}, nil, KernelMode, nil)
+	apc.signals, apc.signalsIrp = &irp.done.dispatcherHeader, irp
+	return apc
+}
+
+// finishIrp is the last step of completion, in the issuer's context for a
+// threaded IRP: the status block and event the issuer gave, then the
+// IRP's own done event.
+func (k *Kernel) finishIrp(irp *IRP, priorityBoost int) {
+	if irp.UserIosb != nil {
+		*irp.UserIosb = irp.IoStatus
+	}
+	if e := irp.UserEvent; e != nil {
+		k.signal(&e.dispatcherHeader, 1, priorityBoost)
+	}
 	k.signal(&irp.done.dispatcherHeader, 1, priorityBoost)
 }
 

@@ -2,10 +2,10 @@ package kernel
 
 import "strconv"
 
-// IRQL is a processor's interrupt request level (x64 values, SEMANTICS §4.5).
+// IRQL is a processor's interrupt request level (x64 values, REFERENCE §4.5).
 type IRQL int8
 
-// IRQL values (SEMANTICS §4.5, x64). Device levels are 3–11.
+// IRQL values (REFERENCE §4.5, x64). Device levels are 3–11.
 const (
 	PASSIVE_LEVEL  IRQL = 0
 	APC_LEVEL      IRQL = 1

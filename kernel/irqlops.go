@@ -3,7 +3,7 @@ package kernel
 import "fmt"
 
 // KeRaiseIrql raises the caller's IRQL to newIrql and returns the old one.
-// Raising to a lower IRQL is Verifier 0xC4 P1=0x30 (SEMANTICS §4.5, §1.8).
+// Raising to a lower IRQL is Verifier 0xC4 P1=0x30 (REFERENCE §4.5, §1.8).
 func (k *Kernel) KeRaiseIrql(newIrql IRQL) IRQL {
 	x := k.enter("KeRaiseIrql")
 	old := x.irql
@@ -51,5 +51,8 @@ func (k *Kernel) lowerTo(x *exec, l IRQL) {
 	if was >= DISPATCH_LEVEL && l < DISPATCH_LEVEL && x.cpu != nil {
 		x.cpu.needSettle = true
 		k.point(x, 0)
+	}
+	if l == PASSIVE_LEVEL && was > PASSIVE_LEVEL {
+		k.deliverIfPending(x) // the APC interrupt fires as IRQL drops (REFERENCE §4.10)
 	}
 }

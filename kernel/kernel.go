@@ -21,7 +21,7 @@ type Kernel struct {
 	unit    des.Duration
 
 	rec           des.Record // scratch record for emit (see emit)
-	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (SEMANTICS §1.7)
+	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (REFERENCE §1.7)
 	balanceArmed  bool
 	collectEqual  func(*Thread) bool
 	collectPrio   int8

@@ -2,7 +2,7 @@ package kernel
 
 import "github.com/wqsim/wqsim/des"
 
-// KQUEUE is a kernel queue object (SEMANTICS §3.3): FIFO entries, LIFO
+// KQUEUE is a kernel queue object (REFERENCE §3.3): FIFO entries, LIFO
 // waiting threads, and a concurrency limit on how many associated threads
 // may be active at once (0 means the processor count). A thread that got an
 // entry counts as active until it calls KeRemoveQueue again; if it blocks

@@ -39,7 +39,7 @@ func (l *KSPIN_LOCK) objName() string {
 }
 
 // KeAcquireSpinLock raises to DISPATCH_LEVEL, acquires l and returns the
-// old IRQL (SEMANTICS §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
+// old IRQL (REFERENCE §4.6). Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
 // P1=0x42 above it, §1.8). Re-acquiring a lock the caller holds is
 // SPIN_LOCK_ALREADY_OWNED 0x0F.
 func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
@@ -135,7 +135,7 @@ func (k *Kernel) spinRelease(x *exec, l *KSPIN_LOCK, api string) {
 func (l *KSPIN_LOCK) Owned() bool { return l.owner != nil }
 
 // FAST_MUTEX is a non-recursive mutex that raises to APC_LEVEL
-// (SEMANTICS §4.6). Waiters block (a real wait) in FIFO order.
+// (REFERENCE §4.6). Waiters block (a real wait) in FIFO order.
 type FAST_MUTEX struct {
 	Name    string
 	obj     string // "fast mutex NAME", built once
@@ -160,7 +160,7 @@ func (m *FAST_MUTEX) objName() string {
 }
 
 // ExAcquireFastMutex acquires m and raises to APC_LEVEL. Caller IRQL ≤
-// APC_LEVEL (Verifier 0xC4 P1=0x33, SEMANTICS §1.8, §6.14). Recursion
+// APC_LEVEL (Verifier 0xC4 P1=0x33, REFERENCE §1.8, §6.14). Recursion
 // self-deadlocks and is reported as a deadlock.
 func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
 	x := k.enterOn("ExAcquireFastMutex", &m.aid, des.AccessLock)
@@ -240,11 +240,12 @@ func (k *Kernel) KeEnterCriticalRegion() {
 }
 
 // KeLeaveCriticalRegion re-enables them. Leaving more often than entering
-// is APC_INDEX_MISMATCH 0x01 (SEMANTICS §1.8).
+// is APC_INDEX_MISMATCH 0x01 (REFERENCE §1.8).
 func (k *Kernel) KeLeaveCriticalRegion() {
 	x := k.enter("KeLeaveCriticalRegion")
 	if x.thread == nil || x.thread.criticalRegion == 0 {
 		k.bugCheck(x, "KeLeaveCriticalRegion", APC_INDEX_MISMATCH, 0, 0, 0, 0, "KeLeaveCriticalRegion without a matching KeEnterCriticalRegion")
 	}
 	x.thread.criticalRegion--
+	k.deliverIfPending(x) // normal kernel APCs held off by the region run now (REFERENCE §4.10)
 }

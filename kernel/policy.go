@@ -12,7 +12,7 @@ type Policy interface {
 	// Reset empties the structure for a new run.
 	Reset()
 	// Enqueue makes t ready. front is true for a preempted thread, which
-	// NT puts at the head of its list (SEMANTICS §4.2).
+	// NT puts at the head of its list (REFERENCE §4.2).
 	Enqueue(t *Thread, front bool)
 	// Remove takes a ready thread out (it is being dispatched).
 	Remove(t *Thread)
@@ -30,7 +30,7 @@ type Policy interface {
 	Each(f func(*Thread) bool)
 }
 
-// NTDispatcher is the NT dispatcher of SEMANTICS §4.2: 32 FIFO ready lists,
+// NTDispatcher is the NT dispatcher of REFERENCE §4.2: 32 FIFO ready lists,
 // the highest non-empty one runs; a preempted thread returns to the head of
 // its list, a thread whose quantum ended or that just became ready to the
 // tail; a strictly higher priority preempts at once, an equal one never

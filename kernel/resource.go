@@ -2,7 +2,7 @@ package kernel
 
 import "fmt"
 
-// ERESOURCE is a reader/writer lock (SEMANTICS §4.6): exclusive ownership
+// ERESOURCE is a reader/writer lock (REFERENCE §4.6): exclusive ownership
 // is recursive for its owner; shared ownership is granted while no thread
 // owns or waits for it exclusively (a shared owner may re-acquire shared).
 // Callers must be at ≤ APC_LEVEL with normal kernel APCs disabled

@@ -11,7 +11,7 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
-// SEMANTICS §4.1/§4.2: a real-time thread is never preempted by a
+// REFERENCE §4.1/§4.2: a real-time thread is never preempted by a
 // variable-priority one, even one boosted to the top of the variable range.
 func TestRealTimeNeverPreemptedByVariable(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
@@ -31,7 +31,7 @@ func TestRealTimeNeverPreemptedByVariable(t *testing.T) {
 	assert.Equal(t, []string{"realtime done", "variable runs"}, order)
 }
 
-// SEMANTICS §4.2/§4.3: equal priorities never preempt each other; they
+// REFERENCE §4.2/§4.3: equal priorities never preempt each other; they
 // round-robin at quantum end (client quantum: 6 units = 2 ticks = 31.25ms).
 func TestEqualPriorityRoundRobinsAtQuantumEnd(t *testing.T) {
 	cfg := oneCPU()
@@ -57,7 +57,7 @@ func TestEqualPriorityRoundRobinsAtQuantumEnd(t *testing.T) {
 	assert.Contains(t, m.trace.String(), "round-robin")
 }
 
-// SEMANTICS §4.2: a higher-priority thread preempts at once; the preempted
+// REFERENCE §4.2: a higher-priority thread preempts at once; the preempted
 // thread goes to the head of its list so it runs before an equal-priority
 // thread that was already waiting.
 func TestPreemptedThreadReturnsToHeadOfList(t *testing.T) {
@@ -78,7 +78,7 @@ func TestPreemptedThreadReturnsToHeadOfList(t *testing.T) {
 	assert.Equal(t, []string{"high", "low1", "low2"}, order)
 }
 
-// SEMANTICS §4.4: a wait boost is base + increment capped at 15, and decays
+// REFERENCE §4.4: a wait boost is base + increment capped at 15, and decays
 // one level per quantum end back to base; real-time threads get none.
 func TestBoostAndDecay(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
@@ -122,7 +122,7 @@ func TestBoostAndDecay(t *testing.T) {
 	assert.Equal(t, 18, rtPrio, "real-time threads are never boosted")
 }
 
-// SEMANTICS §4.5: at DISPATCH_LEVEL the processor does not switch; a
+// REFERENCE §4.5: at DISPATCH_LEVEL the processor does not switch; a
 // higher-priority thread readied meanwhile runs only when IRQL drops.
 func TestDispatchLevelDefersPreemption(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
@@ -145,7 +145,7 @@ func TestDispatchLevelDefersPreemption(t *testing.T) {
 	assert.Equal(t, []string{"low still at DISPATCH", "high runs", "low after lowering"}, order)
 }
 
-// SEMANTICS §4.5: DPCs queued to a processor run when its IRQL drops below
+// REFERENCE §4.5: DPCs queued to a processor run when its IRQL drops below
 // DISPATCH_LEVEL, before the thread continues, at DISPATCH_LEVEL.
 func TestDPCRunsWhenIrqlDrops(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
@@ -170,7 +170,7 @@ func TestDPCRunsWhenIrqlDrops(t *testing.T) {
 
 // An interrupt runs its ISR at DIRQL, interrupting a thread mid-compute;
 // the ISR's DPC runs after it; the thread's compute resumes with the time
-// it had left (SEMANTICS §4.5).
+// it had left (REFERENCE §4.5).
 func TestInterruptISRQueuesDPC(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
 	k := m.Kernel
@@ -264,7 +264,7 @@ func TestProcessorsAdvanceInParallel(t *testing.T) {
 	assert.Less(t, out.End, des.Time(11*des.Millisecond), "both computed at once")
 }
 
-// SEMANTICS §3.3: KQUEUE entries are FIFO, waiters LIFO, and a blocked
+// REFERENCE §3.3: KQUEUE entries are FIFO, waiters LIFO, and a blocked
 // worker frees its concurrency slot.
 func TestKQueueLIFOWaitersAndConcurrency(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
@@ -372,7 +372,7 @@ func TestStatusAndIrqlStrings(t *testing.T) {
 	assert.Equal(t, "MULTIPLE_IRP_COMPLETE_REQUESTS", kernel.BugCheckName(0x44))
 }
 
-// SEMANTICS §3.3: any wake of a thread associated with a KQUEUE makes it
+// REFERENCE §3.3: any wake of a thread associated with a KQUEUE makes it
 // active, a KeRemoveQueue timeout included; its exit releases the slot.
 func TestKQueueTimeoutCountsActive(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)

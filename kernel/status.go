@@ -2,10 +2,10 @@ package kernel
 
 import "fmt"
 
-// NTSTATUS is an NT status code (values from SEMANTICS §1.8).
+// NTSTATUS is an NT status code (values from REFERENCE §1.8).
 type NTSTATUS uint32
 
-// Status codes used by the model (SEMANTICS §1.8).
+// Status codes used by the model (REFERENCE §1.8).
 const (
 	STATUS_SUCCESS                        NTSTATUS = 0x00000000
 	STATUS_WAIT_0                         NTSTATUS = 0x00000000

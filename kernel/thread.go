@@ -22,7 +22,7 @@ func (s ThreadState) String() string {
 	return [...]string{"Initialized", "Ready", "Running", "Waiting", "Terminated"}[s]
 }
 
-// Priority bounds (SEMANTICS §4.1).
+// Priority bounds (REFERENCE §4.1).
 const (
 	LOW_PRIORITY          = 0
 	LOW_REALTIME_PRIORITY = 16
@@ -51,6 +51,12 @@ type Thread struct {
 	header dispatcherHeader // signalled when the thread terminates
 
 	criticalRegion int         // KeEnterCriticalRegion depth
+	guardedRegion  int         // KeEnterGuardedRegion depth
+	kernelApcs     []*KAPC     // special first, then normal (REFERENCE §4.10)
+	userApcs       []*KAPC     // delivered by an alertable user-mode wait
+	apcPending     bool        // kernelApcs is not empty: checked at every scheduling point
+	inNormalApc    bool        // a normal kernel APC's normal routine is running
+	alerted        [2]bool     // KeAlertThread, per mode
 	queue          *KQUEUE     // the KQUEUE the thread is associated with
 	owned          []ownedLock // locks held, for deadlock reports
 	Data           any         // free for higher layers (worker pools)
@@ -82,7 +88,7 @@ func (t *Thread) RealTime() bool { return t.base >= LOW_REALTIME_PRIORITY }
 
 // PsCreateSystemThread creates a kernel thread at base priority prio
 // running body; it becomes ready at once. Priorities are 0–31; 16–31 are
-// real-time (never boosted or decayed, SEMANTICS §4.1).
+// real-time (never boosted or decayed, REFERENCE §4.1).
 func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Thread {
 	if prio < 0 || prio > HIGH_PRIORITY {
 		panic(fmt.Sprintf("kernel: PsCreateSystemThread(%q): priority %d outside 0..31", name, prio))
@@ -106,15 +112,20 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 func (k *Kernel) threadMain(t *Thread) {
 	t.body()
 	if t.criticalRegion != 0 {
-		// SEMANTICS §1.8: a thread exiting with APCs disabled.
+		// REFERENCE §1.8: a thread exiting with APCs disabled.
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.criticalRegion), 0, 0,
 			"thread exited inside a critical region (KeEnterCriticalRegion without KeLeaveCriticalRegion)")
+	}
+	if t.guardedRegion != 0 { // REFERENCE §4.10
+		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.guardedRegion), 0, 0,
+			"thread exited inside a guarded region (KeEnterGuardedRegion without KeLeaveGuardedRegion)")
 	}
 	if t.irql != PASSIVE_LEVEL {
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(t.irql), 0, 0,
 			fmt.Sprintf("thread exited at %v", t.irql))
 	}
 	t.state = Terminated
+	t.kernelApcs, t.userApcs, t.apcPending = nil, nil, false // run down: never delivered
 	k.emit(&t.exec, KindThread, "exit", t.name, 0, 0)
 	if t.queue != nil {
 		t.queue.threadGone(t)

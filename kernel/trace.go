@@ -33,6 +33,7 @@ const (
 	KindBugCheck                        // a bug check
 	KindQueue                           // KQUEUE insert/remove
 	KindCall                            // a higher layer's API call
+	KindAPC                             // APC queued, run, a wait interrupted, an alert (REFERENCE §4.10)
 )
 
 // emit writes a trace record for e (which may be nil for kernel-internal

@@ -58,6 +58,12 @@ type waitState struct {
 	lock      lockWait // set when blocked on a lock instead of objects
 	queued    any      // the entry handed over by KeInsertQueue
 	inQueue   bool     // blocked in KeRemoveQueue
+
+	// REFERENCE §4.10: how the wait reacts to APCs and alerts.
+	mode          KPROCESSOR_MODE
+	alertable     bool
+	interruptible bool // a dispatcher-object wait a kernel APC may interrupt
+	irql          IRQL // the IRQL the thread waits at (WaitIrql)
 }
 
 // WAIT_TYPE for KeWaitForMultipleObjects.
@@ -75,13 +81,13 @@ const Infinite des.Duration = -1
 // EVENT_TYPE for KeInitializeEvent.
 type EVENT_TYPE uint8
 
-// Event types (SEMANTICS §1.1 context; KEVENT).
+// Event types (REFERENCE §1.1 context; KEVENT).
 const (
 	NotificationEvent EVENT_TYPE = iota
 	SynchronizationEvent
 )
 
-// Priority increments for waits satisfied by a signal (SEMANTICS §4.4).
+// Priority increments for waits satisfied by a signal (REFERENCE §4.4).
 const (
 	IO_NO_INCREMENT       = 0
 	EVENT_INCREMENT       = 1
@@ -254,42 +260,96 @@ func (h *dispatcherHeader) unlink(wb *waitBlock) {
 }
 
 // KeWaitForSingleObject waits for obj up to timeout (Infinite, or 0 to
-// poll). Returns STATUS_WAIT_0 or STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a
-// blocking wait; a zero-timeout poll is legal at DISPATCH_LEVEL; waiting in
-// a DPC is ATTEMPTED_SWITCH_FROM_DPC 0xB8 (SEMANTICS §4.5, §6.13).
+// poll): a non-alertable kernel-mode wait. Returns STATUS_WAIT_0 or
+// STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a blocking wait; a zero-timeout poll
+// is legal at DISPATCH_LEVEL; waiting in a DPC is ATTEMPTED_SWITCH_FROM_DPC
+// 0xB8 (REFERENCE §4.5, §6.13). A kernel APC queued to the waiting thread
+// runs (if deliverable) and the wait resumes (REFERENCE §4.10).
 func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTATUS {
 	x := k.enterOn("KeWaitForSingleObject", &obj.hdr().aid, des.AccessSync)
-	return k.waitObjects(x, "KeWaitForSingleObject", WaitAny, timeout, obj)
+	return k.waitObjects(x, "KeWaitForSingleObject", KernelMode, false, WaitAny, timeout, obj)
+}
+
+// KeWaitForSingleObjectEx is KeWaitForSingleObject with the WaitMode and
+// Alertable arguments of the real routine. An alertable wait also returns
+// STATUS_ALERTED (KeAlertThread) and, in user mode, STATUS_USER_APC after
+// running the thread's user APCs (REFERENCE §4.10).
+func (k *Kernel) KeWaitForSingleObjectEx(obj Waitable, mode KPROCESSOR_MODE, alertable bool, timeout des.Duration) NTSTATUS {
+	x := k.enterOn("KeWaitForSingleObject", &obj.hdr().aid, des.AccessSync)
+	return k.waitObjects(x, "KeWaitForSingleObject", mode, alertable, WaitAny, timeout, obj)
 }
 
 // KeWaitForMultipleObjects waits for any or all of objs.
 func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeout des.Duration) NTSTATUS {
 	x := k.enterOn("KeWaitForMultipleObjects", waitID(objs), des.AccessSync)
-	return k.waitObjects(x, "KeWaitForMultipleObjects", typ, timeout, objs...)
+	return k.waitObjects(x, "KeWaitForMultipleObjects", KernelMode, false, typ, timeout, objs...)
 }
 
 // KeDelayExecutionThread suspends the calling thread for interval.
 func (k *Kernel) KeDelayExecutionThread(interval des.Duration) NTSTATUS {
+	return k.KeDelayExecutionThreadEx(KernelMode, false, interval)
+}
+
+// KeDelayExecutionThreadEx is KeDelayExecutionThread with WaitMode and
+// Alertable: an alertable delay ends early with STATUS_ALERTED or
+// STATUS_USER_APC like an alertable wait (REFERENCE §4.10).
+func (k *Kernel) KeDelayExecutionThreadEx(mode KPROCESSOR_MODE, alertable bool, interval des.Duration) NTSTATUS {
 	x := k.enter("KeDelayExecutionThread")
 	if interval < 0 {
 		interval = 0
 	}
-	return k.waitObjects(x, "KeDelayExecutionThread", WaitAny, interval)
+	return k.waitObjects(x, "KeDelayExecutionThread", mode, alertable, WaitAny, interval)
 }
 
-func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Duration, objs ...Waitable) NTSTATUS {
+func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertable bool, typ WAIT_TYPE, timeout des.Duration, objs ...Waitable) NTSTATUS {
 	if timeout != 0 {
 		k.checkCanBlock(x, api, timeout)
 	}
 	t := x.thread
-	if st, ok := k.trySatisfy(typ, objs); ok {
-		// "satisfied": the wait returned at once (B = the status).
-		k.emit(x, KindWait, "satisfied", firstName(objs), int64(timeout), int64(st))
-		return st
+	start, left := k.Now(), timeout
+	for {
+		if st, ok := k.trySatisfy(typ, objs); ok {
+			// "satisfied": the wait returned at once (B = the status).
+			k.emit(x, KindWait, "satisfied", firstName(objs), int64(timeout), int64(st))
+			return st
+		}
+		if t != nil {
+			if st, ok := t.waitAbort(mode, alertable); ok {
+				return k.waitAborted(x, st)
+			}
+		}
+		if left == 0 {
+			return STATUS_TIMEOUT
+		}
+		k.blockOn(x, api, typ, left, objs)
+		t.wait.mode, t.wait.alertable, t.wait.interruptible, t.wait.irql = mode, alertable, true, x.irql
+		k.block(t)
+		t.wait.interruptible = false
+		if t.wait.status != STATUS_KERNEL_APC {
+			if t.wait.status == STATUS_USER_APC || t.wait.status == STATUS_ALERTED {
+				return k.waitAborted(x, t.wait.status)
+			}
+			return t.wait.status
+		}
+		k.deliverApcs(x) // then wait again for what is left (REFERENCE §4.10)
+		left = k.remainingTimeout(start, timeout)
 	}
-	if timeout == 0 {
-		return STATUS_TIMEOUT
+}
+
+// waitAborted ends an alertable wait early: STATUS_USER_APC after running
+// the user APCs, or STATUS_ALERTED.
+func (k *Kernel) waitAborted(x *exec, st NTSTATUS) NTSTATUS {
+	k.emit(x, KindAPC, "wait-aborted", x.name, int64(st), 0)
+	if st == STATUS_USER_APC {
+		k.deliverUserApcs(x)
 	}
+	return st
+}
+
+// blockOn links the calling thread's wait blocks to objs and arms its
+// timeout; the caller then blocks.
+func (k *Kernel) blockOn(x *exec, api string, typ WAIT_TYPE, timeout des.Duration, objs []Waitable) {
+	t := x.thread
 	if cap(t.wait.blocks) < len(objs) {
 		t.wait.blocks = make([]waitBlock, 0, len(objs))
 	}
@@ -307,8 +367,6 @@ func (k *Kernel) waitObjects(x *exec, api string, typ WAIT_TYPE, timeout des.Dur
 	}
 	k.emit(x, KindWait, api, name, int64(timeout), int64(len(objs)))
 	k.armWaitTimeout(t, timeout)
-	k.block(t)
-	return t.wait.status
 }
 
 // trySatisfy completes a wait at once if its objects allow.
@@ -367,7 +425,7 @@ func (k *Kernel) block(t *Thread) {
 }
 
 // checkCanBlock enforces that blocking waits happen below DISPATCH_LEVEL
-// in a thread (SEMANTICS §4.5 and §1.8: 0xB8 from a DPC; Verifier 0xC4
+// in a thread (REFERENCE §4.5 and §1.8: 0xB8 from a DPC; Verifier 0xC4
 // 0x120 above DISPATCH, 0x121 at DISPATCH with no timeout, 0x122 with one).
 func (k *Kernel) checkCanBlock(x *exec, api string, timeout des.Duration) {
 	if x.kind != execThread {

@@ -167,7 +167,7 @@ func TestLatencyGrowsWithLoad(t *testing.T) {
 // blocking overloads a pool of two critical workers with routines that
 // block for 4ms: two threads serve at most ~475 items/s, the offered load
 // is 600/s. ReactOS adds critical threads on insert while the workers are
-// blocked (SEMANTICS §3.2); a fixed pool cannot.
+// blocked (REFERENCE §3.2); a fixed pool cannot.
 const blocking = `{
   "name": "blocking", "seeds": [1, 2, 3], "dispatchers": ["nt"],
   "pools": [{"policy": "fixed", "static": {"CriticalWorkQueue": 2}},

@@ -7,7 +7,7 @@ import (
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
-// The cancelSafe minifilter of Windows-driver-samples (SEMANTICS §7.1),
+// The cancelSafe minifilter of Windows-driver-samples (REFERENCE §7.1),
 // re-created: reads are pended in a cancel-safe callback-data queue and
 // completed after OperatingDelay by a generic work item started when the
 // queue goes non-empty (an interlocked "worker present" counter decides

@@ -7,7 +7,7 @@ import (
 )
 
 // The lost-cancel variant replaces the cbdq with a hand-rolled list and
-// FltSetCancelCompletion, in the test-then-set order that SEMANTICS §2.7A
+// FltSetCancelCompletion, in the test-then-set order that REFERENCE §2.7A
 // shows losing a cancel (the NameChanger sample closes the same window by
 // holding the cancel spin lock around both steps, §7.3).
 

@@ -9,7 +9,7 @@ import (
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
-// Three minifilter bug classes of SEMANTICS §6, each as a small filter
+// Three minifilter bug classes of REFERENCE §6, each as a small filter
 // written the way a minifilter is written, with a workload whose
 // decisions put the racy operation in place:
 //

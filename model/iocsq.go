@@ -8,7 +8,7 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// The general/cancel WDM sample of Windows-driver-samples (SEMANTICS §7.2),
+// The general/cancel WDM sample of Windows-driver-samples (REFERENCE §7.2),
 // re-created: read IRPs go into an IoCsq protected by a spin lock; a
 // counting semaphore counts them for a driver-owned polling thread (not a
 // system worker) that takes the next IRP, polls the device until it is
@@ -160,7 +160,7 @@ func setupIocsq(env *Env) error {
 }
 
 // driverEntry initialises the queue, its spin lock, the semaphore and the
-// polling thread (SEMANTICS §7.2).
+// polling thread (REFERENCE §7.2).
 func (dev *csampDevice) driverEntry() kernel.NTSTATUS {
 	k := dev.k
 	dev.lock = k.KeInitializeSpinLock("csamp queue")

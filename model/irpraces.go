@@ -7,7 +7,7 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
-// A hand-rolled cancellable IRP queue of the kind SEMANTICS §2.7 warns
+// A hand-rolled cancellable IRP queue of the kind REFERENCE §2.7 warns
 // about: a list under a spin lock, a cancel routine, and the variants'
 // mistakes. The device never services the queue by itself in the
 // lost-cancel scenario, so a queued IRP completes only if its cancel works.

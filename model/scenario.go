@@ -13,7 +13,7 @@ import (
 type Scenario struct {
 	Name string // registry key, e.g. "cancelsafe"
 	Doc  string // one paragraph: what the driver does, what can go wrong
-	// Section cites SEMANTICS.md ("§7.1, §6.16").
+	// Section cites docs/REFERENCE.md ("§7.1, §6.16").
 	Section  string
 	Variants []Variant
 	// Config returns the kernel configuration for a variant; nil means

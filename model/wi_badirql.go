@@ -7,7 +7,7 @@ import (
 )
 
 // A driver validates and accounts each request in an I/O work item, under
-// the spin lock that guards its statistics (SEMANTICS §6.12). The buggy
+// the spin lock that guards its statistics (REFERENCE §6.12). The buggy
 // routine returns early on its error path with the lock still held, so the
 // worker gets back from it at DISPATCH_LEVEL: the worker's check after the
 // routine raises WORKER_THREAD_RETURNED_AT_BAD_IRQL 0xE1 with P2=2. The

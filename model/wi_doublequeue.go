@@ -7,7 +7,7 @@ import (
 )
 
 // A driver defers its requests to a system worker through the one
-// executive work item in its device extension (SEMANTICS §6.6). An
+// executive work item in its device extension (REFERENCE §6.6). An
 // application sends overlapped IOCTLs. The naive dispatch routine queues
 // the item for every request, so a request that comes before a worker has
 // taken the item queues an item that is still queued: WORKER_INVALID 0xE4
@@ -122,7 +122,7 @@ func (x *dqExtension) queueWorker() {
 // workRoutine drains the task list at PASSIVE_LEVEL. It clears the guard
 // under the lock when it finds the list empty, so a request that comes
 // later queues the item again (legal: the item was dequeued before this
-// routine was called, SEMANTICS §3.3 item 5).
+// routine was called, REFERENCE §3.3 item 5).
 func (x *dqExtension) workRoutine(any) {
 	x.inFlight--
 	k := x.k

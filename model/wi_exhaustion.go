@@ -9,7 +9,7 @@ import (
 // A bus driver starts its device in a work item (power-up at PASSIVE_LEVEL)
 // and serves each request in a work item of its own; a request routine
 // that runs before the device is started waits for the start event
-// (SEMANTICS §6.10, §3.4). If requests arrive before the start is queued,
+// (REFERENCE §6.10, §3.4). If requests arrive before the start is queued,
 // every static delayed worker can be taken by a request routine that
 // waits for the start, while the start item sits in the queue behind them:
 // nothing progresses. With only static threads (the Fixed policy) that is

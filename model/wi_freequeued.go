@@ -7,7 +7,7 @@ import (
 )
 
 // A driver finishes reads in an I/O work item and logs writes in an
-// executive work item embedded in a pool-allocated context (SEMANTICS
+// executive work item embedded in a pool-allocated context (REFERENCE
 // §6.7). The application closes each handle after its request: the buggy
 // IRP_MJ_CLEANUP frees the per-handle work item (or the log context) on
 // the assumption that the routine has run by then. If the handle is closed
@@ -15,7 +15,7 @@ import (
 // item freed while queued) or P1=0 (pool freed that holds an active work
 // item). The correct driver frees each item, or its context, in the work
 // routine, which is legal because the worker dequeues the item before the
-// call (SEMANTICS §1.2, §3.3 item 5).
+// call (REFERENCE §1.2, §3.3 item 5).
 
 const (
 	fqTag      = "FqLg" // the log context's pool tag

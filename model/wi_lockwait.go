@@ -9,7 +9,7 @@ import (
 // A driver's set-configuration IOCTL updates the configuration under the
 // device's fast mutex and has a work item write it to the registry at
 // PASSIVE_LEVEL, waiting for the write before it completes the request
-// (SEMANTICS §6.9). The routine takes the same mutex to read a consistent
+// (REFERENCE §6.9). The routine takes the same mutex to read a consistent
 // configuration. The buggy IOCTL waits for the routine while still holding
 // the mutex: the worker blocks on the mutex, the IOCTL thread on the
 // routine's event, and nothing wakes either (a hang: the cycle runs

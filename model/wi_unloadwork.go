@@ -8,7 +8,7 @@ import (
 
 // A driver refreshes its device state in a work item queued from a
 // dispatch routine, and the service control manager unloads it some time
-// later (SEMANTICS §6.8). ExQueueWorkItem keeps no reference on the driver:
+// later (REFERENCE §6.8). ExQueueWorkItem keeps no reference on the driver:
 // if the unload comes before the routine has run, or before it has
 // returned, the worker executes unmapped code: 0xCE. Waiting in
 // DriverUnload for an event the routine sets last does not help, because

@@ -9,7 +9,7 @@ import (
 )
 
 // The work-item scenarios (files wi_*.go) re-create the bug classes of
-// SEMANTICS §6 items 6–10 and 12 on the executive and I/O work-item APIs
+// REFERENCE §6 items 6–10 and 12 on the executive and I/O work-item APIs
 // of package queues: an item queued twice (doublequeue), freed while
 // queued (freequeued), a driver unloaded under its own work (unloadwork),
 // a thread waiting for its item while holding the lock the routine needs

@@ -1,6 +1,6 @@
 package queues
 
-// The cancel-safe IRP queue library (IoCsq*, SEMANTICS §1.6, §2).
+// The cancel-safe IRP queue library (IoCsq*, REFERENCE §1.6, §2).
 //
 // IoCsq is a library a driver links with (Csq.lib on XP, in the kernel
 // since), not a system service, so its routines are package functions that
@@ -36,7 +36,7 @@ const (
 )
 
 // CsqOrder selects the step order of the library where Microsoft's flow
-// diagrams and ReactOS differ (SEMANTICS §2.2, §2.3).
+// diagrams and ReactOS differ (REFERENCE §2.2, §2.3).
 type CsqOrder uint8
 
 const (
@@ -63,7 +63,7 @@ func (o CsqOrder) String() string {
 	return "Microsoft"
 }
 
-// The six driver callbacks (SEMANTICS §1.6). Insert, Remove and PeekNext
+// The six driver callbacks (REFERENCE §1.6). Insert, Remove and PeekNext
 // are called with the queue lock held and must not take it; AcquireLock
 // returns the IRQL to hand back to ReleaseLock (the KIRQL out-parameter of
 // the C signature). CompleteCanceledIrp is called after the library has
@@ -80,7 +80,7 @@ type (
 
 // IO_CSQ is a cancel-safe queue: the driver's six callbacks plus the
 // library's cancel routine. The driver owns the list and the lock; the
-// library owns the protocol (SEMANTICS §2.1: ownership of a queued IRP is
+// library owns the protocol (REFERENCE §2.1: ownership of a queued IRP is
 // decided by one atomic swap of its cancel routine).
 //
 // Allocate it in the driver's state, set Order (and Hook in tests), then
@@ -114,7 +114,7 @@ type IO_CSQ struct {
 // IO_CSQ_IRP_CONTEXT is the optional per-IRP token filled by an insert and
 // passed to IoCsqRemoveIrp. It must outlive every removal attempt: after
 // the first removal (or a cancel) Irp is nil and later removals return nil
-// (SEMANTICS §1.5, §2.7G).
+// (REFERENCE §1.5, §2.7G).
 type IO_CSQ_IRP_CONTEXT struct {
 	Type uint32
 	Irp  *kernel.IRP
@@ -124,7 +124,7 @@ type IO_CSQ_IRP_CONTEXT struct {
 // IoCsqInitialize sets up csq with a plain insert callback and returns
 // STATUS_SUCCESS. Any IRQL; no scheduling point. Unlike Windows (which
 // does not check), a nil callback gives STATUS_INVALID_PARAMETER instead
-// of a crash at first use. SEMANTICS §1.6.
+// of a crash at first use. REFERENCE §1.6.
 func IoCsqInitialize(k *kernel.Kernel, csq *IO_CSQ, insert CsqInsertIrp, remove CsqRemoveIrp, peek CsqPeekNextIrp,
 	acquire CsqAcquireLock, release CsqReleaseLock, complete CsqCompleteCanceledIrp) kernel.NTSTATUS {
 	if insert == nil {
@@ -135,7 +135,7 @@ func IoCsqInitialize(k *kernel.Kernel, csq *IO_CSQ, insert CsqInsertIrp, remove 
 }
 
 // IoCsqInitializeEx is IoCsqInitialize with an insert callback that returns
-// a status (Server 2003+). SEMANTICS §1.6.
+// a status (Server 2003+). REFERENCE §1.6.
 func IoCsqInitializeEx(k *kernel.Kernel, csq *IO_CSQ, insert CsqInsertIrpEx, remove CsqRemoveIrp, peek CsqPeekNextIrp,
 	acquire CsqAcquireLock, release CsqReleaseLock, complete CsqCompleteCanceledIrp) kernel.NTSTATUS {
 	if insert == nil {
@@ -164,7 +164,7 @@ func (c *IO_CSQ) Kernel() *kernel.Kernel { return c.k }
 // Hits returns how many times the path m ran on this queue.
 func (c *IO_CSQ) Hits(m CsqMark) int { return c.hits[m] }
 
-// IoCsqInsertIrp inserts irp (SEMANTICS §2.2) and returns nothing: a
+// IoCsqInsertIrp inserts irp (REFERENCE §2.2) and returns nothing: a
 // cancelled IRP is completed as cancelled instead of staying queued.
 // Caller IRQL ≤ DISPATCH_LEVEL (and what the lock callbacks allow). The
 // IRP is marked pending. For an Ex queue the insert status is dropped.
@@ -172,7 +172,7 @@ func IoCsqInsertIrp(csq *IO_CSQ, irp *kernel.IRP, ctx *IO_CSQ_IRP_CONTEXT) {
 	csq.insertIrp("IoCsqInsertIrp", irp, ctx, nil)
 }
 
-// IoCsqInsertIrpEx inserts irp (SEMANTICS §2.2) and returns STATUS_SUCCESS
+// IoCsqInsertIrpEx inserts irp (REFERENCE §2.2) and returns STATUS_SUCCESS
 // for a plain queue, otherwise the insert callback's status. An error
 // means the IRP was not queued and the caller still owns it; a success
 // does not mean it is still queued — a cancelled IRP has already been
@@ -281,7 +281,7 @@ func (c *IO_CSQ) callInsert(irp *kernel.IRP, insertContext any) kernel.NTSTATUS 
 
 // associate links irp and the caller's context through
 // Irp->Tail.Overlay.DriverContext[3], as RO:csq.c does: the context if
-// there is one, else the queue itself (SEMANTICS §1.6).
+// there is one, else the queue itself (REFERENCE §1.6).
 func (c *IO_CSQ) associate(irp *kernel.IRP, ctx *IO_CSQ_IRP_CONTEXT) {
 	if ctx != nil {
 		ctx.Type, ctx.Irp, ctx.Csq = IO_TYPE_CSQ_IRP_CONTEXT, irp, c
@@ -300,7 +300,7 @@ func (c *IO_CSQ) disassociate(irp *kernel.IRP) {
 	irp.DriverContext[3] = nil
 }
 
-// cancelRoutine is the library's DRIVER_CANCEL (SEMANTICS §2.3). IoCancelIrp
+// cancelRoutine is the library's DRIVER_CANCEL (REFERENCE §2.3). IoCancelIrp
 // calls it at DISPATCH_LEVEL holding the cancel spin lock, in the
 // canceller's thread.
 func (c *IO_CSQ) cancelRoutine(irp *kernel.IRP) {
@@ -341,13 +341,13 @@ func (c *IO_CSQ) owner(irp *kernel.IRP) *IO_CSQ_IRP_CONTEXT {
 		}
 	}
 	c.k.Layer().Fail(&CsqCorruption{Queue: c.Name, Irp: irp.Name(),
-		Detail: fmt.Sprintf("Irp->Tail.Overlay.DriverContext[3] holds %T, not this queue or one of its contexts; the slot belongs to the IoCsq library (SEMANTICS §1.6)", irp.DriverContext[3])})
+		Detail: fmt.Sprintf("Irp->Tail.Overlay.DriverContext[3] holds %T, not this queue or one of its contexts; the slot belongs to the IoCsq library (REFERENCE §1.6)", irp.DriverContext[3])})
 	return nil
 }
 
 // IoCsqRemoveIrp removes the IRP that ctx names and returns it, or nil if
 // the context names none (already removed, or a cancel broke the link) or
-// the IRP is being cancelled (SEMANTICS §2.4). A removed IRP belongs to the
+// the IRP is being cancelled (REFERENCE §2.4). A removed IRP belongs to the
 // caller, who must complete or forward it. Caller IRQL ≤ DISPATCH_LEVEL.
 func IoCsqRemoveIrp(csq *IO_CSQ, ctx *IO_CSQ_IRP_CONTEXT) *kernel.IRP {
 	c := csq
@@ -374,7 +374,7 @@ func IoCsqRemoveIrp(csq *IO_CSQ, ctx *IO_CSQ_IRP_CONTEXT) *kernel.IRP {
 }
 
 // IoCsqRemoveNextIrp removes and returns the first queued IRP matching
-// peekContext whose cancel routine it can swap out, or nil (SEMANTICS
+// peekContext whose cancel routine it can swap out, or nil (REFERENCE
 // §2.5). Entries whose swap returns nil are being cancelled: they are
 // skipped and left in the list for the cancel routine. Caller IRQL ≤
 // DISPATCH_LEVEL.
@@ -518,7 +518,7 @@ func (m CsqMark) String() string {
 }
 
 // CsqCorruption reports that the library's slot Irp->Tail.Overlay.
-// DriverContext[3] was overwritten while the IRP was queued (SEMANTICS
+// DriverContext[3] was overwritten while the IRP was queued (REFERENCE
 // §1.6); on Windows the cancel routine would dereference garbage.
 type CsqCorruption struct {
 	Queue  string

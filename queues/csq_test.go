@@ -1,6 +1,6 @@
 package queues_test
 
-// Tests of the IoCsq library (SEMANTICS §1.6, §2). Every helper here is
+// Tests of the IoCsq library (REFERENCE §1.6, §2). Every helper here is
 // prefixed csq so that it cannot collide with the other test files of the
 // package.
 
@@ -695,7 +695,7 @@ func TestCsqDeterminism(t *testing.T) {
 
 // A driver queue on IoCsq: two IRPs queued, one cancelled (the library's
 // cancel routine removes it and the driver's CompleteCanceledIrp completes
-// it), the other dequeued (SEMANTICS §2.2–§2.5).
+// it), the other dequeued (REFERENCE §2.2–§2.5).
 func ExampleIoCsqInsertIrp() {
 	sim := des.New(des.Config{})
 	defer sim.Close()

@@ -16,11 +16,11 @@
 //
 // Each routine's doc comment gives the IRQL it may be called at, what it
 // does, what misuse it catches (with the real bug-check code) and the
-// section of ../shared/SEMANTICS.md it follows. Where the sources disagree,
+// section of docs/REFERENCE.md it follows. Where the sources disagree,
 // the documented behaviour is the default and the other reading is a
 // PoolConfig switch (CriticalRealTime, DoubleQueue, RepairApcDisable).
 //
-// The worker pools follow the ReactOS model (SEMANTICS §3.2–3.3): per queue
+// The worker pools follow the ReactOS model (REFERENCE §3.2–3.3): per queue
 // type a KQUEUE (FIFO items, LIFO wake of idle workers, concurrency limit =
 // processors, a worker that blocks elsewhere frees its slot), static
 // threads 5 critical / 3 delayed / 1 hypercritical, and a balance manager

@@ -44,7 +44,7 @@ const (
 	driverImageGone // the image is unmapped: its code must not run
 )
 
-// DRIVER_OBJECT is a loaded driver (SEMANTICS §1.2, §6.8). Its reference
+// DRIVER_OBJECT is a loaded driver (REFERENCE §1.2, §6.8). Its reference
 // count holds one reference for being loaded, one for each device object
 // that still exists, and any taken with ObReferenceObject (an I/O work item
 // queued on the driver object, say). When the count reaches zero after
@@ -81,7 +81,7 @@ func (d *DRIVER_OBJECT) imageUnloaded() bool { return d.state == driverImageGone
 // DEVICE_OBJECT is a device of a driver. It holds a reference on its driver
 // while it exists; it exists until IoDeleteDevice has been called and its
 // last reference is dropped (IoQueueWorkItem holds one until the routine
-// has returned, SEMANTICS §1.2).
+// has returned, REFERENCE §1.2).
 type DEVICE_OBJECT struct {
 	hdr          objectHeader
 	DriverObject *DRIVER_OBJECT
@@ -103,7 +103,7 @@ func (d *DEVICE_OBJECT) References() int { return d.hdr.refs }
 func (d *DEVICE_OBJECT) Deleted() bool { return d.deleted }
 
 // LoadDriver loads a driver named name and calls its DriverEntry in the
-// calling thread, as the I/O manager does (IopLoadDriver; SEMANTICS §6.8
+// calling thread, as the I/O manager does (IopLoadDriver; REFERENCE §6.8
 // for why the image's lifetime matters). Caller IRQL =
 // PASSIVE_LEVEL; a scheduling point. If DriverEntry fails, the load
 // reference is dropped at once (DriverUnload is not called) and the image
@@ -131,7 +131,7 @@ func (s *System) LoadDriver(name string, entry DRIVER_INITIALIZE) (*DRIVER_OBJEC
 func (s *System) Drivers() []*DRIVER_OBJECT { return s.drivers }
 
 // UnloadDriver unloads d as the I/O manager does (IopUnloadDriver,
-// SEMANTICS §1.2, §6.8): it calls
+// REFERENCE §1.2, §6.8): it calls
 // DriverUnload in the calling thread, then drops the load reference. The
 // image is unloaded when the last reference goes: at once if DriverUnload
 // deleted every device and nothing else holds one, otherwise when the last
@@ -154,7 +154,7 @@ func (s *System) UnloadDriver(d *DRIVER_OBJECT) kernel.NTSTATUS {
 }
 
 // IoCreateDevice creates a device object of d named name; it references d
-// until it is gone (SEMANTICS §1.2). Caller IRQL = PASSIVE_LEVEL; a
+// until it is gone (REFERENCE §1.2). Caller IRQL = PASSIVE_LEVEL; a
 // scheduling point.
 func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, kernel.NTSTATUS) {
 	k := s.k
@@ -169,7 +169,7 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 
 // IoDeleteDevice marks dev deleted and drops its creation reference; the
 // object goes (and releases its driver) when its last reference does
-// (SEMANTICS §1.2). Caller IRQL = PASSIVE_LEVEL; a scheduling point. Deleting twice is a
+// (REFERENCE §1.2). Caller IRQL = PASSIVE_LEVEL; a scheduling point. Deleting twice is a
 // no-op in this model.
 func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 	k := s.k
@@ -184,7 +184,7 @@ func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 }
 
 // ObReferenceObject adds a reference to obj (what IoQueueWorkItem does to
-// keep the image loaded, SEMANTICS §1.2). Caller IRQL ≤ DISPATCH_LEVEL; a
+// keep the image loaded, REFERENCE §1.2). Caller IRQL ≤ DISPATCH_LEVEL; a
 // scheduling point.
 func (s *System) ObReferenceObject(obj IoObject) {
 	s.k.Layer().Enter("ObReferenceObject")

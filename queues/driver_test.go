@@ -31,7 +31,7 @@ func wiLoad(r *wiRig, name string, extra func()) (*queues.DRIVER_OBJECT, *queues
 	return drv, dev
 }
 
-// SEMANTICS §1.2, §6.8: references: a device references its driver; the
+// REFERENCE §1.2, §6.8: references: a device references its driver; the
 // image unloads when UnloadDriver has run and the last reference is gone.
 func TestDriverReferenceCounting(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -81,7 +81,7 @@ func TestOverDereference(t *testing.T) {
 	wiRequireBugCheck(t, r.run(t), queues.REFERENCE_BY_POINTER, 0)
 }
 
-// SEMANTICS §1.1, §6.8: an Ex item whose routine is in a driver, still
+// REFERENCE §1.1, §6.8: an Ex item whose routine is in a driver, still
 // queued when the driver unloads, makes the worker call unmapped code: 0xCE.
 func TestUnloadWithQueuedExItemIs0xCE(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -99,7 +99,7 @@ func TestUnloadWithQueuedExItemIs0xCE(t *testing.T) {
 	assert.Equal(t, bc.Params[0], bc.Params[2], "P3 the instruction that referenced P1")
 }
 
-// SEMANTICS §6.8: even "wait in DriverUnload for my item to signal" is
+// REFERENCE §6.8: even "wait in DriverUnload for my item to signal" is
 // unsafe with an Ex item: after the signal the routine still returns
 // through the driver's image, and the unload can get there first (the
 // return is a scheduling point; here the routine is stretched past the
@@ -121,7 +121,7 @@ func TestUnloadWaitingForExItemStillRaces(t *testing.T) {
 	assert.Contains(t, bc.Detail, "returns into routine")
 }
 
-// SEMANTICS §1.2, §6.8: the same unload with an I/O work item is safe: the
+// REFERENCE §1.2, §6.8: the same unload with an I/O work item is safe: the
 // item's device reference keeps the image until the routine has returned
 // and the kernel wrapper drops it; then the image unloads.
 func TestUnloadWithQueuedIoItemIsSafe(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 // WORKER_THREAD_ROUTINE is an executive work routine. It is called once per
 // queueing, at PASSIVE_LEVEL in a system worker thread, with the item's
-// parameter (DDI:ExInitializeWorkItem, SEMANTICS §1.1).
+// parameter (DDI:ExInitializeWorkItem, REFERENCE §1.1).
 type WORKER_THREAD_ROUTINE func(parameter any)
 
 // SizeofWorkQueueItem is sizeof(WORK_QUEUE_ITEM) on x64: a LIST_ENTRY, the
@@ -19,7 +19,7 @@ type WORKER_THREAD_ROUTINE func(parameter any)
 // item lives in.
 const SizeofWorkQueueItem = 32
 
-// WORK_QUEUE_ITEM is an executive work item (SEMANTICS §1.1). The caller
+// WORK_QUEUE_ITEM is an executive work item (REFERENCE §1.1). The caller
 // owns its storage; put the item in a pool block by setting Block, and the
 // model then catches the item's memory being freed while it is queued.
 // The zero value is an uninitialised item: initialise it with
@@ -40,7 +40,7 @@ type WORK_QUEUE_ITEM struct {
 }
 
 // ExInitializeWorkItem fills item with routine and parameter and nulls its
-// list link (DDI:ExInitializeWorkItem, SEMANTICS §1.1). Any IRQL; not a
+// list link (DDI:ExInitializeWorkItem, REFERENCE §1.1). Any IRQL; not a
 // scheduling point (it is a macro). This form is for routines of kernel
 // components (the filter manager's wrappers, system code): the routine
 // belongs to no driver image, so nothing checks that an image is still
@@ -56,7 +56,7 @@ func ExInitializeWorkItem(item *WORK_QUEUE_ITEM, routine WORKER_THREAD_ROUTINE, 
 // ExInitializeWorkItem is ExInitializeWorkItem for a routine in d's image:
 // the item records d as its owner, and a worker that calls the routine (or
 // returns into it) after d's image was unloaded bug-checks with
-// DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS 0xCE (SEMANTICS
+// DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS 0xCE (REFERENCE
 // §1.1, §6.8). Any IRQL; not a scheduling point.
 func (d *DRIVER_OBJECT) ExInitializeWorkItem(item *WORK_QUEUE_ITEM, routine WORKER_THREAD_ROUTINE, parameter any) {
 	ExInitializeWorkItem(item, routine, parameter)
@@ -65,7 +65,7 @@ func (d *DRIVER_OBJECT) ExInitializeWorkItem(item *WORK_QUEUE_ITEM, routine WORK
 
 // Queued reports whether item is in a queue (its list link is set): from
 // ExQueueWorkItem until a worker removes it, which happens before the
-// routine is called (SEMANTICS §3.3 item 5).
+// routine is called (REFERENCE §3.3 item 5).
 func (item *WORK_QUEUE_ITEM) Queued() bool { return item.linked }
 
 // ID returns the number that stands in for the item's address in bug-check
@@ -77,11 +77,11 @@ func (item *WORK_QUEUE_ITEM) ID() uint64 { return item.id }
 func (item *WORK_QUEUE_ITEM) Driver() *DRIVER_OBJECT { return item.owner }
 
 // ExQueueWorkItem inserts item into the system worker queue of type typ
-// (DDI:ExQueueWorkItem, RO:ntoskrnl/ex/work.c, SEMANTICS §1.1). Caller IRQL
+// (DDI:ExQueueWorkItem, RO:ntoskrnl/ex/work.c, REFERENCE §1.1). Caller IRQL
 // ≤ DISPATCH_LEVEL (IRQL_NOT_LESS_OR_EQUAL 0xA above it). It is a
 // scheduling point: KeInsertQueue's, which comes after the checks below
 // and before the insert, so two threads queueing the same item can both
-// pass the check (then the second removal raises 0x96, SEMANTICS §6.6).
+// pass the check (then the second removal raises 0x96, REFERENCE §6.6).
 //
 // Checks, in order:
 //   - item memory already freed: the access is a use after free (0xD5);
@@ -96,7 +96,7 @@ func (item *WORK_QUEUE_ITEM) Driver() *DRIVER_OBJECT { return item.owner }
 //     documented as system priority levels, but Windows checks neither, and
 //     0xE4 P1=6 is for values that are not queue types at all (BC:0xE4).
 //
-// After the insert it applies the pool's growth policy (SEMANTICS §1.1
+// After the insert it applies the pool's growth policy (REFERENCE §1.1
 // step (d)) and arms the balance manager when items wait.
 func (s *System) ExQueueWorkItem(item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE) {
 	s.queueItem("ExQueueWorkItem", item, typ, item.owner != nil)
@@ -112,7 +112,7 @@ func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYP
 	if driverCall && !typ.driverAllowed() {
 		s.ReportContract(api, fmt.Sprintf("a driver queued work item #%d (%s) to %v", item.id, item.routineName(), typ),
 			"drivers use CriticalWorkQueue or DelayedWorkQueue (or CustomPriorityWorkQueue+P from Windows 8.1); the other types are for the system, HyperCriticalWorkQueue explicitly reserved",
-			"DDI:ExQueueWorkItem, DDI:WORK_QUEUE_TYPE, SEMANTICS §3.1")
+			"DDI:ExQueueWorkItem, DDI:WORK_QUEUE_TYPE, REFERENCE §3.1")
 	}
 	q := s.queueFor(typ)
 	item.typ = typ
@@ -183,7 +183,7 @@ func (s *System) actorName() string {
 }
 
 // runItem is one iteration of a worker after KeRemoveQueue handed it item
-// (SEMANTICS §3.3): validate the removed entry, unlink the item, call the
+// (REFERENCE §3.3): validate the removed entry, unlink the item, call the
 // routine, count it, check the thread's state.
 func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 	k, q := s.k, w.q
@@ -203,7 +203,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 			fmt.Sprintf("work item #%d (%s) was freed (pool block %s) while queued on %s", it.id, it.routineName(), b.Name(), q.name))
 	}
 	// Everything is read before the call: the routine may free, requeue or
-	// re-initialise the item (SEMANTICS §3.3 item 5).
+	// re-initialise the item (REFERENCE §3.3 item 5).
 	id, routine, param, owner := it.id, it.routine, it.param, it.owner
 	ident, shown := any(routine), param // what reports name: the driver's routine and context
 	if io := it.io; io != nil {
@@ -218,7 +218,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 	routine(param)
 	if owner != nil {
 		// The return path executes in the driver's image: a scheduling
-		// point, so an unload can overtake it (SEMANTICS §6.8).
+		// point, so an unload can overtake it (REFERENCE §6.8).
 		k.Layer().Yield()
 		if owner.imageUnloaded() {
 			s.unloadedCode(id, ident, owner, "returns into")
@@ -235,11 +235,11 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 func (s *System) unloadedCode(id uint64, routine any, d *DRIVER_OBJECT, how string) {
 	rid := routineID(routine)
 	s.k.Layer().BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
-		fmt.Sprintf("worker %s routine %s of work item #%d after driver %s's image was unloaded: ExQueueWorkItem keeps no reference on the driver; use IoQueueWorkItem (SEMANTICS §1.2, §6.8)",
+		fmt.Sprintf("worker %s routine %s of work item #%d after driver %s's image was unloaded: ExQueueWorkItem keeps no reference on the driver; use IoQueueWorkItem (REFERENCE §1.2, §6.8)",
 			how, funcName(routine), id, d.DriverName))
 }
 
-// checkWorkerState is the worker's check after each routine (SEMANTICS
+// checkWorkerState is the worker's check after each routine (REFERENCE
 // §1.1, §3.3 item 4): back at PASSIVE_LEVEL (else
 // WORKER_THREAD_RETURNED_AT_BAD_IRQL 0xE1: P1 routine, P2 IRQL, P3
 // parameter, P4 item), and not inside a critical region (else

@@ -9,7 +9,7 @@ import (
 )
 
 // A driver thread queues an executive work item; a delayed worker runs it
-// at PASSIVE_LEVEL (SEMANTICS §1.1, §3.3).
+// at PASSIVE_LEVEL (REFERENCE §1.1, §3.3).
 func ExampleSystem_ExQueueWorkItem() {
 	sim := des.New(des.Config{})
 	defer sim.Close()
@@ -29,7 +29,7 @@ func ExampleSystem_ExQueueWorkItem() {
 }
 
 // A driver unloads while its executive work item is still queued: the
-// worker later calls into the unmapped image (SEMANTICS §6.8). With
+// worker later calls into the unmapped image (REFERENCE §6.8). With
 // IoQueueWorkItem the device reference would have kept the image loaded.
 func ExampleSystem_UnloadDriver() {
 	sim := des.New(des.Config{})

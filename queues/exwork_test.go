@@ -12,7 +12,7 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// SEMANTICS §3.1: queue-type values and names from wdm.h.
+// REFERENCE §3.1: queue-type values and names from wdm.h.
 func TestWorkQueueTypeValues(t *testing.T) {
 	assert.EqualValues(t, 0, queues.CriticalWorkQueue)
 	assert.EqualValues(t, 1, queues.DelayedWorkQueue)
@@ -33,7 +33,7 @@ func TestWorkQueueTypeValues(t *testing.T) {
 	assert.False(t, (queues.CustomPriorityWorkQueue + 32).Valid())
 }
 
-// SEMANTICS §1.1, §3.3: the routine runs once, in a delayed worker thread at
+// REFERENCE §1.1, §3.3: the routine runs once, in a delayed worker thread at
 // PASSIVE_LEVEL with its parameter; the item is unlinked before it runs; the
 // trace shows queue, dequeue, run and return.
 func TestExWorkItemRunsInWorkerAtPassive(t *testing.T) {
@@ -60,7 +60,7 @@ func TestExWorkItemRunsInWorkerAtPassive(t *testing.T) {
 	assert.EqualValues(t, 1, sys.Queue(queues.DelayedWorkQueue).Processed)
 }
 
-// SEMANTICS §3.3 item 1: items are FIFO.
+// REFERENCE §3.3 item 1: items are FIFO.
 func TestItemsRunFIFO(t *testing.T) {
 	pcfg := wiPool(queues.Fixed())
 	pcfg.Static[queues.DelayedWorkQueue] = 1
@@ -79,7 +79,7 @@ func TestItemsRunFIFO(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 2, 3, 4, 5}, order)
 }
 
-// SEMANTICS §3.3 item 1: idle workers are woken LIFO: the worker that
+// REFERENCE §3.3 item 1: idle workers are woken LIFO: the worker that
 // blocked last gets the next item, and gets it again after it went back.
 func TestIdleWorkersWokenLIFO(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -122,7 +122,7 @@ func wiStartTimes(t *testing.T, body func(k *kernel.Kernel)) (*wiRig, []des.Time
 	return r, starts
 }
 
-// SEMANTICS §3.2–3.3: the concurrency limit is the processor count: with 2
+// REFERENCE §3.2–3.3: the concurrency limit is the processor count: with 2
 // processors only 2 of 3 computing routines run at once.
 func TestConcurrencyLimitIsProcessorCount(t *testing.T) {
 	r, starts := wiStartTimes(t, func(k *kernel.Kernel) { k.Compute(10 * des.Millisecond) })
@@ -132,7 +132,7 @@ func TestConcurrencyLimitIsProcessorCount(t *testing.T) {
 	assert.GreaterOrEqual(t, starts[2], des.Time(10*des.Millisecond), "the third waits for a slot")
 }
 
-// SEMANTICS §3.3 item 3: a worker that blocks frees its slot, so a blocked
+// REFERENCE §3.3 item 3: a worker that blocks frees its slot, so a blocked
 // routine does not hold up the queue while idle workers exist.
 func TestBlockedWorkerFreesItsSlot(t *testing.T) {
 	_, starts := wiStartTimes(t, func(k *kernel.Kernel) { k.KeDelayExecutionThread(10 * des.Millisecond) })
@@ -140,7 +140,7 @@ func TestBlockedWorkerFreesItsSlot(t *testing.T) {
 	assert.Less(t, starts[2], des.Time(des.Millisecond), "all three run while the first two wait")
 }
 
-// SEMANTICS §3.3 item 5, §1.2: the item is unlinked before its routine is
+// REFERENCE §3.3 item 5, §1.2: the item is unlinked before its routine is
 // called, so the routine may requeue it.
 func TestRoutineMayRequeueItself(t *testing.T) {
 	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
@@ -254,7 +254,7 @@ func TestExWorkItemBugChecks(t *testing.T) {
 	}
 }
 
-// SEMANTICS §1.1, §6.12: 0xE1 parameters: P1 routine, P2 IRQL, P3 parameter,
+// REFERENCE §1.1, §6.12: 0xE1 parameters: P1 routine, P2 IRQL, P3 parameter,
 // P4 item; raised by the worker, not the driver.
 func TestBadIrqlParameters(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -275,7 +275,7 @@ func TestBadIrqlParameters(t *testing.T) {
 	assert.Contains(t, bc.Detail, "TestBadIrqlParameters", "the detail names the routine's Go symbol")
 }
 
-// SEMANTICS §1.1: the other reading of a routine that leaves APCs disabled
+// REFERENCE §1.1: the other reading of a routine that leaves APCs disabled
 // (ReactOS warns and repairs) is a config switch.
 func TestRepairApcDisable(t *testing.T) {
 	pcfg := queues.DefaultPoolConfig()
@@ -290,7 +290,7 @@ func TestRepairApcDisable(t *testing.T) {
 	assert.Contains(t, r.trace.String(), "apc-disable-repaired")
 }
 
-// SEMANTICS §6.6: the double-queue check and the insert are separate
+// REFERENCE §6.6: the double-queue check and the insert are separate
 // steps; two threads queueing the same item on two processors both pass
 // the check, and the second removal finds the nulled link (0x96).
 func TestDoubleQueueRaceEndsIn0x96(t *testing.T) {
@@ -306,7 +306,7 @@ func TestDoubleQueueRaceEndsIn0x96(t *testing.T) {
 	wiRequireBugCheck(t, r.run(t), kernel.INVALID_WORK_QUEUE_ITEM, 1)
 }
 
-// SEMANTICS §3.1, DDI:ExQueueWorkItem: a driver's item on a system queue is
+// REFERENCE §3.1, DDI:ExQueueWorkItem: a driver's item on a system queue is
 // a contract violation, not a bug check; kernel-owned items may use any
 // valid type; with ContractChecks off the item just runs there.
 func TestDriverOnSystemQueueIsContractViolation(t *testing.T) {
@@ -352,7 +352,7 @@ func TestDriverOnSystemQueueIsContractViolation(t *testing.T) {
 	})
 }
 
-// SEMANTICS §3.1: custom-priority queues (Windows 8.1+) are served at the
+// REFERENCE §3.1: custom-priority queues (Windows 8.1+) are served at the
 // given priority, created at first use.
 func TestCustomPriorityQueue(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -372,7 +372,7 @@ func TestCustomPriorityQueue(t *testing.T) {
 	assert.Equal(t, 10, prio)
 }
 
-// SEMANTICS §1.1 (end of run): an item no worker ever took is reported.
+// REFERENCE §1.1 (end of run): an item no worker ever took is reported.
 func TestItemStillQueuedAtEndIsReported(t *testing.T) {
 	pcfg := wiPool(queues.Fixed())
 	pcfg.LazyThreads = 0

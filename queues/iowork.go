@@ -9,7 +9,7 @@ import (
 // IO_WORKITEM_ROUTINE is an I/O work routine (DDI:IO_WORKITEM_ROUTINE):
 // called at PASSIVE_LEVEL in a system worker thread with the item's device
 // object and context. It must run only briefly or "the system can
-// deadlock" (SEMANTICS §1.2, §3.4).
+// deadlock" (REFERENCE §1.2, §3.4).
 type IO_WORKITEM_ROUTINE func(dev *DEVICE_OBJECT, context any)
 
 // IO_WORKITEM_ROUTINE_EX is the IoQueueWorkItemEx routine: it also gets the
@@ -23,7 +23,7 @@ const sizeofIoWorkItem = 0x58
 // ioWorkItemTag is the pool tag of IoAllocateWorkItem's allocations.
 const ioWorkItemTag = "IoWk"
 
-// IO_WORKITEM is an I/O work item (SEMANTICS §1.2): an executive item whose
+// IO_WORKITEM is an I/O work item (REFERENCE §1.2): an executive item whose
 // routine is kernel code (the I/O manager's wrapper) that calls the driver's
 // routine and then drops the reference IoQueueWorkItem took on the item's
 // device (or driver) object. That reference is what keeps the driver image
@@ -60,7 +60,7 @@ func (iw *IO_WORKITEM) ID() uint64 { return iw.item.id }
 func (iw *IO_WORKITEM) IoObject() IoObject { return iw.obj }
 
 // IoSizeofWorkItem returns the size of an IO_WORKITEM, for drivers that
-// allocate the storage themselves (DDI:IoSizeofWorkItem, SEMANTICS §1.2).
+// allocate the storage themselves (DDI:IoSizeofWorkItem, REFERENCE §1.2).
 // Any IRQL.
 func IoSizeofWorkItem() int { return sizeofIoWorkItem }
 
@@ -112,7 +112,7 @@ func (s *System) IoFreeWorkItem(iw *IO_WORKITEM) {
 	if !iw.allocated {
 		s.ReportContract("IoFreeWorkItem", fmt.Sprintf("IoFreeWorkItem on IO_WORKITEM #%d, which IoInitializeWorkItem set up in caller storage", iw.item.id),
 			"an item initialised by IoInitializeWorkItem is released with IoUninitializeWorkItem and its storage freed by its owner",
-			"DDI:IoInitializeWorkItem, SEMANTICS §1.2")
+			"DDI:IoInitializeWorkItem, REFERENCE §1.2")
 		return
 	}
 	if iw.item.linked {
@@ -137,7 +137,7 @@ func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 	}
 	if iw.allocated {
 		s.ReportContract("IoInitializeWorkItem", fmt.Sprintf("IoInitializeWorkItem on IO_WORKITEM #%d from IoAllocateWorkItem", iw.item.id),
-			"do not call IoInitializeWorkItem on an item obtained from IoAllocateWorkItem", "DDI:IoAllocateWorkItem, SEMANTICS §1.2")
+			"do not call IoInitializeWorkItem on an item obtained from IoAllocateWorkItem", "DDI:IoAllocateWorkItem, REFERENCE §1.2")
 		return
 	}
 	s.setupIoItem(iw, obj)
@@ -188,7 +188,7 @@ func removeIoItem(list []*IO_WORKITEM, iw *IO_WORKITEM) []*IO_WORKITEM {
 }
 
 // IoQueueWorkItem queues iw to run routine(dev, context) (DDI:IoQueueWorkItem,
-// RO:ntoskrnl/io/iomgr/iowork.c, SEMANTICS §1.2). Caller IRQL ≤
+// RO:ntoskrnl/io/iomgr/iowork.c, REFERENCE §1.2). Caller IRQL ≤
 // DISPATCH_LEVEL. It takes a reference on the item's device object, held
 // until the routine has returned, so the driver may unload meanwhile
 // without harm; then it queues the executive item (ExQueueWorkItem's
@@ -227,7 +227,7 @@ func (s *System) ioQueue(api string, iw *IO_WORKITEM, r IO_WORKITEM_ROUTINE, rx 
 	}
 	if typ != DelayedWorkQueue {
 		s.ReportContract(api, fmt.Sprintf("IO_WORKITEM #%d queued to %v", iw.item.id, typ),
-			"drivers must specify DelayedWorkQueue", "DDI:IoQueueWorkItem, SEMANTICS §1.2")
+			"drivers must specify DelayedWorkQueue", "DDI:IoQueueWorkItem, REFERENCE §1.2")
 	}
 	s.ref(iw.obj)
 	iw.routine, iw.routineEx, iw.ctx = r, rx, ctx
@@ -238,7 +238,7 @@ func (s *System) ioQueue(api string, iw *IO_WORKITEM, r IO_WORKITEM_ROUTINE, rx 
 // the executive item: kernel code that calls the driver's routine and,
 // after it has returned, drops the reference IoQueueWorkItem took. That
 // final dereference may unload the driver's image; it runs in kernel code,
-// so that is safe (SEMANTICS §1.2, §6.8). The item may be freed or requeued
+// so that is safe (REFERENCE §1.2, §6.8). The item may be freed or requeued
 // by the routine, so everything is read before the call.
 func (iw *IO_WORKITEM) process(any) {
 	s, obj, r, rx, ctx := iw.sys, iw.obj, iw.routine, iw.routineEx, iw.ctx

@@ -11,7 +11,7 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// The bug checks of the I/O work-item routines (SEMANTICS §1.2, §6.6, §6.7).
+// The bug checks of the I/O work-item routines (REFERENCE §1.2, §6.6, §6.7).
 func TestIoWorkItemBugChecks(t *testing.T) {
 	nop := func(*queues.DEVICE_OBJECT, any) {}
 	cases := []struct {
@@ -82,7 +82,7 @@ func TestIoWorkItemBugChecks(t *testing.T) {
 	}
 }
 
-// SEMANTICS §1.2, §3.4: 0xE1 from an I/O routine names the driver's
+// REFERENCE §1.2, §3.4: 0xE1 from an I/O routine names the driver's
 // routine and context, not the I/O manager's wrapper.
 func TestIoBadIrqlNamesDriverRoutine(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -169,7 +169,7 @@ func TestIoAllocateAndInitializeDoNotMix(t *testing.T) {
 	}
 }
 
-// SEMANTICS §1.2: IoAllocateWorkItem returns NULL when the pool is short;
+// REFERENCE §1.2: IoAllocateWorkItem returns NULL when the pool is short;
 // with InjectAllocFailures that is the kernel's decision.
 func TestIoAllocateWorkItemCanFail(t *testing.T) {
 	kcfg := wiCPUs(1)
@@ -185,7 +185,7 @@ func TestIoAllocateWorkItemCanFail(t *testing.T) {
 	assert.Nil(t, iw)
 }
 
-// SEMANTICS §1.2, §6.20: an item from IoAllocateWorkItem never freed is a
+// REFERENCE §1.2, §6.20: an item from IoAllocateWorkItem never freed is a
 // leak at the end of the run, named with its device.
 func TestIoWorkItemLeak(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -200,7 +200,7 @@ func TestIoWorkItemLeak(t *testing.T) {
 	assert.Contains(t, leak.Error(), `tag "IoWk"`, "the pool block is reported too")
 }
 
-// SEMANTICS §1.2: caller storage set up by IoInitializeWorkItem must be
+// REFERENCE §1.2: caller storage set up by IoInitializeWorkItem must be
 // uninitialised before it is freed.
 func TestIoInitializedStorageFreedWithoutUninitialize(t *testing.T) {
 	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
@@ -216,7 +216,7 @@ func TestIoInitializedStorageFreedWithoutUninitialize(t *testing.T) {
 	assert.Contains(t, leak.Error(), "freed without IoUninitializeWorkItem")
 }
 
-// SEMANTICS §1.2: the full life of both kinds of item, requeued from the
+// REFERENCE §1.2: the full life of both kinds of item, requeued from the
 // routine, ends clean.
 func TestIoWorkItemLifecycle(t *testing.T) {
 	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())

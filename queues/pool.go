@@ -9,7 +9,7 @@ import (
 )
 
 // DoubleQueueMode says what happens when an item that is still queued is
-// queued again (SEMANTICS §1.1, §6.6).
+// queued again (REFERENCE §1.1, §6.6).
 type DoubleQueueMode uint8
 
 const (
@@ -32,32 +32,32 @@ func (m DoubleQueueMode) String() string {
 
 // PoolConfig configures the executive worker pools of a System. Every
 // number is a parameter; DefaultPoolConfig holds the ReactOS model of
-// SEMANTICS §3.2–3.3.
+// REFERENCE §3.2–3.3.
 type PoolConfig struct {
 	// Static[t] is the number of static worker threads of fixed queue type
 	// t, created by NewSystem. Static threads never exit. ReactOS: 5
-	// critical, 3 delayed, 1 hypercritical (SEMANTICS §3.2); the registry
+	// critical, 3 delayed, 1 hypercritical (REFERENCE §3.2); the registry
 	// values AdditionalCriticalWorkerThreads / AdditionalDelayedWorkerThreads
 	// correspond to raising Static[0] / Static[1].
 	Static [NumFixedQueues]int
 	// LazyThreads is the number of static threads a queue gets when the
 	// first item is queued to it, if it has none: a fixed type whose Static
 	// count is 0 (by default the system types 3–6) and every custom-priority
-	// queue. How Windows 8+ staffs those queues is not public (SEMANTICS
+	// queue. How Windows 8+ staffs those queues is not public (REFERENCE
 	// §3.2); 0 leaves them unserved.
 	LazyThreads int
 	// Priority[t] is the base priority of queue type t's workers; default
-	// DocumentedPriority (DDI:WORK_QUEUE_TYPE, SEMANTICS §3.1).
+	// DocumentedPriority (DDI:WORK_QUEUE_TYPE, REFERENCE §3.1).
 	Priority [NumFixedQueues]int
 	// CriticalRealTime is the other reading of the docs, which call critical
 	// workers "real-time" (DDI:ExQueueWorkItem): the critical,
 	// super-critical and hypercritical queues move into the real-time class
 	// keeping their order (13, 14, 15 → 16, 17, 18), so they are never
 	// boosted and never preempted by variable-priority threads. Off by
-	// default: SEMANTICS §3.1 models the numbers.
+	// default: REFERENCE §3.1 models the numbers.
 	CriticalRealTime bool
 	// Concurrency is each queue's KQUEUE concurrency limit; 0 means the
-	// processor count, as ReactOS initialises the queues (SEMANTICS §3.2).
+	// processor count, as ReactOS initialises the queues (REFERENCE §3.2).
 	Concurrency int
 	// Policy decides when dynamic threads are added; nil means ReactOS().
 	Policy PoolPolicy
@@ -65,19 +65,19 @@ type PoolConfig struct {
 	// policy can exceed it.
 	MaxDynamic int
 	// DynamicIdleTimeout is how long a dynamic thread waits for an item
-	// before it exits (ReactOS: 10 minutes, SEMANTICS §3.2).
+	// before it exits (ReactOS: 10 minutes, REFERENCE §3.2).
 	DynamicIdleTimeout des.Duration
 	// BalancePeriod is the worker balance manager's pass interval (ReactOS:
-	// 1 second, the deadlock detector of SEMANTICS §3.2).
+	// 1 second, the deadlock detector of REFERENCE §3.2).
 	BalancePeriod des.Duration
 	// BalancePriority is the balance manager thread's priority (ReactOS:
-	// base increment 6, i.e. 14 — inferred arithmetic, SEMANTICS §3.2).
+	// base increment 6, i.e. 14 — inferred arithmetic, REFERENCE §3.2).
 	BalancePriority int
-	// DoubleQueue chooses how an item queued twice fails (SEMANTICS §6.6).
+	// DoubleQueue chooses how an item queued twice fails (REFERENCE §6.6).
 	DoubleQueue DoubleQueueMode
 	// RepairApcDisable is the ReactOS reading of a routine that returns
 	// inside a critical region: trace a warning and repair the count
-	// (SEMANTICS §1.1). Off by default: Windows bug-checks with
+	// (REFERENCE §1.1). Off by default: Windows bug-checks with
 	// APC_INDEX_MISMATCH 0x01, P4=1 "worker routine" (BC:0x1).
 	RepairApcDisable bool
 	// ContractChecks reports documented-but-unchecked misuse as a
@@ -89,7 +89,7 @@ type PoolConfig struct {
 // and 1 hypercritical static threads, one lazily created thread for any
 // other queue type, documented priorities, concurrency = processors, the
 // ReactOS growth policy with at most 16 dynamic threads per queue, a
-// 10-minute dynamic idle exit and a 1-second balance pass (SEMANTICS
+// 10-minute dynamic idle exit and a 1-second balance pass (REFERENCE
 // §3.1–3.3).
 func DefaultPoolConfig() PoolConfig {
 	return PoolConfig{

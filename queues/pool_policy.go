@@ -31,7 +31,7 @@ type PoolPolicy interface {
 	// GrowOnInsert reports whether q needs a dynamic thread now. It is
 	// asked after every insert into q (a true answer wakes the balance
 	// manager) and again by the manager when it wakes, before it creates
-	// the thread (ReactOS re-checks, SEMANTICS §1.1 step (d), §3.2).
+	// the thread (ReactOS re-checks, REFERENCE §1.1 step (d), §3.2).
 	GrowOnInsert(q QueueState) bool
 	// GrowOnPass reports whether the periodic pass adds a thread to q.
 	GrowOnPass(q QueueState) bool
@@ -42,7 +42,7 @@ type PoolPolicy interface {
 }
 
 // Fixed returns the policy that never adds threads: only the static ones
-// serve. With it the worker-pool exhaustion of SEMANTICS §3.4 is a hang.
+// serve. With it the worker-pool exhaustion of REFERENCE §3.4 is a hang.
 func Fixed() PoolPolicy { return fixedPolicy{} }
 
 type fixedPolicy struct{}
@@ -52,7 +52,7 @@ func (fixedPolicy) GrowOnInsert(QueueState) bool { return false }
 func (fixedPolicy) GrowOnPass(QueueState) bool   { return false }
 func (fixedPolicy) Periodic() bool               { return false }
 
-// ReactOS returns the ReactOS rules (RO:ntoskrnl/ex/work.c, SEMANTICS §3.2),
+// ReactOS returns the ReactOS rules (RO:ntoskrnl/ex/work.c, REFERENCE §3.2),
 // the default:
 //
 //   - on insert, only the critical queue grows, and only when items are
@@ -81,7 +81,7 @@ func (reactOSPolicy) Periodic() bool { return true }
 // GrowOnDemand returns a research policy: any queue grows the moment an
 // item is left waiting with no idle worker and a free concurrency slot,
 // up to limit dynamic threads per queue (and MaxDynamic); there is no
-// periodic pass. It resolves the exhaustion deadlock of SEMANTICS §3.4 at
+// periodic pass. It resolves the exhaustion deadlock of REFERENCE §3.4 at
 // once instead of after a second, at the price of more threads.
 func GrowOnDemand(limit int) PoolPolicy { return growOnDemandPolicy{limit: limit} }
 

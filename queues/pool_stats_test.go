@@ -83,7 +83,7 @@ type nullSink struct{}
 
 func (nullSink) Write(*des.Record) {}
 
-// SEMANTICS §3.3 (FIFO items, workers as servers): with c delayed workers
+// REFERENCE §3.3 (FIFO items, workers as servers): with c delayed workers
 // and nothing else in the way, the delayed queue is an M/M/c queue, so the
 // mean wait must match Erlang C. The estimate is the mean of 20 batch means
 // after a warm-up (batch means make the correlated waits nearly

@@ -10,7 +10,7 @@ import (
 )
 
 // System is the executive worker-thread machinery of one simulated machine
-// (SEMANTICS §3): one worker queue per queue type, each a kernel KQUEUE
+// (REFERENCE §3): one worker queue per queue type, each a kernel KQUEUE
 // with FIFO items, LIFO wake of idle workers and a concurrency limit, its
 // static and dynamic worker threads, and the worker balance manager thread
 // that adds dynamic threads. It also keeps the driver objects and I/O work
@@ -162,7 +162,7 @@ func (q *workQueue) state() QueueState {
 	}
 }
 
-// startWorker creates a worker thread for q (SEMANTICS §3.2–3.3).
+// startWorker creates a worker thread for q (REFERENCE §3.2–3.3).
 func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
 	w := &worker{q: q, dynamic: dynamic}
 	var name string
@@ -180,7 +180,7 @@ func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
 	return w
 }
 
-// run is a worker thread's body (RO:ntoskrnl/ex/work.c, SEMANTICS §3.3):
+// run is a worker thread's body (RO:ntoskrnl/ex/work.c, REFERENCE §3.3):
 // take the next item from the queue (FIFO; idle workers are woken LIFO),
 // run it, check the thread's state, repeat. A dynamic worker exits when it
 // has waited DynamicIdleTimeout without an item; static workers never do.
@@ -206,7 +206,7 @@ func (w *worker) run() {
 }
 
 // balanceManager is the worker balance manager thread (ReactOS
-// ExpWorkerThreadBalanceManager, SEMANTICS §3.2). It waits on its own
+// ExpWorkerThreadBalanceManager, REFERENCE §3.2). It waits on its own
 // queue for wake-ups from ExQueueWorkItem, and, while armed, for its
 // periodic pass. It is armed only while some queue has items waiting and
 // room for a dynamic thread, so an idle system quiesces: an idle manager,
@@ -310,7 +310,7 @@ func (s *System) needsPass() bool {
 }
 
 // endCheck reports, when the run ends quietly, items still queued and I/O
-// work items never freed (SEMANTICS §1.1–1.2). Drivers never unloaded are
+// work items never freed (REFERENCE §1.1–1.2). Drivers never unloaded are
 // fine.
 func (s *System) endCheck() []string {
 	var out []string

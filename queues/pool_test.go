@@ -14,7 +14,7 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// SEMANTICS §3.1–3.2: the defaults are the ReactOS model.
+// REFERENCE §3.1–3.2: the defaults are the ReactOS model.
 func TestDefaultPoolConfig(t *testing.T) {
 	c := queues.DefaultPoolConfig()
 	require.NoError(t, c.Validate())
@@ -46,7 +46,7 @@ func TestPoolConfigValidateSaysWhatToDo(t *testing.T) {
 	assert.ErrorContains(t, err, "queues: invalid pool config")
 }
 
-// SEMANTICS §3.1: workers run at the documented priorities by default; the
+// REFERENCE §3.1: workers run at the documented priorities by default; the
 // CriticalRealTime switch moves the critical queues into the real-time
 // class, keeping their order.
 func TestWorkerPriorities(t *testing.T) {
@@ -72,7 +72,7 @@ func TestWorkerPriorities(t *testing.T) {
 }
 
 // An idle system quiesces: the balance manager's timer is not armed and the
-// idle workers are not a hang (SEMANTICS §3.3, brief: quiescence).
+// idle workers are not a hang (REFERENCE §3.3, brief: quiescence).
 func TestIdleSystemQuiesces(t *testing.T) {
 	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
 	out := r.run(t)
@@ -81,7 +81,7 @@ func TestIdleSystemQuiesces(t *testing.T) {
 	assert.NotContains(t, r.trace.String(), "timer-armed")
 }
 
-// exhaustion builds the classic deadlock of SEMANTICS §3.4/§6.10: n items on
+// exhaustion builds the classic deadlock of REFERENCE §3.4/§6.10: n items on
 // typ each wait for an event that only item n+1 sets. It returns when item
 // n+1 ran (0 if never).
 func exhaustion(r *wiRig, typ queues.WORK_QUEUE_TYPE, n int) *des.Time {
@@ -103,7 +103,7 @@ func exhaustion(r *wiRig, typ queues.WORK_QUEUE_TYPE, n int) *des.Time {
 	return ranAt
 }
 
-// SEMANTICS §3.4, §6.10: with static threads only, N delayed workers each
+// REFERENCE §3.4, §6.10: with static threads only, N delayed workers each
 // waiting for an event set by a later item is a hang, reported with the
 // waiting workers.
 func TestPoolExhaustionDeadlocksWithFixedPolicy(t *testing.T) {
@@ -121,7 +121,7 @@ func TestPoolExhaustionDeadlocksWithFixedPolicy(t *testing.T) {
 	assert.Equal(t, 1, r.sys.Queue(queues.DelayedWorkQueue).Depth)
 }
 
-// SEMANTICS §3.2, §3.4: under ReactOS the delayed queue does not grow on
+// REFERENCE §3.2, §3.4: under ReactOS the delayed queue does not grow on
 // insert, but the 1-second deadlock detector adds a dynamic thread after a
 // whole pass without progress, so the hang resolves after ≥ 1 s; the
 // dynamic thread exits after 10 minutes idle.
@@ -143,7 +143,7 @@ func TestReactOSDetectorResolvesExhaustion(t *testing.T) {
 	assert.Less(t, out.End, *ranAt+des.Time(10*des.Minute+des.Second))
 }
 
-// SEMANTICS §3.2: the research policy grows any queue on insert, so the
+// REFERENCE §3.2: the research policy grows any queue on insert, so the
 // same exhaustion resolves at once.
 func TestGrowOnDemandResolvesAtOnce(t *testing.T) {
 	r := newWIRig(t, wiCPUs(2), wiPool(queues.GrowOnDemand(4)))
@@ -154,7 +154,7 @@ func TestGrowOnDemandResolvesAtOnce(t *testing.T) {
 	assert.NotContains(t, r.trace.String(), "timer-armed", "no periodic pass")
 }
 
-// SEMANTICS §1.1 step (d), §3.2: the critical queue grows on insert when
+// REFERENCE §1.1 step (d), §3.2: the critical queue grows on insert when
 // its workers are blocked and items wait.
 func TestCriticalQueueGrowsOnInsert(t *testing.T) {
 	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
@@ -166,7 +166,7 @@ func TestCriticalQueueGrowsOnInsert(t *testing.T) {
 	assert.Equal(t, 1, r.sys.Queue(queues.CriticalWorkQueue).Created)
 }
 
-// SEMANTICS §3.2: a dynamic thread exits DynamicIdleTimeout after it last
+// REFERENCE §3.2: a dynamic thread exits DynamicIdleTimeout after it last
 // went idle, not before; an item in the meantime restarts its wait.
 func TestDynamicThreadIdleExit(t *testing.T) {
 	c := queues.DefaultPoolConfig()
@@ -208,7 +208,7 @@ func TestDynamicThreadIdleExit(t *testing.T) {
 	assert.Equal(t, 0, sys.Queue(queues.CriticalWorkQueue).Dynamic)
 }
 
-// SEMANTICS §3.2: MaxDynamic caps growth; a queue stuck at the cap lets
+// REFERENCE §3.2: MaxDynamic caps growth; a queue stuck at the cap lets
 // the balance manager disarm, so the run quiesces and the hang is reported.
 func TestGrowthCapThenHang(t *testing.T) {
 	c := queues.DefaultPoolConfig()
@@ -223,7 +223,7 @@ func TestGrowthCapThenHang(t *testing.T) {
 	assert.Contains(t, r.trace.String(), "timer-disarmed")
 }
 
-// SEMANTICS §3.2–3.3: QueueState reports a queue's threads, idle workers and
+// REFERENCE §3.2–3.3: QueueState reports a queue's threads, idle workers and
 // limit; a queue not created yet reads as empty.
 func TestQueueStateSnapshot(t *testing.T) {
 	r := newWIRig(t, wiCPUs(2), wiPool(queues.Fixed()))
@@ -302,7 +302,7 @@ func TestDeterministicTraceHash(t *testing.T) {
 	}
 }
 
-// Property (SEMANTICS §3.3): whatever the processors, static threads,
+// Property (REFERENCE §3.3): whatever the processors, static threads,
 // policy and workload, every queued item runs exactly once, no finding is
 // raised, and the run is deterministic. Routines compute or block briefly
 // (never on each other), so no policy can deadlock.

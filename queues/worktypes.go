@@ -8,12 +8,12 @@ import (
 )
 
 // WORK_QUEUE_TYPE selects the system worker queue an item goes to
-// (SEMANTICS §3.1; values from wdm.h). Values 0–6 name fixed queues;
+// (REFERENCE §3.1; values from wdm.h). Values 0–6 name fixed queues;
 // CustomPriorityWorkQueue+P (Windows 8.1+) names the queue served at
 // priority P.
 type WORK_QUEUE_TYPE int32
 
-// Queue types (SEMANTICS §3.1).
+// Queue types (REFERENCE §3.1).
 const (
 	CriticalWorkQueue       WORK_QUEUE_TYPE = 0  // documented priority 13; drivers may use it
 	DelayedWorkQueue        WORK_QUEUE_TYPE = 1  // documented priority 12; the only type IoQueueWorkItem allows
@@ -33,7 +33,7 @@ const NumFixedQueues = int(MaximumWorkQueue)
 const maxCustomPriority = 31
 
 // DocumentedPriority is the thread priority DDI:WORK_QUEUE_TYPE gives each
-// fixed queue (SEMANTICS §3.1). They are all variable-range numbers except
+// fixed queue (REFERENCE §3.1). They are all variable-range numbers except
 // RealTimeWorkQueue (18), although the docs call critical workers
 // "real-time"; see PoolConfig.CriticalRealTime for that reading.
 var DocumentedPriority = [NumFixedQueues]int{13, 12, 15, 8, 7, 18, 14}
@@ -57,7 +57,7 @@ func (t WORK_QUEUE_TYPE) String() string {
 
 // Valid reports whether t names a queue: a fixed type below
 // MaximumWorkQueue, or CustomPriorityWorkQueue+P with P in 0..31. Queueing
-// with any other value is WORKER_INVALID 0xE4 P1=6 (SEMANTICS §1.1).
+// with any other value is WORKER_INVALID 0xE4 P1=6 (REFERENCE §1.1).
 func (t WORK_QUEUE_TYPE) Valid() bool {
 	return (t >= 0 && t < MaximumWorkQueue) ||
 		(t >= CustomPriorityWorkQueue && t <= CustomPriorityWorkQueue+maxCustomPriority)
@@ -107,7 +107,7 @@ type ContractViolation struct {
 	Actor  string   // thread or DPC that called it
 	At     des.Time // virtual time
 	Rule   string   // what the documentation says, in words
-	Source string   // where it says so (SEMANTICS key, e.g. "DDI:IoQueueWorkItem")
+	Source string   // where it says so (REFERENCE §0 source key, e.g. "DDI:IoQueueWorkItem")
 	Detail string   // what the caller did
 }
 

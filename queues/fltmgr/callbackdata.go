@@ -83,7 +83,7 @@ type LIST_ENTRY struct {
 
 // KERNEL_SECURITY_CHECK_FAILURE is the fast-fail bug check of a corrupted
 // LIST_ENTRY unlink (P1 = 3, FAST_FAIL_CORRUPT_LIST_ENTRY). The code is not
-// in SEMANTICS §1.8's table; §2.7C names it as the inferred outcome.
+// in REFERENCE §1.8's table; §2.7C names it as the inferred outcome.
 const KERNEL_SECURITY_CHECK_FAILURE uint32 = 0x139
 
 // InitializeListHead makes head an empty list.

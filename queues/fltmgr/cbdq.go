@@ -5,7 +5,7 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// The six callbacks of a callback-data queue (SEMANTICS §1.5). InsertIo,
+// The six callbacks of a callback-data queue (REFERENCE §1.5). InsertIo,
 // RemoveIo and PeekNextIo are called with the queue lock held and must not
 // take it. Acquire returns the IRQL to hand back to Release (the PKIRQL
 // out-parameter of the C signature). CompleteCanceledIo is called after
@@ -51,7 +51,7 @@ func (q *FLT_CALLBACK_DATA_QUEUE) Disabled() bool { return q.disabled }
 // FltCbdqInitialize sets up q for inst with the six callbacks; the queue
 // starts enabled, with the IoCsq step order of Config.CsqOrder. Returns
 // STATUS_SUCCESS, or STATUS_INVALID_PARAMETER for a nil instance or
-// callback. Any IRQL; no scheduling point. SEMANTICS §1.5.
+// callback. Any IRQL; no scheduling point. REFERENCE §1.5.
 func (fm *FilterManager) FltCbdqInitialize(inst *FLT_INSTANCE, q *FLT_CALLBACK_DATA_QUEUE,
 	insertIo PFLT_CALLBACK_DATA_QUEUE_INSERT_IO, removeIo PFLT_CALLBACK_DATA_QUEUE_REMOVE_IO,
 	peekNextIo PFLT_CALLBACK_DATA_QUEUE_PEEK_NEXT_IO, acquire PFLT_CALLBACK_DATA_QUEUE_ACQUIRE,
@@ -117,7 +117,7 @@ func (q *FLT_CALLBACK_DATA_QUEUE) cbdqEnter(api string) {
 	q.fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 }
 
-// FltCbdqInsertIo inserts data into q (SEMANTICS §1.5, §2.2) and returns
+// FltCbdqInsertIo inserts data into q (REFERENCE §1.5, §2.2) and returns
 // what InsertIo returned (STATUS_SUCCESS or STATUS_PENDING); the IRP is
 // marked pending. STATUS_FLT_CBDQ_DISABLED (0xC01C000E) if the queue is
 // disabled: data was not inserted and the caller still owns it.
@@ -145,7 +145,7 @@ func (fm *FilterManager) FltCbdqInsertIo(q *FLT_CALLBACK_DATA_QUEUE, data *FLT_C
 // FltCbdqRemoveIo removes the item ctx names and returns its data, or nil
 // if it is no longer queued (already removed, or being cancelled — the
 // second of two racing removals fails, §1.5 issue #55). Caller IRQL as
-// FltCbdqInsertIo. SEMANTICS §2.4.
+// FltCbdqInsertIo. REFERENCE §2.4.
 func (fm *FilterManager) FltCbdqRemoveIo(q *FLT_CALLBACK_DATA_QUEUE, ctx *FLT_CALLBACK_DATA_QUEUE_IO_CONTEXT) *FLT_CALLBACK_DATA {
 	q.cbdqEnter("FltCbdqRemoveIo")
 	irp := queues.IoCsqRemoveIrp(&q.Csq, ctx)
@@ -154,7 +154,7 @@ func (fm *FilterManager) FltCbdqRemoveIo(q *FLT_CALLBACK_DATA_QUEUE, ctx *FLT_CA
 
 // FltCbdqRemoveNextIo removes and returns the next item matching
 // peekContext (nil: any) that is not being cancelled, or nil. Caller IRQL
-// as FltCbdqInsertIo. SEMANTICS §2.5.
+// as FltCbdqInsertIo. REFERENCE §2.5.
 func (fm *FilterManager) FltCbdqRemoveNextIo(q *FLT_CALLBACK_DATA_QUEUE, peekContext any) *FLT_CALLBACK_DATA {
 	q.cbdqEnter("FltCbdqRemoveNextIo")
 	irp := queues.IoCsqRemoveNextIrp(&q.Csq, peekContext)
@@ -174,13 +174,13 @@ func (q *FLT_CALLBACK_DATA_QUEUE) traced(api string, irp *kernel.IRP) *FLT_CALLB
 // FltCbdqDisable makes later inserts fail with STATUS_FLT_CBDQ_DISABLED;
 // queued items stay queued and cancellable (drain them with
 // FltCbdqRemoveNextIo). It takes the queue lock, so an insert in progress
-// finishes first. Caller IRQL as FltCbdqInsertIo. SEMANTICS §1.5.
+// finishes first. Caller IRQL as FltCbdqInsertIo. REFERENCE §1.5.
 func (fm *FilterManager) FltCbdqDisable(q *FLT_CALLBACK_DATA_QUEUE) {
 	q.setDisabled("FltCbdqDisable", true)
 }
 
 // FltCbdqEnable re-enables inserts (a plain flag, no counting). Caller
-// IRQL as FltCbdqInsertIo. SEMANTICS §1.5.
+// IRQL as FltCbdqInsertIo. REFERENCE §1.5.
 func (fm *FilterManager) FltCbdqEnable(q *FLT_CALLBACK_DATA_QUEUE) {
 	q.setDisabled("FltCbdqEnable", false)
 }

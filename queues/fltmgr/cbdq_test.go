@@ -1,6 +1,6 @@
 package fltmgr_test
 
-// FltCbdq* on top of IoCsq (SEMANTICS §1.5, §2, §6.1, §6.2, §6.14, §6.15).
+// FltCbdq* on top of IoCsq (REFERENCE §1.5, §2, §6.1, §6.2, §6.14, §6.15).
 
 import (
 	"fmt"

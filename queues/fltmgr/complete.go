@@ -5,7 +5,7 @@ import (
 )
 
 // FltCompletePendedPreOperation resumes an operation whose pre-op returned
-// FLT_PREOP_PENDING (SEMANTICS §1.4), in the calling thread: with
+// FLT_PREOP_PENDING (REFERENCE §1.4), in the calling thread: with
 // FLT_PREOP_SUCCESS_WITH_CALLBACK (context goes to the post-op) or
 // FLT_PREOP_SUCCESS_NO_CALLBACK the operation continues down to the lower
 // filters and the file system; with FLT_PREOP_COMPLETE it completes with
@@ -58,7 +58,7 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 // FltCompletePendedPostOperation resumes completion of an operation whose
 // post-op returned FLT_POSTOP_MORE_PROCESSING_REQUIRED: the post-ops of
 // the filters above run and the IRP is completed, in the calling thread
-// (SEMANTICS §1.4). Until it is called the filter manager does nothing
+// (REFERENCE §1.4). Until it is called the filter manager does nothing
 // more for the operation. Caller IRQL ≤ DISPATCH_LEVEL. Calling it for an
 // operation that is already complete is the kernel's 0x44.
 func (fm *FilterManager) FltCompletePendedPostOperation(data *FLT_CALLBACK_DATA) {
@@ -112,7 +112,7 @@ func (fm *FilterManager) notPended(op *operation, api string) {
 
 // FltSetCancelCompletion sets callback as the cancel routine of a pended
 // IRP-based operation that is about to be posted (never for one in a
-// cbdq): on cancel it is called without the cancel spin lock (SEMANTICS
+// cbdq): on cancel it is called without the cancel spin lock (REFERENCE
 // §1.7). It does not look at the Cancel flag — the NameChanger sample
 // takes the cancel spin lock around "FltIsIoCanceled, then
 // FltSetCancelCompletion" for that (§2.6, §7.3). Returns STATUS_SUCCESS,
@@ -145,7 +145,7 @@ func (fm *FilterManager) FltClearCancelCompletion(data *FLT_CALLBACK_DATA) kerne
 }
 
 // FltIsIoCanceled reports the IRP's Cancel flag (false for non-IRP
-// operations). Any IRQL; a scheduling point. SEMANTICS §1.7.
+// operations). Any IRQL; a scheduling point. REFERENCE §1.7.
 func (fm *FilterManager) FltIsIoCanceled(data *FLT_CALLBACK_DATA) bool {
 	if data.irp == nil {
 		return false
@@ -156,7 +156,7 @@ func (fm *FilterManager) FltIsIoCanceled(data *FLT_CALLBACK_DATA) bool {
 // FltLockUserBuffer locks the operation's buffer so that another thread
 // (a worker in the System process) can use it, setting
 // Iopb.Parameters.MdlAddress; STATUS_SUCCESS. Caller IRQL ≤ APC_LEVEL.
-// The model has no address spaces, so it cannot fail. SEMANTICS §7.1
+// The model has no address spaces, so it cannot fail. REFERENCE §7.1
 // step 4c.
 func (fm *FilterManager) FltLockUserBuffer(data *FLT_CALLBACK_DATA) kernel.NTSTATUS {
 	fm.k.Layer().CheckIrqlAtMost("FltLockUserBuffer", kernel.APC_LEVEL)

@@ -1,5 +1,5 @@
 // Package fltmgr models the file-system filter manager (fltmgr.sys) that
-// minifilters run under (SEMANTICS §5, §1.3–§1.5, §1.7): filter
+// minifilters run under (REFERENCE §5, §1.3–§1.5, §1.7): filter
 // registration and instances with their setup, query-teardown,
 // teardown-start, teardown-complete and unload callbacks; rundown
 // protection on filter and instance objects; FLT_CALLBACK_DATA backed by a
@@ -20,7 +20,7 @@
 // Every routine is called from simulated code (a kernel thread, DPC or
 // work routine) and passes through kernel calls, so the explorer can
 // interleave other processors and inject preemptions inside it. Facts
-// follow ../../../shared/SEMANTICS.md; each routine's doc comment gives its
+// follow docs/REFERENCE.md; each routine's doc comment gives its
 // caller IRQL, behaviour and section. Where the model goes beyond or
 // against a source, the comment says so and why.
 //

@@ -10,7 +10,7 @@ import (
 )
 
 // A minifilter that pends every read and finishes it from a system worker
-// thread (the pre-op recipe of SEMANTICS §1.3), and an application thread
+// thread (the pre-op recipe of REFERENCE §1.3), and an application thread
 // that issues a read and waits for it.
 func Example_issue() {
 	sim := des.New(des.Config{})

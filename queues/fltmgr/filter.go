@@ -75,7 +75,7 @@ type FLT_FILTER struct {
 // the driver object and the altitude of its INF; instances of higher
 // altitude see operations first. Returns STATUS_SUCCESS and the filter, or
 // STATUS_INVALID_PARAMETER for a nil registration or an operation
-// registered twice. No scheduling point; any context. SEMANTICS §5.
+// registered twice. No scheduling point; any context. REFERENCE §5.
 func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FLT_REGISTRATION) (*FLT_FILTER, kernel.NTSTATUS) {
 	if reg == nil {
 		return nil, kernel.STATUS_INVALID_PARAMETER
@@ -115,7 +115,7 @@ func (f *FLT_FILTER) opReg(major UCHAR) *FLT_OPERATION_REGISTRATION {
 // caller's thread); an instance whose setup fails (e.g.
 // STATUS_FLT_DO_NOT_ATTACH) is not attached. Returns STATUS_SUCCESS, or
 // STATUS_INVALID_PARAMETER if the filter was already started or is
-// unregistering. Caller IRQL PASSIVE_LEVEL. SEMANTICS §5.5.
+// unregistering. Caller IRQL PASSIVE_LEVEL. REFERENCE §5.5.
 func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
 	fm.k.Layer().CheckIrqlAtMost("FltStartFiltering", kernel.PASSIVE_LEVEL)
 	if f.started || f.state != filterRegistered {
@@ -132,7 +132,7 @@ func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
 }
 
 // FltUnregisterFilter unregisters the filter, blocking the caller until it
-// is done (SEMANTICS §5.5): new references to the filter fail with
+// is done (REFERENCE §5.5): new references to the filter fail with
 // STATUS_FLT_DELETING_OBJECT; every instance is torn down (reason
 // FILTER_UNLOAD, plus MANDATORY_FILTER_UNLOAD when the unload was
 // mandatory), each waiting for its outstanding operations and
@@ -169,7 +169,7 @@ func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
 // an error such as STATUS_FLT_DO_NOT_DETACH. A filter without an unload
 // callback cannot be unloaded: STATUS_FLT_DO_NOT_DETACH (the status is the
 // model's choice; the docs only say it cannot). Caller IRQL PASSIVE_LEVEL.
-// SEMANTICS §5.5 item 7.
+// REFERENCE §5.5 item 7.
 func (fm *FilterManager) FltUnloadFilter(f *FLT_FILTER) kernel.NTSTATUS {
 	return fm.unload(f, 0)
 }
@@ -178,7 +178,7 @@ func (fm *FilterManager) FltUnloadFilter(f *FLT_FILTER) kernel.NTSTATUS {
 // unload callback's refusal is ignored. Only a filter registered with
 // FLTFL_REGISTRATION_DO_NOT_SUPPORT_SERVICE_STOP, or one without an unload
 // callback, is not unloaded (STATUS_FLT_DO_NOT_DETACH). Caller IRQL
-// PASSIVE_LEVEL. SEMANTICS §5.5 item 7.
+// PASSIVE_LEVEL. REFERENCE §5.5 item 7.
 func (fm *FilterManager) ServiceStop(f *FLT_FILTER) kernel.NTSTATUS {
 	return fm.unload(f, FLTFL_FILTER_UNLOAD_MANDATORY)
 }
@@ -217,7 +217,7 @@ func (i *FLT_INSTANCE) objectName() string   { return "instance " + i.name }
 // FltObjectReference adds a rundown reference to a filter or instance, so
 // that unregistration (or instance deletion) waits for it. Returns
 // STATUS_SUCCESS, or STATUS_FLT_DELETING_OBJECT once the object is being
-// torn down. Caller IRQL ≤ DISPATCH_LEVEL. SEMANTICS §5.5 item 6.
+// torn down. Caller IRQL ≤ DISPATCH_LEVEL. REFERENCE §5.5 item 6.
 func (fm *FilterManager) FltObjectReference(obj FltObject) kernel.NTSTATUS {
 	fm.k.Layer().CheckIrqlAtMost("FltObjectReference", kernel.DISPATCH_LEVEL)
 	fm.k.Layer().Yield()

@@ -83,7 +83,7 @@ func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE
 // MANUAL_ATTACHMENT) and returns the instance, or the setup's failure
 // status; STATUS_FLT_DELETING_OBJECT if the filter is unregistering,
 // STATUS_FLT_FILTER_NOT_READY if it has not started filtering. Caller IRQL
-// PASSIVE_LEVEL. SEMANTICS §5.5.
+// PASSIVE_LEVEL. REFERENCE §5.5.
 func (fm *FilterManager) FltAttachVolume(f *FLT_FILTER, v *FLT_VOLUME) (*FLT_INSTANCE, kernel.NTSTATUS) {
 	fm.k.Layer().CheckIrqlAtMost("FltAttachVolume", kernel.PASSIVE_LEVEL)
 	switch {
@@ -105,7 +105,7 @@ func (fm *FilterManager) FltAttachVolume(f *FLT_FILTER, v *FLT_VOLUME) (*FLT_INS
 // model's status for the documented refusal). Otherwise the instance is
 // torn down and the call blocks until teardown completes. Returns
 // STATUS_INVALID_PARAMETER if f has no instance on v. Caller IRQL
-// PASSIVE_LEVEL. SEMANTICS §5.5.
+// PASSIVE_LEVEL. REFERENCE §5.5.
 func (fm *FilterManager) FltDetachVolume(f *FLT_FILTER, v *FLT_VOLUME) kernel.NTSTATUS {
 	fm.k.Layer().CheckIrqlAtMost("FltDetachVolume", kernel.PASSIVE_LEVEL)
 	i := slices.IndexFunc(f.instances, func(x *FLT_INSTANCE) bool { return x.volume == v })
@@ -129,7 +129,7 @@ func (fm *FilterManager) FltDetachVolume(f *FLT_FILTER, v *FLT_VOLUME) kernel.NT
 
 // DismountVolume tears down every instance on v (reason VOLUME_DISMOUNT;
 // no query, it cannot be vetoed) and marks v dismounted. Caller IRQL
-// PASSIVE_LEVEL; blocks until every teardown completes. SEMANTICS §5.5
+// PASSIVE_LEVEL; blocks until every teardown completes. REFERENCE §5.5
 // item 1.
 func (fm *FilterManager) DismountVolume(v *FLT_VOLUME) {
 	fm.k.Layer().CheckIrqlAtMost("DismountVolume", kernel.PASSIVE_LEVEL)

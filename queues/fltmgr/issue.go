@@ -179,7 +179,7 @@ func (o *IoOp) Wait() kernel.IO_STATUS_BLOCK {
 	return o.IoStatus()
 }
 
-// Cancel cancels the operation's IRP (IoCancelIrp, SEMANTICS §2.3) from
+// Cancel cancels the operation's IRP (IoCancelIrp, REFERENCE §2.3) from
 // the calling thread and returns what IoCancelIrp returned: TRUE if a
 // cancel routine was called (a cbdq's, or one set with
 // FltSetCancelCompletion). Operations without an IRP cannot be cancelled

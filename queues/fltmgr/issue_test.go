@@ -1,6 +1,6 @@
 package fltmgr_test
 
-// The pre-/post-operation protocol driven through the issuer (SEMANTICS
+// The pre-/post-operation protocol driven through the issuer (REFERENCE
 // §5.1–§5.4, §1.4).
 
 import (

@@ -14,7 +14,7 @@ import (
 // defaults; every field is documented with what it models.
 type Config struct {
 	// CsqOrder is the step order of the IoCsq library under every FltCbdq
-	// (SEMANTICS §2.2): Microsoft's flow (default) or ReactOS's.
+	// (REFERENCE §2.2): Microsoft's flow (default) or ReactOS's.
 	CsqOrder queues.CsqOrder
 	// FsLatency is how long the simulated file system below the filters
 	// takes for an operation, as a blocking delay of the thread that sends

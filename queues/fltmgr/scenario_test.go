@@ -1,6 +1,6 @@
 package fltmgr_test
 
-// The cancelSafe minifilter sample re-created (SEMANTICS §7.1), explored
+// The cancelSafe minifilter sample re-created (REFERENCE §7.1), explored
 // over seeds with injected preemptions, for both IoCsq step orders.
 
 import (

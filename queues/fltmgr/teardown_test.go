@@ -1,6 +1,6 @@
 package fltmgr_test
 
-// Instance teardown, detach and filter unload (SEMANTICS §5.5, §5.4).
+// Instance teardown, detach and filter unload (REFERENCE §5.5, §5.4).
 
 import (
 	"testing"

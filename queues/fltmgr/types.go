@@ -238,7 +238,7 @@ type VerifierViolation struct {
 	Filter string   // the filter concerned
 	Actor  string   // the thread that did it
 	At     des.Time // virtual time
-	Rule   string   // the documented rule, with its SEMANTICS section
+	Rule   string   // the documented rule, with its REFERENCE section
 	Detail string   // what happened
 }
 

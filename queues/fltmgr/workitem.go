@@ -7,7 +7,7 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// Work routines of the two Flt work-item kinds (SEMANTICS §1.3). Both run
+// Work routines of the two Flt work-item kinds (REFERENCE §1.3). Both run
 // at PASSIVE_LEVEL in a system worker thread.
 type (
 	PFLT_GENERIC_WORKITEM_ROUTINE     func(item *FLT_GENERIC_WORKITEM, fltObject FltObject, ctx any)
@@ -68,7 +68,7 @@ func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
 // pool; nil if the allocation fails (kernel Config.InjectAllocFailures).
 // Caller IRQL ≤ DISPATCH_LEVEL. Free it with FltFreeGenericWorkItem, usually
 // from its routine; a leaked item is reported at the end of the run as a
-// pool block tagged FMwi. SEMANTICS §1.3.
+// pool block tagged FMwi. REFERENCE §1.3.
 func (fm *FilterManager) FltAllocateGenericWorkItem() *FLT_GENERIC_WORKITEM {
 	w, ok := fm.allocWorkItem("FltAllocateGenericWorkItem")
 	if !ok {
@@ -78,7 +78,7 @@ func (fm *FilterManager) FltAllocateGenericWorkItem() *FLT_GENERIC_WORKITEM {
 }
 
 // FltAllocateDeferredIoWorkItem allocates a deferred I/O work item; as
-// FltAllocateGenericWorkItem. SEMANTICS §1.3.
+// FltAllocateGenericWorkItem. REFERENCE §1.3.
 func (fm *FilterManager) FltAllocateDeferredIoWorkItem() *FLT_DEFERRED_IO_WORKITEM {
 	w, ok := fm.allocWorkItem("FltAllocateDeferredIoWorkItem")
 	if !ok {
@@ -152,7 +152,7 @@ func (item *FLT_GENERIC_WORKITEM) run(any) {
 //     is being torn down.
 //
 // A rundown reference on the instance is held until the routine returns.
-// Caller IRQL ≤ DISPATCH_LEVEL. SEMANTICS §1.3.
+// Caller IRQL ≤ DISPATCH_LEVEL. REFERENCE §1.3.
 func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITEM, data *FLT_CALLBACK_DATA,
 	routine PFLT_DEFERRED_IO_WORKITEM_ROUTINE, typ queues.WORK_QUEUE_TYPE, ctx any) kernel.NTSTATUS {
 	const api = "FltQueueDeferredIoWorkItem"
@@ -189,7 +189,7 @@ func (fm *FilterManager) queueWorkItem(api string, w *fltWorkItem, typ queues.WO
 	if typ != queues.CriticalWorkQueue && typ != queues.DelayedWorkQueue && typ.Valid() {
 		fm.sys.ReportContract(api, fmt.Sprintf("%s queued to %v", w.name, typ),
 			"QueueType is CriticalWorkQueue or DelayedWorkQueue; HyperCriticalWorkQueue is reserved for system use",
-			"DDI:"+api+", SEMANTICS §1.3")
+			"DDI:"+api+", REFERENCE §1.3")
 	}
 	if !w.item.Queued() {
 		// Re-initialising a queued item would null a live link; leave it so

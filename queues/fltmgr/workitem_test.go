@@ -1,6 +1,6 @@
 package fltmgr_test
 
-// Flt work items and rundown protection (SEMANTICS §1.3, §5.5 item 6,
+// Flt work items and rundown protection (REFERENCE §1.3, §5.5 item 6,
 // §6.6–§6.8).
 
 import (

@@ -1,0 +1,94 @@
+package sct_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/model"
+	_ "github.com/wqsim/wqsim/model/sct"
+	"github.com/wqsim/wqsim/proptest"
+)
+
+// suite returns the scenarios this package registers.
+func suite() []*model.Scenario {
+	var out []*model.Scenario
+	for _, s := range model.All() {
+		if strings.HasPrefix(s.Name, "sct-") || strings.HasPrefix(s.Name, "cve-") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// findBudget is the executions the default explorer gets per bug variant
+// in go test; the full protocol (20 seeds × 10,000) is in bench/.
+const findBudget = 20000
+
+// Every bug variant is found by the default explorer within the budget,
+// fails the way it declares, and reaches its marks.
+func TestBugVariantsFound(t *testing.T) {
+	for _, s := range suite() {
+		for _, v := range s.Variants {
+			if !v.Bug {
+				continue
+			}
+			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
+				rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: v.Name, Execs: findBudget, Seed: 1, Parallel: 1})
+				require.NoError(t, err)
+				f := rep.First()
+				require.NotNil(t, f, "%s:%s not found in %d executions", s.Name, v.Name, rep.Execs)
+				err = f.Result.Outcome.Err
+				assert.True(t, v.Wants(err.Error()), "failure %q is not the kind %q", err, v.Want)
+				for _, m := range v.Marks {
+					assert.Contains(t, f.Result.Marks, m, "racy path reached")
+				}
+				t.Logf("found at execution %d: %v", f.Exec, err)
+			})
+		}
+	}
+}
+
+// survivalBudget is the executions each fixed variant survives in go test
+// (the protocol's 100,000 is a bench/ command).
+const survivalBudget = 3000
+
+// Every fixed variant survives the default explorer, and its natural run is
+// clean.
+func TestFixedVariantsSurvive(t *testing.T) {
+	for _, s := range suite() {
+		for _, v := range s.Variants {
+			if v.Bug {
+				continue
+			}
+			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
+				rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: v.Name, Execs: survivalBudget, Seed: 2, Parallel: 1})
+				require.NoError(t, err)
+				if f := rep.First(); f != nil {
+					t.Fatalf("failed at execution %d: %v", f.Exec, f.Result.Outcome.Err)
+				}
+				assert.Equal(t, survivalBudget, rep.Execs)
+			})
+		}
+	}
+}
+
+// Same seed and strategy, same trace hash and marks, for every variant.
+func TestDeterministic(t *testing.T) {
+	for _, s := range suite() {
+		for _, v := range s.Variants {
+			for _, seed := range []uint64{1, 99} {
+				st, _ := proptest.NewStrategy("random")
+				r1, err := model.Run(s, v.Name, model.RunConfig{Seed: seed, Chooser: st.Chooser(seed)})
+				require.NoError(t, err)
+				r2, err := model.Run(s, v.Name, model.RunConfig{Seed: seed, Chooser: st.Chooser(seed)})
+				require.NoError(t, err)
+				assert.Equal(t, r1.Outcome.Hash, r2.Outcome.Hash, "%s:%s seed %d", s.Name, v.Name, seed)
+				assert.Equal(t, r1.Marks, r2.Marks)
+			}
+		}
+	}
+}
