@@ -73,11 +73,17 @@ type model struct {
 	start, end des.Time
 	slices     []*slice
 	instants   []instant
-	irql       [][]irqlPoint // per processor, starting at start
-	flows      []Flow
-	threads    []threadInfo // threads that ran, by id
-	noCPU      bool         // some instants belong to no processor
-	ord        int
+	// shaping are the records that only shape slices, IRQL steps or
+	// nothing drawn (create, ready, wake, dispatch, ...), as instants of
+	// their own: the Perfetto export shows them so that it has every
+	// record; the HTML view does not.
+	shaping      []instant
+	shapingNoCPU bool          // some shaping records belong to no processor
+	irql         [][]irqlPoint // per processor, starting at start
+	flows        []Flow
+	threads      []threadInfo // threads that ran, by id
+	noCPU        bool         // some instants belong to no processor
+	ord          int
 }
 
 // frame is one execution context on a processor's stack: the thread that
@@ -189,15 +195,19 @@ func (w *walker) record(i int) {
 		st = &w.cpus[c]
 	}
 	f := w.emitter(st, r)
+	drawn := len(w.m.instants)
 	f, structural := w.apply(i, st, f)
-	if !structural {
-		if cat := instantCat(r); cat != "" {
-			c := int(r.CPU)
-			if st == nil {
-				c = -1
-			}
-			w.addInstant(i, c, cat)
-		}
+	drawn = len(w.m.instants) - drawn // apply may draw r itself
+	c := int(r.CPU)
+	if st == nil {
+		c = -1
+	}
+	switch cat := instantCat(r); {
+	case drawn > 0:
+	case !structural && cat != "":
+		w.addInstant(i, c, cat)
+	default:
+		w.addShaping(i, c)
 	}
 	// IRQL: the emitting context's level, then the processor's.
 	if st != nil {
@@ -420,6 +430,16 @@ func (w *walker) addInstant(i, cpu int, cat string) {
 		m.noCPU = true
 	}
 	m.instants = append(m.instants, in)
+}
+
+// addShaping keeps record i, which draws no instant, for exports that
+// show every record.
+func (w *walker) addShaping(i, cpu int) {
+	m := w.m
+	m.shaping = append(m.shaping, instant{rec: i, cpu: cpu, at: m.recs[i].At, ord: m.next(), cat: KindName(m.recs[i].Kind)})
+	if cpu < 0 {
+		m.shapingNoCPU = true
+	}
 }
 
 func (w *walker) open(kind sliceKind, cpu int, name string, at des.Time) *slice {

@@ -41,15 +41,17 @@ func WritePerfetto(w io.Writer, recs []des.Record, meta Meta) error {
 //
 //   - one track (tid) per processor, named "cpu N", tid pid*1000+N, and a
 //     track "no cpu" for instants of records without a processor;
-//   - on a processor's track, B/E slices: the thread that owns it, from
-//     its dispatch to the next switch, its blocking wait or its exit;
-//     nested in them the DPC drain and ISR contexts, in those each DPC and
-//     ISR routine, and "spin: spinlock L" while a context spins. A slice of
-//     zero length is an X event with dur 0;
+//   - on a processor's track, complete ("X") slices: the thread that owns
+//     it, from its dispatch to the next switch, its blocking wait or its
+//     exit; nested in them the DPC drain and ISR contexts, in those each
+//     DPC and ISR routine, and "spin: spinlock L" while a context spins;
 //   - a counter per processor, named "cpu N" with the value IRQL ("C");
 //   - thread-scoped instants ("i") for IRP, call (work items), bug-check,
 //     signal, DPC-queue, lock, wait, pool and other records, with the
-//     record in args;
+//     record in args; and one for every record that only shapes slices
+//     (create, ready, wake, dispatch, IRQL, ...), category its kind name,
+//     so that the file has an instant for every record;
+//   - every event has a name and a category ("__metadata" for M events);
 //   - a flow ("s" → "f", bp "e", cat "workitem", name "work item") from
 //     each work item's queue record to its run record (PairFlows). Each
 //     flow event directly follows the instant of its record, so Perfetto
@@ -115,8 +117,8 @@ func WritePerfettoRuns(w io.Writer, runs []Run) error {
 // traceEvent is one Chrome trace event; field order is fixed, and
 // encoding/json sorts Args keys.
 type traceEvent struct {
-	Name string         `json:"name,omitempty"`
-	Cat  string         `json:"cat,omitempty"`
+	Name string         `json:"name"` // every event has one: consumers such as Chrome DevTools' trace engine read it unconditionally
+	Cat  string         `json:"cat"`  // likewise (TracerBench splits it)
 	Ph   string         `json:"ph"`
 	Ts   usec           `json:"ts"`
 	Dur  *usec          `json:"dur,omitempty"`
@@ -127,8 +129,7 @@ type traceEvent struct {
 	BP   string         `json:"bp,omitempty"`
 	Args map[string]any `json:"args,omitempty"`
 
-	end bool // an E event: sorts before others at the same time
-	ord int
+	ord int // emission order: ties at equal times
 }
 
 // Track ids.
@@ -146,9 +147,12 @@ func perfettoEvents(m *model, meta Meta, pid, flowBase int) []traceEvent {
 	for _, in := range m.instants {
 		evs = appendInstant(evs, m, in, pid, flowBase)
 	}
+	for _, in := range m.shaping {
+		evs = appendInstant(evs, m, in, pid, flowBase)
+	}
 	for c, pts := range m.irql {
 		for _, p := range pts {
-			evs = append(evs, traceEvent{Name: "cpu " + strconv.Itoa(c), Ph: "C", Ts: usec(p.at), Pid: pid, Tid: cpuTid(pid, c),
+			evs = append(evs, traceEvent{Name: "cpu " + strconv.Itoa(c), Cat: "irql", Ph: "C", Ts: usec(p.at), Pid: pid, Tid: cpuTid(pid, c),
 				Args: map[string]any{"IRQL": p.level}, ord: p.ord})
 		}
 	}
@@ -161,7 +165,7 @@ func perfettoEvents(m *model, meta Meta, pid, flowBase int) []traceEvent {
 func metadataEvents(m *model, meta Meta, pid int) []traceEvent {
 	var evs []traceEvent
 	md := func(n string, tid int, args map[string]any) {
-		evs = append(evs, traceEvent{Name: n, Ph: "M", Pid: pid, Tid: tid, Args: args})
+		evs = append(evs, traceEvent{Name: n, Cat: "__metadata", Ph: "M", Pid: pid, Tid: tid, Args: args})
 	}
 	md("process_name", cpuTid(pid, 0), map[string]any{"name": machineName(meta)})
 	md("process_sort_index", cpuTid(pid, 0), map[string]any{"sort_index": pid})
@@ -172,7 +176,7 @@ func metadataEvents(m *model, meta Meta, pid int) []traceEvent {
 		md("thread_name", cpuTid(pid, c), map[string]any{"name": "cpu " + strconv.Itoa(c)})
 		md("thread_sort_index", cpuTid(pid, c), map[string]any{"sort_index": c})
 	}
-	if m.noCPU {
+	if m.noCPU || m.shapingNoCPU {
 		md("thread_name", noCPUTid(pid), map[string]any{"name": "no cpu"})
 		md("thread_sort_index", noCPUTid(pid), map[string]any{"sort_index": m.cpus})
 	}
@@ -192,11 +196,12 @@ func machineName(meta Meta) string {
 	return name + " (seed " + strconv.FormatUint(meta.Seed, 10) + ")"
 }
 
-// appendSlice appends s as a B/E pair, or as an X event of zero duration
-// when it has no length.
+// appendSlice appends s as one complete ("X") event with its duration. Not
+// B/E pairs: some consumers (Chrome DevTools' trace engine) match every E
+// against one stack shared by all tracks, so pairs on different processors
+// that interleave in time would be mismatched.
 func appendSlice(evs []traceEvent, s *slice, pid int) []traceEvent {
-	tid := cpuTid(pid, s.cpu)
-	args := map[string]any{}
+	args := map[string]any{"ended": s.ended}
 	switch s.kind {
 	case sliceThread:
 		args["thread"] = s.thread
@@ -208,16 +213,9 @@ func appendSlice(evs []traceEvent, s *slice, pid int) []traceEvent {
 	if s.unfinished {
 		args["unfinished"] = true
 	}
-	b := traceEvent{Name: s.name, Cat: sliceCats[s.kind], Ph: "B", Ts: usec(s.start), Pid: pid, Tid: tid, Args: args, ord: s.openOrd}
-	if s.end == s.start {
-		b.Ph = "X"
-		zero := usec(0)
-		b.Dur = &zero
-		args["ended"] = s.ended
-		return append(evs, b)
-	}
-	return append(evs, b,
-		traceEvent{Ph: "E", Ts: usec(s.end), Pid: pid, Tid: tid, Args: map[string]any{"ended": s.ended}, end: true, ord: s.closeOrd})
+	dur := usec(s.end - s.start)
+	return append(evs, traceEvent{Name: s.name, Cat: sliceCats[s.kind], Ph: "X", Ts: usec(s.start), Dur: &dur,
+		Pid: pid, Tid: cpuTid(pid, s.cpu), Args: args, ord: s.openOrd})
 }
 
 // appendInstant appends in as a thread-scoped instant on its processor's
@@ -244,18 +242,12 @@ func appendInstant(evs []traceEvent, m *model, in instant, pid, flowBase int) []
 	return append(evs, f)
 }
 
-// sortEvents orders events by time, ends first at equal times (so a
-// slice closes before the next one opens), then in emission order.
+// sortEvents orders events by time, then in emission order (a slice that
+// encloses another was opened first, so it comes first).
 func sortEvents(evs []traceEvent) {
 	slices.SortStableFunc(evs, func(a, b traceEvent) int {
 		if a.Ts != b.Ts {
 			return cmp.Compare(a.Ts, b.Ts)
-		}
-		if a.end != b.end {
-			if a.end {
-				return -1
-			}
-			return 1
 		}
 		return a.ord - b.ord
 	})

@@ -1,0 +1,51 @@
+package sct
+
+import (
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// systemThreadExceptionNotHandled is bug check 0x7E, what a NULL-pointer
+// dereference in a system thread ends in (P1 = the exception code).
+const (
+	systemThreadExceptionNotHandled uint32 = 0x7E
+	statusAccessViolation           uint64 = 0xC0000005
+)
+
+// ref is a shared pointer to a pool block: a cell holding 1 (points to
+// block) or 0 (NULL), so loading it is a scheduling point the explorer can
+// interleave with the store that clears it.
+type ref struct {
+	p     *prog
+	cell  *kernel.Cell
+	block *kernel.PoolBlock
+}
+
+// newRef allocates a block and a pointer to it.
+func (p *prog) newRef(name, tag string) *ref {
+	return &ref{p: p, cell: p.cell(name, 1), block: p.k.ExAllocatePoolWithTag(kernel.NonPagedPool, 64, tag)}
+}
+
+// load reads the pointer: the block, or nil for NULL.
+func (r *ref) load() *kernel.PoolBlock {
+	if r.p.k.Read(r.cell) == 0 {
+		return nil
+	}
+	return r.block
+}
+
+// clearAndFree stores NULL and frees the block (the teardown path).
+func (r *ref) clearAndFree() {
+	r.p.k.Write(r.cell, 0)
+	r.p.k.ExFreePool(r.block)
+}
+
+// deref touches what b points to: a NULL b is bug check 0x7E (access
+// violation), a freed b is Verifier's special-pool 0xD5.
+func (p *prog) deref(b *kernel.PoolBlock, what string) {
+	if b == nil {
+		p.k.Layer().BugCheckFrom("memory access", systemThreadExceptionNotHandled, statusAccessViolation, 0, 0, 0,
+			what+" dereferenced a NULL pointer")
+		return
+	}
+	p.k.AccessPool(b, what)
+}
