@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -68,13 +70,14 @@ func resolve(spec string) (*model.Scenario, string, error) {
 }
 
 // runScenario runs variant v of s once into sink, under the seed's random
-// schedule or, if natural, taking every natural choice.
-func runScenario(s *model.Scenario, v string, seed uint64, natural bool, sink des.Sink) (model.Result, error) {
+// schedule or, if natural, taking every natural choice, and under the
+// watchdog (limit; 0 is the default).
+func runScenario(ctx context.Context, limit time.Duration, s *model.Scenario, v string, seed uint64, natural bool, sink des.Sink) (model.Result, error) {
 	var c des.Chooser = proptest.NewRandomWalk().Chooser(seed)
 	if natural {
 		c = des.Natural{}
 	}
-	r, err := model.Run(s, v, model.RunConfig{Seed: seed, Chooser: c, Sink: sink})
+	r, err := proptest.RunWatched(ctx, limit, s, v, model.RunConfig{Seed: seed, Chooser: c, Sink: sink})
 	if err != nil {
 		return r, usagef("%v", err)
 	}
@@ -114,6 +117,8 @@ func outcomeCode(err error) int {
 		return exitPanic
 	case errors.As(err, new(*des.ReplayMismatch)):
 		return exitMismatch
+	case errors.As(err, new(*proptest.StuckError)):
+		return exitStuck
 	}
 	return exitInternal
 }
@@ -125,9 +130,47 @@ func outcomeLine(err error) string {
 	return "outcome: " + proptest.Signature(err) + ": " + err.Error()
 }
 
+// printStuck prints the last trace records of a run the watchdog gave up on.
+func printStuck(w io.Writer, err error) {
+	var st *proptest.StuckError
+	if !errors.As(err, &st) {
+		return
+	}
+	fmt.Fprintf(w, "last trace records before it stuck (%d decisions made):\n", len(st.Decisions))
+	tw := &des.TextSink{W: w}
+	for i := range st.Tail {
+		tw.Write(&st.Tail[i])
+	}
+}
+
 func printPanic(w io.Writer, err error) {
 	var pe *des.PanicError
 	if errors.As(err, &pe) {
 		fmt.Fprintf(w, "panic stack:\n%s\n", pe.Stack)
 	}
+}
+
+// watchdogFlag defines --watchdog on fs.
+func watchdogFlag(fs *flag.FlagSet, d *time.Duration, what string) {
+	fs.DurationVar(d, "watchdog", 0, what+" may run this long without yielding before wqsim reports it stuck (exit 17)")
+}
+
+// checkWatchdog rejects a negative --watchdog.
+func checkWatchdog(d time.Duration) error {
+	if d < 0 {
+		return usagef("--watchdog %v: must not be negative (0 means the default)", d)
+	}
+	return nil
+}
+
+// maxScheduleLines caps the schedule printed in words: a long unshrunk
+// log once sent 201 MB to standard output. The fail file has all of it.
+const maxScheduleLines = 200
+
+// capLines keeps the first max lines and says how many were left out.
+func capLines(lines []string, max int) []string {
+	if len(lines) <= max {
+		return lines
+	}
+	return append(lines[:max:max], fmt.Sprintf("… and %d more (all of them are in the fail file)", len(lines)-max))
 }

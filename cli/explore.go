@@ -31,6 +31,7 @@ type exploreOpts struct {
 	noShrink bool
 	depth    int
 	bound    int
+	watchdog time.Duration
 }
 
 func exploreFlags() (*flag.FlagSet, *exploreOpts) {
@@ -46,6 +47,7 @@ func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	fs.BoolVar(&o.noShrink, "no-shrink", false, "keep the failing schedule as found")
 	fs.IntVar(&o.depth, "pct-depth", 3, "PCT bug depth d")
 	fs.IntVar(&o.bound, "bound", 2, "perturbations allowed by --strategy bounded")
+	watchdogFlag(fs, &o.watchdog, "one execution (default: 1000 × the median execution, at least 30s)")
 	return fs, o
 }
 
@@ -71,8 +73,11 @@ func (o *exploreOpts) build(spec string) (proptest.Options, error) {
 	if err != nil {
 		return proptest.Options{}, err
 	}
+	if err := checkWatchdog(o.watchdog); err != nil {
+		return proptest.Options{}, err
+	}
 	return proptest.Options{Scenario: s, Variant: v, Strategy: st, Seed: o.seed, Execs: o.execs, Duration: o.dur,
-		Parallel: o.parallel, Shard: shard, Shards: shards}, nil
+		Parallel: o.parallel, Shard: shard, Shards: shards, Watchdog: o.watchdog}, nil
 }
 
 func (o *exploreOpts) strategyOf() (proptest.Strategy, error) {
@@ -154,9 +159,10 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 	if err := save(log, final); err != nil {
 		return err
 	}
-	if !o.noShrink {
+	_, stuck := final.Outcome.Err.(*proptest.StuckError)
+	if !o.noShrink && !stuck { // shrinking a stuck run would get stuck again
 		start := time.Now()
-		sh, err := proptest.Minimize(opts.Scenario, opts.Variant, f.Seed, log, proptest.ShrinkOptions{Context: ctx})
+		sh, err := proptest.Minimize(opts.Scenario, opts.Variant, f.Seed, log, proptest.ShrinkOptions{Context: ctx, Watchdog: o.watchdog})
 		if err == nil {
 			final, log = sh.Final, sh.Log
 			if err := save(log, final); err != nil {
@@ -173,10 +179,15 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 	if len(final.Marks) > 0 {
 		fmt.Fprintf(w, "racy paths reached: %s\n", strings.Join(final.Marks, "; "))
 	}
-	fmt.Fprintln(w, "minimal schedule:\n  "+strings.Join(proptest.DescribeSchedule(log), "\n  "))
+	heading := "minimal schedule:"
+	if stuck || o.noShrink {
+		heading = "schedule (not shrunk):"
+	}
+	fmt.Fprintln(w, heading+"\n  "+strings.Join(capLines(proptest.DescribeSchedule(log), maxScheduleLines), "\n  "))
 	fmt.Fprintf(w, "fail file: %s\nreproduce:\n  %s\n", path, strings.Join(proptest.ReproduceLines(path), "\n  "))
 	printPanic(w, final.Outcome.Err)
-	if ctx.Err() != nil {
+	printStuck(w, final.Outcome.Err)
+	if ctx.Err() != nil && !stuck {
 		return ctx.Err()
 	}
 	return &exitError{outcomeCode(final.Outcome.Err)}

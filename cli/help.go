@@ -32,7 +32,7 @@ Examples:
 Exit codes:
   0 no failure   2 bad input   3 wqsim error   10 bug check   11 deadlock/hang
   12 leak   13 livelock (step budget)   14 invariant   15 panic in driver code
-  16 replay mismatch   130 interrupted
+  16 replay mismatch   17 stuck (watchdog)   130 interrupted
 `
 
 func cmdHelp(args []string, w io.Writer) error {

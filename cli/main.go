@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 
+	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
@@ -24,6 +26,7 @@ const (
 	exitInvariant   = 14 // a scenario invariant failed
 	exitPanic       = 15 // a Go panic inside simulated code
 	exitMismatch    = 16 // strict replay diverged
+	exitStuck       = 17 // an execution did not yield within the watchdog limit
 	exitInterrupted = 130
 )
 
@@ -34,17 +37,43 @@ const (
 //
 //	func main() { os.Exit(cli.Main(os.Args[1:], mydriver.Scenario)) }
 //
-// Main handles SIGINT itself: the first one stops the current command
-// cleanly (exit 130), keeping what was already written.
+// Main handles SIGINT and SIGTERM itself: the first one stops the current
+// command cleanly (exit 130), keeping what was already written; a second
+// one ends the process at once with exit 130, whatever it was doing.
 func Main(args []string, scenarios ...*model.Scenario) int {
 	for _, s := range scenarios {
 		if _, err := model.Lookup(s.Name); err != nil {
 			model.Register(s)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interruptible(os.Stderr)
 	defer stop()
 	return run(ctx, args, os.Stdout, os.Stderr)
+}
+
+// interruptible returns a context that is cancelled by the first SIGINT or
+// SIGTERM; the second exits the process (a simulated thread in an endless
+// loop cannot be stopped any other way).
+func interruptible(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-quit:
+			return
+		}
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "\nwqsim: interrupted twice: exiting now")
+			os.Exit(exitInterrupted)
+		case <-quit:
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); close(quit); cancel() }
 }
 
 // usageError is bad input from the user: exit 2 with the message.
@@ -73,9 +102,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "explore":
 		err = cmdExplore(ctx, args, stdout, stderr)
 	case "replay":
-		err = cmdReplay(args, stdout)
+		err = cmdReplay(ctx, args, stdout)
 	case "trace":
-		err = cmdTrace(args, stdout)
+		err = cmdTrace(ctx, args, stdout)
 	case "experiment":
 		err = cmdExperiment(ctx, args, stdout)
 	case "help", "-h", "--help":
@@ -97,7 +126,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "wqsim:", ue.msg)
 		return exitUsage
-	case errors.As(err, new(*proptest.HashMismatch)):
+	case errors.As(err, new(*proptest.HashMismatch)), errors.As(err, new(*des.ReplayMismatch)):
 		fmt.Fprintln(stderr, "wqsim:", err)
 		return exitMismatch
 	case errors.Is(err, context.Canceled):

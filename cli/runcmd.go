@@ -5,15 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/model"
 )
 
 type runOpts struct {
-	seed    uint64
-	natural bool
-	quiet   bool
+	seed     uint64
+	natural  bool
+	quiet    bool
+	watchdog time.Duration
 }
 
 func runFlags() (*flag.FlagSet, *runOpts) {
@@ -22,13 +24,17 @@ func runFlags() (*flag.FlagSet, *runOpts) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the workload and of the random schedule")
 	fs.BoolVar(&o.natural, "natural", false, "take every natural choice (no perturbation)")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the outcome, not the trace")
+	watchdogFlag(fs, &o.watchdog, "the run (default 30s)")
 	return fs, o
 }
 
-func cmdRun(_ context.Context, args []string, w io.Writer) error {
+func cmdRun(ctx context.Context, args []string, w io.Writer) error {
 	fs, o := runFlags()
 	spec, err := oneArg(fs, args, "run needs one SCENARIO[:VARIANT]; see `wqsim list`")
 	if err != nil {
+		return err
+	}
+	if err := checkWatchdog(o.watchdog); err != nil {
 		return err
 	}
 	s, v, err := resolve(spec)
@@ -40,7 +46,7 @@ func cmdRun(_ context.Context, args []string, w io.Writer) error {
 	if !o.quiet {
 		sink = &des.TextSink{W: w}
 	}
-	r, err := runScenario(s, v, o.seed, o.natural, sink)
+	r, err := runScenario(ctx, o.watchdog, s, v, o.seed, o.natural, sink)
 	if err != nil {
 		return err
 	}
@@ -55,6 +61,7 @@ func report(w io.Writer, r model.Result) error {
 	}
 	fmt.Fprintf(w, "end: t=%v, %d events, trace hash %#x\n", r.Outcome.End, r.Outcome.Steps, r.Outcome.Hash)
 	printPanic(w, r.Outcome.Err)
+	printStuck(w, r.Outcome.Err)
 	if code := outcomeCode(r.Outcome.Err); code != exitOK {
 		return &exitError{code}
 	}

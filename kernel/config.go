@@ -46,6 +46,11 @@ type Config struct {
 	// reported as IRQL_NOT_LESS_OR_EQUAL (0xA) where Windows would
 	// eventually crash that way, and ignored where it would not.
 	Verifier bool
+	// ResourceOwnerBoost is WRK's priority-inversion avoidance for
+	// ERESOURCEs: a thread that has waited ResourceTimeout (4 s) for one
+	// raises its owners below both its own priority and 14 to 14
+	// (REFERENCE §4.6). On in DefaultConfig, as in Windows.
+	ResourceOwnerBoost bool
 	// Policy chooses the dispatcher; nil means NewNTDispatcher().
 	Policy Policy
 
@@ -84,10 +89,11 @@ func DefaultConfig() Config {
 			ContextSwitch: 2 * des.Microsecond,
 			Interrupt:     1 * des.Microsecond,
 		},
-		Boosts:          true,
-		StarvationTicks: 300,
-		Verifier:        true,
-		StallTime:       50 * des.Microsecond,
+		Boosts:             true,
+		ResourceOwnerBoost: true,
+		StarvationTicks:    300,
+		Verifier:           true,
+		StallTime:          50 * des.Microsecond,
 	}
 }
 

@@ -27,9 +27,16 @@ func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) {
 			ed.Object += ", "
 		}
 		ed.Object += b.obj.name
-		if b.obj.thread != nil && len(t.wait.blocks) == 1 {
+		if len(t.wait.blocks) != 1 {
+			continue
+		}
+		if b.obj.thread != nil {
 			next = &b.obj.thread.exec
 			ed.Owner = b.obj.thread.name
+		}
+		if m := b.obj.mutex; m != nil && m.owner != nil {
+			next = &m.owner.exec
+			ed.Owner = m.owner.name
 		}
 		if apc := t.apcSignalling(b.obj); apc != nil && len(t.wait.blocks) == 1 {
 			// The waiter itself must run the APC that would end its wait.

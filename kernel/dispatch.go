@@ -194,6 +194,31 @@ func (k *Kernel) quantumExpired(c *Processor, t *Thread) {
 	k.emit(&t.exec, KindQuantum, "quantum-end", t.name, int64(t.priority), 0)
 }
 
+// setPriority changes t's current priority as WRK's KiSetPriorityThread
+// does: a ready thread is re-queued at its new level and may now preempt;
+// a running thread that drops lets its processor reconsider, so that a
+// higher ready thread takes over (REFERENCE §4.7).
+func (k *Kernel) setPriority(t *Thread, p int8) {
+	if t.priority == p {
+		return
+	}
+	switch t.state {
+	case Ready:
+		k.policy.Remove(t)
+		t.priority = p
+		k.policy.Enqueue(t, false)
+		k.placeReady(t)
+	case Running:
+		lower := p < t.priority
+		t.priority = p
+		if lower && t.cpu != nil {
+			t.cpu.kick()
+		}
+	default:
+		t.priority = p
+	}
+}
+
 // boost applies a wait-completion boost: base + increment, capped at 15,
 // only if higher than the current priority; never for real-time threads
 // (REFERENCE §4.4).

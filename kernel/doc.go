@@ -1,7 +1,8 @@
 // Package kernel models the parts of the NT kernel that work queues stand
 // on: processors with an IRQL, threads and the dispatcher (priorities,
 // quanta, boosts, preemption), DPCs and interrupts, dispatcher objects and
-// waits, spin locks, fast mutexes and ERESOURCEs, KQUEUEs, IRPs with
+// waits, spin locks, fast, guarded and kernel mutexes and ERESOURCEs,
+// KQUEUEs, IRPs with
 // cancellation, tagged pool, and the bug checks and findings that wrong use
 // of them produces.
 //
@@ -20,6 +21,8 @@
 // checks. Each call consumes virtual CPU time and is a scheduling point:
 // the processor may be preempted, interrupted or stalled there, and every
 // such perturbation is a des decision whose choice 0 is "nothing happens".
+// The NT routines include the checked LIST_ENTRY functions of wdm.h
+// (InsertTailList, RemoveEntryList, ...), which have no prefix.
 // Besides the NT routines *Kernel has the workload helpers, for what a
 // scenario's threads do that is not an NT call:
 //

@@ -13,22 +13,62 @@ type KDPC struct {
 	Name       string
 	Routine    func(dpc *KDPC, ctx, arg1, arg2 any)
 	Context    any
-	HighImport bool // high importance: queued at the head
+	importance KDPC_IMPORTANCE
+	target     int // KeSetTargetProcessorDpc's processor, -1 for "the caller's"
 	queued     bool
 	cpu        *Processor
 	arg1, arg2 any
 }
 
-// KeInitializeDpc returns a DPC.
+// KDPC_IMPORTANCE says where KeInsertQueueDpc puts a DPC in its queue and
+// whether the queue is drained at once (REFERENCE §4.8).
+type KDPC_IMPORTANCE uint8
+
+// DPC importances (wdm.h values).
+const (
+	LowImportance KDPC_IMPORTANCE = iota
+	MediumImportance
+	HighImportance
+	MediumHighImportance
+)
+
+// KeInitializeDpc returns a DPC of MediumImportance targeted at whichever
+// processor queues it.
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
-	return &KDPC{Name: name, Routine: routine, Context: ctx}
+	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1}
 }
 
-// KeInsertQueueDpc queues d to the caller's processor and returns false if
-// it was already queued. Any IRQL.
+// KeSetImportanceDpc sets d's importance for its next KeInsertQueueDpc
+// (REFERENCE §4.8). Any IRQL.
+func (k *Kernel) KeSetImportanceDpc(d *KDPC, importance KDPC_IMPORTANCE) { d.importance = importance }
+
+// KeSetTargetProcessorDpc makes d run on processor cpu whoever queues it
+// (REFERENCE §4.8). A processor the machine does not have is a
+// programming error reported at once. Any IRQL.
+func (k *Kernel) KeSetTargetProcessorDpc(d *KDPC, cpu int) {
+	if cpu < 0 || cpu >= len(k.cpus) {
+		panic(fmt.Sprintf("kernel: KeSetTargetProcessorDpc(%s, %d): the machine has processors 0..%d", d.Name, cpu, len(k.cpus)-1))
+	}
+	d.target = cpu
+}
+
+// KeInsertQueueDpc queues d to its target processor (the caller's unless
+// KeSetTargetProcessorDpc chose one) and returns false if it was already
+// queued. Any IRQL. HighImportance goes to the head of the queue, others
+// to the tail. The queue is drained at once (at the caller's next drop
+// below DISPATCH_LEVEL, or by interrupting the target) when the DPC is for
+// the current processor and not LowImportance, or for another processor
+// and MediumHigh or High; otherwise Windows defers it until the queue
+// depth or request rate passes a system threshold, which the model makes a
+// decision: choice 0 defers the drain to the target's next scheduling
+// point (or its idle loop), choice 1 drains at once (REFERENCE §4.8).
 func (k *Kernel) KeInsertQueueDpc(d *KDPC, arg1, arg2 any) bool {
 	x := k.enter("KeInsertQueueDpc")
-	return k.queueDpc(x, d, x.cpu, arg1, arg2)
+	c := x.cpu
+	if d.target >= 0 {
+		c = k.cpus[d.target]
+	}
+	return k.queueDpc(x, d, c, arg1, arg2)
 }
 
 func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
@@ -36,7 +76,7 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 		return false
 	}
 	d.queued, d.cpu, d.arg1, d.arg2 = true, c, arg1, arg2
-	if d.HighImport {
+	if d.importance == HighImportance {
 		c.dpcQueue = append(c.dpcQueue, nil)
 		copy(c.dpcQueue[1:], c.dpcQueue)
 		c.dpcQueue[0] = d
@@ -44,7 +84,59 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 		c.dpcQueue = append(c.dpcQueue, d)
 	}
 	k.emit(x, KindDPC, "queue-dpc", "dpc "+d.Name, int64(c.id), 0)
-	c.kick()
+	if k.drainNow(x, d, c) {
+		c.kick()
+	}
+	return true
+}
+
+// drainNow applies the documented drain rules of KeInsertQueueDpc; the
+// threshold cases are a decision (choice 0: defer).
+func (k *Kernel) drainNow(x *exec, d *KDPC, c *Processor) bool {
+	if c.top() == nil {
+		return true // an idle processor's idle loop drains its queue
+	}
+	local := x == nil || x.cpu == c
+	switch {
+	case local && d.importance != LowImportance:
+		return true
+	case !local && (d.importance == HighImportance || d.importance == MediumHighImportance):
+		return true
+	}
+	return k.sim.Choose(desPoint(PointDpcDrain, "dpc: queue depth or rate forces an immediate drain", x), 2) == 1
+}
+
+// KeFlushQueuedDpcs returns once every DPC queued on any processor at the
+// time of the call, and every DPC running then, has finished. Caller: a
+// thread at PASSIVE_LEVEL (REFERENCE §4.8); it blocks meanwhile.
+func (k *Kernel) KeFlushQueuedDpcs() {
+	x := k.enter("KeFlushQueuedDpcs")
+	k.checkIrqlAtMost(x, "KeFlushQueuedDpcs", PASSIVE_LEVEL)
+	if x.kind != execThread {
+		k.bugCheck(x, "KeFlushQueuedDpcs", ATTEMPTED_SWITCH_FROM_DPC, 0, 0, 0, 0, "KeFlushQueuedDpcs from a DPC or ISR")
+	}
+	for !k.dpcsQuiet() {
+		if k.dpcFlush == nil {
+			k.dpcFlush = k.KeInitializeEvent("dpc flush", NotificationEvent, false)
+		}
+		k.dpcFlush.state = 0
+		for _, c := range k.cpus {
+			if len(c.dpcQueue) > 0 && !c.dpcOn {
+				c.kick() // a deferred queue is drained for the flush
+			}
+		}
+		k.waitObjects(x, "KeFlushQueuedDpcs", KernelMode, false, WaitAny, Infinite, k.dpcFlush)
+	}
+	k.emit(x, KindDPC, "flush-dpcs", "", 0, 0)
+}
+
+// dpcsQuiet reports whether no DPC is queued or running anywhere.
+func (k *Kernel) dpcsQuiet() bool {
+	for _, c := range k.cpus {
+		if len(c.dpcQueue) > 0 || c.dpcOn {
+			return false
+		}
+	}
 	return true
 }
 
@@ -86,6 +178,9 @@ func (c *Processor) drainDPCs(*des.Proc) {
 			if e.spinOn != nil {
 				k.bugCheck(e, "DPC return", IRQL_NOT_LESS_OR_EQUAL, 0, 0, 0, 0, "DPC returned holding a spin lock")
 			}
+		}
+		if k.dpcFlush != nil && len(k.dpcFlush.waiters) > 0 {
+			k.signal(&k.dpcFlush.dispatcherHeader, 1, 0)
 		}
 		e.req = reqIdle
 		e.proc.Yield()
@@ -150,14 +245,15 @@ func (c *Processor) belowISR() IRQL {
 }
 
 // KTIMER is a kernel timer: a dispatcher object signalled at its due time,
-// optionally queueing a DPC.
+// optionally queueing a DPC, and re-armed every period if it is periodic.
 type KTIMER struct {
 	dispatcherHeader
-	dpc   *KDPC
-	timer des.Timer
-	fire  des.Handler
-	cpu   *Processor
-	k     *Kernel
+	dpc    *KDPC
+	timer  des.Timer
+	fire   des.Handler
+	cpu    *Processor
+	period des.Duration
+	k      *Kernel
 }
 
 // KeInitializeTimerEx returns a notification or synchronization timer.
@@ -168,27 +264,48 @@ func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	return t
 }
 
-// KeSetTimer arms t to expire after due, queueing dpc (if non-nil) on the
-// caller's processor. Returns true if t was already armed.
+// KeSetTimer arms t to expire once after due, queueing dpc (if non-nil) on
+// the caller's processor. Returns true if t was already armed.
+// IRQL ≤ DISPATCH_LEVEL.
 func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
-	x := k.enter("KeSetTimer")
+	return k.setTimer(k.enter("KeSetTimer"), "KeSetTimer", t, due, 0, dpc)
+}
+
+// KeSetTimerEx arms t to expire after due and then, if period > 0, every
+// period until KeCancelTimer; each expiry signals t and queues dpc
+// (REFERENCE §4.8). Returns true if t was already armed.
+// IRQL ≤ DISPATCH_LEVEL.
+func (k *Kernel) KeSetTimerEx(t *KTIMER, due, period des.Duration, dpc *KDPC) bool {
+	x := k.enter("KeSetTimerEx")
+	if period < 0 {
+		panic(fmt.Sprintf("kernel: KeSetTimerEx(%s): negative period %v", t.name, period))
+	}
+	return k.setTimer(x, "KeSetTimerEx", t, due, period, dpc)
+}
+
+func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Duration, dpc *KDPC) bool {
+	k.checkIrqlAtMost(x, api, DISPATCH_LEVEL)
 	was := t.timer.Stop()
 	t.state = 0
-	t.dpc = dpc
-	t.cpu = x.cpu
+	t.dpc, t.period, t.cpu = dpc, period, x.cpu
 	t.timer = k.sim.After(due, t.fire)
 	return was
 }
 
-// KeCancelTimer disarms t; returns true if it was armed.
+// KeCancelTimer disarms t (a periodic one for good); returns true if it
+// was armed. IRQL ≤ DISPATCH_LEVEL.
 func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
 	k.enter("KeCancelTimer")
+	t.period = 0
 	return t.timer.Stop()
 }
 
 func (t *KTIMER) expire() {
 	k := t.k
-	k.emit(nil, KindSignal, "timer-expire", t.name, 0, 0)
+	k.emit(nil, KindSignal, "timer-expire", t.name, int64(t.period), 0)
+	if t.period > 0 {
+		t.timer = k.sim.After(t.period, t.fire)
+	}
 	k.signal(&t.dispatcherHeader, 1, 0)
 	if t.dpc != nil {
 		k.queueDpc(nil, t.dpc, t.cpu, nil, nil)

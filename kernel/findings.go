@@ -31,6 +31,11 @@ const (
 	FLTMGR_FILE_SYSTEM                                    uint32 = 0xF5
 	REFERENCE_BY_POINTER                                  uint32 = 0x18
 	KERNEL_SECURITY_CHECK_FAILURE                         uint32 = 0x139
+	IRQL_NOT_GREATER_OR_EQUAL                             uint32 = 0x09
+	KMODE_EXCEPTION_NOT_HANDLED                           uint32 = 0x1E
+	SYSTEM_THREAD_EXCEPTION_NOT_HANDLED                   uint32 = 0x7E
+	RESOURCE_NOT_OWNED                                    uint32 = 0xE3
+	THREAD_TERMINATE_HELD_MUTEX                           uint32 = 0x4000008A
 )
 
 var bugCheckNames = []named[uint32]{
@@ -56,6 +61,11 @@ var bugCheckNames = []named[uint32]{
 	{FLTMGR_FILE_SYSTEM, "FLTMGR_FILE_SYSTEM"},
 	{REFERENCE_BY_POINTER, "REFERENCE_BY_POINTER"},
 	{KERNEL_SECURITY_CHECK_FAILURE, "KERNEL_SECURITY_CHECK_FAILURE"},
+	{IRQL_NOT_GREATER_OR_EQUAL, "IRQL_NOT_GREATER_OR_EQUAL"},
+	{KMODE_EXCEPTION_NOT_HANDLED, "KMODE_EXCEPTION_NOT_HANDLED"},
+	{SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED"},
+	{RESOURCE_NOT_OWNED, "RESOURCE_NOT_OWNED"},
+	{THREAD_TERMINATE_HELD_MUTEX, "THREAD_TERMINATE_HELD_MUTEX"},
 }
 
 // BugCheckName returns the symbolic name of a bug-check code.

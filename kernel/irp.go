@@ -132,8 +132,9 @@ func (k *Kernel) IoReleaseCancelSpinLock(old IRQL) {
 // IoCancelIrp follows REFERENCE §1.7 / §2.3 step by step, each step a
 // scheduling point: take the cancel spin lock, set Cancel, swap the cancel
 // routine with nil; if one was set, call it holding the lock (it releases
-// it) and return true — 0x48 CANCEL_STATE_IN_COMPLETED_IRP if the IRP was
-// already completed; otherwise release the lock and return false.
+// it) and return true — 0x48 CANCEL_STATE_IN_COMPLETED_IRP (P1 the IRP,
+// P2 the cancel routine) if the IRP was already completed; otherwise
+// release the lock and return false.
 // Caller IRQL ≤ DISPATCH_LEVEL.
 func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	x := k.enter("IoCancelIrp")
@@ -151,7 +152,7 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 		return false
 	}
 	if irp.completed {
-		k.bugCheck(x, "IoCancelIrp", CANCEL_STATE_IN_COMPLETED_IRP, uint64(irp.id), 0, 0, 0,
+		k.bugCheck(x, "IoCancelIrp", CANCEL_STATE_IN_COMPLETED_IRP, uint64(irp.id), routineMarker, 0, 0,
 			irp.name+": cancel routine invoked on an already-completed IRP")
 	}
 	irp.CancelIrql = old
@@ -159,6 +160,11 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	routine(irp)
 	return true
 }
+
+// routineMarker stands for a routine's address in bug-check parameters:
+// the model has no addresses, so a set routine is reported as 1 (non-NULL)
+// and named in the report's detail; IRPs are reported by number.
+const routineMarker = 1
 
 // VerifyCancelCompletes is a workload helper: it models Driver Verifier's
 // check that a cancelled IRP is completed in time (bug check 0xC4
@@ -176,8 +182,10 @@ func (k *Kernel) VerifyCancelCompletes(irp *IRP, deadline des.Duration) {
 
 // IoCompleteRequest completes irp. A second completion is 0x44
 // MULTIPLE_IRP_COMPLETE_REQUESTS; with Verifier, completing with a cancel
-// routine still set is 0xC9 P1=0x7 and with STATUS_PENDING 0xC9 P1=0x6
-// (REFERENCE §1.7, §1.8). Caller IRQL ≤ DISPATCH_LEVEL. The issuing thread
+// routine still set is 0xC9 P1=0x7 (P2 the routine, P3 the IRP) and with
+// STATUS_PENDING 0xC9 P1=0x6 (P2 the status, P3 the IRP), parameters in
+// the documented order (REFERENCE §1.7, §1.8). Caller IRQL ≤
+// DISPATCH_LEVEL. The issuing thread
 // waiting on irp.Done() gets priorityBoost.
 func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	x := k.enter("IoCompleteRequest")
@@ -189,10 +197,10 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 		k.bugCheck(x, "IoCompleteRequest", MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(irp.id), 0, 0, 0,
 			fmt.Sprintf("%s completed twice (first by %s)", irp.name, irp.completedBy))
 	case k.cfg.Verifier && irp.cancelRoutine != nil:
-		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x7, uint64(irp.id), 0, 0,
+		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x7, routineMarker, uint64(irp.id), 0,
 			irp.name+" completed with its cancel routine still set")
 	case k.cfg.Verifier && irp.IoStatus.Status == STATUS_PENDING:
-		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x6, uint64(irp.id), 0, 0,
+		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x6, uint64(irp.IoStatus.Status), uint64(irp.id), 0,
 			irp.name+" completed with STATUS_PENDING")
 	}
 	irp.completed = true

@@ -3,7 +3,8 @@ package kernel
 import "fmt"
 
 // KeRaiseIrql raises the caller's IRQL to newIrql and returns the old one.
-// Raising to a lower IRQL is Verifier 0xC4 P1=0x30 (REFERENCE §4.5, §1.8).
+// Raising to a lower IRQL is Verifier 0xC4 P1=0x30, without Verifier the
+// HAL's 0x9 (REFERENCE §4.5, §1.8).
 func (k *Kernel) KeRaiseIrql(newIrql IRQL) IRQL {
 	x := k.enter("KeRaiseIrql")
 	old := x.irql
@@ -18,7 +19,8 @@ func (k *Kernel) KeRaiseIrql(newIrql IRQL) IRQL {
 func (k *Kernel) KeRaiseIrqlToDpcLevel() IRQL { return k.KeRaiseIrql(DISPATCH_LEVEL) }
 
 // KeLowerIrql lowers the caller's IRQL to newIrql. Lowering to a higher
-// IRQL is Verifier 0xC4 P1=0x31. Dropping below DISPATCH_LEVEL runs pending
+// IRQL is Verifier 0xC4 P1=0x31, without Verifier the HAL's
+// IRQL_NOT_GREATER_OR_EQUAL 0x9 (REFERENCE §4.5). Dropping below DISPATCH_LEVEL runs pending
 // DPCs and a deferred thread switch before the caller continues (§4.5).
 func (k *Kernel) KeLowerIrql(newIrql IRQL) {
 	x := k.enter("KeLowerIrql")
@@ -28,9 +30,13 @@ func (k *Kernel) KeLowerIrql(newIrql IRQL) {
 	k.lowerTo(x, newIrql)
 }
 
+// irqlViolation reports a raise to a lower or a lower to a higher IRQL:
+// Driver Verifier's 0xC4 (P1 = code, P2 = current, P3 = requested), or
+// without it the HAL's own check, IRQL_NOT_GREATER_OR_EQUAL 0x9 with P1 =
+// the requested and P2 = the current IRQL (REFERENCE §4.5).
 func (k *Kernel) irqlViolation(x *exec, api string, code uint64, cur, req IRQL) {
 	if !k.cfg.Verifier {
-		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(req), 0, 0, fmt.Sprintf("%s from %v to %v", api, cur, req))
+		k.bugCheck(x, api, IRQL_NOT_GREATER_OR_EQUAL, uint64(req), uint64(cur), 0, 0, fmt.Sprintf("%s from %v to %v", api, cur, req))
 	}
 	k.bugCheck(x, api, DRIVER_VERIFIER_DETECTED_VIOLATION, code, uint64(cur), uint64(req), 0,
 		fmt.Sprintf("%s from %v to %v", api, cur, req))

@@ -33,6 +33,7 @@ type Kernel struct {
 	wantAccess    bool  // the Sim asked for access reports (access.go)
 	objSeq        int32 // last object number handed out by objID
 	endChecks     []func() []string
+	dpcFlush      *KEVENT // KeFlushQueuedDpcs waits here; made on first use
 }
 
 // New builds a kernel on sim. The configuration must be valid.

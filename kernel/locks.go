@@ -169,22 +169,67 @@ func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
 	}
 	old := x.irql
 	k.setIrql(x, APC_LEVEL)
+	k.mutexAcquire(x, m, "ExAcquireFastMutex")
+	m.oldIrql = old
+}
+
+// ExAcquireFastMutexUnsafe acquires m without changing IRQL: the caller
+// has already blocked APCs (APC_LEVEL or a guarded region) and must be a
+// thread at ≤ APC_LEVEL (Verifier 0xC4 P1=0x33 above it, REFERENCE §4.6).
+// Release it with ExReleaseFastMutexUnsafe.
+func (k *Kernel) ExAcquireFastMutexUnsafe(m *FAST_MUTEX) {
+	x := k.enter("ExAcquireFastMutexUnsafe")
+	if x.irql > APC_LEVEL || x.kind != execThread {
+		k.verifierOr0A(x, "ExAcquireFastMutexUnsafe", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.irql))
+	}
+	k.mutexAcquire(x, m, "ExAcquireFastMutexUnsafe")
+	m.oldIrql = x.irql
+}
+
+// ExReleaseFastMutexUnsafe releases m acquired with
+// ExAcquireFastMutexUnsafe, leaving IRQL unchanged. IRQL ≤ APC_LEVEL;
+// releasing a mutex the caller does not own is Verifier 0xC4 P1=0x34.
+func (k *Kernel) ExReleaseFastMutexUnsafe(m *FAST_MUTEX) {
+	x := k.enter("ExReleaseFastMutexUnsafe")
+	if x.irql > APC_LEVEL || x.thread == nil || m.owner != x.thread {
+		k.verifierOr0A(x, "ExReleaseFastMutexUnsafe", 0x34, fmt.Sprintf("fast mutex %s released by %s at %v, owner %s", m.Name, x.name, x.irql, m.ownerName()))
+	}
+	k.mutexRelease(x, m)
+}
+
+// mutexAcquire grants m to the calling thread or blocks it in FIFO order
+// until a release hands m over.
+func (k *Kernel) mutexAcquire(x *exec, m *FAST_MUTEX, api string) {
 	t := x.thread
 	if m.owner == nil {
-		m.owner, m.oldIrql = t, old
+		m.owner = t
 		t.owned = append(t.owned, ownedLock{m.objName(), m})
 		k.emit(x, KindLock, "acquire", m.objName(), 0, 0)
 		return
 	}
 	m.waiters = append(m.waiters, t)
-	t.wait.lock = lockWait{name: "fast mutex " + m.Name, owner: m.ownerName, next: m.ownerThread}
-	t.wait.api = "ExAcquireFastMutex"
-	k.emit(x, KindWait, "ExAcquireFastMutex", m.objName(), 0, 0)
+	t.wait.lock = lockWait{name: m.objName(), owner: m.ownerName, next: m.ownerThread}
+	t.wait.api = api
+	k.emit(x, KindWait, api, m.objName(), 0, 0)
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))
 	}
-	k.block(t)
-	m.oldIrql = old // ownership was handed to us by the releaser
+	k.block(t) // ownership was handed to us by the releaser
+}
+
+// mutexRelease gives m up and hands it to the first waiter.
+func (k *Kernel) mutexRelease(x *exec, m *FAST_MUTEX) {
+	x.thread.dropOwned(m)
+	k.emit(x, KindLock, "release", m.objName(), 0, 0)
+	m.owner = nil
+	if len(m.waiters) > 0 {
+		w := m.waiters[0]
+		copy(m.waiters, m.waiters[1:])
+		m.waiters = m.waiters[:len(m.waiters)-1]
+		m.owner = w
+		w.owned = append(w.owned, ownedLock{m.objName(), m})
+		k.satisfy(w, STATUS_SUCCESS, 1)
+	}
 }
 
 func (m *FAST_MUTEX) ownerName() string {
@@ -203,22 +248,11 @@ func (k *Kernel) ExReleaseFastMutex(m *FAST_MUTEX) {
 	if x.irql != APC_LEVEL {
 		k.verifierOr0A(x, "ExReleaseFastMutex", 0x34, fmt.Sprintf("fast mutex %s released at %v", m.Name, x.irql))
 	}
-	t := x.thread
-	if m.owner != t {
+	if x.thread == nil || m.owner != x.thread {
 		k.verifierOr0A(x, "ExReleaseFastMutex", 0x34, fmt.Sprintf("fast mutex %s released by %s, owner %s", m.Name, x.name, m.ownerName()))
 	}
 	old := m.oldIrql
-	t.dropOwned(m)
-	k.emit(x, KindLock, "release", m.objName(), 0, 0)
-	m.owner = nil
-	if len(m.waiters) > 0 {
-		w := m.waiters[0]
-		copy(m.waiters, m.waiters[1:])
-		m.waiters = m.waiters[:len(m.waiters)-1]
-		m.owner = w
-		w.owned = append(w.owned, ownedLock{m.objName(), m})
-		k.satisfy(w, STATUS_SUCCESS, 1)
-	}
+	k.mutexRelease(x, m)
 	k.lowerTo(x, old)
 }
 
@@ -248,4 +282,121 @@ func (k *Kernel) KeLeaveCriticalRegion() {
 	}
 	x.thread.criticalRegion--
 	k.deliverIfPending(x) // normal kernel APCs held off by the region run now (REFERENCE §4.10)
+}
+
+// KGUARDED_MUTEX is a guarded mutex (REFERENCE §4.8): a non-recursive
+// mutex whose owner runs inside a guarded region (all kernel APCs off) at
+// an unchanged IRQL. Waiters block in FIFO order.
+type KGUARDED_MUTEX struct{ m FAST_MUTEX }
+
+// KeInitializeGuardedMutex returns a guarded mutex named name.
+func (k *Kernel) KeInitializeGuardedMutex(name string) *KGUARDED_MUTEX {
+	return &KGUARDED_MUTEX{m: FAST_MUTEX{Name: name, obj: "guarded mutex " + name}}
+}
+
+// Owned reports whether g is held (for assertions).
+func (g *KGUARDED_MUTEX) Owned() bool { return g.m.owner != nil }
+
+// KeAcquireGuardedMutex enters a guarded region and acquires g. Caller
+// IRQL ≤ APC_LEVEL (Verifier 0xC4 P1=0x33 otherwise, as for fast mutexes,
+// which Windows 8 and later implement identically). Recursion
+// self-deadlocks and is reported as a deadlock.
+func (k *Kernel) KeAcquireGuardedMutex(g *KGUARDED_MUTEX) {
+	x := k.enter("KeAcquireGuardedMutex")
+	k.guardedCaller(x, g, "KeAcquireGuardedMutex", 0x33)
+	x.thread.guardedRegion++
+	k.mutexAcquire(x, &g.m, "KeAcquireGuardedMutex")
+}
+
+// KeTryToAcquireGuardedMutex acquires g if it is free and reports whether
+// it did; it never waits.
+func (k *Kernel) KeTryToAcquireGuardedMutex(g *KGUARDED_MUTEX) bool {
+	x := k.enter("KeTryToAcquireGuardedMutex")
+	k.guardedCaller(x, g, "KeTryToAcquireGuardedMutex", 0x33)
+	if g.m.owner != nil {
+		return false
+	}
+	x.thread.guardedRegion++
+	k.mutexAcquire(x, &g.m, "KeTryToAcquireGuardedMutex")
+	return true
+}
+
+// KeReleaseGuardedMutex releases g and leaves the guarded region its
+// acquisition entered. The caller must own g (Verifier 0xC4 P1=0x34).
+func (k *Kernel) KeReleaseGuardedMutex(g *KGUARDED_MUTEX) {
+	x := k.enter("KeReleaseGuardedMutex")
+	k.guardedCaller(x, g, "KeReleaseGuardedMutex", 0x34)
+	if g.m.owner != x.thread {
+		k.verifierOr0A(x, "KeReleaseGuardedMutex", 0x34, fmt.Sprintf("%s released by %s, owner %s", g.m.obj, x.name, g.m.ownerName()))
+	}
+	k.mutexRelease(x, &g.m)
+	x.thread.guardedRegion--
+	k.deliverIfPending(x) // APCs are enabled again (REFERENCE §4.10)
+}
+
+func (k *Kernel) guardedCaller(x *exec, g *KGUARDED_MUTEX, api string, code uint64) {
+	if x.irql > APC_LEVEL || x.kind != execThread {
+		k.verifierOr0A(x, api, code, fmt.Sprintf("%s used at %v", g.m.obj, x.irql))
+	}
+}
+
+// KLOCK_QUEUE_HANDLE is the caller-allocated handle of an in-stack queued
+// spin lock acquisition (REFERENCE §4.8): it records the lock and the IRQL
+// to return to. Contenders get the lock in FIFO order, as every spin lock
+// in the model does.
+type KLOCK_QUEUE_HANDLE struct {
+	lock    *KSPIN_LOCK
+	OldIrql IRQL
+}
+
+// KeAcquireInStackQueuedSpinLock raises to DISPATCH_LEVEL and acquires l,
+// saving the old IRQL in h. Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
+// P1=0x42 above it); re-acquiring a lock the caller holds is 0x0F.
+func (k *Kernel) KeAcquireInStackQueuedSpinLock(l *KSPIN_LOCK, h *KLOCK_QUEUE_HANDLE) {
+	x := k.enter("KeAcquireInStackQueuedSpinLock")
+	if x.irql > DISPATCH_LEVEL {
+		k.verifierOr0A(x, "KeAcquireInStackQueuedSpinLock", 0x42, "KeAcquireInStackQueuedSpinLock above DISPATCH_LEVEL")
+	}
+	old := x.irql
+	k.setIrql(x, DISPATCH_LEVEL)
+	k.spinAcquire(x, l, "KeAcquireInStackQueuedSpinLock")
+	h.lock, h.OldIrql = l, old
+}
+
+// KeAcquireInStackQueuedSpinLockAtDpcLevel acquires l at DISPATCH_LEVEL
+// without changing IRQL (Verifier 0xC4 P1=0x40 if not at DISPATCH_LEVEL).
+func (k *Kernel) KeAcquireInStackQueuedSpinLockAtDpcLevel(l *KSPIN_LOCK, h *KLOCK_QUEUE_HANDLE) {
+	x := k.enter("KeAcquireInStackQueuedSpinLockAtDpcLevel")
+	if x.irql != DISPATCH_LEVEL {
+		k.verifierOr0A(x, "KeAcquireInStackQueuedSpinLockAtDpcLevel", 0x40, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
+	}
+	k.spinAcquire(x, l, "KeAcquireInStackQueuedSpinLockAtDpcLevel")
+	h.lock, h.OldIrql = l, x.irql
+}
+
+// KeReleaseInStackQueuedSpinLock releases the lock h holds and returns to
+// the IRQL saved at acquire. A handle that holds nothing, or a lock the
+// caller does not own, is SPIN_LOCK_NOT_OWNED 0x10.
+func (k *Kernel) KeReleaseInStackQueuedSpinLock(h *KLOCK_QUEUE_HANDLE) {
+	x := k.enter("KeReleaseInStackQueuedSpinLock")
+	l := k.handleLock(x, h, "KeReleaseInStackQueuedSpinLock")
+	k.spinRelease(x, l, "KeReleaseInStackQueuedSpinLock")
+	k.lowerTo(x, h.OldIrql)
+}
+
+// KeReleaseInStackQueuedSpinLockFromDpcLevel releases the lock h holds
+// without changing IRQL.
+func (k *Kernel) KeReleaseInStackQueuedSpinLockFromDpcLevel(h *KLOCK_QUEUE_HANDLE) {
+	x := k.enter("KeReleaseInStackQueuedSpinLockFromDpcLevel")
+	l := k.handleLock(x, h, "KeReleaseInStackQueuedSpinLockFromDpcLevel")
+	k.spinRelease(x, l, "KeReleaseInStackQueuedSpinLockFromDpcLevel")
+}
+
+func (k *Kernel) handleLock(x *exec, h *KLOCK_QUEUE_HANDLE, api string) *KSPIN_LOCK {
+	l := h.lock
+	if l == nil {
+		k.bugCheck(x, api, SPIN_LOCK_NOT_OWNED, 0, 0, 0, 0, "release through a lock queue handle that holds no lock")
+	}
+	h.lock = nil
+	return l
 }

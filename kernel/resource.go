@@ -1,30 +1,35 @@
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
 
 // ERESOURCE is a reader/writer lock (REFERENCE §4.6): exclusive ownership
-// is recursive for its owner; shared ownership is granted while no thread
-// owns or waits for it exclusively (a shared owner may re-acquire shared).
+// is recursive for its owner; a shared owner may re-acquire shared; a new
+// sharer is admitted while nobody owns it exclusively or waits to.
 // Callers must be at ≤ APC_LEVEL with normal kernel APCs disabled
 // (KeEnterCriticalRegion) — Verifier 0xC4 P1=0x37 on acquire, 0x38 on
 // release otherwise.
+//
+// Waiters are granted as WRK's ExReleaseResourceLite does, not FIFO: when
+// an exclusive owner lets go, every waiting sharer is granted at once if
+// there is any, else the first exclusive waiter; when the last sharer
+// lets go, the first exclusive waiter is granted (REFERENCE §4.6).
 type ERESOURCE struct {
 	Name      string
 	obj       string // "resource NAME", built once
 	exclusive *Thread
 	exclCount int
 	shared    []sharedOwner
-	waiters   []resWaiter
+	sharedW   []*Thread // waiting sharers (WRK: a semaphore, all released together)
+	exclW     []*Thread // waiting exclusive acquirers (WRK: an event, one at a time)
 }
 
 type sharedOwner struct {
 	t     *Thread
 	count int
-}
-
-type resWaiter struct {
-	t         *Thread
-	exclusive bool
 }
 
 // ExInitializeResourceLite returns a resource named name.
@@ -40,7 +45,8 @@ func (r *ERESOURCE) objName() string {
 }
 
 // ExAcquireResourceExclusiveLite acquires r exclusively; with wait false it
-// returns false instead of blocking.
+// returns false instead of blocking. A shared owner that asks for
+// exclusive access waits for itself for ever (a deadlock).
 func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 	x := k.enter("ExAcquireResourceExclusiveLite")
 	t := k.resourceCaller(x, r, "ExAcquireResourceExclusiveLite", 0x37)
@@ -55,12 +61,15 @@ func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 	case !wait:
 		return false
 	}
-	k.resourceWait(x, r, true)
+	r.exclW = append(r.exclW, t)
+	k.resourceWait(x, r)
 	return true
 }
 
 // ExAcquireResourceSharedLite acquires r shared; with wait false it
-// returns false instead of blocking.
+// returns false instead of blocking. It is granted at once when r is free,
+// when the caller already owns it (either way), or when r is shared and no
+// exclusive acquirer waits.
 func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 	x := k.enter("ExAcquireResourceSharedLite")
 	t := k.resourceCaller(x, r, "ExAcquireResourceSharedLite", 0x37)
@@ -72,45 +81,51 @@ func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 		r.shared[i].count++
 		return true
 	}
-	if r.exclusive == nil && !r.exclusiveWaiting() {
-		r.shared = append(r.shared, sharedOwner{t, 1})
-		t.owned = append(t.owned, ownedLock{r.objName(), r})
+	if r.exclusive == nil && len(r.exclW) == 0 {
+		r.grantShared(t)
 		k.emit(x, KindLock, "acquire-shared", r.objName(), 0, 0)
 		return true
 	}
 	if !wait {
 		return false
 	}
-	k.resourceWait(x, r, false)
+	r.sharedW = append(r.sharedW, t)
+	k.resourceWait(x, r)
 	return true
 }
 
 // ExReleaseResourceLite releases one acquisition of r by the caller.
+// Releasing a resource the caller does not own is bug check 0xE3
+// RESOURCE_NOT_OWNED (P2 = the thread, REFERENCE §4.6).
 func (k *Kernel) ExReleaseResourceLite(r *ERESOURCE) {
 	x := k.enter("ExReleaseResourceLite")
 	t := k.resourceCaller(x, r, "ExReleaseResourceLite", 0x38)
-	switch {
-	case r.exclusive == t:
+	if r.exclusive == t {
 		r.exclCount--
 		if r.exclCount > 0 {
 			return
 		}
 		r.exclusive = nil
 		t.dropOwned(r)
-	default:
-		i := r.sharedIndex(t)
-		if i < 0 {
-			k.halt(x, fmt.Errorf("ExReleaseResourceLite: %s releases resource %s it does not own", x.name, r.Name))
-		}
-		r.shared[i].count--
-		if r.shared[i].count > 0 {
-			return
-		}
-		r.shared = append(r.shared[:i], r.shared[i+1:]...)
-		t.dropOwned(r)
+		k.emit(x, KindLock, "release", r.objName(), 0, 0)
+		k.grantAfterExclusive(r)
+		return
 	}
+	i := r.sharedIndex(t)
+	if i < 0 {
+		k.bugCheck(x, "ExReleaseResourceLite", RESOURCE_NOT_OWNED, 0, uint64(t.id), 0, 0,
+			fmt.Sprintf("%s releases resource %s it does not own (owner %s)", x.name, r.Name, r.ownerName()))
+	}
+	r.shared[i].count--
+	if r.shared[i].count > 0 {
+		return
+	}
+	r.shared = append(r.shared[:i], r.shared[i+1:]...)
+	t.dropOwned(r)
 	k.emit(x, KindLock, "release", r.objName(), 0, 0)
-	k.grantResourceWaiters(r)
+	if len(r.shared) == 0 {
+		k.grantOneExclusive(r)
+	}
 }
 
 func (k *Kernel) resourceCaller(x *exec, r *ERESOURCE, api string, code uint64) *Thread {
@@ -118,7 +133,7 @@ func (k *Kernel) resourceCaller(x *exec, r *ERESOURCE, api string, code uint64) 
 		k.verifierOr0A(x, api, code, fmt.Sprintf("resource %s used at %v", r.Name, x.irql))
 	}
 	t := x.thread
-	if t.criticalRegion == 0 && x.irql < APC_LEVEL && k.cfg.Verifier {
+	if t.criticalRegion == 0 && t.guardedRegion == 0 && x.irql < APC_LEVEL && k.cfg.Verifier {
 		k.bugCheck(x, api, DRIVER_VERIFIER_DETECTED_VIOLATION, code, 0, 0, 0,
 			fmt.Sprintf("resource %s used with normal kernel APCs enabled; call KeEnterCriticalRegion first", r.Name))
 	}
@@ -127,6 +142,11 @@ func (k *Kernel) resourceCaller(x *exec, r *ERESOURCE, api string, code uint64) 
 
 func (r *ERESOURCE) grantExclusive(t *Thread) {
 	r.exclusive, r.exclCount = t, 1
+	t.owned = append(t.owned, ownedLock{r.objName(), r})
+}
+
+func (r *ERESOURCE) grantShared(t *Thread) {
+	r.shared = append(r.shared, sharedOwner{t, 1})
 	t.owned = append(t.owned, ownedLock{r.objName(), r})
 }
 
@@ -139,15 +159,6 @@ func (r *ERESOURCE) sharedIndex(t *Thread) int {
 	return -1
 }
 
-func (r *ERESOURCE) exclusiveWaiting() bool {
-	for _, w := range r.waiters {
-		if w.exclusive {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *ERESOURCE) ownerName() string {
 	if r.exclusive != nil {
 		return r.exclusive.name
@@ -155,7 +166,7 @@ func (r *ERESOURCE) ownerName() string {
 	if len(r.shared) > 0 {
 		return r.shared[0].t.name + " (shared)"
 	}
-	return ""
+	return "nobody"
 }
 
 func (r *ERESOURCE) ownerThread() *Thread {
@@ -168,38 +179,88 @@ func (r *ERESOURCE) ownerThread() *Thread {
 	return nil
 }
 
-func (k *Kernel) resourceWait(x *exec, r *ERESOURCE, exclusive bool) {
+// resourceWait blocks the caller, already on one of r's waiter lists, until
+// a release grants it r. With ResourceOwnerBoost it first arms the
+// priority-inversion check (see resourceTimeout).
+func (k *Kernel) resourceWait(x *exec, r *ERESOURCE) {
 	t := x.thread
-	r.waiters = append(r.waiters, resWaiter{t, exclusive})
-	t.wait.lock = lockWait{name: "resource " + r.Name, owner: r.ownerName, next: r.ownerThread}
+	t.wait.lock = lockWait{name: r.objName(), owner: r.ownerName, next: r.ownerThread}
 	t.wait.api = "ExAcquireResource"
 	k.emit(x, KindWait, "ExAcquireResource", r.objName(), 0, 0)
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))
 	}
+	if k.cfg.ResourceOwnerBoost {
+		k.armResourceTimeout(t, r, t.waitSeq+1) // the wait block is about to start
+	}
 	k.block(t)
 }
 
-// grantResourceWaiters hands a free resource to the head waiter, or to
-// every shared waiter at the head.
-func (k *Kernel) grantResourceWaiters(r *ERESOURCE) {
-	for len(r.waiters) > 0 {
-		w := r.waiters[0]
-		if w.exclusive {
-			if r.exclusive != nil || len(r.shared) > 0 {
-				return
-			}
-			r.waiters = r.waiters[1:]
-			r.grantExclusive(w.t)
-			k.satisfy(w.t, STATUS_SUCCESS, 1)
-			return
-		}
-		if r.exclusive != nil {
-			return
-		}
-		r.waiters = r.waiters[1:]
-		r.shared = append(r.shared, sharedOwner{w.t, 1})
-		w.t.owned = append(w.t.owned, ownedLock{r.objName(), r})
-		k.satisfy(w.t, STATUS_SUCCESS, 1)
+// grantAfterExclusive is WRK's exclusive release: all waiting sharers at
+// once if there are any, else one exclusive waiter.
+func (k *Kernel) grantAfterExclusive(r *ERESOURCE) {
+	if len(r.sharedW) == 0 {
+		k.grantOneExclusive(r)
+		return
 	}
+	ws := r.sharedW
+	r.sharedW = nil
+	for _, w := range ws {
+		r.grantShared(w)
+	}
+	for _, w := range ws {
+		k.satisfy(w, STATUS_SUCCESS, 1)
+	}
+}
+
+// grantOneExclusive hands a free r to its first exclusive waiter.
+func (k *Kernel) grantOneExclusive(r *ERESOURCE) {
+	if len(r.exclW) == 0 {
+		return
+	}
+	w := r.exclW[0]
+	r.exclW = r.exclW[1:]
+	r.grantExclusive(w)
+	k.satisfy(w, STATUS_SUCCESS, 1)
+}
+
+// ResourceTimeout is how long a thread waits for an ERESOURCE before it
+// boosts the owners (WRK ExpTimeout: 4 s).
+const ResourceTimeout = 4 * des.Second
+
+// armResourceTimeout schedules the owner boost of WRK's
+// ExpWaitForResource for t's wait on r: each time the wait lasts
+// ResourceTimeout, every owner whose priority is below both the waiter's
+// and 14 is raised to 14 with a fresh quantum, the extra decaying at
+// quantum ends (REFERENCE §4.6). It re-arms only after a boost that
+// changed something, so a deadlock still quiesces.
+func (k *Kernel) armResourceTimeout(t *Thread, r *ERESOURCE, seq uint32) {
+	k.sim.After(ResourceTimeout, func() {
+		if t.state != Waiting || t.waitSeq != seq {
+			return
+		}
+		if k.boostResourceOwners(t, r) {
+			k.armResourceTimeout(t, r, seq)
+		}
+	})
+}
+
+func (k *Kernel) boostResourceOwners(waiter *Thread, r *ERESOURCE) bool {
+	boosted := false
+	boost := func(o *Thread) {
+		if o.priority >= waiter.priority || o.priority >= 14 || o.RealTime() {
+			return
+		}
+		k.setPriority(o, 14)
+		o.quantumLeft = k.quantum
+		k.emit(&o.exec, KindReady, "resource-boost", o.name, 14, int64(waiter.id))
+		boosted = true
+	}
+	if r.exclusive != nil {
+		boost(r.exclusive)
+	}
+	for _, s := range r.shared {
+		boost(s.t)
+	}
+	return boosted
 }

@@ -50,8 +50,11 @@ type Thread struct {
 	wait   waitState
 	header dispatcherHeader // signalled when the thread terminates
 
-	criticalRegion int         // KeEnterCriticalRegion depth
-	guardedRegion  int         // KeEnterGuardedRegion depth
+	criticalRegion int         // KeEnterCriticalRegion depth (and owned KMUTEXes)
+	guardedRegion  int         // KeEnterGuardedRegion depth (and owned guarded mutexes)
+	waitNext       bool        // a Wait=TRUE signal left it at DISPATCH_LEVEL
+	waitSeq        uint32      // counts blocks, so a stale timeout knows it is stale
+	waitIrql       IRQL        // the IRQL the next wait restores
 	kernelApcs     []*KAPC     // special first, then normal (REFERENCE §4.10)
 	userApcs       []*KAPC     // delivered by an alertable user-mode wait
 	apcPending     bool        // kernelApcs is not empty: checked at every scheduling point
@@ -111,6 +114,11 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 // threadMain runs a thread's body and its exit checks.
 func (k *Kernel) threadMain(t *Thread) {
 	t.body()
+	if m := t.heldMutex(); m != nil {
+		// REFERENCE §4.8: a thread that exits owning a KMUTEX.
+		k.bugCheck(&t.exec, "PsTerminateSystemThread", THREAD_TERMINATE_HELD_MUTEX, uint64(t.id), 0, 0, 0,
+			fmt.Sprintf("thread exited owning %s (KeReleaseMutex missing)", m.name))
+	}
 	if t.criticalRegion != 0 {
 		// REFERENCE §1.8: a thread exiting with APCs disabled.
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", KERNEL_APC_PENDING_DURING_EXIT, 0, uint64(t.criticalRegion), 0, 0,

@@ -11,6 +11,8 @@ const (
 	PointJitter     des.PointKind = 13 // stretch of an explicit Compute
 	PointAllocFail  des.PointKind = 14 // 0 allocate, 1 return NULL
 	PointPickThread des.PointKind = 15 // which equal-priority ready thread runs (0 = FIFO head)
+	PointDpcDrain   des.PointKind = 16 // 0 a deferrable DPC queue waits, 1 it drains at once
+	PointPageIn     des.PointKind = 17 // 0 a pageable page is resident, 1 it is paged out
 )
 
 // Trace record kinds of the kernel (stable numbers: part of trace hashes).

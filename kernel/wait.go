@@ -14,6 +14,7 @@ const (
 	objTimer
 	objThread
 	objQueue
+	objMutex
 )
 
 // dispatcherHeader is the waitable part of a dispatcher object.
@@ -25,6 +26,7 @@ type dispatcherHeader struct {
 	limit   int32        // semaphore limit
 	waiters []*waitBlock // FIFO
 	thread  *Thread      // for thread objects: whose termination it is
+	mutex   *KMUTEX      // for mutex objects: the owner bookkeeping
 	aid     int32        // access number (access.go)
 }
 
@@ -126,7 +128,29 @@ func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
 	k.emit(x, KindSignal, "KeSetEvent", e.name, int64(increment), 0)
 	e.state = 1
 	k.wakeWaiters(&e.dispatcherHeader, increment)
+	k.holdForWait(x, wait)
 	return prev
+}
+
+// holdForWait implements the Wait argument of the signalling routines
+// (KeSetEvent, KeReleaseSemaphore, KeReleaseMutex): the caller, a thread at
+// PASSIVE_LEVEL, returns at DISPATCH_LEVEL so that it can start its wait
+// atomically; the next wait restores the saved IRQL (WRK WaitNext and
+// WaitIrql, REFERENCE §4.5). Until then dispatching and DPCs are off on
+// its processor, and anything illegal at DISPATCH_LEVEL fails as such.
+func (k *Kernel) holdForWait(x *exec, wait bool) {
+	if !wait {
+		return
+	}
+	if x.kind != execThread || x.irql != PASSIVE_LEVEL {
+		k.checkIrqlAtMost(x, "Wait=TRUE signal", PASSIVE_LEVEL)
+		if x.kind != execThread {
+			k.bugCheck(x, "Wait=TRUE signal", ATTEMPTED_SWITCH_FROM_DPC, 0, 0, 0, 0, "Wait=TRUE from a DPC or ISR")
+		}
+	}
+	t := x.thread
+	t.waitNext, t.waitIrql = true, x.irql
+	k.setIrql(x, DISPATCH_LEVEL)
 }
 
 // KeResetEvent clears e and returns the previous state.
@@ -172,6 +196,7 @@ func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wa
 	s.state += int32(adjustment)
 	k.emit(x, KindSignal, "KeReleaseSemaphore", s.name, int64(adjustment), int64(s.state))
 	k.wakeWaiters(&s.dispatcherHeader, increment)
+	k.holdForWait(x, wait)
 	return prev
 }
 
@@ -196,11 +221,11 @@ func (k *Kernel) wakeWaiters(h *dispatcherHeader, increment int) {
 				continue
 			}
 			for j := range t.wait.blocks {
-				t.wait.blocks[j].obj.consume()
+				t.wait.blocks[j].obj.acquire(t)
 			}
 			k.satisfy(t, STATUS_SUCCESS, increment)
 		} else {
-			h.consume()
+			h.acquire(t)
 			k.satisfy(t, STATUS_WAIT_0+NTSTATUS(wb.index), increment)
 		}
 		// satisfy unlinked t from h.waiters, so index i is now the next one.
@@ -213,9 +238,30 @@ func (h *dispatcherHeader) consume() {
 	}
 }
 
+// signalledFor reports whether a wait by t on h is satisfied now: h is
+// signalled, or h is a mutex t already owns (recursion, REFERENCE §4.8).
+// A mutex is never satisfied for a DPC's zero-timeout poll (t nil): a DPC
+// cannot own one.
+func (h *dispatcherHeader) signalledFor(t *Thread) bool {
+	if h.mutex != nil {
+		return t != nil && (h.state > 0 || h.mutex.owner == t)
+	}
+	return h.state > 0
+}
+
+// acquire satisfies t's wait on h: it consumes the signal of a
+// synchronization object and makes t the owner of a mutex.
+func (h *dispatcherHeader) acquire(t *Thread) {
+	if h.mutex != nil {
+		h.mutex.take(t)
+		return
+	}
+	h.consume()
+}
+
 func allSignalled(t *Thread) bool {
 	for i := range t.wait.blocks {
-		if t.wait.blocks[i].obj.state <= 0 {
+		if !t.wait.blocks[i].obj.signalledFor(t) {
 			return false
 		}
 	}
@@ -302,13 +348,17 @@ func (k *Kernel) KeDelayExecutionThreadEx(mode KPROCESSOR_MODE, alertable bool, 
 }
 
 func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertable bool, typ WAIT_TYPE, timeout des.Duration, objs ...Waitable) NTSTATUS {
+	if t := x.thread; t != nil && t.waitNext {
+		t.waitNext = false
+		k.lowerTo(x, t.waitIrql) // the wait a Wait=TRUE signal promised
+	}
 	if timeout != 0 {
 		k.checkCanBlock(x, api, timeout)
 	}
 	t := x.thread
 	start, left := k.Now(), timeout
 	for {
-		if st, ok := k.trySatisfy(typ, objs); ok {
+		if st, ok := k.trySatisfy(t, typ, objs); ok {
 			// "satisfied": the wait returned at once (B = the status).
 			k.emit(x, KindWait, "satisfied", firstName(objs), int64(timeout), int64(st))
 			return st
@@ -370,26 +420,26 @@ func (k *Kernel) blockOn(x *exec, api string, typ WAIT_TYPE, timeout des.Duratio
 }
 
 // trySatisfy completes a wait at once if its objects allow.
-func (k *Kernel) trySatisfy(typ WAIT_TYPE, objs []Waitable) (NTSTATUS, bool) {
+func (k *Kernel) trySatisfy(t *Thread, typ WAIT_TYPE, objs []Waitable) (NTSTATUS, bool) {
 	if len(objs) == 0 {
 		return 0, false
 	}
 	if typ == WaitAny {
 		for i, o := range objs {
-			if h := o.hdr(); h.state > 0 {
-				h.consume()
+			if h := o.hdr(); h.signalledFor(t) {
+				h.acquire(t)
 				return STATUS_WAIT_0 + NTSTATUS(i), true
 			}
 		}
 		return 0, false
 	}
 	for _, o := range objs {
-		if o.hdr().state <= 0 {
+		if !o.hdr().signalledFor(t) {
 			return 0, false
 		}
 	}
 	for _, o := range objs {
-		o.hdr().consume()
+		o.hdr().acquire(t)
 	}
 	return STATUS_SUCCESS, true
 }
@@ -417,6 +467,7 @@ func (k *Kernel) waitTimedOut(t *Thread) {
 // it. A thread associated with a KQUEUE releases its concurrency slot.
 func (k *Kernel) block(t *Thread) {
 	t.state = Waiting
+	t.waitSeq++
 	if t.queue != nil {
 		t.queue.threadBlocked(t)
 	}

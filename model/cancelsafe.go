@@ -99,7 +99,7 @@ func (cs *csFilter) registration() *fltmgr.FLT_REGISTRATION {
 
 func (cs *csFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	cs.inst = objs.Instance
-	fltmgr.InitializeListHead(&cs.list.head)
+	cs.list.k.InitializeListHead(&cs.list.head)
 	return cs.fm.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.list.removeIo, cs.list.peekNextIo, cs.list.acquire, cs.list.release, cs.completeCanceledIo)
 }
 
@@ -152,10 +152,10 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 
 // insertIo is §7.1 step 3 (the queue lock is held).
 func (cs *csFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) kernel.NTSTATUS {
-	wasEmpty := fltmgr.IsListEmpty(&cs.list.head)
-	fltmgr.InsertTailList(&cs.list.head, &data.QueueLinks)
+	wasEmpty := cs.list.k.IsListEmpty(&cs.list.head)
+	cs.list.k.InsertTailList(&cs.list.head, &data.QueueLinks)
 	if st := cs.startWorker(wasEmpty); st != kernel.STATUS_SUCCESS {
-		fltmgr.RemoveEntryList(&data.QueueLinks)
+		cs.list.k.RemoveEntryList(&data.QueueLinks)
 		return st
 	}
 	return kernel.STATUS_SUCCESS
@@ -235,7 +235,7 @@ func (cs *csFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *
 
 // teardownStart is §7.1 step 6.
 func (cs *csFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
-	if !fltmgr.IsListEmpty(&cs.list.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
+	if !cs.list.k.IsListEmpty(&cs.list.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
 		cs.env.Hit("cancelsafe: teardown with work outstanding")
 	}
 	cs.fm.FltCbdqDisable(&cs.q)

@@ -93,7 +93,7 @@ type cbdqList struct {
 
 // removeIo unlinks data.
 func (l *cbdqList) removeIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
-	fltmgr.RemoveEntryList(&data.QueueLinks)
+	l.k.RemoveEntryList(&data.QueueLinks)
 }
 
 // peekNextIo returns the request after data (the first one when data is

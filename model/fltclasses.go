@@ -275,7 +275,7 @@ func setupPostOpQueue(env *Env) error {
 }
 
 func (pq *pqFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
-	fltmgr.InitializeListHead(&pq.list.head)
+	pq.list.k.InitializeListHead(&pq.list.head)
 	return pq.fm.FltCbdqInitialize(objs.Instance, &pq.q, pq.insertIo, pq.removeIo, pq.list.peekNextIo, pq.acquire, pq.release, pq.completeCanceledIo)
 }
 
@@ -355,7 +355,7 @@ func (pq *pqFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT
 		k.InterlockedDecrement(pq.waiting)
 		return pqStatusContentReady
 	}
-	fltmgr.InsertTailList(&pq.list.head, &data.QueueLinks)
+	pq.list.k.InsertTailList(&pq.list.head, &data.QueueLinks)
 	return kernel.STATUS_SUCCESS
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wqsim/wqsim/model"
 )
@@ -81,6 +82,10 @@ type CheckOptions struct {
 	Execs    int
 	Strategy Strategy
 	Seed     uint64
+	// Watchdog bounds one execution's wall-clock time (Options.Watchdog):
+	// a simulated thread in an endless Go loop fails the test instead of
+	// hanging it.
+	Watchdog time.Duration
 }
 
 // Check explores a scenario variant that must not fail. A previously saved
@@ -105,7 +110,7 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 		}
 		t.Logf("saved failure %s no longer fails; delete it once the fix is reviewed", path)
 	}
-	o := Options{Scenario: s, Variant: variant, Strategy: co.Strategy, Seed: co.Seed, Execs: co.Execs, Shrink: true, FailDir: st.FailDir}
+	o := Options{Scenario: s, Variant: variant, Strategy: co.Strategy, Seed: co.Seed, Execs: co.Execs, Shrink: true, FailDir: st.FailDir, Watchdog: co.Watchdog}
 	applySettings(&o, st)
 	rep, err := Explore(context.Background(), o)
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +30,12 @@ type Options struct {
 	FailDir string
 	// Progress, if set, is called from one goroutine about once a second.
 	Progress func(Progress)
+	// Watchdog is how long one execution may run without coming back
+	// before the exploration reports it stuck; 0 means the larger of
+	// DefaultWatchdog and 1000 times the median execution time so far.
+	// The exploration also gives up on a running execution one second
+	// after ctx is done or Duration has passed.
+	Watchdog time.Duration
 }
 
 // Progress is a snapshot for progress lines.
@@ -85,6 +89,10 @@ func (r *Report) First() *Failure {
 // independent and run on Parallel workers; the reported failures are those
 // a serial run over the same indexes would report (the lowest-index failure
 // first), whatever the interleaving of the workers.
+//
+// An execution that does not come back within the watchdog limit (see
+// Options.Watchdog) ends the exploration: it is reported as a failure whose
+// outcome is a *StuckError, and its goroutine is abandoned.
 func Explore(ctx context.Context, o Options) (*Report, error) {
 	if err := o.normalise(); err != nil {
 		return nil, err
@@ -96,17 +104,12 @@ func Explore(ctx context.Context, o Options) (*Report, error) {
 		}
 		o.Strategy = pr.Prepare(prof)
 	}
-	start := time.Now()
-	var rep *Report
-	if _, seq := o.Strategy.(Sequential); seq || o.Parallel == 1 {
-		rep = exploreSerial(ctx, o, start)
-	} else {
-		rep = exploreParallel(ctx, o, start)
-	}
+	x := &exploration{o: o, ctx: ctx, start: time.Now()}
+	rep := x.run()
 	rep.Strategy = o.Strategy.Describe()
-	rep.Elapsed = time.Since(start)
+	rep.Elapsed = time.Since(x.start)
 	if f := rep.First(); f != nil && o.Shrink {
-		if err := finishFailure(&o, f); err != nil {
+		if err := finishFailure(ctx, &o, f); err != nil {
 			return rep, err
 		}
 	}
@@ -126,34 +129,39 @@ func (o *Options) normalise() error {
 	if o.Execs <= 0 {
 		o.Execs = 1000
 	}
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.GOMAXPROCS(0)
-	}
 	if o.Shards <= 0 {
 		o.Shards = 1
 	}
 	if o.Shard < 0 || o.Shard >= o.Shards {
 		return fmt.Errorf("explore: shard %d/%d is out of range; use i/n with 0 ≤ i < n", o.Shard, o.Shards)
 	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.GOMAXPROCS(0)
+	}
+	// More workers than executions, or than MaxParallel, only cost memory:
+	// each builds a simulation.
+	o.Parallel = max(1, min(o.Parallel, MaxParallel, countMine(o, o.Execs)))
 	return nil
 }
+
+// MaxParallel caps Options.Parallel: beyond it workers only add memory.
+const MaxParallel = 1024
 
 // mine reports whether global execution i belongs to this shard.
 func (o *Options) mine(i int) bool { return i%o.Shards == o.Shard }
 
-func (o *Options) expired(ctx context.Context, start time.Time) bool {
-	return ctx.Err() != nil || (o.Duration > 0 && time.Since(start) > o.Duration)
-}
-
 func runExec(o *Options, sim *des.Sim, i int) (model.Result, error) {
 	seed := ExecSeed(o.Seed, i)
-	var ch des.Chooser
+	return model.Run(o.Scenario, o.Variant, model.RunConfig{Seed: seed, Chooser: o.chooser(i), Sim: sim})
+}
+
+// chooser returns the chooser of execution i.
+func (o *Options) chooser(i int) des.Chooser {
+	seed := ExecSeed(o.Seed, i)
 	if ix, ok := o.Strategy.(Indexed); ok {
-		ch = ix.ChooserAt(i, seed)
-	} else {
-		ch = o.Strategy.Chooser(seed)
+		return ix.ChooserAt(i, seed)
 	}
-	return model.Run(o.Scenario, o.Variant, model.RunConfig{Seed: seed, Chooser: ch, Sim: sim})
+	return o.Strategy.Chooser(seed)
 }
 
 // newFailure records failing execution i.
@@ -165,121 +173,12 @@ func newFailure(o *Options, i int, r model.Result) Failure {
 	return Failure{Exec: i, Seed: r.Seed, By: by, Result: cloneResult(r)}
 }
 
-func exploreSerial(ctx context.Context, o Options, start time.Time) *Report {
-	rep := &Report{}
-	sim := des.New(des.Config{})
-	defer sim.Close()
-	cov := newCoverage()
-	defer func() { fillCoverage(rep, o.Execs, cov) }()
-	seq, _ := o.Strategy.(Sequential)
-	last := time.Now()
-	for i := 0; i < o.Execs; i++ {
-		if o.expired(ctx, start) {
-			rep.Stopped = true
-			break
-		}
-		if !o.mine(i) {
-			continue
-		}
-		r, err := runExec(&o, sim, i)
-		if err != nil {
-			rep.Stopped = true
-			break
-		}
-		rep.Execs++
-		cov.add(i, r)
-		if r.Failed() {
-			rep.Failures = append(rep.Failures, newFailure(&o, i, r))
-			if !o.KeepGoing {
-				break
-			}
-		}
-		if seq != nil && !seq.Observe(r.Outcome.Decisions) {
-			break
-		}
-		if o.Progress != nil && time.Since(last) > time.Second {
-			last = time.Now()
-			o.Progress(Progress{Execs: rep.Execs, Failures: len(rep.Failures), Elapsed: time.Since(start)})
-		}
-	}
-	return rep
-}
-
-func exploreParallel(ctx context.Context, o Options, start time.Time) *Report {
-	var next, done atomic.Int64
-	stopAt := atomic.Int64{}
-	stopAt.Store(int64(o.Execs))
-	var mu sync.Mutex
-	var fails []Failure
-	var wg sync.WaitGroup
-	stopped := atomic.Bool{}
-	covs := make([]*coverage, o.Parallel)
-	for w := 0; w < o.Parallel; w++ {
-		wg.Add(1)
-		cov := newCoverage()
-		covs[w] = cov
-		go func() {
-			defer wg.Done()
-			sim := des.New(des.Config{})
-			defer sim.Close()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= int(stopAt.Load()) {
-					return
-				}
-				if o.expired(ctx, start) {
-					stopped.Store(true)
-					return
-				}
-				if !o.mine(i) {
-					continue
-				}
-				r, err := runExec(&o, sim, i)
-				if err != nil {
-					stopped.Store(true)
-					return
-				}
-				done.Add(1)
-				cov.add(i, r)
-				if r.Failed() {
-					mu.Lock()
-					fails = append(fails, newFailure(&o, i, r))
-					mu.Unlock()
-					if !o.KeepGoing {
-						lowerTo(&stopAt, int64(i))
-					}
-				}
-			}
-		}()
-	}
-	if o.Progress != nil {
-		go progressLoop(ctx, &o, start, &done, &mu, &fails, &wg)
-	}
-	wg.Wait()
-	sort.Slice(fails, func(a, b int) bool { return fails[a].Exec < fails[b].Exec })
-	if !o.KeepGoing && len(fails) > 1 {
-		fails = fails[:1]
-	}
-	rep := &Report{Execs: int(done.Load()), Failures: fails, Stopped: stopped.Load()}
-	upTo := o.Execs
-	if !o.KeepGoing && len(fails) == 1 {
-		// Executions past the first failure may have run in parallel; a
-		// serial run would not have: count only those up to it.
-		upTo = fails[0].Exec + 1
-		rep.Execs = countMine(&o, upTo)
-	}
-	fillCoverage(rep, upTo, covs...)
-	return rep
-}
-
 func countMine(o *Options, upTo int) int {
-	n := 0
-	for i := 0; i < upTo; i++ {
-		if o.mine(i) {
-			n++
-		}
+	// executions i < upTo with i%Shards == Shard
+	if upTo <= o.Shard {
+		return 0
 	}
-	return n
+	return (upTo-o.Shard-1)/o.Shards + 1
 }
 
 func lowerTo(v *atomic.Int64, x int64) {
@@ -287,26 +186,6 @@ func lowerTo(v *atomic.Int64, x int64) {
 		cur := v.Load()
 		if x >= cur || v.CompareAndSwap(cur, x) {
 			return
-		}
-	}
-}
-
-func progressLoop(ctx context.Context, o *Options, start time.Time, done *atomic.Int64, mu *sync.Mutex, fails *[]Failure, wg *sync.WaitGroup) {
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-finished:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			mu.Lock()
-			n := len(*fails)
-			mu.Unlock()
-			o.Progress(Progress{Execs: int(done.Load()), Failures: n, Elapsed: time.Since(start)})
 		}
 	}
 }
@@ -320,21 +199,31 @@ func cloneResult(r model.Result) model.Result {
 
 // finishFailure checks that the failure reproduces, shrinks it and writes
 // its fail file.
-func finishFailure(o *Options, f *Failure) error {
+func finishFailure(ctx context.Context, o *Options, f *Failure) error {
+	if _, stuck := f.Result.Outcome.Err.(*StuckError); stuck {
+		// Replaying or shrinking it would get stuck again.
+		return writeFailure(o, f, f.Result.Outcome.Decisions, f.Result)
+	}
 	if err := CheckDeterministic(o.Scenario, o.Variant, f.Seed, f.Result.Outcome); err != nil {
 		return fmt.Errorf("execution %d (seed %d): %w", f.Exec, f.Seed, err)
 	}
-	sh, err := Minimize(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{})
+	sh, err := Minimize(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{Context: ctx, Watchdog: o.Watchdog})
 	if err != nil {
 		return fmt.Errorf("shrinking execution %d: %w", f.Exec, err)
 	}
-	min, res := sh.Log, sh.Final
-	f.Minimal, f.MinFinal, f.ShrinkComplete = min, res, sh.Complete
+	f.ShrinkComplete = sh.Complete
+	return writeFailure(o, f, sh.Log, sh.Final)
+}
+
+// writeFailure records the final schedule of f and writes its fail file
+// when o.FailDir is set.
+func writeFailure(o *Options, f *Failure, log []des.Decision, res model.Result) error {
+	f.Minimal, f.MinFinal = log, res
 	if o.FailDir == "" {
 		return nil
 	}
 	path := FailFilePath(o.FailDir, o.Scenario.Name, o.Variant)
-	ff := NewFailFile(o.Scenario.Name, o.Variant, f.Seed, o.Strategy.Describe(), min, res)
+	ff := NewFailFile(o.Scenario.Name, o.Variant, f.Seed, o.Strategy.Describe(), log, res)
 	if err := WriteFailFile(path, ff); err != nil {
 		return err
 	}
@@ -369,8 +258,16 @@ func NewFailFile(scenario, variant string, seed uint64, strategy string, log []d
 }
 
 // Replay runs a fail file strictly: every decision must match, and the
-// trace hash must equal the recorded one.
+// trace hash must equal the recorded one. It is ReplayWatched with the
+// default watchdog.
 func Replay(f *FailFile, sink des.Sink) (model.Result, error) {
+	return ReplayWatched(context.Background(), 0, f, sink)
+}
+
+// ReplayWatched is Replay under the watchdog (see RunWatched): a replay
+// that stops progressing for limit, or a second after ctx is done, comes
+// back with a *StuckError outcome.
+func ReplayWatched(ctx context.Context, limit time.Duration, f *FailFile, sink des.Sink) (model.Result, error) {
 	s, err := model.Lookup(f.Scenario)
 	if err != nil {
 		return model.Result{}, err
@@ -379,9 +276,12 @@ func Replay(f *FailFile, sink des.Sink) (model.Result, error) {
 		return model.Result{}, fmt.Errorf("fail file names variant %q, which scenario %q does not have (its variants: %v)", f.Variant, f.Scenario, s.VariantNames())
 	}
 	rp := des.NewReplay(f.Decisions)
-	r, err := model.Run(s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink})
+	r, err := RunWatched(ctx, limit, s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink})
 	if err != nil {
 		return r, err
+	}
+	if _, stuck := r.Outcome.Err.(*StuckError); stuck {
+		return r, nil
 	}
 	if rp.Err() == nil && r.Outcome.Hash != f.Hash {
 		return r, &HashMismatch{Scenario: f.Scenario, Variant: f.Variant, Got: r.Outcome.Hash, Want: f.Hash}

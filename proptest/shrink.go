@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wqsim/wqsim/des"
@@ -39,6 +40,8 @@ func Signature(err error) string {
 		return "panic"
 	case errors.As(err, new(*des.ReplayMismatch)):
 		return "replay mismatch"
+	case errors.As(err, new(*StuckError)):
+		return "stuck"
 	}
 	return "error " + strings.SplitN(err.Error(), ":", 2)[0]
 }
@@ -48,6 +51,9 @@ type ShrinkOptions struct {
 	MaxRuns int             // executions to spend; 0 means 2000
 	Budget  time.Duration   // wall-clock budget; 0 means 10s
 	Context context.Context // stops shrinking early when done (Ctrl-C)
+	// Watchdog is how long one candidate run may take before shrinking
+	// gives up on it (and on shrinking); 0 means DefaultWatchdog.
+	Watchdog time.Duration
 }
 
 // Shrunk is the result of minimising a failing decision log.
@@ -56,31 +62,35 @@ type Shrunk struct {
 	Final model.Result   // the outcome of replaying Log
 	// Complete reports that shrinking finished: Log is 1-minimal (zeroing
 	// any one of its perturbations no longer fails the same way). False
-	// means the run or time budget, or the context, cut it short: Log
-	// still fails the same way but may keep perturbations it does not need.
+	// means the run or time budget, the context or the watchdog cut it
+	// short: Log still fails the same way but may keep perturbations it
+	// does not need.
 	Complete bool
-	Runs     int // executions spent
+	Runs     int // candidate executions spent
 }
 
 // Shrink minimises a failing decision log; see Minimize.
 func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) ([]des.Decision, model.Result, error) {
 	r, err := Minimize(s, variant, seed, log, opts)
-	if err != nil {
-		return nil, r.Final, err
-	}
-	return r.Log, r.Final, nil
+	return r.Log, r.Final, err
 }
 
 // Minimize shrinks a failing decision log to a 1-minimal one. Every
 // candidate is replayed (a guided run that follows the log while it matches
 // and takes choice 0 after) and kept when it fails with the same Signature;
-// an accepted candidate is re-recorded from its run. The passes, in order:
-// the natural schedule alone; each perturbation alone (most bugs need one,
-// and delta debugging can miss the one that matters when others mask it);
-// delta debugging — zeroing, then deleting, chunks of perturbations,
-// halving the chunk size — alternating a positional and an anchored
-// parametrization until neither helps; lowering single choices; and last a
-// pass that zeroes each remaining perturbation alone until none can go.
+// an accepted candidate is re-recorded from its run, without trailing zero
+// decisions. The passes, in order: the natural schedule alone; each
+// perturbation alone (most bugs need one, and delta debugging can miss the
+// one that matters when others mask it); delta debugging — zeroing, then
+// deleting, chunks of perturbations, halving the chunk size — alternating
+// a positional and an anchored parametrization until neither helps;
+// lowering single choices; and last a pass that zeroes each remaining
+// perturbation alone, starting over after every success, until none can go.
+//
+// Shrinking runs on a goroutine of its own so that it always comes back:
+// within half a second of Context being done, or when a candidate run
+// exceeds the watchdog, Minimize returns the smallest failing log found so
+// far with Complete false (the candidate's goroutine is abandoned).
 func Minimize(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) (Shrunk, error) {
 	if opts.MaxRuns == 0 {
 		opts.MaxRuns = 2000
@@ -88,10 +98,71 @@ func Minimize(s *model.Scenario, variant string, seed uint64, log []des.Decision
 	if opts.Budget == 0 {
 		opts.Budget = 10 * time.Second
 	}
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	if opts.Watchdog <= 0 {
+		opts.Watchdog = DefaultWatchdog
+	}
+	type out struct {
+		r   Shrunk
+		err error
+	}
+	sw := &shrinkWatch{}
+	done := make(chan out, 1)
+	go func() {
+		r, err := shrink(s, variant, seed, log, opts, sw)
+		done <- out{r, err}
+	}()
+	tick := time.NewTicker(watchTick(opts.Watchdog))
+	defer tick.Stop()
+	var cancelled time.Time
+	for {
+		select {
+		case o := <-done:
+			return o.r, o.err
+		case now := <-tick.C:
+			if opts.Context.Err() != nil && cancelled.IsZero() {
+				cancelled = now
+			}
+			started := sw.slot.start.Load()
+			late := started != 0 && now.Sub(time.Unix(0, started)) >= opts.Watchdog
+			if late || (!cancelled.IsZero() && now.Sub(cancelled) >= 500*time.Millisecond) {
+				if st := sw.best.Load(); st != nil {
+					return Shrunk{Log: st.log, Final: st.res}, nil
+				}
+				return Shrunk{}, fmt.Errorf("shrink: interrupted before the log was replayed once")
+			}
+		}
+	}
+}
+
+// shrinkWatch is what Shrink's caller sees of the shrinking goroutine: the
+// candidate running (for the watchdog) and the best log so far.
+type shrinkWatch struct {
+	slot execSlot
+	best atomic.Pointer[shrinkState]
+}
+
+type shrinkState struct {
+	log []des.Decision
+	res model.Result
+}
+
+// run runs one candidate, visible to the watchdog.
+func (w *shrinkWatch) run(f func() (model.Result, error)) (model.Result, error) {
+	w.slot.start.Store(time.Now().UnixNano())
+	defer w.slot.start.Store(0)
+	return f()
+}
+
+func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions, sw *shrinkWatch) (Shrunk, error) {
 	sim := des.New(des.Config{})
 	defer sim.Close()
 	try := func(cand []des.Decision) (model.Result, error) {
-		return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &prefixChooser{prefix: cand}, Sim: sim})
+		return sw.run(func() (model.Result, error) {
+			return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &prefixChooser{prefix: cand}, Sim: sim})
+		})
 	}
 	best, err := try(log)
 	if err != nil {
@@ -103,33 +174,32 @@ func Minimize(s *model.Scenario, variant string, seed uint64, log []des.Decision
 		return Shrunk{Final: best}, fmt.Errorf("shrink: the log does not fail when replayed")
 	}
 	cur := trimZeros(best.Outcome.Decisions)
+	sw.best.Store(&shrinkState{cur, best})
 	tryAnchored := func(cand []des.Decision) (model.Result, error) {
-		return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: newAnchoredChooser(cand), Sim: sim})
+		return sw.run(func() (model.Result, error) {
+			return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: newAnchoredChooser(cand), Sim: sim})
+		})
 	}
 	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx}
-	// Two parametrizations: positional (a decision is its index in the log)
-	// and anchored (a perturbation is tied to its actor's own scheduling
-	// points, so removing an early one does not slide the later ones onto
-	// different points). They share one budget.
-	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx}
+	// Two parametrizations share one budget: positional (a decision is its
+	// index in the log) and anchored (a perturbation is tied to its actor's
+	// own scheduling points, so removing an early one does not slide the
+	// later ones onto different points).
+	runs := 0
+	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx, watch: sw, runs: &runs}
+	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx, watch: sw, runs: &runs}
 	cur, best = sh.alone(anch, cur, best)
 	for {
 		before := nonZero(cur)
 		cur, best = sh.zeroChunks(cur, best)
-		anch.runs = sh.runs
 		cur, best = anch.zeroChunks(cur, best)
-		sh.runs = anch.runs
 		if nonZero(cur) >= before || sh.spent() {
 			break
 		}
 	}
 	cur, best = sh.lowerEach(cur, best)
 	cur, best, done := sh.oneMinimal(cur, best)
-	return Shrunk{Log: cur, Final: best, Complete: done, Runs: sh.runs}, nil
+	return Shrunk{Log: cur, Final: best, Complete: done, Runs: runs}, nil
 }
 
 // alone tries the natural schedule, then each perturbation of cur on its
@@ -151,10 +221,7 @@ func (s *shrinker) alone(anch *shrinker, cur []des.Decision, best model.Result) 
 		if r, ok := s.attempt(only); ok {
 			return trimZeros(r.Outcome.Decisions), r
 		}
-		anch.runs = s.runs
-		r, ok := anch.attempt(only)
-		s.runs = anch.runs
-		if ok {
+		if r, ok := anch.attempt(only); ok {
 			return trimZeros(r.Outcome.Decisions), r
 		}
 	}
@@ -186,24 +253,27 @@ func (s *shrinker) oneMinimal(cur []des.Decision, best model.Result) ([]des.Deci
 type shrinker struct {
 	try      func([]des.Decision) (model.Result, error)
 	want     string
-	runs     int
+	runs     *int // shared by the parametrizations
 	max      int
 	deadline time.Time
 	ctx      context.Context
+	watch    *shrinkWatch
 }
 
 func (s *shrinker) spent() bool {
-	return s.runs >= s.max || time.Now().After(s.deadline) || s.ctx.Err() != nil
+	return *s.runs >= s.max || time.Now().After(s.deadline) || s.ctx.Err() != nil
 }
 
 // attempt runs cand and reports whether it still fails the same way.
 func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {
-	s.runs++
+	*s.runs++
 	r, err := s.try(cand)
 	if err != nil || Signature(r.Outcome.Err) != s.want {
 		return r, false
 	}
-	return cloneResult(r), true
+	r = cloneResult(r)
+	s.watch.best.Store(&shrinkState{trimZeros(r.Outcome.Decisions), r})
+	return r, true
 }
 
 func (s *shrinker) zeroChunks(cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {

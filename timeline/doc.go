@@ -4,12 +4,15 @@
 //
 //   - WritePerfetto / WritePerfettoRuns: Chrome trace-event JSON for
 //     ui.perfetto.dev and chrome://tracing, one process per simulated
-//     machine and one track per processor;
+//     machine and one track per processor, every record an instant;
+//   - WritePerfettoProto / WritePerfettoProtoRuns: a native Perfetto
+//     protobuf trace (TrackEvent) with a track tree (machine → processor →
+//     IRQL counter; threads), counters with units and work-item flows;
 //   - WriteHTML: a self-contained offline page with one SVG lane per
 //     processor;
 //   - WriteJSONL: every record as one JSON object per line.
 //
-// Both timelines come from one model, built by replaying the records
+// All timelines come from one model, built by replaying the records
 // through each processor's context stack (thread, DPC drain, ISR):
 //
 //   - a thread owns a processor from its KindSwitch record ("dispatch",

@@ -1,8 +1,6 @@
 package fltmgr
 
 import (
-	"fmt"
-
 	"github.com/wqsim/wqsim/kernel"
 )
 
@@ -72,58 +70,19 @@ func (d *FLT_CALLBACK_DATA) pagingIo() bool {
 	return d.Iopb.IrpFlags&(kernel.IRP_PAGING_IO|kernel.IRP_SYNCHRONOUS_PAGING_IO) != 0
 }
 
-// LIST_ENTRY is a doubly linked list link, for FLT_CALLBACK_DATA.QueueLinks
-// and the minifilter's own list heads. Unlinking an entry whose neighbours
-// do not point back at it is the list corruption that modern Windows
-// fast-fails (§2.7C): KERNEL_SECURITY_CHECK_FAILURE 0x139 with P1 = 3.
-type LIST_ENTRY struct {
-	Flink, Blink *LIST_ENTRY
-	owner        *FLT_CALLBACK_DATA // set for QueueLinks
-}
+// LIST_ENTRY is the kernel's checked list link (REFERENCE §4.8), used for
+// FLT_CALLBACK_DATA.QueueLinks and the minifilter's own list heads; the
+// list routines are the kernel's (k.InsertTailList, k.RemoveEntryList, …),
+// which fast-fail a corrupted unlink as 0x139 P1 = 3 (REFERENCE §2.7C).
+type LIST_ENTRY = kernel.LIST_ENTRY
 
 // KERNEL_SECURITY_CHECK_FAILURE is the fast-fail bug check of a corrupted
-// LIST_ENTRY unlink (P1 = 3, FAST_FAIL_CORRUPT_LIST_ENTRY). The code is not
-// in REFERENCE §1.8's table; §2.7C names it as the inferred outcome.
-const KERNEL_SECURITY_CHECK_FAILURE uint32 = 0x139
-
-// InitializeListHead makes head an empty list.
-func InitializeListHead(head *LIST_ENTRY) { head.Flink, head.Blink = head, head }
-
-// IsListEmpty reports whether the list at head is empty.
-func IsListEmpty(head *LIST_ENTRY) bool { return head.Flink == head }
-
-// InsertTailList links e at the tail of the list at head.
-func InsertTailList(head, e *LIST_ENTRY) {
-	e.Flink, e.Blink = head, head.Blink
-	head.Blink.Flink = e
-	head.Blink = e
-}
-
-// InsertHeadList links e at the head of the list at head.
-func InsertHeadList(head, e *LIST_ENTRY) {
-	e.Flink, e.Blink = head.Flink, head
-	head.Flink.Blink = e
-	head.Flink = e
-}
-
-// RemoveEntryList unlinks e and reports whether the list is now empty. An
-// entry that is not linked (never inserted, or already removed) is a
-// corrupted unlink: for a callback data's QueueLinks it bug-checks 0x139
-// from the calling simulated code; for another entry it panics.
-func RemoveEntryList(e *LIST_ENTRY) bool {
-	if e.Flink == nil || e.Blink == nil || e.Flink.Blink != e || e.Blink.Flink != e {
-		if d := e.owner; d != nil && d.op != nil {
-			d.op.fm.k.Layer().BugCheckFrom("RemoveEntryList", KERNEL_SECURITY_CHECK_FAILURE, 3, 0, 0, 0,
-				fmt.Sprintf("corrupted LIST_ENTRY unlink of %s.QueueLinks (removed twice or never inserted, §2.7C)", d.name))
-			return false
-		}
-		panic("fltmgr: RemoveEntryList on an entry that is not linked (removed twice or never inserted)")
-	}
-	next, prev := e.Flink, e.Blink
-	prev.Flink, next.Blink = next, prev
-	return next == prev
-}
+// LIST_ENTRY (REFERENCE §2.7C, §4.8).
+const KERNEL_SECURITY_CHECK_FAILURE = kernel.KERNEL_SECURITY_CHECK_FAILURE
 
 // CbdFromQueueLinks is CONTAINING_RECORD(e, FLT_CALLBACK_DATA, QueueLinks):
 // the callback data whose QueueLinks e is, or nil.
-func CbdFromQueueLinks(e *LIST_ENTRY) *FLT_CALLBACK_DATA { return e.owner }
+func CbdFromQueueLinks(e *LIST_ENTRY) *FLT_CALLBACK_DATA {
+	d, _ := e.Container.(*FLT_CALLBACK_DATA)
+	return d
+}

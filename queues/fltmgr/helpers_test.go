@@ -207,7 +207,7 @@ func newCbdqFilter(r *rig, lock lockKind) *cbdqFilter {
 
 func (c *cbdqFilter) setup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	c.inst = objs.Instance
-	fltmgr.InitializeListHead(&c.head)
+	c.r.k.InitializeListHead(&c.head)
 	st := c.r.fm.FltCbdqInitialize(objs.Instance, &c.q, c.insertIo, c.removeIo, c.peekNextIo, c.acquire, c.release, c.completeCanceledIo)
 	c.q.Csq.Hook = func(s queues.CsqStep, _ *kernel.IRP) {
 		if f := c.hooks[s]; f != nil {
@@ -237,11 +237,11 @@ func (c *cbdqFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELAT
 
 func (c *cbdqFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) kernel.NTSTATUS {
 	assert.True(c.r.t, c.locked, "InsertIo runs under the queue lock (§1.5)")
-	wasEmpty := fltmgr.IsListEmpty(&c.head)
-	fltmgr.InsertTailList(&c.head, &data.QueueLinks)
+	wasEmpty := c.r.k.IsListEmpty(&c.head)
+	c.r.k.InsertTailList(&c.head, &data.QueueLinks)
 	if c.afterInsert != nil {
 		if st := c.afterInsert(data, wasEmpty); !kernel.NT_SUCCESS(st) {
-			fltmgr.RemoveEntryList(&data.QueueLinks)
+			c.r.k.RemoveEntryList(&data.QueueLinks)
 			return st
 		}
 	}
@@ -250,7 +250,7 @@ func (c *cbdqFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FL
 
 func (c *cbdqFilter) removeIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
 	assert.True(c.r.t, c.locked, "RemoveIo runs under the queue lock (§1.5)")
-	fltmgr.RemoveEntryList(&data.QueueLinks)
+	c.r.k.RemoveEntryList(&data.QueueLinks)
 }
 
 func (c *cbdqFilter) peekNextIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) *fltmgr.FLT_CALLBACK_DATA {

@@ -93,7 +93,7 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 	fm.lastOp++
 	op := &operation{fm: fm, vol: v}
 	d := &FLT_CALLBACK_DATA{op: op, Thread: fm.k.KeGetCurrentThread()}
-	d.QueueLinks.owner = d
+	d.QueueLinks.Container = d
 	d.Iopb = &FLT_IO_PARAMETER_BLOCK{IrpFlags: req.IrpFlags, MajorFunction: req.MajorFunction, MinorFunction: req.MinorFunction,
 		TargetFileObject: req.FileObject, Parameters: FLT_PARAMETERS{Length: req.Length, ByteOffset: req.ByteOffset}}
 	switch {

@@ -1,0 +1,251 @@
+package timeline
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// decodedTrack is a TrackDescriptor read back from the file.
+type decodedTrack struct {
+	parent  uint64
+	name    string
+	kind    protowire.Number // fTrackProcess, fTrackThread, fTrackCounter or 0
+	unit    string
+	threadN string
+}
+
+// decodedEvent is a TrackEvent read back, with its packet's timestamp.
+type decodedEvent struct {
+	at        uint64
+	typ       uint64
+	track     uint64
+	name, cat string
+	counter   int64
+	flows     []uint64
+	flowEnds  []uint64
+	annots    map[string]any
+}
+
+// decodeProto parses a Perfetto protobuf trace into descriptors and
+// events, failing on anything malformed.
+func decodeProto(t *testing.T, b []byte) (map[uint64]decodedTrack, []decodedEvent) {
+	t.Helper()
+	tracks := map[uint64]decodedTrack{}
+	var evs []decodedEvent
+	eachField(t, b, func(n protowire.Number, _ protowire.Type, v []byte, _ uint64) {
+		require.Equal(t, protowire.Number(fTracePacket), n, "a Trace holds only packets")
+		var at uint64
+		var haveAt, seq bool
+		eachField(t, v, func(n protowire.Number, _ protowire.Type, v []byte, x uint64) {
+			switch n {
+			case fPacketTimestamp:
+				at, haveAt = x, true
+			case fPacketSequenceID:
+				seq = x == 1
+			case fPacketDescriptor:
+				uuid, d := decodeTrack(t, v)
+				_, dup := tracks[uuid]
+				require.False(t, dup, "track %#x described twice", uuid)
+				tracks[uuid] = d
+			case fPacketTrackEvent:
+				require.True(t, haveAt, "a track event's packet has a timestamp")
+				evs = append(evs, decodeEvent(t, v, at))
+			}
+		})
+		require.True(t, seq, "every packet is on sequence 1")
+	})
+	return tracks, evs
+}
+
+func decodeTrack(t *testing.T, b []byte) (uint64, decodedTrack) {
+	var uuid uint64
+	var d decodedTrack
+	eachField(t, b, func(n protowire.Number, _ protowire.Type, v []byte, x uint64) {
+		switch n {
+		case fTrackUUID:
+			uuid = x
+		case fTrackParent:
+			d.parent = x
+		case fTrackName:
+			d.name = string(v)
+		case fTrackProcess, fTrackThread, fTrackCounter:
+			d.kind = n
+			eachField(t, v, func(m protowire.Number, _ protowire.Type, v []byte, _ uint64) {
+				switch {
+				case n == fTrackCounter && m == fCounterUnitName:
+					d.unit = string(v)
+				case n == fTrackThread && m == fThreadName:
+					d.threadN = string(v)
+				}
+			})
+		}
+	})
+	require.NotZero(t, uuid, "every track has a uuid")
+	return uuid, d
+}
+
+func decodeEvent(t *testing.T, b []byte, at uint64) decodedEvent {
+	e := decodedEvent{at: at, annots: map[string]any{}}
+	eachField(t, b, func(n protowire.Number, _ protowire.Type, v []byte, x uint64) {
+		switch n {
+		case fEventType:
+			e.typ = x
+		case fEventTrack:
+			e.track = x
+		case fEventName:
+			e.name = string(v)
+		case fEventCategory:
+			e.cat = string(v)
+		case fEventCounter:
+			e.counter = int64(x)
+		case fEventFlow:
+			e.flows = append(e.flows, x)
+		case fEventFlowEnd:
+			e.flowEnds = append(e.flowEnds, x)
+		case fEventAnnotation:
+			var name string
+			var val any
+			eachField(t, v, func(m protowire.Number, _ protowire.Type, v []byte, x uint64) {
+				switch m {
+				case fAnnotationName:
+					name = string(v)
+				case fAnnotationString:
+					val = string(v)
+				case fAnnotationInt:
+					val = int64(x)
+				}
+			})
+			e.annots[name] = val
+		}
+	})
+	return e
+}
+
+// eachField calls f for every field of message b: the bytes of a
+// length-delimited field, the value of a varint or fixed64.
+func eachField(t *testing.T, b []byte, f func(protowire.Number, protowire.Type, []byte, uint64)) {
+	t.Helper()
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		require.GreaterOrEqual(t, l, 0, "bad tag: %v", protowire.ParseError(l))
+		b = b[l:]
+		switch typ {
+		case protowire.VarintType:
+			v, l := protowire.ConsumeVarint(b)
+			require.GreaterOrEqual(t, l, 0)
+			f(n, typ, nil, v)
+			b = b[l:]
+		case protowire.Fixed64Type:
+			v, l := protowire.ConsumeFixed64(b)
+			require.GreaterOrEqual(t, l, 0)
+			f(n, typ, nil, v)
+			b = b[l:]
+		case protowire.BytesType:
+			v, l := protowire.ConsumeBytes(b)
+			require.GreaterOrEqual(t, l, 0)
+			f(n, typ, v, 0)
+			b = b[l:]
+		default:
+			t.Fatalf("field %d has wire type %d, which this exporter never writes", n, typ)
+		}
+	}
+}
+
+func writeProto(t *testing.T, runs ...Run) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, WritePerfettoProtoRuns(&b, runs))
+	return b.Bytes()
+}
+
+// TestPerfettoProtoDecodes writes runs with threads, DPCs, ISRs, spins and
+// work items, decodes the file back and checks the track tree, that
+// slices nest on their tracks, counters have units, every record is an
+// instant, every flow has two ends, and a run's time never goes back.
+func TestPerfettoProtoDecodes(t *testing.T) {
+	recs, out := run(t, kernel.DefaultConfig(), demo)
+	cfg := kernel.DefaultConfig()
+	cfg.Processors = 3
+	recs2, out2 := run(t, cfg, busy(50))
+	runs := []Run{{Meta: metaFor("demo", out), Records: recs}, {Meta: metaFor("busy", out2), Records: recs2}}
+	b := writeProto(t, runs...)
+	assert.Equal(t, b, writeProto(t, runs...), "the same records give the same bytes")
+
+	tracks, evs := decodeProto(t, b)
+	processes := 0
+	for uuid, d := range tracks {
+		if d.kind == fTrackProcess {
+			processes++
+			continue
+		}
+		p, ok := tracks[d.parent]
+		require.True(t, ok, "track %#x (%q) has a parent that exists", uuid, d.name)
+		if d.kind == fTrackCounter {
+			assert.Equal(t, "IRQL", d.unit, "counter %q has its unit", d.name)
+			assert.Contains(t, p.name, "cpu", "an IRQL counter sits under its processor")
+		}
+	}
+	assert.Equal(t, 2, processes, "a process per run")
+
+	depth := map[uint64]int{}
+	instants, counters := 0, 0
+	flowStarts, flowEnds := map[uint64]int{}, map[uint64]int{}
+	last := map[uint64]uint64{} // per run (the uuid's high half)
+	for _, e := range evs {
+		require.GreaterOrEqual(t, e.at, last[e.track>>32], "a run's events are in time order")
+		last[e.track>>32] = e.at
+		d, ok := tracks[e.track]
+		require.True(t, ok, "event %q is on a described track", e.name)
+		switch e.typ {
+		case eventSliceBegin:
+			require.NotEmpty(t, e.name)
+			require.NotEmpty(t, e.cat)
+			depth[e.track]++
+		case eventSliceEnd:
+			depth[e.track]--
+			require.GreaterOrEqual(t, depth[e.track], 0, "an end closes an open slice on track %q", d.name)
+		case eventInstant:
+			instants++
+			require.NotEmpty(t, e.cat)
+			require.Contains(t, e.annots, "kind")
+		case eventCounter:
+			counters++
+			require.Equal(t, protowire.Number(fTrackCounter), d.kind, "counter values go to counter tracks")
+			require.True(t, e.counter >= 0 && e.counter <= 31, "IRQL %d", e.counter)
+		default:
+			t.Fatalf("unknown event type %d", e.typ)
+		}
+		for _, f := range e.flows {
+			flowStarts[f]++
+		}
+		for _, f := range e.flowEnds {
+			flowEnds[f]++
+		}
+	}
+	for tr, n := range depth {
+		assert.Zero(t, n, "every slice on %q ends", tracks[tr].name)
+	}
+	assert.Equal(t, len(recs)+len(recs2), instants, "every record is an instant")
+	assert.Positive(t, counters)
+	require.NotEmpty(t, flowStarts, "the runs queue work items")
+	assert.Equal(t, flowStarts, flowEnds, "every flow starts once and ends once")
+	for _, n := range flowStarts {
+		assert.Equal(t, 1, n)
+	}
+}
+
+func TestPerfettoProtoEmpty(t *testing.T) {
+	b := writeProto(t, Run{Meta: Meta{Scenario: "empty"}, Records: []des.Record{}})
+	tracks, evs := decodeProto(t, b)
+	for _, e := range evs {
+		assert.Equal(t, uint64(eventCounter), e.typ, "no records: only the IRQL counters' start values")
+	}
+	assert.NotEmpty(t, tracks, "the process and processor tracks are still described")
+}
