@@ -5,5 +5,6 @@ package cli
 // importing their packages. model itself may not import them (they import
 // model); the CLI and bench may.
 import (
+	_ "github.com/wqsim/wqsim/model/reports"
 	_ "github.com/wqsim/wqsim/model/sct"
 )

@@ -84,10 +84,16 @@ func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
 // as much as an interlocked operation and is a scheduling point. After the
 // block is freed the access is a use-after-free, reported as Driver
 // Verifier's special pool does (DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL
-// 0xD5); what names the access in that report. Any IRQL.
+// 0xD5); what names the access in that report. A nil b is a NULL-pointer
+// dereference: an unhandled STATUS_ACCESS_VIOLATION, bug check 0x7E in a
+// thread (0x1E in a DPC or ISR) with the exception code as P1. Any IRQL.
 func (k *Kernel) AccessPool(b *PoolBlock, what string) {
 	x := k.cur("AccessPool")
 	k.point(x, k.cfg.Costs.Interlocked)
+	if b == nil {
+		k.raiseUnhandled(x, "memory access", STATUS_ACCESS_VIOLATION, what+" dereferenced a NULL pointer")
+		return
+	}
 	k.checkLive(x, b, what)
 }
 

@@ -278,3 +278,13 @@ func TestListEntry(t *testing.T) {
 	})
 	requireBugCheck(t, out, kernel.KERNEL_SECURITY_CHECK_FAILURE, kernel.FAST_FAIL_CORRUPT_LIST_ENTRY)
 }
+
+// A workload that dereferences a NULL pointer (AccessPool on a nil block)
+// raises STATUS_ACCESS_VIOLATION, unhandled in a system thread: 0x7E with
+// the exception code as P1 (REFERENCE §1.8).
+func TestAccessNullPoolIs0x7E(t *testing.T) {
+	out := runOne(t, kernel.DefaultConfig(), func(k *kernel.Kernel) {
+		k.AccessPool(nil, "context")
+	})
+	requireBugCheck(t, out, kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, uint64(kernel.STATUS_ACCESS_VIOLATION))
+}

@@ -4,13 +4,6 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
-// systemThreadExceptionNotHandled is bug check 0x7E, what a NULL-pointer
-// dereference in a system thread ends in (P1 = the exception code).
-const (
-	systemThreadExceptionNotHandled uint32 = 0x7E
-	statusAccessViolation           uint64 = 0xC0000005
-)
-
 // ref is a shared pointer to a pool block: a cell holding 1 (points to
 // block) or 0 (NULL), so loading it is a scheduling point the explorer can
 // interleave with the store that clears it.
@@ -42,10 +35,5 @@ func (r *ref) clearAndFree() {
 // deref touches what b points to: a NULL b is bug check 0x7E (access
 // violation), a freed b is Verifier's special-pool 0xD5.
 func (p *prog) deref(b *kernel.PoolBlock, what string) {
-	if b == nil {
-		p.k.Layer().BugCheckFrom("memory access", systemThreadExceptionNotHandled, statusAccessViolation, 0, 0, 0,
-			what+" dereferenced a NULL pointer")
-		return
-	}
-	p.k.AccessPool(b, what)
+	p.k.AccessPool(b, what) // a NULL b is bug check 0x7E
 }
