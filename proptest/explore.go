@@ -98,7 +98,7 @@ func Explore(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	if pr, ok := o.Strategy.(Preparer); ok {
-		prof, err := NaturalProfile(o.Scenario, o.Variant, o.Seed)
+		prof, err := naturalProfile(ctx, o.Watchdog, o.Scenario, o.Variant, o.Seed)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,9 @@
 package proptest
 
 import (
+	"context"
 	"slices"
+	"time"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -39,10 +41,20 @@ func (p *Profile) Interesting(a des.Access) bool {
 // NaturalProfile runs variant once with every decision natural and
 // access reports on, and summarises it.
 func NaturalProfile(s *model.Scenario, variant string, seed uint64) (*Profile, error) {
+	return naturalProfile(context.Background(), 0, s, variant, seed)
+}
+
+// naturalProfile is NaturalProfile under the watchdog: a natural run that
+// gets stuck yields an empty profile (the strategies fall back to their
+// defaults), and the exploration's own watchdog reports the stuck run.
+func naturalProfile(ctx context.Context, limit time.Duration, s *model.Scenario, variant string, seed uint64) (*Profile, error) {
 	rec := &profiler{}
-	r, err := model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: rec})
+	r, err := RunWatched(ctx, limit, s, variant, model.RunConfig{Seed: seed, Chooser: rec})
 	if err != nil {
 		return nil, err
+	}
+	if _, stuck := r.Outcome.Err.(*StuckError); stuck {
+		return &Profile{Events: map[int32]int{}}, nil // rec may still be written by the abandoned run
 	}
 	return rec.summarise(len(r.Outcome.Decisions)), nil
 }
