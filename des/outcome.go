@@ -9,6 +9,7 @@ type Outcome struct {
 	Err       error
 	End       Time       // virtual time when the run ended
 	Steps     uint64     // events fired
+	Calls     uint64     // work charged without an event (Sim.Work)
 	Hash      uint64     // stable hash of the whole trace
 	Decisions []Decision // the decision log that reproduces the run
 	Tail      []Record   // the last trace records
@@ -25,19 +26,35 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("panic in simulated code (%s): %v", e.Proc, e.Value)
 }
 
-// BudgetError reports that a run exceeded its step budget: usually a
-// simulated thread that loops without ever waiting, or a workload that never
-// ends.
+// Budget names the budget a run exhausted.
+type Budget uint8
+
+const (
+	// BudgetSteps is Config.StepBudget: events plus charged work.
+	BudgetSteps Budget = iota + 1
+	// BudgetDecisions is Config.DecisionBudget: logged decisions.
+	BudgetDecisions
+)
+
+// BudgetError reports that a run exhausted a budget: usually a simulated
+// thread that loops without ever waiting, or a workload that never ends.
 type BudgetError struct {
-	Steps   uint64
-	Pending int
-	At      Time
+	Budget    Budget
+	Steps     uint64 // events fired
+	Calls     uint64 // work charged without an event (kernel routines)
+	Decisions int    // decisions logged
+	Pending   int    // events still scheduled
+	At        Time
 }
 
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("step budget exceeded: %d events fired by %v with %d still pending; "+
-		"a simulated thread may spin without a kernel wait, or the workload never ends (raise StepBudget if it is legitimately long)",
-		e.Steps, e.At, e.Pending)
+	what, knob := "step budget", "StepBudget"
+	if e.Budget == BudgetDecisions {
+		what, knob = "decision budget", "DecisionBudget"
+	}
+	return fmt.Sprintf("%s exceeded: %d events, %d kernel calls and %d decisions by %v with %d events pending; "+
+		"a simulated thread may spin without a kernel wait, or the workload never ends (raise %s if it is legitimately long)",
+		what, e.Steps, e.Calls, e.Decisions, e.At, e.Pending, knob)
 }
 
 // ReplaceErr swaps the error a stopped run ended with for a richer report

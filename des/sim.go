@@ -17,9 +17,15 @@ type Config struct {
 	Chooser Chooser
 	// Sink receives trace records; nil drops them (the hash is still kept).
 	Sink Sink
-	// StepBudget stops the run with a *BudgetError after this many events;
-	// 0 means no limit.
+	// StepBudget stops the run with a *BudgetError once the events fired
+	// plus the work charged with Work (kernel routines that fired no event)
+	// reach it; 0 means no limit.
 	StepBudget uint64
+	// DecisionBudget stops the run with a *BudgetError once the decision
+	// log holds this many decisions; 0 means no limit. It bounds the memory
+	// of a run that decides without end (a thread looping over a
+	// scheduling point): each logged decision costs about 40 bytes.
+	DecisionBudget uint64
 	// DecideTies makes the order of events scheduled for the same instant a
 	// decision (PointTie) instead of insertion order.
 	DecideTies bool
@@ -66,6 +72,7 @@ type Sim struct {
 	free    []int32
 	live    int
 	steps   uint64
+	calls   uint64 // work charged by Work
 	cfg     Config
 	chooser Chooser
 	failer  Failer
@@ -78,6 +85,7 @@ type Sim struct {
 	stopped bool
 	ties    []entry
 	procs   procTable
+	watch   *Watch // nil unless Watch was called
 }
 
 // New returns a Sim configured by cfg.
@@ -103,7 +111,7 @@ func (s *Sim) Reset(cfg Config) {
 	for i := len(s.slots) - 1; i >= 0; i-- {
 		s.free = append(s.free, int32(i))
 	}
-	s.now, s.seq, s.live, s.steps = 0, 0, 0, 0
+	s.now, s.seq, s.live, s.steps, s.calls = 0, 0, 0, 0, 0
 	s.cfg = cfg
 	s.chooser = cfg.Chooser
 	if s.chooser == nil {
@@ -123,6 +131,9 @@ func (s *Sim) Reset(cfg Config) {
 	s.tail.recs = s.tail.recs[:n]
 	s.tail.reset()
 	s.stopErr, s.stopped = nil, false
+	if s.watch != nil {
+		s.watch.publish(s)
+	}
 }
 
 // WantAccess reports whether decision points should say what their
@@ -283,10 +294,41 @@ func (s *Sim) Step() bool {
 	} else {
 		p.resume()
 	}
-	if s.cfg.StepBudget != 0 && s.steps >= s.cfg.StepBudget && !s.stopped {
-		s.Stop(&BudgetError{Steps: s.steps, Pending: s.live, At: s.now})
+	if s.cfg.StepBudget != 0 && s.steps+s.calls >= s.cfg.StepBudget && !s.stopped {
+		s.overBudget(BudgetSteps)
+	}
+	if s.watch != nil && (s.steps+s.calls)&watchMask == 0 {
+		s.watch.publish(s)
 	}
 	return true
+}
+
+// Work charges one unit of work that fires no event to the step budget:
+// the kernel calls it on every routine simulated code calls, so code that
+// loops over routines that never yield (KeGetCurrentIrql, a Yield with
+// nothing to do) still exhausts the budget. It reports whether the run
+// may go on; once it has stopped (budget, finding, replay mismatch) the
+// caller must not continue the simulated code. No allocation.
+func (s *Sim) Work() bool {
+	s.calls++
+	if s.cfg.StepBudget != 0 && s.steps+s.calls >= s.cfg.StepBudget && !s.stopped {
+		s.overBudget(BudgetSteps)
+	}
+	if s.watch != nil && (s.steps+s.calls)&watchMask == 0 {
+		s.watch.publish(s)
+	}
+	return !s.stopped
+}
+
+// Calls returns the work charged with Work so far.
+func (s *Sim) Calls() uint64 { return s.calls }
+
+// overBudget stops the run with a *BudgetError for budget b. Kept out of
+// line: it runs once per run at most.
+//
+//go:noinline
+func (s *Sim) overBudget(b Budget) {
+	s.Stop(&BudgetError{Budget: b, Steps: s.steps, Calls: s.calls, Decisions: len(s.log), Pending: s.live, At: s.now})
 }
 
 // breakTie collects every live event due at e's instant and lets the
@@ -339,7 +381,11 @@ func (s *Sim) RunUntil(t Time) {
 // records nothing. A chooser that fails (strict replay mismatch) or returns
 // an out-of-range value stops the run; Choose then returns 0.
 func (s *Sim) Choose(p Point, n int) int {
-	if n <= 1 {
+	if n <= 1 || s.stopped {
+		return 0
+	}
+	if s.cfg.DecisionBudget != 0 && uint64(len(s.log)) >= s.cfg.DecisionBudget {
+		s.overBudget(BudgetDecisions)
 		return 0
 	}
 	c := s.chooser.Choose(p, n)
@@ -386,6 +432,7 @@ func (s *Sim) Outcome() Outcome {
 		Err:       s.stopErr,
 		End:       s.now,
 		Steps:     s.steps,
+		Calls:     s.calls,
 		Hash:      s.hash,
 		Decisions: s.log,
 	}

@@ -177,10 +177,18 @@ func (t *tailRing) add(r *Record) {
 }
 
 func (t *tailRing) snapshot() []Record {
-	if !t.full {
-		return append([]Record(nil), t.recs[:t.next]...)
+	n := t.next
+	if t.full {
+		n = len(t.recs)
 	}
-	out := make([]Record, 0, len(t.recs))
+	return t.appendTo(make([]Record, 0, n))
+}
+
+// appendTo appends the kept records to out, oldest first.
+func (t *tailRing) appendTo(out []Record) []Record {
+	if !t.full {
+		return append(out, t.recs[:t.next]...)
+	}
 	out = append(out, t.recs[t.next:]...)
 	return append(out, t.recs[:t.next]...)
 }

@@ -74,7 +74,7 @@ func (k *Kernel) spinCycle(x *exec) bool   { return k.cycleFrom(x) != nil }
 
 // deadlockFrom builds the report for a cycle through x.
 func (k *Kernel) deadlockFrom(x *exec) *Deadlock {
-	d := &Deadlock{Cycle: k.cycleFrom(x), At: k.Now()}
+	d := &Deadlock{Cycle: k.cycleFrom(x), At: k.sim.Now()}
 	d.Blocked = k.blockedEdges()
 	return d
 }
@@ -117,7 +117,7 @@ func (k *Kernel) findHang() *Deadlock {
 	if len(blocked) == 0 {
 		return nil
 	}
-	d := &Deadlock{Blocked: blocked, At: k.Now()}
+	d := &Deadlock{Blocked: blocked, At: k.sim.Now()}
 	for _, t := range k.threads {
 		if t.state == Waiting {
 			if c := k.cycleFrom(&t.exec); c != nil {

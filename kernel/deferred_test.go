@@ -132,3 +132,79 @@ func TestInterruptAtQuantumEnd(t *testing.T) {
 	require.NoError(t, k.Run().Err)
 	assert.Equal(t, []string{"isr", "dpc", "peer", "spinner"}, order)
 }
+
+// budgetMachine is a machine with a small step budget, for loops that
+// must end as livelocks.
+func budgetMachine(t *testing.T, cfg kernel.Config, budget uint64) *machine {
+	m := &machine{}
+	m.sim = des.New(des.Config{StepBudget: budget, DecisionBudget: budget, Chooser: des.NewSeeded(3)})
+	t.Cleanup(m.sim.Close)
+	m.Kernel = kernel.MustNew(m.sim, cfg)
+	return m
+}
+
+// Every exported routine counts toward the step budget, so simulated code
+// that loops over routines that never yield ends as a livelock naming the
+// looping thread instead of hanging the tool; the thread is parked at the
+// call that exhausted the budget and runs no further.
+func TestLoopsOverKernelRoutinesEndAsLivelock(t *testing.T) {
+	loops := map[string]func(k *kernel.Kernel){
+		"KeGetCurrentIrql": func(k *kernel.Kernel) { k.KeGetCurrentIrql() },
+		"Yield":            func(k *kernel.Kernel) { k.Layer().Yield() },
+		"Now":              func(k *kernel.Kernel) { k.Now() },
+		"KeInitializeEvent": func(k *kernel.Kernel) {
+			k.KeInitializeEvent("e", kernel.NotificationEvent, false)
+		},
+		"KeReadStateEvent": func(k *kernel.Kernel) {
+			k.KeReadStateEvent(k.KeInitializeEvent("e", kernel.NotificationEvent, false))
+		},
+		"Yield at DISPATCH_LEVEL": func(k *kernel.Kernel) {
+			if k.KeGetCurrentIrql() < kernel.DISPATCH_LEVEL {
+				k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+			}
+			k.Layer().Yield()
+		},
+	}
+	for name, body := range loops {
+		t.Run(name, func(t *testing.T) {
+			m := budgetMachine(t, oneCPU(), 10_000)
+			k := m.Kernel
+			after := false
+			k.PsCreateSystemThread("looper", 8, func() {
+				for i := 0; i < 1_000_000_000; i++ {
+					body(k)
+				}
+				after = true
+			})
+			o := k.Run()
+			var ll *kernel.Livelock
+			require.ErrorAs(t, o.Err, &ll)
+			assert.Contains(t, ll.Error(), "looper")
+			assert.LessOrEqual(t, o.Steps+o.Calls, uint64(10_001), "the budget, plus the call that found the run stopped")
+			assert.False(t, after, "the looping thread is parked at the call")
+		})
+	}
+}
+
+// With perturbations on, each Yield is a decision: the decision budget
+// ends the loop before the log grows without bound.
+func TestYieldLoopWithInjectionHitsDecisionBudget(t *testing.T) {
+	cfg := oneCPU()
+	cfg.InjectPreemption = true
+	m := &machine{}
+	m.sim = des.New(des.Config{StepBudget: 1_000_000, DecisionBudget: 5_000, Chooser: des.NewSeededBiased(1, 7, 8)})
+	t.Cleanup(m.sim.Close)
+	k := kernel.MustNew(m.sim, cfg)
+	k.PsCreateSystemThread("looper", 8, func() {
+		for {
+			k.Layer().Yield()
+		}
+	})
+	o := k.Run()
+	var be *des.BudgetError
+	require.ErrorAs(t, o.Err, &be)
+	assert.Equal(t, des.BudgetDecisions, be.Budget)
+	assert.Len(t, o.Decisions, 5_000)
+	var ll *kernel.Livelock
+	assert.ErrorAs(t, o.Err, &ll, "reported as a livelock")
+}

@@ -21,7 +21,7 @@ func (k *Kernel) makeReady(t *Thread, increment int) {
 		k.boost(t, increment)
 	}
 	t.state = Ready
-	t.readySince = k.Now()
+	t.readySince = k.sim.Now()
 	k.policy.Enqueue(t, false)
 }
 
@@ -153,7 +153,7 @@ func (k *Kernel) collectEqualPrio(t *Thread) bool {
 func (k *Kernel) preemptCurrent(c *Processor, front bool) {
 	t := c.cur
 	t.state = Ready
-	t.readySince = k.Now()
+	t.readySince = k.sim.Now()
 	t.cpu = nil
 	c.cur = nil
 	k.policy.Enqueue(t, front)
@@ -261,7 +261,7 @@ func (k *Kernel) balanceScanOnce() {
 		limit := k.cfg.ClockTick * des.Duration(k.cfg.StarvationTicks)
 		var boosted []*Thread
 		k.policy.Each(func(t *Thread) bool {
-			if t.priority >= 1 && t.priority <= 14 && k.Now().Sub(t.readySince) >= limit {
+			if t.priority >= 1 && t.priority <= 14 && k.sim.Now().Sub(t.readySince) >= limit {
 				boosted = append(boosted, t)
 			}
 			return len(boosted) < 10

@@ -35,6 +35,7 @@ const (
 // KeInitializeDpc returns a DPC of MediumImportance targeted at whichever
 // processor queues it.
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
+	k.tick()
 	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1}
 }
 
@@ -198,6 +199,7 @@ type KINTERRUPT struct {
 
 // IoConnectInterrupt returns an interrupt source at a device IRQL (3–11).
 func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT, any) bool, ctx any) (*KINTERRUPT, error) {
+	k.tick()
 	if irql < MinDIRQL || irql > MaxDIRQL {
 		return nil, fmt.Errorf("IoConnectInterrupt(%q): IRQL %d is not a device IRQL (3–11)", name, irql)
 	}
@@ -209,6 +211,7 @@ func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT
 // ISR runs as soon as that processor's IRQL is below the interrupt's.
 // Callable from anywhere (setup or simulated code); not a scheduling point.
 func (k *Kernel) DeviceInterrupt(intr *KINTERRUPT, cpu int, at des.Time) {
+	k.tick()
 	c := k.cpus[cpu]
 	k.sim.At(at, func() {
 		c.isrQueue = append(c.isrQueue, intr)
@@ -258,6 +261,7 @@ type KTIMER struct {
 
 // KeInitializeTimerEx returns a notification or synchronization timer.
 func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
+	k.tick()
 	t := &KTIMER{k: k}
 	t.init(objTimer, "timer "+name, typ == SynchronizationEvent, 0)
 	t.fire = t.expire

@@ -57,12 +57,22 @@ func (e *exec) init(k *Kernel, kind execKind, name string) {
 // running reports whether e's coroutine is the code executing now.
 func (e *exec) running() bool { return e.proc != nil && e.k.sim.Current() == e.proc }
 
-// cur returns the exec of the calling simulated code. api names the
-// routine for the error when it is called from outside simulated code.
+// cur returns the exec of the calling simulated code; every exported
+// routine that simulated code calls passes here. api names the routine for
+// the error when it is called from outside simulated code.
+//
+// Each call is charged to the step budget (des.Sim.Work), so a loop over
+// routines that never yield (KeGetCurrentIrql, a Yield with nothing to do)
+// ends as a livelock instead of hanging; once the run has stopped (that
+// budget, the decision budget, a finding) the caller is parked for good
+// instead of continuing.
 func (k *Kernel) cur(api string) *exec {
 	e := k.curOrNil()
 	if e == nil {
 		panic(fmt.Sprintf("kernel: %s called outside simulated code; call kernel routines from a thread, DPC or ISR body", api))
+	}
+	if !k.sim.Work() {
+		k.halt(e, nil)
 	}
 	return e
 }
@@ -80,9 +90,6 @@ func (k *Kernel) curOrNil() *exec {
 // exec (yielding to the loop so other processors advance and this one can
 // be preempted or interrupted) and offers the injected perturbations.
 func (k *Kernel) point(e *exec, cost des.Duration) {
-	if e.kind == execThread && e.thread.apcPending && e.irql == PASSIVE_LEVEL {
-		k.deliverApcs(e) // a queued kernel APC interrupts the thread here (REFERENCE §4.10)
-	}
 	c := e.cpu
 	if k.cfg.InjectPreemption && e.kind == execThread && e.irql < DISPATCH_LEVEL {
 		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id, Touch: e.next}, 3) {
@@ -94,12 +101,14 @@ func (k *Kernel) point(e *exec, cost des.Duration) {
 			k.emit(e, KindInject, "inject-stall", "", int64(k.cfg.StallTime), 0)
 		}
 	}
-	if cost == 0 && !c.needSettle && !c.yieldWanted {
-		return
+	if cost != 0 || c.needSettle || c.yieldWanted {
+		e.remaining += cost
+		e.req = reqCompute
+		e.proc.Yield()
 	}
-	e.remaining += cost
-	e.req = reqCompute
-	e.proc.Yield()
+	if e.kind == execThread && e.thread.apcPending && e.irql == PASSIVE_LEVEL {
+		k.deliverApcs(e) // a kernel APC queued meanwhile interrupts the thread here (REFERENCE §4.10)
+	}
 }
 
 // enter begins a kernel call: it finds the caller and passes a scheduling
@@ -186,3 +195,21 @@ func (k *Kernel) KeGetCurrentProcessorNumber() int {
 
 // KeIsExecutingDpc reports whether the caller runs in a DPC.
 func (k *Kernel) KeIsExecutingDpc() bool { return k.cur("KeIsExecutingDpc").kind == execDPC }
+
+// tick charges a call to the step budget, as cur does, for the exported
+// routines that setup code may also call outside simulated code
+// (initialisers, accessors): from simulated code they count, so a loop over
+// them ends as a livelock; from setup code or an event handler they are
+// free.
+func (k *Kernel) tick() {
+	p := k.sim.Current()
+	if p == nil || k.sim.Work() {
+		return
+	}
+	if e, _ := p.Data.(*exec); e != nil {
+		k.halt(e, nil)
+	}
+	for { // a coroutine of a higher layer, not a kernel context
+		p.Yield()
+	}
+}

@@ -51,11 +51,21 @@ type IRP struct {
 	thread    *Thread
 	UserEvent *KEVENT
 	UserIosb  *IO_STATUS_BLOCK
+
+	// REFERENCE §5.6: stack locations (index current is the current one;
+	// len(stack) when none is), Irp->PendingReturned during completion,
+	// IRP_DEFER_IO_COMPLETION, and whether the issuer's side has finished.
+	stack           []IO_STACK_LOCATION
+	current         int
+	pendingReturned bool
+	deferred        bool
+	finished        bool
 }
 
 // IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
 // completed before the run ends, or it is reported as a leak.
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
+	k.tick()
 	irp := &IRP{k: k, id: len(k.irps) + 1, Tag: tag}
 	irp.name = fmt.Sprintf("irp %d", irp.id)
 	if tag != "" {
@@ -77,8 +87,17 @@ func (i *IRP) Completed() bool { return i.completed }
 // k.IoIsCancelled from driver code).
 func (i *IRP) Cancelled() bool { return i.cancel }
 
-// PendingReturned reports whether IoMarkIrpPending was called.
-func (i *IRP) PendingReturned() bool { return i.pendingMarked }
+// PendingReturned is Irp->PendingReturned: for an IRP with stack
+// locations, whether the location just completed was marked pending (what
+// a completion routine tests before propagating the mark with
+// IoMarkIrpPending, REFERENCE §5.6); for one without, whether
+// IoMarkIrpPending was called.
+func (i *IRP) PendingReturned() bool {
+	if len(i.stack) > 0 {
+		return i.pendingReturned
+	}
+	return i.pendingMarked
+}
 
 // Done returns the notification event set when the IRP completes, so the
 // issuing thread can wait for it.
@@ -106,6 +125,11 @@ func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel
 func (k *Kernel) IoMarkIrpPending(irp *IRP) {
 	x := k.enter("IoMarkIrpPending")
 	irp.pendingMarked = true
+	if irp.current < len(irp.stack) {
+		loc := &irp.stack[irp.current]
+		loc.Control |= SL_PENDING_RETURNED
+		loc.marked = true
+	}
 	k.emit(x, KindIRP, "IoMarkIrpPending", irp.name, 0, 0)
 }
 
@@ -203,9 +227,15 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x6, uint64(irp.IoStatus.Status), uint64(irp.id), 0,
 			irp.name+" completed with STATUS_PENDING")
 	}
+	k.emit(x, KindIRP, "IoCompleteRequest", irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
+	if len(irp.stack) > 0 && !k.completeStack(x, irp) {
+		return // STATUS_MORE_PROCESSING_REQUIRED: the routine's driver owns the IRP again
+	}
 	irp.completed = true
 	irp.completedBy = x.name
-	k.emit(x, KindIRP, "IoCompleteRequest", irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
+	if irp.deferred && !irp.pendingReturned {
+		return // the issuer finishes it after IoCallDriver returns (Layer.FinishDeferred)
+	}
 	if t := irp.thread; t != nil && t.state != Terminated {
 		k.queueApc(x, k.completionApc(irp), nil, nil, priorityBoost)
 		return
@@ -246,6 +276,7 @@ func (k *Kernel) completionApc(irp *IRP) *KAPC {
 // threaded IRP: the status block and event the issuer gave, then the
 // IRP's own done event.
 func (k *Kernel) finishIrp(irp *IRP, priorityBoost int) {
+	irp.finished = true
 	if irp.UserIosb != nil {
 		*irp.UserIosb = irp.IoStatus
 	}

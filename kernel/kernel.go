@@ -68,7 +68,10 @@ func MustNew(sim *des.Sim, cfg Config) *Kernel {
 }
 
 // Now returns the virtual time.
-func (k *Kernel) Now() des.Time { return k.sim.Now() }
+func (k *Kernel) Now() des.Time {
+	k.tick()
+	return k.sim.Now()
+}
 
 // Run runs the simulation to quiescence and returns its outcome after the
 // end-of-run checks (see Finish).

@@ -20,6 +20,7 @@ type KQUEUE struct {
 // KeInitializeQueue returns a queue with the given concurrency limit
 // (0 = number of processors).
 func (k *Kernel) KeInitializeQueue(name string, limit int) *KQUEUE {
+	k.tick()
 	if limit <= 0 {
 		limit = len(k.cpus)
 	}

@@ -74,12 +74,14 @@ func (l *Layer) Fail(err error) {
 // cbdq operation) attributed to the calling simulated code.
 func (l *Layer) Trace(what, object string, a, b int64) {
 	k := l.kernel()
+	k.tick()
 	k.emit(k.curOrNil(), KindCall, what, object, a, b)
 }
 
 // TraceKind is Trace with the caller's own record kind.
 func (l *Layer) TraceKind(kind des.Kind, what, object string, a, b int64) {
 	k := l.kernel()
+	k.tick()
 	k.emit(k.curOrNil(), kind, what, object, a, b)
 }
 
@@ -87,12 +89,14 @@ func (l *Layer) TraceKind(kind des.Kind, what, object string, a, b int64) {
 // objects allocated on the caller's behalf by higher layers (work items).
 func (l *Layer) AllocateInternal(typ POOL_TYPE, size int, tag string) *PoolBlock {
 	k := l.kernel()
+	k.tick()
 	return k.allocate(k.curOrNil(), typ, size, tag)
 }
 
 // FreeInternal frees a block like ExFreePool but attributes the call to api.
 func (l *Layer) FreeInternal(b *PoolBlock, api string) {
 	k := l.kernel()
+	k.tick()
 	k.free(k.curOrNil(), b, b.Tag, api)
 }
 

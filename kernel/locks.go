@@ -26,6 +26,7 @@ type KSPIN_LOCK struct {
 
 // KeInitializeSpinLock returns a spin lock named name.
 func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK {
+	k.tick()
 	l := &KSPIN_LOCK{Name: name, obj: "spinlock " + name}
 	k.numberAtBirth(&l.aid)
 	return l
@@ -147,6 +148,7 @@ type FAST_MUTEX struct {
 
 // ExInitializeFastMutex returns a fast mutex named name.
 func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX {
+	k.tick()
 	m := &FAST_MUTEX{Name: name, obj: "fast mutex " + name}
 	k.numberAtBirth(&m.aid)
 	return m

@@ -22,6 +22,7 @@ type Cell struct {
 
 // NewCell returns a cell named name holding v.
 func (k *Kernel) NewCell(name string, v int64) *Cell {
+	k.tick()
 	c := &Cell{Name: name, v: v}
 	k.numberAtBirth(&c.aid)
 	return c

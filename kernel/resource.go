@@ -34,6 +34,7 @@ type sharedOwner struct {
 
 // ExInitializeResourceLite returns a resource named name.
 func (k *Kernel) ExInitializeResourceLite(name string) *ERESOURCE {
+	k.tick()
 	return &ERESOURCE{Name: name, obj: "resource " + name}
 }
 

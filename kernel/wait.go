@@ -109,6 +109,7 @@ type KEVENT struct{ dispatcherHeader }
 
 // KeInitializeEvent returns an event named name. Any IRQL.
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
+	k.tick()
 	e := &KEVENT{}
 	s := int32(0)
 	if signalled {
@@ -176,6 +177,7 @@ type KSEMAPHORE struct{ dispatcherHeader }
 
 // KeInitializeSemaphore returns a semaphore with count and limit.
 func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHORE {
+	k.tick()
 	s := &KSEMAPHORE{}
 	s.init(objSemaphore, "semaphore "+name, true, int32(count))
 	s.limit = int32(limit)
@@ -201,7 +203,10 @@ func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wa
 }
 
 // KeReadStateSemaphore returns the current count.
-func (k *Kernel) KeReadStateSemaphore(s *KSEMAPHORE) int { return int(s.state) }
+func (k *Kernel) KeReadStateSemaphore(s *KSEMAPHORE) int {
+	k.tick()
+	return int(s.state)
+}
 
 // signal sets h's state without a call cost (used by the kernel itself:
 // timers, thread exit, IRP completion events).
@@ -370,6 +375,11 @@ func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertabl
 		}
 		if left == 0 {
 			return STATUS_TIMEOUT
+		}
+		if t.apcPending && t.kernelApcDeliverable(x.irql) {
+			k.deliverApcs(x) // WRK: a pending kernel APC runs before the thread blocks
+			left = k.remainingTimeout(start, timeout)
+			continue
 		}
 		k.blockOn(x, api, typ, left, objs)
 		t.wait.mode, t.wait.alertable, t.wait.interruptible, t.wait.irql = mode, alertable, true, x.irql

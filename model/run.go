@@ -15,13 +15,28 @@ type RunConfig struct {
 	// Sim, if set, is reset and reused instead of allocating a new one
 	// (exploration runs many executions per worker).
 	Sim *des.Sim
-	// StepBudget bounds the run; 0 means 2,000,000 events.
+	// StepBudget bounds the run's events plus kernel calls (see
+	// des.Config.StepBudget); 0 means DefaultStepBudget.
 	StepBudget uint64
+	// DecisionBudget bounds the run's decision log (see
+	// des.Config.DecisionBudget); 0 means DefaultDecisionBudget.
+	DecisionBudget uint64
 	// Kernel overrides the scenario's kernel configuration when non-nil.
 	Kernel *kernel.Config
 	// SkipStepInvariants checks invariants only at the end (faster).
 	SkipStepInvariants bool
 }
+
+// Default budgets of a run. The scenarios of this repository stay under a
+// thousand events, kernel calls and decisions; a run that reaches a budget
+// is reported as a livelock. The decision budget also bounds memory (about
+// 40 bytes per logged decision, plus the fail file that saves them): a
+// thread looping over a scheduling point with perturbations on decides at
+// every turn.
+const (
+	DefaultStepBudget     = 2_000_000
+	DefaultDecisionBudget = 500_000
+)
 
 // Result is the outcome of one execution.
 type Result struct {
@@ -53,12 +68,14 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	}
 	drain := &drainChooser{inner: chooser}
 	drain.failer, _ = chooser.(des.Failer)
-	budget := rc.StepBudget
-	if budget == 0 {
-		budget = 2_000_000
+	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: rc.StepBudget,
+		DecisionBudget: rc.DecisionBudget, DecideTies: kcfg.InjectPreemption, WantAccess: des.WantsAccess(chooser)}
+	if dcfg.StepBudget == 0 {
+		dcfg.StepBudget = DefaultStepBudget
 	}
-	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: budget, DecideTies: kcfg.InjectPreemption,
-		WantAccess: des.WantsAccess(chooser)}
+	if dcfg.DecisionBudget == 0 {
+		dcfg.DecisionBudget = DefaultDecisionBudget
+	}
 	sim := rc.Sim
 	if sim == nil {
 		sim = des.New(dcfg)

@@ -59,8 +59,11 @@ type DRIVER_OBJECT struct {
 	DriverUnload DRIVER_UNLOAD
 	// DriverExtension is free for the driver's own state.
 	DriverExtension any
-	devices         []*DEVICE_OBJECT
-	state           driverState
+	// MajorFunction holds the driver's dispatch routines, indexed by the
+	// IRP's major function; IoCallDriver calls them (REFERENCE §5.6).
+	MajorFunction [IRP_MJ_MAXIMUM_FUNCTION + 1]DRIVER_DISPATCH
+	devices       []*DEVICE_OBJECT
+	state         driverState
 }
 
 func (d *DRIVER_OBJECT) header() *objectHeader    { return &d.hdr }
@@ -87,7 +90,12 @@ type DEVICE_OBJECT struct {
 	DriverObject *DRIVER_OBJECT
 	// DeviceExtension is free for the driver's per-device state.
 	DeviceExtension any
-	deleted         bool
+	// StackSize is how many stack locations an IRP sent to this device
+	// needs: 1, plus the stack below once attached (REFERENCE §5.6).
+	StackSize int
+	// AttachedDevice is the device attached on top of this one, if any.
+	AttachedDevice *DEVICE_OBJECT
+	deleted        bool
 }
 
 func (d *DEVICE_OBJECT) header() *objectHeader    { return &d.hdr }
@@ -160,7 +168,7 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 	k := s.k
 	k.Layer().Enter("IoCreateDevice")
 	k.Layer().CheckIrqlAtMost("IoCreateDevice", kernel.PASSIVE_LEVEL)
-	dev := &DEVICE_OBJECT{hdr: objectHeader{name: "device " + name, refs: 1}, DriverObject: d}
+	dev := &DEVICE_OBJECT{hdr: objectHeader{name: "device " + name, refs: 1}, DriverObject: d, StackSize: 1}
 	d.devices = append(d.devices, dev)
 	d.hdr.refs++
 	k.Layer().TraceKind(KindDriver, "device-create", dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))

@@ -1,0 +1,106 @@
+package queues
+
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// IRP major function codes the I/O path uses (wdm.h).
+const (
+	IRP_MJ_CREATE           uint8 = 0x00
+	IRP_MJ_CLOSE            uint8 = 0x02
+	IRP_MJ_READ             uint8 = 0x03
+	IRP_MJ_WRITE            uint8 = 0x04
+	IRP_MJ_DEVICE_CONTROL   uint8 = 0x0E
+	IRP_MJ_CLEANUP          uint8 = 0x12
+	IRP_MJ_MAXIMUM_FUNCTION uint8 = 0x1B
+)
+
+// DRIVER_DISPATCH is a driver's dispatch routine for one major function.
+// It runs in the caller of IoCallDriver at the caller's IRQL and must
+// either complete the IRP, pass it down, or mark it pending and return
+// STATUS_PENDING (REFERENCE §5.6).
+type DRIVER_DISPATCH func(dev *DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS
+
+// IoAttachDeviceToDeviceStack attaches source on top of the stack whose
+// bottom is target and returns the device it attached to (the previous
+// top), which is where source's driver sends IRPs on. source's StackSize
+// becomes that device's plus one. Caller IRQL PASSIVE_LEVEL.
+// REFERENCE §5.6.
+func (s *System) IoAttachDeviceToDeviceStack(source, target *DEVICE_OBJECT) *DEVICE_OBJECT {
+	l := s.k.Layer()
+	l.Enter("IoAttachDeviceToDeviceStack")
+	l.CheckIrqlAtMost("IoAttachDeviceToDeviceStack", kernel.PASSIVE_LEVEL)
+	top := target
+	for top.AttachedDevice != nil {
+		top = top.AttachedDevice
+	}
+	top.AttachedDevice = source
+	source.StackSize = top.StackSize + 1
+	l.TraceKind(KindDriver, "device-attach", source.hdr.name, int64(source.StackSize), 0)
+	return top
+}
+
+// IoCallDriver sends irp to dev: the next stack location becomes current
+// (bug check 0x35 if none is left) and dev's driver's dispatch routine for
+// the location's major function runs in the calling thread at its IRQL.
+// It returns what the routine returned; STATUS_PENDING means the IRP will
+// complete later, from whatever context completes it. With Verifier, a
+// STATUS_PENDING without IoMarkIrpPending is 0xC9 P1=0x23D and a mark
+// with another status 0xC9 P1=0x23E. A driver with no routine for the
+// major function fails the IRP with STATUS_INVALID_DEVICE_REQUEST, as the
+// I/O manager's default routine does. Caller IRQL ≤ DISPATCH_LEVEL.
+// REFERENCE §5.6.
+func (s *System) IoCallDriver(dev *DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS {
+	k := s.k
+	major := k.IoGetNextIrpStackLocation(irp).MajorFunction
+	return k.Layer().CallDriver(irp, dev, func() kernel.NTSTATUS {
+		routine := dev.DriverObject.MajorFunction[major]
+		if routine == nil {
+			irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_INVALID_DEVICE_REQUEST}
+			k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
+			return kernel.STATUS_INVALID_DEVICE_REQUEST
+		}
+		return routine(dev, irp)
+	})
+}
+
+// IoBuildSynchronousFsdRequest builds a threaded IRP for major, sized for
+// dev's stack, whose completion sets event and copies the status to iosb
+// in the calling thread, by the I/O completion APC (REFERENCE §4.10,
+// §5.6): the caller sends it with IoCallDriver and, on STATUS_PENDING,
+// waits for event. Waiting at APC_LEVEL or in a guarded region hangs:
+// that is why the documentation asks for PASSIVE_LEVEL. The model accepts
+// APC_LEVEL (Windows does not check it either) so the hang is reachable;
+// above APC_LEVEL is IRQL_NOT_LESS_OR_EQUAL.
+func (s *System) IoBuildSynchronousFsdRequest(major uint8, dev *DEVICE_OBJECT, event *kernel.KEVENT, iosb *kernel.IO_STATUS_BLOCK, tag string) *kernel.IRP {
+	k := s.k
+	k.Layer().CheckIrqlAtMost("IoBuildSynchronousFsdRequest", kernel.APC_LEVEL)
+	irp := s.buildIrp(major, dev, iosb, tag)
+	irp.UserEvent = event
+	k.IoQueueThreadIrp(irp)
+	return irp
+}
+
+// IoBuildAsynchronousFsdRequest builds an IRP for major sized for dev's
+// stack and not associated with any thread: its sender must set a
+// completion routine that frees it (IoFreeIrp) and returns
+// STATUS_MORE_PROCESSING_REQUIRED. Caller IRQL ≤ DISPATCH_LEVEL.
+// REFERENCE §5.6.
+func (s *System) IoBuildAsynchronousFsdRequest(major uint8, dev *DEVICE_OBJECT, iosb *kernel.IO_STATUS_BLOCK, tag string) *kernel.IRP {
+	s.k.Layer().CheckIrqlAtMost("IoBuildAsynchronousFsdRequest", kernel.DISPATCH_LEVEL)
+	return s.buildIrp(major, dev, iosb, tag)
+}
+
+func (s *System) buildIrp(major uint8, dev *DEVICE_OBJECT, iosb *kernel.IO_STATUS_BLOCK, tag string) *kernel.IRP {
+	if major > IRP_MJ_MAXIMUM_FUNCTION {
+		panic(fmt.Sprintf("queues: IRP major function 0x%X out of range", major))
+	}
+	k := s.k
+	irp := k.IoAllocateIrp(tag)
+	k.Layer().AllocateIrpStack(irp, dev.StackSize)
+	irp.UserIosb = iosb
+	k.IoGetNextIrpStackLocation(irp).MajorFunction = major
+	return irp
+}
