@@ -46,6 +46,11 @@ type Config struct {
 	// reported as IRQL_NOT_LESS_OR_EQUAL (0xA) where Windows would
 	// eventually crash that way, and ignored where it would not.
 	Verifier bool
+	// ForcePageableOut is Driver Verifier's Force IRQL Checking: every
+	// touch of paged pool or pageable code (PAGED_CODE) at IRQL ≥
+	// DISPATCH_LEVEL finds the page out and bug-checks 0xD1, instead of
+	// that being a decision whose choice 0 is "resident" (REFERENCE §4.9).
+	ForcePageableOut bool
 	// ResourceOwnerBoost is WRK's priority-inversion avoidance for
 	// ERESOURCEs: a thread that has waited ResourceTimeout (4 s) for one
 	// raises its owners below both its own priority and 14 to 14

@@ -35,8 +35,14 @@ func (c *Cell) Peek() int64 { return c.v }
 func (k *Kernel) access(c *Cell, what string, op des.AccessOp) *exec {
 	x := k.cur(what)
 	k.pointOn(x, k.cfg.Costs.Interlocked, &c.aid, op)
-	if c.Block != nil && c.Block.freed { // build the message only on failure
-		k.checkLive(x, c.Block, what+" "+c.Name)
+	write := op != des.AccessRead
+	if b := c.Block; b != nil {
+		if b.freed { // build the message only on failure
+			k.checkLive(x, b, what+" "+c.Name)
+		}
+		if b.Type == PagedPool && x.irql >= DISPATCH_LEVEL {
+			k.pagedAccess(x, b, what+" "+c.Name, write)
+		}
 	}
 	return x
 }

@@ -56,7 +56,10 @@ func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlo
 }
 
 // ExFreePoolWithTag frees b. A double free is BAD_POOL_CALLER 0xC2 P1=0x7;
-// a tag mismatch is 0xC2 P1=0xA.
+// a tag mismatch is 0xC2 P1=0xA. Freeing paged pool above APC_LEVEL is
+// Verifier 0xC4 P1=0x11 (P2 the IRQL, P3 the pool type, P4 the block);
+// without Verifier it touches the block's pool header, a paged access
+// (REFERENCE §4.9).
 func (k *Kernel) ExFreePoolWithTag(b *PoolBlock, tag string) {
 	x := k.enter("ExFreePoolWithTag")
 	k.free(x, b, tag, "ExFreePoolWithTag")
@@ -69,6 +72,9 @@ func (k *Kernel) ExFreePool(b *PoolBlock) {
 }
 
 func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
+	if x != nil && b.Type == PagedPool && x.irql > APC_LEVEL {
+		k.pagedFree(x, b, api)
+	}
 	if b.freed {
 		k.bugCheck(x, api, BAD_POOL_CALLER, 0x7, 0, 0, uint64(b.id), fmt.Sprintf("double free of pool block %s tag %q", b.name, b.Tag))
 	}
@@ -95,6 +101,9 @@ func (k *Kernel) AccessPool(b *PoolBlock, what string) {
 		return
 	}
 	k.checkLive(x, b, what)
+	if b.Type == PagedPool && x.irql >= DISPATCH_LEVEL {
+		k.pagedAccess(x, b, what, false)
+	}
 }
 
 func (k *Kernel) checkLive(x *exec, b *PoolBlock, what string) {
