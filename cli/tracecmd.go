@@ -57,7 +57,7 @@ func cmdTrace(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	meta := timeline.Meta{Scenario: res.Scenario + ":" + res.Variant, Seed: res.Seed, Outcome: errText(res.Outcome.Err), End: res.Outcome.End}
+	meta := runMeta(res)
 	write := func(out io.Writer) error { return writeTrace(out, o.format, recs.Records, meta) }
 	if o.out == "" {
 		if err := write(w); err != nil {

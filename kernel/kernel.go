@@ -33,7 +33,8 @@ type Kernel struct {
 	wantAccess    bool  // the Sim asked for access reports (access.go)
 	objSeq        int32 // last object number handed out by objID
 	endChecks     []func() []string
-	dpcFlush      *KEVENT // KeFlushQueuedDpcs waits here; made on first use
+	marks         MarkCounts // coverage marks hit in this run (Layer.HitMark)
+	dpcFlush      *KEVENT    // KeFlushQueuedDpcs waits here; made on first use
 }
 
 // New builds a kernel on sim. The configuration must be valid.

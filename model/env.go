@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -11,12 +12,17 @@ import (
 // Env is what a scenario's Setup and its driver code see: the kernel, the
 // variant being run, coverage marks, invariants and workload decisions.
 type Env struct {
-	K       *kernel.Kernel
-	Sim     *des.Sim
+	K   *kernel.Kernel
+	Sim *des.Sim // the engine: for package model and tools, not for driver code
+	// Variant is the name of the variant being run. Driver code asks Is
+	// instead of comparing it: Is panics on a name the scenario does not
+	// declare.
 	Variant string
 
-	marks      []string
-	sometimes  []string
+	scenario *Scenario
+
+	marks      []*Mark  // hit through Hit
+	sometimes  []string // declared with Sometimes
 	invariants []invariant
 	drain      *drainChooser
 	endChecks  []invariant
@@ -40,29 +46,58 @@ func (e *InvariantError) Error() string {
 
 func (e *InvariantError) Unwrap() error { return e.Err }
 
-// Hit records that the run reached a racy path (a coverage mark).
-func (e *Env) Hit(mark string) {
-	if !slices.Contains(e.marks, mark) {
-		e.marks = append(e.marks, mark)
+// Hit records that the run reached the racy path m (a coverage mark) and
+// traces it. Declare m once with NewMark and list it in the bug variant's
+// Marks.
+func (e *Env) Hit(m *Mark) {
+	if !slices.Contains(e.marks, m) {
+		e.marks = append(e.marks, m)
 	}
-	e.K.Layer().Trace("mark", mark, 0, 0)
+	l := e.K.Layer()
+	l.HitMark(m)
+	l.Trace("mark", m.String(), 0, 0)
 }
 
 // Sometimes declares an existential property: some execution of an
-// exploration must reach mark (call Hit(mark) on the racy path). An
+// exploration must reach mark m (call Hit(m) on the racy path). An
 // exploration that runs to its end without any execution hitting a
 // declared mark fails (proptest.Check), because a schedule space that never
 // reaches the race cannot show its absence: the workload or the strategy
 // is too weak. Declare it in Setup, before any thread runs.
-func (e *Env) Sometimes(mark string) {
-	if !slices.Contains(e.sometimes, mark) {
-		e.sometimes = append(e.sometimes, mark)
+func (e *Env) Sometimes(m *Mark) {
+	if !slices.Contains(e.sometimes, m.String()) {
+		e.sometimes = append(e.sometimes, m.String())
 	}
 }
 
-// Marks returns the marks hit so far, sorted.
+// Is reports whether the run executes the variant named name. It panics
+// if the scenario declares no variant of that name, so a mistyped name
+// stops the run at once instead of silently running the other branch:
+//
+//	if env.Is("racy") { ... the bug ... }
+func (e *Env) Is(name string) bool {
+	if e.Variant == name {
+		return true
+	}
+	if e.scenario != nil {
+		if _, ok := e.scenario.Variant(name); !ok {
+			panic(fmt.Sprintf("model: Env.Is(%q): scenario %q declares no such variant; its variants: %s",
+				name, e.scenario.Name, strings.Join(e.scenario.VariantNames(), ", ")))
+		}
+	}
+	return false
+}
+
+// Marks returns the texts of the marks hit so far, sorted: those hit
+// through Hit, and the library marks (csq, filter manager) that a variant
+// of the scenario lists.
 func (e *Env) Marks() []string {
-	out := slices.Clone(e.marks)
+	var out []string
+	for _, m := range e.K.Layer().Marks().Marks() {
+		if slices.Contains(e.marks, m) || e.scenario.listsMark(m) {
+			out = append(out, m.String())
+		}
+	}
 	slices.Sort(out)
 	return out
 }

@@ -153,6 +153,11 @@ func TestCoverageAndSometimes(t *testing.T) {
 	assert.Contains(t, fake.msgs[0], "never reached")
 }
 
+var (
+	markReached = model.NewMark("sometimes: reached")
+	markNever   = model.NewMark("sometimes: never reached")
+)
+
 func sometimesScenario() *model.Scenario {
 	return &model.Scenario{
 		Name: "sometimes", Doc: "declares two marks and reaches one",
@@ -163,9 +168,9 @@ func sometimesScenario() *model.Scenario {
 			return c
 		},
 		Setup: func(env *model.Env) error {
-			env.Sometimes("sometimes: reached")
-			env.Sometimes("sometimes: never reached")
-			env.K.PsCreateSystemThread("t", 8, func() { env.Hit("sometimes: reached") })
+			env.Sometimes(markReached)
+			env.Sometimes(markNever)
+			env.K.PsCreateSystemThread("t", 8, func() { env.Hit(markReached) })
 			return nil
 		},
 	}

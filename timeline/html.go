@@ -76,13 +76,19 @@ func threadColor(id int32) string {
 // are capped, with a visible note, so the page stays small whatever the
 // number of records. The same records always give the same bytes.
 func WriteHTML(w io.Writer, recs []des.Record, meta Meta) error {
-	m := buildModel(recs, meta.CPUs, meta.End)
-	p := &plot{m: m, meta: meta, placed: map[int][2]float64{}}
-	p.layout()
+	p := newPlot(recs, meta)
 	bw := bufio.NewWriter(w)
 	p.b = bw
 	p.document()
 	return bw.Flush()
+}
+
+// newPlot lays out recs for drawing.
+func newPlot(recs []des.Record, meta Meta) *plot {
+	m := buildModel(recs, meta.CPUs, meta.End)
+	p := &plot{m: m, meta: meta, placed: map[int][2]float64{}, divergence: -1}
+	p.layout()
+	return p
 }
 
 type plot struct {
@@ -101,7 +107,12 @@ type plot struct {
 
 	placed  map[int][2]float64 // flow record index → its marker's position
 	bugBand float64            // top of the bug-check label band, if any
-	ticks   []float64          // x of the time axis ticks
+	// perturbBand is the top of the band of perturbation labels, if any.
+	perturbBand float64
+	// divergence is where this run and the one it is compared with first
+	// differ (an explanation page), -1 when none is drawn.
+	divergence des.Time
+	ticks      []float64 // x of the time axis ticks
 }
 
 func (p *plot) layout() {
@@ -114,6 +125,10 @@ func (p *plot) layout() {
 			y += 18
 			break
 		}
+	}
+	if len(p.meta.Perturbations) > 0 {
+		p.perturbBand = y
+		y += 18
 	}
 	p.extraTop = -1
 	if p.hasNoCPUMarkers() {
@@ -175,6 +190,12 @@ func esc(s string) string {
 // the chart, then the tooltip script.
 func (p *plot) document() {
 	p.header()
+	p.chart()
+	p.w(pageFooter)
+}
+
+// chart writes the legend, the downsampling note and the chart.
+func (p *plot) chart() {
 	// The SVG is drawn first: the legend and the note depend on what it holds.
 	svg := p.drawSVG()
 	p.legend()
@@ -182,7 +203,6 @@ func (p *plot) document() {
 		p.ws(`<div class="note" id="downsampled">`, esc(n), "</div>\n")
 	}
 	p.ws(`<div class="chart">`, "\n", svg, "</div>\n")
-	p.w(pageFooter)
 }
 
 // header writes the page up to the outcome badge: head with the inline
@@ -207,6 +227,30 @@ func (p *plot) header() {
 		` · `, esc(fmtTime(int64(m.start))), ` – `, esc(fmtTime(int64(m.end))), `</div>
 <div class="outcome `, class, `"><span class="k">outcome</span> `, esc(outcome), `</div>
 `)
+	p.runFacts()
+}
+
+// runFacts lists the run's perturbations (what its schedule did unlike the
+// natural one) and the coverage marks it reached.
+func (p *plot) runFacts() {
+	if ps := p.meta.Perturbations; len(ps) > 0 {
+		p.ws(`<div class="facts" id="perturbations"><span class="k">perturbed decisions</span><ul>`)
+		for i, pt := range ps {
+			who := ""
+			if pt.Actor != 0 {
+				who = " (for " + actorName(p.m.recs, pt.Actor) + ")"
+			}
+			p.ws(`<li id="perturbation-`, strconv.Itoa(i+1), `">t=`, esc(fmtTime(int64(pt.At))), esc(who), `: `, esc(pt.Text), `</li>`)
+		}
+		p.w("</ul></div>\n")
+	}
+	if len(p.meta.Marks) > 0 {
+		p.ws(`<div class="facts" id="marks"><span class="k">racy paths reached</span><ul>`)
+		for _, m := range p.meta.Marks {
+			p.ws(`<li>`, esc(m), `</li>`)
+		}
+		p.w("</ul></div>\n")
+	}
 }
 
 // outcomeBadge returns the outcome to show and its badge's class: "ok",
@@ -285,6 +329,9 @@ func (p *plot) legend() {
 	p.w(`<span class="i"><span class="mk irp"></span>IRP</span>`)
 	p.w(`<span class="i"><span class="mk q"></span>work item queued <span class="arrow"></span> <span class="mk r"></span> run</span>`)
 	p.w(`<span class="i"><span class="mk bug">✕</span>bug check</span>`)
+	if len(p.meta.Perturbations) > 0 {
+		p.w(`<span class="i"><span class="sw" style="background:#e67e22;width:3px"></span>perturbed decision (⚑)</span>`)
+	}
 	p.w("</div>\n")
 }
 
@@ -296,6 +343,11 @@ h1{font-size:20px;margin:0 0 4px;font-weight:650}
 .meta b{color:#1d2330;font-weight:600}
 .outcome{display:inline-block;padding:3px 10px;border-radius:5px;font-weight:600;font-size:12.5px;margin-bottom:8px;max-width:1320px}
 .outcome .k{font-weight:500;opacity:.75;margin-right:4px}
+.facts{margin:2px 0 8px;font-size:12.5px}
+.facts .k{font-weight:600;color:#b35900}
+.facts ul{margin:2px 0 0;padding-left:20px}
+h2{font-size:15px;margin:16px 0 6px;font-weight:650}
+pre#explain{font-size:11.5px;background:#f6f7f9;padding:8px;overflow-x:auto}
 .outcome.ok{background:#e3f4e5;color:#1e6b2a}
 .outcome.unknown{background:#eef0f3;color:#4a5263}
 .outcome.bad{background:#fde4e1;color:#a42a1c;border-left:4px solid #d62728}

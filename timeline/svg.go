@@ -32,7 +32,45 @@ func (p *plot) svg() {
 	p.gapBands()
 	p.flows()
 	p.bugChecks()
+	p.perturbations()
+	p.divergenceLine()
 	p.w("</svg>\n")
+}
+
+// perturbations draws an orange line through every lane at each of the
+// run's non-natural decisions, labelled with its number; the tooltip says
+// what was chosen instead of the natural option.
+func (p *plot) perturbations() {
+	if len(p.meta.Perturbations) == 0 {
+		return
+	}
+	p.w(`<g class="perturbations">` + "\n")
+	for i, pt := range p.meta.Perturbations {
+		x := p.x(pt.At)
+		tip := "t=" + fmtTime(int64(pt.At)) + ": " + pt.Text
+		if pt.Actor != 0 {
+			tip += " (for " + actorName(p.m.recs, pt.Actor) + ")"
+		}
+		p.ws(`<g class="perturbation" id="perturbation-mark-`, strconv.Itoa(i+1), `"><title>`, esc(tip), `</title>`)
+		p.ws(`<line x1="`, f(x), `" y1="`, f(p.perturbBand+2), `" x2="`, f(x), `" y2="`, f(p.height-4), `" stroke="#e67e22" stroke-width="1.5" stroke-dasharray="2 2"/>`)
+		anchor, lx := "end", x-4
+		if x < gutter+plotWidth/2 {
+			anchor, lx = "start", x+4
+		}
+		p.ws(`<text x="`, f(lx), `" y="`, f(p.perturbBand+12), `" font-size="11" font-weight="700" fill="#b35900" text-anchor="`, anchor, `">`, esc(perturbationLabel(pt)), "</text></g>\n")
+	}
+	p.w("</g>\n")
+}
+
+// divergenceLine draws, on an explanation page, a blue line where this
+// run and the other first differ.
+func (p *plot) divergenceLine() {
+	if p.divergence < 0 {
+		return
+	}
+	x := p.x(p.divergence)
+	p.ws(`<g id="divergence"><title>first difference between the natural and the failing run, t=`, esc(fmtTime(int64(p.divergence))), `</title>`)
+	p.ws(`<line x1="`, f(x), `" y1="`, f(axisHeight-8), `" x2="`, f(x), `" y2="`, f(p.height-4), `" stroke="#1f6fd1" stroke-width="2"/></g>`, "\n")
 }
 
 // box is a slice to draw, or a run of slices too narrow to draw alone.

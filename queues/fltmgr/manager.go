@@ -62,7 +62,7 @@ type FilterManager struct {
 	topLevel map[*kernel.Thread]any // IoGetTopLevelIrp per thread; never ranged over
 	lastOp   int
 	lastItem int
-	hits     [numMarks]int
+	hits     kernel.MarkCounts
 }
 
 // New returns a filter manager on k. sys provides the system worker queues
@@ -92,7 +92,7 @@ func (fm *FilterManager) Kernel() *kernel.Kernel { return fm.k }
 func (fm *FilterManager) Config() Config { return fm.cfg }
 
 // Hits returns how many times the path m ran.
-func (fm *FilterManager) Hits(m Mark) int { return fm.hits[m] }
+func (fm *FilterManager) Hits(m *kernel.Mark) int { return fm.hits.Count(m) }
 
 // Filters returns the registered filters, in registration order.
 func (fm *FilterManager) Filters() []*FLT_FILTER { return fm.filters }
@@ -197,8 +197,9 @@ func (fm *FilterManager) trace(kind des.Kind, what, object string, a, b int64) {
 	fm.k.Layer().TraceKind(kind, what, object, a, b)
 }
 
-func (fm *FilterManager) mark(m Mark, object string) {
-	fm.hits[m]++
+func (fm *FilterManager) mark(m *kernel.Mark, object string) {
+	fm.hits.Add(m)
+	fm.k.Layer().HitMark(m)
 	fm.trace(KindFltMark, m.String(), object, 0, 0)
 }
 
