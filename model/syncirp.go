@@ -104,13 +104,13 @@ func (x *siFilter) read() {
 // dispatchRead reads the metadata, then passes the read down.
 func (x *siFilter) dispatchRead(_ *queues.DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS {
 	k := x.k
-	switch x.env.Variant {
-	case "wait-under-mutex":
+	switch {
+	case x.env.Is("wait-under-mutex"):
 		k.ExAcquireFastMutex(x.mutex)
 		x.readMetadata()
 		x.meta++
 		k.ExReleaseFastMutex(x.mutex)
-	case "wait-in-guarded-region":
+	case x.env.Is("wait-in-guarded-region"):
 		k.KeEnterGuardedRegion()
 		x.readMetadata()
 		k.KeLeaveGuardedRegion()

@@ -119,7 +119,10 @@ func WriteExplainHTML(w io.Writer, e *Explanation) error {
 	failMeta.Perturbations = e.Perturbations
 	failing := newPlot(e.Failing.Records, failMeta)
 	failing.divergence = at
-	natural := newPlot(e.Natural.Records, e.Natural.Meta)
+	// The natural run is drawn over the failing run's span, so the two
+	// timelines cover the same stretch of virtual time.
+	natRecs, natMeta, clipped := clipTo(e.Natural, failing.m.end)
+	natural := newPlot(natRecs, natMeta)
 	natural.divergence = at
 
 	bw := bufio.NewWriter(w)
@@ -129,6 +132,10 @@ func WriteExplainHTML(w io.Writer, e *Explanation) error {
 	failing.chart()
 	natural.b = bw
 	natural.ws(`<h2>natural run (every decision takes its natural choice) — `, esc(e.Natural.Meta.Outcome), `</h2>`, "\n")
+	if clipped > 0 {
+		natural.ws(`<div class="note">Shown up to `, esc(fmtTime(int64(failing.m.end))), `, where the failing run ends; `,
+			strconv.Itoa(clipped), ` later records of the natural run are left out (wqsim trace shows them all).</div>`, "\n")
+	}
 	natural.chart()
 	var text strings.Builder
 	if err := WriteExplain(&text, e); err != nil {
@@ -137,6 +144,20 @@ func WriteExplainHTML(w io.Writer, e *Explanation) error {
 	natural.ws(`<h2>explanation</h2>`, "\n", `<pre id="explain">`, esc(text.String()), "</pre>\n")
 	natural.w(pageFooter)
 	return bw.Flush()
+}
+
+// clipTo returns r's records up to end (and its meta ending there) and
+// how many records were left out.
+func clipTo(r Run, end des.Time) ([]des.Record, Meta, int) {
+	n := len(r.Records)
+	for n > 0 && r.Records[n-1].At > end {
+		n--
+	}
+	meta := r.Meta
+	if n < len(r.Records) {
+		meta.End = end
+	}
+	return r.Records[:n], meta, len(r.Records) - n
 }
 
 // perturbationLabel is the short label drawn at a perturbation's line.
