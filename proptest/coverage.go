@@ -61,11 +61,7 @@ func fillCoverage(rep *Report, upTo int, parts ...*coverage) {
 		}
 	}
 	rep.Fingerprints = len(seen)
-	rep.Marks, rep.Missed = nil, nil
-	for m := range reached {
-		rep.Marks = append(rep.Marks, m)
-	}
-	slices.Sort(rep.Marks)
+	rep.Missed = nil
 	for _, m := range declared {
 		if !reached[m] {
 			rep.Missed = append(rep.Missed, m)

@@ -139,13 +139,15 @@ func TestCoverageAndSometimes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, rep.Fingerprints, 1)
 	assert.LessOrEqual(t, rep.Fingerprints, rep.Execs)
-	assert.Equal(t, []string{"lostupdate: preempted between read and write"}, rep.Marks)
+	assert.Contains(t, rep.Marks, "lostupdate: preempted between read and write")
+	assert.Len(t, rep.Marks, 1)
 
 	s := sometimesScenario()
 	rep, err = proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: "correct", Execs: 200, Seed: 1})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"sometimes: never reached"}, rep.Missed)
-	assert.Equal(t, []string{"sometimes: reached"}, rep.Marks)
+	assert.Contains(t, rep.Marks, "sometimes: reached")
+	assert.NotContains(t, rep.Marks, "sometimes: never reached")
 	fake := &fakeTB{TB: t}
 	proptest.Check(fake, s, "correct", proptest.CheckOptions{Execs: 100})
 	assert.True(t, fake.failed, "Check fails when a Sometimes mark is never reached")
