@@ -1,8 +1,6 @@
 package kernel
 
 import (
-	"github.com/wqsim/wqsim/des"
-
 	"fmt"
 
 	"github.com/wqsim/wqsim/des"
