@@ -36,6 +36,9 @@ type Config struct {
 	DecideTies bool
 	// TailLen is how many trace records an Outcome keeps; 0 means 64.
 	TailLen int
+	// WantAccess asks the layers above to fill Point.Touch and
+	// Point.Touches (see AccessWanter); off, they skip that work.
+	WantAccess bool
 }
 
 // Handler is an event callback. Callers that schedule the same callback
@@ -139,6 +142,10 @@ func (s *Sim) Reset(cfg Config) {
 		s.watch.publish(s)
 	}
 }
+
+// WantAccess reports whether decision points should say what their
+// alternatives touch (Config.WantAccess).
+func (s *Sim) WantAccess() bool { return s.cfg.WantAccess }
 
 // Now returns the current virtual time.
 func (s *Sim) Now() Time { return s.now }
