@@ -49,7 +49,13 @@ func cmdExperiment(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return usagef("%v\nfix the experiment file and run again (`wqsim help experiment`; example: bench/experiments/pools.json)", err)
 	}
+	if err := e.ValidateScaled(o.scale); err != nil {
+		return usagef("%v\nlower --scale, or fix the experiment file", err)
+	}
 	out := o.out
+	if out == "-" {
+		return usagef("-o -: experiment writes a directory of files; give a directory")
+	}
 	if out == "" {
 		out = filepath.Join("out", e.Name)
 	}

@@ -120,6 +120,11 @@ func WriteDir(dir string, files []File) (err error) {
 	case statErr != nil:
 		return statErr
 	}
+	for _, f := range files {
+		if st, err := os.Lstat(filepath.Join(dir, f.Name)); err == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("%s exists and is not a regular file (%v); refusing to replace it: choose another -o", filepath.Join(dir, f.Name), st.Mode().Type())
+		}
+	}
 	var tmps []string
 	defer func() {
 		if err != nil {
@@ -151,7 +156,8 @@ func writeNewDir(dir string, files []File) error {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(parent, ".wqsim-out-*")
+	atomicfile.RemoveStale(parent)
+	tmp, err := os.MkdirTemp(parent, atomicfile.TempPrefix+"*")
 	if err != nil {
 		return err
 	}

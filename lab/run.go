@@ -60,7 +60,7 @@ func (e *Experiment) cells(scale float64) []cellSpec {
 // fails only on cancellation; a cell whose simulated run ends in a
 // finding (a deadlock, a bug check) has that outcome in its result.
 func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
-	if err := e.Validate(); err != nil {
+	if err := e.ValidateScaled(opt.Scale); err != nil {
 		return nil, err
 	}
 	scale := opt.Scale

@@ -44,6 +44,28 @@ func (v *validator) bad(path, format string, a ...any) {
 	}
 }
 
+// ValidateScaled validates e as it runs with Options.Scale scale: every
+// workload's duration multiplied, so a scale cannot carry an experiment
+// past the limits (a window over an hour, too many work items per cell).
+func (e *Experiment) ValidateScaled(scale float64) error {
+	if scale <= 0 {
+		scale = 1
+	}
+	if err := e.Validate(); err != nil || scale == 1 {
+		return err
+	}
+	scaled := *e
+	scaled.Workloads = append([]Workload(nil), e.Workloads...)
+	for i := range scaled.Workloads {
+		d := &scaled.Workloads[i].Duration
+		d.D = des.Duration(float64(d.D) * scale)
+	}
+	if err := scaled.Validate(); err != nil {
+		return fmt.Errorf("with --scale %v: %w", scale, err)
+	}
+	return nil
+}
+
 // Validate reports every impossible or missing value of e, each with its
 // path and what to do; nil if e can run.
 func (e *Experiment) Validate() error {
