@@ -62,7 +62,7 @@ func init() {
 }
 
 type pcFilter struct {
-	fltFilter
+	*Minifilter
 	mutex   *kernel.FAST_MUTEX
 	charged map[*kernel.Thread]int // bytes charged per reader, under mutex; never ranged over
 }
@@ -75,12 +75,13 @@ type pcCharge struct {
 
 func setupPostOpCtx(env *Env) error {
 	k := env.K
-	b, vol, err := newFltFilter(env)
+	b, err := NewMinifilter(env)
 	if err != nil {
 		return err
 	}
-	pc := &pcFilter{fltFilter: b, mutex: k.ExInitializeFastMutex("pc table"), charged: map[*kernel.Thread]int{}}
-	if err := pc.register("account", 360000, &fltmgr.FLT_REGISTRATION{
+	vol := b.Volume
+	pc := &pcFilter{Minifilter: b, mutex: k.ExInitializeFastMutex("pc table"), charged: map[*kernel.Thread]int{}}
+	if err := pc.Register("account", 360000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{MajorFunction: fltmgr.IRP_MJ_READ, PostOperation: pc.postRead}},
 	}); err != nil {
 		return err
@@ -91,7 +92,7 @@ func setupPostOpCtx(env *Env) error {
 	for i := range readers {
 		readers[i] = k.PsCreateSystemThread(fmt.Sprintf("reader%d", i), 8, func() {
 			if i == 0 {
-				pc.startFiltering()
+				pc.StartFiltering()
 				k.KeSetEvent(started, 0, false)
 			}
 			k.KeWaitForSingleObject(started, kernel.Infinite)
@@ -106,9 +107,9 @@ func setupPostOpCtx(env *Env) error {
 	// with that TopLevelIrp.
 	k.PsCreateSystemThread("lazywriter", 8, func() {
 		for range 4 {
-			pc.fm.IoSetTopLevelIrp("FSRTL_CACHE_TOP_LEVEL_IRP")
+			pc.FM.IoSetTopLevelIrp("FSRTL_CACHE_TOP_LEVEL_IRP")
 			k.Compute(150 * des.Microsecond)
-			pc.fm.IoSetTopLevelIrp(nil)
+			pc.FM.IoSetTopLevelIrp(nil)
 			k.KeDelayExecutionThread(20 * des.Microsecond)
 		}
 	})
@@ -120,7 +121,7 @@ func setupPostOpCtx(env *Env) error {
 		}
 		return nil
 	})
-	pc.unloadWhenDone(apps)
+	pc.UnloadWhenDone(apps.done)
 	return nil
 }
 
@@ -129,29 +130,29 @@ func (pc *pcFilter) postRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_RE
 	if flags&fltmgr.FLTFL_POST_OPERATION_DRAINING != 0 {
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
-	k := pc.k
+	k := pc.K
 	charge := &pcCharge{reader: data.Thread, bytes: int(data.IoStatus.Information)}
 	if k.KeGetCurrentThread() != data.Thread {
-		pc.env.Hit(markPcNotCurrent)
-		if pc.env.Is("charge-current-thread") {
+		pc.Env.Hit(markPcNotCurrent)
+		if pc.Env.Is("charge-current-thread") {
 			charge.reader = k.KeGetCurrentThread()
 		}
 	}
-	item := pc.fm.FltAllocateDeferredIoWorkItem()
+	item := pc.FM.FltAllocateDeferredIoWorkItem()
 	if item == nil {
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
-	st := pc.fm.FltQueueDeferredIoWorkItem(item, data, pc.chargeWork, queues.DelayedWorkQueue, charge)
+	st := pc.FM.FltQueueDeferredIoWorkItem(item, data, pc.chargeWork, queues.DelayedWorkQueue, charge)
 	if st == kernel.STATUS_SUCCESS {
 		return fltmgr.FLT_POSTOP_MORE_PROCESSING_REQUIRED
 	}
-	pc.fm.FltFreeDeferredIoWorkItem(item)
-	pc.env.Hit(markPcNotSafe)
-	if pc.env.Is("ignore-not-safe") {
+	pc.FM.FltFreeDeferredIoWorkItem(item)
+	pc.Env.Hit(markPcNotSafe)
+	if pc.Env.Is("ignore-not-safe") {
 		return fltmgr.FLT_POSTOP_MORE_PROCESSING_REQUIRED
 	}
 	var ret fltmgr.FLT_POSTOP_CALLBACK_STATUS
-	if pc.fm.FltDoCompletionProcessingWhenSafe(data, objs, charge, flags, pc.chargeWhenSafe, &ret) {
+	if pc.FM.FltDoCompletionProcessingWhenSafe(data, objs, charge, flags, pc.chargeWhenSafe, &ret) {
 		return ret
 	}
 	return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
@@ -160,8 +161,8 @@ func (pc *pcFilter) postRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_RE
 // chargeWork is the deferred work item: charge, then resume completion.
 func (pc *pcFilter) chargeWork(item *fltmgr.FLT_DEFERRED_IO_WORKITEM, data *fltmgr.FLT_CALLBACK_DATA, ctx any) {
 	pc.charge(ctx.(*pcCharge))
-	pc.fm.FltFreeDeferredIoWorkItem(item)
-	pc.fm.FltCompletePendedPostOperation(data)
+	pc.FM.FltFreeDeferredIoWorkItem(item)
+	pc.FM.FltCompletePendedPostOperation(data)
 }
 
 // chargeWhenSafe is the safe callback of FltDoCompletionProcessingWhenSafe.
@@ -171,7 +172,7 @@ func (pc *pcFilter) chargeWhenSafe(_ *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RE
 }
 
 func (pc *pcFilter) charge(c *pcCharge) {
-	pc.k.ExAcquireFastMutex(pc.mutex)
+	pc.K.ExAcquireFastMutex(pc.mutex)
 	pc.charged[c.reader] += c.bytes
-	pc.k.ExReleaseFastMutex(pc.mutex)
+	pc.K.ExReleaseFastMutex(pc.mutex)
 }
