@@ -81,4 +81,3 @@ func FuzzTraceArg(f *testing.F) {
 		}
 	})
 }
-

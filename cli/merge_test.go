@@ -98,4 +98,3 @@ func splitLines(s string) []string {
 	}
 	return append(out, s[start:])
 }
-

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/model"
