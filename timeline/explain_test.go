@@ -46,3 +46,21 @@ func TestWriteExplain(t *testing.T) {
 	assert.Contains(t, h.String(), `id="perturbation-mark-1"`)
 	assert.Contains(t, h.String(), "⚑ decision 3")
 }
+
+func TestElideKeepsNamesApart(t *testing.T) {
+	assert.Equal(t, "app0", elide("app0", 8))
+	assert.Equal(t, "critical.3", elide("worker.critical.3", 10), "a dotted name drops its first part")
+	assert.Equal(t, "…ical.3", elide("worker.critical.3", 7), "a numbered name keeps its end")
+	assert.NotEqual(t, elide("worker.critical.3", 5), elide("worker.critical.4", 5))
+	assert.Equal(t, "cance…", elide("canceller", 6))
+}
+
+func TestThreadColorsStayDistinct(t *testing.T) {
+	seen := map[string]int32{}
+	for id := int32(1); id <= 40; id++ {
+		c := threadColor(id)
+		prev, dup := seen[c]
+		assert.False(t, dup, "threads %d and %d share colour %s", prev, id, c)
+		seen[c] = id
+	}
+}

@@ -14,7 +14,7 @@ import (
 // svg draws the chart: time axis, the "no cpu" row if needed, one lane
 // per processor, idle-gap bands, work-item arrows and bug-check lines.
 func (p *plot) svg() {
-	p.ws(`<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="`, f(svgWidth), `" height="`, f(p.height),
+	p.ws(`<svg xmlns="http://www.w3.org/2000/svg" class="timeline" data-gutter="`, f(gutter), `" data-plot-width="`, f(plotWidth), `" width="`, f(svgWidth), `" height="`, f(p.height),
 		`" viewBox="0 0 `, f(svgWidth), " ", f(p.height), `" role="img" aria-label="timeline">`, "\n")
 	p.w(`<defs>
 <pattern id="hatch" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="1.6" height="5" fill="#1e2330" fill-opacity="0.55"/></pattern>
@@ -174,19 +174,38 @@ func (p *plot) rect(x0, x1, y, h float64, fill, extra, tip string) {
 	p.w("</rect>\n")
 }
 
-// label writes name inside a box if it fits, shortened with an ellipsis.
+// label writes name inside a box if it fits, elided (see elide) if not;
+// an elided label carries its full name and the room it had, so the
+// page's zoom can show more of it.
 func (p *plot) label(x0, x1, y float64, name, color string, size float64) {
 	room := x1 - x0 - 6
 	perChar := size * 0.56
 	if room < perChar*3 {
 		return
 	}
-	maxChars := int(room / perChar)
-	if utf8.RuneCountInString(name) > maxChars {
-		r := []rune(name)
-		name = string(r[:maxChars-1]) + "…"
+	shown := elide(name, int(room/perChar))
+	full := ""
+	if shown != name {
+		full = ` data-full="` + esc(name) + `" data-room="` + f(room) + `"`
 	}
-	p.ws(`<text x="`, f(x0+4), `" y="`, f(y), `" font-size="`, f(size), `" fill="`, color, `" pointer-events="none">`, esc(name), "</text>\n")
+	p.ws(`<text x="`, f(x0+4), `" y="`, f(y), `" font-size="`, f(size), `" fill="`, color, `" pointer-events="none"`, full, `>`, esc(shown), "</text>\n")
+}
+
+// elide shortens name to at most n characters (n ≥ 3) so that similar
+// names stay apart: a name ending in a digit (worker.critical.3) keeps its
+// end, others their start; a dotted name first drops its first part.
+func elide(name string, n int) string {
+	r := []rune(name)
+	if len(r) <= n {
+		return name
+	}
+	if _, rest, ok := strings.Cut(name, "."); ok && utf8.RuneCountInString(rest) <= n {
+		return rest
+	}
+	if last := r[len(r)-1]; last >= '0' && last <= '9' {
+		return "…" + string(r[len(r)-n+1:])
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // lane draws processor c's lane: its frame and rows, the thread, DPC,

@@ -3,7 +3,9 @@ package fltmgr
 import (
 	"fmt"
 
+	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
 )
 
 // frameState is where an operation is with respect to one instance.
@@ -28,6 +30,8 @@ type frame struct {
 	reg   *FLT_OPERATION_REGISTRATION
 	state frameState
 	ctx   any // completion context from the pre-op
+
+	whenSafe bool // FltDoCompletionProcessingWhenSafe posted this post-op's work (§5.7)
 
 	// SYNCHRONIZE (§5.3): the post-op runs in the pre-op's thread, which
 	// waits for the lower layers to complete.
@@ -239,6 +243,11 @@ func (fm *FilterManager) synchronize(op *operation, i int, ctx any) walk {
 func (fm *FilterManager) bottom(op *operation) walk {
 	v := op.vol
 	fm.trace(KindFltOp, "file system", op.data.name, int64(op.data.Iopb.MajorFunction), 0)
+	if v.FileSystem == nil && op.isIrp() {
+		if how := fm.fsCompletion(v); how != queues.CompleteInline {
+			return fm.fsPend(op, how)
+		}
+	}
 	var st kernel.NTSTATUS
 	if v.FileSystem != nil {
 		st = v.FileSystem(op.data)
@@ -301,6 +310,10 @@ func (fm *FilterManager) callPost(f *frame) bool {
 			fm.violation("post-operation callback", f.inst.filter, "only IRP-based operations can return MORE_PROCESSING_REQUIRED (§5.4)",
 				"%s returned it for %s", f.inst.name, op.data.name)
 		}
+		if f.whenSafe { // already pended (and maybe resumed) by FltDoCompletionProcessingWhenSafe
+			f.whenSafe = false
+			return true
+		}
 		f.state = framePostPended
 		fm.mark(MarkPostPended, op.data.name)
 		return true
@@ -335,4 +348,52 @@ func (fm *FilterManager) finish(op *operation) walk {
 		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_DISK_INCREMENT)
 	}
 	return walkDone
+}
+
+// fsCompletion decides how the default file system completes an IRP-based
+// operation (REFERENCE §5.6): inline in the thread that sent it (choice 0,
+// the synchronous path above), or STATUS_PENDING and later from its DPC or
+// from a worker thread. Volume.SyncFileSystem pins choice 0.
+func (fm *FilterManager) fsCompletion(v *FLT_VOLUME) int {
+	if v.SyncFileSystem {
+		return queues.CompleteInline
+	}
+	if v.fsLabel == "" {
+		v.fsLabel = "file system on " + v.Name + ": how it completes"
+	}
+	return fm.k.Layer().Sim().Choose(des.Point{Kind: queues.PointDeviceCompletion, Label: v.fsLabel}, 3)
+}
+
+// fsPend is the file system returning STATUS_PENDING (REFERENCE §5.6,
+// §5.7): the IRP is marked pending, the sending thread goes back up (the
+// issuer sees STATUS_PENDING), and after the volume's latency the
+// completion comes from the file system's DPC — post-ops at
+// DISPATCH_LEVEL in whatever thread that processor interrupted — or from a
+// worker thread at PASSIVE_LEVEL.
+func (fm *FilterManager) fsPend(op *operation, how int) walk {
+	k := fm.k
+	if !op.markedPending {
+		op.markedPending = true
+		k.IoMarkIrpPending(op.data.irp)
+	}
+	fm.mark(MarkFsPended, op.data.name)
+	done := func() {
+		op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: uint64(op.data.Iopb.Parameters.Length)}
+		if k.KeIsExecutingDpc() {
+			fm.mark(MarkPostInDpc, op.data.name)
+		}
+		fm.completeUp(op, len(op.frames)-1)
+	}
+	if how == queues.CompleteFromDpc {
+		t := k.KeInitializeTimerEx(op.data.name+" fs", kernel.NotificationEvent)
+		k.KeSetTimer(t, op.vol.latency(), k.KeInitializeDpc(op.data.name+" fs completion", func(*kernel.KDPC, any, any, any) { done() }, nil))
+		return walkPending
+	}
+	k.PsCreateSystemThread(op.data.name+" fs worker", 12, func() {
+		if d := op.vol.latency(); d > 0 {
+			k.KeDelayExecutionThread(d)
+		}
+		done()
+	})
+	return walkPending
 }

@@ -116,7 +116,12 @@ type FLT_VOLUME struct {
 	// STATUS_PENDING (the model's file system completes synchronously; use
 	// a blocking delay for latency).
 	FileSystem func(data *FLT_CALLBACK_DATA) kernel.NTSTATUS
-	dismounted bool
+	// SyncFileSystem makes the default file system always complete inline
+	// (choice 0 of its completion decision, REFERENCE §5.6) for volumes
+	// whose scenario does not explore asynchronous completion.
+	SyncFileSystem bool
+	fsLabel        string
+	dismounted     bool
 }
 
 // MountVolume adds a volume named name. Filters that are already filtering
@@ -169,9 +174,10 @@ func (v *FLT_VOLUME) removeInstance(inst *FLT_INSTANCE) {
 // IoGetTopLevelIrp returns the calling thread's TopLevelIrp: nil when the
 // thread holds no file-system resources above the file system (§5.2). The
 // issuer sets it for the duration of an operation issued with
-// IoRequest.TopLevel. Any IRQL.
+// IoRequest.TopLevel. In a DPC it is the TopLevelIrp of the thread the DPC
+// interrupted, whatever that thread is doing (REFERENCE §5.7). Any IRQL.
 func (fm *FilterManager) IoGetTopLevelIrp() any {
-	if t := fm.k.KeGetCurrentThread(); t != nil {
+	if t := fm.k.Layer().ContextThread(); t != nil {
 		return fm.topLevel[t]
 	}
 	return nil

@@ -202,6 +202,9 @@ var (
 	MarkCbdqInsertCancelled    = kernel.NewMark("cbdq: insert completed cancelled data")         // FltCbdqInsertIo found the IRP cancelled and completed it (§1.5)
 	MarkDeferredNotSafe        = kernel.NewMark("flt: deferred work item not safe to post")      // FltQueueDeferredIoWorkItem refused: paging I/O, TopLevelIrp or not IRP (§1.3)
 	MarkDeletingObject         = kernel.NewMark("flt: object being deleted")                     // a reference or work item refused: object being torn down (§1.3, §5.5)
+	MarkFsPended               = kernel.NewMark("flt: file system pended the operation")         // the file system returned STATUS_PENDING; completion comes from its DPC or a worker (§5.6)
+	MarkPostInDpc              = kernel.NewMark("flt: post-op in a dpc")                         // post-ops ran in a DPC at DISPATCH_LEVEL, in an arbitrary thread's context (§5.7)
+	MarkPostWhenSafe           = kernel.NewMark("flt: completion processing posted when safe")   // FltDoCompletionProcessingWhenSafe posted the post-op work to a worker (§5.7)
 )
 
 // VerifierViolation is a Filter Verifier report: a minifilter broke a
