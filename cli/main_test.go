@@ -77,7 +77,7 @@ func TestBadInputIsAClearError(t *testing.T) {
 	bad := filepath.Join(dir, "bad.fail")
 	require.NoError(t, os.WriteFile(bad, []byte("wqsim-failfile 9\n"), 0o644))
 	trunc := filepath.Join(dir, "trunc.fail")
-	require.NoError(t, os.WriteFile(trunc, []byte("wqsim-failfile 2\nscenario: lostupdate\nvariant: racy\nseed: 1\nstrategy: x\nexec: 0\nbase-seed: 1\nshard: 0/1\nhash: 0x1\ndecisions: 3\n12 3 1 x\n"), 0o644))
+	require.NoError(t, os.WriteFile(trunc, []byte("wqsim-failfile 3\nscenario: lostupdate\nvariant: racy\nseed: 1\nstrategy: x\nexec: 0\nbase-seed: 1\nshard: 0/1\nhash: 0x1\ndecisions: 3\n12 3 1 x\n"), 0o644))
 	cases := []struct {
 		args []string
 		want string

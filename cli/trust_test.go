@@ -90,7 +90,7 @@ func TestInputsRefused(t *testing.T) {
 	fifo := filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
 	big := filepath.Join(dir, "big.fail")
-	require.NoError(t, os.WriteFile(big, []byte("wqsim-failfile 2\n"), 0o644))
+	require.NoError(t, os.WriteFile(big, []byte("wqsim-failfile 3\n"), 0o644))
 	require.NoError(t, os.Truncate(big, proptest.MaxFailFileBytes+1)) // sparse
 	inputs := map[string]string{fifo: "not a regular file", big: "more than the"}
 	zero := filepath.Join(dir, "zero")

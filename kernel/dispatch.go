@@ -11,7 +11,7 @@ import (
 // at the tail of its ready list (REFERENCE §4.2).
 func (k *Kernel) readyThread(t *Thread, increment int) {
 	k.makeReady(t, increment)
-	k.emit(&t.exec, KindReady, "ready", t.name, int64(t.priority), int64(increment))
+	k.emit(&t.exec, KindReady, WhatReady, t.name, int64(t.priority), int64(increment))
 	k.placeReady(t)
 }
 
@@ -102,17 +102,17 @@ func (k *Kernel) reschedule(c *Processor) bool {
 		// A quantum end or injected yield pending for a thread that has
 		// since left the processor does not apply to the next one.
 		c.quantumEnd, c.yieldWanted = false, false
-		k.switchTo(c, best, "dispatch")
+		k.switchTo(c, best, WhatDispatch)
 		return true
 	case k.policy.Preempts(best, cur):
 		c.quantumEnd, c.yieldWanted = false, false
 		k.preemptCurrent(c, true)
-		k.switchTo(c, best, "preempt")
+		k.switchTo(c, best, WhatPreempt)
 		return true
 	case (c.quantumEnd || c.yieldWanted) && k.policy.RoundRobin(best, cur):
 		c.quantumEnd, c.yieldWanted = false, false
 		k.preemptCurrent(c, false)
-		k.switchTo(c, best, "round-robin")
+		k.switchTo(c, best, WhatRoundRobin)
 		return true
 	}
 	c.quantumEnd, c.yieldWanted = false, false
@@ -160,7 +160,7 @@ func (k *Kernel) preemptCurrent(c *Processor, front bool) {
 }
 
 // switchTo dispatches ready thread t on c, charging a context switch.
-func (k *Kernel) switchTo(c *Processor, t *Thread, why string) {
+func (k *Kernel) switchTo(c *Processor, t *Thread, why des.What) {
 	k.policy.Remove(t)
 	t.state = Running
 	t.cpu = c
@@ -191,7 +191,7 @@ func (k *Kernel) quantumExpired(c *Processor, t *Thread) {
 		t.priority--
 	}
 	c.quantumEnd = true
-	k.emit(&t.exec, KindQuantum, "quantum-end", t.name, int64(t.priority), 0)
+	k.emit(&t.exec, KindQuantum, WhatQuantumEnd, t.name, int64(t.priority), 0)
 }
 
 // setPriority changes t's current priority as WRK's KiSetPriorityThread
@@ -272,7 +272,7 @@ func (k *Kernel) balanceScanOnce() {
 			t.starveBoost = true
 			t.quantumLeft = 4 * k.unit
 			k.policy.Enqueue(t, false)
-			k.emit(&t.exec, KindReady, "starvation-boost", t.name, 15, 0)
+			k.emit(&t.exec, KindReady, WhatStarvationBoost, t.name, 15, 0)
 			if c := k.pickVictim(t); c != nil {
 				c.kick()
 			}

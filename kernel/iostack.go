@@ -136,7 +136,7 @@ func (l *Layer) CallDriver(irp *IRP, device any, dispatch func() NTSTATUS) NTSTA
 	loc := &irp.stack[at]
 	loc.DeviceObject = device
 	loc.marked, loc.belowPending = false, false
-	k.emit(x, KindIRP, "IoCallDriver", irp.name, int64(irp.current), 0)
+	k.emit(x, KindIRP, WhatIoCallDriver, irp.name, int64(irp.current), 0)
 	before := x.irql
 	st := dispatch()
 	if x.irql != before {
@@ -187,9 +187,9 @@ func (k *Kernel) completeStack(x *exec, irp *IRP) bool {
 		if irp.current < len(irp.stack) {
 			dev = irp.stack[irp.current].DeviceObject
 		}
-		k.emit(x, KindIRP, "completion-routine", irp.name, int64(irp.current), int64(st))
+		k.emit(x, KindIRP, WhatCompletionRoutine, irp.name, int64(irp.current), int64(st))
 		if routine(dev, irp, ctx) == STATUS_MORE_PROCESSING_REQUIRED {
-			k.emit(x, KindIRP, "more-processing-required", irp.name, int64(irp.current), 0)
+			k.emit(x, KindIRP, WhatMoreProcessingRequired, irp.name, int64(irp.current), 0)
 			return false
 		}
 		if irp.pendingReturned && irp.current < len(irp.stack) && irp.stack[irp.current].Control&SL_PENDING_RETURNED == 0 {

@@ -127,6 +127,6 @@ func (k *Kernel) bugCheck(e *exec, api string, code uint32, p1, p2, p3, p4 uint6
 			bc.CPU = e.cpu.id
 		}
 	}
-	k.emit(e, KindBugCheck, "BUGCHECK", bc.Name, int64(code), int64(p1))
+	k.emit(e, KindBugCheck, WhatBugCheck, bc.Name, int64(code), int64(p1))
 	k.halt(e, bc)
 }

@@ -72,14 +72,14 @@ func (l *Layer) Fail(err error) {
 
 // Trace emits a record of a higher layer's call (work-item queueing, a
 // cbdq operation) attributed to the calling simulated code.
-func (l *Layer) Trace(what, object string, a, b int64) {
+func (l *Layer) Trace(what des.What, object string, a, b int64) {
 	k := l.kernel()
 	k.tick()
 	k.emit(k.curOrNil(), KindCall, what, object, a, b)
 }
 
 // TraceKind is Trace with the caller's own record kind.
-func (l *Layer) TraceKind(kind des.Kind, what, object string, a, b int64) {
+func (l *Layer) TraceKind(kind des.Kind, what des.What, object string, a, b int64) {
 	k := l.kernel()
 	k.tick()
 	k.emit(k.curOrNil(), kind, what, object, a, b)

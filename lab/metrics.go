@@ -214,9 +214,9 @@ func (o *observer) Write(r *des.Record) {
 	}
 	o.switches++
 	switch r.What {
-	case "preempt":
+	case kernel.WhatPreempt:
 		o.preempts++
-	case "round-robin":
+	case kernel.WhatRoundRobin:
 		o.rr++
 	}
 }

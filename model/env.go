@@ -54,7 +54,7 @@ func (e *Env) Hit(m *Mark) {
 	}
 	l := e.K.Layer()
 	l.HitMark(m)
-	l.Trace("mark", m.String(), 0, 0)
+	l.Trace(WhatMark, m.String(), 0, 0)
 }
 
 // Is reports whether the run executes the variant named name. It panics
@@ -117,7 +117,7 @@ func (e *Env) Choose(label string, n int) int {
 func (e *Env) BeginDrain() {
 	if e.drain != nil && !e.drain.on {
 		e.drain.on = true
-		e.K.Layer().Trace("drain", "perturbations off", 0, 0)
+		e.K.Layer().Trace(WhatDrain, "perturbations off", 0, 0)
 	}
 }
 

@@ -14,8 +14,11 @@ import (
 )
 
 // FailFileVersion is the format version written in the first line.
-// Version 2 added the exec, base-seed and shard fields.
-const FailFileVersion = 2
+// Version 2 added the exec, base-seed and shard fields. Version 3: the
+// trace hash covers each record's sub-kind (What); the hashes in older
+// files were computed without it, so they cannot be checked and such files
+// are refused with that reason.
+const FailFileVersion = 3
 
 // MaxFailFileDecisions is the longest decision log a fail file holds: the
 // writer refuses a longer one (the failure is then printed instead) and
@@ -49,7 +52,7 @@ type FailFile struct {
 
 // Encode renders f in the text format:
 //
-//	wqsim-failfile 2
+//	wqsim-failfile 3
 //	scenario: NAME
 //	variant: NAME
 //	seed: N
@@ -220,6 +223,9 @@ func (p *failParser) header() error {
 		return p.errf("not a wqsim fail file (first line %q, want %q)", p.text, fmt.Sprintf("%s %d", failMagic, FailFileVersion))
 	}
 	v, err := strconv.Atoi(ver)
+	if err == nil && (v == 1 || v == 2) {
+		return p.errf("fail file format version %d: written by an older wqsim whose trace hash left out each record's sub-kind, so its hash cannot be checked; re-run the exploration that found it (same scenario and seed) to write a version %d file", v, FailFileVersion)
+	}
 	if err != nil || v != FailFileVersion {
 		return p.errf("fail file format version %q, this wqsim reads version %d; re-run the exploration with this version to regenerate it", ver, FailFileVersion)
 	}

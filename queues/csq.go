@@ -415,7 +415,7 @@ func (c *IO_CSQ) mustInit(api string) {
 // point, so another processor or an injected preemption can come between
 // this step and the next.
 func (c *IO_CSQ) step(s CsqStep, irp *kernel.IRP) {
-	c.k.Layer().TraceKind(KindCsqStep, s.String(), csqIrpName(irp), int64(c.Order), 0)
+	c.k.Layer().TraceKind(KindCsqStep, des.What(s.String()), csqIrpName(irp), int64(c.Order), 0)
 	if c.Hook != nil {
 		c.Hook(s, irp)
 	}
@@ -425,7 +425,7 @@ func (c *IO_CSQ) step(s CsqStep, irp *kernel.IRP) {
 func (c *IO_CSQ) markHit(m *kernel.Mark, irp *kernel.IRP) {
 	c.hits.Add(m)
 	c.k.Layer().HitMark(m)
-	c.k.Layer().TraceKind(KindCsqMark, m.String(), csqIrpName(irp), int64(c.Order), 0)
+	c.k.Layer().TraceKind(KindCsqMark, des.What(m.String()), csqIrpName(irp), int64(c.Order), 0)
 }
 
 func csqIrpName(irp *kernel.IRP) string {

@@ -167,7 +167,7 @@ func (r *csqRig) steps() []string {
 	var out []string
 	for _, rec := range r.rec.Records {
 		if rec.Kind == queues.KindCsqStep {
-			out = append(out, rec.What)
+			out = append(out, string(rec.What))
 		}
 	}
 	return out

@@ -12,7 +12,9 @@ import (
 )
 
 func TestFirstDifference(t *testing.T) {
-	r := func(at des.Time, what string) des.Record { return des.Record{At: at, What: what, CPU: 0, IRQL: 0} }
+	r := func(at des.Time, what string) des.Record {
+		return des.Record{At: at, What: des.What(what), CPU: 0, IRQL: 0}
+	}
 	a := []des.Record{r(1, "x"), r(2, "y"), r(3, "z")}
 	assert.Equal(t, -1, FirstDifference(a, a))
 	assert.Equal(t, 1, FirstDifference(a, []des.Record{r(1, "x"), r(2, "w")}), "sub-kind differs")

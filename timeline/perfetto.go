@@ -234,7 +234,7 @@ func appendInstant(evs []traceEvent, m *model, in instant, pid, flowBase int) []
 	if in.cpu >= 0 {
 		tid = cpuTid(pid, in.cpu)
 	}
-	n := r.What
+	n := string(r.What)
 	if r.Object != "" {
 		n += " " + r.Object
 	}

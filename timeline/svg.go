@@ -530,7 +530,7 @@ func markerColor(shape string) string {
 }
 
 func instantTip(r *des.Record) string {
-	s := fmtTime(int64(r.At)) + "  " + r.What
+	s := fmtTime(int64(r.At)) + "  " + string(r.What)
 	if r.Object != "" {
 		s += " " + r.Object
 	}

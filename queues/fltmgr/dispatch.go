@@ -114,13 +114,13 @@ func (fm *FilterManager) callPre(f *frame) (FLT_PREOP_CALLBACK_STATUS, any) {
 	f.state = framePreOp
 	f.inst.track(f)
 	op.data.Iopb.TargetInstance = f.inst
-	fm.trace(KindFltCallback, "pre-op", f.inst.name, 0, int64(op.data.Iopb.MajorFunction))
+	fm.trace(KindFltCallback, WhatPreOp, f.inst.name, 0, int64(op.data.Iopb.MajorFunction))
 	var ctx any
 	status := FLT_PREOP_SUCCESS_WITH_CALLBACK // a post-op without a pre-op is always called
 	if f.reg.PreOperation != nil {
 		status = f.reg.PreOperation(op.data, f.inst.objects(), &ctx)
 	}
-	fm.trace(KindFltCallback, status.String(), op.data.name, 0, int64(status))
+	fm.trace(KindFltCallback, des.What(status.String()), op.data.name, 0, int64(status))
 	return status, ctx
 }
 
@@ -140,7 +140,7 @@ func (fm *FilterManager) pend(f *frame, ctx any) (FLT_PREOP_CALLBACK_STATUS, any
 	}
 	if e := op.early; e != nil {
 		op.early = nil
-		fm.trace(KindFltOp, "resume (completed early)", op.data.name, int64(e.status), 0)
+		fm.trace(KindFltOp, WhatResumeCompletedEarly, op.data.name, int64(e.status), 0)
 		return e.status, e.ctx, false
 	}
 	f.state = framePended
@@ -242,7 +242,7 @@ func (fm *FilterManager) synchronize(op *operation, i int, ctx any) walk {
 // at the volume's completion IRQL.
 func (fm *FilterManager) bottom(op *operation) walk {
 	v := op.vol
-	fm.trace(KindFltOp, "file system", op.data.name, int64(op.data.Iopb.MajorFunction), 0)
+	fm.trace(KindFltOp, WhatFileSystem, op.data.name, int64(op.data.Iopb.MajorFunction), 0)
 	if v.FileSystem == nil && op.isIrp() {
 		if how := fm.fsCompletion(v); how != queues.CompleteInline {
 			return fm.fsPend(op, how)
@@ -326,9 +326,9 @@ func (fm *FilterManager) callPost(f *frame) bool {
 
 func (fm *FilterManager) callPostCallback(f *frame, data *FLT_CALLBACK_DATA, flags FLT_POST_OPERATION_FLAGS) FLT_POSTOP_CALLBACK_STATUS {
 	data.Flags |= FLTFL_CALLBACK_DATA_POST_OPERATION
-	fm.trace(KindFltCallback, "post-op", f.inst.name, 1+int64(flags), int64(data.Iopb.MajorFunction))
+	fm.trace(KindFltCallback, WhatPostOp, f.inst.name, 1+int64(flags), int64(data.Iopb.MajorFunction))
 	st := f.reg.PostOperation(data, f.inst.objects(), f.ctx, flags)
-	fm.trace(KindFltCallback, st.String(), data.name, 1+int64(flags), int64(st))
+	fm.trace(KindFltCallback, des.What(st.String()), data.name, 1+int64(flags), int64(st))
 	return st
 }
 
@@ -342,7 +342,7 @@ func (fm *FilterManager) frameDone(f *frame) {
 // marking them done.
 func (fm *FilterManager) finish(op *operation) walk {
 	op.finished = true
-	fm.trace(KindFltOp, "complete", op.data.name, int64(op.data.IoStatus.Status), int64(op.data.IoStatus.Information))
+	fm.trace(KindFltOp, WhatComplete, op.data.name, int64(op.data.IoStatus.Status), int64(op.data.IoStatus.Information))
 	if op.data.irp != nil {
 		op.data.irp.IoStatus = op.data.IoStatus
 		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_DISK_INCREMENT)

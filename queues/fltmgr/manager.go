@@ -199,14 +199,14 @@ func (fm *FilterManager) IoSetTopLevelIrp(v any) {
 }
 
 // trace emits a filter-manager record attributed to the calling code.
-func (fm *FilterManager) trace(kind des.Kind, what, object string, a, b int64) {
+func (fm *FilterManager) trace(kind des.Kind, what des.What, object string, a, b int64) {
 	fm.k.Layer().TraceKind(kind, what, object, a, b)
 }
 
 func (fm *FilterManager) mark(m *kernel.Mark, object string) {
 	fm.hits.Add(m)
 	fm.k.Layer().HitMark(m)
-	fm.trace(KindFltMark, m.String(), object, 0, 0)
+	fm.trace(KindFltMark, des.What(m.String()), object, 0, 0)
 }
 
 // violation stops the run with a Filter Verifier report.

@@ -45,7 +45,7 @@ func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DA
 	fm.mark(MarkPostWhenSafe, data.name)
 	item := &queues.WORK_QUEUE_ITEM{}
 	queues.ExInitializeWorkItem(item, func(any) {
-		fm.trace(KindFltWorkItem, "completion when safe", data.name, 0, 0)
+		fm.trace(KindFltWorkItem, WhatCompletionWhenSafe, data.name, 0, 0)
 		if safe(data, objs, ctx, flags) == FLT_POSTOP_FINISHED_PROCESSING {
 			fm.FltCompletePendedPostOperation(data)
 		}
