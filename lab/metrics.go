@@ -174,7 +174,7 @@ func (o *observer) countSwitch(r *des.Record) {
 		st.migrations++
 	}
 	st.lastCPU = int(r.CPU)
-	if victim := o.dispatched[r.CPU]; r.What == "preempt" && victim != 0 {
+	if victim := o.dispatched[r.CPU]; r.What == kernel.WhatPreempt && victim != 0 {
 		o.stat(victim).preempted++
 	}
 	o.dispatched[r.CPU] = r.Thread
