@@ -33,9 +33,11 @@ Examples:
   wqsim experiment bench/experiments/pools.json -o out/
 
 Exit codes:
-  0 no failure   2 bad input   3 wqsim error   10 bug check   11 deadlock/hang
-  12 leak   13 livelock (step budget)   14 invariant   15 panic in driver code
-  16 replay mismatch   17 stuck (watchdog)   130 interrupted
+  0 no failure   2 bad input   3 wqsim error   10 bug check   11 deadlock or hang
+  12 leak   13 livelock (budget)   14 invariant   15 panic in driver code
+  16 replay mismatch   17 stuck (watchdog)   18 contract violation
+  19 filter verifier violation   20 cancel-safe queue corruption
+  21 uncontrolled nondeterminism   130 interrupted
 `
 
 func cmdHelp(args []string, w io.Writer) error {

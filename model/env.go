@@ -164,3 +164,9 @@ func (d *drainChooser) Err() error {
 	}
 	return nil
 }
+
+// Class implements des.Finding.
+func (e *InvariantError) Class() des.Class { return des.ClassInvariant }
+
+// Signature implements des.Finding: the invariant's name.
+func (e *InvariantError) Signature() string { return "invariant " + e.Name }

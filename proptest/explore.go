@@ -320,3 +320,9 @@ func (m *HashMismatch) Error() string {
 	return fmt.Sprintf("replay of %s:%s reproduced a different trace (hash %#x, file says %#x): the scenario or simulator changed since the file was written",
 		m.Scenario, m.Variant, m.Got, m.Want)
 }
+
+// Class implements des.Finding.
+func (m *HashMismatch) Class() des.Class { return des.ClassReplayMismatch }
+
+// Signature implements des.Finding.
+func (m *HashMismatch) Signature() string { return "replay mismatch" }
