@@ -167,7 +167,7 @@ func TestSignalsEndAStuckRun(t *testing.T) {
 		assert.Contains(t, out, "did not yield")
 	}
 	// the second Ctrl-C does not wait for anything
-	code, out, errs := signalled(t, []os.Signal{syscall.SIGINT, syscall.SIGINT}, "explore", "spin:loop", "--watchdog", "10m")
+	code, out, errs := signalled(t, []os.Signal{syscall.SIGINT, syscall.SIGINT}, "explore", "spin:loop", "--watchdog", "10m", "--faildir", t.TempDir())
 	assert.Equal(t, exitInterrupted, code, out+errs)
 	assert.Contains(t, errs, "interrupted twice")
 }
