@@ -56,7 +56,9 @@ type Config struct {
 	// raises its owners below both its own priority and 14 to 14
 	// (REFERENCE §4.6). On in DefaultConfig, as in Windows.
 	ResourceOwnerBoost bool
-	// Policy chooses the dispatcher; nil means NewNTDispatcher().
+	// Policy chooses the dispatcher; nil means NewPerProcessorDispatcher()
+	// (REFERENCE §4.7). NewNTDispatcher() is the earlier global model, kept
+	// for research.
 	Policy Policy
 
 	// Exploration knobs: each makes a decision whose choice 0 is "no

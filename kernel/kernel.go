@@ -30,7 +30,14 @@ type Kernel struct {
 	threadScratch []*Thread
 	idScratch     []int32
 	endChecks     []func() []string
-	dpcFlush      *KEVENT // KeFlushQueuedDpcs waits here; made on first use
+	dpcFlush      *KEVENT            // KeFlushQueuedDpcs waits here; made on first use
+	pcpu          PerProcessorPolicy // the policy, when it has per-processor queues
+	allCPUs       uint64             // affinity of every processor
+	idealSeed     int                // the next thread's ideal processor
+	stealMatch    func(*Thread) bool // k.stealFirst, bound once
+	stealCPU      int
+	stealFound    *Thread
+	stealScratch  []*Thread
 }
 
 // New builds a kernel on sim. The configuration must be valid.
@@ -40,9 +47,17 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	}
 	k := &Kernel{sim: sim, cfg: cfg, policy: cfg.Policy}
 	if k.policy == nil {
-		k.policy = NewNTDispatcher()
+		k.policy = NewPerProcessorDispatcher()
 	}
 	k.policy.Reset()
+	if pp, ok := k.policy.(PerProcessorPolicy); ok {
+		pp.Processors(cfg.Processors)
+		k.pcpu = pp
+	}
+	k.allCPUs = 1<<uint(cfg.Processors) - 1
+	if cfg.Processors == 64 {
+		k.allCPUs = ^uint64(0)
+	}
 	k.quantum = cfg.Quantum()
 	k.unit = cfg.unit()
 	k.cancelLock.Name = "IoCancelSpinLock"
@@ -51,6 +66,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	}
 	k.balanceScan = k.balanceScanOnce
 	k.collectEqual = k.collectEqualPrio
+	k.stealMatch = k.stealFirst
 	return k, nil
 }
 

@@ -226,6 +226,8 @@ func kernelConfig(disp string, processors int) kernel.Config {
 		cfg = kernel.ServerConfig()
 	case "nt-noboost":
 		cfg.Boosts = false
+	case "nt-global":
+		cfg.Policy = kernel.NewNTDispatcher()
 	case "fifo":
 		cfg.Policy = kernel.NewFIFODispatcher()
 	}

@@ -30,7 +30,7 @@ const (
 )
 
 // Dispatchers lists the dispatcher names an experiment may use.
-var Dispatchers = []string{"nt", "nt-server", "nt-noboost", "fifo"}
+var Dispatchers = []string{"nt", "nt-global", "nt-server", "nt-noboost", "fifo"}
 
 // PoolPolicies lists the worker-pool policy names an experiment may use.
 var PoolPolicies = []string{"fixed", "reactos", "grow-on-demand"}

@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wqsim/wqsim/kernel"
 )
 
 var screenshot = flag.String("screenshot", "", "TestScreenshot writes a PNG of the demo run's HTML timeline to this path (docs/timeline.png)")
@@ -72,7 +71,7 @@ func tail(s string, n int) string {
 // lane content) to an HTML file and returns its absolute path.
 func writeDemoPage(t *testing.T, dir string) string {
 	t.Helper()
-	recs, out := run(t, kernel.DefaultConfig(), demoBug)
+	recs, out := run(t, demoConfig(), demoBug)
 	page := filepath.Join(dir, "timeline.html")
 	f, err := os.Create(page)
 	require.NoError(t, err)

@@ -49,7 +49,7 @@ func TestPerfettoConsumers(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, b, 0o644))
 		return p
 	}
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	files := []string{write("demo.json", writePerfetto(t, recs, metaFor("demo", out)))}
 	cfg := kernel.DefaultConfig()
 	cfg.Processors = 4
