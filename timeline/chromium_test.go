@@ -16,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
 )
 
 var screenshot = flag.String("screenshot", "", "TestScreenshot writes a PNG of the demo run's HTML timeline to this path (docs/timeline.png)")
