@@ -101,6 +101,7 @@ func (k *Kernel) KeSetPriorityThread(t *Thread, priority int) int {
 	t.quantumLeft = k.quantum
 	k.emit(x, KindReady, "set-priority", t.name, int64(priority), int64(prev))
 	k.setPriority(t, int8(priority))
+	k.point(x, 0) // a switch it caused happens before the caller goes on
 	return prev
 }
 
@@ -136,5 +137,6 @@ func (k *Kernel) KeSetBasePriorityThread(t *Thread, increment int) int {
 	}
 	k.emit(x, KindReady, "set-base-priority", t.name, int64(base), int64(prev))
 	k.setPriority(t, p)
+	k.point(x, 0)
 	return prev
 }
