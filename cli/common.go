@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wqsim/wqsim/des"
@@ -86,10 +84,8 @@ func runScenario(ctx context.Context, limit time.Duration, s *model.Scenario, v 
 
 // parseShard parses "i/n".
 func parseShard(s string) (int, int, error) {
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+	i, n, err := proptest.ParseShard(s)
+	if err != nil {
 		return 0, 0, usagef("--shard %q: want i/n with 0 ≤ i < n, e.g. --shard 0/4", s)
 	}
 	return i, n, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/wqsim/wqsim/lab"
 )
@@ -46,13 +47,17 @@ func cmdExperiment(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return usagef("%v\nfix the experiment file and run again (`wqsim help experiment`; example: bench/experiments/pools.json)", err)
 	}
+	if err := e.ValidateScaled(o.scale); err != nil {
+		return usagef("%v\nlower --scale, or fix the experiment file", err)
+	}
 	out := o.out
+	if out == "-" {
+		return usagef("-o -: experiment writes a directory of files; give a directory")
+	}
 	if out == "" {
 		out = filepath.Join("out", e.Name)
 	}
-	cells := len(e.Workloads) * len(e.Dispatchers) * len(e.Pools) * len(e.Seeds)
-	fmt.Fprintf(w, "wqsim experiment %s: %d workloads × %d dispatchers × %d pools × %d seeds = %d cells\n",
-		e.Name, len(e.Workloads), len(e.Dispatchers), len(e.Pools), len(e.Seeds), cells)
+	fmt.Fprintf(w, "wqsim experiment %s: %s\n", e.Name, e.Size())
 	res, err := lab.Run(ctx, e, lab.Options{Parallel: o.parallel, Scale: o.scale})
 	if err != nil {
 		return err
@@ -70,6 +75,10 @@ func cmdExperiment(ctx context.Context, args []string, w io.Writer) error {
 	for _, p := range res.Problems() {
 		fmt.Fprintln(w, "note:", p)
 	}
-	fmt.Fprintf(w, "wrote %d files to %s: results.csv, experiment.json, cdf-*.png|svg, bars-*.png|svg\n", len(files), out)
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
+	}
+	fmt.Fprintf(w, "wrote %d files to %s: %s\n", len(files), out, strings.Join(names, ", "))
 	return nil
 }

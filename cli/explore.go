@@ -32,6 +32,7 @@ type exploreOpts struct {
 	depth    int
 	bound    int
 	watchdog time.Duration
+	json     bool
 }
 
 func exploreFlags() (*flag.FlagSet, *exploreOpts) {
@@ -48,6 +49,7 @@ func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	fs.IntVar(&o.depth, "pct-depth", 3, "PCT bug depth d")
 	fs.IntVar(&o.bound, "bound", 2, "perturbations allowed by --strategy bounded")
 	watchdogFlag(fs, &o.watchdog, "one execution (default: 1000 × the median execution, at least 30s)")
+	fs.BoolVar(&o.json, "json", false, "print the summary (also written to FAILDIR) as JSON on standard output; the text goes to standard error")
 	return fs, o
 }
 
@@ -76,8 +78,11 @@ func (o *exploreOpts) build(spec string) (proptest.Options, error) {
 	if err := checkWatchdog(o.watchdog); err != nil {
 		return proptest.Options{}, err
 	}
+	// Workers beyond the executions or proptest.MaxParallel would only
+	// build simulations nobody uses.
+	parallel := min(o.parallel, proptest.MaxParallel, o.execs)
 	return proptest.Options{Scenario: s, Variant: v, Strategy: st, Seed: o.seed, Execs: o.execs, Duration: o.dur,
-		Parallel: o.parallel, Shard: shard, Shards: shards, Watchdog: o.watchdog}, nil
+		Parallel: parallel, Shard: shard, Shards: shards, Watchdog: o.watchdog}, nil
 }
 
 func (o *exploreOpts) strategyOf() (proptest.Strategy, error) {
@@ -118,6 +123,13 @@ func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := proptest.CheckFailDir(o.failDir); err != nil {
+		return usagef("%v; choose another --faildir", err)
+	}
+	out := w
+	if o.json { // standard output carries the JSON summary alone
+		w = errw
+	}
 	fmt.Fprintf(w, "wqsim explore %s:%s %s seed=%d execs=%d time=%v parallel=%d shard=%s faildir=%s\n",
 		opts.Scenario.Name, opts.Variant, opts.Strategy.Describe(), opts.Seed, opts.Execs, opts.Duration, opts.Parallel, o.shard, o.failDir)
 	if isTerminal(errw) { // the progress line goes there
@@ -133,30 +145,71 @@ func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
 	if opts.Progress != nil {
 		fmt.Fprintln(errw)
 	}
+	sum := newSummary(&opts, rep)
+	err = reportExplore(ctx, w, o, &opts, rep, sum)
+	if serr := sum.write(o.failDir, out, o.json); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// reportExplore prints how the exploration ended and, for a failure, saves
+// and shrinks it (finishExplore).
+func reportExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *proptest.Options, rep *proptest.Report, sum *summary) error {
 	rate := float64(rep.Execs) / rep.Elapsed.Seconds()
 	f := rep.First()
 	if f == nil {
-		fmt.Fprintf(w, "%d executions in %v (%.0f/s): no failure\n", rep.Execs, rep.Elapsed.Round(time.Millisecond), rate)
-		if ctx.Err() != nil {
-			return ctx.Err()
+		fmt.Fprintf(w, "%d executions in %v (%.0f/s): no failure; %s\n", rep.Execs, rep.Elapsed.Round(time.Millisecond), rate, endText(rep, opts))
+		if len(rep.Marks) > 0 {
+			fmt.Fprintf(w, "racy paths reached: %s\n", formatCoverage(rep.Marks))
+		}
+		if rep.End == proptest.EndInterrupted {
+			return context.Canceled
 		}
 		return nil
 	}
 	fmt.Fprintf(w, "failure at execution %d (seed %d) after %d executions in %v (%.0f/s)\n",
 		f.Exec, f.Seed, rep.Execs, rep.Elapsed.Round(time.Millisecond), rate)
-	return finishExplore(ctx, w, o, &opts, f)
+	return finishExplore(ctx, w, o, opts, f, sum)
+}
+
+// endText says why an exploration without a failure ended: a search that
+// was cut short is not a complete one.
+func endText(rep *proptest.Report, opts *proptest.Options) string {
+	switch rep.End {
+	case proptest.EndComplete:
+		return "the search is complete (every execution of the budget ran)"
+	case proptest.EndTime:
+		return fmt.Sprintf("the search was cut short by --time %v (raise --time or --execs for more)", opts.Duration)
+	case proptest.EndInterrupted:
+		return "the search was interrupted"
+	case proptest.EndExhausted:
+		return "the search space is exhausted: every schedule within the strategy's bounds ran"
+	}
+	return "the search stopped early (" + rep.End.String() + ")"
 }
 
 // finishExplore saves the failure at once, then shrinks it and saves the
 // minimal schedule over it: an interrupt during shrinking loses nothing.
-func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *proptest.Options, f *proptest.Failure) error {
-	path := proptest.FailFilePath(o.failDir, opts.Scenario.Name, opts.Variant)
+// A failure that cannot be saved is printed in full instead.
+func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *proptest.Options, f *proptest.Failure, sum *summary) error {
+	path := ""
 	save := func(log []des.Decision, res model.Result) error {
-		return proptest.WriteFailFile(path, proptest.NewFailFile(opts.Scenario.Name, opts.Variant, f.Seed, opts.Strategy.Describe(), log, res))
+		ff := proptest.NewFailFile(opts, f, log, res)
+		var err error
+		if path == "" {
+			path, err = proptest.SaveFailFile(o.failDir, ff)
+		} else {
+			err = proptest.WriteFailFile(path, ff)
+		}
+		if err != nil {
+			fmt.Fprintf(w, "wqsim: could not save the fail file (%v); here it is in full:\n%s", err, ff.Encode("FILE"))
+		}
+		return err
 	}
 	final, log := f.Result, f.Result.Outcome.Decisions
 	if err := save(log, final); err != nil {
-		return err
+		return &exitError{exitInternal}
 	}
 	_, stuck := final.Outcome.Err.(*proptest.StuckError)
 	if !o.noShrink && !stuck { // shrinking a stuck run would get stuck again
@@ -165,11 +218,12 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 		if err == nil {
 			final, log = res, min
 			if err := save(log, final); err != nil {
-				return err
+				return &exitError{exitInternal}
 			}
 			fmt.Fprintf(w, "shrunk %d → %d decisions (%d perturbations) in %v\n", len(f.Result.Outcome.Decisions), len(min), countNonZero(min), time.Since(start).Round(time.Millisecond))
 		}
 	}
+	sum.setFailure(f, final, log, path)
 	fmt.Fprintln(w, outcomeLine(final.Outcome.Err))
 	if len(final.Marks) > 0 {
 		fmt.Fprintf(w, "racy paths reached: %s\n", strings.Join(final.Marks, "; "))

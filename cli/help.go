@@ -17,6 +17,8 @@ Commands:
                                 cancelSafe minifilter's lost-cancel bug)
   replay FILE                   strict replay of a fail file: outcome and trace
   trace FILE|SCENARIO           write a trace as text, jsonl, perfetto or html
+  explain FILE                  a fail file beside the natural run: what had to
+                                happen differently, where the runs part
   experiment FILE               compare scheduling and worker-pool policies
   help [COMMAND]                this text, or a command's flags
 
@@ -26,6 +28,7 @@ Examples:
   wqsim explore lostupdate:racy --shard 0/4 --seed 7
   wqsim replay testdata/wqsim-fail/cancelsafe-lost-cancel.fail
   wqsim trace testdata/wqsim-fail/cancelsafe-lost-cancel.fail --format html -o race.html
+  wqsim explain testdata/wqsim-fail/cancelsafe-lost-cancel.fail --html explain.html
   wqsim run lostupdate:racy --seed 3
   wqsim experiment bench/experiments/pools.json -o out/
 
@@ -42,7 +45,7 @@ func cmdHelp(args []string, w io.Writer) error {
 	}
 	fs := flagSets[args[0]]
 	if fs == nil {
-		return usagef("no help for %q; commands: list run explore replay trace experiment", args[0])
+		return usagef("no help for %q; commands: list run explore replay trace explain experiment", args[0])
 	}
 	f := fs()
 	f.SetOutput(w)
@@ -56,6 +59,7 @@ var flagSets = map[string]func() *flag.FlagSet{
 	"explore":    func() *flag.FlagSet { f, _ := exploreFlags(); return f },
 	"replay":     func() *flag.FlagSet { f, _ := replayFlags(); return f },
 	"trace":      func() *flag.FlagSet { f, _ := traceFlags(); return f },
+	"explain":    func() *flag.FlagSet { f, _ := explainFlags(); return f },
 	"experiment": func() *flag.FlagSet { f, _ := experimentFlags(); return f },
 	"list":       listFlags,
 }

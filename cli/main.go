@@ -105,6 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdReplay(ctx, args, stdout)
 	case "trace":
 		err = cmdTrace(ctx, args, stdout)
+	case "explain":
+		err = cmdExplain(ctx, args, stdout)
 	case "experiment":
 		err = cmdExperiment(ctx, args, stdout)
 	case "help", "-h", "--help":

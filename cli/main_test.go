@@ -46,7 +46,7 @@ func TestExploreReplayTrace(t *testing.T) {
 	assert.Contains(t, first, "seed=4")
 	assert.Contains(t, out, "minimal schedule:")
 	assert.Contains(t, out, "early quantum end")
-	path := filepath.Join(dir, "lostupdate-racy.fail")
+	path := onlyFailFile(t, dir)
 	assert.Contains(t, out, "go run ./cmd/wqsim replay "+path)
 	assert.Contains(t, out, "-wqsim.failfile="+path)
 	// run from a relative fail-file directory, the go test line still names
@@ -77,7 +77,7 @@ func TestBadInputIsAClearError(t *testing.T) {
 	bad := filepath.Join(dir, "bad.fail")
 	require.NoError(t, os.WriteFile(bad, []byte("wqsim-failfile 9\n"), 0o644))
 	trunc := filepath.Join(dir, "trunc.fail")
-	require.NoError(t, os.WriteFile(trunc, []byte("wqsim-failfile 1\nscenario: lostupdate\nvariant: racy\nseed: 1\nstrategy: x\nhash: 0x1\ndecisions: 3\n12 3 1 x\n"), 0o644))
+	require.NoError(t, os.WriteFile(trunc, []byte("wqsim-failfile 3\nscenario: lostupdate\nvariant: racy\nseed: 1\nstrategy: x\nexec: 0\nbase-seed: 1\nshard: 0/1\nhash: 0x1\ndecisions: 3\n12 3 1 x\n"), 0o644))
 	cases := []struct {
 		args []string
 		want string
@@ -129,9 +129,9 @@ func TestInterruptKeepsFailFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the user pressed Ctrl-C as the failure came in
 	var out bytes.Buffer
-	err = finishExplore(ctx, &out, o, &opts, rep.First())
+	err = finishExplore(ctx, &out, o, &opts, rep.First(), newSummary(&opts, rep))
 	assert.Equal(t, exitInterrupted, exitCode(err, &out))
-	f, err := proptest.ReadFailFile(filepath.Join(dir, "lostupdate-racy.fail"))
+	f, err := proptest.ReadFailFile(onlyFailFile(t, dir))
 	require.NoError(t, err, "the fail file survived the interrupt")
 	r, err := proptest.Replay(f, nil)
 	require.NoError(t, err)
@@ -145,7 +145,7 @@ func TestChangedTraceIsAMismatch(t *testing.T) {
 	dir := t.TempDir()
 	code, out, _ := wqsim(t, "explore", "lostupdate:racy", "--execs", "3000", "--faildir", dir, "--seed", "4")
 	require.Equal(t, exitInvariant, code, out)
-	path := filepath.Join(dir, "lostupdate-racy.fail")
+	path := onlyFailFile(t, dir)
 	text, err := os.ReadFile(path)
 	require.NoError(t, err)
 	f, err := proptest.ParseFailFile(text)
@@ -158,4 +158,13 @@ func TestChangedTraceIsAMismatch(t *testing.T) {
 	code, _, errs := wqsim(t, "trace", path, "--format", "text", "-o", filepath.Join(dir, "t.txt"))
 	assert.Equal(t, exitMismatch, code)
 	assert.Contains(t, errs, "reproduced a different trace")
+}
+
+// onlyFailFile returns the one fail file in dir.
+func onlyFailFile(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.fail"))
+	require.NoError(t, err)
+	require.Len(t, files, 1, "fail files in %s", dir)
+	return files[0]
 }

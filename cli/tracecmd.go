@@ -31,7 +31,7 @@ func traceFlags() (*flag.FlagSet, *traceOpts) {
 		"  perfetto (Chrome trace-event JSON) and perfetto-proto (native Perfetto protobuf: track tree, IRQL",
 		"  counters with units, work-item flows) open in https://ui.perfetto.dev; html is a self-contained offline timeline")
 	fs.StringVar(&o.format, "format", "text", "text|jsonl|perfetto|perfetto-proto|html")
-	fs.StringVar(&o.out, "o", "", "output file (default: standard output)")
+	fs.StringVar(&o.out, "o", "", "output file; - or nothing is standard output. A regular file is replaced whole; a device or FIFO is written in place")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed, when tracing a SCENARIO rather than a fail file")
 	fs.BoolVar(&o.natural, "natural", false, "with a SCENARIO: take every natural choice")
 	watchdogFlag(fs, &o.watchdog, "the run (default 30s)")
@@ -57,9 +57,9 @@ func cmdTrace(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	meta := timeline.Meta{Scenario: res.Scenario + ":" + res.Variant, Seed: res.Seed, Outcome: errText(res.Outcome.Err), End: res.Outcome.End}
+	meta := runMeta(res)
 	write := func(out io.Writer) error { return writeTrace(out, o.format, recs.Records, meta) }
-	if o.out == "" {
+	if o.out == "" || o.out == "-" {
 		if err := write(w); err != nil {
 			return err
 		}

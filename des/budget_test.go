@@ -108,7 +108,7 @@ func TestWatchFromAnotherGoroutine(t *testing.T) {
 			}
 			snap := w.Last()
 			if snap.Beat > 1 && len(snap.Tail) > 0 {
-				assert.Equal(t, "work", snap.Tail[len(snap.Tail)-1].What)
+				assert.Equal(t, des.What("work"), snap.Tail[len(snap.Tail)-1].What)
 			}
 		}
 	}()

@@ -51,6 +51,7 @@ type Decision struct {
 	Choice int32  // option taken, in [0, N)
 	Label  string // the point's label, for humans; not compared on replay
 	Actor  int32  // the point's actor (not written to fail files)
+	At     Time   // when it was made (not written to fail files; a replay makes it again)
 }
 
 func (d Decision) String() string {

@@ -55,7 +55,7 @@ func TestPanicInProcBecomesOutcome(t *testing.T) {
 	assert.Contains(t, pe.Stack, "proc_test.go")
 	assert.Equal(t, des.Time(5), out.End, "the run stops at the panicking event")
 	require.NotEmpty(t, out.Tail)
-	assert.Equal(t, "before", out.Tail[len(out.Tail)-1].What)
+	assert.Equal(t, des.What("before"), out.Tail[len(out.Tail)-1].What)
 	assert.Equal(t, 1, s.Live(), "the bystander is still suspended, not crashed")
 }
 

@@ -392,7 +392,7 @@ func (s *Sim) Choose(p Point, n int) int {
 		s.Stop(fmt.Errorf("des: chooser %T returned %d for %q with %d options; a chooser must return a value in [0, n)", s.chooser, c, p.Label, n))
 		return 0
 	}
-	s.log = append(s.log, Decision{Kind: p.Kind, N: int32(n), Choice: int32(c), Label: p.Label, Actor: p.Actor})
+	s.log = append(s.log, Decision{Kind: p.Kind, N: int32(n), Choice: int32(c), Label: p.Label, Actor: p.Actor, At: s.now})
 	return c
 }
 

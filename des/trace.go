@@ -9,6 +9,12 @@ import (
 // emits a record defines its kinds. It is part of the trace hash.
 type Kind uint16
 
+// What is a record's sub-kind within its Kind ("wait", "preempt",
+// "run-dpc"): a readable name the text trace prints and the trace hash
+// covers. The layer that emits a record declares its values as constants,
+// so readers of traces compare against those, never against text.
+type What string
+
 // Record is one typed trace record. Every field is a number or a string the
 // emitter already holds (a thread's name, a constant), so emitting a record
 // allocates nothing.
@@ -18,7 +24,7 @@ type Record struct {
 	IRQL   int8   // the processor's IRQL, -1 when not applicable
 	Thread int32  // acting thread id, 0 when none
 	Kind   Kind   // stable kind number
-	What   string // the kind's readable name, e.g. "wait"
+	What   What   // the sub-kind, e.g. "wait"
 	Actor  string // who acted: a thread, DPC or driver name
 	Object string // what was acted on: "event teardown", "irp 3"
 	A, B   int64  // kind-specific arguments
@@ -77,7 +83,7 @@ func AppendRecordText(b []byte, r *Record) []byte {
 	}
 	b = pad(b, start+4)
 	b = appendField(b, r.Actor, 22)
-	b = appendField(b, r.What, 16)
+	b = appendField(b, string(r.What), 16)
 	b = appendField(b, r.Object, 24)
 	b = strconv.AppendInt(b, r.A, 10)
 	b = append(b, ' ')
@@ -148,10 +154,13 @@ func hashString(h uint64, s string) uint64 {
 	return hashUint(h, last)
 }
 
-// HashRecord folds r into the running trace hash h.
+// HashRecord folds r into the running trace hash h. It covers every field
+// the text trace shows: time, processor, IRQL, thread, kind, sub-kind
+// (What), actor, object and both arguments.
 func HashRecord(h uint64, r *Record) uint64 {
 	h = hashUint(h, uint64(r.At))
 	h = hashUint(h, uint64(uint16(r.CPU))|uint64(uint8(r.IRQL))<<16|uint64(uint32(r.Thread))<<24|uint64(r.Kind)<<56)
+	h = hashString(h, string(r.What))
 	h = hashString(h, r.Actor)
 	h = hashString(h, r.Object)
 	h = hashUint(h, uint64(r.A))

@@ -51,7 +51,7 @@ func (k *Kernel) setAffinity(x *exec, t *Thread, affinity KAFFINITY, api string)
 			fmt.Sprintf("affinity %#x names none of the machine's processors (%#x)", affinity, k.allCPUs))
 	}
 	t.affinity = affinity & k.allCPUs
-	k.emit(x, KindReady, "affinity", t.name, int64(t.affinity), 0)
+	k.emit(x, KindReady, WhatAffinity, t.name, int64(t.affinity), 0)
 	if !t.allowedOn(x.cpu.id) {
 		x.cpu.needSettle = true // reschedule moves it (at once below DISPATCH_LEVEL)
 		k.point(x, 0)
@@ -99,7 +99,7 @@ func (k *Kernel) KeSetPriorityThread(t *Thread, priority int) int {
 	t.base = int8(priority)
 	t.starveBoost = false
 	t.quantumLeft = k.quantum
-	k.emit(x, KindReady, "set-priority", t.name, int64(priority), int64(prev))
+	k.emit(x, KindReady, WhatSetPriority, t.name, int64(priority), int64(prev))
 	k.setPriority(t, int8(priority))
 	k.point(x, 0) // a switch it caused happens before the caller goes on
 	return prev
@@ -135,7 +135,7 @@ func (k *Kernel) KeSetBasePriorityThread(t *Thread, increment int) int {
 	if p > 15 {
 		p = 15
 	}
-	k.emit(x, KindReady, "set-base-priority", t.name, int64(base), int64(prev))
+	k.emit(x, KindReady, WhatSetBasePriority, t.name, int64(base), int64(prev))
 	k.setPriority(t, p)
 	k.point(x, 0)
 	return prev

@@ -89,7 +89,7 @@ func (k *Kernel) queueApc(x *exec, apc *KAPC, arg1, arg2 any, increment int) boo
 		return false
 	}
 	apc.inserted, apc.arg1, apc.arg2 = true, arg1, arg2
-	k.emit(x, KindAPC, "queue-apc", apc.obj, int64(t.id), int64(apc.kind()))
+	k.emit(x, KindAPC, WhatQueueApc, apc.obj, int64(t.id), int64(apc.kind()))
 	if apc.Mode == UserMode {
 		t.userApcs = append(t.userApcs, apc)
 		if t.state == Waiting && t.wait.alertable && t.wait.mode == UserMode {
@@ -146,7 +146,7 @@ func (t *Thread) kernelApcDeliverable(irql IRQL) bool {
 // interruptWait ends t's wait early with status (STATUS_KERNEL_APC,
 // STATUS_USER_APC or STATUS_ALERTED).
 func (k *Kernel) interruptWait(t *Thread, status NTSTATUS, increment int) {
-	k.emit(&t.exec, KindAPC, "interrupt-wait", t.name, int64(status), 0)
+	k.emit(&t.exec, KindAPC, WhatInterruptWait, t.name, int64(status), 0)
 	k.satisfy(t, status, increment)
 }
 
@@ -161,7 +161,7 @@ func (k *Kernel) deliverApcs(x *exec) {
 		t.kernelApcs = t.kernelApcs[1:]
 		apc.inserted = false
 		normal, ctx, a1, a2 := apc.NormalRoutine, apc.NormalContext, apc.arg1, apc.arg2
-		k.emit(x, KindAPC, "run-apc", apc.obj, int64(apc.kind()), 0)
+		k.emit(x, KindAPC, WhatRunApc, apc.obj, int64(apc.kind()), 0)
 		k.setIrql(x, APC_LEVEL)
 		if apc.KernelRoutine != nil {
 			apc.KernelRoutine(apc, &normal, &ctx, &a1, &a2)
@@ -199,7 +199,7 @@ func (k *Kernel) deliverUserApcs(x *exec) {
 		t.userApcs = t.userApcs[1:]
 		apc.inserted = false
 		normal, ctx, a1, a2 := apc.NormalRoutine, apc.NormalContext, apc.arg1, apc.arg2
-		k.emit(x, KindAPC, "run-apc", apc.obj, int64(apc.kind()), 0)
+		k.emit(x, KindAPC, WhatRunApc, apc.obj, int64(apc.kind()), 0)
 		if apc.KernelRoutine != nil {
 			apc.KernelRoutine(apc, &normal, &ctx, &a1, &a2)
 		}
@@ -268,7 +268,7 @@ func (k *Kernel) KeAlertThread(t *Thread, mode KPROCESSOR_MODE) bool {
 	if prev || t.state == Terminated {
 		return prev
 	}
-	k.emit(x, KindAPC, "alert", t.name, int64(mode), 0)
+	k.emit(x, KindAPC, WhatAlert, t.name, int64(mode), 0)
 	if t.state == Waiting && t.wait.alertable && mode <= t.wait.mode {
 		k.interruptWait(t, STATUS_ALERTED, 0)
 		return false

@@ -9,7 +9,7 @@ import (
 // processor (REFERENCE §4.2, §4.7).
 func (k *Kernel) readyThread(t *Thread, increment int) {
 	k.makeReady(t, increment)
-	k.emit(&t.exec, KindReady, "ready", t.name, int64(t.priority), int64(increment))
+	k.emit(&t.exec, KindReady, WhatReady, t.name, int64(t.priority), int64(increment))
 	k.placeReady(t)
 }
 
@@ -164,35 +164,35 @@ func (k *Kernel) reschedule(c *Processor) bool {
 	if best != nil && k.cfg.DecideReadyOrder {
 		best = k.pickAmongEqual(c, best)
 	}
-	why := ""
+	var why des.What
 	front := false
 	switch {
 	case cur != nil && !cur.allowedOn(c.id):
-		why = "affinity" // its affinity no longer includes c: it moves
+		why = WhatAffinityMove // its affinity no longer includes c: it moves
 	case best == nil:
 	case cur == nil:
-		why = "dispatch"
+		why = WhatDispatch
 	case k.policy.Preempts(best, cur):
-		why, front = "preempt", true
+		why, front = WhatPreempt, true
 	case (c.quantumEnd || c.yieldWanted) && k.policy.RoundRobin(best, cur):
-		why = "round-robin"
+		why = WhatRoundRobin
 	}
 	// A quantum end or injected yield applies to this decision only (and
 	// not to the next thread, when the current one has left).
 	c.quantumEnd, c.yieldWanted = false, false
-	if why == "" {
+	if why == "" { // nothing to do
 		return false
 	}
 	if cur == nil {
 		k.switchTo(c, best, why)
 		return true
 	}
-	if why == "affinity" {
+	if why == WhatAffinityMove {
 		c.cur, cur.cpu, cur.state, cur.readySince = nil, nil, Ready, k.sim.Now()
 		if best != nil {
-			k.switchTo(c, best, "dispatch")
+			k.switchTo(c, best, WhatDispatch)
 		}
-		k.emit(&cur.exec, KindReady, "affinity-move", cur.name, int64(cur.priority), 0)
+		k.emit(&cur.exec, KindReady, WhatAffinityMove, cur.name, int64(cur.priority), 0)
 		k.placeReady(cur)
 		return true
 	}
@@ -321,7 +321,7 @@ func (k *Kernel) preemptCurrent(c *Processor, front bool) {
 }
 
 // switchTo dispatches ready thread t on c, charging a context switch.
-func (k *Kernel) switchTo(c *Processor, t *Thread, why string) {
+func (k *Kernel) switchTo(c *Processor, t *Thread, why des.What) {
 	k.policy.Remove(t)
 	t.state = Running
 	t.cpu = c
@@ -352,7 +352,7 @@ func (k *Kernel) quantumExpired(c *Processor, t *Thread) {
 		t.priority--
 	}
 	c.quantumEnd = true
-	k.emit(&t.exec, KindQuantum, "quantum-end", t.name, int64(t.priority), 0)
+	k.emit(&t.exec, KindQuantum, WhatQuantumEnd, t.name, int64(t.priority), 0)
 }
 
 // setPriority changes t's current priority as WRK's KiSetPriorityThread
@@ -446,7 +446,7 @@ func (k *Kernel) balanceScanOnce() {
 			t.priority = 15
 			t.starveBoost = true
 			t.quantumLeft = 4 * k.unit
-			k.emit(&t.exec, KindReady, "starvation-boost", t.name, 15, 0)
+			k.emit(&t.exec, KindReady, WhatStarvationBoost, t.name, 15, 0)
 			k.requeue(t)
 		}
 		k.balanceArmed = false

@@ -27,7 +27,7 @@
 // scenario's threads do that is not an NT call:
 //
 //	NewCell, Read, Write   a shared variable and plain (non-interlocked) loads and stores
-//	AccessPool             a dereference of pool memory (use after free is bug check 0xD5)
+//	AccessPool             a dereference of pool memory (use after free 0xD5; a nil block is a NULL dereference, 0x7E)
 //	Compute                straight-line CPU work of a given length
 //	DeviceInterrupt        a device asserting its interrupt line
 //	VerifyCancelCompletes  Driver Verifier's "cancelled IRP completed in time" check

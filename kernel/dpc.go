@@ -84,7 +84,7 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 	} else {
 		c.dpcQueue = append(c.dpcQueue, d)
 	}
-	k.emit(x, KindDPC, "queue-dpc", "dpc "+d.Name, int64(c.id), 0)
+	k.emit(x, KindDPC, WhatQueueDpc, "dpc "+d.Name, int64(c.id), 0)
 	if k.drainNow(x, d, c) {
 		c.kick()
 	}
@@ -128,7 +128,7 @@ func (k *Kernel) KeFlushQueuedDpcs() {
 		}
 		k.waitObjects(x, "KeFlushQueuedDpcs", KernelMode, false, WaitAny, Infinite, k.dpcFlush)
 	}
-	k.emit(x, KindDPC, "flush-dpcs", "", 0, 0)
+	k.emit(x, KindDPC, WhatFlushDpcs, "", 0, 0)
 }
 
 // dpcsQuiet reports whether no DPC is queued or running anywhere.
@@ -170,7 +170,7 @@ func (c *Processor) drainDPCs(*des.Proc) {
 			c.dpcQueue = c.dpcQueue[:len(c.dpcQueue)-1]
 			d.queued = false
 			e.irql = DISPATCH_LEVEL
-			k.emit(e, KindDPC, "run-dpc", "dpc "+d.Name, 0, 0)
+			k.emit(e, KindDPC, WhatRunDpc, "dpc "+d.Name, 0, 0)
 			d.Routine(d, d.Context, d.arg1, d.arg2)
 			if e.irql != DISPATCH_LEVEL {
 				k.bugCheck(e, "DPC return", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(e.irql), 0, 0,
@@ -215,7 +215,7 @@ func (k *Kernel) DeviceInterrupt(intr *KINTERRUPT, cpu int, at des.Time) {
 	c := k.cpus[cpu]
 	k.sim.At(at, func() {
 		c.isrQueue = append(c.isrQueue, intr)
-		k.emit(nil, KindInterrupt, "interrupt", intr.Name, int64(cpu), int64(intr.Irql))
+		k.emit(nil, KindInterrupt, WhatInterrupt, intr.Name, int64(cpu), int64(intr.Irql))
 		c.kick()
 	})
 }
@@ -228,7 +228,7 @@ func (c *Processor) drainISRs(*des.Proc) {
 			intr := c.isrQueue[0]
 			c.isrQueue = c.isrQueue[1:]
 			e.irql = intr.Irql
-			k.emit(e, KindInterrupt, "isr", intr.Name, int64(intr.Irql), 0)
+			k.emit(e, KindInterrupt, WhatIsr, intr.Name, int64(intr.Irql), 0)
 			intr.ISR(intr, intr.Ctx)
 		}
 		e.req = reqIdle
@@ -306,7 +306,7 @@ func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
 
 func (t *KTIMER) expire() {
 	k := t.k
-	k.emit(nil, KindSignal, "timer-expire", t.name, int64(t.period), 0)
+	k.emit(nil, KindSignal, WhatTimerExpire, t.name, int64(t.period), 0)
 	if t.period > 0 {
 		t.timer = k.sim.After(t.period, t.fire)
 	}

@@ -94,10 +94,10 @@ func (k *Kernel) point(e *exec, cost des.Duration) {
 		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id}, 3) {
 		case 1:
 			c.yieldWanted = true
-			k.emit(e, KindInject, "inject-yield", "", 0, 0)
+			k.emit(e, KindInject, WhatInjectYield, "", 0, 0)
 		case 2:
 			cost += k.cfg.StallTime
-			k.emit(e, KindInject, "inject-stall", "", int64(k.cfg.StallTime), 0)
+			k.emit(e, KindInject, WhatInjectStall, "", int64(k.cfg.StallTime), 0)
 		}
 	}
 	if cost != 0 || c.needSettle || c.yieldWanted {

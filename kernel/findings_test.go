@@ -139,7 +139,7 @@ func TestBugChecks(t *testing.T) {
 			bc := requireBugCheck(t, out, tc.code, tc.p1)
 			assert.Equal(t, "driver", bc.Actor, tc.section)
 			require.NotEmpty(t, out.Tail)
-			assert.Equal(t, "BUGCHECK", out.Tail[len(out.Tail)-1].What, "the trace ends at the faulting call")
+			assert.Equal(t, kernel.WhatBugCheck, out.Tail[len(out.Tail)-1].What, "the trace ends at the faulting call")
 		})
 	}
 }

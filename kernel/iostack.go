@@ -136,7 +136,7 @@ func (l *Layer) CallDriver(irp *IRP, device any, dispatch func() NTSTATUS) NTSTA
 	loc := &irp.stack[at]
 	loc.DeviceObject = device
 	loc.marked, loc.belowPending = false, false
-	k.emit(x, KindIRP, "IoCallDriver", irp.name, int64(irp.current), 0)
+	k.emit(x, KindIRP, WhatIoCallDriver, irp.name, int64(irp.current), 0)
 	before := x.irql
 	st := dispatch()
 	if x.irql != before {
@@ -187,9 +187,9 @@ func (k *Kernel) completeStack(x *exec, irp *IRP) bool {
 		if irp.current < len(irp.stack) {
 			dev = irp.stack[irp.current].DeviceObject
 		}
-		k.emit(x, KindIRP, "completion-routine", irp.name, int64(irp.current), int64(st))
+		k.emit(x, KindIRP, WhatCompletionRoutine, irp.name, int64(irp.current), int64(st))
 		if routine(dev, irp, ctx) == STATUS_MORE_PROCESSING_REQUIRED {
-			k.emit(x, KindIRP, "more-processing-required", irp.name, int64(irp.current), 0)
+			k.emit(x, KindIRP, WhatMoreProcessingRequired, irp.name, int64(irp.current), 0)
 			return false
 		}
 		if irp.pendingReturned && irp.current < len(irp.stack) && irp.stack[irp.current].Control&SL_PENDING_RETURNED == 0 {
@@ -218,4 +218,18 @@ func (l *Layer) FinishDeferred(irp *IRP) bool {
 	}
 	l.kernel().finishIrp(irp, 0)
 	return true
+}
+
+// ContextThread returns the thread whose context the calling code runs in:
+// the calling thread, or — in a DPC or an ISR — the thread its processor
+// was running when interrupted (nil if it was idle). Thread-relative state
+// such as the TopLevelIrp is read from it: a post-op run by a DPC sees the
+// interrupted thread's, not the issuer's (REFERENCE §5.7). Any IRQL.
+func (l *Layer) ContextThread() *Thread {
+	k := l.kernel()
+	x := k.cur("ContextThread")
+	if x.thread != nil {
+		return x.thread
+	}
+	return x.cpu.cur
 }

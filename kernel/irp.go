@@ -117,7 +117,7 @@ func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel
 	x := k.enter("IoSetCancelRoutine")
 	prev := irp.cancelRoutine
 	irp.cancelRoutine = routine
-	k.emit(x, KindIRP, "IoSetCancelRoutine", irp.name, b2i(routine != nil), b2i(prev != nil))
+	k.emit(x, KindIRP, WhatIoSetCancelRoutine, irp.name, b2i(routine != nil), b2i(prev != nil))
 	return prev
 }
 
@@ -130,7 +130,7 @@ func (k *Kernel) IoMarkIrpPending(irp *IRP) {
 		loc.Control |= SL_PENDING_RETURNED
 		loc.marked = true
 	}
-	k.emit(x, KindIRP, "IoMarkIrpPending", irp.name, 0, 0)
+	k.emit(x, KindIRP, WhatIoMarkIrpPending, irp.name, 0, 0)
 }
 
 // IoAcquireCancelSpinLock acquires the global cancel spin lock and returns
@@ -166,12 +166,12 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	old := k.IoAcquireCancelSpinLock()
 	k.point(x, k.cfg.Costs.Interlocked)
 	irp.cancel = true
-	k.emit(x, KindIRP, "set-cancel", irp.name, 0, 0)
+	k.emit(x, KindIRP, WhatSetCancel, irp.name, 0, 0)
 	k.point(x, k.cfg.Costs.Interlocked)
 	routine := irp.cancelRoutine
 	irp.cancelRoutine = nil
 	if routine == nil {
-		k.emit(x, KindIRP, "IoCancelIrp", irp.name, 0, 0)
+		k.emit(x, KindIRP, WhatIoCancelIrp, irp.name, 0, 0)
 		k.IoReleaseCancelSpinLock(old)
 		return false
 	}
@@ -180,7 +180,7 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 			irp.name+": cancel routine invoked on an already-completed IRP")
 	}
 	irp.CancelIrql = old
-	k.emit(x, KindIRP, "IoCancelIrp", irp.name, 1, 0)
+	k.emit(x, KindIRP, WhatIoCancelIrp, irp.name, 1, 0)
 	routine(irp)
 	return true
 }
@@ -227,7 +227,7 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x6, uint64(irp.IoStatus.Status), uint64(irp.id), 0,
 			irp.name+" completed with STATUS_PENDING")
 	}
-	k.emit(x, KindIRP, "IoCompleteRequest", irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
+	k.emit(x, KindIRP, WhatIoCompleteRequest, irp.name, int64(irp.IoStatus.Status), int64(priorityBoost))
 	if len(irp.stack) > 0 && !k.completeStack(x, irp) {
 		return // STATUS_MORE_PROCESSING_REQUIRED: the routine's driver owns the IRP again
 	}
@@ -256,7 +256,7 @@ func (k *Kernel) IoQueueThreadIrp(irp *IRP) {
 		panic("kernel: IoQueueThreadIrp called outside a thread")
 	}
 	irp.thread = x.thread
-	k.emit(x, KindIRP, "IoQueueThreadIrp", irp.name, int64(x.thread.id), 0)
+	k.emit(x, KindIRP, WhatIoQueueThreadIrp, irp.name, int64(x.thread.id), 0)
 }
 
 // Thread returns the thread a threaded IRP completes to (nil otherwise).

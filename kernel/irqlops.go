@@ -45,7 +45,7 @@ func (k *Kernel) irqlViolation(x *exec, api string, code uint64, cur, req IRQL) 
 func (k *Kernel) setIrql(x *exec, l IRQL) {
 	if l != x.irql {
 		x.irql = l
-		k.emit(x, KindIrql, "irql", "", int64(l), 0)
+		k.emit(x, KindIrql, WhatIrql, "", int64(l), 0)
 	}
 }
 

@@ -30,6 +30,7 @@ type Kernel struct {
 	threadScratch []*Thread
 	idScratch     []int32
 	endChecks     []func() []string
+	marks         MarkCounts         // coverage marks hit in this run (Layer.HitMark)
 	dpcFlush      *KEVENT            // KeFlushQueuedDpcs waits here; made on first use
 	pcpu          PerProcessorPolicy // the policy, when it has per-processor queues
 	allCPUs       uint64             // affinity of every processor
@@ -142,6 +143,6 @@ func (k *Kernel) bugCheck(e *exec, api string, code uint32, p1, p2, p3, p4 uint6
 			bc.CPU = e.cpu.id
 		}
 	}
-	k.emit(e, KindBugCheck, "BUGCHECK", bc.Name, int64(code), int64(p1))
+	k.emit(e, KindBugCheck, WhatBugCheck, bc.Name, int64(code), int64(p1))
 	k.halt(e, bc)
 }

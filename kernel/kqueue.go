@@ -58,7 +58,7 @@ func (k *Kernel) KeInsertHeadQueue(q *KQUEUE, entry any) int {
 
 func (k *Kernel) insertQueue(x *exec, q *KQUEUE, entry any, head bool) int {
 	n := len(q.entries)
-	k.emit(x, KindQueue, "KeInsertQueue", q.name, int64(n), int64(q.active))
+	k.emit(x, KindQueue, WhatKeInsertQueue, q.name, int64(n), int64(q.active))
 	if len(q.sleepers) > 0 && q.active < q.limit && n == 0 {
 		q.handTo(entry)
 		return n
@@ -117,7 +117,7 @@ func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok b
 	t.wait.queued = nil
 	t.wait.inQueue = true
 	k.armWaitTimeout(t, timeout)
-	k.emit(x, KindWait, "KeRemoveQueue", q.name, int64(timeout), 0)
+	k.emit(x, KindWait, WhatKeRemoveQueue, q.name, int64(timeout), 0)
 	k.block(t) // an idle wait: the slot was released above, not by block
 	t.wait.inQueue = false
 	if t.wait.status == STATUS_TIMEOUT {
@@ -140,7 +140,7 @@ func (q *KQUEUE) popEntry() any {
 func (k *Kernel) satisfyQueue(t *Thread) {
 	t.wait.timer.Stop()
 	t.wait.status = STATUS_SUCCESS
-	k.emit(&t.exec, KindWake, "wake", t.name, 0, 0)
+	k.emit(&t.exec, KindWake, WhatWake, t.name, 0, 0)
 	k.adjustAfterWait(t)
 	t.req = reqCompute
 	k.readyThread(t, 0)

@@ -16,10 +16,10 @@ import (
 // may be called as often as convenient. Methods fall in three groups:
 //
 //   - routines of higher layers: Enter, Yield, CheckIrqlAtMost,
-//     BugCheckFrom, Fail, Trace, TraceKind, AllocateInternal, FreeInternal,
-//     AddEndCheck — called from simulated code on behalf of an NT routine
+//     BugCheckFrom, Fail, Trace, TraceKind, HitMark, AllocateInternal,
+//     FreeInternal, AddEndCheck — called from simulated code on behalf of an NT routine
 //     that layer implements (IoQueueWorkItem, FltCbdqInsertIo, ...);
-//   - the run: Sim, Config, Finish;
+//   - the run: Sim, Config, Finish, Marks;
 //   - read-only observers for measurement: Processors, Processor, Threads,
 //     ThreadByID, Policy, ReadyCount, EachReady. They read dispatcher state
 //     between events without changing it, allocate nothing and are not
@@ -72,14 +72,14 @@ func (l *Layer) Fail(err error) {
 
 // Trace emits a record of a higher layer's call (work-item queueing, a
 // cbdq operation) attributed to the calling simulated code.
-func (l *Layer) Trace(what, object string, a, b int64) {
+func (l *Layer) Trace(what des.What, object string, a, b int64) {
 	k := l.kernel()
 	k.tick()
 	k.emit(k.curOrNil(), KindCall, what, object, a, b)
 }
 
 // TraceKind is Trace with the caller's own record kind.
-func (l *Layer) TraceKind(kind des.Kind, what, object string, a, b int64) {
+func (l *Layer) TraceKind(kind des.Kind, what des.What, object string, a, b int64) {
 	k := l.kernel()
 	k.tick()
 	k.emit(k.curOrNil(), kind, what, object, a, b)
@@ -99,6 +99,14 @@ func (l *Layer) FreeInternal(b *PoolBlock, api string) {
 	k.tick()
 	k.free(k.curOrNil(), b, b.Tag, api)
 }
+
+// HitMark records that the calling code reached the path m (see Mark).
+// It traces nothing: each layer traces its hits in its own record layout.
+// Not a scheduling point.
+func (l *Layer) HitMark(m *Mark) { l.marks.Add(m) }
+
+// Marks returns the run's mark counts: every mark recorded with HitMark.
+func (l *Layer) Marks() *MarkCounts { return &l.marks }
 
 // AddEndCheck registers a check run by Finish when the run ends quietly;
 // each returned string is an outstanding object reported as a *Leak.

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"github.com/wqsim/wqsim/des"
+
 	"fmt"
 )
 
@@ -94,10 +96,10 @@ func (k *Kernel) spinAcquire(x *exec, l *KSPIN_LOCK, api string) {
 		k.bugCheck(x, api, SPIN_LOCK_ALREADY_OWNED, 0, 0, 0, 0, "recursive acquire of spin lock "+l.Name)
 	case l.owner == nil:
 		l.owner = x
-		k.emit(x, KindLock, "acquire", l.objName(), 0, 0)
+		k.emit(x, KindLock, WhatAcquire, l.objName(), 0, 0)
 		return
 	}
-	k.emit(x, KindLock, "spin", l.objName(), 0, 0)
+	k.emit(x, KindLock, WhatSpin, l.objName(), 0, 0)
 	l.spinners = append(l.spinners, x)
 	x.spinOn = l
 	if k.spinCycle(x) {
@@ -111,7 +113,7 @@ func (k *Kernel) spinRelease(x *exec, l *KSPIN_LOCK, api string) {
 	if l.owner != x {
 		k.bugCheck(x, api, SPIN_LOCK_NOT_OWNED, 0, 0, 0, 0, "release of spin lock "+l.Name+" not owned by the caller")
 	}
-	k.emit(x, KindLock, "release", l.objName(), 0, 0)
+	k.emit(x, KindLock, WhatRelease, l.objName(), 0, 0)
 	if len(l.spinners) == 0 {
 		l.owner = nil
 		return
@@ -198,13 +200,13 @@ func (k *Kernel) mutexAcquire(x *exec, m *FAST_MUTEX, api string) {
 	if m.owner == nil {
 		m.owner = t
 		t.owned = append(t.owned, ownedLock{m.objName(), m})
-		k.emit(x, KindLock, "acquire", m.objName(), 0, 0)
+		k.emit(x, KindLock, WhatAcquire, m.objName(), 0, 0)
 		return
 	}
 	m.waiters = append(m.waiters, t)
 	t.wait.lock = lockWait{name: m.objName(), owner: m.ownerName, next: m.ownerThread}
 	t.wait.api = api
-	k.emit(x, KindWait, api, m.objName(), 0, 0)
+	k.emit(x, KindWait, des.What(api), m.objName(), 0, 0) // the blocking routine's name
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))
 	}
@@ -214,7 +216,7 @@ func (k *Kernel) mutexAcquire(x *exec, m *FAST_MUTEX, api string) {
 // mutexRelease gives m up and hands it to the first waiter.
 func (k *Kernel) mutexRelease(x *exec, m *FAST_MUTEX) {
 	x.thread.dropOwned(m)
-	k.emit(x, KindLock, "release", m.objName(), 0, 0)
+	k.emit(x, KindLock, WhatRelease, m.objName(), 0, 0)
 	m.owner = nil
 	if len(m.waiters) > 0 {
 		w := m.waiters[0]

@@ -53,7 +53,7 @@ func (k *Kernel) Read(c *Cell) int64 {
 func (k *Kernel) Write(c *Cell, v int64) {
 	x := k.access(c, "write", true)
 	c.v = v
-	k.emit(x, KindMemory, "write", c.Name, v, 0)
+	k.emit(x, KindMemory, WhatWrite, c.Name, v, 0)
 }
 
 // InterlockedIncrement atomically adds one and returns the new value.
@@ -66,7 +66,7 @@ func (k *Kernel) InterlockedDecrement(c *Cell) int64 { return k.InterlockedAdd(c
 func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
 	x := k.access(c, "InterlockedAdd", true)
 	c.v += d
-	k.emit(x, KindMemory, "interlocked-add", c.Name, c.v, d)
+	k.emit(x, KindMemory, WhatInterlockedAdd, c.Name, c.v, d)
 	return c.v
 }
 
@@ -75,7 +75,7 @@ func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
 	x := k.access(c, "InterlockedExchange", true)
 	old := c.v
 	c.v = v
-	k.emit(x, KindMemory, "interlocked-xchg", c.Name, v, old)
+	k.emit(x, KindMemory, WhatInterlockedXchg, c.Name, v, old)
 	return old
 }
 
@@ -87,6 +87,6 @@ func (k *Kernel) InterlockedCompareExchange(c *Cell, exchange, comparand int64) 
 	if old == comparand {
 		c.v = exchange
 	}
-	k.emit(x, KindMemory, "interlocked-cmpxchg", c.Name, c.v, old)
+	k.emit(x, KindMemory, WhatInterlockedCmpxchg, c.Name, c.v, old)
 	return old
 }

@@ -61,7 +61,7 @@ func (k *Kernel) KeReleaseMutex(m *KMUTEX, wait bool) int32 {
 	}
 	prev := m.state
 	m.state++
-	k.emit(x, KindLock, "release", m.name, int64(m.state), 0)
+	k.emit(x, KindLock, WhatRelease, m.name, int64(m.state), 0)
 	if m.state == 1 {
 		m.owner = nil
 		t.criticalRegion--

@@ -45,13 +45,13 @@ func (k *Kernel) ExAllocatePoolWithTag(typ POOL_TYPE, size int, tag string) *Poo
 func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlock {
 	if k.cfg.InjectAllocFailures &&
 		k.sim.Choose(desPoint(PointAllocFail, "pool: allocation fails", x), 2) == 1 {
-		k.emit(x, KindPool, "alloc-fail", tag, int64(size), 0)
+		k.emit(x, KindPool, WhatAllocFail, tag, int64(size), 0)
 		return nil
 	}
 	b := &PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
 	b.name = fmt.Sprintf("#%d", b.id)
 	k.pool = append(k.pool, b)
-	k.emit(x, KindPool, "alloc", tag+" "+b.name, int64(size), 0)
+	k.emit(x, KindPool, WhatAlloc, tag+" "+b.name, int64(size), 0)
 	return b
 }
 
@@ -82,7 +82,7 @@ func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
 		k.bugCheck(x, api, BAD_POOL_CALLER, 0xA, 0, 0, uint64(b.id), fmt.Sprintf("pool block %s freed with tag %q, allocated with %q", b.name, tag, b.Tag))
 	}
 	b.freed = true
-	k.emit(x, KindPool, "free", b.Tag+" "+b.name, int64(b.Size), 0)
+	k.emit(x, KindPool, WhatFree, b.Tag+" "+b.name, int64(b.Size), 0)
 }
 
 // AccessPool is a workload helper: it models driver code dereferencing

@@ -156,7 +156,7 @@ func (c *Processor) pushContext(e *exec, irql IRQL) {
 	e.irql = irql
 	e.req = reqCompute
 	e.remaining = c.k.cfg.Costs.Interrupt
-	c.k.emit(e, KindInterrupt, "enter", e.name, int64(irql), 0)
+	c.k.emit(e, KindInterrupt, WhatEnter, e.name, int64(irql), 0)
 }
 
 // popContext removes a finished DPC or ISR context.
@@ -167,5 +167,5 @@ func (c *Processor) popContext(e *exec) {
 		c.isrOn = false
 	}
 	e.req = reqNone
-	c.k.emit(e, KindInterrupt, "leave", e.name, 0, 0)
+	c.k.emit(e, KindInterrupt, WhatLeave, e.name, 0, 0)
 }

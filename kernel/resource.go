@@ -57,7 +57,7 @@ func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 		return true
 	case r.exclusive == nil && len(r.shared) == 0:
 		r.grantExclusive(t)
-		k.emit(x, KindLock, "acquire-excl", r.objName(), 0, 0)
+		k.emit(x, KindLock, WhatAcquireExcl, r.objName(), 0, 0)
 		return true
 	case !wait:
 		return false
@@ -84,7 +84,7 @@ func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 	}
 	if r.exclusive == nil && len(r.exclW) == 0 {
 		r.grantShared(t)
-		k.emit(x, KindLock, "acquire-shared", r.objName(), 0, 0)
+		k.emit(x, KindLock, WhatAcquireShared, r.objName(), 0, 0)
 		return true
 	}
 	if !wait {
@@ -108,7 +108,7 @@ func (k *Kernel) ExReleaseResourceLite(r *ERESOURCE) {
 		}
 		r.exclusive = nil
 		t.dropOwned(r)
-		k.emit(x, KindLock, "release", r.objName(), 0, 0)
+		k.emit(x, KindLock, WhatRelease, r.objName(), 0, 0)
 		k.grantAfterExclusive(r)
 		return
 	}
@@ -123,7 +123,7 @@ func (k *Kernel) ExReleaseResourceLite(r *ERESOURCE) {
 	}
 	r.shared = append(r.shared[:i], r.shared[i+1:]...)
 	t.dropOwned(r)
-	k.emit(x, KindLock, "release", r.objName(), 0, 0)
+	k.emit(x, KindLock, WhatRelease, r.objName(), 0, 0)
 	if len(r.shared) == 0 {
 		k.grantOneExclusive(r)
 	}
@@ -187,7 +187,7 @@ func (k *Kernel) resourceWait(x *exec, r *ERESOURCE) {
 	t := x.thread
 	t.wait.lock = lockWait{name: r.objName(), owner: r.ownerName, next: r.ownerThread}
 	t.wait.api = "ExAcquireResource"
-	k.emit(x, KindWait, "ExAcquireResource", r.objName(), 0, 0)
+	k.emit(x, KindWait, WhatExAcquireResource, r.objName(), 0, 0)
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))
 	}
@@ -254,7 +254,7 @@ func (k *Kernel) boostResourceOwners(waiter *Thread, r *ERESOURCE) bool {
 		}
 		k.setPriority(o, 14)
 		o.quantumLeft = k.quantum
-		k.emit(&o.exec, KindReady, "resource-boost", o.name, 14, int64(waiter.id))
+		k.emit(&o.exec, KindReady, WhatResourceBoost, o.name, 14, int64(waiter.id))
 		boosted = true
 	}
 	if r.exclusive != nil {

@@ -112,7 +112,7 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 	t.proc = k.sim.Spawn(name, func(*des.Proc) { k.threadMain(t) })
 	t.proc.Data = &t.exec
 	k.threads = append(k.threads, t)
-	k.emit(&t.exec, KindThread, "create", name, int64(prio), 0)
+	k.emit(&t.exec, KindThread, WhatCreate, name, int64(prio), 0)
 	t.req = reqCompute
 	k.readyThread(t, 0)
 	return t
@@ -141,7 +141,7 @@ func (k *Kernel) threadMain(t *Thread) {
 	}
 	t.state = Terminated
 	t.kernelApcs, t.userApcs, t.apcPending = nil, nil, false // run down: never delivered
-	k.emit(&t.exec, KindThread, "exit", t.name, 0, 0)
+	k.emit(&t.exec, KindThread, WhatExit, t.name, 0, 0)
 	if t.queue != nil {
 		t.queue.threadGone(t)
 	}

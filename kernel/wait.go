@@ -124,7 +124,7 @@ func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
 	x := k.enter("KeSetEvent")
 	k.checkIrqlAtMost(x, "KeSetEvent", DISPATCH_LEVEL)
 	prev := e.state > 0
-	k.emit(x, KindSignal, "KeSetEvent", e.name, int64(increment), 0)
+	k.emit(x, KindSignal, WhatKeSetEvent, e.name, int64(increment), 0)
 	e.state = 1
 	k.wakeWaiters(&e.dispatcherHeader, increment)
 	k.holdForWait(x, wait)
@@ -193,7 +193,7 @@ func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wa
 		k.halt(x, fmt.Errorf("KeReleaseSemaphore on %s by %s: %v (count %d + %d > limit %d)", s.name, x.name, STATUS_SEMAPHORE_LIMIT_EXCEEDED, s.state, adjustment, s.limit))
 	}
 	s.state += int32(adjustment)
-	k.emit(x, KindSignal, "KeReleaseSemaphore", s.name, int64(adjustment), int64(s.state))
+	k.emit(x, KindSignal, WhatKeReleaseSemaphore, s.name, int64(adjustment), int64(s.state))
 	k.wakeWaiters(&s.dispatcherHeader, increment)
 	k.holdForWait(x, wait)
 	return prev
@@ -284,7 +284,7 @@ func (k *Kernel) satisfy(t *Thread, status NTSTATUS, increment int) {
 	k.makeReady(t, increment)
 	// One record for "wait satisfied, thread ready": A = status, B = the
 	// priority it is ready at (after any boost).
-	k.emit(&t.exec, KindWake, "wake", t.name, int64(status), int64(t.priority))
+	k.emit(&t.exec, KindWake, WhatWake, t.name, int64(status), int64(t.priority))
 	k.placeReady(t)
 }
 
@@ -362,7 +362,7 @@ func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertabl
 	for {
 		if st, ok := k.trySatisfy(t, typ, objs); ok {
 			// "satisfied": the wait returned at once (B = the status).
-			k.emit(x, KindWait, "satisfied", firstName(objs), int64(timeout), int64(st))
+			k.emit(x, KindWait, WhatSatisfied, firstName(objs), int64(timeout), int64(st))
 			return st
 		}
 		if t != nil {
@@ -396,7 +396,7 @@ func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertabl
 // waitAborted ends an alertable wait early: STATUS_USER_APC after running
 // the user APCs, or STATUS_ALERTED.
 func (k *Kernel) waitAborted(x *exec, st NTSTATUS) NTSTATUS {
-	k.emit(x, KindAPC, "wait-aborted", x.name, int64(st), 0)
+	k.emit(x, KindAPC, WhatWaitAborted, x.name, int64(st), 0)
 	if st == STATUS_USER_APC {
 		k.deliverUserApcs(x)
 	}
@@ -422,7 +422,7 @@ func (k *Kernel) blockOn(x *exec, api string, typ WAIT_TYPE, timeout des.Duratio
 	if len(objs) > 0 {
 		name = objs[0].hdr().name
 	}
-	k.emit(x, KindWait, api, name, int64(timeout), int64(len(objs)))
+	k.emit(x, KindWait, des.What(api), name, int64(timeout), int64(len(objs))) // the blocking routine's name
 	k.armWaitTimeout(t, timeout)
 }
 

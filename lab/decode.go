@@ -171,7 +171,18 @@ func pathOrTop(p string) string {
 	return p
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	rawJSONType  = reflect.TypeFor[RawJSON]()
+)
+
+// RawJSON is a JSON value kept as parsed (objects as map[string]any,
+// numbers as json.Number), for embedded formats the lab reads itself
+// (rt-app workloads).
+type RawJSON struct{ v any }
+
+// MarshalJSON writes the value back.
+func (r RawJSON) MarshalJSON() ([]byte, error) { return json.Marshal(r.v) }
 
 // value fills v from raw by v's Go kind, reporting a JSON value of the
 // wrong kind or out of range at path.
@@ -180,8 +191,12 @@ func (d *decoder) value(path string, raw any, v reflect.Value) {
 		d.fail(path, "null is not a value here; give a value or remove the field")
 		return
 	}
-	if v.Type() == durationType {
+	switch v.Type() {
+	case durationType:
 		d.duration(path, raw, v)
+		return
+	case rawJSONType:
+		v.Set(reflect.ValueOf(RawJSON{v: raw}))
 		return
 	}
 	switch v.Kind() {
@@ -197,6 +212,13 @@ func (d *decoder) value(path string, raw any, v reflect.Value) {
 		d.mapping(path, raw, v)
 	case reflect.String:
 		d.text(path, raw, v)
+	case reflect.Bool:
+		b, ok := raw.(bool)
+		if !ok {
+			d.fail(path, "%s is %s; want true or false", describe(raw), kindOf(raw))
+			return
+		}
+		v.SetBool(b)
 	case reflect.Int, reflect.Uint64, reflect.Float64:
 		d.number(path, raw, v)
 	default:

@@ -1,20 +1,8 @@
-// Package lab runs scheduling-research experiments: an experiment file
-// names workloads (arrival processes, compute-time distributions, queue
-// types, priorities, processors), dispatcher and worker-pool policies, and
-// seeds; the lab runs every workload × policy × seed cell on a fresh
-// simulated machine, measures it, and writes a CSV of metrics and plots.
-//
-// A run is deterministic: the same file gives byte-identical output, with
-// any degree of parallelism.
-//
-// The file is JSON, decoded strictly: an unknown field, a value of the
-// wrong type or an impossible value is reported with its path
-// ("workloads[1].streams[0].arrivals.rate: -3 must be positive (items per
-// second)") and nothing is run. See Experiment for the schema.
 package lab
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/wqsim/wqsim/des"
@@ -68,6 +56,9 @@ type Experiment struct {
 	Dispatchers []string `json:"dispatchers"`
 	// Pools are executive worker-pool configurations.
 	Pools []Pool `json:"pools"`
+	// Acceptance makes the file an acceptance-ratio experiment (see
+	// Acceptance) instead of workloads × policies.
+	Acceptance *Acceptance `json:"acceptance,omitempty"`
 
 	source []byte // the file as read, copied to the output directory
 }
@@ -82,10 +73,78 @@ type Workload struct {
 	// Duration is the arrival window: work items arrive and competing
 	// threads run from time 0 until Duration; the run then drains.
 	Duration Duration `json:"duration,omitzero"`
-	// Streams are the work-item arrival streams (at least one).
-	Streams []Stream `json:"streams"`
+	// Streams are the work-item arrival streams. A workload needs at least
+	// one stream or one real-time task.
+	Streams []Stream `json:"streams,omitempty"`
 	// Competing are CPU-bound threads that run beside the worker pools.
 	Competing []Competing `json:"competing,omitempty"`
+	// Tasks are real-time tasks: kernel threads released by their timers.
+	Tasks []Task `json:"tasks,omitempty"`
+	// TaskSet draws a random task set per seed, added to Tasks.
+	TaskSet *TaskSetGen `json:"task_set,omitempty"`
+	// Priorities assigns kernel priorities to tasks that give none: "rm"
+	// (rate-monotonic, the default) or "dm" (deadline-monotonic), from 31
+	// down, one real-time level per task.
+	Priorities string `json:"priorities,omitempty"`
+	// RTApp is a workload in rt-app's JSON format (the subset ParseRTApp
+	// reads), inline: its periodic threads become Tasks, its run/sleep
+	// threads Competing groups.
+	RTApp *RawJSON `json:"rt_app,omitempty"`
+}
+
+// Task is a periodic or sporadic real-time task: a kernel thread at a
+// fixed priority that runs one job per release. Releases come from a
+// KTIMER's DPC: a periodic timer (KeSetTimerEx) for a periodic task, a
+// one-shot timer re-armed per release for jitter or sporadic arrivals; a
+// job that is not done by the next release delays it, jobs never overlap
+// or get lost. Response times are measured from the nominal release
+// (offset + k·period, before jitter).
+type Task struct {
+	Name string `json:"name"`
+	// Kind is "periodic" (the default) or "sporadic" (releases at least
+	// Period apart: Period plus a draw of Gap).
+	Kind string `json:"kind,omitempty"`
+	// Period is the release period (sporadic: minimum inter-arrival).
+	Period Duration `json:"period"`
+	// WCET is the worst-case execution time of a job.
+	WCET Duration `json:"wcet"`
+	// Deadline is the relative deadline (default: Period).
+	Deadline Duration `json:"deadline,omitzero"`
+	// Priority is the thread's base priority, 1–31; by default the
+	// workload's Priorities rule assigns a real-time one.
+	Priority *int `json:"priority,omitempty"`
+	// Offset is the first nominal release (default 0: synchronous release).
+	Offset Duration `json:"offset,omitzero"`
+	// Jitter delays each release by a uniform draw in [0, Jitter].
+	Jitter Duration `json:"jitter,omitzero"`
+	// Exec is the distribution of a job's execution time, capped at WCET
+	// (default: exactly WCET).
+	Exec *Dist `json:"exec,omitempty"`
+	// Gap is a sporadic task's extra inter-arrival time beyond Period
+	// (default: exponential with mean Period).
+	Gap *Dist `json:"gap,omitempty"`
+
+	events []rtEvent // an imported rt-app job body (nil: compute the execution time)
+}
+
+// TaskSetGen draws a random task set: UUniFast utilizations (Bini &
+// Buttazzo 2005), log-uniform periods, WCET = utilization × period.
+type TaskSetGen struct {
+	// Generator is "uunifast" or "uunifast-discard" (redraws sets with a
+	// task above utilization 1, for multiprocessor sets).
+	Generator string `json:"generator"`
+	// Tasks is the number of tasks, 1–16.
+	Tasks int `json:"tasks"`
+	// Utilization is the total utilization, > 0.
+	Utilization float64 `json:"utilization"`
+	// PeriodMin and PeriodMax bound the log-uniform periods.
+	PeriodMin Duration `json:"period_min"`
+	PeriodMax Duration `json:"period_max"`
+	// Granularity rounds periods down to a multiple (default 1µs).
+	Granularity Duration `json:"granularity,omitzero"`
+	// Deadlines is "implicit" (D = T, the default) or "constrained" (D
+	// uniform in [C, T]).
+	Deadlines string `json:"deadlines,omitempty"`
 }
 
 // Stream is one source of executive work items: interrupts that arrive by
@@ -212,6 +271,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func parseDuration(s string) (des.Duration, error) {
 	v, err := time.ParseDuration(s)
 	return des.Duration(v), err
+}
+
+// Size describes the experiment's extent for a progress line.
+func (e *Experiment) Size() string {
+	if a := e.Acceptance; a != nil {
+		return fmt.Sprintf("acceptance ratio, %d task counts × %d utilizations × %d sets × %d seeds", len(a.Tasks), len(a.utilizations()), a.Sets, len(e.Seeds))
+	}
+	cells := len(e.Workloads) * len(e.Dispatchers) * len(e.Pools) * len(e.Seeds)
+	return fmt.Sprintf("%d workloads × %d dispatchers × %d pools × %d seeds = %d cells",
+		len(e.Workloads), len(e.Dispatchers), len(e.Pools), len(e.Seeds), cells)
 }
 
 // Source returns the file the experiment was parsed from (nil if built in

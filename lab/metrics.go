@@ -46,6 +46,10 @@ type CellResult struct {
 	DynCreated  int          // dynamic worker threads created on those queues
 	Drain       des.Duration // last routine return after the window closed
 
+	// Tasks are the real-time tasks' measurements, in the workload's task
+	// order (file tasks, rt-app tasks, generated ones).
+	Tasks []TaskResult
+
 	cdf []float64 // queueing-latency quantiles at cdfQ, ns
 }
 
@@ -125,6 +129,55 @@ type observer struct {
 
 	maxReady int
 	readyFn  func(*kernel.Thread) bool
+
+	// per-thread accounting, on when real-time tasks run
+	perThread  map[int32]*threadStat
+	owner      []int32 // thread owning each processor since the last event
+	dispatched []int32 // thread last dispatched on each processor
+}
+
+// threadStat is one thread's processor time (in the window), preemptions
+// suffered and migrations.
+type threadStat struct {
+	cpu                   des.Duration
+	preempted, migrations int
+	lastCPU               int
+}
+
+// trackThreads turns per-thread accounting on.
+func (o *observer) trackThreads() {
+	o.perThread = map[int32]*threadStat{}
+	o.owner = make([]int32, len(o.busy))
+	o.dispatched = make([]int32, len(o.busy))
+}
+
+// thread returns the stats of thread id (nil if never dispatched).
+func (o *observer) thread(id int32) *threadStat { return o.perThread[id] }
+
+func (o *observer) stat(id int32) *threadStat {
+	st := o.perThread[id]
+	if st == nil {
+		st = &threadStat{lastCPU: -1}
+		o.perThread[id] = st
+	}
+	return st
+}
+
+// countSwitch attributes a dispatch of r.Thread on r.CPU: a migration if
+// it last ran elsewhere, a preemption of the thread it displaced.
+func (o *observer) countSwitch(r *des.Record) {
+	if o.perThread == nil || r.CPU < 0 || int(r.CPU) >= len(o.dispatched) {
+		return
+	}
+	st := o.stat(r.Thread)
+	if st.lastCPU >= 0 && st.lastCPU != int(r.CPU) {
+		st.migrations++
+	}
+	st.lastCPU = int(r.CPU)
+	if victim := o.dispatched[r.CPU]; r.What == "preempt" && victim != 0 {
+		o.stat(victim).preempted++
+	}
+	o.dispatched[r.CPU] = r.Thread
 }
 
 func newObserver(procs int, window des.Time) *observer {
@@ -149,6 +202,7 @@ func (o *observer) Write(r *des.Record) {
 	if r.Kind != kernel.KindSwitch || o.k == nil {
 		return
 	}
+	o.countSwitch(r)
 	if t := o.k.Layer().ThreadByID(r.Thread); t != nil {
 		w := r.At.Sub(t.ReadySince())
 		o.maxWait = max(o.maxWait, w)
@@ -160,9 +214,9 @@ func (o *observer) Write(r *des.Record) {
 	}
 	o.switches++
 	switch r.What {
-	case "preempt":
+	case kernel.WhatPreempt:
 		o.preempts++
-	case "round-robin":
+	case kernel.WhatRoundRobin:
 		o.rr++
 	}
 }
@@ -180,6 +234,11 @@ func (o *observer) advance(now des.Time) {
 		if o.inverted {
 			o.inversion += dt
 		}
+		for _, id := range o.owner {
+			if id != 0 {
+				o.stat(id).cpu += dt
+			}
+		}
 	}
 	o.last = now
 }
@@ -195,6 +254,11 @@ func (o *observer) observe() {
 		o.busy[i] = c.Busy()
 		if t := c.Current(); t != nil {
 			minRunning = min(minRunning, t.Priority())
+			if o.owner != nil {
+				o.owner[i] = t.ID()
+			}
+		} else if o.owner != nil {
+			o.owner[i] = 0
 		}
 	}
 	o.inverted = false
@@ -247,6 +311,8 @@ type Results struct {
 	Scale      float64
 	Cells      []CellResult
 	Aggregates []CellResult
+	// Acceptance holds the points of an acceptance-ratio experiment.
+	Acceptance []AcceptancePoint
 }
 
 // aggregate computes the per-workload × policy rows: counts summed,
@@ -309,6 +375,7 @@ func (r *Results) aggregate() {
 		for j := range a.cdf {
 			a.cdf[j] /= float64(curves)
 		}
+		a.Tasks = aggregateTasks(group)
 		r.Aggregates = append(r.Aggregates, a)
 	}
 }

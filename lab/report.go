@@ -80,6 +80,9 @@ func ff(v float64, dec int) string { return strconv.FormatFloat(v, 'f', dec, 64)
 
 // WriteTable prints the aggregate rows as an aligned table.
 func (r *Results) WriteTable(w io.Writer) error {
+	if r.Experiment.Acceptance != nil {
+		return r.writeAcceptanceTable(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tpolicy\tp50 µs\tp99 µs\tmax µs\tthroughput/s\tutil\tpreempt/s\tinversion\tstarvation ms\tthreads\toutcome\t")
 	for _, a := range r.Aggregates {
@@ -88,7 +91,14 @@ func (r *Results) WriteTable(w io.Writer) error {
 			ff(a.Throughput, 1), ff(a.UtilMean, 3), ff(a.preemptionRate(), 1),
 			ff(100*a.InversionFrac, 2)+"%", ff(ms(float64(a.Starvation)), 2), a.ThreadsPeak, a.Outcome)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !r.hasTasks() {
+		return nil
+	}
+	fmt.Fprintln(w)
+	return r.writeTaskTable(w)
 }
 
 // Problems lists the cells whose run ended in a finding, one line each.

@@ -60,12 +60,19 @@ func (e *Experiment) cells(scale float64) []cellSpec {
 // fails only on cancellation; a cell whose simulated run ends in a
 // finding (a deadlock, a bug check) has that outcome in its result.
 func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
-	if err := e.Validate(); err != nil {
+	if err := e.ValidateScaled(opt.Scale); err != nil {
 		return nil, err
 	}
 	scale := opt.Scale
 	if scale <= 0 {
 		scale = 1
+	}
+	if e.Acceptance != nil {
+		pts, err := runAcceptance(ctx, e.Acceptance, e.Seeds)
+		if err != nil {
+			return nil, err
+		}
+		return &Results{Experiment: e, Scale: scale, Acceptance: pts}, nil
 	}
 	specs := e.cells(scale)
 	par := opt.Parallel
@@ -218,18 +225,13 @@ func (d *driver) work(p any) {
 	d.lastDone = now
 }
 
-// kernelConfig returns the kernel configuration of a dispatcher name.
-func kernelConfig(disp string, processors int) kernel.Config {
+// kernelConfig returns the kernel configuration of a registered
+// dispatcher name for one cell.
+func kernelConfig(disp string, processors int, env *PolicyEnv) kernel.Config {
 	cfg := kernel.DefaultConfig()
-	switch disp {
-	case "nt-server":
-		cfg = kernel.ServerConfig()
-	case "nt-noboost":
-		cfg.Boosts = false
-	case "nt-global":
-		cfg.Policy = kernel.NewNTDispatcher()
-	case "fifo":
-		cfg.Policy = kernel.NewFIFODispatcher()
+	cfg.Processors = processors
+	if fn, ok := lookup(dispatchers, disp); ok {
+		fn(&cfg, env)
 	}
 	cfg.Processors = processors
 	return cfg
@@ -242,17 +244,8 @@ func poolConfig(p *Pool) queues.PoolConfig {
 	if p.MaxDynamic != nil {
 		cfg.MaxDynamic = *p.MaxDynamic
 	}
-	switch p.Policy {
-	case "fixed":
-		cfg.Policy = queues.Fixed()
-	case "reactos":
-		cfg.Policy = queues.ReactOS()
-	case "grow-on-demand":
-		limit := defaultGrowLimit
-		if p.Limit != nil {
-			limit = *p.Limit
-		}
-		cfg.Policy = queues.GrowOnDemand(limit)
+	if fn, ok := lookup(pools, p.Policy); ok {
+		cfg.Policy = fn(*p)
 	}
 	if p.BalancePeriod.Set {
 		cfg.BalancePeriod = p.BalancePeriod.D
@@ -283,6 +276,7 @@ func runCell(ctx context.Context, c cellSpec) (CellResult, error) {
 	}
 	r.Offered = m.startStreams()
 	m.startCompeting()
+	m.startTasks()
 	if err := m.drive(ctx); err != nil {
 		return r, err
 	}
@@ -301,6 +295,8 @@ type machine struct {
 	sys *queues.System
 	obs *observer
 	d   *driver
+	env *PolicyEnv
+	rt  []*rtTask
 }
 
 // newMachine builds c's machine, up to the device: its interrupt and one
@@ -310,7 +306,8 @@ func newMachine(c cellSpec) (*machine, error) {
 	m := &machine{c: c, win: des.Time(c.window)}
 	m.obs = newObserver(procs, m.win)
 	m.sim = des.New(des.Config{Seed: c.seed, Sink: m.obs, StepBudget: stepBudget})
-	k, err := kernel.New(m.sim, kernelConfig(c.disp, procs))
+	m.env = &PolicyEnv{}
+	k, err := kernel.New(m.sim, kernelConfig(c.disp, procs, m.env))
 	if err != nil {
 		return nil, err
 	}
@@ -363,8 +360,9 @@ func (m *machine) startStreams() float64 {
 // until the window ends, from its own random stream.
 func (m *machine) startCompeting() {
 	k, win := m.k, m.win
-	for gi := range m.c.w.Competing {
-		cg := &m.c.w.Competing[gi]
+	groups := cellCompeting(m.c.w)
+	for gi := range groups {
+		cg := &groups[gi]
 		n := cg.threads()
 		comp, sleep := newSampler(cg.Compute), newSampler(cg.Sleep)
 		for j := range n {
@@ -380,6 +378,18 @@ func (m *machine) startCompeting() {
 			})
 		}
 	}
+}
+
+// startTasks creates the real-time tasks and their release controller;
+// releases stop at the end of the window.
+func (m *machine) startTasks() {
+	tasks := cellTasks(m.c.w, m.c.seed)
+	if len(tasks) == 0 {
+		return
+	}
+	m.rt = startRTTasks(m.k, rtSpecs(m.c.w, tasks, m.c.seed), m.win)
+	m.env.bind(m.rt)
+	m.obs.trackThreads()
 }
 
 // drive runs the simulation to quiescence, observing the machine after
@@ -413,6 +423,9 @@ func (m *machine) measure(r *CellResult) {
 	m.obs.fill(r)
 	for _, t := range m.obs.types {
 		r.DynCreated += m.sys.Queue(t).Created
+	}
+	if len(m.rt) > 0 {
+		r.Tasks = taskResults(r, m.rt, m.obs)
 	}
 }
 

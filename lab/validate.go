@@ -29,12 +29,6 @@ const (
 	defaultMaxDyn    = 16
 )
 
-// Dispatchers lists the dispatcher names an experiment may use.
-var Dispatchers = []string{"nt", "nt-global", "nt-server", "nt-noboost", "fifo"}
-
-// PoolPolicies lists the worker-pool policy names an experiment may use.
-var PoolPolicies = []string{"fixed", "reactos", "grow-on-demand"}
-
 // arrivalProcesses and distributions list the accepted names.
 var (
 	arrivalProcesses = []string{"poisson", "periodic", "bursty"}
@@ -48,6 +42,28 @@ func (v *validator) bad(path, format string, a ...any) {
 	if len(v.errs) < maxErrors {
 		v.errs = append(v.errs, &FieldError{Path: pathOrTop(path), Msg: fmt.Sprintf(format, a...)})
 	}
+}
+
+// ValidateScaled validates e as it runs with Options.Scale scale: every
+// workload's duration multiplied, so a scale cannot carry an experiment
+// past the limits (a window over an hour, too many work items per cell).
+func (e *Experiment) ValidateScaled(scale float64) error {
+	if scale <= 0 {
+		scale = 1
+	}
+	if err := e.Validate(); err != nil || scale == 1 {
+		return err
+	}
+	scaled := *e
+	scaled.Workloads = append([]Workload(nil), e.Workloads...)
+	for i := range scaled.Workloads {
+		d := &scaled.Workloads[i].Duration
+		d.D = des.Duration(float64(d.D) * scale)
+	}
+	if err := scaled.Validate(); err != nil {
+		return fmt.Errorf("with --scale %v: %w", scale, err)
+	}
+	return nil
 }
 
 // Validate reports every impossible or missing value of e, each with its
@@ -67,6 +83,16 @@ func (e *Experiment) Validate() error {
 		}
 		seen[s] = i
 	}
+	if e.Acceptance != nil {
+		v.acceptance("acceptance", e.Acceptance, len(e.Seeds))
+		if len(e.Workloads)+len(e.Dispatchers)+len(e.Pools) > 0 {
+			v.bad("acceptance", "an acceptance-ratio experiment has no workloads, dispatchers or pools; put those in another file")
+		}
+		if len(v.errs) > 0 {
+			return v.errs
+		}
+		return nil
+	}
 	if len(e.Workloads) == 0 {
 		v.bad("workloads", "missing or empty; give at least one workload")
 	}
@@ -80,14 +106,15 @@ func (e *Experiment) Validate() error {
 		}
 		names[w.Name] = i
 	}
+	known := DispatcherNames()
 	if len(e.Dispatchers) == 0 {
-		v.bad("dispatchers", "missing or empty; give a list of dispatchers from %s", strings.Join(Dispatchers, ", "))
+		v.bad("dispatchers", "missing or empty; give a list of dispatchers from %s", strings.Join(known, ", "))
 	}
 	dseen := map[string]int{}
 	for i, d := range e.Dispatchers {
 		p := fmt.Sprintf("dispatchers[%d]", i)
-		if !slices.Contains(Dispatchers, d) {
-			v.bad(p, "unknown dispatcher %q; use one of %s", clip(d), strings.Join(Dispatchers, ", "))
+		if !slices.Contains(known, d) {
+			v.bad(p, "unknown dispatcher %q; use one of %s (a package of your own can add more with lab.RegisterDispatcher)", clip(d), strings.Join(known, ", "))
 		} else if j, dup := dseen[d]; dup {
 			v.bad(p, "%q repeats dispatchers[%d]; list each dispatcher once", d, j)
 		}
@@ -142,9 +169,15 @@ func (v *validator) workload(p string, w *Workload) {
 	case *w.Processors < 1 || *w.Processors > maxProcessors:
 		v.bad(p+".processors", "%d is impossible; give 1 to %d simulated processors", *w.Processors, maxProcessors)
 	}
+	if !w.Duration.Set && w.RTApp != nil {
+		if imp, errs := rtAppFrom("", w.RTApp.v); len(errs) == 0 && imp.Duration > 0 {
+			w.Duration = Dur(imp.Duration) // rt-app's global.duration
+		}
+	}
 	window := v.duration(p+".duration", w.Duration, true, maxDuration, "the arrival window, e.g. \"1s\"")
-	if len(w.Streams) == 0 {
-		v.bad(p+".streams", "missing or empty; give at least one work-item stream {\"queue\": ..., \"arrivals\": ..., \"service\": ...}")
+	tasks := v.rtWorkload(p, w, window)
+	if len(w.Streams) == 0 && tasks == 0 && len(w.Competing) == 0 {
+		v.bad(p+".streams", "missing or empty; give at least one work-item stream {\"queue\": ..., \"arrivals\": ..., \"service\": ...} or real-time \"tasks\"")
 	} else if len(w.Streams) > maxStreams {
 		v.bad(p+".streams", "%d streams; at most %d", len(w.Streams), maxStreams)
 	}
@@ -318,15 +351,16 @@ func (v *validator) pool(p string, pl *Pool) {
 	if pl.Name != "" {
 		v.name(p+".name", pl.Name, "the pool")
 	}
+	known := PoolPolicyNames()
 	switch {
 	case pl.Policy == "":
-		v.bad(p+".policy", "missing; give one of %s", strings.Join(PoolPolicies, ", "))
-	case !slices.Contains(PoolPolicies, pl.Policy):
-		v.bad(p+".policy", "unknown pool policy %q; use one of %s", clip(pl.Policy), strings.Join(PoolPolicies, ", "))
+		v.bad(p+".policy", "missing; give one of %s", strings.Join(known, ", "))
+	case !slices.Contains(known, pl.Policy):
+		v.bad(p+".policy", "unknown pool policy %q; use one of %s (a package of your own can add more with lab.RegisterPool)", clip(pl.Policy), strings.Join(known, ", "))
 	}
 	if pl.Limit != nil {
-		if pl.Policy != "grow-on-demand" {
-			v.bad(p+".limit", "applies only to \"policy\": \"grow-on-demand\"; remove it (max_dynamic caps every policy)")
+		if pl.Policy == "fixed" || pl.Policy == "reactos" {
+			v.bad(p+".limit", "does not apply to \"policy\": %q; remove it (max_dynamic caps every policy)", pl.Policy)
 		} else if *pl.Limit < 1 || *pl.Limit > maxThreads {
 			v.bad(p+".limit", "%d is impossible; give 1 to %d dynamic threads per queue", *pl.Limit, maxThreads)
 		}

@@ -7,6 +7,15 @@ import (
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markCsLostCancel     = NewMark("cancelsafe: cancel found no cancel routine")
+	markCsWorkerOrphan   = NewMark("cancelsafe: worker start failed, counter left at 1")
+	markCsTeardownBusy   = NewMark("cancelsafe: teardown with work outstanding")
+	markCsCancelInInsert = NewMark("cancelsafe: cancelled inside insert")
+	markCsInsertDisabled = NewMark("cancelsafe: insert refused, queue disabled")
+)
+
 // The cancelSafe minifilter of Windows-driver-samples (REFERENCE §7.1),
 // re-created: reads are pended in a cancel-safe callback-data queue and
 // completed after OperatingDelay by a generic work item started when the
@@ -29,15 +38,15 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "the sample as fixed in 2016"},
 			{Name: "lost-cancel", Bug: true, Doc: "own list: test FltIsIoCanceled, then FltSetCancelCompletion (§2.7A)",
-				Marks: []string{"cancelsafe: cancel found no cancel routine"}, Want: "0x135"},
+				Marks: []*Mark{markCsLostCancel}, Want: "0x135"},
 			{Name: "worker-orphan", Bug: true, Doc: "worker start fails and the counter stays at 1 (pre-2016 sample, §6.16)",
-				Marks: []string{"cancelsafe: worker start failed, counter left at 1"}, Want: "hang"},
+				Marks: []*Mark{markCsWorkerOrphan}, Want: "hang"},
 			{Name: "no-drain", Bug: true, Doc: "teardown neither drains the queue nor wakes the worker: unload waits out the worker's sleep (§6.15)",
-				Marks: []string{"cancelsafe: teardown with work outstanding"}, Want: "unload latency"},
+				Marks: []*Mark{markCsTeardownBusy}, Want: "unload latency"},
 			{Name: "touch-after-insert", Bug: true, Doc: "pre-op touches its queue context after a successful insert (§2.7H)",
-				Marks: []string{"cancelsafe: cancelled inside insert"}, Want: "0xD5"},
+				Marks: []*Mark{markCsCancelInInsert}, Want: "0xD5"},
 			{Name: "ignore-disabled", Bug: true, Doc: "pre-op returns PENDING although the insert failed with STATUS_FLT_CBDQ_DISABLED (§2.7I)",
-				Marks: []string{"cancelsafe: insert refused, queue disabled"}, Want: "hang|not completed within"},
+				Marks: []*Mark{markCsInsertDisabled}, Want: "hang|not completed within"},
 		},
 		Config: func(v string) kernel.Config {
 			c := ExploreConfig()
@@ -125,7 +134,7 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
 	}
 	data.QueueContext[1] = ctx
-	if cs.env.Variant == "lost-cancel" {
+	if cs.env.Is("lost-cancel") {
 		return cs.preReadOwnList(data)
 	}
 	tok := &fltmgr.FLT_CALLBACK_DATA_QUEUE_IO_CONTEXT{}
@@ -133,16 +142,16 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 	st := cs.fm.FltCbdqInsertIo(&cs.q, data, tok, nil)
 	switch {
 	case st == kernel.STATUS_SUCCESS:
-		if cs.env.Variant == "touch-after-insert" {
+		if cs.env.Is("touch-after-insert") {
 			if ctx.Freed() {
-				cs.env.Hit("cancelsafe: cancelled inside insert")
+				cs.env.Hit(markCsCancelInInsert)
 			}
 			k.AccessPool(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
 		}
 		return fltmgr.FLT_PREOP_PENDING
 	case st == kernel.STATUS_FLT_CBDQ_DISABLED:
-		cs.env.Hit("cancelsafe: insert refused, queue disabled")
-		if cs.env.Variant == "ignore-disabled" {
+		cs.env.Hit(markCsInsertDisabled)
+		if cs.env.Is("ignore-disabled") {
 			return fltmgr.FLT_PREOP_PENDING // nobody will ever complete it
 		}
 	}
@@ -179,8 +188,8 @@ func (cs *csFilter) startWorker(wasEmpty bool) kernel.NTSTATUS {
 	if st == kernel.STATUS_SUCCESS {
 		return st
 	}
-	if cs.env.Variant == "worker-orphan" {
-		cs.env.Hit("cancelsafe: worker start failed, counter left at 1")
+	if cs.env.Is("worker-orphan") {
+		cs.env.Hit(markCsWorkerOrphan)
 	} else {
 		k.InterlockedDecrement(cs.workers)
 	}
@@ -206,7 +215,7 @@ func (cs *csFilter) worker(item *fltmgr.FLT_GENERIC_WORKITEM, _ fltmgr.FltObject
 // completeNext dequeues one read and lets it continue down the stack.
 func (cs *csFilter) completeNext() bool {
 	var d *fltmgr.FLT_CALLBACK_DATA
-	if cs.env.Variant == "lost-cancel" {
+	if cs.env.Is("lost-cancel") {
 		d = cs.popOwnList()
 	} else {
 		d = cs.fm.FltCbdqRemoveNextIo(&cs.q, nil)
@@ -236,10 +245,10 @@ func (cs *csFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *
 // teardownStart is §7.1 step 6.
 func (cs *csFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
 	if !cs.list.k.IsListEmpty(&cs.list.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
-		cs.env.Hit("cancelsafe: teardown with work outstanding")
+		cs.env.Hit(markCsTeardownBusy)
 	}
 	cs.fm.FltCbdqDisable(&cs.q)
-	if cs.env.Variant == "no-drain" {
+	if cs.env.Is("no-drain") {
 		return // the worker still holds each read for its full delay
 	}
 	for cs.completeNext() {

@@ -47,7 +47,7 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 			// No cancel routine on a read in flight: whoever pends it must
 			// see the Cancel flag after setting its routine (§2.2), or the
 			// cancel is lost (§2.7A).
-			env.Hit("cancelsafe: cancel found no cancel routine")
+			env.Hit(markCsLostCancel)
 		}
 		// Driver Verifier's check that a cancelled IRP completes in time
 		// (§6.1); the deadline is scaled down with the filter's delay.

@@ -5,6 +5,12 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markTimeoutRaced     = NewMark("timeout raced completion")
+	markCancelRoutineRan = NewMark("cancel routine ran")
+)
+
 func init() {
 	Register(&Scenario{
 		Name: "doublecomplete",
@@ -15,7 +21,7 @@ func init() {
 		Section: "§6.3, §1.7",
 		Variants: []Variant{
 			{Name: "correct", Doc: "InterlockedExchange decides who completes"},
-			{Name: "timeout-race", Bug: true, Doc: "device DPC completes although the timeout DPC did", Marks: []string{"timeout raced completion"}, Want: "0x44"},
+			{Name: "timeout-race", Bug: true, Doc: "device DPC completes although the timeout DPC did", Marks: []*Mark{markTimeoutRaced}, Want: "0x44"},
 		},
 		Setup: setupDoubleComplete,
 	})
@@ -27,7 +33,7 @@ func init() {
 		Section: "§6.13, §4.5, §1.7",
 		Variants: []Variant{
 			{Name: "correct", Doc: "signal and return"},
-			{Name: "wait-in-cancel", Bug: true, Doc: "KeWaitForSingleObject in the cancel routine", Marks: []string{"cancel routine ran"}, Want: "0xC4"},
+			{Name: "wait-in-cancel", Bug: true, Doc: "KeWaitForSingleObject in the cancel routine", Marks: []*Mark{markCancelRoutineRan}, Want: "0xC4"},
 		},
 		Setup: setupDispatchWait,
 	})
@@ -43,22 +49,17 @@ func setupDoubleComplete(env *Env) error {
 		k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
 	}
 	timeoutDpc := k.KeInitializeDpc("timeout", func(*kernel.KDPC, any, any, any) {
-		if k.InterlockedExchange(owner, 1) == 0 || env.Variant == "timeout-race" {
+		if k.InterlockedExchange(owner, 1) == 0 || env.Is("timeout-race") {
 			complete(kernel.STATUS_CANCELLED)
 		}
 	}, nil)
 	deviceDpc := k.KeInitializeDpc("device", func(*kernel.KDPC, any, any, any) {
 		cancelled := k.KeCancelTimer(timer)
 		if !cancelled {
-			env.Hit("timeout raced completion")
+			env.Hit(markTimeoutRaced)
 		}
-		switch env.Variant {
-		case "timeout-race":
+		if env.Is("timeout-race") || k.InterlockedExchange(owner, 1) == 0 {
 			complete(kernel.STATUS_SUCCESS)
-		default:
-			if k.InterlockedExchange(owner, 1) == 0 {
-				complete(kernel.STATUS_SUCCESS)
-			}
 		}
 	}, nil)
 	intr, err := k.IoConnectInterrupt("device", 5, func(*kernel.KINTERRUPT, any) bool {
@@ -86,8 +87,8 @@ func setupDispatchWait(env *Env) error {
 	irp := k.IoAllocateIrp("read")
 	ack := k.KeInitializeEvent("device ack", kernel.NotificationEvent, false)
 	cancel := func(irp *kernel.IRP) {
-		env.Hit("cancel routine ran")
-		if env.Variant == "wait-in-cancel" {
+		env.Hit(markCancelRoutineRan)
+		if env.Is("wait-in-cancel") {
 			k.KeWaitForSingleObject(ack, 10*des.Microsecond) // at DISPATCH_LEVEL: illegal
 		} else {
 			k.KeSetEvent(ack, 0, false)

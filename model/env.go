@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -11,11 +12,16 @@ import (
 // Env is what a scenario's Setup and its driver code see: the kernel, the
 // variant being run, coverage marks, invariants and workload decisions.
 type Env struct {
-	K       *kernel.Kernel
-	Sim     *des.Sim
+	K   *kernel.Kernel
+	Sim *des.Sim // the engine: for package model and tools, not for driver code
+	// Variant is the name of the variant being run. Driver code asks Is
+	// instead of comparing it: Is panics on a name the scenario does not
+	// declare.
 	Variant string
 
-	marks      []string
+	scenario *Scenario
+
+	marks      []*Mark // hit through Hit
 	invariants []invariant
 	drain      *drainChooser
 	endChecks  []invariant
@@ -39,17 +45,46 @@ func (e *InvariantError) Error() string {
 
 func (e *InvariantError) Unwrap() error { return e.Err }
 
-// Hit records that the run reached a racy path (a coverage mark).
-func (e *Env) Hit(mark string) {
-	if !slices.Contains(e.marks, mark) {
-		e.marks = append(e.marks, mark)
+// Hit records that the run reached the racy path m (a coverage mark) and
+// traces it. Declare m once with NewMark and list it in the bug variant's
+// Marks.
+func (e *Env) Hit(m *Mark) {
+	if !slices.Contains(e.marks, m) {
+		e.marks = append(e.marks, m)
 	}
-	e.K.Layer().Trace("mark", mark, 0, 0)
+	l := e.K.Layer()
+	l.HitMark(m)
+	l.Trace(WhatMark, m.String(), 0, 0)
 }
 
-// Marks returns the marks hit so far, sorted.
+// Is reports whether the run executes the variant named name. It panics
+// if the scenario declares no variant of that name, so a mistyped name
+// stops the run at once instead of silently running the other branch:
+//
+//	if env.Is("racy") { ... the bug ... }
+func (e *Env) Is(name string) bool {
+	if e.Variant == name {
+		return true
+	}
+	if e.scenario != nil {
+		if _, ok := e.scenario.Variant(name); !ok {
+			panic(fmt.Sprintf("model: Env.Is(%q): scenario %q declares no such variant; its variants: %s",
+				name, e.scenario.Name, strings.Join(e.scenario.VariantNames(), ", ")))
+		}
+	}
+	return false
+}
+
+// Marks returns the texts of the marks hit so far, sorted: those hit
+// through Hit, and the library marks (csq, filter manager) that a variant
+// of the scenario lists.
 func (e *Env) Marks() []string {
-	out := slices.Clone(e.marks)
+	var out []string
+	for _, m := range e.K.Layer().Marks().Marks() {
+		if slices.Contains(e.marks, m) || e.scenario.listsMark(m) {
+			out = append(out, m.String())
+		}
+	}
 	slices.Sort(out)
 	return out
 }
@@ -82,7 +117,7 @@ func (e *Env) Choose(label string, n int) int {
 func (e *Env) BeginDrain() {
 	if e.drain != nil && !e.drain.on {
 		e.drain.on = true
-		e.K.Layer().Trace("drain", "perturbations off", 0, 0)
+		e.K.Layer().Trace(WhatDrain, "perturbations off", 0, 0)
 	}
 }
 

@@ -28,7 +28,7 @@ func newFltApps(k *kernel.Kernel, n int) *countdown {
 // ---------------------------------------------------------------------
 // postpaging: §6.11, §5.2, §1.3.
 
-const markPostNotSafe = "postpaging: deferred work item refused, not safe to post"
+var markPostNotSafe = NewMark("postpaging: deferred work item refused, not safe to post")
 
 func init() {
 	Register(&Scenario{
@@ -44,11 +44,11 @@ func init() {
 			{Name: "correct", Doc: "on STATUS_FLT_NOT_SAFE_TO_POST_OPERATION free the item and pass the read through"},
 			{Name: "pend-not-safe", Bug: true,
 				Doc:   "ignores the status of FltQueueDeferredIoWorkItem and returns FLT_PREOP_PENDING: nothing was queued, the read never completes",
-				Marks: []string{markPostNotSafe}, Want: "hang"},
+				Marks: []*Mark{markPostNotSafe}, Want: "hang"},
 			{Name: "post-anyway", Bug: true,
 				Doc: "falls back to a generic work item and pends the read anyway: the worker sends it to the file system, " +
 					"which needs the FCB resource the issuing thread holds while it waits for the read",
-				Marks: []string{markPostNotSafe}, Want: "hang|deadlock"},
+				Marks: []*Mark{markPostNotSafe}, Want: "hang|deadlock"},
 		},
 		Setup: setupPostPaging,
 	})
@@ -133,11 +133,11 @@ func (pp *ppFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_REL
 		pp.env.Hit(markPostNotSafe)
 	}
 	switch {
-	case pp.env.Variant == "pend-not-safe":
+	case pp.env.Is("pend-not-safe"):
 		return fltmgr.FLT_PREOP_PENDING // status not inspected
 	case st == kernel.STATUS_SUCCESS:
 		return fltmgr.FLT_PREOP_PENDING
-	case st == kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION && pp.env.Variant == "post-anyway":
+	case st == kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION && pp.env.Is("post-anyway"):
 		fm.FltFreeDeferredIoWorkItem(item)
 		g := fm.FltAllocateGenericWorkItem()
 		if g != nil {
@@ -172,8 +172,9 @@ func (pp *ppFilter) inspectGeneric(item *fltmgr.FLT_GENERIC_WORKITEM, _ fltmgr.F
 // ---------------------------------------------------------------------
 // postopqueue: §6.14, §5.4, §1.5.
 
+var markPostOpRelease = NewMark("postopqueue: post-write releases waiting reads")
+
 const (
-	markPostOpRelease = "postopqueue: post-write releases waiting reads"
 	// pqStatusContentReady is the filter's own status (customer bit set)
 	// with which its InsertIo refuses to queue: the content arrived, the
 	// read may go down at once.
@@ -194,11 +195,11 @@ func init() {
 			{Name: "correct", Doc: "fast-mutex queue; the post-write posts the release to a worker at PASSIVE_LEVEL"},
 			{Name: "fastmutex-at-dispatch", Bug: true,
 				Doc:   "the post-write calls FltCbdqRemoveNextIo on the fast-mutex queue at DISPATCH_LEVEL",
-				Marks: []string{markPostOpRelease}, Want: "0xC4 DRIVER_VERIFIER_DETECTED_VIOLATION (0x33,"},
+				Marks: []*Mark{markPostOpRelease}, Want: "0xC4 DRIVER_VERIFIER_DETECTED_VIOLATION (0x33,"},
 			{Name: "resume-at-dispatch", Bug: true,
 				Doc: "a spin-lock queue makes the dequeue legal at DISPATCH_LEVEL, but resuming a read with " +
 					"FLT_PREOP_SUCCESS_NO_CALLBACK is allowed only at ≤ APC_LEVEL (§1.4)",
-				Marks: []string{markPostOpRelease}, Want: "0xA IRQL_NOT_LESS_OR_EQUAL"},
+				Marks: []*Mark{markPostOpRelease}, Want: "0xA IRQL_NOT_LESS_OR_EQUAL"},
 		},
 		Setup: setupPostOpQueue,
 	})
@@ -308,7 +309,7 @@ func (pq *pqFilter) postWrite(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELA
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
 	pq.env.Hit(markPostOpRelease)
-	if pq.env.Variant != "correct" {
+	if !pq.env.Is("correct") {
 		pq.releaseWaiting() // here, at whatever IRQL the completion runs
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
@@ -365,14 +366,14 @@ func (pq *pqFilter) removeIo(q *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT
 }
 
 func (pq *pqFilter) acquire(q *fltmgr.FLT_CALLBACK_DATA_QUEUE) kernel.IRQL {
-	if pq.env.Variant == "resume-at-dispatch" {
+	if pq.env.Is("resume-at-dispatch") {
 		return pq.k.KeAcquireSpinLock(pq.spin)
 	}
 	return pq.list.acquire(q)
 }
 
 func (pq *pqFilter) release(q *fltmgr.FLT_CALLBACK_DATA_QUEUE, irql kernel.IRQL) {
-	if pq.env.Variant == "resume-at-dispatch" {
+	if pq.env.Is("resume-at-dispatch") {
 		pq.k.KeReleaseSpinLock(pq.spin, irql)
 		return
 	}
@@ -387,9 +388,12 @@ func (pq *pqFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *
 // ---------------------------------------------------------------------
 // teardownpend: §6.15, §5.5, §7.3.
 
+var (
+	markTeardownPended    = NewMark("teardownpend: teardown with notifications pended")
+	markPendAfterTeardown = NewMark("teardownpend: notification pended after teardown started")
+)
+
 const (
-	markTeardownPended    = "teardownpend: teardown with notifications pended"
-	markPendAfterTeardown = "teardownpend: notification pended after teardown started"
 	// IRP_MN_NOTIFY_CHANGE_DIRECTORY (wdm.h).
 	irpMnNotifyChangeDirectory fltmgr.UCHAR = 0x02
 )
@@ -408,11 +412,11 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "InstanceTeardownStart closes the list and passes every notification it still owns down; a pre-op that finds the list closed passes its notification down"},
 			{Name: "forget-pended", Bug: true, Doc: "InstanceTeardownStart ignores the pended notifications: unload waits forever",
-				Marks: []string{markTeardownPended}, Want: "hang"},
+				Marks: []*Mark{markTeardownPended}, Want: "hang"},
 			{Name: "pend-after-teardown", Bug: true,
 				Doc: "InstanceTeardownStart drains the list but does not close it: a pre-op already running when " +
 					"teardown starts (§5.5 item 2) pends its notification afterwards, and unload waits forever",
-				Marks: []string{markPendAfterTeardown}, Want: "hang"},
+				Marks: []*Mark{markPendAfterTeardown}, Want: "hang"},
 		},
 		Setup: setupTeardownPend,
 	})
@@ -552,7 +556,7 @@ func (tp *tpFilter) preDirectoryControl(data *fltmgr.FLT_CALLBACK_DATA, objs *fl
 		return fltmgr.FLT_PREOP_COMPLETE
 	}
 	k.KeAcquireSpinLockAtDpcLevel(tp.lock)
-	if tp.closed && tp.env.Variant != "pend-after-teardown" {
+	if tp.closed && !tp.env.Is("pend-after-teardown") {
 		k.KeReleaseSpinLockFromDpcLevel(tp.lock)
 		k.IoReleaseCancelSpinLock(old)
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK // detaching: the file system watches alone
@@ -613,7 +617,7 @@ func (tp *tpFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTAN
 	}
 	tp.closed = true
 	var list []*fltmgr.FLT_CALLBACK_DATA
-	if tp.env.Variant != "forget-pended" {
+	if !tp.env.Is("forget-pended") {
 		list, tp.notify = tp.notify, nil
 	}
 	k.KeReleaseSpinLock(tp.lock, old)

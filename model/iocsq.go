@@ -39,9 +39,9 @@ const (
 	csampMaxLong         = 0x7FFFFFFF
 )
 
-const (
-	markIocsqCleanupVsPoll = "iocsq: cleanup while the polling thread holds a read of the file"
-	markIocsqNullIrp       = "iocsq: semaphore wake found no irp (cancelled or cleaned up)"
+var (
+	markIocsqCleanupVsPoll = NewMark("iocsq: cleanup while the polling thread holds a read of the file")
+	markIocsqNullIrp       = NewMark("iocsq: semaphore wake found no irp (cancelled or cleaned up)")
 )
 
 func init() {
@@ -56,10 +56,10 @@ func init() {
 			{Name: "correct", Doc: "remove lock held per IRP until completion; NULL from IoCsqRemoveNextIrp means back to waiting"},
 			{Name: "cleanup-vs-poll", Bug: true,
 				Doc:   "the read releases the file's remove lock after queueing (as the sample does): cleanup frees the file context under the polling thread (#489)",
-				Marks: []string{markIocsqCleanupVsPoll}, Want: "0xD5"},
+				Marks: []*Mark{markIocsqCleanupVsPoll}, Want: "0xD5"},
 			{Name: "null-irp", Bug: true,
 				Doc:   "the polling thread uses the result of IoCsqRemoveNextIrp without checking for NULL (#512)",
-				Marks: []string{markIocsqNullIrp}, Want: "panic"},
+				Marks: []*Mark{markIocsqNullIrp}, Want: "panic"},
 		},
 		Setup: setupIocsq,
 	})
@@ -231,7 +231,7 @@ func (dev *csampDevice) completeCanceledIrp(_ *queues.IO_CSQ, irp *kernel.IRP) {
 // lock the IRP held: in every variant but cleanup-vs-poll, where the read
 // released it right after queueing.
 func (dev *csampDevice) releaseIrpRundown(fc *csampFileContext, who string) {
-	if dev.env.Variant != "cleanup-vs-poll" {
+	if !dev.env.Is("cleanup-vs-poll") {
 		fc.rundown.release(who)
 	}
 }
@@ -260,7 +260,7 @@ func (dev *csampDevice) read(irp *kernel.IRP) kernel.NTSTATUS {
 	}
 	queues.IoCsqInsertIrp(&dev.csq, irp, nil) // marks it pending
 	k.KeReleaseSemaphore(dev.sem, 0, 1, false)
-	if dev.env.Variant == "cleanup-vs-poll" {
+	if dev.env.Is("cleanup-vs-poll") {
 		// The sample: the remove lock only covers the dispatch routine,
 		// not the IRP's life in the driver (#489).
 		fc.rundown.release("CsampRead")
@@ -278,7 +278,7 @@ func (dev *csampDevice) cleanup(irp *kernel.IRP) kernel.NTSTATUS {
 		dev.env.Hit(markIocsqCleanupVsPoll)
 	}
 	fc.rundown.acquire("CsampCleanup")
-	if dev.env.Variant == "cleanup-vs-poll" {
+	if dev.env.Is("cleanup-vs-poll") {
 		// The sample's order: wait for the remove lock, then empty the
 		// queue. The wait returns at once: no read holds the lock.
 		fc.rundown.releaseAndWait("CsampCleanup")
@@ -320,7 +320,7 @@ func (dev *csampDevice) pollingThread() {
 		irp := queues.IoCsqRemoveNextIrp(&dev.csq, nil)
 		if irp == nil {
 			dev.env.Hit(markIocsqNullIrp)
-			if dev.env.Variant != "null-irp" {
+			if !dev.env.Is("null-irp") {
 				continue // a queued IRP got cancelled: back to waiting
 			}
 		}

@@ -7,6 +7,12 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markTestThenSet       = NewMark("handrolled: cancel between test and set")
+	markCancelRacedRemove = NewMark("cancel raced remove")
+)
+
 // A hand-rolled cancellable IRP queue of the kind REFERENCE §2.7 warns
 // about: a list under a spin lock, a cancel routine, and the variants'
 // mistakes. The device never services the queue by itself in the
@@ -51,7 +57,7 @@ func (q *irpQueue) insertTestThenSet(irp *kernel.IRP) bool {
 	k.KeReleaseSpinLock(q.lock, old)
 	k.Compute(2 * des.Microsecond) // bookkeeping between the test and the set
 	if irp.Cancelled() {
-		q.env.Hit("handrolled: cancel between test and set")
+		q.env.Hit(markTestThenSet)
 	}
 	k.IoSetCancelRoutine(irp, q.cancelRoutine)
 	return true
@@ -86,8 +92,8 @@ func (q *irpQueue) removeNext() *kernel.IRP {
 			q.unlink(irp)
 			return irp
 		}
-		q.env.Hit("cancel raced remove")
-		if q.env.Variant == "remove-ignores-swap" {
+		q.env.Hit(markCancelRacedRemove)
+		if q.env.Is("remove-ignores-swap") {
 			q.unlink(irp)
 			return irp
 		}
@@ -106,7 +112,7 @@ func init() {
 		Section: "§6.1, §2.2, §2.7A",
 		Variants: []Variant{
 			{Name: "correct", Doc: "set routine, then test Cancel with the exchange"},
-			{Name: "test-then-set", Bug: true, Doc: "test Cancel, then set the routine", Marks: []string{"handrolled: cancel between test and set"}, Want: "hang"},
+			{Name: "test-then-set", Bug: true, Doc: "test Cancel, then set the routine", Marks: []*Mark{markTestThenSet}, Want: "hang"},
 		},
 		Setup: setupLostCancel,
 	})
@@ -118,7 +124,7 @@ func init() {
 		Section: "§6.2, §2.5, §2.7C",
 		Variants: []Variant{
 			{Name: "correct", Doc: "skip entries whose exchange lost"},
-			{Name: "remove-ignores-swap", Bug: true, Doc: "dequeue even when the exchange returned NULL", Marks: []string{"cancel raced remove"}, Want: "0x44"},
+			{Name: "remove-ignores-swap", Bug: true, Doc: "dequeue even when the exchange returned NULL", Marks: []*Mark{markCancelRacedRemove}, Want: "0x44"},
 		},
 		Setup: setupCancelRemove,
 	})
@@ -131,7 +137,7 @@ func setupLostCancel(env *Env) error {
 		irp := k.IoAllocateIrp(fmt.Sprintf("read%d", i))
 		k.PsCreateSystemThread(fmt.Sprintf("dispatch%d", i), 8, func() {
 			insert := q.insertSetThenTest
-			if env.Variant == "test-then-set" {
+			if env.Is("test-then-set") {
 				insert = q.insertTestThenSet
 			}
 			if !insert(irp) {

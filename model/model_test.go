@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/model"
 )
 
@@ -35,4 +36,48 @@ func TestResolveErrorsNameTheChoices(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "racy", v, "the default variant is the first bug")
 	assert.Equal(t, "lostupdate", s.Name)
+}
+
+// Env.Is answers for declared variants and panics on any other name: a
+// mistyped variant must not silently run the other branch.
+func TestEnvIsPanicsOnUndeclaredVariant(t *testing.T) {
+	var asked []bool
+	s := &model.Scenario{
+		Name:     "istest",
+		Variants: []model.Variant{{Name: "correct"}, {Name: "racy", Bug: true}},
+		Setup: func(env *model.Env) error {
+			asked = append(asked, env.Is("correct"), env.Is("racy"))
+			env.Is("rcay")
+			return nil
+		},
+	}
+	assert.PanicsWithValue(t, `model: Env.Is("rcay"): scenario "istest" declares no such variant; its variants: correct, racy`, func() {
+		_, _ = model.Run(s, "racy", model.RunConfig{})
+	})
+	assert.Equal(t, []bool{false, true}, asked)
+}
+
+// Result.Marks holds the marks hit through Env.Hit and the library marks a
+// variant lists, not every library mark the run passed.
+func TestResultMarksLibraryMarksListedByVariant(t *testing.T) {
+	own := model.NewMark("marktest: own path")
+	listed := kernel.NewMark("lib: listed path")
+	unlisted := kernel.NewMark("lib: unlisted path")
+	s := &model.Scenario{
+		Name:     "marktest",
+		Variants: []model.Variant{{Name: "correct"}, {Name: "racy", Bug: true, Marks: []*model.Mark{listed}}},
+		Setup: func(env *model.Env) error {
+			env.K.PsCreateSystemThread("t", 8, func() {
+				env.Hit(own)
+				env.K.Layer().HitMark(listed)
+				env.K.Layer().HitMark(unlisted)
+				env.Hit(own)
+			})
+			return nil
+		},
+	}
+	res, err := model.Run(s, "correct", model.RunConfig{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"lib: listed path", "marktest: own path"}, res.Marks)
+	assert.Equal(t, []string{"lib: listed path"}, s.Variants[1].MarkTexts())
 }

@@ -6,6 +6,11 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markLostUpdate = NewMark("lostupdate: preempted between read and write")
+)
+
 // The planted scenarios are small races of known shape, used to test the
 // explorer itself (shrinking, replay, strategies) and as the quickest demo.
 
@@ -18,7 +23,7 @@ func init() {
 		Section: "§4.2 (round-robin at quantum end), §6 (races in general)",
 		Variants: []Variant{
 			{Name: "correct", Doc: "InterlockedIncrement"},
-			{Name: "racy", Bug: true, Doc: "read-modify-write in two steps", Marks: []string{"lostupdate: preempted between read and write"}, Want: "counter"},
+			{Name: "racy", Bug: true, Doc: "read-modify-write in two steps", Marks: []*Mark{markLostUpdate}, Want: "counter"},
 		},
 		Config: func(string) kernel.Config {
 			c := kernel.DefaultConfig()
@@ -35,7 +40,7 @@ func setupLostUpdate(env *Env) error {
 	counter := k.NewCell("counter", 0)
 	for _, name := range []string{"adder1", "adder2"} {
 		k.PsCreateSystemThread(name, 8, func() {
-			if env.Variant == "correct" {
+			if env.Is("correct") {
 				k.InterlockedIncrement(counter)
 				return
 			}
@@ -43,7 +48,7 @@ func setupLostUpdate(env *Env) error {
 			// The store is an exchange only so the model can see what it
 			// overwrote; the bug is the separate read.
 			if old := k.InterlockedExchange(counter, v+1); old != v {
-				env.Hit("lostupdate: preempted between read and write")
+				env.Hit(markLostUpdate)
 			}
 		})
 	}

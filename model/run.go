@@ -85,7 +85,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("scenario %q: %w", s.Name, err)
 	}
-	env := &Env{K: k, Sim: sim, Variant: variant, drain: drain}
+	env := &Env{K: k, Sim: sim, Variant: variant, scenario: s, drain: drain}
 	if err := s.Setup(env); err != nil {
 		return Result{}, fmt.Errorf("scenario %q setup: %w", s.Name, err)
 	}

@@ -29,11 +29,49 @@ type Variant struct {
 	Name string // "correct" or the bug's name
 	Doc  string
 	Bug  bool // false only for correct variants
-	// Marks are the racy paths this bug variant must reach when it fails.
-	Marks []string
+	// Marks are the racy paths this bug variant must reach when it fails
+	// (proptest.Find checks that the failure it finds reached them).
+	Marks []*Mark
 	// Want is a substring of the failure the bug produces (e.g. "0x44");
 	// alternatives are separated by "|".
 	Want string
+}
+
+// Mark is a coverage mark: a racy path that driver code reports reaching
+// with Env.Hit and that a bug variant lists in Variant.Marks. It is the one
+// mark type of every layer (kernel.Mark), so a variant may also list a
+// library's marks (queues.CsqMarkRemoveLostToCancel, fltmgr.MarkPostDrained).
+// Declare each mark of your own once, as a package-level variable, and use
+// the variable in both places, so its text is written once:
+//
+//	var markLostUpdate = model.NewMark("lostupdate: preempted between read and write")
+//
+// The text is what traces, results (Result.Marks) and fail files show.
+type Mark = kernel.Mark
+
+// NewMark declares a scenario's mark (see Mark).
+func NewMark(text string) *Mark { return kernel.NewMark(text) }
+
+// MarkTexts returns the texts of v's marks, in declaration order.
+func (v Variant) MarkTexts() []string {
+	out := make([]string, len(v.Marks))
+	for i, m := range v.Marks {
+		out[i] = m.String()
+	}
+	return out
+}
+
+// listsMark reports whether a variant of s lists m.
+func (s *Scenario) listsMark(m *Mark) bool {
+	if s == nil {
+		return false
+	}
+	for _, v := range s.Variants {
+		if slices.Contains(v.Marks, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // Variant returns the named variant.

@@ -38,7 +38,9 @@ type listedPkg struct {
 
 // TestScenarioSurface type-checks every scenario package of the module
 // (model, its subpackages, examples) and fails on a call of a method of
-// the layer surface or of the engine from scenario code.
+// the layer surface or of the engine from scenario code, and on a
+// comparison of Env.Variant (variants are asked with Env.Is, which knows the
+// declared names).
 func TestScenarioSurface(t *testing.T) {
 	if testing.Short() {
 		t.Skip("type-checks the scenario packages with go list -export")
@@ -117,6 +119,46 @@ func scenarioViolations(t *testing.T, fset *token.FileSet, imp types.Importer, p
 				"; use the driver surface (NT routines and workload helpers on *kernel.Kernel) or *model.Env")
 		}
 	}
+	out = append(out, variantComparisons(fset, files, info, isModel)...)
 	slices.Sort(out)
+	return out
+}
+
+// variantComparisons reports each comparison of Env.Variant with == or !=
+// and each switch on it in scenario files: variants are asked with Env.Is,
+// which panics on a name the scenario does not declare. Reading the name
+// (to parse a size out of "n10") is allowed.
+func variantComparisons(fset *token.FileSet, files []*ast.File, info *types.Info, isModel bool) []string {
+	isVariant := func(e ast.Expr) bool {
+		sel, ok := ast.Unparen(e).(*ast.SelectorExpr)
+		if !ok || sel.Sel.Name != "Variant" {
+			return false
+		}
+		s := info.Selections[sel]
+		return s != nil && s.Kind() == types.FieldVal && strings.HasSuffix(s.Recv().String(), "github.com/wqsim/wqsim/model.Env")
+	}
+	var out []string
+	for _, f := range files {
+		if isModel && slices.Contains(frameworkFiles, filepath.Base(fset.Position(f.Pos()).Filename)) {
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			var at token.Pos
+			switch n := n.(type) {
+			case *ast.BinaryExpr:
+				if (n.Op == token.EQL || n.Op == token.NEQ) && (isVariant(n.X) || isVariant(n.Y)) {
+					at = n.Pos()
+				}
+			case *ast.SwitchStmt:
+				if n.Tag != nil && isVariant(n.Tag) {
+					at = n.Pos()
+				}
+			}
+			if at.IsValid() {
+				out = append(out, fset.Position(at).String()+": scenario code compares Env.Variant; ask env.Is(\"name\"), which panics on an undeclared variant")
+			}
+			return true
+		})
+	}
 	return out
 }

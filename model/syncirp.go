@@ -6,6 +6,12 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
+// Coverage marks of the syncirp scenario (see Mark).
+var (
+	markWaitsOwnIrpApcsOff  = NewMark("syncirp: waits for its own IRP with APCs disabled")
+	markCompletionSawPended = NewMark("syncirp: completion routine saw a pended IRP")
+)
+
 // A filter driver sits over a disk (REFERENCE §5.6). Its read handler
 // first reads a block of metadata from the disk itself with a synchronous
 // request (IoBuildSynchronousFsdRequest, then IoCallDriver and, on
@@ -37,11 +43,11 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "send and wait at PASSIVE_LEVEL; the completion routine propagates the pending mark"},
 			{Name: "wait-under-mutex", Bug: true, Doc: "send the metadata IRP and wait for it holding a fast mutex (APC_LEVEL)",
-				Marks: []string{"syncirp: waits for its own IRP with APCs disabled"}, Want: "IopCompleteRequest"},
+				Marks: []*Mark{markWaitsOwnIrpApcsOff}, Want: "IopCompleteRequest"},
 			{Name: "wait-in-guarded-region", Bug: true, Doc: "send the metadata IRP and wait for it inside a guarded region",
-				Marks: []string{"syncirp: waits for its own IRP with APCs disabled"}, Want: "IopCompleteRequest"},
+				Marks: []*Mark{markWaitsOwnIrpApcsOff}, Want: "IopCompleteRequest"},
 			{Name: "drop-pending-mark", Bug: true, Doc: "the completion routine returns STATUS_SUCCESS without IoMarkIrpPending when Irp->PendingReturned",
-				Marks: []string{"syncirp: completion routine saw a pended IRP"}, Want: "0xC9 DRIVER_VERIFIER_IOMANAGER_VIOLATION (0x228"},
+				Marks: []*Mark{markCompletionSawPended}, Want: "0xC9 DRIVER_VERIFIER_IOMANAGER_VIOLATION (0x228"},
 		},
 		Setup: setupSyncIrp,
 	})
@@ -98,13 +104,13 @@ func (x *siFilter) read() {
 // dispatchRead reads the metadata, then passes the read down.
 func (x *siFilter) dispatchRead(_ *queues.DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS {
 	k := x.k
-	switch x.env.Variant {
-	case "wait-under-mutex":
+	switch {
+	case x.env.Is("wait-under-mutex"):
 		k.ExAcquireFastMutex(x.mutex)
 		x.readMetadata()
 		x.meta++
 		k.ExReleaseFastMutex(x.mutex)
-	case "wait-in-guarded-region":
+	case x.env.Is("wait-in-guarded-region"):
 		k.KeEnterGuardedRegion()
 		x.readMetadata()
 		k.KeLeaveGuardedRegion()
@@ -127,7 +133,7 @@ func (x *siFilter) readMetadata() {
 	irp := x.sys.IoBuildSynchronousFsdRequest(queues.IRP_MJ_READ, x.lower, ev, &iosb, "metadata")
 	if x.sys.IoCallDriver(x.lower, irp) == kernel.STATUS_PENDING {
 		if k.KeAreAllApcsDisabled() {
-			x.env.Hit("syncirp: waits for its own IRP with APCs disabled")
+			x.env.Hit(markWaitsOwnIrpApcsOff)
 		}
 		k.KeWaitForSingleObject(ev, kernel.Infinite)
 	}
@@ -136,8 +142,8 @@ func (x *siFilter) readMetadata() {
 // readDone is the completion routine of the passed-down read.
 func (x *siFilter) readDone(_ any, irp *kernel.IRP, _ any) kernel.NTSTATUS {
 	if irp.PendingReturned() {
-		x.env.Hit("syncirp: completion routine saw a pended IRP")
-		if x.env.Variant != "drop-pending-mark" {
+		x.env.Hit(markCompletionSawPended)
+		if !x.env.Is("drop-pending-mark") {
 			x.k.IoMarkIrpPending(irp)
 		}
 	}

@@ -6,6 +6,11 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markBadIrqlErrorPath = NewMark("badirql: error path with the spin lock held")
+)
+
 // A driver validates and accounts each request in an I/O work item, under
 // the spin lock that guards its statistics (REFERENCE §6.12). The buggy
 // routine returns early on its error path with the lock still held, so the
@@ -27,7 +32,7 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "one exit path that releases the spin lock"},
 			{Name: "error-path-keeps-lock", Bug: true, Doc: "the error path returns without KeReleaseSpinLock",
-				Marks: []string{"badirql: error path with the spin lock held"}, Want: "0xE1 WORKER_THREAD_RETURNED_AT_BAD_IRQL"},
+				Marks: []*Mark{markBadIrqlErrorPath}, Want: "0xE1 WORKER_THREAD_RETURNED_AT_BAD_IRQL"},
 		},
 		Setup: setupBadIrql,
 	})
@@ -90,8 +95,8 @@ func (x *biExtension) worker(_ *queues.DEVICE_OBJECT, context any) {
 	old := k.KeAcquireSpinLock(x.lock)
 	if r.malformed {
 		x.rejected++
-		x.env.Hit("badirql: error path with the spin lock held")
-		if x.env.Variant == "error-path-keeps-lock" {
+		x.env.Hit(markBadIrqlErrorPath)
+		if x.env.Is("error-path-keeps-lock") {
 			x.sys.IoFreeWorkItem(r.iw)
 			return // the bug: KeReleaseSpinLock is skipped
 		}

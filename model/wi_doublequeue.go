@@ -6,6 +6,11 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markDoubleQueued = NewMark("doublequeue: item queued again before its routine ran")
+)
+
 // A driver defers its requests to a system worker through the one
 // executive work item in its device extension (REFERENCE §6.6). An
 // application sends overlapped IOCTLs. The naive dispatch routine queues
@@ -31,10 +36,10 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "task list under a spin lock; queue only when no worker is queued or draining"},
 			{Name: "no-guard", Bug: true, Doc: "ExQueueWorkItem for every request (Windows' check catches it)",
-				Marks: []string{"doublequeue: item queued again before its routine ran"},
+				Marks: []*Mark{markDoubleQueued},
 				Want:  "0xE4 WORKER_INVALID (0x1,"},
 			{Name: "no-guard-nocheck", Bug: true, Doc: "the same on a kernel without the queue-time check (PoolConfig.DoubleQueue=corrupt): the second removal finds a NULL link",
-				Marks: []string{"doublequeue: item queued again before its routine ran"},
+				Marks: []*Mark{markDoubleQueued},
 				Want:  "0x96 INVALID_WORK_QUEUE_ITEM"},
 		},
 		Setup: setupDoubleQueue,
@@ -58,7 +63,7 @@ type dqExtension struct {
 func setupDoubleQueue(env *Env) error {
 	k := env.K
 	cfg := queues.DefaultPoolConfig()
-	if env.Variant == "no-guard-nocheck" {
+	if env.Is("no-guard-nocheck") {
 		cfg.DoubleQueue = queues.DoubleQueueCorrupt
 	}
 	w, err := newWiDriver(env, cfg)
@@ -101,7 +106,7 @@ func (x *dqExtension) dispatch(id int) {
 	old := k.KeAcquireSpinLock(x.lock)
 	x.tasks = append(x.tasks, id)
 	start := true
-	if x.env.Variant == "correct" {
+	if x.env.Is("correct") {
 		start = !x.workerBusy
 		x.workerBusy = true
 	}
@@ -113,7 +118,7 @@ func (x *dqExtension) dispatch(id int) {
 
 func (x *dqExtension) queueWorker() {
 	if x.inFlight > 0 {
-		x.env.Hit("doublequeue: item queued again before its routine ran")
+		x.env.Hit(markDoubleQueued)
 	}
 	x.inFlight++
 	x.sys.ExQueueWorkItem(&x.item, queues.DelayedWorkQueue)

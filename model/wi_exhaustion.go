@@ -6,6 +6,11 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markAllWorkersWait = NewMark("exhaustion: every delayed worker waits for a queued item")
+)
+
 // A bus driver starts its device in a work item (power-up at PASSIVE_LEVEL)
 // and serves each request in a work item of its own; a request routine
 // that runs before the device is started waits for the start event
@@ -38,7 +43,7 @@ func init() {
 			{Name: "correct", Doc: "fixed pool; early requests are parked, the power-up routine serves them"},
 			{Name: "reactos-detector", Doc: "routines wait for the power-up, but the ReactOS balance manager adds a dynamic worker after a second without progress"},
 			{Name: "fixed-pool", Bug: true, Doc: "routines wait for the power-up on a fixed pool of static workers",
-				Marks: []string{"exhaustion: every delayed worker waits for a queued item"}, Want: "hang"},
+				Marks: []*Mark{markAllWorkersWait}, Want: "hang"},
 		},
 		Setup: setupExhaustion,
 	})
@@ -60,7 +65,7 @@ func setupExhaustion(env *Env) error {
 	k := env.K
 	cfg := queues.DefaultPoolConfig()
 	cfg.Policy = queues.Fixed()
-	if env.Variant == "reactos-detector" {
+	if env.Is("reactos-detector") {
 		cfg.Policy = queues.ReactOS()
 	}
 	w, err := newWiDriver(env, cfg)
@@ -138,7 +143,7 @@ func (x *exExtension) startWorker(_ *queues.DEVICE_OBJECT, context any) {
 func (x *exExtension) requestWorker(_ *queues.DEVICE_OBJECT, context any) {
 	k := x.k
 	r := context.(*exRequest)
-	if x.env.Variant == "correct" {
+	if x.env.Is("correct") {
 		old := k.KeAcquireSpinLock(x.lock)
 		if !x.started {
 			x.parked = append(x.parked, r.id) // the start routine serves it
@@ -150,7 +155,7 @@ func (x *exExtension) requestWorker(_ *queues.DEVICE_OBJECT, context any) {
 	} else {
 		x.waiting++
 		if x.waiting == x.sys.Queue(queues.DelayedWorkQueue).Threads && !k.KeReadStateEvent(x.ready) {
-			x.env.Hit("exhaustion: every delayed worker waits for a queued item")
+			x.env.Hit(markAllWorkersWait)
 		}
 		k.KeWaitForSingleObject(x.ready, kernel.Infinite)
 		x.waiting--

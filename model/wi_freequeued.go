@@ -6,6 +6,12 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markIoItemFreedQueued = NewMark("freequeued: IO_WORKITEM freed while queued")
+	markExPoolFreedQueued = NewMark("freequeued: pool holding a queued work item freed")
+)
+
 // A driver finishes reads in an I/O work item and logs writes in an
 // executive work item embedded in a pool-allocated context (REFERENCE
 // §6.7). The application closes each handle after its request: the buggy
@@ -34,9 +40,9 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "each work routine frees its own item or context"},
 			{Name: "io-free-queued", Bug: true, Doc: "IRP_MJ_CLEANUP calls IoFreeWorkItem on the read's item",
-				Marks: []string{"freequeued: IO_WORKITEM freed while queued"}, Want: "0xE4 WORKER_INVALID (0x2,"},
+				Marks: []*Mark{markIoItemFreedQueued}, Want: "0xE4 WORKER_INVALID (0x2,"},
 			{Name: "ex-pool-freed", Bug: true, Doc: "IRP_MJ_CLEANUP frees the pool context holding the write's WORK_QUEUE_ITEM",
-				Marks: []string{"freequeued: pool holding a queued work item freed"}, Want: "0xE4 WORKER_INVALID (0x0,"},
+				Marks: []*Mark{markExPoolFreedQueued}, Want: "0xE4 WORKER_INVALID (0x0,"},
 		},
 		Setup: setupFreeQueued,
 	})
@@ -106,7 +112,7 @@ func (x *fqExtension) readWorker(_ *queues.DEVICE_OBJECT, context any) {
 	iw := context.(*queues.IO_WORKITEM)
 	x.k.Compute(wiServiceTime)
 	x.k.InterlockedIncrement(x.served)
-	if x.env.Variant != "io-free-queued" {
+	if !x.env.Is("io-free-queued") {
 		x.readItem = nil
 		x.sys.IoFreeWorkItem(iw) // legal: dequeued before this call
 	}
@@ -115,11 +121,11 @@ func (x *fqExtension) readWorker(_ *queues.DEVICE_OBJECT, context any) {
 // dispatchCleanupRead is IRP_MJ_CLEANUP for handle A. The bug frees the
 // work item it believes is done.
 func (x *fqExtension) dispatchCleanupRead() {
-	if x.env.Variant != "io-free-queued" || x.readItem == nil {
+	if !x.env.Is("io-free-queued") || x.readItem == nil {
 		return
 	}
 	if x.readItem.Queued() {
-		x.env.Hit("freequeued: IO_WORKITEM freed while queued")
+		x.env.Hit(markIoItemFreedQueued)
 	}
 	x.sys.IoFreeWorkItem(x.readItem)
 	x.readItem = nil
@@ -145,7 +151,7 @@ func (x *fqExtension) logWorker(p any) {
 	lc := p.(*fqLogContext)
 	x.k.Compute(wiServiceTime)
 	x.k.InterlockedIncrement(x.served)
-	if x.env.Variant != "ex-pool-freed" {
+	if !x.env.Is("ex-pool-freed") {
 		x.writeLog = nil
 		x.k.ExFreePoolWithTag(lc.item.Block, fqTag) // legal: dequeued before this call
 	}
@@ -155,11 +161,11 @@ func (x *fqExtension) logWorker(p any) {
 // log context it believes is done.
 func (x *fqExtension) dispatchCleanupWrite() {
 	lc := x.writeLog
-	if x.env.Variant != "ex-pool-freed" || lc == nil {
+	if !x.env.Is("ex-pool-freed") || lc == nil {
 		return
 	}
 	if lc.item.Queued() {
-		x.env.Hit("freequeued: pool holding a queued work item freed")
+		x.env.Hit(markExPoolFreedQueued)
 	}
 	x.k.ExFreePoolWithTag(lc.item.Block, fqTag)
 	x.writeLog = nil

@@ -6,6 +6,11 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markWaitsForHolder = NewMark("lockwait: waits for the work item holding the mutex it needs")
+)
+
 // A driver's set-configuration IOCTL updates the configuration under the
 // device's fast mutex and has a work item write it to the registry at
 // PASSIVE_LEVEL, waiting for the write before it completes the request
@@ -28,7 +33,7 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "release the mutex, then wait for the work item"},
 			{Name: "wait-holding-mutex", Bug: true, Doc: "wait for the work item while holding the mutex its routine acquires",
-				Marks: []string{"lockwait: waits for the work item holding the mutex it needs"}, Want: "deadlock|hang"},
+				Marks: []*Mark{markWaitsForHolder}, Want: "deadlock|hang"},
 		},
 		Setup: setupLockWait,
 	})
@@ -91,9 +96,9 @@ func (x *lwExtension) dispatchSetConfig() kernel.NTSTATUS {
 	x.config++
 	k.Compute(2 * des.Microsecond)
 	x.sys.IoQueueWorkItem(iw, x.flushWorker, queues.DelayedWorkQueue, iw)
-	if x.env.Variant == "wait-holding-mutex" {
+	if x.env.Is("wait-holding-mutex") {
 		if !k.KeReadStateEvent(x.flushed) {
-			x.env.Hit("lockwait: waits for the work item holding the mutex it needs")
+			x.env.Hit(markWaitsForHolder)
 		}
 		k.KeWaitForSingleObject(x.flushed, kernel.Infinite)
 		k.ExReleaseFastMutex(x.mutex)

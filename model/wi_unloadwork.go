@@ -6,6 +6,11 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
+// Coverage marks of these scenarios (see Mark).
+var (
+	markUnloadedBeforeReturn = NewMark("unloadwork: image unloaded before the work routine returned")
+)
+
 // A driver refreshes its device state in a work item queued from a
 // dispatch routine, and the service control manager unloads it some time
 // later (REFERENCE §6.8). ExQueueWorkItem keeps no reference on the driver:
@@ -28,9 +33,9 @@ func init() {
 		Variants: []Variant{
 			{Name: "correct", Doc: "IoQueueWorkItem; DriverUnload just deletes the device"},
 			{Name: "ex-item", Bug: true, Doc: "ExQueueWorkItem; DriverUnload deletes the device and returns",
-				Marks: []string{"unloadwork: image unloaded before the work routine returned"}, Want: "0xCE"},
+				Marks: []*Mark{markUnloadedBeforeReturn}, Want: "0xCE"},
 			{Name: "wait-then-unload-ex", Bug: true, Doc: "ExQueueWorkItem; DriverUnload waits for the event the routine sets before it returns",
-				Marks: []string{"unloadwork: image unloaded before the work routine returned"}, Want: "0xCE"},
+				Marks: []*Mark{markUnloadedBeforeReturn}, Want: "0xCE"},
 		},
 		Setup: setupUnloadWork,
 	})
@@ -64,7 +69,7 @@ func setupUnloadWork(env *Env) error {
 		// returned into the worker; the unload cannot be overtaken between
 		// the image going and this check (no scheduling point).
 		if !drv.ImageLoaded() && x.sys.Queue(queues.DelayedWorkQueue).Processed == 0 {
-			env.Hit("unloadwork: image unloaded before the work routine returned")
+			env.Hit(markUnloadedBeforeReturn)
 		}
 		env.BeginDrain()
 	})
@@ -75,7 +80,7 @@ func (x *uwExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
 	if st := x.createDevice(d, x); !kernel.NT_SUCCESS(st) {
 		return st
 	}
-	if x.env.Variant != "correct" {
+	if !x.env.Is("correct") {
 		d.ExInitializeWorkItem(&x.item, x.exRefresh, x)
 	}
 	d.DriverUnload = x.driverUnload
@@ -84,7 +89,7 @@ func (x *uwExtension) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
 
 // dispatchRefresh is the IOCTL that asks for a refresh at PASSIVE_LEVEL.
 func (x *uwExtension) dispatchRefresh() kernel.NTSTATUS {
-	if x.env.Variant != "correct" {
+	if !x.env.Is("correct") {
 		x.sys.ExQueueWorkItem(&x.item, queues.DelayedWorkQueue)
 		return kernel.STATUS_PENDING
 	}
@@ -110,7 +115,7 @@ func (x *uwExtension) ioRefresh(_ *queues.DEVICE_OBJECT, context any) {
 }
 
 func (x *uwExtension) driverUnload(*queues.DRIVER_OBJECT) {
-	if x.env.Variant == "wait-then-unload-ex" {
+	if x.env.Is("wait-then-unload-ex") {
 		x.k.KeWaitForSingleObject(x.done, kernel.Infinite)
 	}
 	x.sys.IoDeleteDevice(x.dev)

@@ -102,9 +102,13 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 		replayForTest(t, st.FailFile)
 		return
 	}
-	path := FailFilePath(st.FailDir, s.Name, variant)
-	if f, err := ReadFailFile(path); err == nil {
-		if r, err := Replay(f, nil); err == nil && r.Failed() {
+	for _, path := range SavedFailFiles(st.FailDir, s.Name, variant) {
+		f, err := ReadFailFile(path)
+		if err != nil {
+			t.Logf("saved failure %s: %v", path, err)
+			continue
+		}
+		if r, err := ReplayWatched(context.Background(), co.Watchdog, f, nil); err == nil && r.Failed() {
 			t.Fatalf("saved failure still fails: %v\n%s", r.Outcome.Err, reproduceText(path))
 			return
 		}

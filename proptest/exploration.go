@@ -3,6 +3,7 @@ package proptest
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -25,10 +26,11 @@ type exploration struct {
 	stop  atomic.Int64 // executions at or past this index are not started
 	quit  atomic.Bool  // the watchdog fired: workers leave at once
 	done  atomic.Int64 // executions finished
-	halt  atomic.Bool  // a worker stopped early (time, context, error)
+	halt  atomic.Int32 // why a worker stopped early: an End, 0 if none did
 
 	mu    sync.Mutex
 	fails []Failure
+	marks map[string]int
 
 	nsamples atomic.Int64
 	samples  [64]atomic.Int64 // durations of the first executions, for the median
@@ -85,8 +87,30 @@ func (x *exploration) startExec(slot *execSlot, sim *des.Sim, i int) (model.Resu
 	return r, err
 }
 
-func (x *exploration) expired() bool {
-	return x.ctx.Err() != nil || (x.o.Duration > 0 && time.Since(x.start) > x.o.Duration)
+// expired says whether the exploration must stop now, and why.
+func (x *exploration) expired() End {
+	switch {
+	case x.ctx.Err() != nil:
+		return EndInterrupted
+	case x.o.Duration > 0 && time.Since(x.start) > x.o.Duration:
+		return EndTime
+	}
+	return EndComplete
+}
+
+// cover counts the marks an execution reached.
+func (x *exploration) cover(marks []string) {
+	if len(marks) == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.marks == nil {
+		x.marks = map[string]int{}
+	}
+	for _, m := range marks {
+		x.marks[m]++
+	}
 }
 
 // record keeps a failure unless the watchdog already gave up on the run.
@@ -110,8 +134,8 @@ func (x *exploration) worker(slot *execSlot) {
 		if i >= int(x.stop.Load()) {
 			return
 		}
-		if x.expired() {
-			x.halt.Store(true)
+		if why := x.expired(); why != EndComplete {
+			x.halt.Store(int32(why))
 			return
 		}
 		if !x.o.mine(i) {
@@ -122,10 +146,11 @@ func (x *exploration) worker(slot *execSlot) {
 		}
 		r, err := x.startExec(slot, sim, i)
 		if err != nil {
-			x.halt.Store(true)
+			x.halt.Store(int32(EndError))
 			return
 		}
 		x.done.Add(1)
+		x.cover(r.Marks)
 		if r.Failed() {
 			x.record(i, r)
 			if !x.o.KeepGoing {
@@ -142,8 +167,8 @@ func (x *exploration) serial(slot *execSlot) {
 	defer sim.Close()
 	seq := x.o.Strategy.(Sequential)
 	for i := 0; i < x.o.Execs && !x.quit.Load(); i++ {
-		if x.expired() {
-			x.halt.Store(true)
+		if why := x.expired(); why != EndComplete {
+			x.halt.Store(int32(why))
 			return
 		}
 		if !x.o.mine(i) {
@@ -151,10 +176,11 @@ func (x *exploration) serial(slot *execSlot) {
 		}
 		r, err := x.startExec(slot, sim, i)
 		if err != nil {
-			x.halt.Store(true)
+			x.halt.Store(int32(EndError))
 			return
 		}
 		x.done.Add(1)
+		x.cover(r.Marks)
 		if r.Failed() {
 			x.record(i, r)
 			if !x.o.KeepGoing {
@@ -162,6 +188,7 @@ func (x *exploration) serial(slot *execSlot) {
 			}
 		}
 		if !seq.Observe(r.Outcome.Decisions) {
+			x.halt.Store(int32(EndExhausted))
 			return
 		}
 	}
@@ -251,6 +278,7 @@ func (x *exploration) diagnose(st *StuckError) *StuckError {
 func (x *exploration) report(stuck *StuckError) *Report {
 	x.mu.Lock()
 	fails := slices.Clone(x.fails)
+	marks := maps.Clone(x.marks)
 	x.mu.Unlock()
 	if stuck != nil {
 		fails = append(fails, Failure{Exec: stuck.Exec, Seed: stuck.Seed,
@@ -260,7 +288,14 @@ func (x *exploration) report(stuck *StuckError) *Report {
 	if !x.o.KeepGoing && len(fails) > 1 {
 		fails = fails[:1]
 	}
-	rep := &Report{Execs: int(x.done.Load()), Failures: fails, Stopped: x.halt.Load() || stuck != nil}
+	rep := &Report{Execs: int(x.done.Load()), Failures: fails, Marks: marks, End: End(x.halt.Load())}
+	switch {
+	case stuck != nil:
+		rep.End = EndStuck
+	case len(fails) > 0 && !x.o.KeepGoing:
+		rep.End = EndFailure
+	}
+	rep.Stopped = rep.End != EndComplete && rep.End != EndExhausted && rep.End != EndFailure
 	if !x.o.KeepGoing && len(fails) == 1 && stuck == nil {
 		// Executions past the first failure may have run in parallel; a
 		// serial run would not have: count only those up to it.

@@ -3,7 +3,6 @@ package proptest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -61,7 +60,33 @@ type Report struct {
 	Execs    int
 	Failures []Failure // sorted by execution index
 	Elapsed  time.Duration
-	Stopped  bool // interrupted by the context or the time budget
+	Stopped  bool // ended before its executions ran: End says why
+	End      End
+	// Marks counts, for every coverage mark (racy path) reached, the
+	// executions that reached it.
+	Marks map[string]int
+}
+
+// End says why an exploration ended.
+type End uint8
+
+const (
+	EndComplete    End = iota // every execution of the budget ran
+	EndFailure                // stopped at the first failure
+	EndTime                   // Options.Duration ran out
+	EndInterrupted            // the context was cancelled (Ctrl-C)
+	EndExhausted              // a Sequential strategy explored every schedule
+	EndStuck                  // the watchdog gave up on an execution
+	EndError                  // an execution could not be set up
+)
+
+var endNames = [...]string{"complete", "failure", "time limit", "interrupted", "exhausted", "stuck", "error"}
+
+func (e End) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return fmt.Sprintf("End(%d)", e)
 }
 
 // First returns the lowest-index failure, or nil.
@@ -183,9 +208,8 @@ func writeFailure(o *Options, f *Failure, log []des.Decision, res model.Result) 
 	if o.FailDir == "" {
 		return nil
 	}
-	path := FailFilePath(o.FailDir, o.Scenario.Name, o.Variant)
-	ff := NewFailFile(o.Scenario.Name, o.Variant, f.Seed, o.Strategy.Describe(), log, res)
-	if err := WriteFailFile(path, ff); err != nil {
+	path, err := SaveFailFile(o.FailDir, NewFailFile(o, f, log, res))
+	if err != nil {
 		return err
 	}
 	f.File = path
@@ -204,15 +228,12 @@ func CheckDeterministic(s *model.Scenario, variant string, seed uint64, first de
 	return CompareRuns(first, again.Outcome)
 }
 
-// FailFilePath is where the fail file of a scenario variant lives in dir.
-func FailFilePath(dir, scenario, variant string) string {
-	return filepath.Join(dir, scenario+"-"+variant+".fail")
-}
-
-// NewFailFile builds the fail file of a (shrunk) failing run.
-func NewFailFile(scenario, variant string, seed uint64, strategy string, log []des.Decision, res model.Result) *FailFile {
+// NewFailFile builds the fail file of failure f of the exploration o,
+// recording log (the failing schedule, shrunk or not) and its result res.
+func NewFailFile(o *Options, f *Failure, log []des.Decision, res model.Result) *FailFile {
 	return &FailFile{
-		Scenario: scenario, Variant: variant, Seed: seed, Strategy: strategy,
+		Scenario: o.Scenario.Name, Variant: o.Variant, Seed: f.Seed, Strategy: o.Strategy.Describe(),
+		Exec: f.Exec, BaseSeed: o.Seed, Shard: o.Shard, Shards: max(o.Shards, 1),
 		Hash: res.Outcome.Hash, Outcome: errText(res.Outcome.Err), Marks: res.Marks,
 		Tail: res.Outcome.Tail, Decisions: log,
 	}

@@ -4,39 +4,62 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/internal/atomicfile"
 )
 
 // FailFileVersion is the format version written in the first line.
-const FailFileVersion = 1
+// Version 2 added the exec, base-seed and shard fields. Version 3: the
+// trace hash covers each record's sub-kind (What); the hashes in older
+// files were computed without it, so they cannot be checked and such files
+// are refused with that reason.
+const FailFileVersion = 3
+
+// MaxFailFileDecisions is the longest decision log a fail file holds: the
+// writer refuses a longer one (the failure is then printed instead) and
+// the reader refuses a file announcing more, so every file written can be
+// read back. MaxFailFileBytes caps how much of a file the reader takes.
+const (
+	MaxFailFileDecisions = 1_000_000
+	MaxFailFileBytes     = 256 << 20
+)
 
 const failMagic = "wqsim-failfile"
 
 // FailFile is a failing execution saved for replay.
 type FailFile struct {
-	Scenario  string
-	Variant   string
-	Seed      uint64
-	Strategy  string // informational
-	Hash      uint64 // trace hash of the recorded run; a replay must match
-	Outcome   string // informational (# line)
-	Marks     []string
-	Tail      []des.Record
-	Decisions []des.Decision
+	Scenario string
+	Variant  string
+	Seed     uint64
+	Strategy string // informational
+	// Exec is the execution's index in its exploration, BaseSeed that
+	// exploration's --seed and Shard/Shards its --shard: which execution
+	// of which run found the failure (wqsim merge compares them).
+	Exec          int
+	BaseSeed      uint64
+	Shard, Shards int
+	Hash          uint64 // trace hash of the recorded run; a replay must match
+	Outcome       string // informational (# line)
+	Marks         []string
+	Tail          []des.Record
+	Decisions     []des.Decision
 }
 
 // Encode renders f in the text format:
 //
-//	wqsim-failfile 1
+//	wqsim-failfile 3
 //	scenario: NAME
 //	variant: NAME
 //	seed: N
 //	strategy: TEXT
+//	exec: N
+//	base-seed: N
+//	shard: I/N
 //	hash: 0xHEX
 //	# outcome / marks / trace tail / reproduce lines
 //	decisions: N
@@ -45,7 +68,8 @@ type FailFile struct {
 func (f *FailFile) Encode(path string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %d\n", failMagic, FailFileVersion)
-	fmt.Fprintf(&b, "scenario: %s\nvariant: %s\nseed: %d\nstrategy: %s\nhash: %#x\n", f.Scenario, f.Variant, f.Seed, oneLine(f.Strategy), f.Hash)
+	fmt.Fprintf(&b, "scenario: %s\nvariant: %s\nseed: %d\nstrategy: %s\n", f.Scenario, f.Variant, f.Seed, oneLine(f.Strategy))
+	fmt.Fprintf(&b, "exec: %d\nbase-seed: %d\nshard: %d/%d\nhash: %#x\n", f.Exec, f.BaseSeed, f.Shard, max(f.Shards, 1), f.Hash)
 	fmt.Fprintf(&b, "# outcome: %s\n", oneLine(f.Outcome))
 	if len(f.Marks) > 0 {
 		fmt.Fprintf(&b, "# marks: %s\n", strings.Join(f.Marks, "; "))
@@ -87,34 +111,27 @@ func ReproduceLines(path string) []string {
 
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
 
-// WriteFailFile writes f to path atomically: a temporary file in the same
-// directory, synced, then renamed, so a reader never sees half a file.
+// WriteFailFile writes f to path atomically (see internal/atomicfile: a
+// temporary file in the same directory, synced, then renamed, so a reader
+// never sees half a file), with permission 0644 like every output.
 func WriteFailFile(path string, f *FailFile) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if len(f.Decisions) > MaxFailFileDecisions {
+		return fmt.Errorf("fail file %s: the run made %d decisions, more than the %d a fail file holds", path, len(f.Decisions), MaxFailFileDecisions)
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(f.Encode(path))
+		return err
+	}); err != nil {
 		return fmt.Errorf("fail file %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".wqsim-fail-*")
-	if err != nil {
-		return fmt.Errorf("fail file %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(f.Encode(path)); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fail file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fail file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("fail file %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
-// ReadFailFile reads and parses a fail file.
+// ReadFailFile reads and parses a fail file. Only a regular file of at
+// most MaxFailFileBytes is read: a FIFO would block and /dev/zero would
+// never end.
 func ReadFailFile(path string) (*FailFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadInput(path, MaxFailFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read fail file: %w", err)
 	}
@@ -156,6 +173,9 @@ func ParseFailFile(data []byte) (*FailFile, error) {
 		return nil, err
 	}
 	if f.Strategy, err = p.field("strategy"); err != nil {
+		return nil, err
+	}
+	if err := p.origin(f); err != nil {
 		return nil, err
 	}
 	if f.Hash, err = p.uintField("hash", 0); err != nil {
@@ -203,6 +223,9 @@ func (p *failParser) header() error {
 		return p.errf("not a wqsim fail file (first line %q, want %q)", p.text, fmt.Sprintf("%s %d", failMagic, FailFileVersion))
 	}
 	v, err := strconv.Atoi(ver)
+	if err == nil && (v == 1 || v == 2) {
+		return p.errf("fail file format version %d: written by an older wqsim whose trace hash left out each record's sub-kind, so its hash cannot be checked; re-run the exploration that found it (same scenario and seed) to write a version %d file", v, FailFileVersion)
+	}
 	if err != nil || v != FailFileVersion {
 		return p.errf("fail file format version %q, this wqsim reads version %d; re-run the exploration with this version to regenerate it", ver, FailFileVersion)
 	}
@@ -255,8 +278,11 @@ func (p *failParser) decisions(f *FailFile) error {
 		return err
 	}
 	count, err := strconv.Atoi(countText)
-	if err != nil || count < 0 || count > 10_000_000 {
+	if err != nil || count < 0 {
 		return p.errf("decisions: %q is not a valid count", countText)
+	}
+	if count > MaxFailFileDecisions {
+		return p.errf("decisions: %d is more than the %d a fail file may hold", count, MaxFailFileDecisions)
 	}
 	f.Decisions = make([]des.Decision, 0, min(count, 4096))
 	for p.next() {
@@ -279,6 +305,29 @@ func (p *failParser) decisions(f *FailFile) error {
 		}
 	}
 	return p.errf("missing \"end\" line: the file is truncated (%d of %d decisions read)", len(f.Decisions), count)
+}
+
+// origin reads the exec, base-seed and shard fields.
+func (p *failParser) origin(f *FailFile) error {
+	exec, err := p.uintField("exec", 10)
+	if err != nil {
+		return err
+	}
+	if exec > 1<<40 {
+		return p.errf("exec: %d is not a plausible execution index", exec)
+	}
+	f.Exec = int(exec)
+	if f.BaseSeed, err = p.uintField("base-seed", 10); err != nil {
+		return err
+	}
+	s, err := p.field("shard")
+	if err != nil {
+		return err
+	}
+	if f.Shard, f.Shards, err = ParseShard(s); err != nil {
+		return p.errf("shard: %v", err)
+	}
+	return nil
 }
 
 func (p *failParser) decision() (des.Decision, error) {

@@ -16,7 +16,7 @@ func FuzzParseFailFile(f *testing.F) {
 		Tail:      []des.Record{{At: 5, CPU: 0, What: "x"}},
 		Decisions: []des.Decision{{Kind: 12, N: 3, Choice: 1, Label: "kernel: inject preemption"}, {Kind: 60, N: 2, Choice: 0}}}).Encode("x.fail")
 	f.Add(good)
-	f.Add([]byte("wqsim-failfile 1\n"))
+	f.Add([]byte("wqsim-failfile 3\n"))
 	f.Add([]byte(""))
 	f.Add(bytes.Replace(good, []byte("end\n"), nil, 1))
 	f.Fuzz(func(t *testing.T, data []byte) {

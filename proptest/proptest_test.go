@@ -138,7 +138,9 @@ func TestCheckSavesAndReplaysFailuresFirst(t *testing.T) {
 	require.True(t, first.failed, "the racy variant fails Check")
 	require.Len(t, first.msgs, 1)
 	assert.Contains(t, first.msgs[0], "minimal schedule:")
-	path := proptest.FailFilePath(dir, "lostupdate", "racy")
+	saved := proptest.SavedFailFiles(dir, "lostupdate", "racy")
+	require.Len(t, saved, 1)
+	path := saved[0]
 	assert.Contains(t, first.msgs[0], "go run ./cmd/wqsim replay "+path)
 	require.FileExists(t, path)
 
@@ -248,7 +250,11 @@ func TestFailFileParseErrors(t *testing.T) {
 	cases := map[string]struct{ text, want string }{
 		"empty":       {"", "empty file"},
 		"not ours":    {"hello\n", "not a wqsim fail file"},
-		"new version": {"wqsim-failfile 2\n", "format version \"2\""},
+		"new version": {"wqsim-failfile 99\n", "format version \"99\""},
+		"version 1":   {"wqsim-failfile 1\n", "left out each record's sub-kind"},
+		"version 2":   {"wqsim-failfile 2\n", "left out each record's sub-kind"},
+		"bad shard":   {strings.Replace(string(good), "shard: 0/1", "shard: 3/2", 1), "shard:"},
+		"too long":    {strings.Replace(string(good), "decisions: 1", "decisions: 1000001", 1), "more than the 1000000"},
 		"truncated":   {strings.Split(string(good), "end\n")[0], "truncated"},
 		"bad choice":  {strings.Replace(string(good), "12 3 1", "12 3 5", 1), "0 ≤ CHOICE < OPTIONS"},
 		"bad count":   {strings.Replace(string(good), "decisions: 1", "decisions: 2", 1), "header says 2 decisions"},

@@ -28,7 +28,7 @@ func TestBugVariantsAreFound(t *testing.T) {
 				require.Error(t, err)
 				assert.True(t, v.Wants(err.Error()), "failure %q is not the kind %q", err, v.Want)
 				for _, m := range v.Marks {
-					assert.Contains(t, f.MinFinal.Marks, m, "racy path reached")
+					assert.Contains(t, f.MinFinal.Marks, m.String(), "racy path reached")
 				}
 				assert.LessOrEqual(t, nonZeros(f.Minimal), 3, "shrunk schedule: %v", proptest.DescribeSchedule(f.Minimal))
 				t.Logf("found at execution %d, %d perturbations after shrinking, %v", f.Exec, nonZeros(f.Minimal), time.Since(start).Round(time.Millisecond))

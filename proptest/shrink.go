@@ -298,12 +298,19 @@ func DescribeSchedule(log []des.Decision) []string {
 		if d.Choice == 0 {
 			continue
 		}
-		out = append(out, fmt.Sprintf("decision %d: %s → %s", i+1, d.Label, describeChoice(d)))
+		out = append(out, DescribeDecision(i, d))
 	}
 	if len(out) == 0 {
 		out = append(out, "no perturbation: the natural schedule fails by itself")
 	}
 	return out
+}
+
+// DescribeDecision says in words what decision i (0-based; printed
+// 1-based) of a log chose: "decision 89: kernel: inject preemption →
+// early quantum end (another ready thread runs)".
+func DescribeDecision(i int, d des.Decision) string {
+	return fmt.Sprintf("decision %d: %s → %s", i+1, d.Label, describeChoice(d))
 }
 
 func describeChoice(d des.Decision) string {

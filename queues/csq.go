@@ -108,7 +108,7 @@ type IO_CSQ struct {
 	release          CsqReleaseLock
 	completeCanceled CsqCompleteCanceledIrp
 	cancel           kernel.DriverCancel // the library's cancel routine, made once
-	hits             [numCsqMarks]int
+	hits             kernel.MarkCounts
 }
 
 // IO_CSQ_IRP_CONTEXT is the optional per-IRP token filled by an insert and
@@ -162,7 +162,7 @@ func (c *IO_CSQ) init(k *kernel.Kernel, typ uint32, remove CsqRemoveIrp, peek Cs
 func (c *IO_CSQ) Kernel() *kernel.Kernel { return c.k }
 
 // Hits returns how many times the path m ran on this queue.
-func (c *IO_CSQ) Hits(m CsqMark) int { return c.hits[m] }
+func (c *IO_CSQ) Hits(m *kernel.Mark) int { return c.hits.Count(m) }
 
 // IoCsqInsertIrp inserts irp (REFERENCE §2.2) and returns nothing: a
 // cancelled IRP is completed as cancelled instead of staying queued.
@@ -415,16 +415,17 @@ func (c *IO_CSQ) mustInit(api string) {
 // point, so another processor or an injected preemption can come between
 // this step and the next.
 func (c *IO_CSQ) step(s CsqStep, irp *kernel.IRP) {
-	c.k.Layer().TraceKind(KindCsqStep, s.String(), csqIrpName(irp), int64(c.Order), 0)
+	c.k.Layer().TraceKind(KindCsqStep, des.What(s.String()), csqIrpName(irp), int64(c.Order), 0)
 	if c.Hook != nil {
 		c.Hook(s, irp)
 	}
 	c.k.Layer().Yield()
 }
 
-func (c *IO_CSQ) markHit(m CsqMark, irp *kernel.IRP) {
-	c.hits[m]++
-	c.k.Layer().TraceKind(KindCsqMark, m.String(), csqIrpName(irp), int64(c.Order), 0)
+func (c *IO_CSQ) markHit(m *kernel.Mark, irp *kernel.IRP) {
+	c.hits.Add(m)
+	c.k.Layer().HitMark(m)
+	c.k.Layer().TraceKind(KindCsqMark, des.What(m.String()), csqIrpName(irp), int64(c.Order), 0)
 }
 
 func csqIrpName(irp *kernel.IRP) string {
@@ -484,38 +485,18 @@ func (s CsqStep) String() string {
 	return fmt.Sprintf("CsqStep(%d)", uint8(s))
 }
 
-// CsqMark is a coverage mark: a path through the protocol that tests and
-// explorers want to see reached.
-type CsqMark uint8
-
-// Marks.
-const (
-	CsqMarkInsertCompletedCancelled CsqMark = iota // insert saw Cancel, won the swap, completed the IRP itself
-	CsqMarkCancelRacedInsert                       // insert saw Cancel but the cancel routine had the IRP (§2.2 step 7)
-	CsqMarkInsertRejected                          // Ex insert callback failed: not queued
-	CsqMarkCancelRoutineCompleted                  // the library cancel routine completed an IRP
-	CsqMarkRemoveNoIrp                             // IoCsqRemoveIrp: the context named no IRP
-	CsqMarkRemoveLostToCancel                      // IoCsqRemoveIrp: swap returned nil, left to the cancel routine
-	CsqMarkRemoveSkippedCancelled                  // IoCsqRemoveNextIrp skipped an entry being cancelled
-	numCsqMarks
+// Coverage marks of the library: paths through the protocol that tests and
+// explorers want to see reached (see kernel.Mark). IO_CSQ.Hits counts them
+// per queue; each hit is also a KindCsqMark trace record.
+var (
+	CsqMarkInsertCompletedCancelled = kernel.NewMark("csq: insert completed cancelled irp") // insert saw Cancel, won the swap, completed the IRP itself
+	CsqMarkCancelRacedInsert        = kernel.NewMark("csq: cancel raced insert")            // insert saw Cancel but the cancel routine had the IRP (§2.2 step 7)
+	CsqMarkInsertRejected           = kernel.NewMark("csq: insert rejected")                // Ex insert callback failed: not queued
+	CsqMarkCancelRoutineCompleted   = kernel.NewMark("csq: cancel routine completed irp")   // the library cancel routine completed an IRP
+	CsqMarkRemoveNoIrp              = kernel.NewMark("csq: remove found no irp")            // IoCsqRemoveIrp: the context named no IRP
+	CsqMarkRemoveLostToCancel       = kernel.NewMark("csq: remove lost to cancel")          // IoCsqRemoveIrp: swap returned nil, left to the cancel routine
+	CsqMarkRemoveSkippedCancelled   = kernel.NewMark("csq: remove skipped cancelled entry") // IoCsqRemoveNextIrp skipped an entry being cancelled
 )
-
-var csqMarkNames = [numCsqMarks]string{
-	"csq: insert completed cancelled irp",
-	"csq: cancel raced insert",
-	"csq: insert rejected",
-	"csq: cancel routine completed irp",
-	"csq: remove found no irp",
-	"csq: remove lost to cancel",
-	"csq: remove skipped cancelled entry",
-}
-
-func (m CsqMark) String() string {
-	if m < numCsqMarks {
-		return csqMarkNames[m]
-	}
-	return fmt.Sprintf("CsqMark(%d)", uint8(m))
-}
 
 // CsqCorruption reports that the library's slot Irp->Tail.Overlay.
 // DriverContext[3] was overwritten while the IRP was queued (REFERENCE

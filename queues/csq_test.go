@@ -167,7 +167,7 @@ func (r *csqRig) steps() []string {
 	var out []string
 	for _, rec := range r.rec.Records {
 		if rec.Kind == queues.KindCsqStep {
-			out = append(out, rec.What)
+			out = append(out, string(rec.What))
 		}
 	}
 	return out
@@ -238,7 +238,7 @@ func wantCompletedOnce(t *testing.T, r *csqRig, irp *kernel.IRP, by, how string)
 	assert.Empty(t, r.list, "nothing left queued")
 }
 
-func wantMarks(t *testing.T, r *csqRig, marks ...queues.CsqMark) {
+func wantMarks(t *testing.T, r *csqRig, marks ...*kernel.Mark) {
 	t.Helper()
 	for _, m := range csqAllMarks {
 		want := 0
@@ -251,7 +251,7 @@ func wantMarks(t *testing.T, r *csqRig, marks ...queues.CsqMark) {
 	}
 }
 
-var csqAllMarks = []queues.CsqMark{
+var csqAllMarks = []*kernel.Mark{
 	queues.CsqMarkInsertCompletedCancelled, queues.CsqMarkCancelRacedInsert, queues.CsqMarkInsertRejected,
 	queues.CsqMarkCancelRoutineCompleted, queues.CsqMarkRemoveNoIrp, queues.CsqMarkRemoveLostToCancel,
 	queues.CsqMarkRemoveSkippedCancelled,

@@ -123,9 +123,9 @@ func (s *System) LoadDriver(name string, entry DRIVER_INITIALIZE) (*DRIVER_OBJEC
 	k.Layer().CheckIrqlAtMost("LoadDriver", kernel.PASSIVE_LEVEL)
 	d := &DRIVER_OBJECT{hdr: objectHeader{name: "driver " + name, refs: 1}, sys: s, DriverName: name}
 	s.drivers = append(s.drivers, d)
-	k.Layer().TraceKind(KindDriver, "driver-load", d.hdr.name, 0, 0)
+	k.Layer().TraceKind(KindDriver, WhatDriverLoad, d.hdr.name, 0, 0)
 	st := entry(d)
-	k.Layer().TraceKind(KindDriver, "DriverEntry", d.hdr.name, int64(st), 0)
+	k.Layer().TraceKind(KindDriver, WhatDriverEntry, d.hdr.name, int64(st), 0)
 	if !kernel.NT_SUCCESS(st) {
 		d.state = driverUnloading
 		s.deref(d, "LoadDriver")
@@ -155,7 +155,7 @@ func (s *System) UnloadDriver(d *DRIVER_OBJECT) kernel.NTSTATUS {
 		return kernel.STATUS_INVALID_DEVICE_REQUEST
 	}
 	d.state = driverUnloading
-	k.Layer().TraceKind(KindDriver, "driver-unload", d.hdr.name, int64(d.hdr.refs), 0)
+	k.Layer().TraceKind(KindDriver, WhatDriverUnload, d.hdr.name, int64(d.hdr.refs), 0)
 	d.DriverUnload(d)
 	s.deref(d, "UnloadDriver")
 	return kernel.STATUS_SUCCESS
@@ -171,7 +171,7 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 	dev := &DEVICE_OBJECT{hdr: objectHeader{name: "device " + name, refs: 1}, DriverObject: d, StackSize: 1}
 	d.devices = append(d.devices, dev)
 	d.hdr.refs++
-	k.Layer().TraceKind(KindDriver, "device-create", dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))
+	k.Layer().TraceKind(KindDriver, WhatDeviceCreate, dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))
 	return dev, kernel.STATUS_SUCCESS
 }
 
@@ -187,7 +187,7 @@ func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 		return
 	}
 	dev.deleted = true
-	k.Layer().TraceKind(KindDriver, "device-delete", dev.hdr.name, int64(dev.hdr.refs), 0)
+	k.Layer().TraceKind(KindDriver, WhatDeviceDelete, dev.hdr.name, int64(dev.hdr.refs), 0)
 	s.deref(dev, "IoDeleteDevice")
 }
 
@@ -213,7 +213,7 @@ func (s *System) ObDereferenceObject(obj IoObject) {
 func (s *System) ref(obj IoObject) {
 	h := obj.header()
 	h.refs++
-	s.k.Layer().TraceKind(KindObject, "reference", h.name, int64(h.refs), 0)
+	s.k.Layer().TraceKind(KindObject, WhatReference, h.name, int64(h.refs), 0)
 }
 
 // deref drops one reference without a scheduling point (the caller passed
@@ -225,7 +225,7 @@ func (s *System) deref(obj IoObject, api string) {
 			fmt.Sprintf("%s dereferenced with no references left", h.name))
 	}
 	h.refs--
-	s.k.Layer().TraceKind(KindObject, "dereference", h.name, int64(h.refs), 0)
+	s.k.Layer().TraceKind(KindObject, WhatDereference, h.name, int64(h.refs), 0)
 	if h.refs > 0 {
 		return
 	}
@@ -238,10 +238,10 @@ func (s *System) deref(obj IoObject, api string) {
 				break
 			}
 		}
-		s.k.Layer().TraceKind(KindDriver, "device-gone", h.name, 0, 0)
+		s.k.Layer().TraceKind(KindDriver, WhatDeviceGone, h.name, 0, 0)
 		s.deref(d, api)
 	case *DRIVER_OBJECT:
 		o.state = driverImageGone
-		s.k.Layer().TraceKind(KindDriver, "image-unloaded", h.name, 0, 0)
+		s.k.Layer().TraceKind(KindDriver, WhatImageUnloaded, h.name, 0, 0)
 	}
 }

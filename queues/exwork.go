@@ -119,7 +119,7 @@ func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYP
 	k.KeInsertQueue(q.kq, item)
 	item.linked = true
 	item.queuedAt = k.Now()
-	k.Layer().TraceKind(KindWorkQueue, api, q.name, int64(item.id), int64(q.kq.Len()))
+	k.Layer().TraceKind(KindWorkQueue, des.What(api), q.name, int64(item.id), int64(q.kq.Len()))
 	s.afterInsert(q)
 }
 
@@ -210,11 +210,11 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		ident, shown = io.routineIdent(), io.ctx
 	}
 	start := k.Now()
-	k.Layer().TraceKind(KindWorkDequeue, "dequeue", q.name, int64(id), int64(start.Sub(it.queuedAt)))
+	k.Layer().TraceKind(KindWorkDequeue, WhatDequeue, q.name, int64(id), int64(start.Sub(it.queuedAt)))
 	if owner != nil && owner.imageUnloaded() {
 		s.unloadedCode(id, ident, owner, "calls")
 	}
-	k.Layer().TraceKind(KindWorkRun, "run", q.name, int64(id), b2i(w.dynamic))
+	k.Layer().TraceKind(KindWorkRun, WhatRun, q.name, int64(id), b2i(w.dynamic))
 	routine(param)
 	if owner != nil {
 		// The return path executes in the driver's image: a scheduling
@@ -225,7 +225,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		}
 	}
 	q.processed++
-	k.Layer().TraceKind(KindWorkReturn, "return", q.name, int64(id), int64(k.Now().Sub(start)))
+	k.Layer().TraceKind(KindWorkReturn, WhatReturn, q.name, int64(id), int64(k.Now().Sub(start)))
 	s.checkWorkerState(w, id, ident, shown)
 }
 
@@ -255,7 +255,7 @@ func (s *System) checkWorkerState(w *worker, id uint64, routine, param any) {
 	}
 	if d := w.t.CriticalRegionDepth(); d != 0 {
 		if s.cfg.RepairApcDisable {
-			k.Layer().TraceKind(KindWorkReturn, "apc-disable-repaired", w.q.name, int64(id), int64(d))
+			k.Layer().TraceKind(KindWorkReturn, WhatApcDisableRepaired, w.q.name, int64(id), int64(d))
 			w.t.RepairCriticalRegion()
 			return
 		}

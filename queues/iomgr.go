@@ -38,7 +38,7 @@ func (s *System) IoAttachDeviceToDeviceStack(source, target *DEVICE_OBJECT) *DEV
 	}
 	top.AttachedDevice = source
 	source.StackSize = top.StackSize + 1
-	l.TraceKind(KindDriver, "device-attach", source.hdr.name, int64(source.StackSize), 0)
+	l.TraceKind(KindDriver, WhatDeviceAttach, source.hdr.name, int64(source.StackSize), 0)
 	return top
 }
 

@@ -95,7 +95,7 @@ func (s *System) IoAllocateWorkItem(dev *DEVICE_OBJECT) *IO_WORKITEM {
 	s.setupIoItem(iw, dev)
 	iw.listIdx = len(s.ioLive)
 	s.ioLive = append(s.ioLive, iw)
-	k.Layer().TraceKind(KindIoWorkItem, "IoAllocateWorkItem", dev.hdr.name, int64(iw.item.id), 0)
+	k.Layer().TraceKind(KindIoWorkItem, WhatIoAllocateWorkItem, dev.hdr.name, int64(iw.item.id), 0)
 	return iw
 }
 
@@ -122,7 +122,7 @@ func (s *System) IoFreeWorkItem(iw *IO_WORKITEM) {
 	k.Layer().FreeInternal(iw.Block, "IoFreeWorkItem")
 	iw.freed = true
 	s.ioLive = removeIoItem(s.ioLive, iw)
-	k.Layer().TraceKind(KindIoWorkItem, "IoFreeWorkItem", iw.obj.header().name, int64(iw.item.id), 0)
+	k.Layer().TraceKind(KindIoWorkItem, WhatIoFreeWorkItem, iw.obj.header().name, int64(iw.item.id), 0)
 }
 
 // IoInitializeWorkItem sets up caller storage of IoSizeofWorkItem bytes as
@@ -146,7 +146,7 @@ func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 		iw.listIdx = len(s.ioInit)
 		s.ioInit = append(s.ioInit, iw)
 	}
-	s.k.Layer().TraceKind(KindIoWorkItem, "IoInitializeWorkItem", obj.header().name, int64(iw.item.id), 0)
+	s.k.Layer().TraceKind(KindIoWorkItem, WhatIoInitializeWorkItem, obj.header().name, int64(iw.item.id), 0)
 }
 
 // IoUninitializeWorkItem releases an item set up by IoInitializeWorkItem
@@ -164,7 +164,7 @@ func (s *System) IoUninitializeWorkItem(iw *IO_WORKITEM) {
 	}
 	iw.initialized = false
 	s.ioInit = removeIoItem(s.ioInit, iw)
-	s.k.Layer().TraceKind(KindIoWorkItem, "IoUninitializeWorkItem", iw.obj.header().name, int64(iw.item.id), 0)
+	s.k.Layer().TraceKind(KindIoWorkItem, WhatIoUninitializeWorkItem, iw.obj.header().name, int64(iw.item.id), 0)
 }
 
 // isNilObject reports a nil I/O object, typed or not.

@@ -176,7 +176,7 @@ func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
 	}
 	w.t = s.k.PsCreateSystemThread(name, s.cfg.priorityOf(q.typ), w.run)
 	w.t.Data = w
-	s.k.Layer().TraceKind(KindWorker, "worker-create", name, b2i(dynamic), int64(q.static+q.dynamic))
+	s.k.Layer().TraceKind(KindWorker, WhatWorkerCreate, name, b2i(dynamic), int64(q.static+q.dynamic))
 	return w
 }
 
@@ -196,7 +196,7 @@ func (w *worker) run() {
 		if !ok {
 			if w.dynamic {
 				q.dynamic--
-				k.Layer().TraceKind(KindWorker, "worker-exit", w.t.Name(), 1, int64(q.static+q.dynamic))
+				k.Layer().TraceKind(KindWorker, WhatWorkerExit, w.t.Name(), 1, int64(q.static+q.dynamic))
 				return
 			}
 			continue
@@ -259,7 +259,7 @@ func (s *System) afterInsert(q *workQueue) {
 func (s *System) growOnInsert() {
 	for _, q := range s.all {
 		if q.dynamic < s.cfg.MaxDynamic && s.policy.GrowOnInsert(q.state()) {
-			s.k.Layer().TraceKind(KindBalance, "grow-on-insert", q.name, int64(q.kq.Len()), int64(q.dynamic))
+			s.k.Layer().TraceKind(KindBalance, WhatGrowOnInsert, q.name, int64(q.kq.Len()), int64(q.dynamic))
 			s.startWorker(q, true)
 		}
 	}
@@ -271,7 +271,7 @@ func (s *System) growOnInsert() {
 func (s *System) pass() {
 	for _, q := range s.all {
 		if q.dynamic < s.cfg.MaxDynamic && s.policy.GrowOnPass(q.state()) {
-			s.k.Layer().TraceKind(KindBalance, "deadlock-detected", q.name, int64(q.kq.Len()), int64(q.processed))
+			s.k.Layer().TraceKind(KindBalance, WhatDeadlockDetected, q.name, int64(q.kq.Len()), int64(q.processed))
 			s.startWorker(q, true)
 		}
 		q.depthLastPass, q.processedLastPass = q.kq.Len(), q.processed
@@ -288,9 +288,9 @@ func (s *System) rearm() {
 		for _, q := range s.all {
 			q.depthLastPass, q.processedLastPass = 0, q.processed
 		}
-		s.k.Layer().TraceKind(KindBalance, "timer-armed", "balance-manager", 0, 0)
+		s.k.Layer().TraceKind(KindBalance, WhatTimerArmed, "balance-manager", 0, 0)
 	case !want && s.armed:
-		s.k.Layer().TraceKind(KindBalance, "timer-disarmed", "balance-manager", 0, 0)
+		s.k.Layer().TraceKind(KindBalance, WhatTimerDisarmed, "balance-manager", 0, 0)
 	}
 	s.armed = want
 	if want && s.nextPass <= s.k.Now() {

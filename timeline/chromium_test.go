@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/kernel"
 )
 
 var screenshot = flag.String("screenshot", "", "TestScreenshot writes a PNG of the demo run's HTML timeline to this path (docs/timeline.png)")
@@ -130,7 +133,10 @@ func checkPNG(t *testing.T, path string, w, h int) {
 
 // TestScreenshot writes the README picture:
 //
-//	go test ./cmd/wqsim/internal/timeline -run TestScreenshot -args -screenshot=$PWD/docs/timeline.png
+//	go test ./timeline -run TestScreenshot -args -screenshot=$PWD/demo.png
+//
+// (The README's pictures come from docs/make-pictures.sh, which runs the
+// wqsim command as a user would.)
 func TestScreenshot(t *testing.T) {
 	if *screenshot == "" {
 		t.Skip("set -screenshot=PATH to write the README screenshot")
@@ -146,4 +152,38 @@ func TestScreenshot(t *testing.T) {
 	require.NoError(t, err)
 	assert.Less(t, st.Size(), int64(300_000), "keep the README picture under 300 KB")
 	t.Logf("wrote %s (%d bytes)", out, st.Size())
+}
+
+// TestChromiumZoomSearchMarks opens a failing run's timeline with its
+// perturbed decision in headless Chromium and lets the page's own script
+// zoom, pan and search (#selftest): zooming in hides what leaves the plot,
+// the search finds the bug check and "next" zooms to it, and the
+// perturbation is marked.
+func TestChromiumZoomSearchMarks(t *testing.T) {
+	bin := chromium(t)
+	recs, out := run(t, kernel.DefaultConfig(), demoBug)
+	page := filepath.Join(t.TempDir(), "zoom.html")
+	f, err := os.Create(page)
+	require.NoError(t, err)
+	meta := Meta{Scenario: "demo", Seed: 1, Outcome: outcomeText(out), End: out.End, Marks: []string{"demo: completed twice"},
+		Perturbations: []Perturbation{{At: recs[len(recs)/2].At, Actor: 1, Text: "decision 7: kernel: inject preemption → early quantum end"}}}
+	require.NoError(t, WriteHTML(f, recs, meta))
+	require.NoError(t, f.Close())
+
+	dom := string(runChromium(t, bin, page+"#selftest", "--dump-dom"))
+	attr := func(name string) int {
+		m := regexp.MustCompile(name + `="([0-9.]+)"`).FindStringSubmatch(dom)
+		require.NotNil(t, m, "the self-test set %s on <body>", name)
+		v, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		return int(v)
+	}
+	assert.Equal(t, 16, attr("data-zoom"))
+	assert.Less(t, attr("data-rects-16x"), attr("data-rects-1x"), "zoomed in, slices outside the plot are hidden")
+	assert.GreaterOrEqual(t, attr("data-hits"), 1, "search finds the bug check")
+	assert.GreaterOrEqual(t, attr("data-zoom-after-next"), 8, "next zooms to the hit")
+	assert.Contains(t, dom, `id="perturbation-mark-1"`)
+	assert.Contains(t, dom, "early quantum end")
+	assert.Contains(t, dom, `class="zoombar"`)
+	assert.Contains(t, dom, "demo: completed twice")
 }

@@ -17,7 +17,7 @@
 //
 //   - a thread owns a processor from its KindSwitch record ("dispatch",
 //     "preempt", "round-robin") until the next switch on that processor,
-//     its blocking KindWait (not one ending in "(satisfied)") or its exit;
+//     its blocking KindWait (not a kernel.WhatSatisfied one) or its exit;
 //   - KindInterrupt "enter"/"leave" of dpc/cpuN and isr/cpuN bound the DPC
 //     drain and ISR contexts, which nest in the thread's slice; "run-dpc"
 //     and "isr" records start each routine inside them;

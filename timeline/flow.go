@@ -57,7 +57,7 @@ func WorkItemRole(r *des.Record) FlowRole {
 	if !IsCallKind(r.Kind) || r.Object == "" {
 		return FlowNone
 	}
-	w := strings.ToLower(r.What)
+	w := strings.ToLower(string(r.What))
 	switch {
 	case strings.Contains(w, "run"):
 		return FlowRun

@@ -46,11 +46,21 @@ var threadColors = []string{
 	"#b7a48c", "#a6c8f0", "#c7d98a", "#f0b98d", "#9fd6e8", "#d9c2a6",
 }
 
+// threadColor returns thread id's fill: the twelve hand-picked colours
+// first, then colours spread by the golden angle over the hues that are
+// not purple or red, at three lightnesses, so that many threads stay
+// distinct and a thread keeps its colour from run to run.
 func threadColor(id int32) string {
 	if id <= 0 {
 		return "#c8ccd2"
 	}
-	return threadColors[int(id-1)%len(threadColors)]
+	if int(id) <= len(threadColors) {
+		return threadColors[id-1]
+	}
+	n := float64(id - int32(len(threadColors)))
+	hue := 25 + math.Mod(n*137.508, 230) // 25°–255°: orange through blue
+	light := [...]int{70, 80, 62}[int(n)%3]
+	return "hsl(" + strconv.Itoa(int(hue)) + ",55%," + strconv.Itoa(light) + "%)"
 }
 
 // WriteHTML writes recs (one run, in emission order) as a
@@ -76,13 +86,19 @@ func threadColor(id int32) string {
 // are capped, with a visible note, so the page stays small whatever the
 // number of records. The same records always give the same bytes.
 func WriteHTML(w io.Writer, recs []des.Record, meta Meta) error {
-	m := buildModel(recs, meta.CPUs, meta.End)
-	p := &plot{m: m, meta: meta, placed: map[int][2]float64{}}
-	p.layout()
+	p := newPlot(recs, meta)
 	bw := bufio.NewWriter(w)
 	p.b = bw
 	p.document()
 	return bw.Flush()
+}
+
+// newPlot lays out recs for drawing.
+func newPlot(recs []des.Record, meta Meta) *plot {
+	m := buildModel(recs, meta.CPUs, meta.End)
+	p := &plot{m: m, meta: meta, placed: map[int][2]float64{}, divergence: -1}
+	p.layout()
+	return p
 }
 
 type plot struct {
@@ -101,7 +117,12 @@ type plot struct {
 
 	placed  map[int][2]float64 // flow record index → its marker's position
 	bugBand float64            // top of the bug-check label band, if any
-	ticks   []float64          // x of the time axis ticks
+	// perturbBand is the top of the band of perturbation labels, if any.
+	perturbBand float64
+	// divergence is where this run and the one it is compared with first
+	// differ (an explanation page), -1 when none is drawn.
+	divergence des.Time
+	ticks      []float64 // x of the time axis ticks
 }
 
 func (p *plot) layout() {
@@ -114,6 +135,10 @@ func (p *plot) layout() {
 			y += 18
 			break
 		}
+	}
+	if len(p.meta.Perturbations) > 0 {
+		p.perturbBand = y
+		y += 18
 	}
 	p.extraTop = -1
 	if p.hasNoCPUMarkers() {
@@ -175,6 +200,12 @@ func esc(s string) string {
 // the chart, then the tooltip script.
 func (p *plot) document() {
 	p.header()
+	p.chart()
+	p.w(pageFooter)
+}
+
+// chart writes the legend, the downsampling note and the chart.
+func (p *plot) chart() {
 	// The SVG is drawn first: the legend and the note depend on what it holds.
 	svg := p.drawSVG()
 	p.legend()
@@ -182,7 +213,6 @@ func (p *plot) document() {
 		p.ws(`<div class="note" id="downsampled">`, esc(n), "</div>\n")
 	}
 	p.ws(`<div class="chart">`, "\n", svg, "</div>\n")
-	p.w(pageFooter)
 }
 
 // header writes the page up to the outcome badge: head with the inline
@@ -207,6 +237,30 @@ func (p *plot) header() {
 		` · `, esc(fmtTime(int64(m.start))), ` – `, esc(fmtTime(int64(m.end))), `</div>
 <div class="outcome `, class, `"><span class="k">outcome</span> `, esc(outcome), `</div>
 `)
+	p.runFacts()
+}
+
+// runFacts lists the run's perturbations (what its schedule did unlike the
+// natural one) and the coverage marks it reached.
+func (p *plot) runFacts() {
+	if ps := p.meta.Perturbations; len(ps) > 0 {
+		p.ws(`<div class="facts" id="perturbations"><span class="k">perturbed decisions</span><ul>`)
+		for i, pt := range ps {
+			who := ""
+			if pt.Actor != 0 {
+				who = " (for " + actorName(p.m.recs, pt.Actor) + ")"
+			}
+			p.ws(`<li id="perturbation-`, strconv.Itoa(i+1), `">t=`, esc(fmtTime(int64(pt.At))), esc(who), `: `, esc(pt.Text), `</li>`)
+		}
+		p.w("</ul></div>\n")
+	}
+	if len(p.meta.Marks) > 0 {
+		p.ws(`<div class="facts" id="marks"><span class="k">racy paths reached</span><ul>`)
+		for _, m := range p.meta.Marks {
+			p.ws(`<li>`, esc(m), `</li>`)
+		}
+		p.w("</ul></div>\n")
+	}
 }
 
 // outcomeBadge returns the outcome to show and its badge's class: "ok",
@@ -285,6 +339,9 @@ func (p *plot) legend() {
 	p.w(`<span class="i"><span class="mk irp"></span>IRP</span>`)
 	p.w(`<span class="i"><span class="mk q"></span>work item queued <span class="arrow"></span> <span class="mk r"></span> run</span>`)
 	p.w(`<span class="i"><span class="mk bug">✕</span>bug check</span>`)
+	if len(p.meta.Perturbations) > 0 {
+		p.w(`<span class="i"><span class="sw" style="background:#e67e22;width:3px"></span>perturbed decision (⚑)</span>`)
+	}
 	p.w("</div>\n")
 }
 
@@ -296,6 +353,15 @@ h1{font-size:20px;margin:0 0 4px;font-weight:650}
 .meta b{color:#1d2330;font-weight:600}
 .outcome{display:inline-block;padding:3px 10px;border-radius:5px;font-weight:600;font-size:12.5px;margin-bottom:8px;max-width:1320px}
 .outcome .k{font-weight:500;opacity:.75;margin-right:4px}
+.facts{margin:2px 0 8px;font-size:12.5px}
+.facts .k{font-weight:600;color:#b35900}
+.facts ul{margin:2px 0 0;padding-left:20px}
+h2{font-size:15px;margin:16px 0 6px;font-weight:650}
+pre#explain{font-size:11.5px;background:#f6f7f9;padding:8px;overflow-x:auto}
+.zoombar{margin:4px 0;font-size:12px}
+.zoombar button{font:inherit;padding:1px 8px;margin-right:2px}
+.zoombar input{font:inherit;width:260px}
+.hit{stroke:#ff00aa !important;stroke-width:2.5px !important}
 .outcome.ok{background:#e3f4e5;color:#1e6b2a}
 .outcome.unknown{background:#eef0f3;color:#4a5263}
 .outcome.bad{background:#fde4e1;color:#a42a1c;border-left:4px solid #d62728}
@@ -324,22 +390,95 @@ footer{color:#8a91a0;font-size:11px;margin-top:6px}
 </style>
 `
 
-// pageFooter ends the page: the tooltip, a footer and the inline script
-// that moves SVG titles into hover tooltips and records the lane count
-// in <body data-lanes>.
+// pageFooter ends the page: the tooltip, a footer and the inline script.
+// The script moves SVG titles into hover tooltips, records the lane count
+// in <body data-lanes>, and gives every chart zoom, pan and search (see
+// zoomScript).
 const pageFooter = `<div id="tip"></div>
-<footer>Generated by wqsim from the run's trace records. Hover for details; the Perfetto JSON export of the same run has every record.</footer>
+<footer>Generated by wqsim from the run's trace records. Hover for details; zoom with the buttons or Ctrl+wheel, drag to pan, and search names and events in the box above each chart. The Perfetto exports of the same run have every record.</footer>
 <script>
-(function(){
-
-var svg=document.getElementById("timeline"),tip=document.getElementById("tip");
-document.body.setAttribute("data-lanes",String(svg.querySelectorAll("g.lane").length));
-svg.querySelectorAll("title").forEach(function(t){var e=t.parentNode;e.setAttribute("data-tip",t.textContent);e.removeChild(t);});
-svg.addEventListener("mousemove",function(ev){var e=ev.target.closest("[data-tip]");if(!e){tip.style.display="none";return;}
-tip.textContent=e.getAttribute("data-tip");tip.style.display="block";tip.style.left=(ev.pageX+14)+"px";tip.style.top=(ev.pageY+14)+"px";});
-svg.addEventListener("mouseleave",function(){tip.style.display="none";});
-})();
-</script>
+` + zoomScript + `</script>
 </body>
 </html>
+`
+
+// zoomScript is the page's only code (nothing is fetched). For each chart
+// it keeps every element's original x coordinates and, on zoom or pan,
+// maps x ≥ gutter to gutter + (x − gutter − offset)·zoom: rectangles and
+// curves stretch, text and markers move without stretching (labels stay
+// legible), and whatever falls outside the plot area is hidden or
+// clipped. Search marks every element whose tooltip contains the text,
+// counts them and zooms to each in turn. Adding #selftest to the address
+// zooms, pans and searches once and records the results on <body>, for
+// the end-to-end test.
+const zoomScript = `(function(){
+var tip=document.getElementById("tip");
+var charts=document.querySelectorAll("svg.timeline");
+document.body.setAttribute("data-lanes",String(document.querySelectorAll("svg.timeline g.lane").length));
+function num(e,a){var v=e.getAttribute(a);return v===null?null:parseFloat(v);}
+var TOKENS=/([MLCQTSHVAZmlcqtshvaz])|(-?[0-9.]+)/g;
+function isX(cmd,k){return cmd===cmd.toUpperCase()&&cmd!=="V"&&(cmd==="H"||k%2===0);}
+function coords(s){var out=[],re=new RegExp(TOKENS.source,"g"),m,cmd="M",k=0;
+  while((m=re.exec(s))){if(m[1]){cmd=m[1];k=0;continue;}if(isX(cmd,k))out.push(parseFloat(m[2]));k++;}
+  return out;}
+function elide(name,n){if(name.length<=n)return name;if(n<3)return "";var i=name.indexOf(".");if(i>=0&&name.length-i-1<=n)return name.slice(i+1);
+  var c=name.charAt(name.length-1);if(c>="0"&&c<="9")return "\u2026"+name.slice(name.length-n+1);return name.slice(0,n-1)+"\u2026";}
+function setup(svg){
+  var G=num(svg,"data-gutter"),W=num(svg,"data-plot-width"),z=1,off=0,items=[],hits=[],hit=-1;
+  svg.querySelectorAll("title").forEach(function(t){var e=t.parentNode;e.setAttribute("data-tip",t.textContent);e.removeChild(t);});
+  svg.querySelectorAll("rect,line,text,circle,path,polygon").forEach(function(e){
+    if(e.closest("defs"))return;
+    var it={e:e,x:num(e,"x"),w:num(e,"width"),x1:num(e,"x1"),x2:num(e,"x2"),cx:num(e,"cx"),d:e.getAttribute("d"),full:e.getAttribute("data-full"),room:num(e,"data-room"),per:(num(e,"font-size")||12)*0.56};
+    var x0=it.x!==null?it.x:it.x1!==null?Math.min(it.x1,it.x2):it.cx;
+    if(x0===null&&it.d){var xs=coords(it.d);if(xs.length){x0=Math.min.apply(null,xs);it.span=Math.max.apply(null,xs)-x0;it.x0=x0;}}
+    if(x0!==null&&x0>=G-0.5)items.push(it);
+  });
+  function X(x){return G+(x-G-off)*z;}
+  function inPlot(x){return x>=G-0.5&&x<=G+W+0.5;}
+  function show(e,v){e.style.display=v?"":"none";}
+  function mapPath(s,shift,stretch){var re=new RegExp(TOKENS.source,"g"),m,cmd="M",k=0,out="";
+    while((m=re.exec(s))){if(m[1]){cmd=m[1];k=0;out+=m[1];continue;}var v=parseFloat(m[2]);
+      if(isX(cmd,k))v=stretch?X(v):v+shift;out+=(/[A-Za-z]$/.test(out)?"":" ")+(Math.round(v*100)/100);k++;}
+    return out;}
+  function apply(){
+    items.forEach(function(it){var e=it.e;
+      if(it.x!==null&&it.w!==null){var a=Math.max(X(it.x),G),b=Math.min(X(it.x+it.w),G+W);show(e,b>a||it.w<1&&inPlot(X(it.x)));e.setAttribute("x",a);e.setAttribute("width",Math.max(b-a,Math.min(it.w,0.8)));}
+      else if(it.x!==null){var nx=X(it.x);show(e,inPlot(nx));e.setAttribute("x",nx);if(it.full)e.textContent=elide(it.full,Math.floor(Math.min(it.room*z,G+W-nx)/it.per));}
+      else if(it.x1!==null&&Math.abs(it.x2-it.x1)<=12&&it.x1!==it.x2){var mid=(it.x1+it.x2)/2,sh=X(mid)-mid;show(e,inPlot(X(mid)));e.setAttribute("x1",it.x1+sh);e.setAttribute("x2",it.x2+sh);}
+      else if(it.x1!==null){var p=X(it.x1),q=X(it.x2);show(e,Math.max(p,q)>=G-0.5&&Math.min(p,q)<=G+W+0.5);e.setAttribute("x1",Math.min(Math.max(p,G),G+W));e.setAttribute("x2",Math.min(Math.max(q,G),G+W));}
+      else if(it.cx!==null){var c=X(it.cx);show(e,inPlot(c));e.setAttribute("cx",c);}
+      else if(it.d){var stretch=it.span>12,mid=it.x0+it.span/2;show(e,inPlot(X(stretch?it.x0:mid)));e.setAttribute("d",mapPath(it.d,X(mid)-mid,stretch));}
+    });
+    svg.setAttribute("data-zoom",String(z));}
+  function zoomAt(f,x){var t=(x-G)/z+off;z=Math.min(Math.max(z*f,1),4096);off=Math.min(Math.max(t-(x-G)/z,0),W-W/z);apply();}
+  function panBy(dx){off=Math.min(Math.max(off-dx/z,0),W-W/z);apply();}
+  var bar=document.createElement("div");bar.className="zoombar";
+  bar.innerHTML='<button data-z="out" title="zoom out">\u2212</button><button data-z="in" title="zoom in">+</button><button data-z="reset">reset</button> <input type="search" placeholder="search threads, events, objects" aria-label="search the timeline"> <span class="hits"></span> <button data-z="next">next</button>';
+  svg.parentNode.parentNode.insertBefore(bar,svg.parentNode);
+  var input=bar.querySelector("input"),count=bar.querySelector(".hits");
+  bar.addEventListener("click",function(ev){var k=ev.target.getAttribute("data-z");if(!k)return;
+    if(k==="in")zoomAt(2,G+W/2);if(k==="out")zoomAt(0.5,G+W/2);if(k==="reset"){z=1;off=0;apply();}if(k==="next")next();});
+  function orig(e){for(var i=0;i<items.length;i++){var it=items[i];if(it.e===e||it.e.parentNode===e)return it.x!==null?it.x:it.x1!==null?it.x1:it.cx!==null?it.cx:it.x0;}return G;}
+  function search(q){hits=[];hit=-1;q=q.toLowerCase();
+    svg.querySelectorAll("[data-tip]").forEach(function(e){var m=q!==""&&e.getAttribute("data-tip").toLowerCase().indexOf(q)>=0;e.classList.toggle("hit",m);if(m)hits.push(e);});
+    hits.sort(function(a,b){return orig(a)-orig(b);});count.textContent=q===""?"":hits.length+" found";svg.setAttribute("data-hits",String(hits.length));}
+  function next(){if(!hits.length)return;hit=(hit+1)%hits.length;var x=orig(hits[hit]);if(z<8)z=8;off=Math.min(Math.max(x-G-W/(2*z),0),W-W/z);apply();}
+  input.addEventListener("input",function(){search(input.value);});
+  function toSVG(clientX){var r=svg.getBoundingClientRect();return (clientX-r.left)*svg.viewBox.baseVal.width/r.width;}
+  svg.addEventListener("wheel",function(ev){if(!ev.ctrlKey&&!ev.metaKey)return;ev.preventDefault();zoomAt(ev.deltaY<0?1.25:0.8,toSVG(ev.clientX));},{passive:false});
+  var drag=null;svg.addEventListener("mousedown",function(ev){drag=toSVG(ev.clientX);});
+  window.addEventListener("mouseup",function(){drag=null;});
+  svg.addEventListener("mousemove",function(ev){if(drag!==null&&z>1){var x=toSVG(ev.clientX);panBy(x-drag);drag=x;}
+    var e=ev.target.closest("[data-tip]");if(!e){tip.style.display="none";return;}
+    tip.textContent=e.getAttribute("data-tip");tip.style.display="block";tip.style.left=(ev.pageX+14)+"px";tip.style.top=(ev.pageY+14)+"px";});
+  svg.addEventListener("mouseleave",function(){tip.style.display="none";});
+  svg.wqsim={zoomAt:zoomAt,panBy:panBy,search:search,next:next,visible:function(){var n=0;items.forEach(function(it){if(it.e.tagName==="rect"&&it.e.style.display!=="none")n++;});return n;}};
+}
+charts.forEach(setup);
+if(location.hash==="#selftest"&&charts.length){var s=charts[0],api=s.wqsim,b=document.body,G=parseFloat(s.getAttribute("data-gutter"));
+  b.setAttribute("data-rects-1x",String(api.visible()));
+  api.zoomAt(16,G+10);b.setAttribute("data-rects-16x",String(api.visible()));b.setAttribute("data-zoom",s.getAttribute("data-zoom"));
+  api.panBy(-400);b.setAttribute("data-rects-panned",String(api.visible()));
+  api.search("bugcheck");b.setAttribute("data-hits",s.getAttribute("data-hits"));api.next();b.setAttribute("data-zoom-after-next",s.getAttribute("data-zoom"));}
+})();
 `

@@ -26,7 +26,7 @@ type JSONRecord struct {
 // Record converts j back to a des.Record.
 func (j JSONRecord) Record() des.Record {
 	return des.Record{At: des.Time(j.At), CPU: j.CPU, IRQL: j.IRQL, Thread: j.Thread, Kind: des.Kind(j.Kind),
-		What: j.What, Actor: j.Actor, Object: j.Object, A: j.A, B: j.B}
+		What: des.What(j.What), Actor: j.Actor, Object: j.Object, A: j.A, B: j.B}
 }
 
 // WriteJSONL writes one JSON object per record and line (JSONRecord), in
@@ -40,7 +40,7 @@ func WriteJSONL(w io.Writer, recs []des.Record) error {
 	for i := range recs {
 		r := &recs[i]
 		if err := enc.Encode(JSONRecord{At: int64(r.At), CPU: r.CPU, IRQL: r.IRQL, Thread: r.Thread, Kind: uint16(r.Kind),
-			What: r.What, Actor: r.Actor, Object: r.Object, A: r.A, B: r.B}); err != nil {
+			What: string(r.What), Actor: r.Actor, Object: r.Object, A: r.A, B: r.B}); err != nil {
 			return err
 		}
 	}

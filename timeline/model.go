@@ -211,7 +211,7 @@ func (w *walker) record(i int) {
 	}
 	// IRQL: the emitting context's level, then the processor's.
 	if st != nil {
-		if f != nil && r.IRQL >= 0 && !(r.Kind == kernel.KindInterrupt && r.What == "leave") {
+		if f != nil && r.IRQL >= 0 && !(r.Kind == kernel.KindInterrupt && r.What == kernel.WhatLeave) {
 			f.irql = r.IRQL
 			if r.Kind == kernel.KindIrql {
 				f.irql = int8(r.A)
@@ -228,7 +228,7 @@ func (w *walker) emitter(st *cpuState, r *des.Record) *frame {
 		return nil
 	}
 	f := w.frameOf(st, r)
-	if f != nil && f.spin != nil && !(r.Kind == kernel.KindLock && r.What == "spin") {
+	if f != nil && f.spin != nil && !(r.Kind == kernel.KindLock && r.What == kernel.WhatSpin) {
 		// It runs again, so it got the lock.
 		w.closeSpin(f, r.At)
 	}
@@ -269,16 +269,16 @@ func (w *walker) switchThread(st *cpuState, r *des.Record, f *frame) (*frame, bo
 	cpu := int(r.CPU)
 	w.closeThread(cpu, r.At, switchedOut(r))
 	s := w.open(sliceThread, cpu, nameOr(r.Object, r.Actor), r.At)
-	s.thread, s.prio, s.why = r.Thread, r.A, r.What
+	s.thread, s.prio, s.why = r.Thread, r.A, string(r.What)
 	st.thread = &frame{cpu: cpu, s: s, irql: max(r.IRQL, 0)}
 	return st.thread, true
 }
 
 // wait ends the slice of the running thread when it blocks; a wait
-// satisfied at once is only an instant.
+// satisfied at once (kernel.WhatSatisfied) is only an instant.
 func (w *walker) wait(st *cpuState, r *des.Record, f *frame) (*frame, bool) {
-	if st != nil && !strings.HasSuffix(r.What, "(satisfied)") && st.thread != nil && st.thread.s.thread == r.Thread && r.Thread != 0 {
-		w.closeThread(int(r.CPU), r.At, "waits: "+strings.TrimSpace(r.What+" "+r.Object))
+	if st != nil && r.What != kernel.WhatSatisfied && st.thread != nil && st.thread.s.thread == r.Thread && r.Thread != 0 {
+		w.closeThread(int(r.CPU), r.At, "waits: "+strings.TrimSpace(string(r.What)+" "+r.Object))
 		return nil, true
 	}
 	return f, false
@@ -286,7 +286,7 @@ func (w *walker) wait(st *cpuState, r *des.Record, f *frame) (*frame, bool) {
 
 // threadExit ends the slice of the running thread when it exits.
 func (w *walker) threadExit(st *cpuState, r *des.Record, f *frame) *frame {
-	if r.What == "exit" && st != nil && st.thread != nil && st.thread.s.thread == r.Thread {
+	if r.What == kernel.WhatExit && st != nil && st.thread != nil && st.thread.s.thread == r.Thread {
 		w.closeThread(int(r.CPU), r.At, "exit")
 		return nil
 	}
@@ -298,19 +298,19 @@ func (w *walker) threadExit(st *cpuState, r *des.Record, f *frame) *frame {
 func (w *walker) interrupt(i int, st *cpuState, f *frame) (*frame, bool) {
 	r := &w.m.recs[i]
 	switch {
-	case st == nil && r.What == "interrupt":
+	case st == nil && r.What == kernel.WhatInterrupt:
 		// Raised from outside: A is the target processor.
 		if c := int(r.A); c >= 0 && c < len(w.cpus) {
 			w.addInstant(i, c, "interrupt")
 			return f, true
 		}
 	case st == nil:
-	case r.What == "enter":
+	case r.What == kernel.WhatEnter:
 		return w.enter(st, r), true
-	case r.What == "leave":
+	case r.What == kernel.WhatLeave:
 		w.leave(st, r)
 		return nil, true
-	case r.What == "isr" && st.isr != nil:
+	case r.What == kernel.WhatIsr && st.isr != nil:
 		w.routine(st.isr, sliceISRRoutine, "isr "+r.Object, r.At)
 		return f, true
 	}
@@ -358,7 +358,7 @@ func (w *walker) leave(st *cpuState, r *des.Record) {
 // runDPC starts a DPC routine in st's drain context; it reports whether r
 // was one.
 func (w *walker) runDPC(st *cpuState, r *des.Record) bool {
-	if r.What == "run-dpc" && st != nil && st.dpc != nil {
+	if r.What == kernel.WhatRunDpc && st != nil && st.dpc != nil {
 		w.routine(st.dpc, sliceDPCRoutine, r.Object, r.At)
 		return true
 	}
@@ -368,9 +368,9 @@ func (w *walker) runDPC(st *cpuState, r *des.Record) bool {
 // lock follows spin-lock contention: spins and hand-overs on release.
 func (w *walker) lock(r *des.Record, f *frame) {
 	switch r.What {
-	case "spin":
+	case kernel.WhatSpin:
 		w.spin(r, f)
-	case "release":
+	case kernel.WhatRelease:
 		w.handOver(r)
 	}
 }
@@ -552,9 +552,9 @@ func (w *walker) noteIrql(cpu int, at des.Time) {
 func switchedOut(r *des.Record) string {
 	who := nameOr(r.Object, r.Actor)
 	switch r.What {
-	case "preempt":
+	case kernel.WhatPreempt:
 		return "preempted by " + who
-	case "round-robin":
+	case kernel.WhatRoundRobin:
 		return "round-robin to " + who
 	}
 	return "switched to " + who

@@ -20,6 +20,13 @@ type Meta struct {
 	Machine  string   // process name in Perfetto; "" means one made from Scenario and Seed
 	CPUs     int      // processors to show; fewer than the records use is raised to fit
 	End      des.Time // the run's end time (des.Outcome.End), if later than its last record
+	// Perturbations are the run's non-natural decisions; the HTML timeline
+	// marks each with a line and lists them (what the schedule did
+	// differently). Empty for a natural run.
+	Perturbations []Perturbation
+	// Marks are the coverage marks (racy paths) the run reached; the HTML
+	// timeline lists them under the outcome.
+	Marks []string
 }
 
 // Run is one simulated machine's records, for WritePerfettoRuns.
@@ -227,7 +234,7 @@ func appendInstant(evs []traceEvent, m *model, in instant, pid, flowBase int) []
 	if in.cpu >= 0 {
 		tid = cpuTid(pid, in.cpu)
 	}
-	n := r.What
+	n := string(r.What)
 	if r.Object != "" {
 		n += " " + r.Object
 	}

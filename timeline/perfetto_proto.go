@@ -307,7 +307,7 @@ func protoInstant(m *model, in instant, pid, flowBase uint64) []byte {
 	if r.Thread != 0 {
 		track = threadUUID(pid, r.Thread)
 	}
-	name := r.What
+	name := string(r.What)
 	if r.Object != "" {
 		name += " " + r.Object
 	}
@@ -317,7 +317,7 @@ func protoInstant(m *model, in instant, pid, flowBase uint64) []byte {
 	b = appendString(b, fEventCategory, in.cat)
 	b = appendString(b, fEventName, name)
 	b = appendTextAnnotation(b, "kind", KindName(r.Kind))
-	b = appendTextAnnotation(b, "what", r.What)
+	b = appendTextAnnotation(b, "what", string(r.What))
 	b = appendTextAnnotation(b, "actor", r.Actor)
 	b = appendTextAnnotation(b, "object", r.Object)
 	b = appendIntAnnotation(b, "a", r.A)

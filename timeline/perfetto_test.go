@@ -474,7 +474,7 @@ func TestPerfettoEdgeCases(t *testing.T) {
 
 func TestWorkItemRole(t *testing.T) {
 	rec := func(kind des.Kind, what, object string) *des.Record {
-		return &des.Record{Kind: kind, What: what, Object: object}
+		return &des.Record{Kind: kind, What: des.What(what), Object: object}
 	}
 	for _, c := range []struct {
 		r    *des.Record
@@ -505,7 +505,7 @@ func TestWorkItemRole(t *testing.T) {
 
 func TestPairFlows(t *testing.T) {
 	call := func(what, object string) des.Record {
-		return des.Record{Kind: kernel.KindCall, What: what, Object: object}
+		return des.Record{Kind: kernel.KindCall, What: des.What(what), Object: object}
 	}
 	recs := []des.Record{
 		call("ExQueueWorkItem", "a"), // 0
@@ -530,7 +530,7 @@ func TestPairFlows(t *testing.T) {
 // queue run its items out of order, and an item is requeued.
 func TestPairFlowsQueuesConvention(t *testing.T) {
 	rec := func(kind des.Kind, what string, id int64) des.Record {
-		return des.Record{Kind: kind, What: what, Object: "DelayedWorkQueue", A: id}
+		return des.Record{Kind: kind, What: des.What(what), Object: "DelayedWorkQueue", A: id}
 	}
 	recs := []des.Record{
 		rec(200, "ExQueueWorkItem", 1), // 0

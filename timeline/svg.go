@@ -14,7 +14,7 @@ import (
 // svg draws the chart: time axis, the "no cpu" row if needed, one lane
 // per processor, idle-gap bands, work-item arrows and bug-check lines.
 func (p *plot) svg() {
-	p.ws(`<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="`, f(svgWidth), `" height="`, f(p.height),
+	p.ws(`<svg xmlns="http://www.w3.org/2000/svg" class="timeline" data-gutter="`, f(gutter), `" data-plot-width="`, f(plotWidth), `" width="`, f(svgWidth), `" height="`, f(p.height),
 		`" viewBox="0 0 `, f(svgWidth), " ", f(p.height), `" role="img" aria-label="timeline">`, "\n")
 	p.w(`<defs>
 <pattern id="hatch" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="1.6" height="5" fill="#1e2330" fill-opacity="0.55"/></pattern>
@@ -32,7 +32,45 @@ func (p *plot) svg() {
 	p.gapBands()
 	p.flows()
 	p.bugChecks()
+	p.perturbations()
+	p.divergenceLine()
 	p.w("</svg>\n")
+}
+
+// perturbations draws an orange line through every lane at each of the
+// run's non-natural decisions, labelled with its number; the tooltip says
+// what was chosen instead of the natural option.
+func (p *plot) perturbations() {
+	if len(p.meta.Perturbations) == 0 {
+		return
+	}
+	p.w(`<g class="perturbations">` + "\n")
+	for i, pt := range p.meta.Perturbations {
+		x := p.x(pt.At)
+		tip := "t=" + fmtTime(int64(pt.At)) + ": " + pt.Text
+		if pt.Actor != 0 {
+			tip += " (for " + actorName(p.m.recs, pt.Actor) + ")"
+		}
+		p.ws(`<g class="perturbation" id="perturbation-mark-`, strconv.Itoa(i+1), `"><title>`, esc(tip), `</title>`)
+		p.ws(`<line x1="`, f(x), `" y1="`, f(p.perturbBand+2), `" x2="`, f(x), `" y2="`, f(p.height-4), `" stroke="#e67e22" stroke-width="1.5" stroke-dasharray="2 2"/>`)
+		anchor, lx := "end", x-4
+		if x < gutter+plotWidth/2 {
+			anchor, lx = "start", x+4
+		}
+		p.ws(`<text x="`, f(lx), `" y="`, f(p.perturbBand+12), `" font-size="11" font-weight="700" fill="#b35900" text-anchor="`, anchor, `">`, esc(perturbationLabel(pt)), "</text></g>\n")
+	}
+	p.w("</g>\n")
+}
+
+// divergenceLine draws, on an explanation page, a blue line where this
+// run and the other first differ.
+func (p *plot) divergenceLine() {
+	if p.divergence < 0 {
+		return
+	}
+	x := p.x(p.divergence)
+	p.ws(`<g id="divergence"><title>first difference between the natural and the failing run, t=`, esc(fmtTime(int64(p.divergence))), `</title>`)
+	p.ws(`<line x1="`, f(x), `" y1="`, f(axisHeight-8), `" x2="`, f(x), `" y2="`, f(p.height-4), `" stroke="#1f6fd1" stroke-width="2"/></g>`, "\n")
 }
 
 // box is a slice to draw, or a run of slices too narrow to draw alone.
@@ -136,19 +174,38 @@ func (p *plot) rect(x0, x1, y, h float64, fill, extra, tip string) {
 	p.w("</rect>\n")
 }
 
-// label writes name inside a box if it fits, shortened with an ellipsis.
+// label writes name inside a box if it fits, elided (see elide) if not;
+// an elided label carries its full name and the room it had, so the
+// page's zoom can show more of it.
 func (p *plot) label(x0, x1, y float64, name, color string, size float64) {
 	room := x1 - x0 - 6
 	perChar := size * 0.56
 	if room < perChar*3 {
 		return
 	}
-	maxChars := int(room / perChar)
-	if utf8.RuneCountInString(name) > maxChars {
-		r := []rune(name)
-		name = string(r[:maxChars-1]) + "…"
+	shown := elide(name, int(room/perChar))
+	full := ""
+	if shown != name {
+		full = ` data-full="` + esc(name) + `" data-room="` + f(room) + `"`
 	}
-	p.ws(`<text x="`, f(x0+4), `" y="`, f(y), `" font-size="`, f(size), `" fill="`, color, `" pointer-events="none">`, esc(name), "</text>\n")
+	p.ws(`<text x="`, f(x0+4), `" y="`, f(y), `" font-size="`, f(size), `" fill="`, color, `" pointer-events="none"`, full, `>`, esc(shown), "</text>\n")
+}
+
+// elide shortens name to at most n characters (n ≥ 3) so that similar
+// names stay apart: a name ending in a digit (worker.critical.3) keeps its
+// end, others their start; a dotted name first drops its first part.
+func elide(name string, n int) string {
+	r := []rune(name)
+	if len(r) <= n {
+		return name
+	}
+	if _, rest, ok := strings.Cut(name, "."); ok && utf8.RuneCountInString(rest) <= n {
+		return rest
+	}
+	if last := r[len(r)-1]; last >= '0' && last <= '9' {
+		return "…" + string(r[len(r)-n+1:])
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // lane draws processor c's lane: its frame and rows, the thread, DPC,
@@ -473,7 +530,7 @@ func markerColor(shape string) string {
 }
 
 func instantTip(r *des.Record) string {
-	s := fmtTime(int64(r.At)) + "  " + r.What
+	s := fmtTime(int64(r.At)) + "  " + string(r.What)
 	if r.Object != "" {
 		s += " " + r.Object
 	}

@@ -30,7 +30,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "the remover holds a reference; the last reference frees the queue object"},
 			{Name: "free-while-held", Bug: true, Doc: "completion frees the queue object when it empties it",
-				Marks: []string{"cldflt-csq: queue freed while the remover holds it"}, Want: "0xD5"},
+				Marks: []*model.Mark{markCldfltCsqQueueFreedWhile}, Want: "0xD5"},
 		},
 		Setup: setupCldflt,
 	})
@@ -83,7 +83,7 @@ func setupCldflt(env *model.Env) error {
 		for _, op := range ops {
 			k.IoMarkIrpPending(op)
 		}
-		if env.Variant == "correct" {
+		if env.Is("correct") {
 			k.InterlockedIncrement(q.refs) // the cleanup path's reference, taken where it gets the pointer
 		}
 		cleanup := k.PsCreateSystemThread("cleanup", threadPriority, func() { q.cleanup(ops[1]) })
@@ -113,7 +113,7 @@ func (q *cfQueue) cleanup(op *kernel.IRP) {
 	old := q.acquire()
 	q.release(old)
 	q.holding = false
-	if q.env.Variant == "correct" {
+	if q.env.Is("correct") {
 		q.deref()
 	}
 }
@@ -128,12 +128,12 @@ func (q *cfQueue) complete(op *kernel.IRP) {
 	if !empty {
 		k.Compute(10 * des.Microsecond) // wait for the rest (modelled: the cleanup empties it)
 	}
-	if q.env.Variant == "correct" {
+	if q.env.Is("correct") {
 		q.deref()
 		return
 	}
 	if q.holding {
-		q.env.Hit("cldflt-csq: queue freed while the remover holds it")
+		q.env.Hit(markCldfltCsqQueueFreedWhile)
 	}
 	k.ExFreePool(q.block)
 }

@@ -28,7 +28,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "#4790: the path that unlinks the context under the lock owns it"},
 			{Name: "double-remove", Bug: true, Doc: "before #4790: the cancel callback removes and frees without checking",
-				Marks: []string{"ebpf-4790: cancel callback ran after completion took the context"}, Want: "0x139|0xD5|0xC2|0x44"},
+				Marks: []*model.Mark{markEbpf4790CancelCallbackRan}, Want: "0x139|0xD5|0xC2|0x44"},
 		},
 		Setup: setupEbpf,
 	})
@@ -108,12 +108,12 @@ func (q *asyncQuery) cancel(irp *kernel.IRP) {
 	k := q.k
 	k.IoReleaseCancelSpinLock(irp.CancelIrql)
 	old := k.KeAcquireSpinLock(q.lock)
-	if q.env.Variant == "correct" && !onList(k, &q.list, &q.e) {
+	if q.env.Is("correct") && !onList(k, &q.list, &q.e) {
 		k.KeReleaseSpinLock(q.lock, old)
 		return // the completion path owns it and will complete the IRP
 	}
 	if q.claimed {
-		q.env.Hit("ebpf-4790: cancel callback ran after completion took the context")
+		q.env.Hit(markEbpf4790CancelCallbackRan)
 	}
 	k.AccessPool(q.ctx, "cancel reads the query context")
 	k.RemoveEntryList(&q.e)

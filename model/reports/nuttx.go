@@ -30,7 +30,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "#7065: cancel and append in one critical section"},
 			{Name: "cancel-outside-lock", Bug: true, Doc: "before #7065: cancel, then lock and append",
-				Marks: []string{"nuttx-7065: appended an item already on the list"}, Want: "0x139"},
+				Marks: []*model.Mark{markNuttx7065AppendedAnItem}, Want: "0x139"},
 		},
 		Setup: setupNuttx7065,
 	})
@@ -44,7 +44,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "#10668: work_cancel_sync waits for a running handler before the free"},
 			{Name: "async-cancel", Bug: true, Doc: "before #10668: work_cancel, then free",
-				Marks: []string{"nuttx-10668: timer freed while its work handler runs"}, Want: "0xD5"},
+				Marks: []*model.Mark{markNuttx10668TimerFreedWhile}, Want: "0xD5"},
 		},
 		Setup: setupNuttx10668,
 	})
@@ -64,7 +64,7 @@ func (q *dwq) queueWork(w *dwork, oneSection bool) {
 		q.removeLocked(w)
 	}
 	if q.linkedPeek(w) {
-		q.env.Hit("nuttx-7065: appended an item already on the list")
+		q.env.Hit(markNuttx7065AppendedAnItem)
 	}
 	q.insertLocked(w)
 	k.KeReleaseSpinLock(q.lock, old)
@@ -76,7 +76,7 @@ func setupNuttx7065(env *model.Env) error {
 	q := newDWQ(env, "nuttx")
 	runs := 0
 	w := q.newWork("notify work", func() { runs++; k.Compute(des.Microsecond) })
-	one := env.Variant == "correct"
+	one := env.Is("correct")
 	k.PsCreateSystemThread("cpu0 caller", threadPriority, func() {
 		second := k.PsCreateSystemThread("cpu1 caller", threadPriority, func() {
 			arrive(env, "nuttx-7065: the second caller queues the item")
@@ -108,11 +108,11 @@ func setupNuttx10668(env *model.Env) error {
 		timer = k.ExAllocatePoolWithTag(kernel.NonPagedPool, 64, "Timr")
 		q.submit(w) // the timer fired: its notification is queued
 		arrive(env, "nuttx-10668: timer_delete")
-		if q.cancel(w) && env.Variant == "correct" {
+		if q.cancel(w) && env.Is("correct") {
 			k.KeWaitForSingleObject(w.done, kernel.Infinite)
 		}
 		if w.state.Peek() == workRunning {
-			env.Hit("nuttx-10668: timer freed while its work handler runs")
+			env.Hit(markNuttx10668TimerFreedWhile)
 		}
 		k.ExFreePool(timer)
 		env.BeginDrain()

@@ -49,7 +49,7 @@ func TestReportBugsFound(t *testing.T) {
 				err = f.Result.Outcome.Err
 				assert.True(t, v.Wants(err.Error()), "failure %q is not the kind %q", err, v.Want)
 				for _, m := range v.Marks {
-					assert.Contains(t, f.Result.Marks, m, "racy path reached")
+					assert.Contains(t, f.Result.Marks, m.String(), "racy path reached")
 				}
 				t.Logf("found at execution %d: %v", f.Exec, err)
 			})

@@ -34,7 +34,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "#188: each phase gets its own work item"},
 			{Name: "reused-item", Bug: true, Doc: "before #188: phase 2 reuses phase 1's work item",
-				Marks: []string{"usbip-188: an earlier thunk cleared the running marker"}, Want: "hang|deadlock"},
+				Marks: []*model.Mark{markUsbip188AnEarlierThunk}, Want: "hang|deadlock"},
 		},
 		Setup: setupUsbip,
 	})
@@ -71,7 +71,7 @@ func (w *fxWorkItem) thunk(callback func(*fxWorkItem)) {
 	w.running = me
 	callback(w)
 	if w.running != me {
-		w.d.env.Hit("usbip-188: an earlier thunk cleared the running marker")
+		w.d.env.Hit(markUsbip188AnEarlierThunk)
 	}
 	w.running = nil // the bug: clears a later run's marker too
 	if w.busy--; w.busy == 0 {
@@ -102,7 +102,7 @@ func setupUsbip(env *model.Env) error {
 		first := newFxWorkItem(d, "connect")
 		first.enqueue(func(w *fxWorkItem) { // phase 1: connect the socket
 			next := w
-			if env.Variant == "correct" {
+			if env.Is("correct") {
 				next = newFxWorkItem(d, "import")
 			}
 			next.enqueue(func(w2 *fxWorkItem) { // phase 2: import, then end the attach
@@ -115,7 +115,7 @@ func setupUsbip(env *model.Env) error {
 			k.Compute(tail[env.Choose("usbip-188: phase 1 finishes after queueing phase 2", len(tail))])
 		})
 		k.KeWaitForSingleObject(attached, kernel.Infinite)
-		if env.Variant == "correct" {
+		if env.Is("correct") {
 			first.delete()
 		}
 		env.BeginDrain()

@@ -25,7 +25,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "#35225: dequeue and mark running under one lock hold"},
 			{Name: "dequeue-window", Bug: true, Doc: "before #35225: the running state is set in a second critical section",
-				Marks: []string{"zephyr-35225: cancel reported idle while the item was dequeued"}, Want: "0xD5"},
+				Marks: []*model.Mark{markZephyr35225CancelReportedIdle}, Want: "0xD5"},
 		},
 		Setup: setupZephyr35225,
 	})
@@ -45,7 +45,7 @@ func (q *dwq) cancel(w *dwork) (mustWait bool) {
 		return true
 	default:
 		if q.inWindow == w {
-			q.env.Hit("zephyr-35225: cancel reported idle while the item was dequeued")
+			q.env.Hit(markZephyr35225CancelReportedIdle)
 		}
 	}
 	return false
@@ -64,7 +64,7 @@ func (q *dwq) submit(w *dwork) {
 func setupZephyr35225(env *model.Env) error {
 	k := env.K
 	q := newDWQ(env, "zephyr")
-	q.splitDequeue = env.Variant == "dequeue-window"
+	q.splitDequeue = env.Is("dequeue-window")
 	var ctx *kernel.PoolBlock
 	w := q.newWork("report work", func() {
 		k.Compute(2 * des.Microsecond)

@@ -25,7 +25,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "ours: increment pendingIo before checking stoppingFlag"},
 			{Name: "bug", Bug: true, Doc: "bluetooth_driver_bad.c: check stoppingFlag, then increment",
-				Marks: []string{"bluetooth_driver: stop completed between the flag check and the increment"}, Want: "sct-bluetooth_driver: stopped"},
+				Marks: []*model.Mark{markBluetoothDriverStopCompletedBetween}, Want: "sct-bluetooth_driver: stopped"},
 		},
 		Setup: setupBluetooth,
 	})
@@ -43,7 +43,7 @@ type bcspExtension struct {
 // ioIncrement counts an I/O in; it fails (-1) once the device is stopping.
 func (e *bcspExtension) ioIncrement() int {
 	k := e.p.k
-	if e.p.env.Variant == "correct" {
+	if e.p.env.Is("correct") {
 		k.InterlockedIncrement(e.pendingIo)
 		if k.Read(e.stoppingFlag) == 1 {
 			e.ioDecrement()
@@ -55,7 +55,7 @@ func (e *bcspExtension) ioIncrement() int {
 		return -1
 	}
 	if k.Read(e.stopped) == 1 {
-		e.p.env.Hit("bluetooth_driver: stop completed between the flag check and the increment")
+		e.p.env.Hit(markBluetoothDriverStopCompletedBetween)
 	}
 	k.InterlockedIncrement(e.pendingIo)
 	return 0
@@ -83,7 +83,7 @@ func setupBluetooth(env *model.Env) error {
 		// BCSP_PnpAdd
 		if e.ioIncrement() == 0 {
 			s := p.k.Read(e.stopped)
-			p.check(s == 0, "bluetooth_driver: stop completed between the flag check and the increment", "stopped",
+			p.check(s == 0, markBluetoothDriverStopCompletedBetween, "stopped",
 				"an I/O counted in on a stopped device")
 			e.ioDecrement()
 		}

@@ -21,7 +21,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "stack_ok.c: pop only when top > 0"},
 			{Name: "bug", Bug: true, Doc: "stack_bad.c: pop whenever the flag is set",
-				Marks: []string{"stack: pop on an empty stack"}, Want: "sct-stack: underflow"},
+				Marks: []*model.Mark{markStackPopOnAn}, Want: "sct-stack: underflow"},
 		},
 		Setup: setupStack,
 	})
@@ -37,7 +37,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "after queue_ok.c: store and compare by value count, not loop iteration"},
 			{Name: "bug", Bug: true, Doc: "queue_bad.c: compare with the value stored in iteration i",
-				Marks: []string{"queue: consumer iteration found nothing"}, Want: "sct-queue: dequeued"},
+				Marks: []*model.Mark{markQueueConsumerIterationFound}, Want: "sct-queue: dequeued"},
 		},
 		Setup: setupQueue,
 	})
@@ -52,7 +52,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "circular_buffer_ok.c: compare with the value the sender last inserted"},
 			{Name: "bug", Bug: true, Doc: "circular_buffer_bad.c: compare with the receiver's iteration number",
-				Marks: []string{"circular_buffer: an iteration passed without its turn"}, Want: "sct-circular_buffer: removed"},
+				Marks: []*model.Mark{markCircularBufferAnIterationPassed}, Want: "sct-circular_buffer: removed"},
 		},
 		Setup: setupCircularBuffer,
 	})
@@ -72,7 +72,7 @@ func setupStack(env *model.Env) error {
 			for i := range size {
 				m.lock()
 				t := p.k.Read(top)
-				p.check(t < size, "stack: push on a full stack", "overflow", "push with top = %d", t)
+				p.check(t < size, markStackPushOnA, "overflow", "push with top = %d", t)
 				p.k.Write(arr[t], int64(i))
 				p.k.Write(top, t+1)
 				p.k.Write(flag, 1)
@@ -83,12 +83,12 @@ func setupStack(env *model.Env) error {
 			for range size {
 				m.lock()
 				pop := p.k.Read(flag) == 1
-				if env.Variant == "correct" {
+				if env.Is("correct") {
 					pop = p.k.Read(top) > 0
 				}
 				if pop {
 					t := p.k.Read(top)
-					p.check(t > 0, "stack: pop on an empty stack", "underflow", "pop with top = 0 (the flag stays set once the stack is empty)")
+					p.check(t > 0, markStackPopOnAn, "underflow", "pop with top = 0 (the flag stays set once the stack is empty)")
 					p.k.Write(top, t-1)
 					p.k.Read(arr[t-1])
 				}
@@ -158,7 +158,7 @@ func setupQueue(env *model.Env) error {
 					value++
 					q.enqueue(value)
 					slot := i + 1
-					if env.Variant == "correct" {
+					if env.Is("correct") {
 						slot = int(value)
 					}
 					p.k.Write(stored[slot], value)
@@ -174,15 +174,15 @@ func setupQueue(env *model.Env) error {
 				m.lock()
 				if p.k.Read(deqFlag) == 1 {
 					idx := i
-					if env.Variant == "correct" {
+					if env.Is("correct") {
 						idx = taken
 					}
 					if idx != taken {
-						env.Hit("queue: consumer iteration found nothing")
+						env.Hit(markQueueConsumerIterationFound)
 					}
 					got, want := q.dequeue(), p.k.Read(stored[idx])
 					taken++
-					p.check(got == want, "queue: consumer iteration found nothing", "dequeued",
+					p.check(got == want, markQueueConsumerIterationFound, "dequeued",
 						"dequeued %d in iteration %d, stored_elements[%d] = %d", got, i, idx, want)
 					p.k.Write(deqFlag, 0)
 					p.k.Write(enqFlag, 1)
@@ -225,7 +225,7 @@ func setupCircularBuffer(env *model.Env) error {
 				m.lock()
 				if p.k.Read(receive) == 1 {
 					want := int64(i)
-					if env.Variant == "correct" {
+					if env.Is("correct") {
 						want = p.k.Read(value)
 					}
 					f := p.k.Read(first)
@@ -234,7 +234,7 @@ func setupCircularBuffer(env *model.Env) error {
 						p.k.Write(first, f+1)
 						got = p.k.Read(buf[f])
 					}
-					p.check(got == want, "circular_buffer: an iteration passed without its turn", "removed",
+					p.check(got == want, markCircularBufferAnIterationPassed, "removed",
 						"removed %d in iteration %d, expected %d", got, i, want)
 					p.k.Write(receive, 0)
 					p.k.Write(send, 1)

@@ -34,7 +34,7 @@ func init() {
 			"a fast mutex. The fix checks the pointer under the mutex and fails the open.",
 		"ConVul CVE-2009-3547",
 		model.Variant{Name: "bug", Bug: true, Doc: "open dereferences the pipe pointer without a NULL check",
-			Marks: []string{"cve-2009-3547: open after the last release"}, Want: "0x7E"},
+			Marks: []*model.Mark{markCve20093547OpenAfterThe}, Want: "0x7E"},
 		setupCVE20093547)
 	register("cve-2016-7911",
 		"Linux get_task_ioprio (block/ioprio.c) reads task->io_context without task_lock while the exiting "+
@@ -43,7 +43,7 @@ func init() {
 			"around the check and the read.",
 		"ConVul CVE-2016-7911",
 		model.Variant{Name: "bug", Bug: true, Doc: "check and read the context without the lock",
-			Marks: []string{"cve-2016-7911: context freed between the check and the read"}, Want: "0xD5|0x7E"},
+			Marks: []*model.Mark{markCve20167911ContextFreedBetween}, Want: "0xD5|0x7E"},
 		setupCVE20167911)
 	register("cve-2017-15265",
 		"Linux ALSA snd_seq_ioctl_create_port (sound/core/seq/seq_clientmgr.c): the port is linked into the "+
@@ -53,7 +53,7 @@ func init() {
 			"waits for the references to drain (snd_use_lock_sync).",
 		"ConVul CVE-2017-15265",
 		model.Variant{Name: "bug", Bug: true, Doc: "fill in the new port after unlocking, without a reference",
-			Marks: []string{"cve-2017-15265: port deleted while its creator still uses it"}, Want: "0xD5"},
+			Marks: []*model.Mark{markCve201715265PortDeletedWhile}, Want: "0xD5"},
 		setupCVE201715265)
 	register("cve-2015-7550",
 		"Linux keyctl_read_key (security/keys/keyctl.c) checks that the key is not revoked before taking "+
@@ -62,7 +62,7 @@ func init() {
 			"fix re-checks under the resource.",
 		"ConVul CVE-2015-7550",
 		model.Variant{Name: "bug", Bug: true, Doc: "check revoked before acquiring the resource",
-			Marks: []string{"cve-2015-7550: key revoked between the check and the read"}, Want: "0x7E"},
+			Marks: []*model.Mark{markCve20157550KeyRevokedBetween}, Want: "0x7E"},
 		setupCVE20157550)
 	register("cve-2013-1792",
 		"Linux install_user_keyrings (security/keys/process_keys.c) returns early when user->uid_keyring is "+
@@ -71,7 +71,7 @@ func init() {
 			"fast mutex with an unlocked fast-path check of the first. The fix checks under the mutex.",
 		"ConVul CVE-2013-1792",
 		model.Variant{Name: "bug", Bug: true, Doc: "fast-path check of the first pointer without the mutex",
-			Marks: []string{"cve-2013-1792: saw the first keyring but not the second"}, Want: "0x7E"},
+			Marks: []*model.Mark{markCve20131792SawTheFirst}, Want: "0x7E"},
 		setupCVE20131792)
 }
 
@@ -107,12 +107,12 @@ func setupCVE20093547(env *model.Env) error {
 	spawnPair(p, func() { pipe = p.newRef("i_pipe", "Pipe"); block = pipe.block }, func() { // pipe_rdwr_open
 		iMutex.lock()
 		b := pipe.load()
-		if env.Variant == "correct" && b == nil {
+		if env.Is("correct") && b == nil {
 			iMutex.unlock()
 			return // -ENOENT
 		}
 		if released {
-			env.Hit("cve-2009-3547: open after the last release")
+			env.Hit(markCve20093547OpenAfterThe)
 		}
 		p.deref(b, "pipe_rdwr_open readers++")
 		p.k.Write(readers, p.k.Read(readers)+1)
@@ -144,7 +144,7 @@ func setupCVE20167911(env *model.Env) error {
 		p.k.ExFreePool(ioc.block)
 		freed = true
 	}, func() { // get_task_ioprio
-		if env.Variant == "correct" {
+		if env.Is("correct") {
 			old := p.k.KeAcquireSpinLock(taskLock)
 			if b := ioc.load(); b != nil {
 				p.deref(b, "get_task_ioprio ioc->ioprio")
@@ -154,11 +154,11 @@ func setupCVE20167911(env *model.Env) error {
 		}
 		if b := ioc.load(); b != nil {
 			if freed {
-				env.Hit("cve-2016-7911: context freed between the check and the read")
+				env.Hit(markCve20167911ContextFreedBetween)
 			}
 			p.k.Compute(des.Microsecond)
 			if freed {
-				env.Hit("cve-2016-7911: context freed between the check and the read")
+				env.Hit(markCve20167911ContextFreedBetween)
 			}
 			p.deref(b, "get_task_ioprio ioc->ioprio")
 		}
@@ -179,14 +179,14 @@ func setupCVE201715265(env *model.Env) error {
 		port = p.k.ExAllocatePoolWithTag(kernel.NonPagedPool, 64, "SeqP")
 		portsMutex.lock()
 		p.k.Write(listed, portNum)
-		if env.Variant == "correct" {
+		if env.Is("correct") {
 			p.k.InterlockedIncrement(refs) // snd_seq_port_use
 		}
 		inUse = true
 		portsMutex.unlock()
 		p.deref(port, "snd_seq_set_port_info") // fill in the port
 		inUse = false
-		if env.Variant == "correct" && p.k.InterlockedDecrement(refs) == 0 {
+		if env.Is("correct") && p.k.InterlockedDecrement(refs) == 0 {
 			p.k.KeSetEvent(drained, kernel.IO_NO_INCREMENT, false)
 		}
 	}, func() { // snd_seq_delete_port(client, 1)
@@ -199,11 +199,11 @@ func setupCVE201715265(env *model.Env) error {
 		if !found {
 			return
 		}
-		if env.Variant == "correct" && p.k.Read(refs) != 0 {
+		if env.Is("correct") && p.k.Read(refs) != 0 {
 			p.k.KeWaitForSingleObject(drained, kernel.Infinite) // snd_use_lock_sync
 		}
 		if inUse {
-			env.Hit("cve-2017-15265: port deleted while its creator still uses it")
+			env.Hit(markCve201715265PortDeletedWhile)
 		}
 		p.k.ExFreePool(port)
 	}, &port)
@@ -225,7 +225,7 @@ func setupCVE20157550(env *model.Env) error {
 		p.k.ExReleaseResourceLite(sem)
 		p.k.KeLeaveCriticalRegion()
 	}, func() { // keyctl_read_key
-		bugCheckFirst := env.Variant != "correct"
+		bugCheckFirst := !env.Is("correct")
 		if bugCheckFirst && p.k.Read(revoked) == 1 {
 			return // -EKEYREVOKED
 		}
@@ -238,7 +238,7 @@ func setupCVE20157550(env *model.Env) error {
 		}
 		b := payload.load()
 		if b == nil {
-			env.Hit("cve-2015-7550: key revoked between the check and the read")
+			env.Hit(markCve20157550KeyRevokedBetween)
 		}
 		p.deref(b, "keyctl_read_key payload")
 		p.k.ExReleaseResourceLite(sem)
@@ -253,10 +253,10 @@ func setupCVE20131792(env *model.Env) error {
 	uid, session := p.cell("uid_keyring", 0), p.cell("session_keyring", 0)
 	var uidBlock, sessionBlock *kernel.PoolBlock
 	install := func() {
-		if env.Variant != "correct" && p.k.Read(uid) != 0 {
+		if !env.Is("correct") && p.k.Read(uid) != 0 {
 			// Fast path: already installed, use the session keyring.
 			if p.k.Read(session) == 0 {
-				env.Hit("cve-2013-1792: saw the first keyring but not the second")
+				env.Hit(markCve20131792SawTheFirst)
 				p.deref(nil, "install_user_keyrings session_keyring")
 				return
 			}

@@ -41,7 +41,7 @@ func (p *prog) main(body func()) { p.spawn(p.name+" main", body) }
 // check is the original's assert: when ok is false the run stops with a
 // violation named "<program>: <what>", after recording mark (the racy path
 // that led there).
-func (p *prog) check(ok bool, mark, what, format string, args ...any) {
+func (p *prog) check(ok bool, mark *model.Mark, what, format string, args ...any) {
 	if ok {
 		return
 	}
@@ -92,7 +92,7 @@ func oneCPU(string) kernel.Config {
 }
 
 // sizeVariants returns one bug variant per size, named "n<size>".
-func sizeVariants(sizes []int, doc string, marks []string, want string) []model.Variant {
+func sizeVariants(sizes []int, doc string, marks []*model.Mark, want string) []model.Variant {
 	out := make([]model.Variant, len(sizes))
 	for i, n := range sizes {
 		out[i] = model.Variant{Name: fmt.Sprintf("n%d", n), Bug: true, Doc: fmt.Sprintf(doc, n), Marks: marks, Want: want}

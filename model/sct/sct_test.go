@@ -2,6 +2,8 @@ package sct_test
 
 import (
 	"context"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,6 +30,11 @@ func suite() []*model.Scenario {
 // in go test; the full protocol (20 seeds × 10,000) is in bench/.
 const findBudget = 20000
 
+// slowVariants need over a thousand executions of a hundred threads each
+// (seconds on a loaded two-core box); go test runs them only with
+// WQSIM_SUITE_FULL=1, and bench/stress TestExplorer times them.
+var slowVariants = []string{"sct-twostage:n50", "sct-twostage:n100"}
+
 // Every bug variant is found by the default explorer within the budget,
 // fails the way it declares, and reaches its marks.
 func TestBugVariantsFound(t *testing.T) {
@@ -37,6 +44,9 @@ func TestBugVariantsFound(t *testing.T) {
 				continue
 			}
 			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
+				if slices.Contains(slowVariants, s.Name+":"+v.Name) && os.Getenv("WQSIM_SUITE_FULL") == "" {
+					t.Skip("slow variant: set WQSIM_SUITE_FULL=1")
+				}
 				rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: v.Name, Execs: findBudget, Seed: 1, Parallel: 1})
 				require.NoError(t, err)
 				f := rep.First()
@@ -44,7 +54,7 @@ func TestBugVariantsFound(t *testing.T) {
 				err = f.Result.Outcome.Err
 				assert.True(t, v.Wants(err.Error()), "failure %q is not the kind %q", err, v.Want)
 				for _, m := range v.Marks {
-					assert.Contains(t, f.Result.Marks, m, "racy path reached")
+					assert.Contains(t, f.Result.Marks, m.String(), "racy path reached")
 				}
 				t.Logf("found at execution %d: %v", f.Exec, err)
 			})
@@ -54,7 +64,7 @@ func TestBugVariantsFound(t *testing.T) {
 
 // survivalBudget is the executions each fixed variant survives in go test
 // (the protocol's 100,000 is a bench/ command).
-const survivalBudget = 3000
+const survivalBudget = 2000
 
 // Every fixed variant survives the default explorer, and its natural run is
 // clean.

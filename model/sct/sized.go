@@ -21,7 +21,7 @@ func init() {
 		Section: "SCTBench CS/reorder_N",
 		Config:  oneCPU,
 		Variants: sizeVariants([]int{3, 4, 5, 10, 20, 50, 100}, "reorder_%d",
-			[]string{"reorder: checker saw a half-done setter"}, "sct-reorder: mixed"),
+			[]*model.Mark{markReorderCheckerSawA}, "sct-reorder: mixed"),
 		Setup: setupReorder,
 	})
 	model.Register(&model.Scenario{
@@ -35,7 +35,7 @@ func init() {
 		Config:  oneCPU,
 		Variants: append([]model.Variant{{Name: "correct", Doc: "ours: each writer holds one lock over both stages (N = 3)"}},
 			sizeVariants([]int{2, 3, 5, 10, 20, 50, 100}, "twostage_%d",
-				[]string{"twostage: reader between the two stages"}, "sct-twostage: data2")...),
+				[]*model.Mark{markTwostageReaderBetweenThe}, "sct-twostage: data2")...),
 		Setup: setupTwoStage,
 	})
 }
@@ -60,7 +60,7 @@ func setupReorder(env *model.Env) error {
 			ts = append(ts, p.spawn("checkThread"+itoa(i), func() {
 				va := p.k.Read(a)
 				vb := p.k.Read(b)
-				p.check((va == 0 && vb == 0) || (va == 1 && vb == -1), "reorder: checker saw a half-done setter", "mixed",
+				p.check((va == 0 && vb == 0) || (va == 1 && vb == -1), markReorderCheckerSawA, "mixed",
 					"checker read a = %d, b = %d", va, vb)
 			}))
 		}
@@ -72,7 +72,7 @@ func setupReorder(env *model.Env) error {
 func setupTwoStage(env *model.Env) error {
 	p := newProg(env, "sct-twostage")
 	n := 3
-	if env.Variant != "correct" {
+	if !env.Is("correct") {
 		n = sizeOf(env.Variant)
 	}
 	lock1, lock2 := p.newMutex("data1Lock"), p.newMutex("data2Lock")
@@ -81,7 +81,7 @@ func setupTwoStage(env *model.Env) error {
 		var ts []*kernel.Thread
 		for i := range n - 1 {
 			ts = append(ts, p.spawn("funcA"+itoa(i), func() {
-				if env.Variant == "correct" {
+				if env.Is("correct") {
 					lock1.lock()
 					p.k.Write(d1, 1)
 					p.k.Write(d2, p.k.Read(d1)+1)
@@ -96,7 +96,7 @@ func setupTwoStage(env *model.Env) error {
 				lock2.unlock()
 			}))
 		}
-		if env.Variant == "correct" {
+		if env.Is("correct") {
 			lock2 = lock1
 		}
 		ts = append(ts, p.spawn("funcB", func() {
@@ -110,7 +110,7 @@ func setupTwoStage(env *model.Env) error {
 			lock2.lock()
 			t2 := p.k.Read(d2)
 			lock2.unlock()
-			p.check(t2 == t1+1, "twostage: reader between the two stages", "data2",
+			p.check(t2 == t1+1, markTwostageReaderBetweenThe, "data2",
 				"read data1 = %d, then data2 = %d (want data1+1)", t1, t2)
 		}))
 		p.join(ts...)

@@ -22,7 +22,7 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "account_ok.c: the checker asserts x+y-z"},
 			{Name: "bug", Bug: true, Doc: "account_bad.c: the checker asserts x-y-z",
-				Marks: []string{"account: checker ran after both updates"}, Want: "sct-account: balance"},
+				Marks: []*model.Mark{markAccountCheckerRanAfter}, Want: "sct-account: balance"},
 		},
 		Setup: setupAccount,
 	})
@@ -36,7 +36,7 @@ func init() {
 		Config:  oneCPU,
 		Variants: []model.Variant{
 			{Name: "bug", Bug: true, Doc: "carter01_bad.c: lock l taken while holding m",
-				Marks: []string{"carter01: waits for l while holding m"}, Want: "deadlock"},
+				Marks: []*model.Mark{markCarter01WaitsForL}, Want: "deadlock"},
 		},
 		Setup: setupCarter01,
 	})
@@ -48,7 +48,7 @@ func init() {
 		Config:  oneCPU,
 		Variants: []model.Variant{
 			{Name: "bug", Bug: true, Doc: "deadlock01_bad.c: a then b against b then a",
-				Marks: []string{"deadlock01: second lock held by the other thread"}, Want: "deadlock"},
+				Marks: []*model.Mark{markDeadlock01SecondLockHeld}, Want: "deadlock"},
 		},
 		Setup: setupDeadlock01,
 	})
@@ -61,7 +61,7 @@ func init() {
 		Config:  oneCPU,
 		Variants: []model.Variant{
 			{Name: "bug", Bug: true, Doc: "lazy01_bad.c",
-				Marks: []string{"lazy01: checker ran after both adders"}, Want: "sct-lazy01: data"},
+				Marks: []*model.Mark{markLazy01CheckerRanAfter}, Want: "sct-lazy01: data"},
 		},
 		Setup: setupLazy01,
 	})
@@ -74,7 +74,7 @@ func init() {
 		Config:  oneCPU,
 		Variants: []model.Variant{
 			{Name: "bug", Bug: true, Doc: "token_ring_bad.c",
-				Marks: []string{"token_ring: ring stages ran out of order"}, Want: "sct-token_ring: ring"},
+				Marks: []*model.Mark{markTokenRingRingStagesRan}, Want: "sct-token_ring: ring"},
 		},
 		Setup: setupTokenRing,
 	})
@@ -88,7 +88,7 @@ func init() {
 		Config:  oneCPU,
 		Variants: append([]model.Variant{{Name: "correct", Doc: "ours: the N threads take dataLock too (N = 7)"}},
 			sizeVariants([]int{3, 7}, "N = %d threads increment under the wrong lock",
-				[]string{"wronglock: increment under the other lock in the window"}, "sct-wronglock: dataValue")...),
+				[]*model.Mark{markWronglockIncrementUnderThe}, "sct-wronglock: dataValue")...),
 		Setup: setupWrongLock,
 	})
 }
@@ -103,11 +103,11 @@ func setupAccount(env *model.Env) error {
 		m.lock()
 		if p.k.Read(depositDone) == 1 && p.k.Read(withdrawDone) == 1 {
 			want := int64(x - y - z)
-			if env.Variant == "correct" {
+			if env.Is("correct") {
 				want = x + y - z
 			}
 			got := p.k.Read(balance)
-			p.check(got == want, "account: checker ran after both updates", "balance",
+			p.check(got == want, markAccountCheckerRanAfter, "balance",
 				"balance = %d after deposit and withdraw, the checker expects %d", got, want)
 		}
 		m.unlock()
@@ -134,7 +134,7 @@ func carterClass(p *prog, m, l *mutex, count *kernel.Cell, held *bool) {
 	p.k.Write(count, p.k.Read(count)+1)
 	if p.k.Read(count) == 1 {
 		if *held {
-			p.env.Hit("carter01: waits for l while holding m")
+			p.env.Hit(markCarter01WaitsForL)
 		}
 		l.lock()
 		*held = true
@@ -173,7 +173,7 @@ func setupDeadlock01(env *model.Env) error {
 	var owner [2]string // model-only: which thread holds a, b
 	take := func(m *mutex, i int, me string) {
 		if owner[i] != "" && owner[i] != me {
-			env.Hit("deadlock01: second lock held by the other thread")
+			env.Hit(markDeadlock01SecondLockHeld)
 		}
 		m.lock()
 		owner[i] = me
@@ -216,7 +216,7 @@ func setupLazy01(env *model.Env) error {
 		t3 := p.spawn("thread3", func() {
 			m.lock()
 			v := p.k.Read(data)
-			p.check(v < 3, "lazy01: checker ran after both adders", "data", "data = %d when the checker ran (asserts < 3)", v)
+			p.check(v < 3, markLazy01CheckerRanAfter, "data", "data = %d when the checker ran (asserts < 3)", v)
 			m.unlock()
 		})
 		p.join(t1, t2, t3)
@@ -244,7 +244,7 @@ func setupTokenRing(env *model.Env) error {
 		at.begin()
 		if p.k.Read(f1) == 1 && p.k.Read(f2) == 1 && p.k.Read(f3) == 1 {
 			v1, v2, v3 := p.k.Read(x1), p.k.Read(x2), p.k.Read(x3)
-			p.check(v1 == v2 && v2 == v3, "token_ring: ring stages ran out of order", "ring",
+			p.check(v1 == v2 && v2 == v3, markTokenRingRingStagesRan, "ring",
 				"x1, x2, x3 = %d, %d, %d after all three stages (assert all equal)", v1, v2, v3)
 		}
 		at.end()
@@ -255,11 +255,11 @@ func setupTokenRing(env *model.Env) error {
 func setupWrongLock(env *model.Env) error {
 	p := newProg(env, "sct-wronglock")
 	n := 7
-	if env.Variant != "correct" {
+	if !env.Is("correct") {
 		n = sizeOf(env.Variant)
 	}
 	dataLock, thisLock := p.newMutex("dataLock"), p.newMutex("thisLock")
-	if env.Variant == "correct" {
+	if env.Is("correct") {
 		thisLock = dataLock
 	}
 	value := p.cell("dataValue", 0)
@@ -272,7 +272,7 @@ func setupWrongLock(env *model.Env) error {
 			p.k.Write(value, p.k.Read(value)+1)
 			got := p.k.Read(value)
 			inWindow = false
-			p.check(got == x+1, "wronglock: increment under the other lock in the window", "dataValue",
+			p.check(got == x+1, markWronglockIncrementUnderThe, "dataValue",
 				"dataValue = %d after one increment of %d", got, x)
 			dataLock.unlock()
 		})}
@@ -280,7 +280,7 @@ func setupWrongLock(env *model.Env) error {
 			ts = append(ts, p.spawn("funcB"+itoa(i), func() {
 				thisLock.lock()
 				if inWindow {
-					env.Hit("wronglock: increment under the other lock in the window")
+					env.Hit(markWronglockIncrementUnderThe)
 				}
 				p.k.Write(value, p.k.Read(value)+1)
 				thisLock.unlock()

@@ -35,13 +35,13 @@ func init() {
 		Variants: []model.Variant{
 			{Name: "correct", Doc: "push while t < head + mask (one slot kept free)"},
 			{Name: "push-overwrite", Bug: true, Doc: "BUG3: push while t < head + mask + 1, mutex lock (WorkStealQueue.cpp)",
-				Marks: []string{"workstealqueue: push overwrote the slot a steal is taking"}, Want: "sct-workstealqueue: item"},
+				Marks: []*model.Mark{markWorkstealqueuePushOverwroteThe}, Want: "sct-workstealqueue: item"},
 			{Name: "push-overwrite-spin", Bug: true, Doc: "BUG3 with the InterlockedExchange spin lock (InterlockedWorkStealQueue.cpp)",
-				Marks: []string{"workstealqueue: push overwrote the slot a steal is taking"}, Want: "sct-workstealqueue: item"},
+				Marks: []*model.Mark{markWorkstealqueuePushOverwroteThe}, Want: "sct-workstealqueue: item"},
 			{Name: "steal-late-head", Bug: true, Doc: "Steal moves head only after checking tail (the header's first BUG comment)",
-				Marks: []string{"workstealqueue: pop and steal took the same element"}, Want: "sct-workstealqueue: item"},
+				Marks: []*model.Mark{markWorkstealqueuePopAndSteal}, Want: "sct-workstealqueue: item"},
 			{Name: "pop-late-tail", Bug: true, Doc: "Pop moves tail only after checking head (the header's second BUG comment)",
-				Marks: []string{"workstealqueue: pop and steal took the same element"}, Want: "sct-workstealqueue: item"},
+				Marks: []*model.Mark{markWorkstealqueuePopAndSteal}, Want: "sct-workstealqueue: item"},
 		},
 		Setup: setupWSQ,
 	})
@@ -51,7 +51,6 @@ func init() {
 // its mask change only in SyncPush, by the owner under the lock.
 type wsq struct {
 	p          *prog
-	variant    string
 	head, tail *kernel.Cell
 	elems      []*kernel.Cell
 	mask       int64
@@ -61,10 +60,10 @@ type wsq struct {
 	taken      []int // model-only: how many times each item was taken
 }
 
-func newWSQ(p *prog, variant string, size int) *wsq {
-	q := &wsq{p: p, variant: variant, head: p.cell("head", 0), tail: p.cell("tail", 0), mask: int64(size - 1), taking: -1}
+func newWSQ(p *prog, size int) *wsq {
+	q := &wsq{p: p, head: p.cell("head", 0), tail: p.cell("tail", 0), mask: int64(size - 1), taking: -1}
 	q.elems = q.newArray(size)
-	if variant == "push-overwrite-spin" {
+	if p.env.Is("push-overwrite-spin") {
 		word := p.cell("spin lock", 0)
 		q.lock = func() {
 			for p.k.InterlockedExchange(word, 1) != 0 {
@@ -93,7 +92,7 @@ func (q *wsq) steal() (int64, bool) {
 	q.lock()
 	defer q.unlock()
 	h := k.Read(q.head)
-	late := q.variant == "steal-late-head"
+	late := q.p.env.Is("steal-late-head")
 	// From moving head to reading the slot, the slot is the thief's.
 	defer func() { q.taking = -1 }()
 	if !late {
@@ -115,7 +114,7 @@ func (q *wsq) steal() (int64, bool) {
 func (q *wsq) pop() (int64, bool) {
 	k := q.p.k
 	t := k.Read(q.tail) - 1
-	late := q.variant == "pop-late-tail"
+	late := q.p.env.Is("pop-late-tail")
 	if !late {
 		k.Write(q.tail, t)
 	}
@@ -156,12 +155,12 @@ func (q *wsq) push(item int64) {
 	k := q.p.k
 	t := k.Read(q.tail)
 	room := q.mask
-	if q.variant == "push-overwrite" || q.variant == "push-overwrite-spin" {
+	if q.p.env.Is("push-overwrite") || q.p.env.Is("push-overwrite-spin") {
 		room = q.mask + 1
 	}
 	if t < k.Read(q.head)+room {
 		if q.taking == t&q.mask {
-			q.p.env.Hit("workstealqueue: push overwrote the slot a steal is taking")
+			q.p.env.Hit(markWorkstealqueuePushOverwroteThe)
 		}
 		k.Write(q.elems[t&q.mask], item)
 		k.Write(q.tail, t+1)
@@ -197,7 +196,7 @@ func (q *wsq) syncPush(item int64) {
 func setupWSQ(env *model.Env) error {
 	const items, attempts = 4, 2
 	p := newProg(env, "sct-workstealqueue")
-	q := newWSQ(p, env.Variant, 2)
+	q := newWSQ(p, 2)
 	q.taken = make([]int, items)
 	field := make([]*kernel.Cell, items)
 	for i := range field {
@@ -208,7 +207,7 @@ func setupWSQ(env *model.Env) error {
 			return
 		}
 		if q.taken[v]++; q.taken[v] == 2 {
-			env.Hit("workstealqueue: pop and steal took the same element")
+			env.Hit(markWorkstealqueuePopAndSteal)
 		}
 		p.k.Write(field[v], p.k.Read(field[v])+1)
 	}
@@ -229,7 +228,7 @@ func setupWSQ(env *model.Env) error {
 		p.join(stealer)
 		for i, f := range field {
 			v := p.k.Read(f)
-			p.check(v == 1, "workstealqueue: item processed other than once", "item",
+			p.check(v == 1, markWorkstealqueueItemProcessedOther, "item",
 				"item %d processed %d times (want exactly once)", i, v)
 		}
 	})

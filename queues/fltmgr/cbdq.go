@@ -1,6 +1,7 @@
 package fltmgr
 
 import (
+	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/queues"
 )
@@ -100,7 +101,7 @@ func (q *FLT_CALLBACK_DATA_QUEUE) csqRelease(_ *queues.IO_CSQ, irql kernel.IRQL)
 
 func (q *FLT_CALLBACK_DATA_QUEUE) csqComplete(_ *queues.IO_CSQ, irp *kernel.IRP) {
 	d := cbdOf(irp)
-	q.fm.trace(KindFltCbdq, "CompleteCanceledIo", d.name, 0, 0)
+	q.fm.trace(KindFltCbdq, WhatCompleteCanceledIo, d.name, 0, 0)
 	q.complete(q, d)
 }
 
@@ -138,7 +139,7 @@ func (fm *FilterManager) FltCbdqInsertIo(q *FLT_CALLBACK_DATA_QUEUE, data *FLT_C
 	if q.Csq.Hits(queues.CsqMarkInsertCompletedCancelled) != before {
 		fm.mark(MarkCbdqInsertCancelled, data.name)
 	}
-	fm.trace(KindFltCbdq, "FltCbdqInsertIo", data.name, int64(st), 0)
+	fm.trace(KindFltCbdq, WhatFltCbdqInsertIo, data.name, int64(st), 0)
 	return st
 }
 
@@ -163,11 +164,11 @@ func (fm *FilterManager) FltCbdqRemoveNextIo(q *FLT_CALLBACK_DATA_QUEUE, peekCon
 
 func (q *FLT_CALLBACK_DATA_QUEUE) traced(api string, irp *kernel.IRP) *FLT_CALLBACK_DATA {
 	if irp == nil {
-		q.fm.trace(KindFltCbdq, api, "", 0, 0)
+		q.fm.trace(KindFltCbdq, des.What(api), "", 0, 0)
 		return nil
 	}
 	d := cbdOf(irp)
-	q.fm.trace(KindFltCbdq, api, d.name, 1, 0)
+	q.fm.trace(KindFltCbdq, des.What(api), d.name, 1, 0)
 	return d
 }
 
@@ -189,6 +190,6 @@ func (q *FLT_CALLBACK_DATA_QUEUE) setDisabled(api string, v bool) {
 	q.cbdqEnter(api)
 	irql := q.acquire(q)
 	q.disabled = v
-	q.fm.trace(KindFltCbdq, api, q.Csq.Name, 0, 0)
+	q.fm.trace(KindFltCbdq, des.What(api), q.Csq.Name, 0, 0)
 	q.release(q, irql)
 }

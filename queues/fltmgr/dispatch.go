@@ -3,7 +3,9 @@ package fltmgr
 import (
 	"fmt"
 
+	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
 )
 
 // frameState is where an operation is with respect to one instance.
@@ -28,6 +30,8 @@ type frame struct {
 	reg   *FLT_OPERATION_REGISTRATION
 	state frameState
 	ctx   any // completion context from the pre-op
+
+	whenSafe bool // FltDoCompletionProcessingWhenSafe posted this post-op's work (§5.7)
 
 	// SYNCHRONIZE (§5.3): the post-op runs in the pre-op's thread, which
 	// waits for the lower layers to complete.
@@ -110,13 +114,13 @@ func (fm *FilterManager) callPre(f *frame) (FLT_PREOP_CALLBACK_STATUS, any) {
 	f.state = framePreOp
 	f.inst.track(f)
 	op.data.Iopb.TargetInstance = f.inst
-	fm.trace(KindFltCallback, "pre-op", f.inst.name, 0, int64(op.data.Iopb.MajorFunction))
+	fm.trace(KindFltCallback, WhatPreOp, f.inst.name, 0, int64(op.data.Iopb.MajorFunction))
 	var ctx any
 	status := FLT_PREOP_SUCCESS_WITH_CALLBACK // a post-op without a pre-op is always called
 	if f.reg.PreOperation != nil {
 		status = f.reg.PreOperation(op.data, f.inst.objects(), &ctx)
 	}
-	fm.trace(KindFltCallback, status.String(), op.data.name, 0, int64(status))
+	fm.trace(KindFltCallback, des.What(status.String()), op.data.name, 0, int64(status))
 	return status, ctx
 }
 
@@ -136,7 +140,7 @@ func (fm *FilterManager) pend(f *frame, ctx any) (FLT_PREOP_CALLBACK_STATUS, any
 	}
 	if e := op.early; e != nil {
 		op.early = nil
-		fm.trace(KindFltOp, "resume (completed early)", op.data.name, int64(e.status), 0)
+		fm.trace(KindFltOp, WhatResumeCompletedEarly, op.data.name, int64(e.status), 0)
 		return e.status, e.ctx, false
 	}
 	f.state = framePended
@@ -238,7 +242,12 @@ func (fm *FilterManager) synchronize(op *operation, i int, ctx any) walk {
 // at the volume's completion IRQL.
 func (fm *FilterManager) bottom(op *operation) walk {
 	v := op.vol
-	fm.trace(KindFltOp, "file system", op.data.name, int64(op.data.Iopb.MajorFunction), 0)
+	fm.trace(KindFltOp, WhatFileSystem, op.data.name, int64(op.data.Iopb.MajorFunction), 0)
+	if v.FileSystem == nil && op.isIrp() {
+		if how := fm.fsCompletion(v); how != queues.CompleteInline {
+			return fm.fsPend(op, how)
+		}
+	}
 	var st kernel.NTSTATUS
 	if v.FileSystem != nil {
 		st = v.FileSystem(op.data)
@@ -301,6 +310,10 @@ func (fm *FilterManager) callPost(f *frame) bool {
 			fm.violation("post-operation callback", f.inst.filter, "only IRP-based operations can return MORE_PROCESSING_REQUIRED (§5.4)",
 				"%s returned it for %s", f.inst.name, op.data.name)
 		}
+		if f.whenSafe { // already pended (and maybe resumed) by FltDoCompletionProcessingWhenSafe
+			f.whenSafe = false
+			return true
+		}
 		f.state = framePostPended
 		fm.mark(MarkPostPended, op.data.name)
 		return true
@@ -313,9 +326,9 @@ func (fm *FilterManager) callPost(f *frame) bool {
 
 func (fm *FilterManager) callPostCallback(f *frame, data *FLT_CALLBACK_DATA, flags FLT_POST_OPERATION_FLAGS) FLT_POSTOP_CALLBACK_STATUS {
 	data.Flags |= FLTFL_CALLBACK_DATA_POST_OPERATION
-	fm.trace(KindFltCallback, "post-op", f.inst.name, 1+int64(flags), int64(data.Iopb.MajorFunction))
+	fm.trace(KindFltCallback, WhatPostOp, f.inst.name, 1+int64(flags), int64(data.Iopb.MajorFunction))
 	st := f.reg.PostOperation(data, f.inst.objects(), f.ctx, flags)
-	fm.trace(KindFltCallback, st.String(), data.name, 1+int64(flags), int64(st))
+	fm.trace(KindFltCallback, des.What(st.String()), data.name, 1+int64(flags), int64(st))
 	return st
 }
 
@@ -329,10 +342,58 @@ func (fm *FilterManager) frameDone(f *frame) {
 // marking them done.
 func (fm *FilterManager) finish(op *operation) walk {
 	op.finished = true
-	fm.trace(KindFltOp, "complete", op.data.name, int64(op.data.IoStatus.Status), int64(op.data.IoStatus.Information))
+	fm.trace(KindFltOp, WhatComplete, op.data.name, int64(op.data.IoStatus.Status), int64(op.data.IoStatus.Information))
 	if op.data.irp != nil {
 		op.data.irp.IoStatus = op.data.IoStatus
 		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_DISK_INCREMENT)
 	}
 	return walkDone
+}
+
+// fsCompletion decides how the default file system completes an IRP-based
+// operation (REFERENCE §5.6): inline in the thread that sent it (choice 0,
+// the synchronous path above), or STATUS_PENDING and later from its DPC or
+// from a worker thread. Volume.SyncFileSystem pins choice 0.
+func (fm *FilterManager) fsCompletion(v *FLT_VOLUME) int {
+	if v.SyncFileSystem {
+		return queues.CompleteInline
+	}
+	if v.fsLabel == "" {
+		v.fsLabel = "file system on " + v.Name + ": how it completes"
+	}
+	return fm.k.Layer().Sim().Choose(des.Point{Kind: queues.PointDeviceCompletion, Label: v.fsLabel}, 3)
+}
+
+// fsPend is the file system returning STATUS_PENDING (REFERENCE §5.6,
+// §5.7): the IRP is marked pending, the sending thread goes back up (the
+// issuer sees STATUS_PENDING), and after the volume's latency the
+// completion comes from the file system's DPC — post-ops at
+// DISPATCH_LEVEL in whatever thread that processor interrupted — or from a
+// worker thread at PASSIVE_LEVEL.
+func (fm *FilterManager) fsPend(op *operation, how int) walk {
+	k := fm.k
+	if !op.markedPending {
+		op.markedPending = true
+		k.IoMarkIrpPending(op.data.irp)
+	}
+	fm.mark(MarkFsPended, op.data.name)
+	done := func() {
+		op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: uint64(op.data.Iopb.Parameters.Length)}
+		if k.KeIsExecutingDpc() {
+			fm.mark(MarkPostInDpc, op.data.name)
+		}
+		fm.completeUp(op, len(op.frames)-1)
+	}
+	if how == queues.CompleteFromDpc {
+		t := k.KeInitializeTimerEx(op.data.name+" fs", kernel.NotificationEvent)
+		k.KeSetTimer(t, op.vol.latency(), k.KeInitializeDpc(op.data.name+" fs completion", func(*kernel.KDPC, any, any, any) { done() }, nil))
+		return walkPending
+	}
+	k.PsCreateSystemThread(op.data.name+" fs worker", 12, func() {
+		if d := op.vol.latency(); d > 0 {
+			k.KeDelayExecutionThread(d)
+		}
+		done()
+	})
+	return walkPending
 }

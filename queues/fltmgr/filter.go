@@ -91,7 +91,7 @@ func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FL
 	f.reg.OperationRegistration = slices.Clone(reg.OperationRegistration)
 	f.rundown.init(fm.k, "flt filter "+name+" rundown")
 	fm.filters = append(fm.filters, f)
-	fm.trace(KindFltObject, "FltRegisterFilter", name, int64(altitude), 0)
+	fm.trace(KindFltObject, WhatFltRegisterFilter, name, int64(altitude), 0)
 	return f, kernel.STATUS_SUCCESS
 }
 
@@ -122,7 +122,7 @@ func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
 		return kernel.STATUS_INVALID_PARAMETER
 	}
 	f.started = true
-	fm.trace(KindFltObject, "FltStartFiltering", f.Name, 0, 0)
+	fm.trace(KindFltObject, WhatFltStartFiltering, f.Name, 0, 0)
 	for _, v := range slices.Clone(fm.volumes) {
 		if !v.dismounted {
 			fm.attach(f, v, FLTFL_INSTANCE_SETUP_AUTOMATIC_ATTACHMENT)
@@ -149,7 +149,7 @@ func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
 	}
 	f.state = filterUnregistering
 	f.rundown.begin()
-	fm.trace(KindFltObject, "FltUnregisterFilter", f.Name, 0, 0)
+	fm.trace(KindFltObject, WhatFltUnregisterFilter, f.Name, 0, 0)
 	reason := FLTFL_INSTANCE_TEARDOWN_FILTER_UNLOAD
 	if f.unloading&FLTFL_FILTER_UNLOAD_MANDATORY != 0 {
 		reason |= FLTFL_INSTANCE_TEARDOWN_MANDATORY_FILTER_UNLOAD
@@ -160,7 +160,7 @@ func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
 	f.rundown.wait()
 	f.state = filterUnregistered
 	fm.filters = slices.DeleteFunc(fm.filters, func(x *FLT_FILTER) bool { return x == f })
-	fm.trace(KindFltObject, "unregistered", f.Name, 0, 0)
+	fm.trace(KindFltObject, WhatUnregistered, f.Name, 0, 0)
 }
 
 // FltUnloadFilter is a non-mandatory unload request (fltmc unload): it
@@ -192,9 +192,9 @@ func (fm *FilterManager) unload(f *FLT_FILTER, flags FLT_FILTER_UNLOAD_FLAGS) ke
 		return kernel.STATUS_FLT_DO_NOT_DETACH
 	}
 	f.unloading = flags
-	fm.trace(KindFltCallback, "FilterUnload", f.Name, int64(flags), 0)
+	fm.trace(KindFltCallback, WhatFilterUnload, f.Name, int64(flags), 0)
 	st := cb(flags)
-	fm.trace(KindFltCallback, "FilterUnload returned", f.Name, int64(st), 0)
+	fm.trace(KindFltCallback, WhatFilterUnloadReturned, f.Name, int64(st), 0)
 	if !mandatory && !kernel.NT_SUCCESS(st) {
 		f.unloading = 0
 		return st
@@ -225,7 +225,7 @@ func (fm *FilterManager) FltObjectReference(obj FltObject) kernel.NTSTATUS {
 		fm.mark(MarkDeletingObject, obj.objectName())
 		return kernel.STATUS_FLT_DELETING_OBJECT
 	}
-	fm.trace(KindFltObject, "FltObjectReference", obj.objectName(), int64(obj.rundownRef().refs), 0)
+	fm.trace(KindFltObject, WhatFltObjectReference, obj.objectName(), int64(obj.rundownRef().refs), 0)
 	return kernel.STATUS_SUCCESS
 }
 
@@ -240,7 +240,7 @@ func (fm *FilterManager) FltObjectDereference(obj FltObject) {
 		return
 	}
 	r.release()
-	fm.trace(KindFltObject, "FltObjectDereference", obj.objectName(), int64(r.refs), 0)
+	fm.trace(KindFltObject, WhatFltObjectDereference, obj.objectName(), int64(r.refs), 0)
 }
 
 // FltGetFilterFromInstance returns the instance's filter with a rundown

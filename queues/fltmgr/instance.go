@@ -64,9 +64,9 @@ func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE
 	inst.rundown.init(fm.k, "flt instance "+inst.name+" rundown")
 	st := kernel.STATUS_SUCCESS
 	if cb := f.reg.InstanceSetupCallback; cb != nil {
-		fm.trace(KindFltCallback, "InstanceSetup", inst.name, int64(flags), 0)
+		fm.trace(KindFltCallback, WhatInstanceSetup, inst.name, int64(flags), 0)
 		st = cb(inst.objects(), flags)
-		fm.trace(KindFltCallback, "InstanceSetup returned", inst.name, int64(st), 0)
+		fm.trace(KindFltCallback, WhatInstanceSetupReturned, inst.name, int64(st), 0)
 	}
 	if !kernel.NT_SUCCESS(st) {
 		inst.state = instanceDetached
@@ -75,7 +75,7 @@ func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE
 	inst.state = instanceAttached
 	v.insertInstance(inst)
 	f.instances = append(f.instances, inst)
-	fm.trace(KindFltObject, "attach", inst.name, int64(f.Altitude), 0)
+	fm.trace(KindFltObject, WhatAttach, inst.name, int64(f.Altitude), 0)
 	return kernel.STATUS_SUCCESS
 }
 
@@ -117,9 +117,9 @@ func (fm *FilterManager) FltDetachVolume(f *FLT_FILTER, v *FLT_VOLUME) kernel.NT
 	if qt == nil {
 		return kernel.STATUS_FLT_DO_NOT_DETACH
 	}
-	fm.trace(KindFltCallback, "InstanceQueryTeardown", inst.name, 0, 0)
+	fm.trace(KindFltCallback, WhatInstanceQueryTeardown, inst.name, 0, 0)
 	st := qt(inst.objects(), 0)
-	fm.trace(KindFltCallback, "InstanceQueryTeardown returned", inst.name, int64(st), 0)
+	fm.trace(KindFltCallback, WhatInstanceQueryTeardownReturned, inst.name, int64(st), 0)
 	if !kernel.NT_SUCCESS(st) {
 		return st
 	}
@@ -154,13 +154,13 @@ func (fm *FilterManager) teardown(inst *FLT_INSTANCE, reason FLT_INSTANCE_TEARDO
 	inst.state = instanceTearingDown
 	inst.rundown.begin()
 	objs := inst.objects()
-	fm.trace(KindFltObject, "teardown start", inst.name, int64(reason), int64(len(inst.active)))
+	fm.trace(KindFltObject, WhatTeardownStart, inst.name, int64(reason), int64(len(inst.active)))
 	if cb := inst.filter.reg.InstanceTeardownStartCallback; cb != nil {
 		cb(objs, reason)
 	}
 	fm.drain(inst)
 	inst.waitQuiet()
-	fm.trace(KindFltObject, "teardown complete", inst.name, int64(reason), 0)
+	fm.trace(KindFltObject, WhatTeardownComplete, inst.name, int64(reason), 0)
 	if cb := inst.filter.reg.InstanceTeardownCompleteCallback; cb != nil {
 		cb(objs, reason)
 	}
@@ -169,7 +169,7 @@ func (fm *FilterManager) teardown(inst *FLT_INSTANCE, reason FLT_INSTANCE_TEARDO
 	inst.volume.removeInstance(inst)
 	f := inst.filter
 	f.instances = slices.DeleteFunc(f.instances, func(x *FLT_INSTANCE) bool { return x == inst })
-	fm.trace(KindFltObject, "detached", inst.name, 0, 0)
+	fm.trace(KindFltObject, WhatDetached, inst.name, 0, 0)
 	if inst.gone != nil {
 		fm.k.KeSetEvent(inst.gone, kernel.IO_NO_INCREMENT, false)
 	}

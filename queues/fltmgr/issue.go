@@ -68,7 +68,7 @@ func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	fast := req.FastIo || fastIoOnlyMajor(req.MajorFunction)
 	for {
 		io.cur = fm.newOperation(v, req, fast, io.reissued)
-		fm.trace(KindFltOp, "issue", io.cur.data.name, int64(req.MajorFunction), int64(len(io.cur.frames)))
+		fm.trace(KindFltOp, WhatIssue, io.cur.data.name, int64(req.MajorFunction), int64(len(io.cur.frames)))
 		if fm.walkDown(io.cur, 0) != walkFastIoRefused || fastIoOnlyMajor(req.MajorFunction) {
 			break
 		}

@@ -62,7 +62,7 @@ type FilterManager struct {
 	topLevel map[*kernel.Thread]any // IoGetTopLevelIrp per thread; never ranged over
 	lastOp   int
 	lastItem int
-	hits     [numMarks]int
+	hits     kernel.MarkCounts
 }
 
 // New returns a filter manager on k. sys provides the system worker queues
@@ -92,7 +92,7 @@ func (fm *FilterManager) Kernel() *kernel.Kernel { return fm.k }
 func (fm *FilterManager) Config() Config { return fm.cfg }
 
 // Hits returns how many times the path m ran.
-func (fm *FilterManager) Hits(m Mark) int { return fm.hits[m] }
+func (fm *FilterManager) Hits(m *kernel.Mark) int { return fm.hits.Count(m) }
 
 // Filters returns the registered filters, in registration order.
 func (fm *FilterManager) Filters() []*FLT_FILTER { return fm.filters }
@@ -116,7 +116,12 @@ type FLT_VOLUME struct {
 	// STATUS_PENDING (the model's file system completes synchronously; use
 	// a blocking delay for latency).
 	FileSystem func(data *FLT_CALLBACK_DATA) kernel.NTSTATUS
-	dismounted bool
+	// SyncFileSystem makes the default file system always complete inline
+	// (choice 0 of its completion decision, REFERENCE §5.6) for volumes
+	// whose scenario does not explore asynchronous completion.
+	SyncFileSystem bool
+	fsLabel        string
+	dismounted     bool
 }
 
 // MountVolume adds a volume named name. Filters that are already filtering
@@ -169,9 +174,10 @@ func (v *FLT_VOLUME) removeInstance(inst *FLT_INSTANCE) {
 // IoGetTopLevelIrp returns the calling thread's TopLevelIrp: nil when the
 // thread holds no file-system resources above the file system (§5.2). The
 // issuer sets it for the duration of an operation issued with
-// IoRequest.TopLevel. Any IRQL.
+// IoRequest.TopLevel. In a DPC it is the TopLevelIrp of the thread the DPC
+// interrupted, whatever that thread is doing (REFERENCE §5.7). Any IRQL.
 func (fm *FilterManager) IoGetTopLevelIrp() any {
-	if t := fm.k.KeGetCurrentThread(); t != nil {
+	if t := fm.k.Layer().ContextThread(); t != nil {
 		return fm.topLevel[t]
 	}
 	return nil
@@ -193,13 +199,14 @@ func (fm *FilterManager) IoSetTopLevelIrp(v any) {
 }
 
 // trace emits a filter-manager record attributed to the calling code.
-func (fm *FilterManager) trace(kind des.Kind, what, object string, a, b int64) {
+func (fm *FilterManager) trace(kind des.Kind, what des.What, object string, a, b int64) {
 	fm.k.Layer().TraceKind(kind, what, object, a, b)
 }
 
-func (fm *FilterManager) mark(m Mark, object string) {
-	fm.hits[m]++
-	fm.trace(KindFltMark, m.String(), object, 0, 0)
+func (fm *FilterManager) mark(m *kernel.Mark, object string) {
+	fm.hits.Add(m)
+	fm.k.Layer().HitMark(m)
+	fm.trace(KindFltMark, des.What(m.String()), object, 0, 0)
 }
 
 // violation stops the run with a Filter Verifier report.

@@ -2,6 +2,7 @@ package fltmgr
 
 import (
 	"fmt"
+	"github.com/wqsim/wqsim/des"
 
 	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/queues"
@@ -60,7 +61,7 @@ func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
 	}
 	fm.lastItem++
 	w := fltWorkItem{fm: fm, item: queues.WORK_QUEUE_ITEM{Block: b}, name: fmt.Sprintf("flt work item %d", fm.lastItem)}
-	fm.trace(KindFltWorkItem, api, w.name, 0, 0)
+	fm.trace(KindFltWorkItem, des.What(api), w.name, 0, 0)
 	return w, true
 }
 
@@ -102,7 +103,7 @@ func (fm *FilterManager) FltFreeDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITE
 
 func (fm *FilterManager) freeWorkItem(api string, w *fltWorkItem) {
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
-	fm.trace(KindFltWorkItem, api, w.name, 0, 0)
+	fm.trace(KindFltWorkItem, des.What(api), w.name, 0, 0)
 	fm.k.ExFreePoolWithTag(w.item.Block, fltWorkTag)
 }
 
@@ -122,7 +123,7 @@ func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, flt
 	const api = "FltQueueGenericWorkItem"
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	if st := fm.FltObjectReference(fltObject); st != kernel.STATUS_SUCCESS {
-		fm.trace(KindFltWorkItem, api, item.name, int64(st), int64(typ))
+		fm.trace(KindFltWorkItem, des.What(api), item.name, int64(st), int64(typ))
 		return st
 	}
 	item.routine, item.ctx, item.ref = routine, ctx, fltObject
@@ -132,7 +133,7 @@ func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, flt
 
 func (item *FLT_GENERIC_WORKITEM) run(any) {
 	routine, obj, ctx := item.routine, item.ref, item.ctx // read before: the routine may free or requeue the item
-	item.fm.trace(KindFltWorkItem, "generic routine", item.name, 0, 0)
+	item.fm.trace(KindFltWorkItem, WhatGenericRoutine, item.name, 0, 0)
 	routine(item, obj, ctx)
 	item.fm.workItemReturned(&item.fltWorkItem, obj)
 }
@@ -160,12 +161,12 @@ func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKIT
 	fm.k.Layer().Yield()
 	if !FLT_IS_IRP_OPERATION(data) || data.pagingIo() || fm.IoGetTopLevelIrp() != nil {
 		fm.mark(MarkDeferredNotSafe, data.name)
-		fm.trace(KindFltWorkItem, api, item.name, int64(kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION), int64(typ))
+		fm.trace(KindFltWorkItem, des.What(api), item.name, int64(kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION), int64(typ))
 		return kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION
 	}
 	inst := data.Iopb.TargetInstance
 	if st := fm.FltObjectReference(inst); st != kernel.STATUS_SUCCESS {
-		fm.trace(KindFltWorkItem, api, item.name, int64(st), int64(typ))
+		fm.trace(KindFltWorkItem, des.What(api), item.name, int64(st), int64(typ))
 		return st
 	}
 	item.routine, item.data, item.ctx, item.ref = routine, data, ctx, inst
@@ -175,7 +176,7 @@ func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKIT
 
 func (item *FLT_DEFERRED_IO_WORKITEM) run(any) {
 	routine, data, obj, ctx := item.routine, item.data, item.ref, item.ctx
-	item.fm.trace(KindFltWorkItem, "deferred routine", item.name, 0, 0)
+	item.fm.trace(KindFltWorkItem, WhatDeferredRoutine, item.name, 0, 0)
 	routine(item, data, ctx)
 	item.fm.workItemReturned(&item.fltWorkItem, obj)
 }
@@ -196,13 +197,13 @@ func (fm *FilterManager) queueWorkItem(api string, w *fltWorkItem, typ queues.WO
 		// that ExQueueWorkItem reports the double queueing (§1.3, §6.6).
 		queues.ExInitializeWorkItem(&w.item, run, nil)
 	}
-	fm.trace(KindFltWorkItem, api, w.name, 0, int64(typ))
+	fm.trace(KindFltWorkItem, des.What(api), w.name, 0, int64(typ))
 	fm.sys.ExQueueWorkItem(&w.item, typ)
 }
 
 // workItemReturned drops the rundown reference the item held, after its
 // routine returned (in fltmgr's code, so the filter may be unloading).
 func (fm *FilterManager) workItemReturned(w *fltWorkItem, obj FltObject) {
-	fm.trace(KindFltWorkItem, "routine returned", w.name, 0, 0)
+	fm.trace(KindFltWorkItem, WhatRoutineReturned, w.name, 0, 0)
 	fm.FltObjectDereference(obj)
 }

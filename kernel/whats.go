@@ -1,0 +1,70 @@
+package kernel
+
+import "github.com/wqsim/wqsim/des"
+
+// Sub-kinds of the kernel's trace records: the What field, which the text
+// trace prints and the trace hash covers. Every record the kernel emits
+// takes one of these (or, for a blocking wait, the name of the routine that
+// blocks); tools that read traces (timeline, lab) compare against them
+// instead of matching text. The values are stable: changing one changes
+// every trace hash.
+const (
+	WhatDispatch               des.What = "dispatch"          // a thread switched onto an idle processor
+	WhatPreempt                des.What = "preempt"           // a higher priority took the processor
+	WhatRoundRobin             des.What = "round-robin"       // an equal priority took it at quantum end
+	WhatAffinity               des.What = "affinity"          // KeSetSystemAffinityThreadEx / KeRevert…: A = the new set
+	WhatAffinityMove           des.What = "affinity-move"     // a thread left a processor outside its affinity
+	WhatSetPriority            des.What = "set-priority"      // KeSetPriorityThread: A = new, B = old priority
+	WhatSetBasePriority        des.What = "set-base-priority" // KeSetBasePriorityThread: A = new base, B = old increment
+	WhatAcquire                des.What = "acquire"
+	WhatAcquireExcl            des.What = "acquire-excl"
+	WhatAcquireShared          des.What = "acquire-shared"
+	WhatAlert                  des.What = "alert"
+	WhatAlloc                  des.What = "alloc"
+	WhatAllocFail              des.What = "alloc-fail"
+	WhatBugCheck               des.What = "BUGCHECK"
+	WhatCompletionRoutine      des.What = "completion-routine"
+	WhatCreate                 des.What = "create"
+	WhatEnter                  des.What = "enter"
+	WhatExAcquireResource      des.What = "ExAcquireResource"
+	WhatExit                   des.What = "exit"
+	WhatFlushDpcs              des.What = "flush-dpcs"
+	WhatFree                   des.What = "free"
+	WhatInjectStall            des.What = "inject-stall"
+	WhatInjectYield            des.What = "inject-yield"
+	WhatInterlockedAdd         des.What = "interlocked-add"
+	WhatInterlockedCmpxchg     des.What = "interlocked-cmpxchg"
+	WhatInterlockedXchg        des.What = "interlocked-xchg"
+	WhatInterrupt              des.What = "interrupt"
+	WhatInterruptWait          des.What = "interrupt-wait"
+	WhatIoCallDriver           des.What = "IoCallDriver"
+	WhatIoCancelIrp            des.What = "IoCancelIrp"
+	WhatIoCompleteRequest      des.What = "IoCompleteRequest"
+	WhatIoMarkIrpPending       des.What = "IoMarkIrpPending"
+	WhatIoQueueThreadIrp       des.What = "IoQueueThreadIrp"
+	WhatIoSetCancelRoutine     des.What = "IoSetCancelRoutine"
+	WhatIrql                   des.What = "irql"
+	WhatIsr                    des.What = "isr"
+	WhatKeInsertQueue          des.What = "KeInsertQueue"
+	WhatKeReleaseSemaphore     des.What = "KeReleaseSemaphore"
+	WhatKeRemoveQueue          des.What = "KeRemoveQueue"
+	WhatKeSetEvent             des.What = "KeSetEvent"
+	WhatLeave                  des.What = "leave"
+	WhatMoreProcessingRequired des.What = "more-processing-required"
+	WhatQuantumEnd             des.What = "quantum-end"
+	WhatQueueApc               des.What = "queue-apc"
+	WhatQueueDpc               des.What = "queue-dpc"
+	WhatReady                  des.What = "ready"
+	WhatRelease                des.What = "release"
+	WhatResourceBoost          des.What = "resource-boost"
+	WhatRunApc                 des.What = "run-apc"
+	WhatRunDpc                 des.What = "run-dpc"
+	WhatSatisfied              des.What = "satisfied"
+	WhatSetCancel              des.What = "set-cancel"
+	WhatSpin                   des.What = "spin"
+	WhatStarvationBoost        des.What = "starvation-boost"
+	WhatTimerExpire            des.What = "timer-expire"
+	WhatWaitAborted            des.What = "wait-aborted"
+	WhatWake                   des.What = "wake"
+	WhatWrite                  des.What = "write"
+)

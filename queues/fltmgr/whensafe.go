@@ -1,0 +1,59 @@
+package fltmgr
+
+import (
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
+)
+
+// FltDoCompletionProcessingWhenSafe lets a post-op do work that needs
+// IRQL < DISPATCH_LEVEL (REFERENCE §5.7). Below DISPATCH_LEVEL it calls
+// safe(data, objs, ctx, flags) at once and stores its status in ret. At
+// DISPATCH_LEVEL (a completion from a DPC, or the completion IRQL) it
+// posts safe to a system worker thread, stores
+// FLT_POSTOP_MORE_PROCESSING_REQUIRED in ret — which the post-op must
+// return — and the filter manager resumes completion when safe returns
+// FLT_POSTOP_FINISHED_PROCESSING (if safe returns MORE_PROCESSING_REQUIRED
+// instead, the filter completes the operation itself with
+// FltCompletePendedPostOperation). It returns false, doing nothing, for an
+// operation that is not IRP-based; the post-op must then finish without
+// the work. Calling it with FLTFL_POST_OPERATION_DRAINING is a Filter
+// Verifier report. Caller: a post-operation callback, IRQL ≤
+// DISPATCH_LEVEL.
+func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DATA, objs *FLT_RELATED_OBJECTS, ctx any,
+	flags FLT_POST_OPERATION_FLAGS, safe PFLT_POST_OPERATION_CALLBACK, ret *FLT_POSTOP_CALLBACK_STATUS) bool {
+	const api = "FltDoCompletionProcessingWhenSafe"
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	op := data.op
+	if flags&FLTFL_POST_OPERATION_DRAINING != 0 {
+		fm.violation(api, objs.Filter, "a draining post-op must not call FltDoCompletionProcessingWhenSafe (§5.4)",
+			"called for %s with FLTFL_POST_OPERATION_DRAINING", data.name)
+	}
+	if !FLT_IS_IRP_OPERATION(data) {
+		return false
+	}
+	if fm.k.KeGetCurrentIrql() < kernel.DISPATCH_LEVEL {
+		*ret = safe(data, objs, ctx, flags)
+		return true
+	}
+	i := op.frameIn(framePostOp)
+	if i < 0 {
+		fm.violation(api, objs.Filter, "call it from a post-operation callback (§5.7)", "%s has no post-op running", data.name)
+		return false
+	}
+	f := &op.frames[i]
+	f.state, f.whenSafe = framePostPended, true // before the worker can run
+	fm.mark(MarkPostWhenSafe, data.name)
+	item := &queues.WORK_QUEUE_ITEM{}
+	queues.ExInitializeWorkItem(item, func(any) {
+		fm.trace(KindFltWorkItem, WhatCompletionWhenSafe, data.name, 0, 0)
+		if safe(data, objs, ctx, flags) == FLT_POSTOP_FINISHED_PROCESSING {
+			fm.FltCompletePendedPostOperation(data)
+		}
+	}, nil)
+	if fm.sys == nil {
+		panic("fltmgr: " + api + " needs the executive worker queues: pass a *queues.System to fltmgr.New")
+	}
+	fm.sys.ExQueueWorkItem(item, queues.DelayedWorkQueue)
+	*ret = FLT_POSTOP_MORE_PROCESSING_REQUIRED
+	return true
+}
