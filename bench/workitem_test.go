@@ -63,7 +63,7 @@ func runMM4Engine(tb testing.TB, n int, ideal bool) (waitSum int64, served int, 
 	pcfg.Policy = queues.Fixed()
 	pcfg.Static = [queues.NumFixedQueues]int{queues.DelayedWorkQueue: mm4Servers}
 	pcfg.LazyThreads = 0
-	sim := des.New(des.Config{Seed: mm4Seed})
+	sim := des.New(des.Config{Seed: mm4Seed, NoDecisionLog: true}) // nothing replays it
 	defer sim.Close()
 	k := kernel.MustNew(sim, kcfg)
 	sys := queues.MustNewSystem(k, pcfg)

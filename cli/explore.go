@@ -38,7 +38,7 @@ type exploreOpts struct {
 func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	o := &exploreOpts{}
 	fs := newFlagSet("explore", "usage: wqsim explore [SCENARIO[:VARIANT]] [flags]   (default "+defaultExplore+")")
-	fs.StringVar(&o.strategy, "strategy", "random", "random|pct|bounded|exhaustive")
+	fs.StringVar(&o.strategy, "strategy", "portfolio", strings.Join(proptest.StrategyNames, "|"))
 	fs.IntVar(&o.execs, "execs", 10000, "executions to run (all shards together)")
 	fs.DurationVar(&o.dur, "time", 0, "stop after this wall-clock time (e.g. 30s); 0 = no limit")
 	fs.IntVar(&o.parallel, "parallel", runtime.GOMAXPROCS(0), "executions run in parallel")
@@ -158,6 +158,7 @@ func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
 func reportExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *proptest.Options, rep *proptest.Report, sum *summary) error {
 	rate := float64(rep.Execs) / rep.Elapsed.Seconds()
 	f := rep.First()
+	fmt.Fprintln(w, coverageLine(rep))
 	if f == nil {
 		fmt.Fprintf(w, "%d executions in %v (%.0f/s): no failure; %s\n", rep.Execs, rep.Elapsed.Round(time.Millisecond), rate, endText(rep, opts))
 		if len(rep.Marks) > 0 {
@@ -168,8 +169,8 @@ func reportExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 		}
 		return nil
 	}
-	fmt.Fprintf(w, "failure at execution %d (seed %d) after %d executions in %v (%.0f/s)\n",
-		f.Exec, f.Seed, rep.Execs, rep.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "failure at execution %d (seed %d) after %d executions in %v (%.0f/s), found by %s\n",
+		f.Exec, f.Seed, rep.Execs, rep.Elapsed.Round(time.Millisecond), rate, strings.TrimPrefix(f.By, "strategy="))
 	return finishExplore(ctx, w, o, opts, f, sum)
 }
 
@@ -214,13 +215,17 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 	_, stuck := final.Outcome.Err.(*proptest.StuckError)
 	if !o.noShrink && !stuck { // shrinking a stuck run would get stuck again
 		start := time.Now()
-		min, res, err := proptest.Shrink(opts.Scenario, opts.Variant, f.Seed, log, proptest.ShrinkOptions{Context: ctx, Watchdog: o.watchdog})
+		sh, err := proptest.Minimize(opts.Scenario, opts.Variant, f.Seed, log, proptest.ShrinkOptions{Context: ctx, Watchdog: o.watchdog})
 		if err == nil {
-			final, log = res, min
+			final, log = sh.Final, sh.Log
 			if err := save(log, final); err != nil {
 				return &exitError{exitInternal}
 			}
-			fmt.Fprintf(w, "shrunk %d → %d decisions (%d perturbations) in %v\n", len(f.Result.Outcome.Decisions), len(min), countNonZero(min), time.Since(start).Round(time.Millisecond))
+			state := "finished: 1-minimal, no single perturbation can be removed"
+			if !sh.Complete {
+				state = "cut short by its budget or an interrupt: some perturbations may be unneeded"
+			}
+			fmt.Fprintf(w, "shrunk %d → %d decisions (%d perturbations) in %v, %d runs; shrinking %s\n", len(f.Result.Outcome.Decisions), len(log), countNonZero(log), time.Since(start).Round(time.Millisecond), sh.Runs, state)
 		}
 	}
 	sum.setFailure(f, final, log, path)
@@ -240,6 +245,15 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 		return ctx.Err()
 	}
 	return &exitError{outcomeCode(final.Outcome.Err)}
+}
+
+// coverageLine summarises what an exploration reached.
+func coverageLine(rep *proptest.Report) string {
+	line := fmt.Sprintf("coverage: %d distinct schedules of %d executions", rep.Fingerprints, rep.Execs)
+	if len(rep.Missed) > 0 {
+		line += "; declared (Sometimes) but never reached: " + strings.Join(rep.Missed, "; ")
+	}
+	return line
 }
 
 func countNonZero(log []des.Decision) int {

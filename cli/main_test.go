@@ -42,10 +42,12 @@ func TestExploreReplayTrace(t *testing.T) {
 	code, out, _ := wqsim(t, "explore", "lostupdate:racy", "--execs", "3000", "--faildir", dir, "--seed", "4")
 	assert.Equal(t, exitInvariant, code, out)
 	first := strings.SplitN(out, "\n", 2)[0]
-	assert.Contains(t, first, "strategy=random", "seed-derived options are printed first")
+	assert.Contains(t, first, "strategy=portfolio", "seed-derived options are printed first")
 	assert.Contains(t, first, "seed=4")
 	assert.Contains(t, out, "minimal schedule:")
 	assert.Contains(t, out, "early quantum end")
+	assert.Contains(t, out, "shrinking finished: 1-minimal")
+	assert.Regexp(t, `coverage: \d+ distinct schedules of \d+ executions`, out)
 	path := onlyFailFile(t, dir)
 	assert.Contains(t, out, "go run ./cmd/wqsim replay "+path)
 	assert.Contains(t, out, "-wqsim.failfile="+path)
@@ -87,7 +89,7 @@ func TestBadInputIsAClearError(t *testing.T) {
 		{[]string{"explore", "lostupdate:nope"}, "has no variant \"nope\""},
 		{[]string{"explore", "lostupdate", "--shard", "5/2"}, "--shard \"5/2\": want i/n"},
 		{[]string{"explore", "lostupdate", "--execs", "0"}, "--execs 0: must be positive"},
-		{[]string{"explore", "lostupdate", "--strategy", "magic"}, "choose one of random, pct, bounded, exhaustive"},
+		{[]string{"explore", "lostupdate", "--strategy", "magic"}, "choose one of portfolio, random, pct, pos, surw, fest, bounded, exhaustive"},
 		{[]string{"explore", "lostupdate", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"replay", bad}, "format version \"9\""},
 		{[]string{"replay", trunc}, "truncated"},

@@ -58,6 +58,37 @@ func TestDecisionBudget(t *testing.T) {
 	assert.Contains(t, be.Error(), "DecisionBudget")
 }
 
+// Without a decision log (experiments, benchmarks) a run keeps no
+// decisions, makes the same choices, and the decision budget still counts
+// every one of them.
+func TestNoDecisionLog(t *testing.T) {
+	pt := des.Point{Kind: 100, Label: "test: pick"}
+	run := func(noLog bool, budget uint64) (des.Outcome, []int) {
+		s := des.New(des.Config{DecisionBudget: budget, Chooser: des.NewSeeded(1), NoDecisionLog: noLog})
+		defer s.Close()
+		var picks []int
+		s.At(0, func() {
+			for i := 0; i < 200; i++ {
+				picks = append(picks, s.Choose(pt, 3))
+			}
+		})
+		out := s.Run()
+		out.Decisions = append([]des.Decision(nil), out.Decisions...)
+		return out, picks
+	}
+	logged, want := run(false, 0)
+	quiet, got := run(true, 0)
+	require.NoError(t, quiet.Err)
+	assert.Equal(t, want, got, "the same choices")
+	assert.Len(t, logged.Decisions, 200)
+	assert.Empty(t, quiet.Decisions, "nothing is logged")
+
+	stopped, _ := run(true, 50)
+	var be *des.BudgetError
+	require.ErrorAs(t, stopped.Err, &be)
+	assert.Equal(t, 50, be.Decisions, "the budget counts decisions that were not logged")
+}
+
 // Charging work allocates nothing, and neither does a watched run once its
 // snapshot buffer is warm.
 func TestWorkAndWatchAllocateNothing(t *testing.T) {

@@ -18,11 +18,71 @@ type PointKind uint16
 // Options, when set, names the actor each option stands for (len(Options)
 // == n): a choice among ready threads, say. Strategies that rank actors
 // (PCT) use it; others ignore it. The slice is only valid during Choose.
+//
+// Touch and Touches say what the alternatives touch, so that strategies can
+// tell racing events apart (POS, SURW): Touch is the operation Actor is
+// about to perform at its own scheduling point, Touches[i] the next
+// operation of Options[i] (when set, len(Touches) == len(Options)). They are
+// filled only when the Sim was configured with WantAccess; otherwise they
+// are zero and cost nothing. A zero Access means "unknown".
 type Point struct {
 	Kind    PointKind
 	Label   string
 	Actor   int32
 	Options []int32
+	Touch   Access
+	Touches []Access
+}
+
+// AccessOp says how an operation touches its object.
+type AccessOp uint8
+
+// The access kinds a decision point can report.
+const (
+	AccessUnknown AccessOp = iota // not reported: may conflict with anything
+	AccessRead                    // a plain load
+	AccessWrite                   // a store or an interlocked read-modify-write
+	AccessLock                    // acquire or release of a lock
+	AccessSync                    // signal, reset or wait on a synchronisation object
+)
+
+var accessNames = [...]string{"unknown", "read", "write", "lock", "sync"}
+
+func (o AccessOp) String() string {
+	if int(o) < len(accessNames) {
+		return accessNames[o]
+	}
+	return fmt.Sprintf("access(%d)", uint8(o))
+}
+
+// Access is one operation on one object. Obj numbers objects in the order
+// a run first reports them (1, 2, ...), so it is stable for a given
+// schedule prefix; 0 means no object is known.
+type Access struct {
+	Obj int32
+	Op  AccessOp
+}
+
+// Conflicts reports whether two operations may race: the same object and
+// not both reads. An unknown access conflicts with everything, so that
+// strategies stay conservative where the model does not say.
+func (a Access) Conflicts(b Access) bool {
+	if a.Obj == 0 || b.Obj == 0 {
+		return true
+	}
+	return a.Obj == b.Obj && !(a.Op == AccessRead && b.Op == AccessRead)
+}
+
+// AccessWanter is implemented by choosers that read Point.Touch and
+// Point.Touches; whoever builds the Sim sets Config.WantAccess from it.
+type AccessWanter interface {
+	WantsAccess() bool
+}
+
+// WantsAccess reports whether c asks for access information.
+func WantsAccess(c Chooser) bool {
+	w, ok := c.(AccessWanter)
+	return ok && w.WantsAccess()
 }
 
 // PointTie is the decision among events scheduled for the same instant, made

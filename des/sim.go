@@ -26,11 +26,19 @@ type Config struct {
 	// of a run that decides without end (a thread looping over a
 	// scheduling point): each logged decision costs about 40 bytes.
 	DecisionBudget uint64
+	// NoDecisionLog keeps no decision log, for runs nothing will replay
+	// (experiments, benchmarks): memory then does not grow with the number
+	// of decisions. Outcome.Decisions is empty; DecisionBudget still counts
+	// every decision.
+	NoDecisionLog bool
 	// DecideTies makes the order of events scheduled for the same instant a
 	// decision (PointTie) instead of insertion order.
 	DecideTies bool
 	// TailLen is how many trace records an Outcome keeps; 0 means 64.
 	TailLen int
+	// WantAccess asks the layers above to fill Point.Touch and
+	// Point.Touches (see AccessWanter); off, they skip that work.
+	WantAccess bool
 }
 
 // Handler is an event callback. Callers that schedule the same callback
@@ -74,6 +82,7 @@ type Sim struct {
 	chooser Chooser
 	failer  Failer
 	log     []Decision
+	decided uint64 // decisions made, logged or not
 	rng     *rand.Rand
 	pcg     *rand.PCG
 	hash    uint64
@@ -116,6 +125,7 @@ func (s *Sim) Reset(cfg Config) {
 	}
 	s.failer, _ = s.chooser.(Failer)
 	s.log = s.log[:0]
+	s.decided = 0
 	s.pcg.Seed(cfg.Seed, cfg.Seed^0xda942042e4dd58b5)
 	s.hash = hashSeed
 	n := cfg.TailLen
@@ -132,6 +142,10 @@ func (s *Sim) Reset(cfg Config) {
 		s.watch.publish(s)
 	}
 }
+
+// WantAccess reports whether decision points should say what their
+// alternatives touch (Config.WantAccess).
+func (s *Sim) WantAccess() bool { return s.cfg.WantAccess }
 
 // Now returns the current virtual time.
 func (s *Sim) Now() Time { return s.now }
@@ -321,7 +335,7 @@ func (s *Sim) Calls() uint64 { return s.calls }
 //
 //go:noinline
 func (s *Sim) overBudget(b Budget) {
-	s.Stop(&BudgetError{Budget: b, Steps: s.steps, Calls: s.calls, Decisions: len(s.log), Pending: s.live, At: s.now})
+	s.Stop(&BudgetError{Budget: b, Steps: s.steps, Calls: s.calls, Decisions: int(s.decided), Pending: s.live, At: s.now})
 }
 
 // breakTie collects every live event due at e's instant and lets the
@@ -377,7 +391,7 @@ func (s *Sim) Choose(p Point, n int) int {
 	if n <= 1 || s.stopped {
 		return 0
 	}
-	if s.cfg.DecisionBudget != 0 && uint64(len(s.log)) >= s.cfg.DecisionBudget {
+	if s.cfg.DecisionBudget != 0 && s.decided >= s.cfg.DecisionBudget {
 		s.overBudget(BudgetDecisions)
 		return 0
 	}
@@ -392,7 +406,10 @@ func (s *Sim) Choose(p Point, n int) int {
 		s.Stop(fmt.Errorf("des: chooser %T returned %d for %q with %d options; a chooser must return a value in [0, n)", s.chooser, c, p.Label, n))
 		return 0
 	}
-	s.log = append(s.log, Decision{Kind: p.Kind, N: int32(n), Choice: int32(c), Label: p.Label, Actor: p.Actor, At: s.now})
+	s.decided++
+	if !s.cfg.NoDecisionLog {
+		s.log = append(s.log, Decision{Kind: p.Kind, N: int32(n), Choice: int32(c), Label: p.Label, Actor: p.Actor, At: s.now})
+	}
 	return c
 }
 

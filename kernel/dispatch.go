@@ -293,7 +293,7 @@ func (k *Kernel) pickAmongEqual(c *Processor, best *Thread) *Thread {
 		ids = append(ids, t.id)
 	}
 	k.idScratch = ids
-	i := k.sim.Choose(des.Point{Kind: PointPickThread, Label: "dispatcher: which ready thread", Options: ids}, len(cands))
+	i := k.sim.Choose(des.Point{Kind: PointPickThread, Label: "dispatcher: which ready thread", Options: ids, Touches: k.readyTouches(cands)}, len(cands))
 	return cands[i]
 }
 

@@ -46,6 +46,7 @@ type exec struct {
 	onChunk   des.Handler  // created once: chunk-end event handler
 	thread    *Thread      // non-nil for thread contexts
 	spinOn    *KSPIN_LOCK  // the lock it spins on, when req == reqSpin
+	next      des.Access   // what it is about to touch (only with WantAccess; see access.go)
 }
 
 func (e *exec) init(k *Kernel, kind execKind, name string) {
@@ -91,7 +92,7 @@ func (k *Kernel) curOrNil() *exec {
 func (k *Kernel) point(e *exec, cost des.Duration) {
 	c := e.cpu
 	if k.cfg.InjectPreemption && e.kind == execThread && e.irql < DISPATCH_LEVEL {
-		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id}, 3) {
+		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id, Touch: e.next}, 3) {
 		case 1:
 			c.yieldWanted = true
 			k.emit(e, KindInject, WhatInjectYield, "", 0, 0)

@@ -29,6 +29,9 @@ type Kernel struct {
 	scratch       []*Processor
 	threadScratch []*Thread
 	idScratch     []int32
+	touchScratch  []des.Access
+	wantAccess    bool  // the Sim asked for access reports (access.go)
+	objSeq        int32 // last object number handed out by objID
 	endChecks     []func() []string
 	marks         MarkCounts         // coverage marks hit in this run (Layer.HitMark)
 	dpcFlush      *KEVENT            // KeFlushQueuedDpcs waits here; made on first use
@@ -48,7 +51,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	}
 	k := &Kernel{sim: sim, cfg: cfg, policy: cfg.Policy}
 	if k.policy == nil {
-		k.policy = NewPerProcessorDispatcher()
+		k.policy = NewNTDispatcher()
 	}
 	k.policy.Reset()
 	if pp, ok := k.policy.(PerProcessorPolicy); ok {
@@ -68,6 +71,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	k.balanceScan = k.balanceScanOnce
 	k.collectEqual = k.collectEqualPrio
 	k.stealMatch = k.stealFirst
+	k.wantAccess = sim.WantAccess()
 	return k, nil
 }
 

@@ -1,9 +1,9 @@
 package kernel
 
 import (
-	"github.com/wqsim/wqsim/des"
-
 	"fmt"
+
+	"github.com/wqsim/wqsim/des"
 )
 
 // lockWait records what a thread or exec is blocked on when it is a lock,
@@ -21,12 +21,15 @@ type KSPIN_LOCK struct {
 	obj      string // "spinlock NAME", built once for traces
 	owner    *exec
 	spinners []*exec
+	aid      int32 // access number (access.go)
 }
 
 // KeInitializeSpinLock returns a spin lock named name.
 func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK {
 	k.tick()
-	return &KSPIN_LOCK{Name: name, obj: "spinlock " + name}
+	l := &KSPIN_LOCK{Name: name, obj: "spinlock " + name}
+	k.numberAtBirth(&l.aid)
+	return l
 }
 
 func (l *KSPIN_LOCK) objName() string {
@@ -41,7 +44,7 @@ func (l *KSPIN_LOCK) objName() string {
 // P1=0x42 above it, §1.8). Re-acquiring a lock the caller holds is
 // SPIN_LOCK_ALREADY_OWNED 0x0F.
 func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
-	x := k.enter("KeAcquireSpinLock")
+	x := k.enterOn("KeAcquireSpinLock", &l.aid, des.AccessLock)
 	if x.irql > DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeAcquireSpinLock", 0x42, "KeAcquireSpinLock above DISPATCH_LEVEL")
 	}
@@ -54,7 +57,7 @@ func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
 // KeAcquireSpinLockAtDpcLevel acquires l without changing IRQL; the caller
 // must already be at DISPATCH_LEVEL (Verifier 0xC4 P1=0x40).
 func (k *Kernel) KeAcquireSpinLockAtDpcLevel(l *KSPIN_LOCK) {
-	x := k.enter("KeAcquireSpinLockAtDpcLevel")
+	x := k.enterOn("KeAcquireSpinLockAtDpcLevel", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeAcquireSpinLockAtDpcLevel", 0x40, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
 	}
@@ -65,7 +68,7 @@ func (k *Kernel) KeAcquireSpinLockAtDpcLevel(l *KSPIN_LOCK) {
 // caller does not hold is SPIN_LOCK_NOT_OWNED 0x10; releasing when not at
 // DISPATCH_LEVEL is Verifier 0xC4 P1=0x32.
 func (k *Kernel) KeReleaseSpinLock(l *KSPIN_LOCK, old IRQL) {
-	x := k.enter("KeReleaseSpinLock")
+	x := k.enterOn("KeReleaseSpinLock", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeReleaseSpinLock", 0x32, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
 	}
@@ -76,7 +79,7 @@ func (k *Kernel) KeReleaseSpinLock(l *KSPIN_LOCK, old IRQL) {
 // KeReleaseSpinLockFromDpcLevel releases l without changing IRQL (Verifier
 // 0xC4 P1=0x41 if not at DISPATCH_LEVEL).
 func (k *Kernel) KeReleaseSpinLockFromDpcLevel(l *KSPIN_LOCK) {
-	x := k.enter("KeReleaseSpinLockFromDpcLevel")
+	x := k.enterOn("KeReleaseSpinLockFromDpcLevel", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeReleaseSpinLockFromDpcLevel", 0x41, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
 	}
@@ -140,12 +143,15 @@ type FAST_MUTEX struct {
 	owner   *Thread
 	oldIrql IRQL
 	waiters []*Thread
+	aid     int32 // access number (access.go)
 }
 
 // ExInitializeFastMutex returns a fast mutex named name.
 func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX {
 	k.tick()
-	return &FAST_MUTEX{Name: name, obj: "fast mutex " + name}
+	m := &FAST_MUTEX{Name: name, obj: "fast mutex " + name}
+	k.numberAtBirth(&m.aid)
+	return m
 }
 
 func (m *FAST_MUTEX) objName() string {
@@ -159,7 +165,7 @@ func (m *FAST_MUTEX) objName() string {
 // APC_LEVEL (Verifier 0xC4 P1=0x33, REFERENCE §1.8, §6.14). Recursion
 // self-deadlocks and is reported as a deadlock.
 func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
-	x := k.enter("ExAcquireFastMutex")
+	x := k.enterOn("ExAcquireFastMutex", &m.aid, des.AccessLock)
 	if x.irql > APC_LEVEL || x.kind != execThread {
 		k.verifierOr0A(x, "ExAcquireFastMutex", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.irql))
 	}
@@ -240,7 +246,7 @@ func (m *FAST_MUTEX) ownerThread() *Thread { return m.owner }
 // ExReleaseFastMutex releases m and restores the IRQL saved at acquire.
 // The caller must be at APC_LEVEL (Verifier 0xC4 P1=0x34) and the owner.
 func (k *Kernel) ExReleaseFastMutex(m *FAST_MUTEX) {
-	x := k.enter("ExReleaseFastMutex")
+	x := k.enterOn("ExReleaseFastMutex", &m.aid, des.AccessLock)
 	if x.irql != APC_LEVEL {
 		k.verifierOr0A(x, "ExReleaseFastMutex", 0x34, fmt.Sprintf("fast mutex %s released at %v", m.Name, x.irql))
 	}

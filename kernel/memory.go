@@ -17,21 +17,25 @@ type Cell struct {
 	Name  string
 	v     int64
 	Block *PoolBlock // if set, access after the block is freed is a UAF
+	aid   int32      // access number (access.go)
 }
 
 // NewCell returns a cell named name holding v.
 func (k *Kernel) NewCell(name string, v int64) *Cell {
 	k.tick()
-	return &Cell{Name: name, v: v}
+	c := &Cell{Name: name, v: v}
+	k.numberAtBirth(&c.aid)
+	return c
 }
 
 // Peek returns the value without a scheduling point (for invariants and
 // tests, not for simulated code).
 func (c *Cell) Peek() int64 { return c.v }
 
-func (k *Kernel) access(c *Cell, what string, write bool) *exec {
+func (k *Kernel) access(c *Cell, what string, op des.AccessOp) *exec {
 	x := k.cur(what)
-	k.point(x, k.cfg.Costs.Interlocked)
+	k.pointOn(x, k.cfg.Costs.Interlocked, &c.aid, op)
+	write := op != des.AccessRead
 	if b := c.Block; b != nil {
 		if b.freed { // build the message only on failure
 			k.checkLive(x, b, what+" "+c.Name)
@@ -45,13 +49,13 @@ func (k *Kernel) access(c *Cell, what string, write bool) *exec {
 
 // Read is a plain load of c.
 func (k *Kernel) Read(c *Cell) int64 {
-	k.access(c, "read", false)
+	k.access(c, "read", des.AccessRead)
 	return c.v
 }
 
 // Write is a plain store to c.
 func (k *Kernel) Write(c *Cell, v int64) {
-	x := k.access(c, "write", true)
+	x := k.access(c, "write", des.AccessWrite)
 	c.v = v
 	k.emit(x, KindMemory, WhatWrite, c.Name, v, 0)
 }
@@ -64,7 +68,7 @@ func (k *Kernel) InterlockedDecrement(c *Cell) int64 { return k.InterlockedAdd(c
 
 // InterlockedAdd atomically adds d and returns the new value.
 func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
-	x := k.access(c, "InterlockedAdd", true)
+	x := k.access(c, "InterlockedAdd", des.AccessWrite)
 	c.v += d
 	k.emit(x, KindMemory, WhatInterlockedAdd, c.Name, c.v, d)
 	return c.v
@@ -72,7 +76,7 @@ func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
 
 // InterlockedExchange atomically stores v and returns the old value.
 func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
-	x := k.access(c, "InterlockedExchange", true)
+	x := k.access(c, "InterlockedExchange", des.AccessWrite)
 	old := c.v
 	c.v = v
 	k.emit(x, KindMemory, WhatInterlockedXchg, c.Name, v, old)
@@ -82,7 +86,7 @@ func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
 // InterlockedCompareExchange stores exchange if c holds comparand and
 // returns the old value.
 func (k *Kernel) InterlockedCompareExchange(c *Cell, exchange, comparand int64) int64 {
-	x := k.access(c, "InterlockedCompareExchange", true)
+	x := k.access(c, "InterlockedCompareExchange", des.AccessWrite)
 	old := c.v
 	if old == comparand {
 		c.v = exchange

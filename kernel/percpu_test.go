@@ -10,6 +10,13 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
+// perCPU is the default configuration with per-processor dispatching.
+func perCPU() kernel.Config {
+	c := kernel.DefaultConfig()
+	c.Policy = kernel.NewPerProcessorDispatcher()
+	return c
+}
+
 // REFERENCE §4.7: with no idle processor a readied thread joins its ideal
 // processor's queue and preempts only that processor's thread: a priority-10
 // thread whose ideal processor runs a priority-12 thread waits, although
@@ -17,7 +24,7 @@ import (
 // the priority-4 thread at once.
 func TestReadiedThreadWaitsBehindItsIdealProcessor(t *testing.T) {
 	run := func(policy kernel.Policy) (woke des.Time, ranOn int) {
-		cfg := kernel.DefaultConfig()
+		cfg := perCPU()
 		cfg.Policy = policy
 		m := newMachine(t, cfg, nil)
 		k := m.Kernel
@@ -35,7 +42,7 @@ func TestReadiedThreadWaitsBehindItsIdealProcessor(t *testing.T) {
 		require.NoError(t, k.Run().Err)
 		return woke, ranOn
 	}
-	woke, cpu := run(nil)
+	woke, cpu := run(kernel.NewPerProcessorDispatcher())
 	assert.GreaterOrEqual(t, woke, des.Time(des.Millisecond), "waits until high is done on cpu0")
 	assert.Equal(t, 0, cpu)
 	woke, cpu = run(kernel.NewNTDispatcher())
@@ -46,7 +53,7 @@ func TestReadiedThreadWaitsBehindItsIdealProcessor(t *testing.T) {
 // REFERENCE §4.7: an idle processor with an empty queue takes a ready
 // thread from another processor's queue.
 func TestIdleProcessorTakesFromAnotherQueue(t *testing.T) {
-	m := newMachine(t, kernel.DefaultConfig(), nil)
+	m := newMachine(t, perCPU(), nil)
 	k := m.Kernel
 	var on []int
 	k.PsCreateSystemThread("a", 8, func() { k.Compute(des.Millisecond) })                       // ideal 0, cpu0
@@ -61,7 +68,7 @@ func TestIdleProcessorTakesFromAnotherQueue(t *testing.T) {
 // processor outside the set at once; KeRevertToUserAffinityThreadEx(0)
 // restores every processor; an empty set is 0x3.
 func TestSystemAffinity(t *testing.T) {
-	m := newMachine(t, kernel.DefaultConfig(), nil)
+	m := newMachine(t, perCPU(), nil)
 	k := m.Kernel
 	var cpus []int
 	k.PsCreateSystemThread("t", 8, func() {
@@ -76,14 +83,14 @@ func TestSystemAffinity(t *testing.T) {
 	require.NoError(t, k.Run().Err)
 	assert.Equal(t, []int{0, 1}, cpus)
 
-	out := runOne(t, kernel.DefaultConfig(), func(k *kernel.Kernel) { k.KeSetSystemAffinityThreadEx(1 << 5) })
+	out := runOne(t, perCPU(), func(k *kernel.Kernel) { k.KeSetSystemAffinityThreadEx(1 << 5) })
 	requireBugCheck(t, out, kernel.INVALID_AFFINITY_SET, 1<<5)
 }
 
 // REFERENCE §4.7: a thread pinned by affinity is never taken by another
 // processor, even an idle one.
 func TestAffinityPinsAThread(t *testing.T) {
-	m := newMachine(t, kernel.DefaultConfig(), nil)
+	m := newMachine(t, perCPU(), nil)
 	k := m.Kernel
 	var on []int
 	k.PsCreateSystemThread("busy0", 8, func() { k.Compute(des.Millisecond) })
@@ -101,7 +108,9 @@ func TestAffinityPinsAThread(t *testing.T) {
 // running thread below a ready one gives way. KeSetBasePriorityThread
 // counts from the System process's base 8.
 func TestSetPriorityRoutines(t *testing.T) {
-	m := newMachine(t, oneCPU(), nil)
+	cfg := perCPU()
+	cfg.Processors = 1
+	m := newMachine(t, cfg, nil)
 	k := m.Kernel
 	var order []string
 	var other *kernel.Thread

@@ -27,6 +27,7 @@ type dispatcherHeader struct {
 	waiters []*waitBlock // FIFO
 	thread  *Thread      // for thread objects: whose termination it is
 	mutex   *KMUTEX      // for mutex objects: the owner bookkeeping
+	aid     int32        // access number (access.go)
 }
 
 func (h *dispatcherHeader) init(kind objKind, name string, autoClr bool, state int32) {
@@ -115,13 +116,14 @@ func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) 
 		s = 1
 	}
 	e.init(objEvent, "event "+name, typ == SynchronizationEvent, s)
+	k.numberAtBirth(&e.aid)
 	return e
 }
 
 // KeSetEvent signals e, waking waiters with the given priority increment,
 // and returns the previous state. IRQL ≤ DISPATCH_LEVEL.
 func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
-	x := k.enter("KeSetEvent")
+	x := k.enterOn("KeSetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeSetEvent", DISPATCH_LEVEL)
 	prev := e.state > 0
 	k.emit(x, KindSignal, WhatKeSetEvent, e.name, int64(increment), 0)
@@ -154,7 +156,7 @@ func (k *Kernel) holdForWait(x *exec, wait bool) {
 
 // KeResetEvent clears e and returns the previous state.
 func (k *Kernel) KeResetEvent(e *KEVENT) bool {
-	x := k.enter("KeResetEvent")
+	x := k.enterOn("KeResetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeResetEvent", DISPATCH_LEVEL)
 	prev := e.state > 0
 	e.state = 0
@@ -179,6 +181,7 @@ func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHOR
 	s := &KSEMAPHORE{}
 	s.init(objSemaphore, "semaphore "+name, true, int32(count))
 	s.limit = int32(limit)
+	k.numberAtBirth(&s.aid)
 	return s
 }
 
@@ -186,7 +189,7 @@ func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHOR
 // count. Exceeding the limit raises STATUS_SEMAPHORE_LIMIT_EXCEEDED, which
 // in kernel mode is an unhandled exception: reported as a finding.
 func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wait bool) int {
-	x := k.enter("KeReleaseSemaphore")
+	x := k.enterOn("KeReleaseSemaphore", &s.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeReleaseSemaphore", DISPATCH_LEVEL)
 	prev := int(s.state)
 	if int64(s.state)+int64(adjustment) > int64(s.limit) {
@@ -314,7 +317,7 @@ func (h *dispatcherHeader) unlink(wb *waitBlock) {
 // 0xB8 (REFERENCE §4.5, §6.13). A kernel APC queued to the waiting thread
 // runs (if deliverable) and the wait resumes (REFERENCE §4.10).
 func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTATUS {
-	x := k.enter("KeWaitForSingleObject")
+	x := k.enterOn("KeWaitForSingleObject", &obj.hdr().aid, des.AccessSync)
 	return k.waitObjects(x, "KeWaitForSingleObject", KernelMode, false, WaitAny, timeout, obj)
 }
 
@@ -323,13 +326,13 @@ func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTA
 // STATUS_ALERTED (KeAlertThread) and, in user mode, STATUS_USER_APC after
 // running the thread's user APCs (REFERENCE §4.10).
 func (k *Kernel) KeWaitForSingleObjectEx(obj Waitable, mode KPROCESSOR_MODE, alertable bool, timeout des.Duration) NTSTATUS {
-	x := k.enter("KeWaitForSingleObject")
+	x := k.enterOn("KeWaitForSingleObject", &obj.hdr().aid, des.AccessSync)
 	return k.waitObjects(x, "KeWaitForSingleObject", mode, alertable, WaitAny, timeout, obj)
 }
 
 // KeWaitForMultipleObjects waits for any or all of objs.
 func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeout des.Duration) NTSTATUS {
-	x := k.enter("KeWaitForMultipleObjects")
+	x := k.enterOn("KeWaitForMultipleObjects", waitID(objs), des.AccessSync)
 	return k.waitObjects(x, "KeWaitForMultipleObjects", KernelMode, false, typ, timeout, objs...)
 }
 

@@ -48,9 +48,8 @@ type Experiment struct {
 	// Workloads to run.
 	Workloads []Workload `json:"workloads"`
 	// Dispatchers are kernel dispatcher policies: "nt" (the NT dispatcher
-	// with Windows client defaults and per-processor ready queues),
-	// "nt-global" (the same rules over one global ready structure, the
-	// model's earlier dispatcher), "nt-server" (server quantum, 36
+	// with Windows client defaults), "nt-percpu" (the same rules with
+	// per-processor ready queues), "nt-server" (server quantum, 36
 	// units), "nt-noboost" (no wait-completion boosts), "fifo" (one FIFO
 	// ready queue, no preemption: a run-to-block baseline).
 	Dispatchers []string `json:"dispatchers"`

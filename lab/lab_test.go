@@ -106,10 +106,7 @@ func TestExampleExperiment(t *testing.T) {
 		fifo := aggregate(t, r, "hipri-pollers", "fifo/"+p)
 		assert.Positive(t, nt.Preemptions, "the pollers preempt workers under NT")
 		assert.Zero(t, fifo.Preemptions, "FIFO never preempts")
-		// With per-processor queues a poller readied to its busy ideal
-		// processor waits while the other runs a worker (REFERENCE §4.7),
-		// so NT shows some inversion too; FIFO still shows far more.
-		assert.Greater(t, fifo.InversionFrac, 2*nt.InversionFrac+0.01, "FIFO lets workers run while a poller of higher priority waits")
+		assert.Greater(t, fifo.InversionFrac, 20*nt.InversionFrac+0.01, "FIFO lets workers run while a poller of higher priority waits")
 	}
 }
 
@@ -284,7 +281,7 @@ func TestValidationMessages(t *testing.T) {
 		{"fractional processors", `"processors": 2`, `"processors": 1.5`,
 			[]string{"workloads[0].processors: 1.5 is not a whole number"}},
 		{"unknown dispatcher", `"dispatchers": ["nt"]`, `"dispatchers": ["linux"]`,
-			[]string{`dispatchers[0]: unknown dispatcher "linux"; use one of nt, nt-global, nt-server, nt-noboost, fifo`}},
+			[]string{`dispatchers[0]: unknown dispatcher "linux"; use one of nt, nt-percpu, nt-server, nt-noboost, fifo`}},
 		{"unknown pool policy", `{"policy": "fixed"}`, `{"policy": "elastic"}`,
 			[]string{`pools[0].policy: unknown pool policy "elastic"; use one of fixed, reactos, grow-on-demand`}},
 		{"bad duration", `"duration": "10ms"`, `"duration": "10 ms"`,

@@ -305,7 +305,9 @@ func newMachine(c cellSpec) (*machine, error) {
 	procs := *c.w.Processors
 	m := &machine{c: c, win: des.Time(c.window)}
 	m.obs = newObserver(procs, m.win)
-	m.sim = des.New(des.Config{Seed: c.seed, Sink: m.obs, StepBudget: stepBudget})
+	// Nothing replays an experiment's runs: no decision log, so memory
+	// does not grow with a run's length.
+	m.sim = des.New(des.Config{Seed: c.seed, Sink: m.obs, StepBudget: stepBudget, NoDecisionLog: true})
 	m.env = &PolicyEnv{}
 	k, err := kernel.New(m.sim, kernelConfig(c.disp, procs, m.env))
 	if err != nil {

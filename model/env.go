@@ -21,7 +21,8 @@ type Env struct {
 
 	scenario *Scenario
 
-	marks      []*Mark // hit through Hit
+	marks      []*Mark  // hit through Hit
+	sometimes  []string // declared with Sometimes
 	invariants []invariant
 	drain      *drainChooser
 	endChecks  []invariant
@@ -55,6 +56,18 @@ func (e *Env) Hit(m *Mark) {
 	l := e.K.Layer()
 	l.HitMark(m)
 	l.Trace(WhatMark, m.String(), 0, 0)
+}
+
+// Sometimes declares an existential property: some execution of an
+// exploration must reach mark m (call Hit(m) on the racy path). An
+// exploration that runs to its end without any execution hitting a
+// declared mark fails (proptest.Check), because a schedule space that never
+// reaches the race cannot show its absence: the workload or the strategy
+// is too weak. Declare it in Setup, before any thread runs.
+func (e *Env) Sometimes(m *Mark) {
+	if !slices.Contains(e.sometimes, m.String()) {
+		e.sometimes = append(e.sometimes, m.String())
+	}
 }
 
 // Is reports whether the run executes the variant named name. It panics

@@ -45,6 +45,8 @@ type Result struct {
 	Seed     uint64
 	Outcome  des.Outcome
 	Marks    []string
+	// Sometimes lists the marks the scenario declared with Env.Sometimes.
+	Sometimes []string
 }
 
 // Failed reports whether the execution found something.
@@ -67,7 +69,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	drain := &drainChooser{inner: chooser}
 	drain.failer, _ = chooser.(des.Failer)
 	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: rc.StepBudget,
-		DecisionBudget: rc.DecisionBudget, DecideTies: kcfg.InjectPreemption}
+		DecisionBudget: rc.DecisionBudget, DecideTies: kcfg.InjectPreemption, WantAccess: des.WantsAccess(chooser)}
 	if dcfg.StepBudget == 0 {
 		dcfg.StepBudget = DefaultStepBudget
 	}
@@ -97,7 +99,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 			out = sim.Outcome()
 		}
 	}
-	return Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Marks: env.Marks()}, nil
+	return Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Marks: env.Marks(), Sometimes: env.sometimes}, nil
 }
 
 // step drives the simulation, checking invariants after every event.

@@ -19,7 +19,7 @@ var (
 	flagFailFile = flag.String("wqsim.failfile", "", "replay this fail file instead of exploring (env WQSIM_FAILFILE)")
 	flagExecs    = flag.Int("wqsim.execs", 0, "executions per Check (env WQSIM_EXECS)")
 	flagSeed     = flag.Uint64("wqsim.seed", 0, "base seed (env WQSIM_SEED)")
-	flagStrategy = flag.String("wqsim.strategy", "", "random|pct|bounded|exhaustive (env WQSIM_STRATEGY)")
+	flagStrategy = flag.String("wqsim.strategy", "", "portfolio (default)|random|pct|pos|surw|fest|bounded|exhaustive (env WQSIM_STRATEGY)")
 	flagFailDir  = flag.String("wqsim.faildir", "", "where fail files go (env WQSIM_FAILDIR; default testdata/wqsim-fail)")
 )
 
@@ -127,7 +127,12 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 			strings.Join(DescribeSchedule(f.Minimal), "\n  "), reproduceText(f.File))
 		return
 	}
-	t.Logf("%s:%s: %d executions, no failure (%s)", s.Name, variant, rep.Execs, rep.Strategy)
+	if len(rep.Missed) > 0 && !rep.Stopped {
+		t.Fatalf("%s:%s: %d executions (%d distinct schedules) never reached %q, declared with Env.Sometimes: the exploration cannot show the race is absent if it never reaches it (strengthen the workload, or raise the executions)",
+			s.Name, variant, rep.Execs, rep.Fingerprints, rep.Missed)
+		return
+	}
+	t.Logf("%s:%s: %d executions, %d distinct schedules, marks reached %v, no failure (%s)", s.Name, variant, rep.Execs, rep.Fingerprints, rep.Marks, rep.Strategy)
 }
 
 func applySettings(o *Options, st Settings) {

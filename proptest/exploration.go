@@ -41,6 +41,7 @@ type exploration struct {
 type execSlot struct {
 	start atomic.Int64
 	exec  atomic.Int64
+	cov   *coverage // what this worker's executions reached
 }
 
 func (x *exploration) run() *Report {
@@ -51,6 +52,9 @@ func (x *exploration) run() *Report {
 		workers = 1
 	}
 	x.slots = make([]execSlot, workers)
+	for w := range x.slots {
+		x.slots[w].cov = newCoverage()
+	}
 	finished := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -118,7 +122,7 @@ func (x *exploration) record(i int, r model.Result) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if !x.quit.Load() {
-		x.fails = append(x.fails, Failure{Exec: i, Seed: r.Seed, Result: cloneResult(r)})
+		x.fails = append(x.fails, newFailure(&x.o, i, r))
 	}
 }
 
@@ -150,6 +154,7 @@ func (x *exploration) worker(slot *execSlot) {
 			return
 		}
 		x.done.Add(1)
+		slot.cov.add(i, r)
 		x.cover(r.Marks)
 		if r.Failed() {
 			x.record(i, r)
@@ -180,6 +185,7 @@ func (x *exploration) serial(slot *execSlot) {
 			return
 		}
 		x.done.Add(1)
+		slot.cov.add(i, r)
 		x.cover(r.Marks)
 		if r.Failed() {
 			x.record(i, r)
@@ -259,7 +265,7 @@ func (x *exploration) limit() time.Duration {
 // diagnose re-runs the stuck execution on a goroutine of its own, watched,
 // until it stops progressing, to learn its decisions and last records.
 func (x *exploration) diagnose(st *StuckError) *StuckError {
-	w := newWatched(nil, x.o.Strategy.Chooser(st.Seed))
+	w := newWatched(nil, x.o.chooser(st.Exec))
 	done := make(chan struct{}, 1)
 	go func() {
 		model.Run(x.o.Scenario, x.o.Variant, model.RunConfig{Seed: st.Seed, Chooser: w, Sink: w})
@@ -296,10 +302,19 @@ func (x *exploration) report(stuck *StuckError) *Report {
 		rep.End = EndFailure
 	}
 	rep.Stopped = rep.End != EndComplete && rep.End != EndExhausted && rep.End != EndFailure
+	upTo := x.o.Execs
 	if !x.o.KeepGoing && len(fails) == 1 && stuck == nil {
 		// Executions past the first failure may have run in parallel; a
 		// serial run would not have: count only those up to it.
-		rep.Execs = countMine(&x.o, fails[0].Exec+1)
+		upTo = fails[0].Exec + 1
+		rep.Execs = countMine(&x.o, upTo)
+	}
+	if stuck == nil { // abandoned workers may still write their coverage
+		covs := make([]*coverage, len(x.slots))
+		for w := range x.slots {
+			covs[w] = x.slots[w].cov
+		}
+		fillCoverage(rep, upTo, covs...)
 	}
 	return rep
 }

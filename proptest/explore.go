@@ -15,7 +15,7 @@ import (
 type Options struct {
 	Scenario *model.Scenario
 	Variant  string
-	Strategy Strategy // nil: random walk
+	Strategy Strategy // nil: the default portfolio (NewPortfolio)
 	Seed     uint64   // base seed; execution i runs with ExecSeed(Seed, i)
 	Execs    int      // executions (across all shards); 0 means 1000
 	Duration time.Duration
@@ -48,10 +48,14 @@ type Progress struct {
 type Failure struct {
 	Exec     int
 	Seed     uint64
+	By       string // the strategy that ran it (a portfolio's member)
 	Result   model.Result
 	Minimal  []des.Decision // shrunk log (nil if not shrunk)
 	MinFinal model.Result   // outcome of the shrunk log
-	File     string         // fail file written, if any
+	// ShrinkComplete reports that shrinking finished (Minimal is
+	// 1-minimal); false when its budget cut it short or it did not run.
+	ShrinkComplete bool
+	File           string // fail file written, if any
 }
 
 // Report summarises an exploration.
@@ -65,6 +69,14 @@ type Report struct {
 	// Marks counts, for every coverage mark (racy path) reached, the
 	// executions that reached it.
 	Marks map[string]int
+	// Fingerprints counts the distinct schedules run: executions whose
+	// traces differ (the trace hash covers every event, so executions with
+	// one fingerprint behaved identically). Missed lists the marks declared
+	// with model.Env.Sometimes that no execution reached. With KeepGoing
+	// off, both count only the executions up to the first failure, as a
+	// serial run would.
+	Fingerprints int
+	Missed       []string
 }
 
 // End says why an exploration ended.
@@ -109,6 +121,13 @@ func Explore(ctx context.Context, o Options) (*Report, error) {
 	if err := o.normalise(); err != nil {
 		return nil, err
 	}
+	if pr, ok := o.Strategy.(Preparer); ok {
+		prof, err := naturalProfile(ctx, o.Watchdog, o.Scenario, o.Variant, o.Seed)
+		if err != nil {
+			return nil, err
+		}
+		o.Strategy = pr.Prepare(prof)
+	}
 	x := &exploration{o: o, ctx: ctx, start: time.Now()}
 	rep := x.run()
 	rep.Strategy = o.Strategy.Describe()
@@ -129,7 +148,7 @@ func (o *Options) normalise() error {
 		return fmt.Errorf("explore: scenario %q has no variant %q", o.Scenario.Name, o.Variant)
 	}
 	if o.Strategy == nil {
-		o.Strategy = NewRandomWalk()
+		o.Strategy = NewPortfolio()
 	}
 	if o.Execs <= 0 {
 		o.Execs = 1000
@@ -157,7 +176,25 @@ func (o *Options) mine(i int) bool { return i%o.Shards == o.Shard }
 
 func runExec(o *Options, sim *des.Sim, i int) (model.Result, error) {
 	seed := ExecSeed(o.Seed, i)
-	return model.Run(o.Scenario, o.Variant, model.RunConfig{Seed: seed, Chooser: o.Strategy.Chooser(seed), Sim: sim})
+	return model.Run(o.Scenario, o.Variant, model.RunConfig{Seed: seed, Chooser: o.chooser(i), Sim: sim})
+}
+
+// chooser returns the chooser of execution i.
+func (o *Options) chooser(i int) des.Chooser {
+	seed := ExecSeed(o.Seed, i)
+	if ix, ok := o.Strategy.(Indexed); ok {
+		return ix.ChooserAt(i, seed)
+	}
+	return o.Strategy.Chooser(seed)
+}
+
+// newFailure records failing execution i.
+func newFailure(o *Options, i int, r model.Result) Failure {
+	by := o.Strategy.Describe()
+	if ix, ok := o.Strategy.(Indexed); ok {
+		by = ix.MemberAt(i)
+	}
+	return Failure{Exec: i, Seed: r.Seed, By: by, Result: cloneResult(r)}
 }
 
 func countMine(o *Options, upTo int) int {
@@ -194,11 +231,12 @@ func finishFailure(ctx context.Context, o *Options, f *Failure) error {
 	if err := CheckDeterministic(o.Scenario, o.Variant, f.Seed, f.Result.Outcome); err != nil {
 		return fmt.Errorf("execution %d (seed %d): %w", f.Exec, f.Seed, err)
 	}
-	min, res, err := Shrink(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{Context: ctx, Watchdog: o.Watchdog})
+	sh, err := Minimize(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{Context: ctx, Watchdog: o.Watchdog})
 	if err != nil {
 		return fmt.Errorf("shrinking execution %d: %w", f.Exec, err)
 	}
-	return writeFailure(o, f, min, res)
+	f.ShrinkComplete = sh.Complete
+	return writeFailure(o, f, sh.Log, sh.Final)
 }
 
 // writeFailure records the final schedule of f and writes its fail file

@@ -13,16 +13,30 @@ import (
 // 2010) mapped onto wqsim's decisions. Each actor (thread) gets a random
 // distinct priority when first seen; Depth-1 change points are drawn from
 // the first Steps decision points. At a choice among actors (Point.Options)
-// PCT picks the highest-priority one; at an actor's own scheduling point it
-// yields (choice 1: early quantum end) when a higher-priority actor was
-// ready at the last choice; at a change point the current actor drops below
-// every initial priority. Other decisions keep choice 0.
+// PCT picks the highest-priority one; at an actor's own scheduling point
+// (an injection point) it yields (choice 1: early quantum end) when a
+// higher-priority actor was ready at the last choice; at a change point the
+// current actor drops below every initial priority. Other decisions follow
+// otherChoice: workload decisions are drawn uniformly, other kernel
+// perturbations at the random walk's rate (PCT alone never varies them, and
+// a bug that needs a particular workload would be out of its reach).
 //
 // For a bug of depth d among n actors and k steps it finds the bug with
-// probability at least 1/(n·k^(d−1)) per execution (Bound).
+// probability at least 1/(n·k^(d−1)) per execution (Bound). Prepared with
+// the natural run's Profile, k is the natural run's number of decisions and
+// n its number of actors, and Describe prints n, k, d and the bound.
 type PCT struct {
-	Depth int
-	Steps int // k: the horizon change points are drawn from
+	Depth  int
+	Steps  int // k: the horizon change points are drawn from
+	Actors int // n, from the natural run (0: unknown)
+}
+
+// Prepare implements Preparer: k and n come from the natural run.
+func (p *PCT) Prepare(prof *Profile) Strategy {
+	c := *p
+	c.Steps = max(prof.Steps, 1)
+	c.Actors = max(len(prof.Actors), 1)
+	return &c
 }
 
 // NewPCT returns PCT with bug depth d over k steps.
@@ -31,7 +45,10 @@ func NewPCT(d, k int) *PCT { return &PCT{Depth: d, Steps: k} }
 func (p *PCT) Name() string { return "pct" }
 
 func (p *PCT) Describe() string {
-	return fmt.Sprintf("strategy=pct depth=%d steps=%d", p.Depth, p.Steps)
+	if p.Actors == 0 {
+		return fmt.Sprintf("strategy=pct depth=%d steps=%d", p.Depth, p.Steps)
+	}
+	return fmt.Sprintf("strategy=pct d=%d k=%d n=%d bound=1/(n·k^(d−1))=%.3g", p.Depth, p.Steps, p.Actors, p.Bound(p.Actors))
 }
 
 // Bound returns PCT's guaranteed per-execution probability for n actors.
@@ -127,8 +144,8 @@ func (c *pctChooser) Choose(p des.Point, n int) int {
 		c.last = p.Options[best]
 		return best
 	}
-	if p.Actor == 0 || n < 2 {
-		return 0
+	if !isOwnPoint(p) {
+		return otherChoice(c.rng, p, n)
 	}
 	c.last = p.Actor
 	if c.tick(p.Actor) {

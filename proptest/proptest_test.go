@@ -43,7 +43,7 @@ func TestStrategiesFindPlantedRace(t *testing.T) {
 		})
 	}
 	_, err := proptest.NewStrategy("nope")
-	assert.ErrorContains(t, err, "choose one of random, pct, bounded, exhaustive")
+	assert.ErrorContains(t, err, "choose one of portfolio, random, pct, pos, surw, fest, bounded, exhaustive")
 }
 
 func TestCorrectVariantSurvives(t *testing.T) {

@@ -56,19 +56,42 @@ type ShrinkOptions struct {
 	Watchdog time.Duration
 }
 
-// Shrink minimises a failing decision log: it tries zeroing, then deleting,
-// chunks of the non-zero decisions (halving the chunk size, as delta
-// debugging does),
-// then lowering single choices, keeping every candidate whose replay (a
-// guided run that follows the log while it matches and takes choice 0
-// after) fails with the same Signature. The result is re-recorded from the
-// last successful run and has no trailing zero decisions.
+// Shrunk is the result of minimising a failing decision log.
+type Shrunk struct {
+	Log   []des.Decision // the minimal log, without trailing zero decisions
+	Final model.Result   // the outcome of replaying Log
+	// Complete reports that shrinking finished: Log is 1-minimal (zeroing
+	// any one of its perturbations no longer fails the same way). False
+	// means the run or time budget, the context or the watchdog cut it
+	// short: Log still fails the same way but may keep perturbations it
+	// does not need.
+	Complete bool
+	Runs     int // candidate executions spent
+}
+
+// Shrink minimises a failing decision log; see Minimize.
+func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) ([]des.Decision, model.Result, error) {
+	r, err := Minimize(s, variant, seed, log, opts)
+	return r.Log, r.Final, err
+}
+
+// Minimize shrinks a failing decision log to a 1-minimal one. Every
+// candidate is replayed (a guided run that follows the log while it matches
+// and takes choice 0 after) and kept when it fails with the same Signature;
+// an accepted candidate is re-recorded from its run, without trailing zero
+// decisions. The passes, in order: the natural schedule alone; each
+// perturbation alone (most bugs need one, and delta debugging can miss the
+// one that matters when others mask it); delta debugging — zeroing, then
+// deleting, chunks of perturbations, halving the chunk size — alternating
+// a positional and an anchored parametrization until neither helps;
+// lowering single choices; and last a pass that zeroes each remaining
+// perturbation alone, starting over after every success, until none can go.
 //
 // Shrinking runs on a goroutine of its own so that it always comes back:
 // within half a second of Context being done, or when a candidate run
-// exceeds the watchdog, Shrink returns the smallest failing log found so
-// far (the candidate's goroutine is abandoned).
-func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) ([]des.Decision, model.Result, error) {
+// exceeds the watchdog, Minimize returns the smallest failing log found so
+// far with Complete false (the candidate's goroutine is abandoned).
+func Minimize(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) (Shrunk, error) {
 	if opts.MaxRuns == 0 {
 		opts.MaxRuns = 2000
 	}
@@ -82,15 +105,14 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 		opts.Watchdog = DefaultWatchdog
 	}
 	type out struct {
-		log []des.Decision
-		res model.Result
+		r   Shrunk
 		err error
 	}
 	sw := &shrinkWatch{}
 	done := make(chan out, 1)
 	go func() {
-		l, r, err := shrink(s, variant, seed, log, opts, sw)
-		done <- out{l, r, err}
+		r, err := shrink(s, variant, seed, log, opts, sw)
+		done <- out{r, err}
 	}()
 	tick := time.NewTicker(watchTick(opts.Watchdog))
 	defer tick.Stop()
@@ -98,7 +120,7 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	for {
 		select {
 		case o := <-done:
-			return o.log, o.res, o.err
+			return o.r, o.err
 		case now := <-tick.C:
 			if opts.Context.Err() != nil && cancelled.IsZero() {
 				cancelled = now
@@ -107,9 +129,9 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 			late := started != 0 && now.Sub(time.Unix(0, started)) >= opts.Watchdog
 			if late || (!cancelled.IsZero() && now.Sub(cancelled) >= 500*time.Millisecond) {
 				if st := sw.best.Load(); st != nil {
-					return st.log, st.res, nil
+					return Shrunk{Log: st.log, Final: st.res}, nil
 				}
-				return nil, model.Result{}, fmt.Errorf("shrink: interrupted before the log was replayed once")
+				return Shrunk{}, fmt.Errorf("shrink: interrupted before the log was replayed once")
 			}
 		}
 	}
@@ -134,7 +156,7 @@ func (w *shrinkWatch) run(f func() (model.Result, error)) (model.Result, error) 
 	return f()
 }
 
-func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions, sw *shrinkWatch) ([]des.Decision, model.Result, error) {
+func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions, sw *shrinkWatch) (Shrunk, error) {
 	sim := des.New(des.Config{})
 	defer sim.Close()
 	try := func(cand []des.Decision) (model.Result, error) {
@@ -144,12 +166,12 @@ func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	}
 	best, err := try(log)
 	if err != nil {
-		return nil, best, err
+		return Shrunk{Final: best}, err
 	}
 	best = cloneResult(best) // the Sim is reused: keep our own copy
 	want := Signature(best.Outcome.Err)
 	if want == "ok" {
-		return nil, best, fmt.Errorf("shrink: the log does not fail when replayed")
+		return Shrunk{Final: best}, fmt.Errorf("shrink: the log does not fail when replayed")
 	}
 	cur := trimZeros(best.Outcome.Decisions)
 	sw.best.Store(&shrinkState{cur, best})
@@ -159,28 +181,79 @@ func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 		})
 	}
 	ctx := opts.Context
-	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx, watch: sw}
-	// Alternate two parametrizations until neither helps: positional (a
-	// decision is its index in the log) and anchored (a perturbation is tied
-	// to its actor's own scheduling points, so removing an early one does
-	// not slide the later ones onto different points).
-	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx, watch: sw}
+	// Two parametrizations share one budget: positional (a decision is its
+	// index in the log) and anchored (a perturbation is tied to its actor's
+	// own scheduling points, so removing an early one does not slide the
+	// later ones onto different points).
+	runs := 0
+	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx, watch: sw, runs: &runs}
+	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx, watch: sw, runs: &runs}
+	cur, best = sh.alone(anch, cur, best)
 	for {
 		before := nonZero(cur)
 		cur, best = sh.zeroChunks(cur, best)
 		cur, best = anch.zeroChunks(cur, best)
-		if nonZero(cur) >= before || sh.spent() || anch.spent() {
+		if nonZero(cur) >= before || sh.spent() {
 			break
 		}
 	}
 	cur, best = sh.lowerEach(cur, best)
-	return cur, best, nil
+	cur, best, done := sh.oneMinimal(cur, best)
+	return Shrunk{Log: cur, Final: best, Complete: done, Runs: runs}, nil
+}
+
+// alone tries the natural schedule, then each perturbation of cur on its
+// own (positional, then anchored), and returns the first that still fails.
+func (s *shrinker) alone(anch *shrinker, cur []des.Decision, best model.Result) ([]des.Decision, model.Result) {
+	idx := nonZeroIndexes(cur)
+	if len(idx) <= 1 {
+		return cur, best
+	}
+	if r, ok := s.attempt(nil); ok {
+		return trimZeros(r.Outcome.Decisions), r
+	}
+	for _, i := range idx {
+		if s.spent() {
+			break
+		}
+		only := zeroAt(cur, idx)
+		only[i].Choice = cur[i].Choice
+		if r, ok := s.attempt(only); ok {
+			return trimZeros(r.Outcome.Decisions), r
+		}
+		if r, ok := anch.attempt(only); ok {
+			return trimZeros(r.Outcome.Decisions), r
+		}
+	}
+	return cur, best
+}
+
+// oneMinimal zeroes each perturbation of cur alone, starting over after
+// every success, until a whole pass removes none: then no single
+// perturbation can go (1-minimal) and it reports true. It reports false
+// when the budget ran out first.
+func (s *shrinker) oneMinimal(cur []des.Decision, best model.Result) ([]des.Decision, model.Result, bool) {
+	for {
+		removed := false
+		for _, i := range nonZeroIndexes(cur) {
+			if s.spent() {
+				return cur, best, false
+			}
+			if r, ok := s.attempt(zeroAt(cur, []int{i})); ok {
+				cur, best, removed = trimZeros(r.Outcome.Decisions), r, true
+				break
+			}
+		}
+		if !removed {
+			return cur, best, true
+		}
+	}
 }
 
 type shrinker struct {
 	try      func([]des.Decision) (model.Result, error)
 	want     string
-	runs     int
+	runs     *int // shared by the parametrizations
 	max      int
 	deadline time.Time
 	ctx      context.Context
@@ -188,12 +261,12 @@ type shrinker struct {
 }
 
 func (s *shrinker) spent() bool {
-	return s.runs >= s.max || time.Now().After(s.deadline) || s.ctx.Err() != nil
+	return *s.runs >= s.max || time.Now().After(s.deadline) || s.ctx.Err() != nil
 }
 
 // attempt runs cand and reports whether it still fails the same way.
 func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {
-	s.runs++
+	*s.runs++
 	r, err := s.try(cand)
 	if err != nil || Signature(r.Outcome.Err) != s.want {
 		return r, false

@@ -36,14 +36,24 @@ func ExecSeed(base uint64, i int) uint64 {
 	return z ^ (z >> 31)
 }
 
-// StrategyNames lists the names NewStrategy accepts.
-var StrategyNames = []string{"random", "pct", "bounded", "exhaustive"}
+// StrategyNames lists the names NewStrategy accepts; the first is the
+// default.
+var StrategyNames = []string{"portfolio", "random", "pct", "pos", "surw", "fest", "bounded", "exhaustive"}
 
-// NewStrategy builds a strategy by name with default parameters.
+// NewStrategy builds a strategy by name with default parameters; "" is the
+// default, the portfolio.
 func NewStrategy(name string) (Strategy, error) {
 	switch name {
-	case "random", "":
+	case "portfolio", "":
+		return NewPortfolio(), nil
+	case "random":
 		return NewRandomWalk(), nil
+	case "pos":
+		return NewPOS(), nil
+	case "surw":
+		return NewSURW(), nil
+	case "fest":
+		return NewFest(), nil
 	case "pct":
 		return NewPCT(3, 2000), nil
 	case "bounded":

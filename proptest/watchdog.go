@@ -115,6 +115,9 @@ func (w *watched) Choose(p des.Point, n int) int {
 }
 
 // Err implements des.Failer.
+// WantsAccess passes the wrapped chooser's request for access reports on.
+func (w *watched) WantsAccess() bool { return des.WantsAccess(w.chooser) }
+
 func (w *watched) Err() error {
 	if w.failer != nil {
 		return w.failer.Err()

@@ -175,7 +175,9 @@ func TestCriticalQueueGrowsOnInsert(t *testing.T) {
 	assert.Regexp(t, `grow-on-insert +CriticalWorkQueue`, r.trace.String())
 	assert.Equal(t, 1, r.sys.Queue(queues.CriticalWorkQueue).Created)
 
-	r = newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+	perCPU := wiCPUs(2)
+	perCPU.Policy = kernel.NewPerProcessorDispatcher()
+	r = newWIRig(t, perCPU, queues.DefaultPoolConfig())
 	ranAt = exhaustion(r, queues.CriticalWorkQueue, 5)
 	require.NoError(t, r.run(t).Err)
 	assert.Greater(t, *ranAt, des.Time(2*des.Second), "grown by the deadlock pass")

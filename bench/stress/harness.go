@@ -114,12 +114,15 @@ var errHang = errors.New("hang: goroutines still blocked after the watchdog")
 
 // program is one execution of a ported program.
 type program struct {
-	name string // the scenario:variant it mirrors
-	run  func(e *env)
+	name  string // the scenario:variant it mirrors
+	run   func(e *env)
+	hangs bool // the bug is a deadlock or lost wakeup: a watchdog expiry is a hit
 }
 
-// once runs p once and reports its failure; a run that does not finish
-// within watchdog is a hang (its goroutines are left blocked).
+// once runs p once and reports its failure. For a program whose bug is a
+// hang, a run that does not finish within watchdog is that hang (its
+// goroutines are left blocked); any other program is waited for, however
+// slow the loaded host makes it.
 func once(p program, plain, gosched bool, watchdog time.Duration) error {
 	e := &env{plain: plain, gosched: gosched}
 	done := make(chan struct{})
@@ -128,6 +131,10 @@ func once(p program, plain, gosched bool, watchdog time.Duration) error {
 		e.wg.Wait()
 		close(done)
 	}()
+	if !p.hangs {
+		<-done
+		return e.err
+	}
 	select {
 	case <-done:
 	case <-time.After(watchdog):

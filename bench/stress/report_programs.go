@@ -12,14 +12,14 @@ import (
 // doc for the report it follows.
 func reportPrograms() []program {
 	return []program{
-		{"ebpf-4790:double-remove", ebpf4790},
-		{"usbip-188:reused-item", usbip188},
-		{"cldflt-csq:free-while-held", cldflt},
-		{"zephyr-35225:dequeue-window", zephyr35225},
-		{"zephyr-51872:ignore-failed-cancel", zephyr51872},
-		{"nuttx-7065:cancel-outside-lock", nuttx7065},
-		{"nuttx-10668:async-cancel", nuttx10668},
-		{"serial-217:cancel-routine-set", serial217},
+		{name: "ebpf-4790:double-remove", run: ebpf4790},
+		{name: "usbip-188:reused-item", run: usbip188, hangs: true},
+		{name: "cldflt-csq:free-while-held", run: cldflt},
+		{name: "zephyr-35225:dequeue-window", run: zephyr35225},
+		{name: "zephyr-51872:ignore-failed-cancel", run: zephyr51872},
+		{name: "nuttx-7065:cancel-outside-lock", run: nuttx7065},
+		{name: "nuttx-10668:async-cancel", run: nuttx10668},
+		{name: "serial-217:cancel-routine-set", run: serial217},
 	}
 }
 

@@ -153,7 +153,7 @@ func wsq(variant string) func(e *env) {
 // The ConVul CVE programs (see model/sct/convul.go) in Go.
 func cvePrograms() []program {
 	return []program{
-		{"cve-2009-3547:bug", func(e *env) {
+		{name: "cve-2009-3547:bug", run: func(e *env) {
 			var iMutex sync.Mutex
 			pipe := &block{}
 			var ptr *block = pipe
@@ -177,7 +177,7 @@ func cvePrograms() []program {
 				iMutex.Unlock()
 			})
 		}},
-		{"cve-2016-7911:bug", func(e *env) {
+		{name: "cve-2016-7911:bug", run: func(e *env) {
 			var taskLock sync.Mutex
 			ioc := &block{}
 			ptr := e.word(1)
@@ -194,7 +194,7 @@ func cvePrograms() []program {
 				}
 			})
 		}},
-		{"cve-2017-15265:bug", func(e *env) {
+		{name: "cve-2017-15265:bug", run: func(e *env) {
 			var ports sync.Mutex
 			port := &block{}
 			listed := e.word(0)
@@ -216,7 +216,7 @@ func cvePrograms() []program {
 				}
 			})
 		}},
-		{"cve-2015-7550:bug", func(e *env) {
+		{name: "cve-2015-7550:bug", run: func(e *env) {
 			var sem sync.RWMutex
 			revoked := e.word(0)
 			payload := &block{}
@@ -237,7 +237,7 @@ func cvePrograms() []program {
 				sem.RUnlock()
 			})
 		}},
-		{"cve-2013-1792:bug", func(e *env) {
+		{name: "cve-2013-1792:bug", run: func(e *env) {
 			var mu sync.Mutex
 			uid, session := e.word(0), e.word(0)
 			install := func() {

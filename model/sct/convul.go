@@ -135,7 +135,7 @@ func setupCVE20167911(env *model.Env) error {
 	taskLock := p.k.KeInitializeSpinLock("cve-2016-7911 task_lock")
 	var ioc *ref
 	var block *kernel.PoolBlock
-	freed := false                                                                            // model-only
+	freed, between := false, false                                                            // model-only
 	spawnPair(p, func() { ioc = p.newRef("io_context", "IoCx"); block = ioc.block }, func() { // exit_io_context, running first: the task is exiting
 		p.k.Compute(2 * des.Microsecond)
 		old := p.k.KeAcquireSpinLock(taskLock)
@@ -143,6 +143,9 @@ func setupCVE20167911(env *model.Env) error {
 		p.k.KeReleaseSpinLock(taskLock, old)
 		p.k.ExFreePool(ioc.block)
 		freed = true
+		if between { // the reader sits between its check and its read (maybe at the read's own scheduling point)
+			env.Hit(markCve20167911ContextFreedBetween)
+		}
 	}, func() { // get_task_ioprio
 		if env.Is("correct") {
 			old := p.k.KeAcquireSpinLock(taskLock)
@@ -153,6 +156,7 @@ func setupCVE20167911(env *model.Env) error {
 			return
 		}
 		if b := ioc.load(); b != nil {
+			between = true
 			if freed {
 				env.Hit(markCve20167911ContextFreedBetween)
 			}
@@ -161,6 +165,7 @@ func setupCVE20167911(env *model.Env) error {
 				env.Hit(markCve20167911ContextFreedBetween)
 			}
 			p.deref(b, "get_task_ioprio ioc->ioprio")
+			between = false
 		}
 	}, &block)
 	return nil
