@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/wqsim/wqsim/des"
-	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
@@ -91,33 +90,8 @@ func parseShard(s string) (int, int, error) {
 	return i, n, nil
 }
 
-// outcomeCode maps a run's outcome to its exit code.
-func outcomeCode(err error) int {
-	var bc *kernel.BugCheck
-	var dl *kernel.Deadlock
-	var inv *model.InvariantError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &bc):
-		return exitBugCheck
-	case errors.As(err, &dl):
-		return exitDeadlock
-	case errors.As(err, new(*kernel.Leak)):
-		return exitLeak
-	case errors.As(err, new(*kernel.Livelock)), errors.As(err, new(*des.BudgetError)):
-		return exitLivelock
-	case errors.As(err, &inv):
-		return exitInvariant
-	case errors.As(err, new(*des.PanicError)):
-		return exitPanic
-	case errors.As(err, new(*des.ReplayMismatch)):
-		return exitMismatch
-	case errors.As(err, new(*proptest.StuckError)):
-		return exitStuck
-	}
-	return exitInternal
-}
+// outcomeCode maps a run's outcome to its exit code: its class's.
+func outcomeCode(err error) int { return des.Classify(err).ExitCode() }
 
 func outcomeLine(err error) string {
 	if err == nil {

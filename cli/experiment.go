@@ -22,9 +22,11 @@ func experimentFlags() (*flag.FlagSet, *experimentOpts) {
 	fs := newFlagSet("experiment",
 		"usage: wqsim experiment FILE [-o OUTDIR] [--parallel N] [--scale F]",
 		"  runs every workload × dispatcher × pool × seed of the JSON experiment FILE and writes",
-		"  OUTDIR/results.csv (one row per cell, one aggregate row per workload × policy) and",
-		"  the plots cdf-WORKLOAD and bars-WORKLOAD as .png and .svg; example:",
-		"  bench/experiments/pools.json")
+		"  OUTDIR/results.csv (one row per cell, one aggregate row per workload × policy), the",
+		"  plots cdf-WORKLOAD and bars-WORKLOAD as .png and .svg and, for real-time tasks,",
+		"  tasks.csv and rt-WORKLOAD; an acceptance-ratio file writes acceptance.csv and",
+		"  acceptance.png|svg; examples: bench/experiments/pools.json, realtime.json,",
+		"  rm-acceptance.json")
 	fs.StringVar(&o.out, "o", "", "output directory (default out/NAME, NAME the experiment's name)")
 	fs.IntVar(&o.parallel, "parallel", 0, "cells run at once (default: all cores); results do not depend on it")
 	fs.Float64Var(&o.scale, "scale", 1, "multiply every workload's duration, e.g. 0.1 for a quick look")

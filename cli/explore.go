@@ -39,7 +39,7 @@ func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	o := &exploreOpts{}
 	fs := newFlagSet("explore", "usage: wqsim explore [SCENARIO[:VARIANT]] [flags]   (default "+defaultExplore+")")
 	fs.StringVar(&o.strategy, "strategy", "portfolio", strings.Join(proptest.StrategyNames, "|"))
-	fs.IntVar(&o.execs, "execs", 10000, "executions to run (all shards together)")
+	fs.IntVar(&o.execs, "execs", proptest.DefaultExecs, "executions to run (all shards together)")
 	fs.DurationVar(&o.dur, "time", 0, "stop after this wall-clock time (e.g. 30s); 0 = no limit")
 	fs.IntVar(&o.parallel, "parallel", runtime.GOMAXPROCS(0), "executions run in parallel")
 	fs.StringVar(&o.shard, "shard", "0/1", "run shard i of n: executions with index%n == i")

@@ -20,6 +20,7 @@ Commands:
   explain FILE                  a fail file beside the natural run: what had to
                                 happen differently, where the runs part
   experiment FILE               compare scheduling and worker-pool policies
+  merge DIR...                  combine the shards of one exploration (--shard i/n)
   help [COMMAND]                this text, or a command's flags
 
 Examples:
@@ -33,9 +34,11 @@ Examples:
   wqsim experiment bench/experiments/pools.json -o out/
 
 Exit codes:
-  0 no failure   2 bad input   3 wqsim error   10 bug check   11 deadlock/hang
-  12 leak   13 livelock (step budget)   14 invariant   15 panic in driver code
-  16 replay mismatch   17 stuck (watchdog)   130 interrupted
+  0 no failure   2 bad input   3 wqsim error   10 bug check   11 deadlock or hang
+  12 leak   13 livelock (budget)   14 invariant   15 panic in driver code
+  16 replay mismatch   17 stuck (watchdog)   18 contract violation
+  19 filter verifier violation   20 cancel-safe queue corruption
+  21 uncontrolled nondeterminism   130 interrupted
 `
 
 func cmdHelp(args []string, w io.Writer) error {
@@ -62,4 +65,5 @@ var flagSets = map[string]func() *flag.FlagSet{
 	"explain":    func() *flag.FlagSet { f, _ := explainFlags(); return f },
 	"experiment": func() *flag.FlagSet { f, _ := experimentFlags(); return f },
 	"list":       listFlags,
+	"merge":      func() *flag.FlagSet { return newFlagSet("merge", mergeUsage()...) },
 }

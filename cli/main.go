@@ -14,20 +14,20 @@ import (
 	"github.com/wqsim/wqsim/proptest"
 )
 
-// Exit codes, fixed per outcome kind (documented in README and `wqsim help`).
+// Exit codes: those of the command line itself, then one per outcome class,
+// declared once with the classes in des (des.Class.ExitCode; README "Exit
+// codes" and `wqsim help` list them).
 const (
 	exitOK          = 0
-	exitUsage       = 2  // bad flags, arguments or input files
-	exitInternal    = 3  // wqsim itself failed (I/O error writing output)
-	exitBugCheck    = 10 // a simulated bug check
-	exitDeadlock    = 11 // deadlock or hang
-	exitLeak        = 12 // leaked IRP, pool block or work item
-	exitLivelock    = 13 // step budget exceeded
-	exitInvariant   = 14 // a scenario invariant failed
-	exitPanic       = 15 // a Go panic inside simulated code
-	exitMismatch    = 16 // strict replay diverged
-	exitStuck       = 17 // an execution did not yield within the watchdog limit
+	exitUsage       = 2 // bad flags, arguments or input files
 	exitInterrupted = 130
+)
+
+var (
+	exitInternal  = des.ClassInternal.ExitCode()
+	exitInvariant = des.ClassInvariant.ExitCode()
+	exitMismatch  = des.ClassReplayMismatch.ExitCode()
+	exitStuck     = des.ClassStuck.ExitCode()
 )
 
 // Main runs the wqsim command line with args (without the program name)
@@ -107,6 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdTrace(ctx, args, stdout)
 	case "explain":
 		err = cmdExplain(ctx, args, stdout)
+	case "merge":
+		err = cmdMerge(args, stdout)
 	case "experiment":
 		err = cmdExperiment(ctx, args, stdout)
 	case "help", "-h", "--help":

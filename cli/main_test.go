@@ -26,6 +26,21 @@ func TestList(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "lostupdate:racy")
 	assert.Contains(t, out, "lostcancel:test-then-set")
+	// The built-in set includes the suite of other people's bugs and the
+	// bug reports (registered by cli/builtin.go), with their origins.
+	assert.Contains(t, out, "sct-reorder:n100")
+	assert.Contains(t, out, "cve-2017-15265:bug")
+	assert.Contains(t, out, "ebpf-4790:double-remove")
+	assert.Contains(t, out, "github.com/mc-imperial/sctbench")
+}
+
+// A suite program explores, fails and replays through the CLI like a
+// built-in scenario.
+func TestExploreSuiteProgram(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := wqsim(t, "explore", "sct-account:bug", "--execs", "2000", "--faildir", dir, "--seed", "1")
+	assert.Equal(t, exitInvariant, code, out)
+	assert.Contains(t, out, "account: checker ran after both updates")
 }
 
 func TestRunPrintsTraceAndOutcome(t *testing.T) {

@@ -55,7 +55,7 @@ var layerRules = []layerRule{
 	{layer: "kernel", allowed: []string{"des"}, text: "kernel imports only des"},
 	{layer: "queues", allowed: []string{"kernel", "des"}, text: "queues imports only kernel and des"},
 	{layer: "model", allowed: []string{"queues", "kernel", "des"}, text: "model imports only queues, kernel and des"},
-	{layer: "proptest", allowed: []string{"model", "queues", "kernel", "des", "internal"}, text: "proptest imports only model, queues, kernel, des and internal"},
+	{layer: "proptest", allowed: []string{"model", "queues", "kernel", "des", "timeline", "internal"}, text: "proptest imports only model, queues, kernel, des, timeline and internal"},
 	{layer: "internal", text: "internal imports no wqsim package"},
 	{layer: "timeline", allowed: []string{"kernel", "des", "internal"}, text: "timeline imports only kernel, des and internal"},
 	{layer: "lab", allowed: []string{"queues", "kernel", "des", "internal"}, text: "lab imports only queues, kernel, des and internal"},

@@ -171,3 +171,33 @@ func (l *Livelock) Error() string {
 }
 
 func (l *Livelock) Unwrap() error { return l.Budget }
+
+// Class implements des.Finding.
+func (b *BugCheck) Class() des.Class { return des.ClassBugCheck }
+
+// Signature implements des.Finding: the bug-check code.
+func (b *BugCheck) Signature() string { return fmt.Sprintf("bugcheck 0x%X", b.Code) }
+
+// Class implements des.Finding.
+func (d *Deadlock) Class() des.Class { return des.ClassDeadlock }
+
+// Signature implements des.Finding: "deadlock" with a wait-for cycle,
+// "hang" without.
+func (d *Deadlock) Signature() string {
+	if len(d.Cycle) > 0 {
+		return "deadlock"
+	}
+	return "hang"
+}
+
+// Class implements des.Finding.
+func (l *Leak) Class() des.Class { return des.ClassLeak }
+
+// Signature implements des.Finding.
+func (l *Leak) Signature() string { return "leak" }
+
+// Class implements des.Finding.
+func (l *Livelock) Class() des.Class { return des.ClassLivelock }
+
+// Signature implements des.Finding.
+func (l *Livelock) Signature() string { return "livelock" }

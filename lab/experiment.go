@@ -46,15 +46,15 @@ type Experiment struct {
 	// Seeds seed the workload random streams: one cell per seed.
 	Seeds []uint64 `json:"seeds"`
 	// Workloads to run.
-	Workloads []Workload `json:"workloads"`
+	Workloads []Workload `json:"workloads,omitempty"`
 	// Dispatchers are kernel dispatcher policies: "nt" (the NT dispatcher
 	// with Windows client defaults), "nt-percpu" (the same rules with
 	// per-processor ready queues), "nt-server" (server quantum, 36
 	// units), "nt-noboost" (no wait-completion boosts), "fifo" (one FIFO
 	// ready queue, no preemption: a run-to-block baseline).
-	Dispatchers []string `json:"dispatchers"`
+	Dispatchers []string `json:"dispatchers,omitempty"`
 	// Pools are executive worker-pool configurations.
-	Pools []Pool `json:"pools"`
+	Pools []Pool `json:"pools,omitempty"`
 	// Acceptance makes the file an acceptance-ratio experiment (see
 	// Acceptance) instead of workloads × policies.
 	Acceptance *Acceptance `json:"acceptance,omitempty"`

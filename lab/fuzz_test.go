@@ -10,10 +10,10 @@ import (
 
 // FuzzParseExperiment feeds arbitrary bytes to the experiment parser. It
 // must never panic; it either returns an Errors whose every entry says
-// something, or an experiment that validates, has cells to run, and
-// survives a JSON round trip unchanged.
+// something, or an experiment that validates, has cells (or acceptance
+// points) to run, and survives a JSON round trip unchanged.
 //
-//	go test ./cmd/wqsim/internal/lab -run '^$' -fuzz FuzzParseExperiment -fuzztime 60s
+//	go test ./lab -run '^$' -fuzz FuzzParseExperiment -fuzztime 60s
 func FuzzParseExperiment(f *testing.F) {
 	if src, err := os.ReadFile(examplePath); err == nil {
 		f.Add(src)
@@ -21,6 +21,11 @@ func FuzzParseExperiment(f *testing.F) {
 	f.Add([]byte(valid))
 	f.Add([]byte(mm1))
 	f.Add([]byte(blocking))
+	f.Add([]byte(rtExperiment))
+	f.Add([]byte(`{"name": "r", "seeds": [1], "dispatchers": ["nt"], "pools": [{"policy": "fixed"}],
+	  "workloads": [{"name": "m", "processors": 2, "rt_app": ` + rtAppExample + `}]}`))
+	f.Add([]byte(`{"name": "acc", "seeds": [1], "acceptance": {"tasks": [3], "sets": 2, "utilization_min": 0.6,
+	  "utilization_max": 0.7, "utilization_step": 0.1, "period_min": "2ms", "period_max": "20ms", "simulate": true}}`))
 	for _, s := range []string{
 		"", "{}", "[]", "null", `{"name": 1}`, `{"seeds": [1e400]}`, `{"workloads": [{"duration": "1.5.5s"}]}`,
 		strings.Replace(valid, `"rate": 100`, `"rate": -3`, 1),
@@ -50,8 +55,11 @@ func FuzzParseExperiment(f *testing.F) {
 		if err := e.Validate(); err != nil {
 			t.Fatalf("parsed experiment does not validate: %v", err)
 		}
-		if len(e.cells(1)) == 0 {
+		if e.Acceptance == nil && len(e.cells(1)) == 0 {
 			t.Fatal("a valid experiment has no cells")
+		}
+		if a := e.Acceptance; a != nil && len(a.utilizations()) == 0 {
+			t.Fatal("a valid acceptance experiment has no points")
 		}
 		b, err := json.Marshal(e)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
 )
 
 // rtExperiment is a one-processor machine with three RM tasks (U = 0.7)
@@ -282,3 +283,38 @@ func TestAcceptanceExperiment(t *testing.T) {
 	_, err = Parse([]byte(strings.Replace(src, `"seeds": [1, 2],`, `"seeds": [1, 2], "dispatchers": ["nt"],`, 1)))
 	assert.ErrorContains(t, err, "an acceptance-ratio experiment has no workloads, dispatchers or pools")
 }
+
+// A pool policy registered from outside the lab is usable by name, gets
+// its pool entry (limit), and drives the worker pool: "never" grows no
+// thread, so the blocking stream of the critical queue waits for the 5
+// static workers, as the built-in "fixed" policy does.
+func TestRegisteredPoolPolicy(t *testing.T) {
+	var gotLimit int
+	RegisterPool("test-never", "never grows", func(p Pool) queues.PoolPolicy {
+		if p.Limit != nil {
+			gotLimit = *p.Limit
+		}
+		return neverGrow{}
+	})
+	t.Cleanup(func() { pools = pools[:len(pools)-1] })
+	src := `{"name": "p", "seeds": [1], "dispatchers": ["nt"],
+	  "pools": [{"policy": "test-never", "limit": 7}, {"policy": "fixed"}, {"policy": "grow-on-demand"}],
+	  "workloads": [{"name": "w", "processors": 2, "duration": "200ms",
+	    "streams": [{"queue": "CriticalWorkQueue", "arrivals": {"process": "poisson", "rate": 1100},
+	      "service": {"dist": "constant", "mean": "200us"},
+	      "blocking": {"fraction": 1, "time": {"dist": "constant", "mean": "4ms"}}}]}]}`
+	r := runRT(t, src)
+	assert.Equal(t, 7, gotLimit)
+	never, fixed, grow := r.Aggregates[0], r.Aggregates[1], r.Aggregates[2]
+	assert.Equal(t, "nt/test-never", never.Policy)
+	assert.Zero(t, never.DynCreated)
+	assert.Equal(t, fixed.Lat, never.Lat, "never growing is the fixed pool")
+	assert.Positive(t, grow.DynCreated)
+}
+
+type neverGrow struct{}
+
+func (neverGrow) Name() string                        { return "never" }
+func (neverGrow) GrowOnInsert(queues.QueueState) bool { return false }
+func (neverGrow) GrowOnPass(queues.QueueState) bool   { return false }
+func (neverGrow) Periodic() bool                      { return false }

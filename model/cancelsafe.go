@@ -58,7 +58,7 @@ func init() {
 }
 
 type csFilter struct {
-	fltFilter
+	*Minifilter
 	inst     *fltmgr.FLT_INSTANCE
 	q        fltmgr.FLT_CALLBACK_DATA_QUEUE
 	list     cbdqList // q's storage and lock (a fast mutex, as in the sample)
@@ -77,18 +77,19 @@ type csFilter struct {
 
 func setupCancelSafe(env *Env) error {
 	k := env.K
-	b, vol, err := newFltFilter(env)
+	b, err := NewMinifilter(env)
 	if err != nil {
 		return err
 	}
-	cs := &csFilter{fltFilter: b}
+	vol := b.Volume
+	cs := &csFilter{Minifilter: b}
 	cs.list = cbdqList{k: k, mutex: k.ExInitializeFastMutex("cancelsafe queue")}
 	cs.spin = k.KeInitializeSpinLock("cancelsafe list")
 	cs.workers = k.NewCell("worker present", 0)
 	cs.teardown = k.KeInitializeEvent("cancelsafe teardown", kernel.NotificationEvent, false)
 	cs.entered = k.KeInitializeEvent("read1.0 pre-op entered", kernel.NotificationEvent, false)
 	cs.victimEntered = k.KeInitializeEvent("victim pre-op entered", kernel.NotificationEvent, false)
-	if err := cs.register("cancelsafe", 100, cs.registration()); err != nil {
+	if err := cs.Register("cancelsafe", 100, cs.registration()); err != nil {
 		return err
 	}
 	csWorkload(env, cs, vol)
@@ -109,12 +110,12 @@ func (cs *csFilter) registration() *fltmgr.FLT_REGISTRATION {
 func (cs *csFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	cs.inst = objs.Instance
 	cs.list.k.InitializeListHead(&cs.list.head)
-	return cs.fm.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.list.removeIo, cs.list.peekNextIo, cs.list.acquire, cs.list.release, cs.completeCanceledIo)
+	return cs.FM.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.list.removeIo, cs.list.peekNextIo, cs.list.acquire, cs.list.release, cs.completeCanceledIo)
 }
 
 // preRead is §7.1 step 2.
 func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATED_OBJECTS, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
-	k := cs.k
+	k := cs.K
 	if !fltmgr.FLT_IS_IRP_OPERATION(data) {
 		return fltmgr.FLT_PREOP_DISALLOW_FASTIO
 	}
@@ -134,24 +135,24 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
 	}
 	data.QueueContext[1] = ctx
-	if cs.env.Is("lost-cancel") {
+	if cs.Env.Is("lost-cancel") {
 		return cs.preReadOwnList(data)
 	}
 	tok := &fltmgr.FLT_CALLBACK_DATA_QUEUE_IO_CONTEXT{}
 	data.QueueContext[0] = tok
-	st := cs.fm.FltCbdqInsertIo(&cs.q, data, tok, nil)
+	st := cs.FM.FltCbdqInsertIo(&cs.q, data, tok, nil)
 	switch {
 	case st == kernel.STATUS_SUCCESS:
-		if cs.env.Is("touch-after-insert") {
+		if cs.Env.Is("touch-after-insert") {
 			if ctx.Freed() {
-				cs.env.Hit(markCsCancelInInsert)
+				cs.Env.Hit(markCsCancelInInsert)
 			}
 			k.AccessPool(ctx, "pre-read after FltCbdqInsertIo") // §2.7H: must not touch data now
 		}
 		return fltmgr.FLT_PREOP_PENDING
 	case st == kernel.STATUS_FLT_CBDQ_DISABLED:
-		cs.env.Hit(markCsInsertDisabled)
-		if cs.env.Is("ignore-disabled") {
+		cs.Env.Hit(markCsInsertDisabled)
+		if cs.Env.Is("ignore-disabled") {
 			return fltmgr.FLT_PREOP_PENDING // nobody will ever complete it
 		}
 	}
@@ -174,7 +175,7 @@ func (cs *csFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT
 // and no worker is present. On failure the fixed sample puts the counter
 // back to 0; the pre-2016 sample did not, orphaning later requests.
 func (cs *csFilter) startWorker(wasEmpty bool) kernel.NTSTATUS {
-	k, fm := cs.k, cs.fm
+	k, fm := cs.K, cs.FM
 	if !wasEmpty || k.InterlockedIncrement(cs.workers) != 1 {
 		return kernel.STATUS_SUCCESS
 	}
@@ -188,8 +189,8 @@ func (cs *csFilter) startWorker(wasEmpty bool) kernel.NTSTATUS {
 	if st == kernel.STATUS_SUCCESS {
 		return st
 	}
-	if cs.env.Is("worker-orphan") {
-		cs.env.Hit(markCsWorkerOrphan)
+	if cs.Env.Is("worker-orphan") {
+		cs.Env.Hit(markCsWorkerOrphan)
 	} else {
 		k.InterlockedDecrement(cs.workers)
 	}
@@ -198,7 +199,7 @@ func (cs *csFilter) startWorker(wasEmpty bool) kernel.NTSTATUS {
 
 // worker is §7.1 step 4.
 func (cs *csFilter) worker(item *fltmgr.FLT_GENERIC_WORKITEM, _ fltmgr.FltObject, _ any) {
-	k := cs.k
+	k := cs.K
 	for {
 		k.KeWaitForSingleObject(cs.teardown, csOperatingDelay)
 		k.InterlockedExchange(cs.workers, 1)
@@ -209,28 +210,28 @@ func (cs *csFilter) worker(item *fltmgr.FLT_GENERIC_WORKITEM, _ fltmgr.FltObject
 			break
 		}
 	}
-	cs.fm.FltFreeGenericWorkItem(item)
+	cs.FM.FltFreeGenericWorkItem(item)
 }
 
 // completeNext dequeues one read and lets it continue down the stack.
 func (cs *csFilter) completeNext() bool {
 	var d *fltmgr.FLT_CALLBACK_DATA
-	if cs.env.Is("lost-cancel") {
+	if cs.Env.Is("lost-cancel") {
 		d = cs.popOwnList()
 	} else {
-		d = cs.fm.FltCbdqRemoveNextIo(&cs.q, nil)
+		d = cs.FM.FltCbdqRemoveNextIo(&cs.q, nil)
 	}
 	if d == nil {
 		return false
 	}
 	cs.freeContext(d)
-	cs.fm.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
+	cs.FM.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
 	return true
 }
 
 func (cs *csFilter) freeContext(d *fltmgr.FLT_CALLBACK_DATA) {
 	if b, ok := d.QueueContext[1].(*kernel.PoolBlock); ok && b != nil {
-		cs.k.ExFreePoolWithTag(b, "CSqc")
+		cs.K.ExFreePoolWithTag(b, "CSqc")
 		d.QueueContext[1] = nil
 	}
 }
@@ -239,19 +240,19 @@ func (cs *csFilter) freeContext(d *fltmgr.FLT_CALLBACK_DATA) {
 func (cs *csFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
 	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
 	cs.freeContext(data)
-	cs.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
+	cs.FM.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
 }
 
 // teardownStart is §7.1 step 6.
 func (cs *csFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
 	if !cs.list.k.IsListEmpty(&cs.list.head) || len(cs.own) > 0 || cs.workers.Peek() > 0 {
-		cs.env.Hit(markCsTeardownBusy)
+		cs.Env.Hit(markCsTeardownBusy)
 	}
-	cs.fm.FltCbdqDisable(&cs.q)
-	if cs.env.Is("no-drain") {
+	cs.FM.FltCbdqDisable(&cs.q)
+	if cs.Env.Is("no-drain") {
 		return // the worker still holds each read for its full delay
 	}
 	for cs.completeNext() {
 	}
-	cs.k.KeSetEvent(cs.teardown, kernel.IO_NO_INCREMENT, false)
+	cs.K.KeSetEvent(cs.teardown, kernel.IO_NO_INCREMENT, false)
 }

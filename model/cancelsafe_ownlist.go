@@ -12,7 +12,7 @@ import (
 // holding the cancel spin lock around both steps, §7.3).
 
 func (cs *csFilter) preReadOwnList(data *fltmgr.FLT_CALLBACK_DATA) fltmgr.FLT_PREOP_CALLBACK_STATUS {
-	k, fm := cs.k, cs.fm
+	k, fm := cs.K, cs.FM
 	if fm.FltIsIoCanceled(data) {
 		cs.freeContext(data)
 		data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
@@ -35,11 +35,11 @@ func (cs *csFilter) preReadOwnList(data *fltmgr.FLT_CALLBACK_DATA) fltmgr.FLT_PR
 // popOwnList takes the first read whose cancel callback we could clear;
 // a read being cancelled belongs to the callback (§2.1).
 func (cs *csFilter) popOwnList() *fltmgr.FLT_CALLBACK_DATA {
-	k := cs.k
+	k := cs.K
 	old := k.KeAcquireSpinLock(cs.spin)
 	defer k.KeReleaseSpinLock(cs.spin, old)
 	for i, d := range cs.own {
-		if cs.fm.FltClearCancelCompletion(d) == kernel.STATUS_SUCCESS {
+		if cs.FM.FltClearCancelCompletion(d) == kernel.STATUS_SUCCESS {
 			cs.own = append(cs.own[:i], cs.own[i+1:]...)
 			return d
 		}
@@ -49,11 +49,11 @@ func (cs *csFilter) popOwnList() *fltmgr.FLT_CALLBACK_DATA {
 
 // cancelOwn is the cancel callback: unlink, complete as cancelled.
 func (cs *csFilter) cancelOwn(data *fltmgr.FLT_CALLBACK_DATA) {
-	k := cs.k
+	k := cs.K
 	old := k.KeAcquireSpinLock(cs.spin)
 	cs.own = removeFirst(cs.own, data)
 	k.KeReleaseSpinLock(cs.spin, old)
 	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
 	cs.freeContext(data)
-	cs.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
+	cs.FM.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
 }

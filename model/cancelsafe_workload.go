@@ -19,7 +19,7 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 	apps := newCountdown(k, 3, "apps running", "apps done")
 	var victim *fltmgr.IoOp
 	k.PsCreateSystemThread("app0", 8, func() {
-		cs.startFiltering()
+		cs.StartFiltering()
 		k.KeSetEvent(started, 0, false)
 		k.KeSetEvent(issuing, 0, false)
 		victim = vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, Length: 100, Tag: "victim"})
@@ -63,7 +63,7 @@ func csWorkload(env *Env, cs *csFilter, vol *fltmgr.FLT_VOLUME) {
 		}
 		env.BeginDrain()
 		start := k.Now()
-		cs.unload()
+		cs.Unload()
 		if took := k.Now().Sub(start); took > csUnloadBound {
 			env.Violation("unload latency", "unload took %v (> %v): teardown waited for the worker's sleep instead of draining", took, csUnloadBound)
 		}

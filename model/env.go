@@ -125,8 +125,27 @@ func (e *Env) Choose(label string, n int) int {
 	return e.Sim.Choose(des.Point{Kind: PointWorkload, Label: label}, n)
 }
 
-// BeginDrain ends the perturbation phase: from here every decision takes
-// its natural choice, so the run must reach "nothing pending" by itself.
+// BeginDrain ends the perturbation phase of the run: from here on every
+// decision (kernel and workload) takes its natural choice, choice 0, and the
+// explorer is no longer consulted. A workload calls it once the racy part is
+// over, typically in the thread that tears the driver down, so that the
+// teardown itself runs the plain Windows way and the run must reach
+// "nothing pending" by itself (a hang after BeginDrain is a real hang, not
+// one the explorer forced by stalling a processor for ever).
+//
+// Call it late: everything after it is never perturbed, so a race that can
+// only happen after BeginDrain is never explored. Calling it early (in
+// Setup, or before the workload's interesting part) silently switches
+// exploration off for the rest of the run. It is idempotent and traced
+// ("drain").
+//
+//	k.PsCreateSystemThread("unloader", 8, func() {
+//		k.KeWaitForSingleObject(appsDone, kernel.Infinite) // the racy part is over
+//		env.BeginDrain()                                     // teardown runs naturally
+//		driver.Unload()
+//	})
+//
+// Minifilter.UnloadWhenDone does exactly this.
 func (e *Env) BeginDrain() {
 	if e.drain != nil && !e.drain.on {
 		e.drain.on = true
@@ -164,3 +183,9 @@ func (d *drainChooser) Err() error {
 	}
 	return nil
 }
+
+// Class implements des.Finding.
+func (e *InvariantError) Class() des.Class { return des.ClassInvariant }
+
+// Signature implements des.Finding: the invariant's name.
+func (e *InvariantError) Signature() string { return "invariant " + e.Name }

@@ -8,75 +8,103 @@ import (
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
-// What the minifilter scenarios (cancelsafe, postpaging, postopqueue,
-// teardownpend) share: the system they run on, the filter's registration,
-// start and unload, and the list a cancel-safe queue keeps its requests in.
-
-// fltFilter is what every scenario minifilter keeps: the run, its kernel,
-// the filter manager and, once register has succeeded, the filter.
-type fltFilter struct {
-	env *Env
-	k   *kernel.Kernel
-	fm  *fltmgr.FilterManager
-	f   *fltmgr.FLT_FILTER
+// Minifilter is the harness a minifilter scenario runs on: the executive
+// worker queues (System), the filter manager (FM) and one volume C:
+// (Volume), plus the filter once Register has succeeded (Filter). The
+// built-in minifilter scenarios (cancelsafe, postpaging, postopqueue,
+// teardownpend) embed it; a scenario of your own uses it the same way:
+//
+//	func setup(env *model.Env) error {
+//		mf, err := model.NewMinifilter(env)
+//		if err != nil {
+//			return err
+//		}
+//		err = mf.Register("myfilter", 370000, &fltmgr.FLT_REGISTRATION{
+//			OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{MajorFunction: fltmgr.IRP_MJ_READ, PreOperation: preRead}},
+//		})
+//		if err != nil {
+//			return err
+//		}
+//		env.K.PsCreateSystemThread("app", 8, func() {
+//			mf.StartFiltering()
+//			mf.Volume.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, Tag: "read"})
+//			mf.Unload() // or mf.UnloadWhenDone(done) from setup
+//		})
+//		return nil
+//	}
+//
+// The filter's callbacks call the filter manager's routines on mf.FM
+// (FltCbdqInsertIo, FltCompletePendedPreOperation, ...).
+type Minifilter struct {
+	Env    *Env
+	K      *kernel.Kernel
+	System *queues.System
+	FM     *fltmgr.FilterManager
+	Volume *fltmgr.FLT_VOLUME
+	Filter *fltmgr.FLT_FILTER // set by Register
 }
 
-// newFltFilter builds what a minifilter scenario runs on: the executive
-// worker queues, the filter manager and one volume C:.
-func newFltFilter(env *Env) (fltFilter, *fltmgr.FLT_VOLUME, error) {
+// NewMinifilter builds what a minifilter scenario runs on: the executive
+// worker queues (default pool configuration), the filter manager (default
+// configuration) and one volume C:. Call it from Setup.
+func NewMinifilter(env *Env) (*Minifilter, error) {
 	sys, err := queues.NewSystem(env.K, queues.DefaultPoolConfig())
 	if err != nil {
-		return fltFilter{}, nil, err
+		return nil, err
 	}
 	fm, err := fltmgr.New(env.K, sys, fltmgr.DefaultConfig())
 	if err != nil {
-		return fltFilter{}, nil, err
+		return nil, err
 	}
-	return fltFilter{env: env, k: env.K, fm: fm}, fm.MountVolume("C:"), nil
+	return &Minifilter{Env: env, K: env.K, System: sys, FM: fm, Volume: fm.MountVolume("C:")}, nil
 }
 
-// register registers reg the usual minifilter way and keeps the filter:
-// unless reg has its own, the unload callback unregisters the filter
-// (FltUnregisterFilter waits for teardown and outstanding rundown
-// references, §5.5).
-func (b *fltFilter) register(name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) error {
+// Register registers the filter (FltRegisterFilter) and keeps it in
+// Filter. Unless reg has its own, the unload callback unregisters the
+// filter, the usual minifilter way (FltUnregisterFilter waits for teardown
+// and outstanding rundown references, REFERENCE §5.5). Call it from Setup
+// or from a thread.
+func (m *Minifilter) Register(name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) error {
 	if reg.FilterUnloadCallback == nil {
 		reg.FilterUnloadCallback = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			b.fm.FltUnregisterFilter(b.f)
+			m.FM.FltUnregisterFilter(m.Filter)
 			return kernel.STATUS_SUCCESS
 		}
 	}
-	f, st := b.fm.FltRegisterFilter(name, altitude, reg)
+	f, st := m.FM.FltRegisterFilter(name, altitude, reg)
 	if st != kernel.STATUS_SUCCESS {
 		return fmt.Errorf("FltRegisterFilter(%q): %v", name, st)
 	}
-	b.f = f
+	m.Filter = f
 	return nil
 }
 
-// startFiltering starts the filter from the calling thread; a failure is
-// an invariant violation (the scenarios' filters only fail to start if the
-// model is broken).
-func (b *fltFilter) startFiltering() {
-	if st := b.fm.FltStartFiltering(b.f); st != kernel.STATUS_SUCCESS {
-		b.env.Violation("start", "FltStartFiltering: %v", st)
+// StartFiltering starts the filter (FltStartFiltering) from the calling
+// thread; a failure stops the run as an invariant violation named
+// "start".
+func (m *Minifilter) StartFiltering() {
+	if st := m.FM.FltStartFiltering(m.Filter); st != kernel.STATUS_SUCCESS {
+		m.Env.Violation("start", "FltStartFiltering: %v", st)
 	}
 }
 
-// unload unloads the filter from the calling thread (fltmc unload).
-func (b *fltFilter) unload() {
-	if st := b.fm.FltUnloadFilter(b.f); st != kernel.STATUS_SUCCESS {
-		b.env.Violation("unload", "FltUnloadFilter: %v", st)
+// Unload unloads the filter from the calling thread, as `fltmc unload`
+// does (FltUnloadFilter); a failure stops the run as an invariant
+// violation named "unload".
+func (m *Minifilter) Unload() {
+	if st := m.FM.FltUnloadFilter(m.Filter); st != kernel.STATUS_SUCCESS {
+		m.Env.Violation("unload", "FltUnloadFilter: %v", st)
 	}
 }
 
-// unloadWhenDone creates the thread that unloads the filter once the
-// workload is done, with perturbations off.
-func (b *fltFilter) unloadWhenDone(apps *countdown) {
-	b.k.PsCreateSystemThread("unloader", 8, func() {
-		b.k.KeWaitForSingleObject(apps.done, kernel.Infinite)
-		b.env.BeginDrain()
-		b.unload()
+// UnloadWhenDone creates a thread "unloader" that waits for done, ends
+// the perturbation phase (Env.BeginDrain: the unload and everything after
+// it take natural choices) and unloads the filter. Call it from Setup.
+func (m *Minifilter) UnloadWhenDone(done *kernel.KEVENT) {
+	m.K.PsCreateSystemThread("unloader", 8, func() {
+		m.K.KeWaitForSingleObject(done, kernel.Infinite)
+		m.Env.BeginDrain()
+		m.Unload()
 	})
 }
 

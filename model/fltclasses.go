@@ -54,14 +54,15 @@ func init() {
 	})
 }
 
-type ppFilter struct{ fltFilter }
+type ppFilter struct{ *Minifilter }
 
 func setupPostPaging(env *Env) error {
 	k := env.K
-	b, vol, err := newFltFilter(env)
+	b, err := NewMinifilter(env)
 	if err != nil {
 		return err
 	}
+	vol := b.Volume
 	pp := &ppFilter{b}
 	// The file system below: a read holds the file's FCB resource shared
 	// for its disk transfer (recursive for a thread that owns it).
@@ -75,7 +76,7 @@ func setupPostPaging(env *Env) error {
 		data.IoStatus.Information = uint64(data.Iopb.Parameters.Length)
 		return kernel.STATUS_SUCCESS
 	}
-	if err := pp.register("inspect", 320000, &fltmgr.FLT_REGISTRATION{
+	if err := pp.Register("inspect", 320000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{MajorFunction: fltmgr.IRP_MJ_READ, PreOperation: pp.preRead}},
 	}); err != nil {
 		return err
@@ -87,7 +88,7 @@ func setupPostPaging(env *Env) error {
 	apps := newFltApps(k, 2)
 	started := k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
 	k.PsCreateSystemThread("app", 8, func() {
-		pp.startFiltering()
+		pp.StartFiltering()
 		k.KeSetEvent(started, 0, false)
 		for i := range 2 {
 			vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, Length: 4096, ByteOffset: int64(i) * 4096, Tag: fmt.Sprintf("read%d", i)})
@@ -114,13 +115,13 @@ func setupPostPaging(env *Env) error {
 		k.KeLeaveCriticalRegion()
 		apps.finish()
 	})
-	pp.unloadWhenDone(apps)
+	pp.UnloadWhenDone(apps.done)
 	return nil
 }
 
 // preRead posts every IRP-based read to a worker (§1.3 pre-op recipe).
 func (pp *ppFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_RELATED_OBJECTS, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
-	fm := pp.fm
+	fm := pp.FM
 	if !fltmgr.FLT_IS_IRP_OPERATION(data) {
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK // fast I/O cannot be posted; inspect nothing
 	}
@@ -130,14 +131,14 @@ func (pp *ppFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_REL
 	}
 	st := fm.FltQueueDeferredIoWorkItem(item, data, pp.inspect, queues.DelayedWorkQueue, nil)
 	if st == kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION {
-		pp.env.Hit(markPostNotSafe)
+		pp.Env.Hit(markPostNotSafe)
 	}
 	switch {
-	case pp.env.Is("pend-not-safe"):
+	case pp.Env.Is("pend-not-safe"):
 		return fltmgr.FLT_PREOP_PENDING // status not inspected
 	case st == kernel.STATUS_SUCCESS:
 		return fltmgr.FLT_PREOP_PENDING
-	case st == kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION && pp.env.Is("post-anyway"):
+	case st == kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION && pp.Env.Is("post-anyway"):
 		fm.FltFreeDeferredIoWorkItem(item)
 		g := fm.FltAllocateGenericWorkItem()
 		if g != nil {
@@ -157,16 +158,16 @@ func (pp *ppFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_REL
 // inspect is the deferred work routine: look at the request at PASSIVE,
 // then let it continue down the stack.
 func (pp *ppFilter) inspect(item *fltmgr.FLT_DEFERRED_IO_WORKITEM, data *fltmgr.FLT_CALLBACK_DATA, _ any) {
-	pp.k.Compute(20 * des.Microsecond)
-	pp.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
-	pp.fm.FltFreeDeferredIoWorkItem(item)
+	pp.K.Compute(20 * des.Microsecond)
+	pp.FM.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
+	pp.FM.FltFreeDeferredIoWorkItem(item)
 }
 
 func (pp *ppFilter) inspectGeneric(item *fltmgr.FLT_GENERIC_WORKITEM, _ fltmgr.FltObject, ctx any) {
 	data := ctx.(*fltmgr.FLT_CALLBACK_DATA)
-	pp.k.Compute(20 * des.Microsecond)
-	pp.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
-	pp.fm.FltFreeGenericWorkItem(item)
+	pp.K.Compute(20 * des.Microsecond)
+	pp.FM.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
+	pp.FM.FltFreeGenericWorkItem(item)
 }
 
 // ---------------------------------------------------------------------
@@ -206,7 +207,7 @@ func init() {
 }
 
 type pqFilter struct {
-	fltFilter
+	*Minifilter
 	q       fltmgr.FLT_CALLBACK_DATA_QUEUE
 	list    cbdqList           // q's storage, locked by a fast mutex ...
 	spin    *kernel.KSPIN_LOCK // ... or by this in the resume-at-dispatch variant
@@ -216,14 +217,15 @@ type pqFilter struct {
 
 func setupPostOpQueue(env *Env) error {
 	k := env.K
-	b, vol, err := newFltFilter(env)
+	b, err := NewMinifilter(env)
 	if err != nil {
 		return err
 	}
-	pq := &pqFilter{fltFilter: b,
+	vol := b.Volume
+	pq := &pqFilter{Minifilter: b,
 		list: cbdqList{k: k, mutex: k.ExInitializeFastMutex("waitq")}, spin: k.KeInitializeSpinLock("waitq"),
 		ready: k.NewCell("content ready", 0), waiting: k.NewCell("reads waiting", 0)}
-	if err := pq.register("waitcontent", 140000, &fltmgr.FLT_REGISTRATION{
+	if err := pq.Register("waitcontent", 140000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{
 			{MajorFunction: fltmgr.IRP_MJ_READ, PreOperation: pq.preRead},
 			{MajorFunction: fltmgr.IRP_MJ_WRITE, PostOperation: pq.postWrite},
@@ -243,7 +245,7 @@ func setupPostOpQueue(env *Env) error {
 	issued0 := k.KeInitializeEvent("reader0 issued", kernel.NotificationEvent, false)
 	var read0 *fltmgr.IoOp
 	k.PsCreateSystemThread("producer", 8, func() {
-		pq.startFiltering()
+		pq.StartFiltering()
 		k.KeSetEvent(started, 0, false)
 		for i := range 2 {
 			vol.Send(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_WRITE, Length: 4096, ByteOffset: int64(i) * 4096, Tag: fmt.Sprintf("write%d", i)})
@@ -271,13 +273,13 @@ func setupPostOpQueue(env *Env) error {
 		cancelAfterChoice(env, "postopqueue: cancel read0 (×20µs; 0 = never)", 4, func() { read0.Cancel() })
 		apps.finish()
 	})
-	pq.unloadWhenDone(apps)
+	pq.UnloadWhenDone(apps.done)
 	return nil
 }
 
 func (pq *pqFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	pq.list.k.InitializeListHead(&pq.list.head)
-	return pq.fm.FltCbdqInitialize(objs.Instance, &pq.q, pq.insertIo, pq.removeIo, pq.list.peekNextIo, pq.acquire, pq.release, pq.completeCanceledIo)
+	return pq.FM.FltCbdqInitialize(objs.Instance, &pq.q, pq.insertIo, pq.removeIo, pq.list.peekNextIo, pq.acquire, pq.release, pq.completeCanceledIo)
 }
 
 // preRead lets a read through once the content is there, otherwise
@@ -286,10 +288,10 @@ func (pq *pqFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 	if !fltmgr.FLT_IS_IRP_OPERATION(data) {
 		return fltmgr.FLT_PREOP_DISALLOW_FASTIO
 	}
-	if pq.k.Read(pq.ready) != 0 {
+	if pq.K.Read(pq.ready) != 0 {
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
 	}
-	if pq.fm.FltCbdqInsertIo(&pq.q, data, nil, nil) == kernel.STATUS_SUCCESS {
+	if pq.FM.FltCbdqInsertIo(&pq.q, data, nil, nil) == kernel.STATUS_SUCCESS {
 		return fltmgr.FLT_PREOP_PENDING // do not touch data any more
 	}
 	return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK // content ready, or the queue is disabled
@@ -297,7 +299,7 @@ func (pq *pqFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 
 // postWrite marks the content ready and releases the waiting reads.
 func (pq *pqFilter) postWrite(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATED_OBJECTS, _ any, flags fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
-	k, fm := pq.k, pq.fm
+	k, fm := pq.K, pq.FM
 	if flags&fltmgr.FLTFL_POST_OPERATION_DRAINING != 0 || !kernel.NT_SUCCESS(data.IoStatus.Status) {
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING // teardown drains the queue itself
 	}
@@ -308,8 +310,8 @@ func (pq *pqFilter) postWrite(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELA
 	if k.Read(pq.waiting) == 0 {
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
-	pq.env.Hit(markPostOpRelease)
-	if !pq.env.Is("correct") {
+	pq.Env.Hit(markPostOpRelease)
+	if !pq.Env.Is("correct") {
 		pq.releaseWaiting() // here, at whatever IRQL the completion runs
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
@@ -327,30 +329,30 @@ func (pq *pqFilter) postWrite(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELA
 // releaseRoutine is the posted completion processing, at PASSIVE_LEVEL.
 func (pq *pqFilter) releaseRoutine(item *fltmgr.FLT_DEFERRED_IO_WORKITEM, data *fltmgr.FLT_CALLBACK_DATA, _ any) {
 	pq.releaseWaiting()
-	pq.fm.FltCompletePendedPostOperation(data)
-	pq.fm.FltFreeDeferredIoWorkItem(item)
+	pq.FM.FltCompletePendedPostOperation(data)
+	pq.FM.FltFreeDeferredIoWorkItem(item)
 }
 
 // releaseWaiting lets every queued read continue down the stack.
 func (pq *pqFilter) releaseWaiting() {
 	for {
-		d := pq.fm.FltCbdqRemoveNextIo(&pq.q, nil)
+		d := pq.FM.FltCbdqRemoveNextIo(&pq.q, nil)
 		if d == nil {
 			return
 		}
-		pq.fm.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
+		pq.FM.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
 	}
 }
 
 func (pq *pqFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
-	pq.fm.FltCbdqDisable(&pq.q)
+	pq.FM.FltCbdqDisable(&pq.q)
 	pq.releaseWaiting()
 }
 
 // The queue callbacks; insert, remove and peek run with the lock held.
 
 func (pq *pqFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) kernel.NTSTATUS {
-	k := pq.k
+	k := pq.K
 	k.InterlockedIncrement(pq.waiting)
 	if k.Read(pq.ready) != 0 {
 		k.InterlockedDecrement(pq.waiting)
@@ -362,19 +364,19 @@ func (pq *pqFilter) insertIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT
 
 func (pq *pqFilter) removeIo(q *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
 	pq.list.removeIo(q, data)
-	pq.k.InterlockedDecrement(pq.waiting)
+	pq.K.InterlockedDecrement(pq.waiting)
 }
 
 func (pq *pqFilter) acquire(q *fltmgr.FLT_CALLBACK_DATA_QUEUE) kernel.IRQL {
-	if pq.env.Is("resume-at-dispatch") {
-		return pq.k.KeAcquireSpinLock(pq.spin)
+	if pq.Env.Is("resume-at-dispatch") {
+		return pq.K.KeAcquireSpinLock(pq.spin)
 	}
 	return pq.list.acquire(q)
 }
 
 func (pq *pqFilter) release(q *fltmgr.FLT_CALLBACK_DATA_QUEUE, irql kernel.IRQL) {
-	if pq.env.Is("resume-at-dispatch") {
-		pq.k.KeReleaseSpinLock(pq.spin, irql)
+	if pq.Env.Is("resume-at-dispatch") {
+		pq.K.KeReleaseSpinLock(pq.spin, irql)
 		return
 	}
 	pq.list.release(q, irql)
@@ -382,7 +384,7 @@ func (pq *pqFilter) release(q *fltmgr.FLT_CALLBACK_DATA_QUEUE, irql kernel.IRQL)
 
 func (pq *pqFilter) completeCanceledIo(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
 	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
-	pq.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
+	pq.FM.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
 }
 
 // ---------------------------------------------------------------------
@@ -423,7 +425,7 @@ func init() {
 }
 
 type tpFilter struct {
-	fltFilter
+	*Minifilter
 	lock   *kernel.KSPIN_LOCK
 	notify []*fltmgr.FLT_CALLBACK_DATA // pended notifications
 	closed bool                        // teardown started: pend no more
@@ -433,13 +435,14 @@ type tpFilter struct {
 
 func setupTeardownPend(env *Env) error {
 	k := env.K
-	b, vol, err := newFltFilter(env)
+	b, err := NewMinifilter(env)
 	if err != nil {
 		return err
 	}
-	tp := &tpFilter{fltFilter: b, lock: k.KeInitializeSpinLock("notify list"),
+	vol := b.Volume
+	tp := &tpFilter{Minifilter: b, lock: k.KeInitializeSpinLock("notify list"),
 		entered: k.KeInitializeEvent("notify1 pre-op entered", kernel.NotificationEvent, false)}
-	if err := tp.register("changenotify", 180000, &fltmgr.FLT_REGISTRATION{
+	if err := tp.Register("changenotify", 180000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{
 			{MajorFunction: fltmgr.IRP_MJ_DIRECTORY_CONTROL, PreOperation: tp.preDirectoryControl},
 			{MajorFunction: fltmgr.IRP_MJ_WRITE, PostOperation: tp.postWrite},
@@ -469,7 +472,7 @@ type tpWorkload struct {
 
 // startWorkload creates the workload's events and its four threads.
 func (tp *tpFilter) startWorkload(vol *fltmgr.FLT_VOLUME) {
-	k := tp.k
+	k := tp.K
 	w := &tpWorkload{tp: tp, vol: vol}
 	w.apps = newFltApps(k, 3)
 	w.started = k.KeInitializeEvent("filter started", kernel.NotificationEvent, false)
@@ -484,8 +487,8 @@ func (tp *tpFilter) startWorkload(vol *fltmgr.FLT_VOLUME) {
 // watcher starts filtering, then issues two change notifications, one
 // after the other.
 func (w *tpWorkload) watcher() {
-	k := w.tp.k
-	w.tp.startFiltering()
+	k := w.tp.K
+	w.tp.StartFiltering()
 	k.KeSetEvent(w.started, 0, false)
 	for i := range 2 {
 		io := w.vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_DIRECTORY_CONTROL, MinorFunction: irpMnNotifyChangeDirectory,
@@ -502,7 +505,7 @@ func (w *tpWorkload) watcher() {
 
 // writer writes once per armed notification: the post-write completes it.
 func (w *tpWorkload) writer() {
-	k := w.tp.k
+	k := w.tp.K
 	for i := range 2 {
 		k.KeWaitForSingleObject(w.armed, kernel.Infinite)
 		k.Compute(10 * des.Microsecond)
@@ -513,14 +516,14 @@ func (w *tpWorkload) writer() {
 
 // canceller cancels notify0 after a delay, or never (a decision).
 func (w *tpWorkload) canceller() {
-	w.tp.k.KeWaitForSingleObject(w.issued0, kernel.Infinite)
-	cancelAfterChoice(w.tp.env, "teardownpend: cancel notify0 (×20µs; 0 = never)", 4, func() { w.notify0.Cancel() })
+	w.tp.K.KeWaitForSingleObject(w.issued0, kernel.Infinite)
+	cancelAfterChoice(w.tp.Env, "teardownpend: cancel notify0 (×20µs; 0 = never)", 4, func() { w.notify0.Cancel() })
 	w.apps.finish()
 }
 
 // unloader unloads the filter at a moment the workload decides.
 func (w *tpWorkload) unloader() {
-	tp, env, k := w.tp, w.tp.env, w.tp.k
+	tp, env, k := w.tp, w.tp.Env, w.tp.K
 	k.KeWaitForSingleObject(w.started, kernel.Infinite)
 	switch env.Choose("teardownpend: unload (0 at the end, 1 while notify0 is pended, 2 while notify1's pre-op runs)", 3) {
 	case 1:
@@ -531,7 +534,7 @@ func (w *tpWorkload) unloader() {
 		k.KeWaitForSingleObject(w.apps.done, kernel.Infinite)
 	}
 	env.BeginDrain()
-	tp.unload()
+	tp.Unload()
 }
 
 // preDirectoryControl pends change notifications: under the cancel spin
@@ -539,7 +542,7 @@ func (w *tpWorkload) unloader() {
 // and put it on the list (the NameChanger order, §7.3) — unless teardown
 // has closed the list.
 func (tp *tpFilter) preDirectoryControl(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_RELATED_OBJECTS, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
-	k, fm := tp.k, tp.fm
+	k, fm := tp.K, tp.FM
 	if data.Iopb.MinorFunction != irpMnNotifyChangeDirectory || !fltmgr.FLT_IS_IRP_OPERATION(data) {
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
 	}
@@ -556,7 +559,7 @@ func (tp *tpFilter) preDirectoryControl(data *fltmgr.FLT_CALLBACK_DATA, objs *fl
 		return fltmgr.FLT_PREOP_COMPLETE
 	}
 	k.KeAcquireSpinLockAtDpcLevel(tp.lock)
-	if tp.closed && !tp.env.Is("pend-after-teardown") {
+	if tp.closed && !tp.Env.Is("pend-after-teardown") {
 		k.KeReleaseSpinLockFromDpcLevel(tp.lock)
 		k.IoReleaseCancelSpinLock(old)
 		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK // detaching: the file system watches alone
@@ -564,7 +567,7 @@ func (tp *tpFilter) preDirectoryControl(data *fltmgr.FLT_CALLBACK_DATA, objs *fl
 	fm.FltSetCancelCompletion(data, tp.cancelNotify)
 	tp.notify = append(tp.notify, data)
 	if objs.Instance.TearingDown() {
-		tp.env.Hit(markPendAfterTeardown)
+		tp.Env.Hit(markPendAfterTeardown)
 	}
 	k.KeReleaseSpinLockFromDpcLevel(tp.lock)
 	k.IoReleaseCancelSpinLock(old)
@@ -573,10 +576,10 @@ func (tp *tpFilter) preDirectoryControl(data *fltmgr.FLT_CALLBACK_DATA, objs *fl
 
 // take removes every pended notification from the list.
 func (tp *tpFilter) take() []*fltmgr.FLT_CALLBACK_DATA {
-	old := tp.k.KeAcquireSpinLock(tp.lock)
+	old := tp.K.KeAcquireSpinLock(tp.lock)
 	list := tp.notify
 	tp.notify = nil
-	tp.k.KeReleaseSpinLock(tp.lock, old)
+	tp.K.KeReleaseSpinLock(tp.lock, old)
 	return list
 }
 
@@ -587,9 +590,9 @@ func (tp *tpFilter) postWrite(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELA
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
 	for _, d := range tp.take() {
-		if tp.fm.FltClearCancelCompletion(d) == kernel.STATUS_SUCCESS {
+		if tp.FM.FltClearCancelCompletion(d) == kernel.STATUS_SUCCESS {
 			d.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: 64}
-			tp.fm.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_COMPLETE, nil)
+			tp.FM.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_COMPLETE, nil)
 		}
 	}
 	return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
@@ -598,11 +601,11 @@ func (tp *tpFilter) postWrite(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELA
 // cancelNotify is the cancel callback (no cancel spin lock held): it owns
 // the notification whether or not it is still on the list.
 func (tp *tpFilter) cancelNotify(data *fltmgr.FLT_CALLBACK_DATA) {
-	old := tp.k.KeAcquireSpinLock(tp.lock)
+	old := tp.K.KeAcquireSpinLock(tp.lock)
 	tp.notify = removeFirst(tp.notify, data)
-	tp.k.KeReleaseSpinLock(tp.lock, old)
+	tp.K.KeReleaseSpinLock(tp.lock, old)
 	data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
-	tp.fm.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
+	tp.FM.FltCompletePendedPreOperation(data, fltmgr.FLT_PREOP_COMPLETE, nil)
 }
 
 // teardownStart must give back every pended notification and stop
@@ -610,20 +613,20 @@ func (tp *tpFilter) cancelNotify(data *fltmgr.FLT_CALLBACK_DATA) {
 // passes each notification it still owns down to the file system, which
 // keeps watching without the filter.
 func (tp *tpFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
-	k := tp.k
+	k := tp.K
 	old := k.KeAcquireSpinLock(tp.lock)
 	if len(tp.notify) > 0 {
-		tp.env.Hit(markTeardownPended)
+		tp.Env.Hit(markTeardownPended)
 	}
 	tp.closed = true
 	var list []*fltmgr.FLT_CALLBACK_DATA
-	if !tp.env.Is("forget-pended") {
+	if !tp.Env.Is("forget-pended") {
 		list, tp.notify = tp.notify, nil
 	}
 	k.KeReleaseSpinLock(tp.lock, old)
 	for _, d := range list {
-		if tp.fm.FltClearCancelCompletion(d) == kernel.STATUS_SUCCESS {
-			tp.fm.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
+		if tp.FM.FltClearCancelCompletion(d) == kernel.STATUS_SUCCESS {
+			tp.FM.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +19,7 @@ import (
 // WQSIM_SEED, WQSIM_STRATEGY, WQSIM_FAILDIR; a flag wins over its variable).
 var (
 	flagFailFile = flag.String("wqsim.failfile", "", "replay this fail file instead of exploring (env WQSIM_FAILFILE)")
-	flagExecs    = flag.Int("wqsim.execs", 0, "executions per Check (env WQSIM_EXECS)")
+	flagExecs    = flag.Int("wqsim.execs", 0, "executions per Check (env WQSIM_EXECS; default proptest.DefaultExecs)")
 	flagSeed     = flag.Uint64("wqsim.seed", 0, "base seed (env WQSIM_SEED)")
 	flagStrategy = flag.String("wqsim.strategy", "", "portfolio (default)|random|pct|pos|surw|fest|bounded|exhaustive (env WQSIM_STRATEGY)")
 	flagFailDir  = flag.String("wqsim.faildir", "", "where fail files go (env WQSIM_FAILDIR; default testdata/wqsim-fail)")
@@ -79,6 +81,8 @@ func pick(flagValue, env string) string {
 
 // CheckOptions tune Check; zero values take the flags or defaults.
 type CheckOptions struct {
+	// Execs is the budget; 0 takes -wqsim.execs or WQSIM_EXECS, else
+	// DefaultExecs.
 	Execs    int
 	Strategy Strategy
 	Seed     uint64
@@ -86,11 +90,27 @@ type CheckOptions struct {
 	// a simulated thread in an endless Go loop fails the test instead of
 	// hanging it.
 	Watchdog time.Duration
+	// CLI is the command of a wqsim command line that knows the scenario
+	// (your cli.Main: "go run ./cmd/mydriver"); the failure report then
+	// adds a CLI replay line. Default: "go run ./cmd/wqsim" for a
+	// registered scenario (model.Register), none otherwise.
+	CLI string
+	// NoTimeline skips writing the failure's HTML timeline and Perfetto
+	// trace next to its fail file.
+	NoTimeline bool
 }
 
-// Check explores a scenario variant that must not fail. A previously saved
-// fail file for it is replayed first; a new failure is shrunk, saved, and
-// reported with the minimal schedule in words and the reproduce lines.
+// Check explores a scenario variant that must not fail; s need not be
+// registered. A previously saved fail file for it is replayed first. A new
+// failure is shrunk and saved, and the test fails with a report of it: the
+// minimal schedule in words, the fail file, an HTML timeline and a
+// Perfetto trace of the shrunk run beside it, and the line that reproduces
+// it from the module root:
+//
+//	go test ./your/pkg -run '^TestYours$' -wqsim.failfile=/abs/path/to/testdata/wqsim-fail/s-v.fail
+//
+// With -wqsim.failfile (or WQSIM_FAILFILE) Check replays that file instead
+// of exploring, if it is this scenario variant's.
 func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 	t.Helper()
 	st, err := CurrentSettings()
@@ -99,22 +119,27 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 		return
 	}
 	if st.FailFile != "" {
-		replayForTest(t, st.FailFile)
+		replayForTest(t, s, variant, st.FailFile)
 		return
 	}
+	if co.CLI == "" {
+		co.CLI = defaultCLI(s)
+	}
+	how := testReproduce(t, co.CLI)
 	for _, path := range SavedFailFiles(st.FailDir, s.Name, variant) {
 		f, err := ReadFailFile(path)
 		if err != nil {
 			t.Logf("saved failure %s: %v", path, err)
 			continue
 		}
-		if r, err := ReplayWatched(context.Background(), co.Watchdog, f, nil); err == nil && r.Failed() {
-			t.Fatalf("saved failure still fails: %v\n%s", r.Outcome.Err, reproduceText(path))
+		if r, err := ReplayScenario(context.Background(), co.Watchdog, s, f, nil); err == nil && r.Failed() {
+			t.Fatalf("saved failure still fails: %v\nreproduce (from the module root):\n  %s", r.Outcome.Err, strings.Join(how.Lines(path), "\n  "))
 			return
 		}
 		t.Logf("saved failure %s no longer fails; delete it once the fix is reviewed", path)
 	}
-	o := Options{Scenario: s, Variant: variant, Strategy: co.Strategy, Seed: co.Seed, Execs: co.Execs, Shrink: true, FailDir: st.FailDir, Watchdog: co.Watchdog}
+	o := Options{Scenario: s, Variant: variant, Strategy: co.Strategy, Seed: co.Seed, Execs: co.Execs, Shrink: true,
+		FailDir: st.FailDir, Watchdog: co.Watchdog, Reproduce: &how}
 	applySettings(&o, st)
 	rep, err := Explore(context.Background(), o)
 	if err != nil {
@@ -122,9 +147,7 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 		return
 	}
 	if f := rep.First(); f != nil {
-		t.Fatalf("%s:%s failed at execution %d (seed %d) after %d executions: %v\nminimal schedule:\n  %s\n%s",
-			s.Name, variant, f.Exec, f.Seed, rep.Execs, f.MinFinal.Outcome.Err,
-			strings.Join(DescribeSchedule(f.Minimal), "\n  "), reproduceText(f.File))
+		t.Fatal(failureReport(s, variant, f, rep.Execs, !co.NoTimeline, how))
 		return
 	}
 	if len(rep.Missed) > 0 && !rep.Stopped {
@@ -133,6 +156,46 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 		return
 	}
 	t.Logf("%s:%s: %d executions, %d distinct schedules, marks reached %v, no failure (%s)", s.Name, variant, rep.Execs, rep.Fingerprints, rep.Marks, rep.Strategy)
+}
+
+// defaultCLI is the CLI of a reproduce line for s: wqsim's own, from a
+// checkout, for a registered scenario; none for a test's own.
+func defaultCLI(s *model.Scenario) string {
+	if reg, err := model.Lookup(s.Name); err == nil && reg == s {
+		return DefaultReproduce.CLI
+	}
+	return ""
+}
+
+// failureReport is what Check says about a failure: what failed, the
+// minimal schedule, and where the fail file, timelines and reproduce lines
+// are.
+func failureReport(s *model.Scenario, variant string, f *Failure, execs int, timelines bool, how Reproduce) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%s failed at execution index %d (seed %d) after %d executions: %v\n",
+		s.Name, variant, f.Exec, f.Seed, execs, f.MinFinal.Outcome.Err)
+	fmt.Fprintf(&b, "minimal schedule (%d perturbations):\n  %s\n", f.Perturbations(), strings.Join(DescribeSchedule(f.Minimal), "\n  "))
+	if len(f.MinFinal.Marks) > 0 {
+		fmt.Fprintf(&b, "racy paths reached: %s\n", strings.Join(f.MinFinal.Marks, "; "))
+	}
+	if f.File == "" {
+		return b.String()
+	}
+	abs, err := filepath.Abs(f.File)
+	if err != nil {
+		abs = f.File
+	}
+	fmt.Fprintf(&b, "fail file: %s\n", abs)
+	if timelines {
+		html, perfetto, err := f.WriteTimelines(strings.TrimSuffix(abs, ".fail"))
+		if err != nil {
+			fmt.Fprintf(&b, "timeline: not written: %v\n", err)
+		} else {
+			fmt.Fprintf(&b, "timeline: %s\nperfetto: %s (open in https://ui.perfetto.dev)\n", html, perfetto)
+		}
+	}
+	fmt.Fprintf(&b, "reproduce (from the module root):\n  %s", strings.Join(how.Lines(abs), "\n  "))
+	return b.String()
 }
 
 func applySettings(o *Options, st Settings) {
@@ -147,41 +210,78 @@ func applySettings(o *Options, st Settings) {
 	}
 }
 
-func reproduceText(path string) string {
-	if path == "" {
-		return ""
-	}
-	return "reproduce:\n  " + strings.Join(ReproduceLines(path), "\n  ")
-}
-
-func replayForTest(t testing.TB, path string) {
+// replayForTest replays the fail file at path if it is s:variant's (a test
+// may check several variants; the others skip).
+func replayForTest(t testing.TB, s *model.Scenario, variant, path string) {
 	t.Helper()
 	f, err := ReadFailFile(path)
 	if err != nil {
 		t.Fatal(err)
+		return
 	}
-	r, err := Replay(f, nil)
+	if f.Scenario != s.Name || f.Variant != variant {
+		t.Logf("-wqsim.failfile is for %s:%s; not replaying it for %s:%s", f.Scenario, f.Variant, s.Name, variant)
+		return
+	}
+	r, err := ReplayScenario(context.Background(), 0, s, f, nil)
 	if err != nil {
 		t.Fatal(err)
+		return
 	}
 	if r.Failed() {
 		t.Fatalf("%s:%s still fails: %v", f.Scenario, f.Variant, r.Outcome.Err)
+		return
 	}
 	t.Logf("%s:%s replayed without failure", f.Scenario, f.Variant)
 }
 
-// Find explores a bug variant that must fail; it returns the (shrunk)
-// failure, or fails the test if none was found in the budget.
+// Find explores a bug variant that must fail and returns its shrunk
+// failure. The test fails if no failure is found within the budget
+// (o.Execs, default DefaultExecs), or, unless o.AnyFailure is set, if the
+// failure is not the one the variant declares: its error must match
+// Variant.Want and the failing run must have reached every mark in
+// Variant.Marks. s need not be registered.
 func Find(t testing.TB, s *model.Scenario, variant string, o Options) *Failure {
 	t.Helper()
 	o.Scenario, o.Variant, o.Shrink = s, variant, true
+	if o.Reproduce == nil {
+		how := testReproduce(t, defaultCLI(s))
+		o.Reproduce = &how
+	}
 	rep, err := Explore(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
+		return nil
 	}
 	f := rep.First()
 	if f == nil {
 		t.Fatalf("%s:%s: no failure in %d executions (%s)", s.Name, variant, rep.Execs, rep.Strategy)
+		return nil
+	}
+	if !o.AnyFailure {
+		checkDeclared(t, s, variant, f)
 	}
 	return f
+}
+
+// checkDeclared fails t unless f is the failure the variant declares: Want
+// matches its error and its runs reached the variant's marks (before or
+// after shrinking).
+func checkDeclared(t testing.TB, s *model.Scenario, variant string, f *Failure) {
+	t.Helper()
+	v, _ := s.Variant(variant)
+	err := f.MinFinal.Outcome.Err
+	if err == nil {
+		err = f.Result.Outcome.Err
+	}
+	if v.Want != "" && !v.Wants(err.Error()) {
+		t.Errorf("%s:%s: found a failure, but not the kind the variant declares (Want %q): %v\n(set Options.AnyFailure to accept any failure)",
+			s.Name, variant, v.Want, err)
+	}
+	for _, m := range v.MarkTexts() {
+		if !slices.Contains(f.Result.Marks, m) && !slices.Contains(f.MinFinal.Marks, m) {
+			t.Errorf("%s:%s: the failure never reached the variant's racy path %q (it reached %q)\n(set Options.AnyFailure to accept any failure)",
+				s.Name, variant, m, f.Result.Marks)
+		}
+	}
 }

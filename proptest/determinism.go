@@ -45,3 +45,9 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// Class implements des.Finding.
+func (u *UncontrolledNondeterminism) Class() des.Class { return des.ClassNondeterminism }
+
+// Signature implements des.Finding.
+func (u *UncontrolledNondeterminism) Signature() string { return "nondeterminism" }

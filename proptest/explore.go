@@ -17,7 +17,7 @@ type Options struct {
 	Variant  string
 	Strategy Strategy // nil: the default portfolio (NewPortfolio)
 	Seed     uint64   // base seed; execution i runs with ExecSeed(Seed, i)
-	Execs    int      // executions (across all shards); 0 means 1000
+	Execs    int      // executions (across all shards); 0 means DefaultExecs
 	Duration time.Duration
 	Parallel int // workers; 0 means GOMAXPROCS
 	// Shard/Shards partition executions: this run takes i with i%Shards == Shard.
@@ -35,7 +35,21 @@ type Options struct {
 	// The exploration also gives up on a running execution one second
 	// after ctx is done or Duration has passed.
 	Watchdog time.Duration
+	// Reproduce, if set, is how the fail file says to re-run it (see
+	// Reproduce); nil means DefaultReproduce. Check and Find set it to the
+	// calling test.
+	Reproduce *Reproduce
+	// AnyFailure makes Find accept any failure; by default Find also
+	// requires the variant's declared Want and Marks.
+	AnyFailure bool
 }
+
+// DefaultExecs is the exploration budget when none is given: Explore,
+// Check, Find and the command line's --execs all default to it. Raise it
+// with CheckOptions.Execs, Options.Execs, -wqsim.execs or WQSIM_EXECS; a
+// smaller budget misses real races (a user's cancel-safe minifilter race
+// went unfound at 1,000 executions and was found within 10,000).
+const DefaultExecs = 10_000
 
 // Progress is a snapshot for progress lines.
 type Progress struct {
@@ -46,6 +60,9 @@ type Progress struct {
 
 // Failure is one failing execution, and its minimised form.
 type Failure struct {
+	// Exec is the execution's 0-based index in the exploration: its seed
+	// is ExecSeed(base seed, Exec), and it was the (Exec+1)-th execution.
+	// Messages print it as "execution index N".
 	Exec     int
 	Seed     uint64
 	By       string // the strategy that ran it (a portfolio's member)
@@ -56,6 +73,26 @@ type Failure struct {
 	// 1-minimal); false when its budget cut it short or it did not run.
 	ShrinkComplete bool
 	File           string // fail file written, if any
+
+	scenario *model.Scenario // for WriteTimelines
+}
+
+// Perturbations returns how many decisions of the failure's final schedule
+// (the shrunk one if it was shrunk) are not natural: the injected
+// preemptions, stalls, jitters and non-default workload choices the
+// failure needs.
+func (f *Failure) Perturbations() int {
+	log := f.Minimal
+	if log == nil {
+		log = f.Result.Outcome.Decisions
+	}
+	n := 0
+	for _, d := range log {
+		if d.Choice != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // Report summarises an exploration.
@@ -132,6 +169,9 @@ func Explore(ctx context.Context, o Options) (*Report, error) {
 	rep := x.run()
 	rep.Strategy = o.Strategy.Describe()
 	rep.Elapsed = time.Since(x.start)
+	for i := range rep.Failures {
+		rep.Failures[i].scenario = o.Scenario
+	}
 	if f := rep.First(); f != nil && o.Shrink {
 		if err := finishFailure(ctx, &o, f); err != nil {
 			return rep, err
@@ -151,7 +191,7 @@ func (o *Options) normalise() error {
 		o.Strategy = NewPortfolio()
 	}
 	if o.Execs <= 0 {
-		o.Execs = 1000
+		o.Execs = DefaultExecs
 	}
 	if o.Shards <= 0 {
 		o.Shards = 1
@@ -246,7 +286,9 @@ func writeFailure(o *Options, f *Failure, log []des.Decision, res model.Result) 
 	if o.FailDir == "" {
 		return nil
 	}
-	path, err := SaveFailFile(o.FailDir, NewFailFile(o, f, log, res))
+	ff := NewFailFile(o, f, log, res)
+	ff.Reproduce = o.Reproduce
+	path, err := SaveFailFile(o.FailDir, ff)
 	if err != nil {
 		return err
 	}
@@ -292,6 +334,15 @@ func ReplayWatched(ctx context.Context, limit time.Duration, f *FailFile, sink d
 	if err != nil {
 		return model.Result{}, err
 	}
+	return ReplayScenario(ctx, limit, s, f, sink)
+}
+
+// ReplayScenario is ReplayWatched against a given scenario, which need not
+// be registered (a test's own scenario); the fail file must name it.
+func ReplayScenario(ctx context.Context, limit time.Duration, s *model.Scenario, f *FailFile, sink des.Sink) (model.Result, error) {
+	if f.Scenario != s.Name {
+		return model.Result{}, fmt.Errorf("fail file is for scenario %q, not %q", f.Scenario, s.Name)
+	}
 	if _, ok := s.Variant(f.Variant); !ok {
 		return model.Result{}, fmt.Errorf("fail file names variant %q, which scenario %q does not have (its variants: %v)", f.Variant, f.Scenario, s.VariantNames())
 	}
@@ -320,3 +371,9 @@ func (m *HashMismatch) Error() string {
 	return fmt.Sprintf("replay of %s:%s reproduced a different trace (hash %#x, file says %#x): the scenario or simulator changed since the file was written",
 		m.Scenario, m.Variant, m.Got, m.Want)
 }
+
+// Class implements des.Finding.
+func (m *HashMismatch) Class() des.Class { return des.ClassReplayMismatch }
+
+// Signature implements des.Finding.
+func (m *HashMismatch) Signature() string { return "replay mismatch" }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -48,6 +47,9 @@ type FailFile struct {
 	Marks         []string
 	Tail          []des.Record
 	Decisions     []des.Decision
+	// Reproduce, if set, says how the file is re-run in its "# reproduce:"
+	// comments; nil means DefaultReproduce. Not read back.
+	Reproduce *Reproduce
 }
 
 // Encode renders f in the text format:
@@ -82,7 +84,11 @@ func (f *FailFile) Encode(path string) []byte {
 			fmt.Fprintf(&b, "#   %s\n", line)
 		}
 	}
-	for _, l := range ReproduceLines(path) {
+	how := DefaultReproduce
+	if f.Reproduce != nil {
+		how = *f.Reproduce
+	}
+	for _, l := range how.Lines(path) {
 		fmt.Fprintf(&b, "# reproduce: %s\n", l)
 	}
 	fmt.Fprintf(&b, "decisions: %d\n", len(f.Decisions))
@@ -91,22 +97,6 @@ func (f *FailFile) Encode(path string) []byte {
 	}
 	b.WriteString("end\n")
 	return b.Bytes()
-}
-
-// ReproduceLines are the copy-paste commands that replay a fail file.
-//
-// The go test line carries an absolute path: go test runs a package's tests
-// in the package's directory, where a path relative to the caller's
-// directory would not resolve.
-func ReproduceLines(path string) []string {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		abs = path
-	}
-	return []string{
-		"go run ./cmd/wqsim replay " + path,
-		"go test ./proptest -run TestReplayFailFile -wqsim.failfile=" + abs,
-	}
 }
 
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }

@@ -137,12 +137,20 @@ func TestCheckSavesAndReplaysFailuresFirst(t *testing.T) {
 	proptest.Check(first, s, "racy", proptest.CheckOptions{Seed: 5})
 	require.True(t, first.failed, "the racy variant fails Check")
 	require.Len(t, first.msgs, 1)
-	assert.Contains(t, first.msgs[0], "minimal schedule:")
+	assert.Contains(t, first.msgs[0], "minimal schedule (1 perturbations):")
 	saved := proptest.SavedFailFiles(dir, "lostupdate", "racy")
 	require.Len(t, saved, 1)
 	path := saved[0]
 	assert.Contains(t, first.msgs[0], "go run ./cmd/wqsim replay "+path)
+	// the go test line names this package from the module root and exactly this test
+	assert.Contains(t, first.msgs[0], "go test ./proptest -run '^TestCheckSavesAndReplaysFailuresFirst$' -wqsim.failfile="+path)
 	require.FileExists(t, path)
+	// the shrunk run's timelines land beside the fail file, and the report says where
+	for _, ext := range []string{".html", ".perfetto.json"} {
+		tl := strings.TrimSuffix(path, ".fail") + ext
+		assert.Contains(t, first.msgs[0], tl)
+		require.FileExists(t, tl)
+	}
 
 	again := &fakeTB{TB: t}
 	proptest.Check(again, s, "racy", proptest.CheckOptions{Seed: 5})
@@ -320,4 +328,36 @@ func TestUncontrolledNondeterminismIsReported(t *testing.T) {
 	ok, err := model.Run(lostUpdate(t), "racy", model.RunConfig{Seed: 1})
 	require.NoError(t, err)
 	assert.NoError(t, proptest.CheckDeterministic(lostUpdate(t), "racy", 1, ok.Outcome))
+}
+
+// Find fails the test when the failure it finds is not the one the variant
+// declares (Want, Marks), unless AnyFailure is set; Perturbations counts
+// the shrunk schedule's non-natural decisions.
+func TestFindChecksDeclaredFailure(t *testing.T) {
+	base := *lostUpdate(t)
+	racy, _ := base.Variant("racy")
+	wrongWant, wrongMark := base, base
+	wrongWant.Name, wrongMark.Name = "lostupdate-want", "lostupdate-mark"
+	wrongWant.Variants = []model.Variant{{Name: "correct"}, {Name: "racy", Bug: true, Want: "deadlock", Marks: racy.Marks}}
+	wrongMark.Variants = []model.Variant{{Name: "correct"}, {Name: "racy", Bug: true, Want: racy.Want,
+		Marks: []*model.Mark{model.NewMark("lostupdate: a path never taken")}}}
+	o := proptest.Options{Execs: 5000, Seed: 11}
+
+	ok := &fakeTB{TB: t}
+	f := proptest.Find(ok, &base, "racy", o)
+	assert.False(t, ok.failed, "%v", ok.msgs)
+	assert.Equal(t, 1, f.Perturbations(), "one early quantum end between the read and the write")
+
+	for _, s := range []*model.Scenario{&wrongWant, &wrongMark} {
+		bad := &fakeTB{TB: t}
+		proptest.Find(bad, s, "racy", o)
+		require.True(t, bad.failed, s.Name)
+		assert.Contains(t, bad.msgs[0], "set Options.AnyFailure to accept any failure")
+
+		any := &fakeTB{TB: t}
+		o := o
+		o.AnyFailure = true
+		proptest.Find(any, s, "racy", o)
+		assert.False(t, any.failed, "%s: %v", s.Name, any.msgs)
+	}
 }

@@ -2,9 +2,7 @@ package proptest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,37 +12,9 @@ import (
 )
 
 // Signature classifies a failure so shrinking keeps "the same bug": the
-// bug-check code, the invariant name, or the finding's type.
-func Signature(err error) string {
-	var bc *kernel.BugCheck
-	var inv *model.InvariantError
-	var dl *kernel.Deadlock
-	var pe *des.PanicError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &bc):
-		return fmt.Sprintf("bugcheck 0x%X", bc.Code)
-	case errors.As(err, &inv):
-		return "invariant " + inv.Name
-	case errors.As(err, &dl):
-		if len(dl.Cycle) > 0 {
-			return "deadlock"
-		}
-		return "hang"
-	case errors.As(err, new(*kernel.Leak)):
-		return "leak"
-	case errors.As(err, new(*kernel.Livelock)):
-		return "livelock"
-	case errors.As(err, &pe):
-		return "panic"
-	case errors.As(err, new(*des.ReplayMismatch)):
-		return "replay mismatch"
-	case errors.As(err, new(*StuckError)):
-		return "stuck"
-	}
-	return "error " + strings.SplitN(err.Error(), ":", 2)[0]
-}
+// finding's des.Signature (bug-check code, invariant name, class), which
+// leaves out virtual time and actors.
+func Signature(err error) string { return des.Signature(err) }
 
 // ShrinkOptions bounds the shrinker.
 type ShrinkOptions struct {

@@ -219,3 +219,9 @@ func stuckResult(scenario, variant string, st *StuckError) model.Result {
 	return model.Result{Scenario: scenario, Variant: variant, Seed: st.Seed,
 		Outcome: des.Outcome{Err: st, Decisions: st.Decisions, Tail: st.Tail}}
 }
+
+// Class implements des.Finding.
+func (e *StuckError) Class() des.Class { return des.ClassStuck }
+
+// Signature implements des.Finding.
+func (e *StuckError) Signature() string { return "stuck" }

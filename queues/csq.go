@@ -510,3 +510,10 @@ type CsqCorruption struct {
 func (e *CsqCorruption) Error() string {
 	return fmt.Sprintf("IoCsq queue %q, %s: %s", e.Queue, e.Irp, e.Detail)
 }
+
+// Class implements des.Finding.
+func (e *CsqCorruption) Class() des.Class { return des.ClassCsqCorruption }
+
+// Signature implements des.Finding: the queue, not the IRP (a smaller
+// schedule may corrupt another one).
+func (e *CsqCorruption) Signature() string { return "csq corruption " + e.Queue }

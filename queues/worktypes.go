@@ -116,3 +116,9 @@ func (c *ContractViolation) Error() string {
 		"Windows does not check this; set PoolConfig.ContractChecks=false to let the call proceed",
 		c.API, c.Actor, c.At, c.Detail, c.Rule, c.Source)
 }
+
+// Class implements des.Finding.
+func (c *ContractViolation) Class() des.Class { return des.ClassContract }
+
+// Signature implements des.Finding: the routine whose contract was broken.
+func (c *ContractViolation) Signature() string { return "contract " + c.API }

@@ -224,3 +224,9 @@ type VerifierViolation struct {
 func (v *VerifierViolation) Error() string {
 	return fmt.Sprintf("Filter Verifier: %s by filter %q (%s, t=%v): %s; rule: %s", v.API, v.Filter, v.Actor, v.At, v.Detail, v.Rule)
 }
+
+// Class implements des.Finding.
+func (v *VerifierViolation) Class() des.Class { return des.ClassVerifier }
+
+// Signature implements des.Finding: the routine or callback and the filter.
+func (v *VerifierViolation) Signature() string { return "verifier " + v.API + " " + v.Filter }
