@@ -49,8 +49,10 @@ func TestPerfettoConsumers(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, b, 0o644))
 		return p
 	}
-	recs, out := run(t, demoConfig(), demo)
-	files := []string{write("demo.json", writePerfetto(t, recs, metaFor("demo", out)))}
+	recs, out := run(t, kernel.DefaultConfig(), demo)
+	meta := metaFor("demo", out)
+	meta.Perturbations = []Perturbation{{At: recs[3].At, Actor: 2, Text: "decision 4: kernel: inject preemption → stall"}}
+	files := []string{write("demo.json", writePerfetto(t, recs, meta))}
 	cfg := kernel.DefaultConfig()
 	cfg.Processors = 4
 	recs, out = run(t, cfg, busy(300))

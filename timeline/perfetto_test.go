@@ -667,3 +667,20 @@ func TestPerfettoKeepsNamesVerbatim(t *testing.T) {
 	tr := checkTrace(t, b, 1)
 	assert.Equal(t, "<&>", tr.OtherData["scenario"])
 }
+
+// A perturbed decision is a process-scoped "decision" instant.
+func TestPerfettoMarksPerturbations(t *testing.T) {
+	recs, out := run(t, kernel.DefaultConfig(), demo)
+	meta := metaFor("demo", out)
+	meta.Perturbations = []Perturbation{{At: recs[3].At, Actor: 2, Text: "decision 4: kernel: inject preemption → stall"}}
+	tr := checkTrace(t, writePerfetto(t, recs, meta), 2)
+	n := 0
+	for _, e := range tr.TraceEvents {
+		if e.Cat == "decision" {
+			n++
+			assert.Equal(t, "decision 4: kernel: inject preemption → stall", e.Name)
+			assert.Equal(t, "i", e.Ph)
+		}
+	}
+	assert.Equal(t, 1, n)
+}
