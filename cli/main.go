@@ -46,6 +46,7 @@ func Main(args []string, scenarios ...*model.Scenario) int {
 		if _, err := model.Lookup(s.Name); err != nil {
 			model.Register(s)
 		}
+		userScenarios = append(userScenarios, s)
 	}
 	ctx, stop := interruptible(os.Stderr)
 	defer stop()
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdExperiment(ctx, args, stdout)
 	case "help", "-h", "--help", "-help":
 		err = cmdHelp(args, stdout)
+	case "version", "--version":
+		_, err = fmt.Fprintln(stdout, versionLine(buildInfo()))
 	default:
 		err = usagef("unknown command %q; run `wqsim help`", cmd)
 	}
