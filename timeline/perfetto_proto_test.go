@@ -170,7 +170,7 @@ func writeProto(t *testing.T, runs ...Run) []byte {
 // slices nest on their tracks, counters have units, every record is an
 // instant, every flow has two ends, and a run's time never goes back.
 func TestPerfettoProtoDecodes(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	cfg := kernel.DefaultConfig()
 	cfg.Processors = 3
 	recs2, out2 := run(t, cfg, busy(50))

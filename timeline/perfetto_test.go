@@ -272,7 +272,7 @@ func checkTrace(t *testing.T, b []byte, cpus int) jsonTrace {
 }
 
 func TestPerfettoDemo(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	require.NoError(t, out.Err)
 	b := writePerfetto(t, recs, metaFor("demo", out))
 	tr := checkTrace(t, b, 2)
@@ -333,7 +333,7 @@ func TestPerfettoDemo(t *testing.T) {
 // processor 1 around the interrupt: ponger runs, the ISR interrupts it,
 // then the DPC drains, then ponger runs on.
 func TestPerfettoNesting(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	m := buildModel(recs, 2, out.End)
 	find := func(cpu int, name string, at des.Time) *slice {
 		for _, s := range m.slices {
@@ -376,7 +376,7 @@ func TestPerfettoNesting(t *testing.T) {
 }
 
 func TestPerfettoBugCheckClosesOpenSlices(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demoBug)
+	recs, out := run(t, demoConfig(), demoBug)
 	require.Error(t, out.Err)
 	b := writePerfetto(t, recs, metaFor("demo-bug", out))
 	tr := checkTrace(t, b, 2)
@@ -409,7 +409,7 @@ func TestPerfettoLargeRun(t *testing.T) {
 }
 
 func TestPerfettoMultipleRuns(t *testing.T) {
-	recs1, out1 := run(t, kernel.DefaultConfig(), demo)
+	recs1, out1 := run(t, demoConfig(), demo)
 	cfg := kernel.DefaultConfig()
 	cfg.Processors = 3
 	recs2, out2 := run(t, cfg, demo)
@@ -618,7 +618,7 @@ func TestDeterminism(t *testing.T) {
 }
 
 func TestJSONL(t *testing.T) {
-	recs, _ := run(t, kernel.DefaultConfig(), demo)
+	recs, _ := run(t, demoConfig(), demo)
 	var b bytes.Buffer
 	require.NoError(t, WriteJSONL(&b, recs))
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
