@@ -70,17 +70,9 @@ type slot struct {
 // and the coroutines of the simulated code. It is not safe for concurrent
 // use; run independent Sims in parallel instead.
 type Sim struct {
-	now   Time
-	seq   uint64
-	queue *btree.BTreeG[entry]
-	// now0 holds the events scheduled for the current instant, in seq
-	// order, from now0[head0] on: a FIFO that costs O(1) where the btree
-	// costs O(log n). Every entry in it is due at now (now does not move
-	// while it is non-empty, since its entries are the earliest), so it is
-	// sorted by (time, seq) and merging its head with the btree's minimum
-	// gives exactly the order a single queue would.
-	now0    []entry
-	head0   int
+	now     Time
+	seq     uint64
+	queue   *btree.BTreeG[entry]
 	slots   []slot
 	free    []int32
 	live    int
@@ -118,7 +110,6 @@ func New(cfg Config) *Sim {
 func (s *Sim) Reset(cfg Config) {
 	s.procs.killAll(s)
 	s.queue.Clear(true)
-	s.now0, s.head0 = s.now0[:0], 0
 	for i := range s.slots {
 		s.slots[i] = slot{}
 	}
@@ -222,50 +213,8 @@ func (s *Sim) push(t Time, fn Handler, p *Proc) int32 {
 	}
 	s.slots[i] = slot{seq: s.seq, fn: fn, proc: p}
 	s.live++
-	if t == s.now {
-		s.pushNow(entry{at: t, seq: s.seq, slot: i})
-	} else {
-		s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
-	}
+	s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
 	return i
-}
-
-// pushNow appends e, due at Now, to the zero-delay FIFO. When the backing
-// array is full it first slides the live part down over the popped
-// prefix, so a FIFO that never quite empties does not grow without bound.
-func (s *Sim) pushNow(e entry) {
-	if len(s.now0) == cap(s.now0) && s.head0 > 0 {
-		n := copy(s.now0, s.now0[s.head0:])
-		s.now0, s.head0 = s.now0[:n], 0
-	}
-	s.now0 = append(s.now0, e)
-}
-
-// popMin removes and returns the earliest entry by (time, seq), live or
-// stale, from the FIFO or the btree.
-func (s *Sim) popMin() (entry, bool) {
-	if s.head0 < len(s.now0) {
-		f := s.now0[s.head0]
-		if m, ok := s.queue.Min(); !ok || entryLess(f, m) {
-			s.head0++
-			if s.head0 == len(s.now0) {
-				s.now0, s.head0 = s.now0[:0], 0
-			}
-			return f, true
-		}
-	}
-	return s.queue.DeleteMin()
-}
-
-// peekMin returns the earliest entry by (time, seq) without removing it.
-func (s *Sim) peekMin() (entry, bool) {
-	m, ok := s.queue.Min()
-	if s.head0 < len(s.now0) {
-		if f := s.now0[s.head0]; !ok || entryLess(f, m) {
-			return f, true
-		}
-	}
-	return m, ok
 }
 
 func (s *Sim) release(i int32) {
@@ -280,14 +229,14 @@ func (s *Sim) Pending() int { return s.live }
 // NextAt returns the time of the earliest pending event, or Forever.
 func (s *Sim) NextAt() Time {
 	for {
-		e, ok := s.peekMin()
+		e, ok := s.queue.Min()
 		if !ok {
 			return Forever
 		}
 		if s.slots[e.slot].seq == e.seq {
 			return e.at
 		}
-		s.popMin() // stale: drop it now
+		s.queue.DeleteMin() // stale: drop it now
 	}
 }
 
@@ -323,7 +272,7 @@ func (s *Sim) Step() bool {
 	var e entry
 	for {
 		var ok bool
-		if e, ok = s.popMin(); !ok {
+		if e, ok = s.queue.DeleteMin(); !ok {
 			return false
 		}
 		if s.slots[e.slot].seq == e.seq {
@@ -394,11 +343,11 @@ func (s *Sim) overBudget(b Budget) {
 func (s *Sim) breakTie(e entry) entry {
 	s.ties = append(s.ties[:0], e)
 	for {
-		n, ok := s.peekMin()
+		n, ok := s.queue.Min()
 		if !ok || n.at != e.at {
 			break
 		}
-		s.popMin()
+		s.queue.DeleteMin()
 		if s.slots[n.slot].seq == n.seq {
 			s.ties = append(s.ties, n)
 		}
