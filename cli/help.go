@@ -20,6 +20,7 @@ Commands:
   explain FILE                  a fail file beside the natural run: what had to
                                 happen differently, where the runs part
   experiment FILE               compare scheduling and worker-pool policies
+  merge DIR...                  combine the shards of one exploration (--shard i/n)
   help [COMMAND]                this text, or a command's flags
 
 Examples:
@@ -64,4 +65,5 @@ var flagSets = map[string]func() *flag.FlagSet{
 	"explain":    func() *flag.FlagSet { f, _ := explainFlags(); return f },
 	"experiment": func() *flag.FlagSet { f, _ := experimentFlags(); return f },
 	"list":       listFlags,
+	"merge":      func() *flag.FlagSet { return newFlagSet("merge", mergeUsage()...) },
 }

@@ -107,6 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdTrace(ctx, args, stdout)
 	case "explain":
 		err = cmdExplain(ctx, args, stdout)
+	case "merge":
+		err = cmdMerge(args, stdout)
 	case "experiment":
 		err = cmdExperiment(ctx, args, stdout)
 	case "help", "-h", "--help":

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,15 +63,46 @@ func spinForever() bool { return spinning }
 // and output; it fails the test if the process does not end within limit.
 func child(t *testing.T, limit time.Duration, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "WQSIM_CLI_CHILD=1")
-	var out, errb bytes.Buffer
+	cmd := childCmd(t, args...)
+	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	require.NoError(t, cmd.Start())
 	return waitChild(t, cmd, limit, &out, &errb)
 }
 
-func waitChild(t *testing.T, cmd *exec.Cmd, limit time.Duration, out, errb *bytes.Buffer) (int, string, string) {
+// childCmd is the command line re-executed as a child, in a directory of
+// its own: whatever it writes by default (a fail file under
+// testdata/wqsim-fail) lands there, not in the source tree.
+func childCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	bin, err := filepath.Abs(os.Args[0])
+	require.NoError(t, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "WQSIM_CLI_CHILD=1")
+	cmd.Dir = t.TempDir()
+	return cmd
+}
+
+// syncBuffer is a bytes.Buffer that the child's output goroutine may fill
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitChild(t *testing.T, cmd *exec.Cmd, limit time.Duration, out, errb *syncBuffer) (int, string, string) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -135,22 +167,25 @@ func TestSignalsEndAStuckRun(t *testing.T) {
 		assert.Contains(t, out, "did not yield")
 	}
 	// the second Ctrl-C does not wait for anything
-	code, out, errs := signalled(t, []os.Signal{syscall.SIGINT, syscall.SIGINT}, "explore", "spin:loop", "--watchdog", "10m")
+	code, out, errs := signalled(t, []os.Signal{syscall.SIGINT, syscall.SIGINT}, "explore", "spin:loop", "--watchdog", "10m", "--faildir", t.TempDir())
 	assert.Equal(t, exitInterrupted, code, out+errs)
 	assert.Contains(t, errs, "interrupted twice")
 }
 
-// signalled starts wqsim, waits until it is running, sends sigs 300 ms
-// apart (closer signals of one kind may merge into one while pending) and
-// requires the process to end within 5 s of the first.
+// signalled starts wqsim, waits until it is running (its first line is
+// out, however loaded the machine), sends sigs 300 ms apart (closer
+// signals of one kind may merge into one while pending) and requires the
+// process to end within 5 s of the first.
 func signalled(t *testing.T, sigs []os.Signal, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "WQSIM_CLI_CHILD=1")
-	var out, errb bytes.Buffer
+	cmd := childCmd(t, args...)
+	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	require.NoError(t, cmd.Start())
-	time.Sleep(700 * time.Millisecond) // past start-up, into the loop
+	for start := time.Now(); out.String() == "" && time.Since(start) < 30*time.Second; {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // past the first line, into the loop
 	for _, s := range sigs {
 		require.NoError(t, cmd.Process.Signal(s))
 		time.Sleep(300 * time.Millisecond)

@@ -50,6 +50,10 @@ type CellResult struct {
 	// order (file tasks, rt-app tasks, generated ones).
 	Tasks []TaskResult
 
+	// CI holds, on aggregate rows, the 95 % confidence intervals across
+	// seeds of the bar charts' metrics; zero on per-seed rows.
+	CI CellIntervals
+
 	cdf []float64 // queueing-latency quantiles at cdfQ, ns
 }
 
@@ -376,6 +380,7 @@ func (r *Results) aggregate() {
 			a.cdf[j] /= float64(curves)
 		}
 		a.Tasks = aggregateTasks(group)
+		a.CI = seedIntervals(group)
 		r.Aggregates = append(r.Aggregates, a)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -71,9 +72,15 @@ func (r *Results) cdfFigure(w *Workload) (figure, error) {
 	for i := range r.Experiment.Pools {
 		poolIndex[r.Experiment.Pools[i].label()] = i
 	}
+	drawn := map[string]string{} // a curve's quantiles → the first policy drawn with it
 	for _, a := range rows {
 		if a.cdf == nil {
 			continue
+		}
+		key := fmt.Sprint(a.cdf)
+		same, hidden := drawn[key]
+		if !hidden {
+			drawn[key] = a.Policy
 		}
 		pts := make(plotter.XYs, 0, len(a.cdf))
 		for j, v := range a.cdf {
@@ -89,6 +96,12 @@ func (r *Results) cdfFigure(w *Workload) (figure, error) {
 		l.Width = vg.Points(1.5)
 		l.Dashes = plotutil.Dashes(dispIndex[a.Dispatcher])
 		p.Add(l)
+		if hidden {
+			// The same curve as an earlier policy would hide under it: say so
+			// in the legend rather than leave a policy invisible.
+			p.Legend.Add(a.Policy+" (same curve as "+same+")", l)
+			continue
+		}
 		p.Legend.Add(a.Policy, l)
 	}
 	if lo <= hi {
@@ -112,7 +125,7 @@ func (r *Results) barsFigure(w *Workload) (figure, error) {
 	}
 	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
 	for i, pn := range barPanels() {
-		p, err := barPlot(w.Name, pn, rows, names)
+		p, err := barPlot(w.Name, pn, rows, names, len(r.Experiment.Seeds))
 		if err != nil {
 			return figure{}, err
 		}
@@ -125,23 +138,32 @@ func (r *Results) barsFigure(w *Workload) (figure, error) {
 type barPanel struct {
 	title, unit string
 	value       func(CellResult) float64
+	ci          func(CellResult) Interval // 95 % interval across seeds
 	color       color.Color
 }
 
 // barPanels returns barsFigure's charts, left to right, top to bottom.
 func barPanels() []barPanel {
 	return []barPanel{
-		{"p99 queueing latency", "µs", func(a CellResult) float64 { return us(a.Lat.P99) }, plotutil.Color(0)},
-		{"throughput (in window)", "items/s", func(a CellResult) float64 { return a.Throughput }, plotutil.Color(1)},
-		{"preemptions", "per s", func(a CellResult) float64 { return a.preemptionRate() }, plotutil.Color(2)},
-		{"priority inversion", "% of window", func(a CellResult) float64 { return 100 * a.InversionFrac }, plotutil.Color(3)},
+		{"p99 queueing latency", "µs", func(a CellResult) float64 { return us(a.Lat.P99) },
+			func(a CellResult) Interval { return a.CI.LatP99us }, plotutil.Color(0)},
+		{"throughput (in window)", "items/s", func(a CellResult) float64 { return a.Throughput },
+			func(a CellResult) Interval { return a.CI.Throughput }, plotutil.Color(1)},
+		{"preemptions", "per s", func(a CellResult) float64 { return a.preemptionRate() },
+			func(a CellResult) Interval { return a.CI.PreemptRate }, plotutil.Color(2)},
+		{"priority inversion", "% of window", func(a CellResult) float64 { return 100 * a.InversionFrac },
+			func(a CellResult) Interval { return a.CI.InversionPc }, plotutil.Color(3)},
 	}
 }
 
-// barPlot draws one chart: a bar per policy (rows, named by names).
-func barPlot(workload string, pn barPanel, rows []CellResult, names []string) (*plot.Plot, error) {
+// barPlot draws one chart: a bar per policy (rows, named by names), the
+// mean over seeds with its interval when there are several.
+func barPlot(workload string, pn barPanel, rows []CellResult, names []string, seeds int) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("%s: %s", workload, pn.title)
+	if seeds >= 2 {
+		p.Title.Text += fmt.Sprintf("\nmean of %d seeds, bars: 95%% t-interval", seeds)
+	}
 	p.Y.Label.Text = pn.unit
 	p.Y.Min = 0
 	if len(rows) > 0 {
@@ -157,14 +179,28 @@ func barPlot(workload string, pn barPanel, rows []CellResult, names []string) (*
 }
 
 // addBars adds the bars of pn's metric over rows to p, each labelled with
-// its value, and room above the tallest for its label.
+// its value, with the 95 % interval across seeds as an error bar when
+// there are several seeds. A metric whose positive values span more than
+// two decades gets a log axis, so a small bar is not drawn as nothing.
 func addBars(p *plot.Plot, pn barPanel, rows []CellResult) error {
 	vals := make(plotter.Values, len(rows))
 	var lbl plotter.XYLabels
 	for j, a := range rows {
 		vals[j] = pn.value(a)
-		lbl.XYs = append(lbl.XYs, plotter.XY{X: float64(j), Y: vals[j]})
+		lbl.XYs = append(lbl.XYs, plotter.XY{X: float64(j), Y: max(vals[j], pn.ci(a).Hi())})
 		lbl.Labels = append(lbl.Labels, shortNum(vals[j]))
+	}
+	logY := spansDecades(vals)
+	base := 0.0
+	if logY {
+		base = minPositive(vals) / 3
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Label.Text += " (log scale)"
+		for j := range vals {
+			vals[j] = max(vals[j], base) // a zero bar stays at the axis
+			lbl.XYs[j].Y = max(lbl.XYs[j].Y, base)
+		}
 	}
 	bc, err := plotter.NewBarChart(vals, vg.Points(18))
 	if err != nil {
@@ -172,7 +208,29 @@ func addBars(p *plot.Plot, pn barPanel, rows []CellResult) error {
 	}
 	bc.Color = pn.color
 	bc.LineStyle.Width = 0
+	if logY {
+		// A log axis has no zero: the bars stand on a value just below the
+		// smallest, through an invisible chart of that height.
+		floor := make(plotter.Values, len(vals))
+		for j := range vals {
+			floor[j] = base
+			bc.Values[j] = vals[j] - base
+		}
+		under, err := plotter.NewBarChart(floor, vg.Points(18))
+		if err != nil {
+			return err
+		}
+		bc.StackOn(under)
+	}
 	p.Add(bc)
+	if errs := intervalBars(pn, rows, base); len(errs.XYs) > 0 {
+		eb, err := plotter.NewYErrorBars(errs)
+		if err != nil {
+			return err
+		}
+		eb.LineStyle.Width = vg.Points(1)
+		p.Add(eb)
+	}
 	labels, err := plotter.NewLabels(lbl)
 	if err != nil {
 		return err
@@ -183,12 +241,58 @@ func addBars(p *plot.Plot, pn barPanel, rows []CellResult) error {
 	}
 	labels.Offset = vg.Point{Y: vg.Points(2)}
 	p.Add(labels)
-	if m := maxOf(vals); m > 0 {
-		p.Y.Max = m * 1.15
-	} else {
+	top := 0.0
+	for _, xy := range lbl.XYs {
+		top = math.Max(top, xy.Y)
+	}
+	switch {
+	case logY:
+		p.Y.Min, p.Y.Max = base, top*3
+	case top > 0:
+		p.Y.Max = top * 1.15
+	default:
 		p.Y.Max = 1
 	}
 	return nil
+}
+
+// intervalBars returns the error bars of rows' intervals (several seeds
+// only), none reaching below floor: the axis, or a log axis's floor.
+func intervalBars(pn barPanel, rows []CellResult, floor float64) errorBars {
+	var errs errorBars
+	for j, a := range rows {
+		v, ci := pn.value(a), pn.ci(a)
+		if ci.N < 2 || v <= floor {
+			continue
+		}
+		errs.XYs = append(errs.XYs, plotter.XY{X: float64(j), Y: v})
+		errs.YErrors = append(errs.YErrors, struct{ Low, High float64 }{min(ci.Half, v-floor), ci.Half})
+	}
+	return errs
+}
+
+// errorBars are bar values with their interval below and above.
+type errorBars struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+// spansDecades reports whether the positive values span more than a
+// factor of 100.
+func spansDecades(vs plotter.Values) bool {
+	lo, hi := minPositive(vs), maxOf(vs)
+	return lo > 0 && hi/lo > 100
+}
+
+// minPositive returns the smallest positive value, or 0.
+func minPositive(vs plotter.Values) float64 {
+	m := 0.0
+	for _, v := range vs {
+		if v > 0 && (m == 0 || v < m) {
+			m = v
+		}
+	}
+	return m
 }
 
 // tiledFigure draws a 2×2 grid of plots on a white page, their axes
@@ -227,6 +331,8 @@ func shortNum(v float64) string {
 		return ff(v, 0)
 	case a >= 1:
 		return ff(v, 1)
+	case a == 0:
+		return "0"
 	}
-	return ff(v, 2)
+	return strconv.FormatFloat(v, 'g', 2, 64) // 0.0045, not "0.00"
 }

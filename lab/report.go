@@ -13,7 +13,9 @@ import (
 
 // CSVHeader is the header of results.csv. Units are in the names: _us
 // microseconds, _ms milliseconds, _per_s per second of virtual time;
-// util and _frac are fractions of the window.
+// util and _frac are fractions of the window. The _ci95 columns, filled on
+// aggregate rows only, are the half-widths of 95 % Student-t confidence
+// intervals of the mean across seeds (empty with one seed).
 var CSVHeader = []string{
 	"workload", "policy", "dispatcher", "pool", "seed", "outcome",
 	"processors", "window_ms", "offered_per_s", "arrived", "completed", "unfinished",
@@ -22,6 +24,7 @@ var CSVHeader = []string{
 	"util_mean", "util_per_cpu", "switches", "preemptions", "round_robins",
 	"inversion_ms", "inversion_frac", "starvation_ms", "ready_wait_mean_us",
 	"threads_peak", "dyn_created", "drain_ms",
+	"lat_p99_ci95_us", "throughput_ci95_per_s", "preemptions_ci95_per_s", "inversion_ci95_pct",
 }
 
 // WriteCSV writes results.csv: one row per cell, then one aggregate row
@@ -65,7 +68,17 @@ func (c *CellResult) row() []string {
 		ff(ms(float64(c.Inversion)), 3), ff(c.InversionFrac, 4), ff(ms(float64(c.Starvation)), 3),
 		ff(us(float64(c.ReadyWaitMean)), 3),
 		strconv.Itoa(c.ThreadsPeak), strconv.Itoa(c.DynCreated), ff(ms(float64(c.Drain)), 3),
+		half(c.CI.LatP99us, 3), half(c.CI.Throughput, 3), half(c.CI.PreemptRate, 3), half(c.CI.InversionPc, 4),
 	}
+}
+
+// half formats an interval's half-width, or "" where there is none (a
+// per-seed row, or a single seed).
+func half(i Interval, dec int) string {
+	if i.N < 2 {
+		return ""
+	}
+	return ff(i.Half, dec)
 }
 
 // preemptionRate is Preemptions per second of the window.

@@ -431,23 +431,12 @@ func (m *machine) measure(r *CellResult) {
 	}
 }
 
-// outcomeOf classifies how a cell's run ended.
+// outcomeOf classifies how a cell's run ended: its signature in the one
+// closed set of outcomes (des.Signature: "ok", "bugcheck 0x44", "hang",
+// "livelock", "contract IoQueueWorkItem", ...) and the finding in full.
 func outcomeOf(err error) (string, string) {
 	if err == nil {
-		return "ok", ""
+		return des.Signature(nil), ""
 	}
-	kind := "error"
-	switch {
-	case errors.As(err, new(*kernel.BugCheck)):
-		kind = "bugcheck"
-	case errors.As(err, new(*kernel.Deadlock)):
-		kind = "deadlock"
-	case errors.As(err, new(*kernel.Leak)):
-		kind = "leak"
-	case errors.As(err, new(*kernel.Livelock)), errors.As(err, new(*des.BudgetError)):
-		kind = "livelock"
-	case errors.As(err, new(*des.PanicError)):
-		kind = "panic"
-	}
-	return kind, err.Error()
+	return des.Signature(err), err.Error()
 }

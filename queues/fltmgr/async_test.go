@@ -139,3 +139,43 @@ func TestPostOpWaitingInDpc(t *testing.T) {
 	require.ErrorAs(t, r.run().Err, &bc)
 	assert.Equal(t, kernel.ATTEMPTED_SWITCH_FROM_DPC, bc.Code)
 }
+
+// REFERENCE §1.4: filter A pends a read and its worker resumes it, which
+// runs filter B's pre-op in that worker; meanwhile A completes the read a
+// second time from another thread. That is A's double completion, not B's
+// legal early completion (B handed the data to nobody): 0x44 naming the
+// stale second completion, not B.
+func TestUpperDoubleCompletionIsNotLowerEarlyCompletion(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var pended *fltmgr.FLT_CALLBACK_DATA
+	aPended, inB, second := r.gate("A pended"), r.gate("in B"), r.gate("second done")
+	a := newSimpleFilter(r, "A", 200, false, func(d *fltmgr.FLT_CALLBACK_DATA, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+		pended = d
+		r.open(aPended)
+		return fltmgr.FLT_PREOP_PENDING
+	})
+	b := newSimpleFilter(r, "B", 100, false, func(d *fltmgr.FLT_CALLBACK_DATA, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+		r.open(inB)
+		r.wait(second)
+		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+	})
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(a.f)
+		r.fm.FltStartFiltering(b.f)
+		r.vol.Issue(read(1))
+	})
+	r.thread("A worker", func() {
+		r.wait(aPended)
+		r.fm.FltCompletePendedPreOperation(pended, fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK, nil)
+	})
+	r.thread("A stale", func() {
+		r.wait(inB)
+		pended.IoStatus.Status = kernel.STATUS_SUCCESS
+		r.fm.FltCompletePendedPreOperation(pended, fltmgr.FLT_PREOP_COMPLETE, nil)
+		r.open(second)
+	})
+	bc := requireBugCheck(t, r.run(), kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
+	assert.Equal(t, "FltCompletePendedPreOperation", bc.API, bc.Error())
+	assert.Equal(t, "A stale", bc.Actor)
+	assert.Zero(t, r.fm.Hits(fltmgr.MarkCompletedBeforePending), "not taken for B's early completion")
+}

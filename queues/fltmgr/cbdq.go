@@ -134,6 +134,7 @@ func (fm *FilterManager) FltCbdqInsertIo(q *FLT_CALLBACK_DATA_QUEUE, data *FLT_C
 	if !FLT_IS_IRP_OPERATION(data) || data.irp == nil {
 		return kernel.STATUS_INVALID_PARAMETER
 	}
+	data.op.exposeData()
 	before := q.Csq.Hits(queues.CsqMarkInsertCompletedCancelled)
 	st := queues.IoCsqInsertIrpEx(&q.Csq, data.irp, ctx, insertContext)
 	if q.Csq.Hits(queues.CsqMarkInsertCompletedCancelled) != before {

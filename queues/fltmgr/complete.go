@@ -1,6 +1,8 @@
 package fltmgr
 
 import (
+	"fmt"
+
 	"github.com/wqsim/wqsim/kernel"
 )
 
@@ -41,7 +43,12 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 	fm.k.Layer().Yield()
 	i := op.frameIn(framePended)
 	if i < 0 {
-		if op.frameIn(framePreOp) >= 0 && op.early == nil {
+		if p := op.frameIn(framePreOp); p >= 0 && op.early == nil {
+			if op.staleUpperCompletion(p) {
+				fm.k.Layer().BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(data.irp.ID()), 0, 0, 0,
+					fmt.Sprintf("%s completed a second time: an upper filter's pend was already completed and the operation is in %s's pre-op, which handed it to no routine that could complete it (§1.4)",
+						data.name, op.frames[p].inst.name))
+			}
 			op.early = &earlyCompletion{status: status, ctx: ctx}
 			fm.mark(MarkCompletedBeforePending, data.name)
 			return
@@ -49,6 +56,7 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 		fm.notPended(op, api)
 		return
 	}
+	op.frames[i].resumed = true
 	fm.trace(KindFltOp, api, data.name, int64(status), 0)
 	if _, cont := fm.resume(op, i, status, ctx); cont {
 		fm.walkDown(op, i+1)
@@ -123,6 +131,7 @@ func (fm *FilterManager) FltSetCancelCompletion(data *FLT_CALLBACK_DATA, callbac
 	if data.irp == nil || callback == nil {
 		return kernel.STATUS_INVALID_PARAMETER
 	}
+	data.op.exposeData()
 	fm.k.IoSetCancelRoutine(data.irp, func(irp *kernel.IRP) {
 		fm.k.IoReleaseCancelSpinLock(irp.CancelIrql)
 		callback(data)

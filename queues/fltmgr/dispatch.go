@@ -32,6 +32,8 @@ type frame struct {
 	ctx   any // completion context from the pre-op
 
 	whenSafe bool // FltDoCompletionProcessingWhenSafe posted this post-op's work (§5.7)
+	resumed  bool // was pended and resumed by FltCompletePendedPreOperation (§1.4)
+	exposed  bool // its pre-op handed the data to a routine that can complete it (§1.4)
 
 	// SYNCHRONIZE (§5.3): the post-op runs in the pre-op's thread, which
 	// waits for the lower layers to complete.
@@ -396,4 +398,32 @@ func (fm *FilterManager) fsPend(op *operation, how int) walk {
 		done()
 	})
 	return walkPending
+}
+
+// exposeData notes that the pre-op running now handed data to a routine
+// through which its operation can be completed while the pre-op still runs
+// (FltCbdqInsertIo, FltQueueDeferredIoWorkItem, FltSetCancelCompletion, a
+// generic work item with the data as context): an early completion is then
+// that filter's (§1.4).
+func (op *operation) exposeData() {
+	if i := op.frameIn(framePreOp); i >= 0 {
+		op.frames[i].exposed = true
+	}
+}
+
+// staleUpperCompletion reports whether a FltCompletePendedPreOperation that
+// finds no pended frame while frame p's pre-op runs is rather an upper
+// filter completing its own, already resumed, pend a second time: some
+// frame above p was pended and resumed, and p's pre-op handed the data to
+// nobody who could complete it (§1.4).
+func (op *operation) staleUpperCompletion(p int) bool {
+	if op.frames[p].exposed {
+		return false
+	}
+	for j := 0; j < p; j++ {
+		if op.frames[j].resumed {
+			return true
+		}
+	}
+	return false
 }

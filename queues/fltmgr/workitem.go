@@ -126,6 +126,9 @@ func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, flt
 		fm.trace(KindFltWorkItem, des.What(api), item.name, int64(st), int64(typ))
 		return st
 	}
+	if d, ok := ctx.(*FLT_CALLBACK_DATA); ok && d.op != nil {
+		d.op.exposeData()
+	}
 	item.routine, item.ctx, item.ref = routine, ctx, fltObject
 	fm.queueWorkItem(api, &item.fltWorkItem, typ, item.run)
 	return kernel.STATUS_SUCCESS
@@ -169,6 +172,7 @@ func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKIT
 		fm.trace(KindFltWorkItem, des.What(api), item.name, int64(st), int64(typ))
 		return st
 	}
+	data.op.exposeData()
 	item.routine, item.data, item.ctx, item.ref = routine, data, ctx, inst
 	fm.queueWorkItem(api, &item.fltWorkItem, typ, item.run)
 	return kernel.STATUS_SUCCESS
