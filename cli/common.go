@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/wqsim/wqsim/des"
@@ -21,10 +22,43 @@ func newFlagSet(name string, usage ...string) *flag.FlagSet {
 		for _, l := range usage {
 			fmt.Fprintln(fs.Output(), l)
 		}
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	return fs
 }
+
+// printFlags lists fs's flags as the documentation writes them: --name
+// (a one-letter flag keeps one dash, -o), its value, its meaning and
+// default.
+func printFlags(fs *flag.FlagSet) {
+	any := false
+	fs.VisitAll(func(f *flag.Flag) {
+		if !any {
+			fmt.Fprintln(fs.Output(), "flags:")
+			any = true
+		}
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		value, usage := flag.UnquoteUsage(f)
+		line := "  " + dash + f.Name
+		if value != "" {
+			line += " " + value
+		}
+		line += "\n    \t" + usage
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+			line += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(fs.Output(), line)
+	})
+}
+
+// helpRequested is -h or --help among a command's flags: its usage goes to
+// standard output and wqsim exits 0.
+type helpRequested struct{ command string }
+
+func (h *helpRequested) Error() string { return "help requested for " + h.command }
 
 // parseFlags parses args (flags may follow positional arguments, as users
 // type them) and returns the positional ones.
@@ -33,7 +67,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usagef("%s: %v (run `wqsim help %s`)", fs.Name(), err, fs.Name())
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, &helpRequested{fs.Name()}
+			}
+			return nil, usagef("%s: %v (run `wqsim help %s`)", fs.Name(), strings.Replace(err.Error(), ": -", ": --", 1), fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -97,7 +134,36 @@ func outcomeLine(err error) string {
 	if err == nil {
 		return "outcome: ok (no failure)"
 	}
-	return "outcome: " + proptest.Signature(err) + ": " + err.Error()
+	sig := proptest.Signature(err)
+	return "outcome: " + sig + ": " + withoutPrefix(err.Error(), sig)
+}
+
+// withoutPrefix drops from text a leading restatement of sig (compared
+// ignoring case and spaces: "bug check 0xC4 …" for "bugcheck 0xC4", "hang:
+// …" for "hang"), so the outcome line does not say it twice.
+func withoutPrefix(text, sig string) string {
+	i, j := 0, 0
+	for i < len(text) && j < len(sig) {
+		switch {
+		case text[i] == ' ':
+			i++
+		case sig[j] == ' ':
+			j++
+		case strings.EqualFold(text[i:i+1], sig[j:j+1]):
+			i++
+			j++
+		default:
+			return text
+		}
+	}
+	if j < len(sig) {
+		return text
+	}
+	rest := strings.TrimLeft(text[i:], ": ")
+	if rest == "" {
+		return text
+	}
+	return rest
 }
 
 // printStuck prints the last trace records of a run the watchdog gave up on.

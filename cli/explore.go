@@ -197,6 +197,7 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 	path := ""
 	save := func(log []des.Decision, res model.Result) error {
 		ff := proptest.NewFailFile(opts, f, log, res)
+		ff.Reproduce = reproduceFor(opts.Scenario)
 		var err error
 		if path == "" {
 			path, err = proptest.SaveFailFile(o.failDir, ff)
@@ -238,7 +239,7 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 		heading = "schedule (not shrunk):"
 	}
 	fmt.Fprintln(w, heading+"\n  "+strings.Join(capLines(proptest.DescribeSchedule(log), maxScheduleLines), "\n  "))
-	fmt.Fprintf(w, "fail file: %s\nreproduce:\n  %s\n", path, strings.Join(proptest.ReproduceLines(path), "\n  "))
+	fmt.Fprintf(w, "fail file: %s\nreproduce:\n  %s\n", path, strings.Join(reproduceFor(opts.Scenario).Lines(path), "\n  "))
 	printPanic(w, final.Outcome.Err)
 	printStuck(w, final.Outcome.Err)
 	if ctx.Err() != nil && !stuck {

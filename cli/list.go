@@ -34,7 +34,11 @@ func cmdList(args []string, w io.Writer) error {
 }
 
 // listFlags is list's flag set: it has no flags.
-func listFlags() *flag.FlagSet { return flag.NewFlagSet("list", flag.ContinueOnError) }
+func listFlags() *flag.FlagSet {
+	return newFlagSet("list", "usage: wqsim list",
+		"  prints every scenario (with the REFERENCE sections it re-creates) and its variants,",
+		"  each marked correct or bug; run one with `wqsim run SCENARIO:VARIANT`")
+}
 
 func wrap(text string, width int, indent string) string {
 	var b strings.Builder

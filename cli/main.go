@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/wqsim/wqsim/des"
@@ -45,6 +46,7 @@ func Main(args []string, scenarios ...*model.Scenario) int {
 		if _, err := model.Lookup(s.Name); err != nil {
 			model.Register(s)
 		}
+		userScenarios = append(userScenarios, s)
 	}
 	ctx, stop := interruptible(os.Stderr)
 	defer stop()
@@ -89,8 +91,8 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "explore"
-	if len(args) > 0 {
+	cmd := "explore" // no command, or flags first: explore
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelp(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -111,13 +113,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdMerge(args, stdout)
 	case "experiment":
 		err = cmdExperiment(ctx, args, stdout)
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
 		err = cmdHelp(args, stdout)
+	case "version", "--version":
+		_, err = fmt.Fprintln(stdout, versionLine(buildInfo()))
 	default:
 		err = usagef("unknown command %q; run `wqsim help`", cmd)
 	}
+	var help *helpRequested
+	if errors.As(err, &help) {
+		err = cmdHelp([]string{help.command}, stdout)
+	}
 	return exitCode(err, stderr)
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
 
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError

@@ -105,7 +105,7 @@ func TestBadInputIsAClearError(t *testing.T) {
 		{[]string{"explore", "lostupdate", "--shard", "5/2"}, "--shard \"5/2\": want i/n"},
 		{[]string{"explore", "lostupdate", "--execs", "0"}, "--execs 0: must be positive"},
 		{[]string{"explore", "lostupdate", "--strategy", "magic"}, "choose one of portfolio, random, pct, pos, surw, fest, bounded, exhaustive"},
-		{[]string{"explore", "lostupdate", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"explore", "lostupdate", "--bogus"}, "flag provided but not defined: --bogus"},
 		{[]string{"replay", bad}, "format version \"9\""},
 		{[]string{"replay", trunc}, "truncated"},
 		{[]string{"replay", filepath.Join(dir, "missing.fail")}, "cannot read fail file"},

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/wqsim/wqsim/des"
@@ -57,7 +58,7 @@ func cmdRun(ctx context.Context, args []string, w io.Writer) error {
 func report(w io.Writer, r model.Result) error {
 	fmt.Fprintln(w, outcomeLine(r.Outcome.Err))
 	if len(r.Marks) > 0 {
-		fmt.Fprintf(w, "marks: %v\n", r.Marks)
+		fmt.Fprintf(w, "racy paths reached: %s\n", strings.Join(r.Marks, "; "))
 	}
 	fmt.Fprintf(w, "end: t=%v, %d events, trace hash %#x\n", r.Outcome.End, r.Outcome.Steps, r.Outcome.Hash)
 	printPanic(w, r.Outcome.Err)

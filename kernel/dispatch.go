@@ -6,31 +6,36 @@ import (
 
 // readyThread makes t ready (after creation, a wait, or preemption
 // elsewhere) with a wait-completion boost of increment, then finds it a
-// processor: an idle one if any (a decision among them), else the one
-// running the thread it preempts (a decision among equals), else it waits
-// at the tail of its ready list (REFERENCE §4.2).
+// processor (REFERENCE §4.2, §4.7).
 func (k *Kernel) readyThread(t *Thread, increment int) {
 	k.makeReady(t, increment)
 	k.emit(&t.exec, KindReady, WhatReady, t.name, int64(t.priority), int64(increment))
 	k.placeReady(t)
 }
 
-// makeReady boosts t and puts it on the ready lists.
+// makeReady boosts t and marks it ready; placeReady queues it.
 func (k *Kernel) makeReady(t *Thread, increment int) {
 	if increment > 0 {
 		k.boost(t, increment)
 	}
 	t.state = Ready
-	t.readySince = k.sim.Now()
-	k.policy.Enqueue(t, false)
+	t.readySince = k.Now()
 }
 
-// placeReady finds a processor for a newly ready thread.
+// placeReady queues a ready thread and finds it a processor.
 func (k *Kernel) placeReady(t *Thread) {
 	if k.cfg.StarvationBoost && !k.balanceArmed {
 		k.balanceArmed = true
 		k.sim.After(des.Second, k.balanceScan)
 	}
+	if k.pcpu != nil {
+		k.placeOnProcessor(t, false)
+		return
+	}
+	// The global policy: an idle processor if any (a decision among
+	// them), else the one running the thread it preempts (a decision among
+	// equals), else it waits at the tail of its ready list.
+	k.policy.Enqueue(t, false)
 	if c := k.pickIdle(t); c != nil {
 		c.kick()
 		return
@@ -40,19 +45,72 @@ func (k *Kernel) placeReady(t *Thread) {
 	}
 }
 
-// pickIdle chooses an idle processor for t. Choice 0 is the natural one:
-// t's last processor if idle, else the lowest-numbered.
-func (k *Kernel) pickIdle(t *Thread) *Processor {
-	idle := k.scratch[:0]
+// placeOnProcessor is WRK's KiDeferredReadyThread (REFERENCE §4.7): an
+// idle processor t may run on takes it (a decision among them; choice 0
+// its ideal processor, then its last one, then the lowest number);
+// otherwise t joins the ready queue of its ideal processor (its last, or
+// the lowest allowed, when affinity excludes the ideal one) — at the head
+// if it was preempted — and preempts that processor's thread only if it
+// outranks it. It never looks at other busy processors.
+func (k *Kernel) placeOnProcessor(t *Thread, front bool) {
+	if c := k.pickIdle(t); c != nil {
+		t.queueCPU = c.id
+		k.policy.Enqueue(t, front)
+		c.kick()
+		return
+	}
+	c := k.homeProcessor(t)
+	t.queueCPU = c.id
+	k.policy.Enqueue(t, front)
+	if c.cur != nil && k.policy.Preempts(t, c.cur) {
+		c.kick()
+	}
+}
+
+// homeProcessor is the processor whose queue t joins when none is idle.
+func (k *Kernel) homeProcessor(t *Thread) *Processor {
+	switch {
+	case t.allowedOn(t.ideal):
+		return k.cpus[t.ideal]
+	case t.lastCPU >= 0 && t.allowedOn(t.lastCPU):
+		return k.cpus[t.lastCPU]
+	}
 	for _, c := range k.cpus {
-		if c.cur == nil && !c.dpcOn && !c.isrOn {
-			idle = append(idle, c)
-			if c.id == t.lastCPU { // natural choice first, others keep their order
-				copy(idle[1:], idle[:len(idle)-1])
-				idle[0] = c
-			}
+		if t.allowedOn(c.id) {
+			return c
 		}
 	}
+	return k.cpus[0] // unreachable: affinity is never empty
+}
+
+// allowedOn reports whether t's affinity includes processor cpu.
+func (t *Thread) allowedOn(cpu int) bool { return t.affinity&(1<<uint(cpu)) != 0 }
+
+// nextIdeal hands out ideal processors round-robin, as WRK's
+// KeInitializeThread does from the process's thread seed.
+func (k *Kernel) nextIdeal() int {
+	i := k.idealSeed
+	k.idealSeed = (k.idealSeed + 1) % len(k.cpus)
+	return i
+}
+
+// pickIdle chooses an idle processor t may run on. Choice 0 is the
+// natural one: with per-processor queues t's ideal processor, then its
+// last one, then the lowest-numbered; with the global policy its last
+// processor, then the lowest-numbered.
+func (k *Kernel) pickIdle(t *Thread) *Processor {
+	idle := k.scratch[:0]
+	first, second := t.lastCPU, -1
+	if k.pcpu != nil {
+		first, second = t.ideal, t.lastCPU
+	}
+	for _, c := range k.cpus {
+		if c.cur == nil && !c.dpcOn && !c.isrOn && t.allowedOn(c.id) && (k.pcpu == nil || k.pcpu.PeekOn(c.id) == nil) {
+			idle = append(idle, c)
+		}
+	}
+	promote(idle, second)
+	promote(idle, first) // natural choices first, the others keep their order
 	k.scratch = idle
 	if len(idle) == 0 {
 		return nil
@@ -61,13 +119,25 @@ func (k *Kernel) pickIdle(t *Thread) *Processor {
 	return idle[i]
 }
 
-// pickVictim chooses the processor whose running thread t preempts: the
-// lowest-priority one, a decision among equals (choice 0 = lowest number).
+// promote moves the processor numbered id to the front of cs, if present.
+func promote(cs []*Processor, id int) {
+	for i, c := range cs {
+		if c.id == id {
+			copy(cs[1:i+1], cs[:i])
+			cs[0] = c
+			return
+		}
+	}
+}
+
+// pickVictim chooses the processor whose running thread t preempts under
+// the global policy: the lowest-priority one it may run on, a decision
+// among equals (choice 0 = lowest number).
 func (k *Kernel) pickVictim(t *Thread) *Processor {
 	victims := k.scratch[:0]
 	low := int8(127)
 	for _, c := range k.cpus {
-		if c.cur == nil || !k.policy.Preempts(t, c.cur) {
+		if c.cur == nil || !t.allowedOn(c.id) || !k.policy.Preempts(t, c.cur) {
 			continue
 		}
 		switch p := c.cur.priority; {
@@ -89,42 +159,131 @@ func (k *Kernel) pickVictim(t *Thread) *Processor {
 // reschedule performs at most one thread switch on c (at IRQL below
 // DISPATCH_LEVEL) and reports whether it switched.
 func (k *Kernel) reschedule(c *Processor) bool {
-	best := k.policy.Peek()
 	cur := c.cur
+	best := k.bestFor(c)
 	if best != nil && k.cfg.DecideReadyOrder {
-		best = k.pickAmongEqual(best)
+		best = k.pickAmongEqual(c, best)
 	}
+	var why des.What
+	front := false
 	switch {
+	case cur != nil && !cur.allowedOn(c.id):
+		why = WhatAffinityMove // its affinity no longer includes c: it moves
 	case best == nil:
-		c.quantumEnd, c.yieldWanted = false, false
-		return false
 	case cur == nil:
-		// A quantum end or injected yield pending for a thread that has
-		// since left the processor does not apply to the next one.
-		c.quantumEnd, c.yieldWanted = false, false
-		k.switchTo(c, best, WhatDispatch)
-		return true
+		why = WhatDispatch
 	case k.policy.Preempts(best, cur):
-		c.quantumEnd, c.yieldWanted = false, false
-		k.preemptCurrent(c, true)
-		k.switchTo(c, best, WhatPreempt)
-		return true
+		why, front = WhatPreempt, true
 	case (c.quantumEnd || c.yieldWanted) && k.policy.RoundRobin(best, cur):
-		c.quantumEnd, c.yieldWanted = false, false
-		k.preemptCurrent(c, false)
-		k.switchTo(c, best, WhatRoundRobin)
+		why = WhatRoundRobin
+	}
+	// A quantum end or injected yield applies to this decision only (and
+	// not to the next thread, when the current one has left).
+	c.quantumEnd, c.yieldWanted = false, false
+	if why == "" { // nothing to do
+		return false
+	}
+	if cur == nil {
+		k.switchTo(c, best, why)
 		return true
 	}
-	c.quantumEnd, c.yieldWanted = false, false
-	return false
+	if why == WhatAffinityMove {
+		c.cur, cur.cpu, cur.state, cur.readySince = nil, nil, Ready, k.sim.Now()
+		if best != nil {
+			k.switchTo(c, best, WhatDispatch)
+		}
+		k.emit(&cur.exec, KindReady, WhatAffinityMove, cur.name, int64(cur.priority), 0)
+		k.placeReady(cur)
+		return true
+	}
+	k.preemptCurrent(c, front)
+	k.switchTo(c, best, why)
+	return true
+}
+
+// bestFor returns the ready thread c should consider: with per-processor
+// queues the head of c's own queue, or — when c is idle with an empty
+// queue — the best thread it can take from another processor's queue
+// (WRK's idle-processor search, a decision among processors whose best
+// thread ties, choice 0 the lowest number); with the global policy the
+// best ready thread c may run.
+func (k *Kernel) bestFor(c *Processor) *Thread {
+	if k.pcpu == nil {
+		best := k.policy.Peek()
+		if best != nil && !best.allowedOn(c.id) {
+			best = k.bestAllowed(c)
+		}
+		return best
+	}
+	if best := k.pcpu.PeekOn(c.id); best != nil || c.cur != nil {
+		return best
+	}
+	return k.steal(c)
+}
+
+// bestAllowed scans the global ready lists for the best thread c may run
+// (only when affinity excluded the head).
+func (k *Kernel) bestAllowed(c *Processor) *Thread {
+	var found *Thread
+	k.policy.Each(func(t *Thread) bool {
+		if t.allowedOn(c.id) {
+			found = t
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// steal finds a thread for idle processor c in the other processors'
+// queues: the highest-priority one c may run, a decision among the
+// processors that tie.
+func (k *Kernel) steal(c *Processor) *Thread {
+	cands := k.stealScratch[:0]
+	k.stealCPU = c.id
+	for _, o := range k.cpus {
+		if o == c {
+			continue
+		}
+		k.stealFound = nil
+		k.pcpu.EachOn(o.id, k.stealMatch)
+		switch t := k.stealFound; {
+		case t == nil:
+		case len(cands) == 0 || t.priority > cands[0].priority:
+			cands = append(cands[:0], t)
+		case t.priority == cands[0].priority:
+			cands = append(cands, t)
+		}
+	}
+	k.stealScratch = cands
+	if len(cands) == 0 {
+		return nil
+	}
+	i := k.sim.Choose(des.Point{Kind: PointSteal, Label: "dispatcher: idle processor takes a thread from which queue"}, len(cands))
+	return cands[i]
+}
+
+// stealFirst records the first ready thread allowed on stealCPU; it is
+// bound once to k.stealMatch so that EachOn gets no fresh closure.
+func (k *Kernel) stealFirst(t *Thread) bool {
+	if t.allowedOn(k.stealCPU) {
+		k.stealFound = t
+		return false
+	}
+	return true
 }
 
 // pickAmongEqual lets the chooser pick among the ready threads at best's
-// priority (in ready-list order, so choice 0 is the FIFO head).
-func (k *Kernel) pickAmongEqual(best *Thread) *Thread {
+// priority in best's queue (in ready-list order, so choice 0 is the FIFO
+// head).
+func (k *Kernel) pickAmongEqual(c *Processor, best *Thread) *Thread {
 	k.threadScratch = k.threadScratch[:0]
 	k.collectPrio = best.priority
-	k.policy.Each(k.collectEqual)
+	if k.pcpu != nil {
+		k.pcpu.EachOn(best.queueCPU, k.collectEqual)
+	} else {
+		k.policy.Each(k.collectEqual)
+	}
 	cands := k.threadScratch
 	if len(cands) < 2 {
 		return best
@@ -148,14 +307,16 @@ func (k *Kernel) collectEqualPrio(t *Thread) bool {
 	return true
 }
 
-// preemptCurrent puts c's running thread back on the ready lists: at the
-// head if preempted, at the tail after its quantum ended.
+// preemptCurrent puts c's running thread back on the ready lists — with
+// per-processor queues on c's own (WRK KxQueueReadyThread) — at the head
+// if preempted, at the tail after its quantum ended.
 func (k *Kernel) preemptCurrent(c *Processor, front bool) {
 	t := c.cur
 	t.state = Ready
 	t.readySince = k.sim.Now()
 	t.cpu = nil
 	c.cur = nil
+	t.queueCPU = c.id
 	k.policy.Enqueue(t, front)
 }
 
@@ -206,8 +367,7 @@ func (k *Kernel) setPriority(t *Thread, p int8) {
 	case Ready:
 		k.policy.Remove(t)
 		t.priority = p
-		k.policy.Enqueue(t, false)
-		k.placeReady(t)
+		k.requeue(t)
 	case Running:
 		lower := p < t.priority
 		t.priority = p
@@ -216,6 +376,21 @@ func (k *Kernel) setPriority(t *Thread, p int8) {
 		}
 	default:
 		t.priority = p
+	}
+}
+
+// requeue puts a ready thread whose priority changed back in the ready
+// structure and lets it preempt: under the global policy the
+// lowest-priority thread it outranks, with per-processor queues through
+// the usual placement (REFERENCE §4.7).
+func (k *Kernel) requeue(t *Thread) {
+	if k.pcpu != nil {
+		k.placeOnProcessor(t, false)
+		return
+	}
+	k.policy.Enqueue(t, false)
+	if c := k.pickVictim(t); c != nil {
+		c.kick()
 	}
 }
 
@@ -271,11 +446,8 @@ func (k *Kernel) balanceScanOnce() {
 			t.priority = 15
 			t.starveBoost = true
 			t.quantumLeft = 4 * k.unit
-			k.policy.Enqueue(t, false)
 			k.emit(&t.exec, KindReady, WhatStarvationBoost, t.name, 15, 0)
-			if c := k.pickVictim(t); c != nil {
-				c.kick()
-			}
+			k.requeue(t)
 		}
 		k.balanceArmed = false
 		if k.policy.Len() > 0 {

@@ -33,8 +33,15 @@ type Kernel struct {
 	wantAccess    bool  // the Sim asked for access reports (access.go)
 	objSeq        int32 // last object number handed out by objID
 	endChecks     []func() []string
-	marks         MarkCounts // coverage marks hit in this run (Layer.HitMark)
-	dpcFlush      *KEVENT    // KeFlushQueuedDpcs waits here; made on first use
+	marks         MarkCounts         // coverage marks hit in this run (Layer.HitMark)
+	dpcFlush      *KEVENT            // KeFlushQueuedDpcs waits here; made on first use
+	pcpu          PerProcessorPolicy // the policy, when it has per-processor queues
+	allCPUs       uint64             // affinity of every processor
+	idealSeed     int                // the next thread's ideal processor
+	stealMatch    func(*Thread) bool // k.stealFirst, bound once
+	stealCPU      int
+	stealFound    *Thread
+	stealScratch  []*Thread
 }
 
 // New builds a kernel on sim. The configuration must be valid.
@@ -47,6 +54,14 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 		k.policy = NewNTDispatcher()
 	}
 	k.policy.Reset()
+	if pp, ok := k.policy.(PerProcessorPolicy); ok {
+		pp.Processors(cfg.Processors)
+		k.pcpu = pp
+	}
+	k.allCPUs = 1<<uint(cfg.Processors) - 1
+	if cfg.Processors == 64 {
+		k.allCPUs = ^uint64(0)
+	}
 	k.quantum = cfg.Quantum()
 	k.unit = cfg.unit()
 	k.cancelLock.Name = "IoCancelSpinLock"
@@ -55,6 +70,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	}
 	k.balanceScan = k.balanceScanOnce
 	k.collectEqual = k.collectEqualPrio
+	k.stealMatch = k.stealFirst
 	k.wantAccess = sim.WantAccess()
 	return k, nil
 }

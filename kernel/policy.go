@@ -30,7 +30,11 @@ type Policy interface {
 	Each(f func(*Thread) bool)
 }
 
-// NTDispatcher is the NT dispatcher of REFERENCE §4.2: 32 FIFO ready lists,
+// NTDispatcher is the global NT dispatcher of REFERENCE §4.2, kept as a
+// research policy: the model's earlier behaviour, one ready structure for
+// the whole machine, where a ready thread preempts the lowest-priority
+// running thread anywhere at once. Per-processor queues (the default,
+// PerProcessorDispatcher) are REFERENCE §4.7. 32 FIFO ready lists,
 // the highest non-empty one runs; a preempted thread returns to the head of
 // its list, a thread whose quantum ended or that just became ready to the
 // tail; a strictly higher priority preempts at once, an equal one never
@@ -161,3 +165,86 @@ func (d *FIFODispatcher) Each(f func(*Thread) bool) {
 	for t := d.head; t != nil && f(t); t = t.rnext {
 	}
 }
+
+// PerProcessorPolicy is a Policy that keeps one ready queue per processor
+// (REFERENCE §4.7). The kernel sets a thread's queue (Thread.ReadyProcessor)
+// before Enqueue; Peek, Len and Each cover every queue, PeekOn and EachOn
+// one processor's.
+type PerProcessorPolicy interface {
+	Policy
+	// Processors sizes the structure for n processors; New calls it once,
+	// after Reset.
+	Processors(n int)
+	// PeekOn returns the best ready thread queued on processor cpu.
+	PeekOn(cpu int) *Thread
+	// EachOn calls f on cpu's ready threads, best first, until it returns
+	// false.
+	EachOn(cpu int, f func(*Thread) bool)
+}
+
+// PerProcessorDispatcher is the default dispatcher (REFERENCE §4.7): one
+// set of 32 FIFO ready lists per processor, with NTDispatcher's ordering
+// and preemption rules inside each. Which processor's queue a thread joins
+// is the kernel's choice (ideal processor, affinity, idle processors).
+type PerProcessorDispatcher struct {
+	queues []NTDispatcher
+	n      int
+}
+
+// NewPerProcessorDispatcher returns the per-processor NT dispatcher.
+func NewPerProcessorDispatcher() *PerProcessorDispatcher { return &PerProcessorDispatcher{} }
+
+func (d *PerProcessorDispatcher) Name() string { return "nt-per-processor" }
+func (d *PerProcessorDispatcher) Reset() {
+	for i := range d.queues {
+		d.queues[i].Reset()
+	}
+	d.n = 0
+}
+func (d *PerProcessorDispatcher) Processors(n int) { d.queues = make([]NTDispatcher, n) }
+func (d *PerProcessorDispatcher) Len() int         { return d.n }
+
+func (d *PerProcessorDispatcher) Enqueue(t *Thread, front bool) {
+	d.queues[t.queueCPU].Enqueue(t, front)
+	d.n++
+}
+
+func (d *PerProcessorDispatcher) Remove(t *Thread) {
+	d.queues[t.queueCPU].Remove(t)
+	d.n--
+}
+
+// Peek returns the best ready thread of any processor (lowest processor
+// number among equals).
+func (d *PerProcessorDispatcher) Peek() *Thread {
+	var best *Thread
+	for i := range d.queues {
+		if t := d.queues[i].Peek(); t != nil && (best == nil || t.priority > best.priority) {
+			best = t
+		}
+	}
+	return best
+}
+
+func (d *PerProcessorDispatcher) PeekOn(cpu int) *Thread { return d.queues[cpu].Peek() }
+
+func (d *PerProcessorDispatcher) EachOn(cpu int, f func(*Thread) bool) { d.queues[cpu].Each(f) }
+
+// Each visits processor 0's ready threads, then processor 1's, and so on.
+func (d *PerProcessorDispatcher) Each(f func(*Thread) bool) {
+	stop := false
+	g := func(t *Thread) bool {
+		if !f(t) {
+			stop = true
+		}
+		return !stop
+	}
+	for i := range d.queues {
+		if d.queues[i].Each(g); stop {
+			return
+		}
+	}
+}
+
+func (d *PerProcessorDispatcher) Preempts(r, cur *Thread) bool   { return r.priority > cur.priority }
+func (d *PerProcessorDispatcher) RoundRobin(r, cur *Thread) bool { return r.priority >= cur.priority }

@@ -39,6 +39,10 @@ type Thread struct {
 	state    ThreadState
 	body     func()
 	lastCPU  int
+	ideal    int    // ideal processor (REFERENCE §4.7)
+	affinity uint64 // processors it may run on, one bit each
+	userAff  uint64 // the affinity KeRevertToUserAffinityThreadEx restores
+	queueCPU int    // the processor whose ready queue holds it (per-processor policy)
 
 	quantumLeft des.Duration
 	readySince  des.Time
@@ -98,6 +102,8 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 		panic(fmt.Sprintf("kernel: PsCreateSystemThread(%q): priority %d outside 0..31", name, prio))
 	}
 	t := &Thread{id: int32(len(k.threads) + 1), base: int8(prio), priority: int8(prio), body: body, lastCPU: -1}
+	t.ideal = k.nextIdeal()
+	t.affinity, t.userAff = k.allCPUs, k.allCPUs
 	t.exec.init(k, execThread, name)
 	t.exec.thread = t
 	t.header.init(objThread, "thread "+name, false, 0)

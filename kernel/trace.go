@@ -13,6 +13,7 @@ const (
 	PointPickThread des.PointKind = 15 // which equal-priority ready thread runs (0 = FIFO head)
 	PointDpcDrain   des.PointKind = 16 // 0 a deferrable DPC queue waits, 1 it drains at once
 	PointPageIn     des.PointKind = 17 // 0 a pageable page is resident, 1 it is paged out
+	PointSteal      des.PointKind = 18 // which processor's queue an idle processor takes from (0 = lowest)
 )
 
 // Trace record kinds of the kernel (stable numbers: part of trace hashes).

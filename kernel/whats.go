@@ -9,9 +9,13 @@ import "github.com/wqsim/wqsim/des"
 // instead of matching text. The values are stable: changing one changes
 // every trace hash.
 const (
-	WhatDispatch               des.What = "dispatch"    // a thread switched onto an idle processor
-	WhatPreempt                des.What = "preempt"     // a higher priority took the processor
-	WhatRoundRobin             des.What = "round-robin" // an equal priority took it at quantum end
+	WhatDispatch               des.What = "dispatch"          // a thread switched onto an idle processor
+	WhatPreempt                des.What = "preempt"           // a higher priority took the processor
+	WhatRoundRobin             des.What = "round-robin"       // an equal priority took it at quantum end
+	WhatAffinity               des.What = "affinity"          // KeSetSystemAffinityThreadEx / KeRevert…: A = the new set
+	WhatAffinityMove           des.What = "affinity-move"     // a thread left a processor outside its affinity
+	WhatSetPriority            des.What = "set-priority"      // KeSetPriorityThread: A = new, B = old priority
+	WhatSetBasePriority        des.What = "set-base-priority" // KeSetBasePriorityThread: A = new base, B = old increment
 	WhatAcquire                des.What = "acquire"
 	WhatAcquireExcl            des.What = "acquire-excl"
 	WhatAcquireShared          des.What = "acquire-shared"

@@ -48,7 +48,8 @@ type Experiment struct {
 	// Workloads to run.
 	Workloads []Workload `json:"workloads,omitempty"`
 	// Dispatchers are kernel dispatcher policies: "nt" (the NT dispatcher
-	// with Windows client defaults), "nt-server" (server quantum, 36
+	// with Windows client defaults), "nt-percpu" (the same rules with
+	// per-processor ready queues), "nt-server" (server quantum, 36
 	// units), "nt-noboost" (no wait-completion boosts), "fifo" (one FIFO
 	// ready queue, no preemption: a run-to-block baseline).
 	Dispatchers []string `json:"dispatchers,omitempty"`

@@ -107,6 +107,9 @@ func lookup[F any](list []registered[F], name string) (F, bool) {
 
 func init() {
 	RegisterDispatcher("nt", "the NT dispatcher with Windows client defaults", func(*kernel.Config, *PolicyEnv) {})
+	RegisterDispatcher("nt-percpu", "the NT rules with per-processor ready queues, ideal processors and affinity (REFERENCE §4.7)", func(cfg *kernel.Config, _ *PolicyEnv) {
+		cfg.Policy = kernel.NewPerProcessorDispatcher()
+	})
 	RegisterDispatcher("nt-server", "the NT dispatcher with the server quantum (36 units)", func(cfg *kernel.Config, _ *PolicyEnv) {
 		procs := cfg.Processors
 		*cfg = kernel.ServerConfig()

@@ -51,7 +51,8 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 // an accepted candidate is re-recorded from its run, without trailing zero
 // decisions. The passes, in order: the natural schedule alone; each
 // perturbation alone (most bugs need one, and delta debugging can miss the
-// one that matters when others mask it); delta debugging — zeroing, then
+// one that matters when others mask it; with more than 64, after delta
+// debugging has brought them down to 64); delta debugging — zeroing, then
 // deleting, chunks of perturbations, halving the chunk size — alternating
 // a positional and an anchored parametrization until neither helps;
 // lowering single choices; and last a pass that zeroes each remaining
@@ -158,8 +159,15 @@ func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	runs := 0
 	sh := &shrinker{try: try, want: want, max: opts.MaxRuns, deadline: time.Now().Add(opts.Budget), ctx: ctx, watch: sw, runs: &runs}
 	anch := &shrinker{try: tryAnchored, want: want, max: opts.MaxRuns, deadline: sh.deadline, ctx: ctx, watch: sw, runs: &runs}
-	cur, best = sh.alone(anch, cur, best)
+	alone := false
 	for {
+		// Singles first, once there are few enough to try each (a long
+		// random schedule can hold hundreds: delta debugging cuts those
+		// down first).
+		if !alone && nonZero(cur) <= maxAlone {
+			cur, best = sh.alone(anch, cur, best)
+			alone = true
+		}
 		before := nonZero(cur)
 		cur, best = sh.zeroChunks(cur, best)
 		cur, best = anch.zeroChunks(cur, best)
@@ -171,6 +179,10 @@ func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	cur, best, done := sh.oneMinimal(cur, best)
 	return Shrunk{Log: cur, Final: best, Complete: done, Runs: runs}, nil
 }
+
+// maxAlone is how many perturbations a log may have for the pass that tries
+// each alone.
+const maxAlone = 64
 
 // alone tries the natural schedule, then each perturbation of cur on its
 // own (positional, then anchored), and returns the first that still fails.

@@ -156,13 +156,32 @@ func TestGrowOnDemandResolvesAtOnce(t *testing.T) {
 
 // REFERENCE §1.1 step (d), §3.2: the critical queue grows on insert when
 // its workers are blocked and items wait.
+//
+// Under the global dispatcher the woken workers run (and block) at once on
+// the other processor, so the sixth insert finds them all blocked. With
+// per-processor queues (REFERENCE §4.7) the workers the driver wakes join
+// the queue of their ideal processor behind an equal-priority worker while
+// the driver's own processor runs the driver: they are ready, not blocked,
+// when the sixth item arrives, so the pool grows only at the balance
+// manager's deadlock pass, 2 s later.
 func TestCriticalQueueGrowsOnInsert(t *testing.T) {
-	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+	global := wiCPUs(2)
+	global.Policy = kernel.NewNTDispatcher()
+	r := newWIRig(t, global, queues.DefaultPoolConfig())
 	ranAt := exhaustion(r, queues.CriticalWorkQueue, 5)
 	require.NoError(t, r.run(t).Err)
 	assert.NotZero(t, *ranAt)
 	assert.Less(t, *ranAt, des.Time(des.Millisecond), "no need to wait for the periodic pass")
 	assert.Regexp(t, `grow-on-insert +CriticalWorkQueue`, r.trace.String())
+	assert.Equal(t, 1, r.sys.Queue(queues.CriticalWorkQueue).Created)
+
+	perCPU := wiCPUs(2)
+	perCPU.Policy = kernel.NewPerProcessorDispatcher()
+	r = newWIRig(t, perCPU, queues.DefaultPoolConfig())
+	ranAt = exhaustion(r, queues.CriticalWorkQueue, 5)
+	require.NoError(t, r.run(t).Err)
+	assert.Greater(t, *ranAt, des.Time(2*des.Second), "grown by the deadlock pass")
+	assert.Regexp(t, `deadlock-detected +CriticalWorkQueue`, r.trace.String())
 	assert.Equal(t, 1, r.sys.Queue(queues.CriticalWorkQueue).Created)
 }
 

@@ -73,7 +73,7 @@ func tail(s string, n int) string {
 // lane content) to an HTML file and returns its absolute path.
 func writeDemoPage(t *testing.T, dir string) string {
 	t.Helper()
-	recs, out := run(t, kernel.DefaultConfig(), demoBug)
+	recs, out := run(t, demoConfig(), demoBug)
 	page := filepath.Join(dir, "timeline.html")
 	f, err := os.Create(page)
 	require.NoError(t, err)

@@ -50,7 +50,9 @@ func TestPerfettoConsumers(t *testing.T) {
 		return p
 	}
 	recs, out := run(t, kernel.DefaultConfig(), demo)
-	files := []string{write("demo.json", writePerfetto(t, recs, metaFor("demo", out)))}
+	meta := metaFor("demo", out)
+	meta.Perturbations = []Perturbation{{At: recs[3].At, Actor: 2, Text: "decision 4: kernel: inject preemption → stall"}}
+	files := []string{write("demo.json", writePerfetto(t, recs, meta))}
 	cfg := kernel.DefaultConfig()
 	cfg.Processors = 4
 	recs, out = run(t, cfg, busy(300))

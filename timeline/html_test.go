@@ -100,7 +100,7 @@ func checkOffline(t *testing.T, page string) {
 }
 
 func TestHTMLDemo(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	page := writeHTML(t, recs, metaFor("demo", out))
 	lanes, elems := svgStats(t, svgPart(t, page))
 	assert.Equal(t, laneIDs(2), lanes, "one lane per processor, in order")
@@ -134,7 +134,7 @@ func TestHTMLDemo(t *testing.T) {
 }
 
 func TestHTMLBugCheck(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demoBug)
+	recs, out := run(t, demoConfig(), demoBug)
 	page := writeHTML(t, recs, metaFor("demo-bug", out))
 	lanes, _ := svgStats(t, svgPart(t, page))
 	assert.Equal(t, laneIDs(2), lanes)
@@ -240,7 +240,7 @@ func TestHTMLCompressesLongIdleGaps(t *testing.T) {
 }
 
 func TestHTMLKeepsShortIdleToScale(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	m := buildModel(recs, 2, out.End)
 	p := &plot{m: m, placed: map[int][2]float64{}}
 	p.layout()

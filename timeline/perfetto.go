@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 
@@ -58,6 +59,8 @@ func WritePerfetto(w io.Writer, recs []des.Record, meta Meta) error {
 //     record in args; and one for every record that only shapes slices
 //     (create, ready, wake, dispatch, IRQL, ...), category its kind name,
 //     so that the file has an instant for every record;
+//   - a process-scoped instant (category "decision") per perturbed decision
+//     in meta, where the schedule left the natural one;
 //   - every event has a name and a category ("__metadata" for M events);
 //   - a flow ("s" → "f", bp "e", cat "workitem", name "work item") from
 //     each work item's queue record to its run record (PairFlows). Each
@@ -156,6 +159,11 @@ func perfettoEvents(m *model, meta Meta, pid, flowBase int) []traceEvent {
 	}
 	for _, in := range m.shaping {
 		evs = appendInstant(evs, m, in, pid, flowBase)
+	}
+	for i, p := range meta.Perturbations {
+		// A process-wide instant: a line across the machine's tracks.
+		evs = append(evs, traceEvent{Name: p.Text, Cat: "decision", Ph: "i", S: "p", Ts: usec(p.At), Pid: pid, Tid: cpuTid(pid, 0),
+			Args: map[string]any{"thread": p.Actor}, ord: math.MaxInt - len(meta.Perturbations) + i})
 	}
 	for c, pts := range m.irql {
 		for _, p := range pts {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 
@@ -33,7 +34,9 @@ func WritePerfettoProto(w io.Writer, recs []des.Record, meta Meta) error {
 //     the record's fields as debug annotations), so the file has every
 //     record; decisions that were perturbed ("inject" records) and
 //     coverage marks are among them;
-//   - a flow from each work item's queue instant to its run instant.
+//   - a flow from each work item's queue instant to its run instant;
+//   - when meta has them, a "perturbed decisions" track with an instant
+//     per non-natural decision (what the schedule did differently).
 //
 // Timestamps are the virtual nanoseconds themselves. The same records
 // always give the same bytes. All packets share one sequence.
@@ -106,6 +109,7 @@ func cpuUUID(pid uint64, cpu int) uint64     { return pid<<32 | 0x1000 | uint64(
 func irqlUUID(pid uint64, cpu int) uint64    { return pid<<32 | 0x2000 | uint64(cpu) }
 func looseUUID(pid uint64, cpu int) uint64   { return pid<<32 | 0x3000 | uint64(cpu+1) } // cpu -1: no processor
 func threadUUID(pid uint64, id int32) uint64 { return pid<<32 | 0x10000 | uint64(uint32(id)) }
+func decisionsUUID(pid uint64) uint64        { return pid<<32 | 0x4000 }
 
 // protoWriter appends length-delimited TracePackets to w, keeping the
 // first error.
@@ -160,6 +164,10 @@ func appendVarint(b []byte, n protowire.Number, v uint64) []byte {
 func (pw *protoWriter) run(m *model, meta Meta, pid, flowBase uint64) {
 	pw.tracks(m, meta, pid)
 	evs := protoEvents(m, pid, flowBase)
+	if len(meta.Perturbations) > 0 {
+		pw.descriptor(decisionsUUID(pid), processUUID(pid), "perturbed decisions", 0, nil)
+		evs = mergePerturbations(evs, meta.Perturbations, pid)
+	}
 	for _, e := range evs {
 		pw.packet(e.at, fPacketTrackEvent, e.body)
 	}
@@ -211,6 +219,25 @@ func (pw *protoWriter) descriptor(uuid, parent uint64, name string, kind protowi
 		d = appendBytes(d, kind, body)
 	}
 	pw.packet(-1, fPacketDescriptor, d)
+}
+
+// mergePerturbations adds an instant per perturbed decision on the
+// "perturbed decisions" track, at its time, after the events already there.
+func mergePerturbations(evs []protoEvent, ps []Perturbation, pid uint64) []protoEvent {
+	for i, p := range ps {
+		var b []byte
+		b = appendVarint(b, fEventType, eventInstant)
+		b = appendVarint(b, fEventTrack, decisionsUUID(pid))
+		b = appendString(b, fEventCategory, "decision")
+		b = appendString(b, fEventName, p.Text)
+		b = appendTextAnnotation(b, "kind", "decision")
+		if p.Actor != 0 {
+			b = appendIntAnnotation(b, "thread", int64(p.Actor))
+		}
+		evs = append(evs, protoEvent{at: p.At, ord: math.MaxInt - len(ps) + i, body: b})
+	}
+	slices.SortStableFunc(evs, func(a, b protoEvent) int { return cmp.Compare(a.at, b.at) })
+	return evs
 }
 
 // recordThreads lists the threads that emitted records, by id, each with

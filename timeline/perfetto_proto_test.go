@@ -170,11 +170,13 @@ func writeProto(t *testing.T, runs ...Run) []byte {
 // slices nest on their tracks, counters have units, every record is an
 // instant, every flow has two ends, and a run's time never goes back.
 func TestPerfettoProtoDecodes(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	cfg := kernel.DefaultConfig()
 	cfg.Processors = 3
 	recs2, out2 := run(t, cfg, busy(50))
-	runs := []Run{{Meta: metaFor("demo", out), Records: recs}, {Meta: metaFor("busy", out2), Records: recs2}}
+	meta := metaFor("demo", out)
+	meta.Perturbations = []Perturbation{{At: recs[5].At, Actor: 1, Text: "decision 3: kernel: inject preemption → early quantum end"}}
+	runs := []Run{{Meta: meta, Records: recs}, {Meta: metaFor("busy", out2), Records: recs2}}
 	b := writeProto(t, runs...)
 	assert.Equal(t, b, writeProto(t, runs...), "the same records give the same bytes")
 
@@ -232,7 +234,16 @@ func TestPerfettoProtoDecodes(t *testing.T) {
 	for tr, n := range depth {
 		assert.Zero(t, n, "every slice on %q ends", tracks[tr].name)
 	}
-	assert.Equal(t, len(recs)+len(recs2), instants, "every record is an instant")
+	assert.Equal(t, len(recs)+len(recs2)+1, instants, "every record is an instant, and the perturbed decision")
+	decisions := 0
+	for _, e := range evs {
+		if e.cat == "decision" {
+			decisions++
+			assert.Equal(t, "perturbed decisions", tracks[e.track].name)
+			assert.Contains(t, e.name, "early quantum end")
+		}
+	}
+	assert.Equal(t, 1, decisions)
 	assert.Positive(t, counters)
 	require.NotEmpty(t, flowStarts, "the runs queue work items")
 	assert.Equal(t, flowStarts, flowEnds, "every flow starts once and ends once")

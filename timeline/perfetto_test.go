@@ -272,7 +272,7 @@ func checkTrace(t *testing.T, b []byte, cpus int) jsonTrace {
 }
 
 func TestPerfettoDemo(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	require.NoError(t, out.Err)
 	b := writePerfetto(t, recs, metaFor("demo", out))
 	tr := checkTrace(t, b, 2)
@@ -333,7 +333,7 @@ func TestPerfettoDemo(t *testing.T) {
 // processor 1 around the interrupt: ponger runs, the ISR interrupts it,
 // then the DPC drains, then ponger runs on.
 func TestPerfettoNesting(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demo)
+	recs, out := run(t, demoConfig(), demo)
 	m := buildModel(recs, 2, out.End)
 	find := func(cpu int, name string, at des.Time) *slice {
 		for _, s := range m.slices {
@@ -376,7 +376,7 @@ func TestPerfettoNesting(t *testing.T) {
 }
 
 func TestPerfettoBugCheckClosesOpenSlices(t *testing.T) {
-	recs, out := run(t, kernel.DefaultConfig(), demoBug)
+	recs, out := run(t, demoConfig(), demoBug)
 	require.Error(t, out.Err)
 	b := writePerfetto(t, recs, metaFor("demo-bug", out))
 	tr := checkTrace(t, b, 2)
@@ -409,7 +409,7 @@ func TestPerfettoLargeRun(t *testing.T) {
 }
 
 func TestPerfettoMultipleRuns(t *testing.T) {
-	recs1, out1 := run(t, kernel.DefaultConfig(), demo)
+	recs1, out1 := run(t, demoConfig(), demo)
 	cfg := kernel.DefaultConfig()
 	cfg.Processors = 3
 	recs2, out2 := run(t, cfg, demo)
@@ -618,7 +618,7 @@ func TestDeterminism(t *testing.T) {
 }
 
 func TestJSONL(t *testing.T) {
-	recs, _ := run(t, kernel.DefaultConfig(), demo)
+	recs, _ := run(t, demoConfig(), demo)
 	var b bytes.Buffer
 	require.NoError(t, WriteJSONL(&b, recs))
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
@@ -666,4 +666,21 @@ func TestPerfettoKeepsNamesVerbatim(t *testing.T) {
 	assert.NotContains(t, string(b), `\u00`)
 	tr := checkTrace(t, b, 1)
 	assert.Equal(t, "<&>", tr.OtherData["scenario"])
+}
+
+// A perturbed decision is a process-scoped "decision" instant.
+func TestPerfettoMarksPerturbations(t *testing.T) {
+	recs, out := run(t, kernel.DefaultConfig(), demo)
+	meta := metaFor("demo", out)
+	meta.Perturbations = []Perturbation{{At: recs[3].At, Actor: 2, Text: "decision 4: kernel: inject preemption → stall"}}
+	tr := checkTrace(t, writePerfetto(t, recs, meta), 2)
+	n := 0
+	for _, e := range tr.TraceEvents {
+		if e.Cat == "decision" {
+			n++
+			assert.Equal(t, "decision 4: kernel: inject preemption → stall", e.Name)
+			assert.Equal(t, "i", e.Ph)
+		}
+	}
+	assert.Equal(t, 1, n)
 }

@@ -24,6 +24,16 @@ func run(t testing.TB, cfg kernel.Config, script func(k *kernel.Kernel)) ([]des.
 	return sink.Records, out
 }
 
+// demoConfig is the kernel configuration the demo's pinned times were laid
+// out for: the global dispatcher (kernel.NewNTDispatcher), where the
+// worker woken by the DPC preempts the lower-priority thread on the other
+// processor at once. The tests here check rendering, not dispatching.
+func demoConfig() kernel.Config {
+	c := kernel.DefaultConfig()
+	c.Policy = kernel.NewNTDispatcher()
+	return c
+}
+
 // demo is the representative 2-processor scenario: two threads on two
 // processors ping-pong an event and share a spin lock; a third contends
 // for the lock; a device interrupt's ISR queues a DPC that completes an
