@@ -22,6 +22,7 @@ Commands:
   experiment FILE               compare scheduling and worker-pool policies
   merge DIR...                  combine the shards of one exploration (--shard i/n)
   help [COMMAND]                this text, or a command's flags
+  version, --version            the build: module, version, revision, Go
 
 Examples:
   wqsim explore

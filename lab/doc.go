@@ -11,6 +11,10 @@
 // instead measures which fraction of random task sets each
 // schedulability test, and the machine itself, accepts.
 //
+// Start here: ParseFile an experiment file (bench/experiments/pools.json
+// is one), Run it, and write its Results; `wqsim experiment FILE` does
+// exactly that from the command line.
+//
 // A run is deterministic: the same file gives byte-identical output, with
 // any degree of parallelism.
 //

@@ -31,4 +31,9 @@
 //     work items.
 //
 // Output is deterministic: the same records give the same bytes.
+//
+// Start here: record a run's trace with a des.RecordSink
+// (model.RunConfig.Sink), then pass its Records to a writer (see the
+// package example). proptest.Failure.WriteTimelines does this for a
+// failure found by an exploration.
 package timeline

@@ -165,6 +165,7 @@ func (fm *FilterManager) teardown(inst *FLT_INSTANCE, reason FLT_INSTANCE_TEARDO
 		cb(objs, reason)
 	}
 	inst.rundown.wait()
+	fm.deleteInstanceContexts(inst) // REFERENCE §5.5 item 5, §5.8
 	inst.state = instanceDetached
 	inst.volume.removeInstance(inst)
 	f := inst.filter

@@ -61,8 +61,11 @@ type FilterManager struct {
 	filters  []*FLT_FILTER
 	topLevel map[*kernel.Thread]any // IoGetTopLevelIrp per thread; never ranged over
 	lastOp   int
-	lastItem int
-	hits     kernel.MarkCounts
+
+	streamContexts []streamSlot // attached stream contexts (REFERENCE §5.8)
+	lastContext    int
+	lastItem       int
+	hits           kernel.MarkCounts
 }
 
 // New returns a filter manager on k. sys provides the system worker queues

@@ -8,6 +8,10 @@ import "github.com/wqsim/wqsim/des"
 // routine's name or the status's name instead.
 const (
 	WhatCompletionWhenSafe            des.What = "completion when safe"
+	WhatContextAllocate               des.What = "context-allocate"
+	WhatContextRelease                des.What = "context-release"
+	WhatContextFree                   des.What = "context-free"
+	WhatContextSet                    des.What = "context-set"
 	WhatAttach                        des.What = "attach"
 	WhatComplete                      des.What = "complete"
 	WhatCompleteCanceledIo            des.What = "CompleteCanceledIo"

@@ -1,0 +1,234 @@
+package fltmgr
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// FLT_CONTEXT_TYPE says what object a context attaches to (fltkernel.h).
+type FLT_CONTEXT_TYPE uint16
+
+// Context types (fltkernel.h); the model attaches instance and stream
+// contexts.
+const (
+	FLT_VOLUME_CONTEXT   FLT_CONTEXT_TYPE = 0x0001
+	FLT_INSTANCE_CONTEXT FLT_CONTEXT_TYPE = 0x0002
+	FLT_FILE_CONTEXT     FLT_CONTEXT_TYPE = 0x0004
+	FLT_STREAM_CONTEXT   FLT_CONTEXT_TYPE = 0x0008
+)
+
+// FLT_SET_CONTEXT_OPERATION chooses what Flt*SetContext does when a
+// context is already attached.
+type FLT_SET_CONTEXT_OPERATION uint8
+
+// Set-context operations (fltkernel.h).
+const (
+	FLT_SET_CONTEXT_REPLACE_IF_EXISTS FLT_SET_CONTEXT_OPERATION = 0
+	FLT_SET_CONTEXT_KEEP_IF_EXISTS    FLT_SET_CONTEXT_OPERATION = 1
+)
+
+// Status codes of the context routines (ntstatus.h).
+const (
+	STATUS_FLT_CONTEXT_ALREADY_DEFINED kernel.NTSTATUS = 0xC01C0002
+	STATUS_NOT_FOUND                   kernel.NTSTATUS = 0xC0000225
+)
+
+// PFLT_CONTEXT_CLEANUP_CALLBACK is called once a context's last reference
+// is gone, before its memory is freed (REFERENCE §5.8).
+type PFLT_CONTEXT_CLEANUP_CALLBACK func(ctx *FLT_CONTEXT, typ FLT_CONTEXT_TYPE)
+
+// FLT_CONTEXT is a filter context (REFERENCE §5.8): a reference-counted
+// block the filter manager attaches to an instance or a stream. Data is
+// the filter's own content.
+type FLT_CONTEXT struct {
+	Type FLT_CONTEXT_TYPE
+	Data any
+
+	fm       *FilterManager
+	filter   *FLT_FILTER
+	cleanup  PFLT_CONTEXT_CLEANUP_CALLBACK
+	id       int
+	refs     int
+	attached bool
+	freed    bool
+}
+
+// References returns the context's reference count (for tests).
+func (c *FLT_CONTEXT) References() int { return c.refs }
+
+// Freed reports whether the context's memory has been freed.
+func (c *FLT_CONTEXT) Freed() bool { return c.freed }
+
+// streamSlot is one attached stream context: one per instance and file
+// object, kept in attach order (a slice, not a map: teardown walks them).
+type streamSlot struct {
+	inst *FLT_INSTANCE
+	file any
+	ctx  *FLT_CONTEXT
+}
+
+// streamSlot returns the index of the slot for (inst, file), or -1.
+func (fm *FilterManager) streamSlot(inst *FLT_INSTANCE, file any) int {
+	for i, sl := range fm.streamContexts {
+		if sl.inst == inst && sl.file == file {
+			return i
+		}
+	}
+	return -1
+}
+
+// FltAllocateContext allocates a context of typ for filter with one
+// reference (the caller's), which cleanup — may be nil — runs for once the
+// last reference is gone. Caller IRQL ≤ APC_LEVEL (paged pool) in the
+// model's use. REFERENCE §5.8.
+func (fm *FilterManager) FltAllocateContext(filter *FLT_FILTER, typ FLT_CONTEXT_TYPE, cleanup PFLT_CONTEXT_CLEANUP_CALLBACK) (*FLT_CONTEXT, kernel.NTSTATUS) {
+	fm.k.Layer().CheckIrqlAtMost("FltAllocateContext", kernel.APC_LEVEL)
+	fm.lastContext++
+	c := &FLT_CONTEXT{Type: typ, fm: fm, filter: filter, cleanup: cleanup, id: fm.lastContext, refs: 1}
+	fm.trace(KindFltObject, WhatContextAllocate, c.name(), int64(typ), 1)
+	return c, kernel.STATUS_SUCCESS
+}
+
+func (c *FLT_CONTEXT) name() string { return fmt.Sprintf("context %d", c.id) }
+
+// FltReferenceContext adds a reference. Referencing a context that was
+// already freed is FLTMGR_FILE_SYSTEM 0xF5 P1=0x6E. Any IRQL ≤
+// DISPATCH_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltReferenceContext(c *FLT_CONTEXT) {
+	fm.k.Layer().CheckIrqlAtMost("FltReferenceContext", kernel.DISPATCH_LEVEL)
+	if c.freed {
+		fm.k.Layer().BugCheckFrom("FltReferenceContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0,
+			c.name()+" referenced after it was freed")
+	}
+	c.refs++
+}
+
+// FltReleaseContext drops a reference; at zero the cleanup callback runs
+// and the context is freed. A release that takes the count below what
+// the attachment holds — to zero while still attached, or past zero — is
+// 0xF5 P1=0x6D (released too many times); releasing a freed context is
+// 0xF5 P1=0x6E. Caller IRQL ≤ DISPATCH_LEVEL (post-ops may release).
+// REFERENCE §5.8.
+func (fm *FilterManager) FltReleaseContext(c *FLT_CONTEXT) {
+	const api = "FltReleaseContext"
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	fm.k.Layer().Yield()
+	switch {
+	case c.freed:
+		fm.k.Layer().BugCheckFrom(api, kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0, c.name()+" released after it was freed")
+	case c.refs <= 1 && c.attached:
+		fm.k.Layer().BugCheckFrom(api, kernel.FLTMGR_FILE_SYSTEM, 0x6D, uint64(c.id), uint64(c.id), 0,
+			c.name()+" released too many times: its count reached zero while it is still attached")
+	}
+	c.refs--
+	fm.trace(KindFltObject, WhatContextRelease, c.name(), int64(c.refs), 0)
+	if c.refs == 0 {
+		fm.freeContext(c)
+	}
+}
+
+func (fm *FilterManager) freeContext(c *FLT_CONTEXT) {
+	if c.cleanup != nil {
+		c.cleanup(c, c.Type)
+	}
+	c.freed = true
+	fm.trace(KindFltObject, WhatContextFree, c.name(), 0, 0)
+}
+
+// FltSetStreamContext attaches c to the stream of fileObject for inst
+// (REFERENCE §5.8). With KEEP_IF_EXISTS and a context already attached it
+// returns STATUS_FLT_CONTEXT_ALREADY_DEFINED and, if old is not nil, the
+// existing context with a reference for the caller; with REPLACE_IF_EXISTS
+// it replaces it, handing the old one to old (referenced) or releasing it.
+// The attachment holds its own reference to c. Caller IRQL ≤ APC_LEVEL.
+func (fm *FilterManager) FltSetStreamContext(inst *FLT_INSTANCE, fileObject any, op FLT_SET_CONTEXT_OPERATION, c *FLT_CONTEXT, old **FLT_CONTEXT) kernel.NTSTATUS {
+	const api = "FltSetStreamContext"
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.APC_LEVEL)
+	fm.k.Layer().Yield()
+	if inst.TearingDown() {
+		return kernel.STATUS_FLT_DELETING_OBJECT
+	}
+	i := fm.streamSlot(inst, fileObject)
+	if i >= 0 {
+		cur := fm.streamContexts[i].ctx
+		if op == FLT_SET_CONTEXT_KEEP_IF_EXISTS {
+			if old != nil {
+				cur.refs++
+				*old = cur
+			}
+			return STATUS_FLT_CONTEXT_ALREADY_DEFINED
+		}
+		cur.attached = false
+		if old != nil {
+			*old = cur // the attachment's reference passes to the caller
+		} else {
+			fm.FltReleaseContext(cur)
+		}
+	}
+	c.refs++
+	c.attached = true
+	if i >= 0 {
+		fm.streamContexts[i].ctx = c
+	} else {
+		fm.streamContexts = append(fm.streamContexts, streamSlot{inst, fileObject, c})
+	}
+	fm.trace(KindFltObject, WhatContextSet, c.name(), int64(c.refs), 0)
+	return kernel.STATUS_SUCCESS
+}
+
+// FltGetStreamContext returns the context attached to fileObject's stream
+// for inst with a reference for the caller, or STATUS_NOT_FOUND. Caller
+// IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltGetStreamContext(inst *FLT_INSTANCE, fileObject any) (*FLT_CONTEXT, kernel.NTSTATUS) {
+	fm.k.Layer().CheckIrqlAtMost("FltGetStreamContext", kernel.APC_LEVEL)
+	fm.k.Layer().Yield()
+	i := fm.streamSlot(inst, fileObject)
+	if i < 0 {
+		return nil, STATUS_NOT_FOUND
+	}
+	c := fm.streamContexts[i].ctx
+	fm.FltReferenceContext(c)
+	return c, kernel.STATUS_SUCCESS
+}
+
+// FltDeleteContext detaches c from its object and drops the attachment's
+// reference; the context is freed once the last holder releases it.
+// Caller IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltDeleteContext(c *FLT_CONTEXT) {
+	fm.k.Layer().CheckIrqlAtMost("FltDeleteContext", kernel.APC_LEVEL)
+	fm.streamContexts = slices.DeleteFunc(fm.streamContexts, func(sl streamSlot) bool { return sl.ctx == c })
+	if !c.attached {
+		return
+	}
+	c.attached = false
+	fm.FltReleaseContext(c)
+}
+
+// deleteInstanceContexts is the filter manager's part of instance
+// teardown (§5.5 item 5): every stream context of inst is detached, in
+// attach order, and its attachment reference dropped; holders keep theirs.
+func (fm *FilterManager) deleteInstanceContexts(inst *FLT_INSTANCE) {
+	var gone []*FLT_CONTEXT
+	fm.streamContexts = slices.DeleteFunc(fm.streamContexts, func(sl streamSlot) bool {
+		if sl.inst == inst {
+			gone = append(gone, sl.ctx)
+			return true
+		}
+		return false
+	})
+	for _, c := range gone {
+		c.attached = false
+		fm.FltReleaseContext(c)
+	}
+}
+
+// FltGetFileNameInformation returns the name of the file data targets.
+// Callers must be at ≤ APC_LEVEL: from a post-op at DISPATCH_LEVEL (a
+// completion in a DPC) it is IRQL_NOT_LESS_OR_EQUAL (REFERENCE §5.8).
+func (fm *FilterManager) FltGetFileNameInformation(data *FLT_CALLBACK_DATA) (string, kernel.NTSTATUS) {
+	fm.k.Layer().CheckIrqlAtMost("FltGetFileNameInformation", kernel.APC_LEVEL)
+	fm.k.Layer().Yield()
+	return fmt.Sprintf("\\Device\\%s\\%v", data.op.vol.Name, data.Iopb.TargetFileObject), kernel.STATUS_SUCCESS
+}

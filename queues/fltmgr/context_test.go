@@ -1,0 +1,108 @@
+package fltmgr_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
+	"github.com/wqsim/wqsim/queues/fltmgr"
+)
+
+// ctxRig starts one filter on C: and runs body in a thread with its
+// instance.
+func ctxRig(t *testing.T, o rigOpts, body func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE)) (*rig, error) {
+	r := newRig(t, o)
+	s := newSimpleFilter(r, "ctx", 100, false, func(*fltmgr.FLT_CALLBACK_DATA, *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+	})
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(s.f)
+		body(r, s.f, r.vol.Instances()[0])
+	})
+	return r, r.run().Err
+}
+
+// REFERENCE §5.8: set with KEEP_IF_EXISTS / REPLACE_IF_EXISTS, get,
+// release, and the cleanup callback once the last reference is gone.
+func TestStreamContextLifecycle(t *testing.T) {
+	var cleaned []string
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		cleanup := func(c *fltmgr.FLT_CONTEXT, _ fltmgr.FLT_CONTEXT_TYPE) { cleaned = append(cleaned, c.Data.(string)) }
+		a, st := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, cleanup)
+		require.Equal(t, kernel.STATUS_SUCCESS, st)
+		a.Data = "a"
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, a, nil))
+		assert.Equal(t, 2, a.References(), "caller + attachment")
+
+		b, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, cleanup)
+		b.Data = "b"
+		var old *fltmgr.FLT_CONTEXT
+		assert.Equal(t, fltmgr.STATUS_FLT_CONTEXT_ALREADY_DEFINED, r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, b, &old))
+		assert.Same(t, a, old)
+		assert.Equal(t, 3, a.References(), "the existing context comes back referenced")
+		r.fm.FltReleaseContext(old)
+
+		got, st := r.fm.FltGetStreamContext(inst, "file1")
+		require.Equal(t, kernel.STATUS_SUCCESS, st)
+		assert.Same(t, a, got)
+		r.fm.FltReleaseContext(got)
+
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_REPLACE_IF_EXISTS, b, nil))
+		r.fm.FltReleaseContext(a) // the allocation reference: a is now free
+		assert.True(t, a.Freed())
+		assert.Equal(t, []string{"a"}, cleaned)
+
+		_, st = r.fm.FltGetStreamContext(inst, "file2")
+		assert.Equal(t, fltmgr.STATUS_NOT_FOUND, st)
+		r.fm.FltReleaseContext(b)
+		r.fm.FltDeleteContext(b)
+		assert.Equal(t, []string{"a", "b"}, cleaned)
+	})
+	require.NoError(t, err)
+}
+
+// REFERENCE §5.8: releasing a context too many times (to zero while it is
+// attached) is 0xF5 P1=0x6D; touching one after it was freed is 0xF5
+// P1=0x6E — here after instance teardown dropped the attachment.
+func TestContextOverReleaseAndUseAfterFree(t *testing.T) {
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		c, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, nil)
+		r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, c, nil)
+		r.fm.FltReleaseContext(c)
+		r.fm.FltReleaseContext(c) // one too many
+	})
+	var bc *kernel.BugCheck
+	require.ErrorAs(t, err, &bc)
+	assert.Equal(t, kernel.FLTMGR_FILE_SYSTEM, bc.Code)
+	assert.Equal(t, uint64(0x6D), bc.Params[0])
+
+	_, err = ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		c, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, nil)
+		r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, c, nil)
+		r.fm.FltReleaseContext(c) // the attachment keeps it
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+		assert.True(t, c.Freed(), "teardown dropped the attachment's reference")
+		r.fm.FltReferenceContext(c) // a stale pointer kept by the filter
+	})
+	require.ErrorAs(t, err, &bc)
+	assert.Equal(t, uint64(0x6E), bc.Params[0])
+}
+
+// REFERENCE §5.8: a name query from a post-op that runs at DISPATCH_LEVEL
+// (the file system completing from its DPC) is IRQL_NOT_LESS_OR_EQUAL.
+func TestNameQueryAtDispatchInPostOp(t *testing.T) {
+	r := newRig(t, rigOpts{chooser: fsChooser(queues.CompleteFromDpc)})
+	var seen []postSeen
+	f := observingFilter(r, &seen, func(d *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATED_OBJECTS, _ any, _ fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+		r.fm.FltGetFileNameInformation(d)
+		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
+	})
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(f)
+		r.vol.Issue(read(512)).Wait()
+	})
+	requireBugCheck(t, r.run(), kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
+}
