@@ -307,3 +307,81 @@ func TestNoAllocationPerEvent(t *testing.T) {
 	assert.Zero(t, allocs, "resuming a coroutine must not allocate")
 	s.Close()
 }
+
+// The zero-delay FIFO and the btree together keep the single (time, seq)
+// order: handlers that schedule at Now, in the future and in the past and
+// cancel pending events fire exactly in the order of a naive reference
+// queue (a slice searched for its (time, seq) minimum).
+func TestZeroDelayFIFOKeepsTimeSeqOrder(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		const maxEvents = 200
+		delays := rapid.SliceOfN(rapid.SampledFrom([]int64{-2, 0, 0, 0, 1, 3}), maxEvents*2, maxEvents*2).Draw(rt, "delays")
+		cancels := rapid.SliceOfN(rapid.IntRange(-1, maxEvents), maxEvents, maxEvents).Draw(rt, "cancels")
+		ties := rapid.Bool().Draw(rt, "decide ties")
+
+		// Reference: event ids are scheduling order, so (at, id) is (time, seq).
+		type ev struct {
+			at     int64
+			id     int
+			active bool
+		}
+		var ref []ev
+		var want []int
+		refNow := int64(0)
+		refSched := func(at int64) {
+			if at < refNow {
+				at = refNow
+			}
+			ref = append(ref, ev{at, len(ref), true})
+		}
+		refSched(0)
+		refSched(0)
+		for len(want) < maxEvents {
+			best := -1
+			for i, e := range ref {
+				if e.active && (best < 0 || e.at < ref[best].at) {
+					best = i
+				}
+			}
+			if best < 0 {
+				break
+			}
+			e := &ref[best]
+			e.active = false
+			refNow = e.at
+			k := len(want)
+			want = append(want, e.id)
+			refSched(refNow + delays[2*k])
+			refSched(refNow + delays[2*k+1])
+			if c := cancels[k]; c >= 0 && c < len(ref) {
+				ref[c].active = false
+			}
+		}
+
+		// Natural ties fire in seq order, so DecideTies must not change it.
+		s := des.New(des.Config{DecideTies: ties})
+		var got []int
+		var timers []des.Timer
+		var sched func(at des.Time)
+		sched = func(at des.Time) {
+			id := len(timers)
+			timers = append(timers, s.At(at, func() {
+				k := len(got)
+				if k >= maxEvents {
+					return
+				}
+				got = append(got, id)
+				sched(s.Now().Add(des.Duration(delays[2*k])))
+				sched(s.Now().Add(des.Duration(delays[2*k+1])))
+				if c := cancels[k]; c >= 0 && c < len(timers) {
+					timers[c].Stop()
+				}
+			}))
+		}
+		sched(0)
+		sched(0)
+		for len(got) < maxEvents && s.Step() {
+		}
+		require.Equal(rt, want, got)
+	})
+}
