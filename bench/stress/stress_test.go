@@ -23,6 +23,7 @@ var (
 
 func all() []program {
 	ps := append(sctPrograms(), cvePrograms()...)
+	ps = append(ps, program{name: "cancelsafe:lost-cancel", run: cancelSafeLostCancel})
 	return append(ps, reportPrograms()...)
 }
 
