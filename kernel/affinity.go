@@ -79,6 +79,7 @@ func (k *Kernel) KeSetIdealProcessorThread(t *Thread, cpu int) int {
 }
 
 // KeQueryPriorityThread returns t's current priority. Any IRQL.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.7).
 func (k *Kernel) KeQueryPriorityThread(t *Thread) int {
 	k.enter("KeQueryPriorityThread")
 	return int(t.priority)

@@ -34,6 +34,7 @@ const (
 
 // KeInitializeDpc returns a DPC of MediumImportance targeted at whichever
 // processor queues it.
+// IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
 	k.tick()
 	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1}
@@ -110,6 +111,7 @@ func (k *Kernel) drainNow(x *exec, d *KDPC, c *Processor) bool {
 // KeFlushQueuedDpcs returns once every DPC queued on any processor at the
 // time of the call, and every DPC running then, has finished. Caller: a
 // thread at PASSIVE_LEVEL (REFERENCE §4.8); it blocks meanwhile.
+// IRQL: PASSIVE_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeFlushQueuedDpcs() {
 	x := k.enter("KeFlushQueuedDpcs")
 	k.checkIrqlAtMost(x, "KeFlushQueuedDpcs", PASSIVE_LEVEL)
@@ -142,6 +144,7 @@ func (k *Kernel) dpcsQuiet() bool {
 }
 
 // KeRemoveQueueDpc removes d from its queue; false if it was not queued.
+// IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeRemoveQueueDpc(d *KDPC) bool {
 	k.enter("KeRemoveQueueDpc")
 	if !d.queued {
@@ -198,6 +201,7 @@ type KINTERRUPT struct {
 }
 
 // IoConnectInterrupt returns an interrupt source at a device IRQL (3–11).
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT, any) bool, ctx any) (*KINTERRUPT, error) {
 	k.tick()
 	if irql < MinDIRQL || irql > MaxDIRQL {
@@ -260,6 +264,7 @@ type KTIMER struct {
 }
 
 // KeInitializeTimerEx returns a notification or synchronization timer.
+// IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	k.tick()
 	t := &KTIMER{k: k}
@@ -271,6 +276,7 @@ func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 // KeSetTimer arms t to expire once after due, queueing dpc (if non-nil) on
 // the caller's processor. Returns true if t was already armed.
 // IRQL ≤ DISPATCH_LEVEL.
+// IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
 	return k.setTimer(k.enter("KeSetTimer"), "KeSetTimer", t, due, 0, dpc)
 }
@@ -298,6 +304,7 @@ func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Durati
 
 // KeCancelTimer disarms t (a periodic one for good); returns true if it
 // was armed. IRQL ≤ DISPATCH_LEVEL.
+// IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
 	k.enter("KeCancelTimer")
 	t.period = 0

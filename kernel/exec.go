@@ -182,18 +182,22 @@ func (e *exec) resume() {
 }
 
 // KeGetCurrentIrql returns the IRQL of the calling code.
+// IRQL: any (REFERENCE §4.5).
 func (k *Kernel) KeGetCurrentIrql() IRQL { return k.cur("KeGetCurrentIrql").irql }
 
 // KeGetCurrentThread returns the calling thread, or nil in
 // a DPC or ISR.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents (REFERENCE §4.5).
 func (k *Kernel) KeGetCurrentThread() *Thread { return k.cur("KeGetCurrentThread").thread }
 
 // KeGetCurrentProcessorNumber returns the processor the caller runs on.
+// IRQL: any (REFERENCE §4.7).
 func (k *Kernel) KeGetCurrentProcessorNumber() int {
 	return k.cur("KeGetCurrentProcessorNumber").cpu.id
 }
 
 // KeIsExecutingDpc reports whether the caller runs in a DPC.
+// IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeIsExecutingDpc() bool { return k.cur("KeIsExecutingDpc").kind == execDPC }
 
 // tick charges a call to the step budget, as cur does, for the exported

@@ -57,6 +57,7 @@ func (i *IRP) CurrentLocation() int { return i.current }
 
 // IoGetCurrentIrpStackLocation returns the caller's stack location: the
 // one IoCallDriver made current for its dispatch routine. Any IRQL.
+// IRQL: any (REFERENCE §5.6).
 func (k *Kernel) IoGetCurrentIrpStackLocation(irp *IRP) *IO_STACK_LOCATION {
 	if irp.current >= len(irp.stack) {
 		panic(fmt.Sprintf("kernel: IoGetCurrentIrpStackLocation(%s): no current stack location", irp.name))
@@ -67,6 +68,7 @@ func (k *Kernel) IoGetCurrentIrpStackLocation(irp *IRP) *IO_STACK_LOCATION {
 // IoGetNextIrpStackLocation returns the location of the next-lower driver,
 // where the caller sets the parameters and its completion routine before
 // IoCallDriver. Any IRQL.
+// IRQL: any (REFERENCE §5.6).
 func (k *Kernel) IoGetNextIrpStackLocation(irp *IRP) *IO_STACK_LOCATION {
 	if irp.current == 0 {
 		k.bugCheck(k.curOrNil(), "IoGetNextIrpStackLocation", NO_MORE_IRP_STACK_LOCATIONS, uint64(irp.id), 0, 0, 0,

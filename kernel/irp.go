@@ -64,6 +64,7 @@ type IRP struct {
 
 // IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
 // completed before the run ends, or it is reported as a leak.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
 	k.tick()
 	irp := &IRP{k: k, id: len(k.irps) + 1, Tag: tag}
@@ -105,6 +106,7 @@ func (i *IRP) Done() *KEVENT { return i.done }
 
 // IoIsCancelled reads irp.Cancel from driver code: a scheduling point, since
 // the flag is shared with a concurrent IoCancelIrp.
+// IRQL: any; it is a read of the Cancel field (REFERENCE §1.7).
 func (k *Kernel) IoIsCancelled(irp *IRP) bool {
 	k.point(k.cur("Irp->Cancel"), k.cfg.Costs.Interlocked)
 	return irp.cancel
@@ -113,6 +115,7 @@ func (k *Kernel) IoIsCancelled(irp *IRP) bool {
 // IoSetCancelRoutine atomically exchanges irp's cancel routine and returns
 // the previous one: nil if none was set or cancellation already took it
 // (REFERENCE §1.7).
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §1.7).
 func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel {
 	x := k.enter("IoSetCancelRoutine")
 	prev := irp.cancelRoutine
@@ -122,6 +125,7 @@ func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel
 }
 
 // IoMarkIrpPending marks irp pending.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoMarkIrpPending(irp *IRP) {
 	x := k.enter("IoMarkIrpPending")
 	irp.pendingMarked = true
@@ -135,6 +139,7 @@ func (k *Kernel) IoMarkIrpPending(irp *IRP) {
 
 // IoAcquireCancelSpinLock acquires the global cancel spin lock and returns
 // the old IRQL.
+// IRQL: ≤ DISPATCH_LEVEL, checked; the caller leaves at DISPATCH_LEVEL (REFERENCE §1.7).
 func (k *Kernel) IoAcquireCancelSpinLock() IRQL {
 	x := k.enter("IoAcquireCancelSpinLock")
 	if x.irql > DISPATCH_LEVEL {
@@ -147,6 +152,7 @@ func (k *Kernel) IoAcquireCancelSpinLock() IRQL {
 }
 
 // IoReleaseCancelSpinLock releases it and lowers IRQL to old.
+// IRQL: DISPATCH_LEVEL, as the acquire left it (REFERENCE §1.7).
 func (k *Kernel) IoReleaseCancelSpinLock(old IRQL) {
 	x := k.enter("IoReleaseCancelSpinLock")
 	k.spinRelease(x, &k.cancelLock, "IoReleaseCancelSpinLock")
@@ -288,6 +294,7 @@ func (k *Kernel) finishIrp(irp *IRP, priorityBoost int) {
 
 // IoFreeIrp releases an IRP the caller allocated and owns (uncompleted
 // IRPs freed this way are not leaks).
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoFreeIrp(irp *IRP) {
 	k.enter("IoFreeIrp")
 	irp.freed = true

@@ -16,6 +16,7 @@ func (k *Kernel) KeRaiseIrql(newIrql IRQL) IRQL {
 }
 
 // KeRaiseIrqlToDpcLevel raises to DISPATCH_LEVEL and returns the old IRQL.
+// IRQL: ≤ DISPATCH_LEVEL, as for KeRaiseIrql (REFERENCE §4.5).
 func (k *Kernel) KeRaiseIrqlToDpcLevel() IRQL { return k.KeRaiseIrql(DISPATCH_LEVEL) }
 
 // KeLowerIrql lowers the caller's IRQL to newIrql. Lowering to a higher

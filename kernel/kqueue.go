@@ -19,6 +19,7 @@ type KQUEUE struct {
 
 // KeInitializeQueue returns a queue with the given concurrency limit
 // (0 = number of processors).
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.8).
 func (k *Kernel) KeInitializeQueue(name string, limit int) *KQUEUE {
 	k.tick()
 	if limit <= 0 {
@@ -44,6 +45,7 @@ func (q *KQUEUE) Waiting() int { return len(q.sleepers) }
 // KeInsertQueue appends entry. If a thread waits and fewer than limit
 // associated threads are active, the most recently blocked waiter takes it
 // directly. Returns the number of entries before the insert.
+// IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeInsertQueue(q *KQUEUE, entry any) int {
 	x := k.enter("KeInsertQueue")
 	k.checkIrqlAtMost(x, "KeInsertQueue", DISPATCH_LEVEL)
@@ -51,6 +53,7 @@ func (k *Kernel) KeInsertQueue(q *KQUEUE, entry any) int {
 }
 
 // KeInsertHeadQueue inserts entry at the head.
+// IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeInsertHeadQueue(q *KQUEUE, entry any) int {
 	x := k.enter("KeInsertHeadQueue")
 	return k.insertQueue(x, q, entry, true)
@@ -88,6 +91,7 @@ func (q *KQUEUE) handTo(entry any) {
 // caller's previous entry's slot is released first. It blocks (an idle
 // wait, not reported as a hang) until an entry is available and the
 // concurrency limit allows, or until timeout (then ok is false).
+// IRQL: < DISPATCH_LEVEL from a thread; at DISPATCH_LEVEL only with a zero timeout (checked, REFERENCE §3.3).
 func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok bool) {
 	x := k.enter("KeRemoveQueue")
 	t := x.thread

@@ -22,13 +22,16 @@ type LIST_ENTRY struct {
 const FAST_FAIL_CORRUPT_LIST_ENTRY = 3
 
 // InitializeListHead makes head an empty list. Any IRQL.
+// IRQL: any (REFERENCE §4.8).
 func (k *Kernel) InitializeListHead(head *LIST_ENTRY) { head.Flink, head.Blink = head, head }
 
 // IsListEmpty reports whether the list at head is empty. Any IRQL.
+// IRQL: any (REFERENCE §4.8).
 func (k *Kernel) IsListEmpty(head *LIST_ENTRY) bool { return head.Flink == head }
 
 // InsertTailList links e at the tail of the list at head (0x139 if the
 // tail's forward link does not point at head).
+// IRQL: any; the caller synchronises the list itself (REFERENCE §4.8).
 func (k *Kernel) InsertTailList(head, e *LIST_ENTRY) {
 	prev := head.Blink
 	if prev == nil || prev.Flink != head {
@@ -42,6 +45,7 @@ func (k *Kernel) InsertTailList(head, e *LIST_ENTRY) {
 
 // InsertHeadList links e at the head of the list at head (0x139 if the
 // first entry's back link does not point at head).
+// IRQL: any; the caller synchronises the list itself (REFERENCE §4.8).
 func (k *Kernel) InsertHeadList(head, e *LIST_ENTRY) {
 	next := head.Flink
 	if next == nil || next.Blink != head {
@@ -55,6 +59,7 @@ func (k *Kernel) InsertHeadList(head, e *LIST_ENTRY) {
 
 // RemoveEntryList unlinks e and reports whether the list is now empty
 // (0x139 if e is not properly linked).
+// IRQL: any; the caller synchronises the list itself (REFERENCE §4.8).
 func (k *Kernel) RemoveEntryList(e *LIST_ENTRY) bool {
 	next, prev := e.Flink, e.Blink
 	if next == nil || prev == nil || next.Blink != e || prev.Flink != e {
@@ -67,6 +72,7 @@ func (k *Kernel) RemoveEntryList(e *LIST_ENTRY) bool {
 
 // RemoveHeadList unlinks and returns the first entry of a non-empty list
 // (0x139 if the first entry is not properly linked).
+// IRQL: any; the caller synchronises the list itself (REFERENCE §4.8).
 func (k *Kernel) RemoveHeadList(head *LIST_ENTRY) *LIST_ENTRY {
 	e := head.Flink
 	if e == nil || e.Blink != head || e.Flink == nil || e.Flink.Blink != e {

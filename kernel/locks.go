@@ -25,6 +25,7 @@ type KSPIN_LOCK struct {
 }
 
 // KeInitializeSpinLock returns a spin lock named name.
+// IRQL: any (REFERENCE §4.6).
 func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK {
 	k.tick()
 	l := &KSPIN_LOCK{Name: name, obj: "spinlock " + name}
@@ -56,6 +57,7 @@ func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
 
 // KeAcquireSpinLockAtDpcLevel acquires l without changing IRQL; the caller
 // must already be at DISPATCH_LEVEL (Verifier 0xC4 P1=0x40).
+// IRQL: DISPATCH_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) KeAcquireSpinLockAtDpcLevel(l *KSPIN_LOCK) {
 	x := k.enterOn("KeAcquireSpinLockAtDpcLevel", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
@@ -67,6 +69,7 @@ func (k *Kernel) KeAcquireSpinLockAtDpcLevel(l *KSPIN_LOCK) {
 // KeReleaseSpinLock releases l and lowers IRQL to old. Releasing a lock the
 // caller does not hold is SPIN_LOCK_NOT_OWNED 0x10; releasing when not at
 // DISPATCH_LEVEL is Verifier 0xC4 P1=0x32.
+// IRQL: DISPATCH_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) KeReleaseSpinLock(l *KSPIN_LOCK, old IRQL) {
 	x := k.enterOn("KeReleaseSpinLock", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
@@ -78,6 +81,7 @@ func (k *Kernel) KeReleaseSpinLock(l *KSPIN_LOCK, old IRQL) {
 
 // KeReleaseSpinLockFromDpcLevel releases l without changing IRQL (Verifier
 // 0xC4 P1=0x41 if not at DISPATCH_LEVEL).
+// IRQL: DISPATCH_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) KeReleaseSpinLockFromDpcLevel(l *KSPIN_LOCK) {
 	x := k.enterOn("KeReleaseSpinLockFromDpcLevel", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
@@ -147,6 +151,7 @@ type FAST_MUTEX struct {
 }
 
 // ExInitializeFastMutex returns a fast mutex named name.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.6).
 func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX {
 	k.tick()
 	m := &FAST_MUTEX{Name: name, obj: "fast mutex " + name}
@@ -191,6 +196,7 @@ func (k *Kernel) ExAcquireFastMutexUnsafe(m *FAST_MUTEX) {
 // ExReleaseFastMutexUnsafe releases m acquired with
 // ExAcquireFastMutexUnsafe, leaving IRQL unchanged. IRQL ≤ APC_LEVEL;
 // releasing a mutex the caller does not own is Verifier 0xC4 P1=0x34.
+// IRQL: ≤ APC_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) ExReleaseFastMutexUnsafe(m *FAST_MUTEX) {
 	x := k.enter("ExReleaseFastMutexUnsafe")
 	if x.irql > APC_LEVEL || x.thread == nil || m.owner != x.thread {
@@ -245,6 +251,7 @@ func (m *FAST_MUTEX) ownerThread() *Thread { return m.owner }
 
 // ExReleaseFastMutex releases m and restores the IRQL saved at acquire.
 // The caller must be at APC_LEVEL (Verifier 0xC4 P1=0x34) and the owner.
+// IRQL: APC_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) ExReleaseFastMutex(m *FAST_MUTEX) {
 	x := k.enterOn("ExReleaseFastMutex", &m.aid, des.AccessLock)
 	if x.irql != APC_LEVEL {
@@ -268,6 +275,7 @@ func (t *Thread) dropOwned(obj any) {
 }
 
 // KeEnterCriticalRegion disables normal kernel APCs for the caller.
+// IRQL: ≤ APC_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.10).
 func (k *Kernel) KeEnterCriticalRegion() {
 	x := k.enter("KeEnterCriticalRegion")
 	if x.thread != nil {
@@ -277,6 +285,7 @@ func (k *Kernel) KeEnterCriticalRegion() {
 
 // KeLeaveCriticalRegion re-enables them. Leaving more often than entering
 // is APC_INDEX_MISMATCH 0x01 (REFERENCE §1.8).
+// IRQL: ≤ APC_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.10).
 func (k *Kernel) KeLeaveCriticalRegion() {
 	x := k.enter("KeLeaveCriticalRegion")
 	if x.thread == nil || x.thread.criticalRegion == 0 {
@@ -292,6 +301,7 @@ func (k *Kernel) KeLeaveCriticalRegion() {
 type KGUARDED_MUTEX struct{ m FAST_MUTEX }
 
 // KeInitializeGuardedMutex returns a guarded mutex named name.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.8).
 func (k *Kernel) KeInitializeGuardedMutex(name string) *KGUARDED_MUTEX {
 	return &KGUARDED_MUTEX{m: FAST_MUTEX{Name: name, obj: "guarded mutex " + name}}
 }
@@ -303,6 +313,7 @@ func (g *KGUARDED_MUTEX) Owned() bool { return g.m.owner != nil }
 // IRQL ≤ APC_LEVEL (Verifier 0xC4 P1=0x33 otherwise, as for fast mutexes,
 // which Windows 8 and later implement identically). Recursion
 // self-deadlocks and is reported as a deadlock.
+// IRQL: ≤ APC_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeAcquireGuardedMutex(g *KGUARDED_MUTEX) {
 	x := k.enter("KeAcquireGuardedMutex")
 	k.guardedCaller(x, g, "KeAcquireGuardedMutex", 0x33)
@@ -312,6 +323,7 @@ func (k *Kernel) KeAcquireGuardedMutex(g *KGUARDED_MUTEX) {
 
 // KeTryToAcquireGuardedMutex acquires g if it is free and reports whether
 // it did; it never waits.
+// IRQL: ≤ APC_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeTryToAcquireGuardedMutex(g *KGUARDED_MUTEX) bool {
 	x := k.enter("KeTryToAcquireGuardedMutex")
 	k.guardedCaller(x, g, "KeTryToAcquireGuardedMutex", 0x33)
@@ -325,6 +337,7 @@ func (k *Kernel) KeTryToAcquireGuardedMutex(g *KGUARDED_MUTEX) bool {
 
 // KeReleaseGuardedMutex releases g and leaves the guarded region its
 // acquisition entered. The caller must own g (Verifier 0xC4 P1=0x34).
+// IRQL: ≤ APC_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeReleaseGuardedMutex(g *KGUARDED_MUTEX) {
 	x := k.enter("KeReleaseGuardedMutex")
 	k.guardedCaller(x, g, "KeReleaseGuardedMutex", 0x34)
@@ -354,6 +367,7 @@ type KLOCK_QUEUE_HANDLE struct {
 // KeAcquireInStackQueuedSpinLock raises to DISPATCH_LEVEL and acquires l,
 // saving the old IRQL in h. Caller IRQL ≤ DISPATCH_LEVEL (Verifier 0xC4
 // P1=0x42 above it); re-acquiring a lock the caller holds is 0x0F.
+// IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeAcquireInStackQueuedSpinLock(l *KSPIN_LOCK, h *KLOCK_QUEUE_HANDLE) {
 	x := k.enter("KeAcquireInStackQueuedSpinLock")
 	if x.irql > DISPATCH_LEVEL {
@@ -367,6 +381,7 @@ func (k *Kernel) KeAcquireInStackQueuedSpinLock(l *KSPIN_LOCK, h *KLOCK_QUEUE_HA
 
 // KeAcquireInStackQueuedSpinLockAtDpcLevel acquires l at DISPATCH_LEVEL
 // without changing IRQL (Verifier 0xC4 P1=0x40 if not at DISPATCH_LEVEL).
+// IRQL: DISPATCH_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeAcquireInStackQueuedSpinLockAtDpcLevel(l *KSPIN_LOCK, h *KLOCK_QUEUE_HANDLE) {
 	x := k.enter("KeAcquireInStackQueuedSpinLockAtDpcLevel")
 	if x.irql != DISPATCH_LEVEL {
@@ -379,6 +394,7 @@ func (k *Kernel) KeAcquireInStackQueuedSpinLockAtDpcLevel(l *KSPIN_LOCK, h *KLOC
 // KeReleaseInStackQueuedSpinLock releases the lock h holds and returns to
 // the IRQL saved at acquire. A handle that holds nothing, or a lock the
 // caller does not own, is SPIN_LOCK_NOT_OWNED 0x10.
+// IRQL: DISPATCH_LEVEL, as the acquire left it (REFERENCE §4.8).
 func (k *Kernel) KeReleaseInStackQueuedSpinLock(h *KLOCK_QUEUE_HANDLE) {
 	x := k.enter("KeReleaseInStackQueuedSpinLock")
 	l := k.handleLock(x, h, "KeReleaseInStackQueuedSpinLock")
@@ -388,6 +404,7 @@ func (k *Kernel) KeReleaseInStackQueuedSpinLock(h *KLOCK_QUEUE_HANDLE) {
 
 // KeReleaseInStackQueuedSpinLockFromDpcLevel releases the lock h holds
 // without changing IRQL.
+// IRQL: DISPATCH_LEVEL, as Microsoft documents; the model does not check it (REFERENCE §4.8).
 func (k *Kernel) KeReleaseInStackQueuedSpinLockFromDpcLevel(h *KLOCK_QUEUE_HANDLE) {
 	x := k.enter("KeReleaseInStackQueuedSpinLockFromDpcLevel")
 	l := k.handleLock(x, h, "KeReleaseInStackQueuedSpinLockFromDpcLevel")

@@ -61,12 +61,15 @@ func (k *Kernel) Write(c *Cell, v int64) {
 }
 
 // InterlockedIncrement atomically adds one and returns the new value.
+// IRQL: any (REFERENCE §9).
 func (k *Kernel) InterlockedIncrement(c *Cell) int64 { return k.InterlockedAdd(c, 1) }
 
 // InterlockedDecrement atomically subtracts one and returns the new value.
+// IRQL: any (REFERENCE §9).
 func (k *Kernel) InterlockedDecrement(c *Cell) int64 { return k.InterlockedAdd(c, -1) }
 
 // InterlockedAdd atomically adds d and returns the new value.
+// IRQL: any (REFERENCE §9).
 func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
 	x := k.access(c, "InterlockedAdd", des.AccessWrite)
 	c.v += d
@@ -75,6 +78,7 @@ func (k *Kernel) InterlockedAdd(c *Cell, d int64) int64 {
 }
 
 // InterlockedExchange atomically stores v and returns the old value.
+// IRQL: any (REFERENCE §9).
 func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
 	x := k.access(c, "InterlockedExchange", des.AccessWrite)
 	old := c.v
@@ -85,6 +89,7 @@ func (k *Kernel) InterlockedExchange(c *Cell, v int64) int64 {
 
 // InterlockedCompareExchange stores exchange if c holds comparand and
 // returns the old value.
+// IRQL: any (REFERENCE §9).
 func (k *Kernel) InterlockedCompareExchange(c *Cell, exchange, comparand int64) int64 {
 	x := k.access(c, "InterlockedCompareExchange", des.AccessWrite)
 	old := c.v

@@ -15,6 +15,7 @@ type KMUTEX struct {
 
 // KeInitializeMutex returns a free mutex named name. level is accepted for
 // the routine's shape and ignored, as Windows ignores it. Any IRQL.
+// IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeMutex(name string, level uint32) *KMUTEX {
 	m := &KMUTEX{}
 	m.init(objMutex, "mutex "+name, false, 1)
@@ -38,6 +39,7 @@ func (m *KMUTEX) take(t *Thread) {
 func (m *KMUTEX) Owner() *Thread { return m.owner }
 
 // KeReadStateMutex returns the signal state: 1 when free, ≤ 0 when owned.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.8).
 func (k *Kernel) KeReadStateMutex(m *KMUTEX) int32 {
 	k.enter("KeReadStateMutex")
 	return m.state

@@ -34,6 +34,7 @@ func (b *PoolBlock) Name() string { return b.name }
 // ExAllocatePoolWithTag allocates a block. Paged pool requires IRQL ≤
 // APC_LEVEL (Verifier 0xC4 P1=0x1 otherwise; §4.5). With
 // InjectAllocFailures it is a decision whether the allocation fails (nil).
+// IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool, which is checked (REFERENCE §4.9).
 func (k *Kernel) ExAllocatePoolWithTag(typ POOL_TYPE, size int, tag string) *PoolBlock {
 	x := k.enter("ExAllocatePoolWithTag")
 	if typ == PagedPool && x.irql > APC_LEVEL {
@@ -66,6 +67,7 @@ func (k *Kernel) ExFreePoolWithTag(b *PoolBlock, tag string) {
 }
 
 // ExFreePool frees b without a tag check.
+// IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool, which is checked (REFERENCE §4.9).
 func (k *Kernel) ExFreePool(b *PoolBlock) {
 	x := k.enter("ExFreePool")
 	k.free(x, b, b.Tag, "ExFreePool")

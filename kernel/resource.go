@@ -33,6 +33,7 @@ type sharedOwner struct {
 }
 
 // ExInitializeResourceLite returns a resource named name.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.6).
 func (k *Kernel) ExInitializeResourceLite(name string) *ERESOURCE {
 	k.tick()
 	return &ERESOURCE{Name: name, obj: "resource " + name}
@@ -48,6 +49,7 @@ func (r *ERESOURCE) objName() string {
 // ExAcquireResourceExclusiveLite acquires r exclusively; with wait false it
 // returns false instead of blocking. A shared owner that asks for
 // exclusive access waits for itself for ever (a deadlock).
+// IRQL: ≤ APC_LEVEL from a thread, checked (REFERENCE §4.6).
 func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 	x := k.enter("ExAcquireResourceExclusiveLite")
 	t := k.resourceCaller(x, r, "ExAcquireResourceExclusiveLite", 0x37)
@@ -71,6 +73,7 @@ func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 // returns false instead of blocking. It is granted at once when r is free,
 // when the caller already owns it (either way), or when r is shared and no
 // exclusive acquirer waits.
+// IRQL: ≤ APC_LEVEL from a thread, checked (REFERENCE §4.6).
 func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 	x := k.enter("ExAcquireResourceSharedLite")
 	t := k.resourceCaller(x, r, "ExAcquireResourceSharedLite", 0x37)
@@ -98,6 +101,7 @@ func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 // ExReleaseResourceLite releases one acquisition of r by the caller.
 // Releasing a resource the caller does not own is bug check 0xE3
 // RESOURCE_NOT_OWNED (P2 = the thread, REFERENCE §4.6).
+// IRQL: ≤ APC_LEVEL from a thread, checked (Microsoft documents ≤ DISPATCH_LEVEL; REFERENCE §4.6).
 func (k *Kernel) ExReleaseResourceLite(r *ERESOURCE) {
 	x := k.enter("ExReleaseResourceLite")
 	t := k.resourceCaller(x, r, "ExReleaseResourceLite", 0x38)

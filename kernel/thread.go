@@ -96,6 +96,7 @@ func (t *Thread) RealTime() bool { return t.base >= LOW_REALTIME_PRIORITY }
 // PsCreateSystemThread creates a kernel thread at base priority prio
 // running body; it becomes ready at once. Priorities are 0–31; 16–31 are
 // real-time (never boosted or decayed, REFERENCE §4.1).
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.1).
 func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Thread {
 	k.tick()
 	if prio < 0 || prio > HIGH_PRIORITY {

@@ -108,6 +108,7 @@ const (
 type KEVENT struct{ dispatcherHeader }
 
 // KeInitializeEvent returns an event named name. Any IRQL.
+// IRQL: any (REFERENCE §4.5).
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
 	k.tick()
 	e := &KEVENT{}
@@ -122,6 +123,7 @@ func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) 
 
 // KeSetEvent signals e, waking waiters with the given priority increment,
 // and returns the previous state. IRQL ≤ DISPATCH_LEVEL.
+// IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
 	x := k.enterOn("KeSetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeSetEvent", DISPATCH_LEVEL)
@@ -155,6 +157,7 @@ func (k *Kernel) holdForWait(x *exec, wait bool) {
 }
 
 // KeResetEvent clears e and returns the previous state.
+// IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeResetEvent(e *KEVENT) bool {
 	x := k.enterOn("KeResetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeResetEvent", DISPATCH_LEVEL)
@@ -164,9 +167,11 @@ func (k *Kernel) KeResetEvent(e *KEVENT) bool {
 }
 
 // KeClearEvent clears e.
+// IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeClearEvent(e *KEVENT) { k.KeResetEvent(e) }
 
 // KeReadStateEvent returns whether e is signalled.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) KeReadStateEvent(e *KEVENT) bool {
 	k.enter("KeReadStateEvent")
 	return e.state > 0
@@ -176,6 +181,7 @@ func (k *Kernel) KeReadStateEvent(e *KEVENT) bool {
 type KSEMAPHORE struct{ dispatcherHeader }
 
 // KeInitializeSemaphore returns a semaphore with count and limit.
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHORE {
 	k.tick()
 	s := &KSEMAPHORE{}
@@ -188,6 +194,7 @@ func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHOR
 // KeReleaseSemaphore adds adjustment to the count and returns the previous
 // count. Exceeding the limit raises STATUS_SEMAPHORE_LIMIT_EXCEEDED, which
 // in kernel mode is an unhandled exception: reported as a finding.
+// IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wait bool) int {
 	x := k.enterOn("KeReleaseSemaphore", &s.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeReleaseSemaphore", DISPATCH_LEVEL)
@@ -203,6 +210,7 @@ func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wa
 }
 
 // KeReadStateSemaphore returns the current count.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) KeReadStateSemaphore(s *KSEMAPHORE) int {
 	k.tick()
 	return int(s.state)
@@ -325,18 +333,21 @@ func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTA
 // Alertable arguments of the real routine. An alertable wait also returns
 // STATUS_ALERTED (KeAlertThread) and, in user mode, STATUS_USER_APC after
 // running the thread's user APCs (REFERENCE §4.10).
+// IRQL: < DISPATCH_LEVEL from a thread; at DISPATCH_LEVEL only with a zero timeout (checked, REFERENCE §4.5).
 func (k *Kernel) KeWaitForSingleObjectEx(obj Waitable, mode KPROCESSOR_MODE, alertable bool, timeout des.Duration) NTSTATUS {
 	x := k.enterOn("KeWaitForSingleObject", &obj.hdr().aid, des.AccessSync)
 	return k.waitObjects(x, "KeWaitForSingleObject", mode, alertable, WaitAny, timeout, obj)
 }
 
 // KeWaitForMultipleObjects waits for any or all of objs.
+// IRQL: < DISPATCH_LEVEL from a thread; at DISPATCH_LEVEL only with a zero timeout (checked, REFERENCE §4.5).
 func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeout des.Duration) NTSTATUS {
 	x := k.enterOn("KeWaitForMultipleObjects", waitID(objs), des.AccessSync)
 	return k.waitObjects(x, "KeWaitForMultipleObjects", KernelMode, false, typ, timeout, objs...)
 }
 
 // KeDelayExecutionThread suspends the calling thread for interval.
+// IRQL: < DISPATCH_LEVEL from a thread, checked as for a wait (Microsoft documents ≤ APC_LEVEL; REFERENCE §4.5).
 func (k *Kernel) KeDelayExecutionThread(interval des.Duration) NTSTATUS {
 	return k.KeDelayExecutionThreadEx(KernelMode, false, interval)
 }
@@ -344,6 +355,7 @@ func (k *Kernel) KeDelayExecutionThread(interval des.Duration) NTSTATUS {
 // KeDelayExecutionThreadEx is KeDelayExecutionThread with WaitMode and
 // Alertable: an alertable delay ends early with STATUS_ALERTED or
 // STATUS_USER_APC like an alertable wait (REFERENCE §4.10).
+// IRQL: < DISPATCH_LEVEL from a thread, checked as for a wait (Microsoft documents ≤ APC_LEVEL; REFERENCE §4.5).
 func (k *Kernel) KeDelayExecutionThreadEx(mode KPROCESSOR_MODE, alertable bool, interval des.Duration) NTSTATUS {
 	x := k.enter("KeDelayExecutionThread")
 	if interval < 0 {
