@@ -78,7 +78,7 @@ func (k *Kernel) KeSetIdealProcessorThread(t *Thread, cpu int) int {
 	return prev
 }
 
-// KeQueryPriorityThread returns t's current priority. Any IRQL.
+// KeQueryPriorityThread returns t's current priority.
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.7).
 func (k *Kernel) KeQueryPriorityThread(t *Thread) int {
 	k.enter("KeQueryPriorityThread")
