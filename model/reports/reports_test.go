@@ -58,38 +58,7 @@ func TestReportBugsFound(t *testing.T) {
 }
 
 // Every correct variant survives a few thousand executions.
-func TestReportFixesSurvive(t *testing.T) {
-	const n = 3000
-	for _, s := range suite() {
-		for _, v := range s.Variants {
-			if v.Bug {
-				continue
-			}
-			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
-				rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: v.Name, Execs: n, Seed: 2, Parallel: 1})
-				require.NoError(t, err)
-				if f := rep.First(); f != nil {
-					t.Fatalf("failed at execution %d: %v", f.Exec, f.Result.Outcome.Err)
-				}
-				assert.Equal(t, n, rep.Execs)
-			})
-		}
-	}
-}
+func TestReportFixesSurvive(t *testing.T) { proptest.FixesSurvive(t, suite(), 3000) }
 
 // Same seed and strategy, same trace hash and marks.
-func TestReportsDeterministic(t *testing.T) {
-	for _, s := range suite() {
-		for _, v := range s.Variants {
-			st, _ := proptest.NewStrategy("random")
-			for _, seed := range []uint64{1, 99} {
-				r1, err := model.Run(s, v.Name, model.RunConfig{Seed: seed, Chooser: st.Chooser(seed)})
-				require.NoError(t, err)
-				r2, err := model.Run(s, v.Name, model.RunConfig{Seed: seed, Chooser: st.Chooser(seed)})
-				require.NoError(t, err)
-				assert.Equal(t, r1.Outcome.Hash, r2.Outcome.Hash, "%s:%s seed %d", s.Name, v.Name, seed)
-				assert.Equal(t, r1.Marks, r2.Marks)
-			}
-		}
-	}
-}
+func TestReportsDeterministic(t *testing.T) { proptest.RunsRepeat(t, suite(), 1, 99) }

@@ -66,39 +66,8 @@ func TestBugVariantsFound(t *testing.T) {
 // (the protocol's 100,000 is a bench/ command).
 const survivalBudget = 2000
 
-// Every fixed variant survives the default explorer, and its natural run is
-// clean.
-func TestFixedVariantsSurvive(t *testing.T) {
-	for _, s := range suite() {
-		for _, v := range s.Variants {
-			if v.Bug {
-				continue
-			}
-			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
-				rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: v.Name, Execs: survivalBudget, Seed: 2, Parallel: 1})
-				require.NoError(t, err)
-				if f := rep.First(); f != nil {
-					t.Fatalf("failed at execution %d: %v", f.Exec, f.Result.Outcome.Err)
-				}
-				assert.Equal(t, survivalBudget, rep.Execs)
-			})
-		}
-	}
-}
+// Every fixed variant survives the default explorer.
+func TestFixedVariantsSurvive(t *testing.T) { proptest.FixesSurvive(t, suite(), survivalBudget) }
 
 // Same seed and strategy, same trace hash and marks, for every variant.
-func TestDeterministic(t *testing.T) {
-	for _, s := range suite() {
-		for _, v := range s.Variants {
-			for _, seed := range []uint64{1, 99} {
-				st, _ := proptest.NewStrategy("random")
-				r1, err := model.Run(s, v.Name, model.RunConfig{Seed: seed, Chooser: st.Chooser(seed)})
-				require.NoError(t, err)
-				r2, err := model.Run(s, v.Name, model.RunConfig{Seed: seed, Chooser: st.Chooser(seed)})
-				require.NoError(t, err)
-				assert.Equal(t, r1.Outcome.Hash, r2.Outcome.Hash, "%s:%s seed %d", s.Name, v.Name, seed)
-				assert.Equal(t, r1.Marks, r2.Marks)
-			}
-		}
-	}
-}
+func TestDeterministic(t *testing.T) { proptest.RunsRepeat(t, suite(), 1, 99) }
