@@ -208,3 +208,35 @@ func TestYieldLoopWithInjectionHitsDecisionBudget(t *testing.T) {
 	var ll *kernel.Livelock
 	assert.ErrorAs(t, o.Err, &ll, "reported as a livelock")
 }
+
+// REFERENCE §4.5: a DPC runs in the context of the thread its processor
+// was running when the interrupt came; KeGetCurrentThread there returns
+// that thread (not nil, not the thread that queued the DPC), and
+// Layer.ThreadOrNil tells the DPC apart. On an idle processor the model
+// has no thread to return.
+func TestCurrentThreadInDpcIsTheInterruptedOne(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	var inDpc, ownInDpc []*kernel.Thread
+	dpc := k.KeInitializeDpc("dev", func(*kernel.KDPC, any, any, any) {
+		inDpc = append(inDpc, k.KeGetCurrentThread())
+		ownInDpc = append(ownInDpc, k.Layer().ThreadOrNil())
+	}, nil)
+	intr, err := k.IoConnectInterrupt("dev", 5, func(*kernel.KINTERRUPT, any) bool {
+		k.KeInsertQueueDpc(dpc, nil, nil)
+		return true
+	}, nil)
+	require.NoError(t, err)
+	var spinner *kernel.Thread
+	spinner = k.PsCreateSystemThread("spinner", 8, func() {
+		assert.Same(t, spinner, k.KeGetCurrentThread())
+		k.Compute(200 * des.Microsecond)
+	})
+	k.DeviceInterrupt(intr, 0, des.Time(50*des.Microsecond))  // interrupts the spinner
+	k.DeviceInterrupt(intr, 0, des.Time(900*des.Microsecond)) // the processor is idle by then
+	require.NoError(t, k.Run().Err)
+	require.Len(t, inDpc, 2)
+	assert.Same(t, spinner, inDpc[0], "the DPC borrows the interrupted thread")
+	assert.Nil(t, inDpc[1], "idle processor: no thread object in the model")
+	assert.Equal(t, []*kernel.Thread{nil, nil}, ownInDpc)
+}

@@ -185,10 +185,25 @@ func (e *exec) resume() {
 // IRQL: any (REFERENCE §4.5).
 func (k *Kernel) KeGetCurrentIrql() IRQL { return k.cur("KeGetCurrentIrql").irql }
 
-// KeGetCurrentThread returns the calling thread, or nil in
-// a DPC or ISR.
-// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents (REFERENCE §4.5).
-func (k *Kernel) KeGetCurrentThread() *Thread { return k.cur("KeGetCurrentThread").thread }
+// KeGetCurrentThread returns the thread the caller runs in: the calling
+// thread, or — in a DPC or ISR, which borrow the context of whatever the
+// processor was running — the interrupted thread, as on Windows; nil only
+// when the processor was idle (the model has no idle thread objects,
+// REFERENCE §9). Code that must tell a DPC from its thread asks
+// KeIsExecutingDpc.
+// IRQL: ≤ DISPATCH_LEVEL as Microsoft documents (REFERENCE §4.5, §5.7).
+func (k *Kernel) KeGetCurrentThread() *Thread {
+	x := k.cur("KeGetCurrentThread")
+	if x.thread != nil {
+		return x.thread
+	}
+	return x.cpu.cur
+}
+
+// ThreadOrNil returns the calling thread, nil in a DPC or ISR: for
+// layers that name the actor of a report or keep per-thread state that a
+// DPC must not touch. Any IRQL.
+func (l *Layer) ThreadOrNil() *Thread { return l.kernel().cur("ThreadOrNil").thread }
 
 // KeGetCurrentProcessorNumber returns the processor the caller runs on.
 // IRQL: any (REFERENCE §4.7).

@@ -227,11 +227,4 @@ func (l *Layer) FinishDeferred(irp *IRP) bool {
 // was running when interrupted (nil if it was idle). Thread-relative state
 // such as the TopLevelIrp is read from it: a post-op run by a DPC sees the
 // interrupted thread's, not the issuer's (REFERENCE §5.7). Any IRQL.
-func (l *Layer) ContextThread() *Thread {
-	k := l.kernel()
-	x := k.cur("ContextThread")
-	if x.thread != nil {
-		return x.thread
-	}
-	return x.cpu.cur
-}
+func (l *Layer) ContextThread() *Thread { return l.kernel().KeGetCurrentThread() }

@@ -176,7 +176,7 @@ func (s *System) ReportContract(api, detail, rule, source string) {
 
 // actorName names the calling simulated code for reports.
 func (s *System) actorName() string {
-	if t := s.k.KeGetCurrentThread(); t != nil {
+	if t := s.k.Layer().ThreadOrNil(); t != nil {
 		return t.Name()
 	}
 	return fmt.Sprintf("dpc/cpu%d", s.k.KeGetCurrentProcessorNumber())

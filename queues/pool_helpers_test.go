@@ -110,7 +110,7 @@ func wiRequireBugCheck(t *testing.T, out des.Outcome, code uint32, p1 uint64) *k
 
 // wiCurrent returns the name of the calling simulated thread.
 func wiCurrent(k *kernel.Kernel) string {
-	if t := k.KeGetCurrentThread(); t != nil {
+	if t := k.Layer().ThreadOrNil(); t != nil {
 		return t.Name()
 	}
 	return "dpc"

@@ -10,8 +10,8 @@ import (
 // FLT_CONTEXT_TYPE says what object a context attaches to (fltkernel.h).
 type FLT_CONTEXT_TYPE uint16
 
-// Context types (fltkernel.h); the model attaches instance and stream
-// contexts.
+// Context types (fltkernel.h); the model attaches volume, instance, file
+// and stream contexts.
 const (
 	FLT_VOLUME_CONTEXT   FLT_CONTEXT_TYPE = 0x0001
 	FLT_INSTANCE_CONTEXT FLT_CONTEXT_TYPE = 0x0002
@@ -32,6 +32,7 @@ const (
 // Status codes of the context routines (ntstatus.h).
 const (
 	STATUS_FLT_CONTEXT_ALREADY_DEFINED kernel.NTSTATUS = 0xC01C0002
+	STATUS_FLT_CONTEXT_ALREADY_LINKED  kernel.NTSTATUS = 0xC01C002C
 	STATUS_NOT_FOUND                   kernel.NTSTATUS = 0xC0000225
 )
 
@@ -40,7 +41,8 @@ const (
 type PFLT_CONTEXT_CLEANUP_CALLBACK func(ctx *FLT_CONTEXT, typ FLT_CONTEXT_TYPE)
 
 // FLT_CONTEXT is a filter context (REFERENCE §5.8): a reference-counted
-// block the filter manager attaches to an instance or a stream. Data is
+// block the filter manager attaches to a volume, an instance, a file or a
+// stream. Data is
 // the filter's own content.
 type FLT_CONTEXT struct {
 	Type FLT_CONTEXT_TYPE
@@ -61,18 +63,28 @@ func (c *FLT_CONTEXT) References() int { return c.refs }
 // Freed reports whether the context's memory has been freed.
 func (c *FLT_CONTEXT) Freed() bool { return c.freed }
 
-// streamSlot is one attached stream context: one per instance and file
-// object, kept in attach order (a slice, not a map: teardown walks them).
-type streamSlot struct {
-	inst *FLT_INSTANCE
-	file any
-	ctx  *FLT_CONTEXT
+// ctxKey names the object a context attaches to: an instance (instance
+// context), an instance and a file object's stream (stream) or file
+// (file), or a filter's view of a volume (volume context).
+type ctxKey struct {
+	typ    FLT_CONTEXT_TYPE
+	filter *FLT_FILTER
+	inst   *FLT_INSTANCE
+	vol    *FLT_VOLUME
+	file   any
 }
 
-// streamSlot returns the index of the slot for (inst, file), or -1.
-func (fm *FilterManager) streamSlot(inst *FLT_INSTANCE, file any) int {
-	for i, sl := range fm.streamContexts {
-		if sl.inst == inst && sl.file == file {
+// ctxSlot is one attached context, kept in attach order (a slice, not a
+// map: teardown walks them in a deterministic order).
+type ctxSlot struct {
+	key ctxKey
+	ctx *FLT_CONTEXT
+}
+
+// ctxSlot returns the index of the slot for key, or -1.
+func (fm *FilterManager) ctxSlot(key ctxKey) int {
+	for i := range fm.contexts {
+		if fm.contexts[i].key == key {
 			return i
 		}
 	}
@@ -137,22 +149,35 @@ func (fm *FilterManager) freeContext(c *FLT_CONTEXT) {
 	fm.trace(KindFltObject, WhatContextFree, c.name(), 0, 0)
 }
 
-// FltSetStreamContext attaches c to the stream of fileObject for inst
-// (REFERENCE §5.8). With KEEP_IF_EXISTS and a context already attached it
+// setContext is the common body of the Flt*SetContext routines (REFERENCE
+// §5.8): with KEEP_IF_EXISTS and a context already attached at key it
 // returns STATUS_FLT_CONTEXT_ALREADY_DEFINED and, if old is not nil, the
 // existing context with a reference for the caller; with REPLACE_IF_EXISTS
-// it replaces it, handing the old one to old (referenced) or releasing it.
-// The attachment holds its own reference to c. Caller IRQL ≤ APC_LEVEL.
-func (fm *FilterManager) FltSetStreamContext(inst *FLT_INSTANCE, fileObject any, op FLT_SET_CONTEXT_OPERATION, c *FLT_CONTEXT, old **FLT_CONTEXT) kernel.NTSTATUS {
-	const api = "FltSetStreamContext"
+// it replaces it, handing the old one to old (the attachment's reference
+// passes to the caller) or releasing it. The attachment holds its own
+// reference to c. A context of another type is STATUS_INVALID_PARAMETER,
+// one already attached somewhere STATUS_FLT_CONTEXT_ALREADY_LINKED, an
+// object being torn down STATUS_FLT_DELETING_OBJECT. Caller IRQL ≤
+// APC_LEVEL; a scheduling point.
+func (fm *FilterManager) setContext(api string, key ctxKey, dying bool, op FLT_SET_CONTEXT_OPERATION, c *FLT_CONTEXT, old **FLT_CONTEXT) kernel.NTSTATUS {
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.APC_LEVEL)
 	fm.k.Layer().Yield()
-	if inst.TearingDown() {
+	if old != nil {
+		*old = nil
+	}
+	switch {
+	case c == nil || c.Type != key.typ:
+		return kernel.STATUS_INVALID_PARAMETER
+	case c.freed:
+		fm.k.Layer().BugCheckFrom(api, kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0, c.name()+" set after it was freed")
+	case c.attached:
+		return STATUS_FLT_CONTEXT_ALREADY_LINKED
+	case dying:
 		return kernel.STATUS_FLT_DELETING_OBJECT
 	}
-	i := fm.streamSlot(inst, fileObject)
+	i := fm.ctxSlot(key)
 	if i >= 0 {
-		cur := fm.streamContexts[i].ctx
+		cur := fm.contexts[i].ctx
 		if op == FLT_SET_CONTEXT_KEEP_IF_EXISTS {
 			if old != nil {
 				cur.refs++
@@ -170,35 +195,114 @@ func (fm *FilterManager) FltSetStreamContext(inst *FLT_INSTANCE, fileObject any,
 	c.refs++
 	c.attached = true
 	if i >= 0 {
-		fm.streamContexts[i].ctx = c
+		fm.contexts[i].ctx = c
 	} else {
-		fm.streamContexts = append(fm.streamContexts, streamSlot{inst, fileObject, c})
+		fm.contexts = append(fm.contexts, ctxSlot{key, c})
 	}
-	fm.trace(KindFltObject, WhatContextSet, c.name(), int64(c.refs), 0)
+	fm.trace(KindFltObject, WhatContextSet, c.name(), int64(c.refs), int64(key.typ))
 	return kernel.STATUS_SUCCESS
+}
+
+// getContext is the common body of the Flt*GetContext routines: the
+// context attached at key with a reference for the caller, or
+// STATUS_NOT_FOUND. Caller IRQL ≤ APC_LEVEL; a scheduling point.
+func (fm *FilterManager) getContext(api string, key ctxKey) (*FLT_CONTEXT, kernel.NTSTATUS) {
+	fm.k.Layer().CheckIrqlAtMost(api, kernel.APC_LEVEL)
+	fm.k.Layer().Yield()
+	i := fm.ctxSlot(key)
+	if i < 0 {
+		return nil, STATUS_NOT_FOUND
+	}
+	c := fm.contexts[i].ctx
+	fm.FltReferenceContext(c)
+	return c, kernel.STATUS_SUCCESS
+}
+
+func streamKey(inst *FLT_INSTANCE, file any) ctxKey {
+	return ctxKey{typ: FLT_STREAM_CONTEXT, filter: inst.filter, inst: inst, file: file}
+}
+
+func fileKey(inst *FLT_INSTANCE, file any) ctxKey {
+	return ctxKey{typ: FLT_FILE_CONTEXT, filter: inst.filter, inst: inst, file: file}
+}
+
+func instanceKey(inst *FLT_INSTANCE) ctxKey {
+	return ctxKey{typ: FLT_INSTANCE_CONTEXT, filter: inst.filter, inst: inst}
+}
+
+func volumeKey(filter *FLT_FILTER, vol *FLT_VOLUME) ctxKey {
+	return ctxKey{typ: FLT_VOLUME_CONTEXT, filter: filter, vol: vol}
+}
+
+// FltSetStreamContext attaches c to the stream of fileObject for inst
+// (setContext's rules). Caller IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltSetStreamContext(inst *FLT_INSTANCE, fileObject any, op FLT_SET_CONTEXT_OPERATION, c *FLT_CONTEXT, old **FLT_CONTEXT) kernel.NTSTATUS {
+	return fm.setContext("FltSetStreamContext", streamKey(inst, fileObject), inst.TearingDown(), op, c, old)
 }
 
 // FltGetStreamContext returns the context attached to fileObject's stream
 // for inst with a reference for the caller, or STATUS_NOT_FOUND. Caller
 // IRQL ≤ APC_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltGetStreamContext(inst *FLT_INSTANCE, fileObject any) (*FLT_CONTEXT, kernel.NTSTATUS) {
-	fm.k.Layer().CheckIrqlAtMost("FltGetStreamContext", kernel.APC_LEVEL)
-	fm.k.Layer().Yield()
-	i := fm.streamSlot(inst, fileObject)
-	if i < 0 {
-		return nil, STATUS_NOT_FOUND
+	return fm.getContext("FltGetStreamContext", streamKey(inst, fileObject))
+}
+
+// FltSetFileContext attaches c to the file of fileObject for inst
+// (setContext's rules). Caller IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltSetFileContext(inst *FLT_INSTANCE, fileObject any, op FLT_SET_CONTEXT_OPERATION, c *FLT_CONTEXT, old **FLT_CONTEXT) kernel.NTSTATUS {
+	return fm.setContext("FltSetFileContext", fileKey(inst, fileObject), inst.TearingDown(), op, c, old)
+}
+
+// FltGetFileContext returns the file context of fileObject for inst with
+// a reference, or STATUS_NOT_FOUND. Caller IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltGetFileContext(inst *FLT_INSTANCE, fileObject any) (*FLT_CONTEXT, kernel.NTSTATUS) {
+	return fm.getContext("FltGetFileContext", fileKey(inst, fileObject))
+}
+
+// FltSetInstanceContext attaches c to inst — one instance context per
+// instance (setContext's rules: KEEP_IF_EXISTS answers
+// STATUS_FLT_CONTEXT_ALREADY_DEFINED, REPLACE_IF_EXISTS replaces). Caller
+// IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltSetInstanceContext(inst *FLT_INSTANCE, op FLT_SET_CONTEXT_OPERATION, c *FLT_CONTEXT, old **FLT_CONTEXT) kernel.NTSTATUS {
+	return fm.setContext("FltSetInstanceContext", instanceKey(inst), inst.TearingDown(), op, c, old)
+}
+
+// FltGetInstanceContext returns inst's instance context with a reference
+// for the caller, or STATUS_NOT_FOUND (also once teardown has deleted it).
+// Caller IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltGetInstanceContext(inst *FLT_INSTANCE) (*FLT_CONTEXT, kernel.NTSTATUS) {
+	return fm.getContext("FltGetInstanceContext", instanceKey(inst))
+}
+
+// FltSetVolumeContext attaches c, allocated by its filter, to vol for that
+// filter (setContext's rules); refused with STATUS_FLT_DELETING_OBJECT
+// once the volume is dismounted or the filter unregistering. Caller IRQL
+// ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltSetVolumeContext(vol *FLT_VOLUME, op FLT_SET_CONTEXT_OPERATION, c *FLT_CONTEXT, old **FLT_CONTEXT) kernel.NTSTATUS {
+	var f *FLT_FILTER
+	if c != nil {
+		f = c.filter
 	}
-	c := fm.streamContexts[i].ctx
-	fm.FltReferenceContext(c)
-	return c, kernel.STATUS_SUCCESS
+	dying := vol.dismounted || f == nil || f.state != filterRegistered
+	return fm.setContext("FltSetVolumeContext", volumeKey(f, vol), dying, op, c, old)
+}
+
+// FltGetVolumeContext returns filter's context on vol with a reference, or
+// STATUS_NOT_FOUND. Caller IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+func (fm *FilterManager) FltGetVolumeContext(filter *FLT_FILTER, vol *FLT_VOLUME) (*FLT_CONTEXT, kernel.NTSTATUS) {
+	return fm.getContext("FltGetVolumeContext", volumeKey(filter, vol))
 }
 
 // FltDeleteContext detaches c from its object and drops the attachment's
 // reference; the context is freed once the last holder releases it.
-// Caller IRQL ≤ APC_LEVEL. REFERENCE §5.8.
+// Deleting a context that is not attached does nothing. Caller IRQL ≤
+// APC_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltDeleteContext(c *FLT_CONTEXT) {
 	fm.k.Layer().CheckIrqlAtMost("FltDeleteContext", kernel.APC_LEVEL)
-	fm.streamContexts = slices.DeleteFunc(fm.streamContexts, func(sl streamSlot) bool { return sl.ctx == c })
+	if c.freed {
+		fm.k.Layer().BugCheckFrom("FltDeleteContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0, c.name()+" deleted after it was freed")
+	}
+	fm.contexts = slices.DeleteFunc(fm.contexts, func(sl ctxSlot) bool { return sl.ctx == c })
 	if !c.attached {
 		return
 	}
@@ -206,13 +310,13 @@ func (fm *FilterManager) FltDeleteContext(c *FLT_CONTEXT) {
 	fm.FltReleaseContext(c)
 }
 
-// deleteInstanceContexts is the filter manager's part of instance
-// teardown (§5.5 item 5): every stream context of inst is detached, in
-// attach order, and its attachment reference dropped; holders keep theirs.
-func (fm *FilterManager) deleteInstanceContexts(inst *FLT_INSTANCE) {
+// deleteContexts detaches, in attach order, every context whose key
+// matches and drops the attachment references; holders keep theirs, so a
+// context a filter still references outlives its object until released.
+func (fm *FilterManager) deleteContexts(match func(ctxKey) bool) {
 	var gone []*FLT_CONTEXT
-	fm.streamContexts = slices.DeleteFunc(fm.streamContexts, func(sl streamSlot) bool {
-		if sl.inst == inst {
+	fm.contexts = slices.DeleteFunc(fm.contexts, func(sl ctxSlot) bool {
+		if match(sl.key) {
 			gone = append(gone, sl.ctx)
 			return true
 		}
@@ -222,6 +326,21 @@ func (fm *FilterManager) deleteInstanceContexts(inst *FLT_INSTANCE) {
 		c.attached = false
 		fm.FltReleaseContext(c)
 	}
+}
+
+// deleteInstanceContexts is the filter manager's part of instance
+// teardown (§5.5 item 5): the instance context and every stream and file
+// context of inst go.
+func (fm *FilterManager) deleteInstanceContexts(inst *FLT_INSTANCE) {
+	fm.deleteContexts(func(k ctxKey) bool { return k.inst == inst })
+}
+
+// deleteVolumeContexts drops the volume contexts of filter (nil: of every
+// filter) on vol (nil: on every volume): at unregistration and dismount.
+func (fm *FilterManager) deleteVolumeContexts(filter *FLT_FILTER, vol *FLT_VOLUME) {
+	fm.deleteContexts(func(k ctxKey) bool {
+		return k.typ == FLT_VOLUME_CONTEXT && (filter == nil || k.filter == filter) && (vol == nil || k.vol == vol)
+	})
 }
 
 // FltGetFileNameInformation returns the name of the file data targets.

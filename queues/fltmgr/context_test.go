@@ -106,3 +106,116 @@ func TestNameQueryAtDispatchInPostOp(t *testing.T) {
 	})
 	requireBugCheck(t, r.run(), kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
 }
+
+// REFERENCE §5.8: one instance context per instance — KEEP_IF_EXISTS
+// answers STATUS_FLT_CONTEXT_ALREADY_DEFINED with the existing one
+// referenced, REPLACE_IF_EXISTS replaces it; a context already attached
+// elsewhere is STATUS_FLT_CONTEXT_ALREADY_LINKED and one of another type
+// STATUS_INVALID_PARAMETER; teardown deletes the instance context, whose
+// cleanup runs once the filter's last reference is released.
+func TestInstanceContextLifecycle(t *testing.T) {
+	var cleaned []string
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		cleanup := func(c *fltmgr.FLT_CONTEXT, typ fltmgr.FLT_CONTEXT_TYPE) {
+			assert.Equal(t, fltmgr.FLT_INSTANCE_CONTEXT, typ)
+			cleaned = append(cleaned, c.Data.(string))
+		}
+		_, st := r.fm.FltGetInstanceContext(inst)
+		assert.Equal(t, fltmgr.STATUS_NOT_FOUND, st)
+		a, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_INSTANCE_CONTEXT, cleanup)
+		a.Data = "a"
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetInstanceContext(inst, fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, a, nil))
+		r.fm.FltReleaseContext(a) // the allocation reference: the attachment keeps a
+		assert.Equal(t, 1, a.References())
+
+		b, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_INSTANCE_CONTEXT, cleanup)
+		b.Data = "b"
+		var old *fltmgr.FLT_CONTEXT
+		assert.Equal(t, fltmgr.STATUS_FLT_CONTEXT_ALREADY_DEFINED, r.fm.FltSetInstanceContext(inst, fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, b, &old))
+		assert.Same(t, a, old)
+		r.fm.FltReleaseContext(old)
+		s, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, nil)
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetStreamContext(inst, "f", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, s, nil))
+		assert.Equal(t, fltmgr.STATUS_FLT_CONTEXT_ALREADY_LINKED, r.fm.FltSetStreamContext(inst, "g", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, s, nil),
+			"s is attached to f's stream already")
+		r.fm.FltReleaseContext(s)
+		assert.Equal(t, kernel.STATUS_INVALID_PARAMETER, r.fm.FltSetStreamContext(inst, "f", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, b, nil),
+			"b is an instance context")
+
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetInstanceContext(inst, fltmgr.FLT_SET_CONTEXT_REPLACE_IF_EXISTS, b, &old))
+		assert.Same(t, a, old, "the replaced context comes back with the attachment's reference")
+		r.fm.FltReleaseContext(old)
+		assert.True(t, a.Freed())
+		r.fm.FltReleaseContext(b) // allocation reference
+
+		got, st := r.fm.FltGetInstanceContext(inst)
+		require.Equal(t, kernel.STATUS_SUCCESS, st)
+		assert.Same(t, b, got)
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+		assert.False(t, b.Freed(), "the filter still holds a reference after teardown deleted it")
+		_, st = r.fm.FltGetInstanceContext(inst)
+		assert.Equal(t, fltmgr.STATUS_NOT_FOUND, st, "deleted with the instance")
+		r.fm.FltReleaseContext(got)
+		assert.True(t, b.Freed())
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, cleaned)
+}
+
+// REFERENCE §5.8: file contexts are per instance and file object like
+// stream contexts; a volume context is per filter and volume, deleted
+// when the filter unregisters (or the volume is dismounted) and refused
+// once it is going.
+func TestFileAndVolumeContexts(t *testing.T) {
+	var freed []fltmgr.FLT_CONTEXT_TYPE
+	cleanup := func(_ *fltmgr.FLT_CONTEXT, typ fltmgr.FLT_CONTEXT_TYPE) { freed = append(freed, typ) }
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		fc, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_FILE_CONTEXT, cleanup)
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetFileContext(inst, "f1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, fc, nil))
+		r.fm.FltReleaseContext(fc)
+		got, st := r.fm.FltGetFileContext(inst, "f1")
+		require.Equal(t, kernel.STATUS_SUCCESS, st)
+		r.fm.FltReleaseContext(got)
+		_, st = r.fm.FltGetFileContext(inst, "f2")
+		assert.Equal(t, fltmgr.STATUS_NOT_FOUND, st)
+		_, st = r.fm.FltGetStreamContext(inst, "f1")
+		assert.Equal(t, fltmgr.STATUS_NOT_FOUND, st, "a file context is not a stream context")
+
+		vc, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_VOLUME_CONTEXT, cleanup)
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetVolumeContext(r.vol, fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, vc, nil))
+		r.fm.FltReleaseContext(vc)
+		got, st = r.fm.FltGetVolumeContext(f, r.vol)
+		require.Equal(t, kernel.STATUS_SUCCESS, st)
+		assert.Same(t, vc, got)
+		r.fm.FltReleaseContext(got)
+
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+		assert.True(t, fc.Freed(), "file context deleted at instance teardown")
+		assert.True(t, vc.Freed(), "volume context deleted at unregistration")
+		late, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_VOLUME_CONTEXT, nil)
+		assert.Equal(t, kernel.STATUS_FLT_DELETING_OBJECT, r.fm.FltSetVolumeContext(r.vol, fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, late, nil))
+		r.fm.FltReleaseContext(late)
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []fltmgr.FLT_CONTEXT_TYPE{fltmgr.FLT_FILE_CONTEXT, fltmgr.FLT_VOLUME_CONTEXT}, freed)
+}
+
+// REFERENCE §5.8: a filter that keeps an instance context's pointer
+// without a reference and uses it after instance teardown deleted (and so
+// freed) it: 0xF5 P1=0x6E, P2 the context.
+func TestInstanceContextUsedAfterTeardown(t *testing.T) {
+	var id uint64
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		c, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_INSTANCE_CONTEXT, nil)
+		r.fm.FltSetInstanceContext(inst, fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, c, nil)
+		r.fm.FltReleaseContext(c) // the cached pointer has no reference of its own
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+		id = uint64(c.References())
+		r.fm.FltReferenceContext(c)
+	})
+	var bc *kernel.BugCheck
+	require.ErrorAs(t, err, &bc)
+	assert.Equal(t, kernel.FLTMGR_FILE_SYSTEM, bc.Code)
+	assert.Equal(t, uint64(0x6E), bc.Params[0])
+	assert.Equal(t, uint64(0), id)
+}

@@ -158,6 +158,7 @@ func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
 		fm.teardown(inst, reason)
 	}
 	f.rundown.wait()
+	fm.deleteVolumeContexts(f, nil) // REFERENCE §5.8: the filter's contexts go with it
 	f.state = filterUnregistered
 	fm.filters = slices.DeleteFunc(fm.filters, func(x *FLT_FILTER) bool { return x == f })
 	fm.trace(KindFltObject, WhatUnregistered, f.Name, 0, 0)

@@ -104,7 +104,7 @@ func (r *rig) startAndIssue(f *fltmgr.FLT_FILTER, req fltmgr.IoRequest) (*fltmgr
 }
 
 func (r *rig) threadName() string {
-	if t := r.k.KeGetCurrentThread(); t != nil {
+	if t := r.k.Layer().ThreadOrNil(); t != nil {
 		return t.Name()
 	}
 	return "dpc"

@@ -22,8 +22,8 @@ type FLT_INSTANCE struct {
 	volume *FLT_VOLUME
 	name   string
 	state  instanceState
-	// Context is free for the minifilter: it stands in for an instance
-	// context (FltAllocateContext/FltSetInstanceContext are not modelled).
+	// Context is free for the minifilter (a plain pointer the scenario
+	// owns); a reference-counted instance context is FltSetInstanceContext's.
 	Context any
 
 	active  []*frame // operations at this instance: in a callback, pended, below, post-pended
@@ -137,6 +137,7 @@ func (fm *FilterManager) DismountVolume(v *FLT_VOLUME) {
 	for _, inst := range slices.Clone(v.instances) {
 		fm.teardown(inst, FLTFL_INSTANCE_TEARDOWN_VOLUME_DISMOUNT)
 	}
+	fm.deleteVolumeContexts(nil, v) // REFERENCE §5.8: contexts go with their volume
 }
 
 // teardown runs §5.5 items 2–5 for inst in the calling thread:

@@ -62,10 +62,10 @@ type FilterManager struct {
 	topLevel map[*kernel.Thread]any // IoGetTopLevelIrp per thread; never ranged over
 	lastOp   int
 
-	streamContexts []streamSlot // attached stream contexts (REFERENCE §5.8)
-	lastContext    int
-	lastItem       int
-	hits           kernel.MarkCounts
+	contexts    []ctxSlot // attached contexts, in attach order (REFERENCE §5.8)
+	lastContext int
+	lastItem    int
+	hits        kernel.MarkCounts
 }
 
 // New returns a filter manager on k. sys provides the system worker queues
@@ -190,7 +190,7 @@ func (fm *FilterManager) IoGetTopLevelIrp() any {
 // system or the cache manager does around recursive calls, §5.2); nil
 // clears it. Any IRQL; no scheduling point; ignored in a DPC.
 func (fm *FilterManager) IoSetTopLevelIrp(v any) {
-	t := fm.k.KeGetCurrentThread()
+	t := fm.k.Layer().ThreadOrNil()
 	if t == nil {
 		return
 	}
@@ -218,7 +218,7 @@ func (fm *FilterManager) violation(api string, filter *FLT_FILTER, rule, format 
 	if filter != nil {
 		v.Filter = filter.Name
 	}
-	if t := fm.k.KeGetCurrentThread(); t != nil {
+	if t := fm.k.Layer().ThreadOrNil(); t != nil {
 		v.Actor = t.Name()
 	}
 	fm.k.Layer().Fail(v)
