@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/internal/atomicfile"
@@ -94,10 +91,4 @@ func (s *summary) write(dir string, out io.Writer, toStdout bool) error {
 }
 
 // formatCoverage renders marks and counts as "mark (n executions); …".
-func formatCoverage(marks map[string]int) string {
-	var parts []string
-	for _, m := range slices.Sorted(maps.Keys(marks)) {
-		parts = append(parts, fmt.Sprintf("%s (%d executions)", m, marks[m]))
-	}
-	return strings.Join(parts, "; ")
-}
+func formatCoverage(marks map[string]int) string { return proptest.FormatMarks(marks) }

@@ -263,8 +263,23 @@ type KTIMER struct {
 	k      *Kernel
 }
 
-// KeInitializeTimerEx returns a notification or synchronization timer.
-// IRQL: any (REFERENCE §4.8).
+// The TIMER_TYPE names of wdm.h. A timer's type is the same choice as an
+// event's (a notification timer stays signalled, a synchronization timer
+// releases one waiter and resets), so they are EVENT_TYPE values and either
+// spelling works.
+const (
+	NotificationTimer    = NotificationEvent
+	SynchronizationTimer = SynchronizationEvent
+)
+
+// KeInitializeTimer returns a notification timer, as KeInitializeTimerEx
+// with NotificationTimer. IRQL: any (REFERENCE §4.8).
+func (k *Kernel) KeInitializeTimer(name string) *KTIMER {
+	return k.KeInitializeTimerEx(name, NotificationTimer)
+}
+
+// KeInitializeTimerEx returns a notification or synchronization timer
+// (NotificationTimer or SynchronizationTimer). IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	k.tick()
 	t := &KTIMER{k: k}

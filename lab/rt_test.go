@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/plot"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -318,3 +319,34 @@ func (neverGrow) Name() string                        { return "never" }
 func (neverGrow) GrowOnInsert(queues.QueueState) bool { return false }
 func (neverGrow) GrowOnPass(queues.QueueState) bool   { return false }
 func (neverGrow) Periodic() bool                      { return false }
+
+// The real-time chart draws each bar's 95% interval across seeds and says
+// so: under fifo the fast task's miss ratio differs between seeds, and the
+// interval reaches above the tallest bar (the axis follows it). The
+// aggregate miss ratio is the mean of the seeds' ratios, the centre of
+// that interval.
+func TestRTFigureHasSeedIntervals(t *testing.T) {
+	r := runRT(t, rtExperiment)
+	late := taskRow(t, r, "fifo/reactos", "fast")
+	require.Positive(t, late.MissRatioCI, "seeds differ: an interval to draw")
+	var perSeed []float64
+	for _, c := range r.Cells {
+		if c.Policy == "fifo/reactos" {
+			perSeed = append(perSeed, c.Tasks[0].MissRatio)
+		}
+	}
+	assert.InDelta(t, mean(perSeed), late.MissRatio, 1e-12)
+	top, bottom, err := r.rtPlots(&r.Experiment.Workloads[0])
+	require.NoError(t, err)
+	for _, p := range []*plot.Plot{top, bottom} {
+		assert.Contains(t, p.Title.Text, "mean of 3 seeds, bars: 95% t-interval of the mean")
+	}
+	highest := 0.0
+	for _, a := range r.Aggregates {
+		for _, tr := range a.Tasks {
+			highest = max(highest, tr.MissRatio+tr.MissRatioCI)
+		}
+	}
+	assert.InDelta(t, highest, bottom.Y.Max, 1e-12, "the interval bars are on the plot")
+	assert.Greater(t, bottom.Y.Max, late.MissRatio)
+}

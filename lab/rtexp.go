@@ -3,7 +3,6 @@ package lab
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -240,7 +239,8 @@ type TaskResult struct {
 
 	// Over seeds (aggregate rows): 95% confidence half-widths of the mean
 	// worst response, miss ratio and WorstRD (Student t with seeds−1
-	// degrees of freedom; 0 with one seed).
+	// degrees of freedom; 0 with one seed). On those rows MissRatio is the
+	// mean over seeds of each seed's ratio, the centre of its interval.
 	RespMaxCI, MissRatioCI, WorstRDCI float64
 }
 
@@ -309,11 +309,9 @@ func aggregateTasks(group []CellResult) []TaskResult {
 			miss = append(miss, t.MissRatio)
 			rd = append(rd, t.WorstRD)
 		}
-		if a.Jobs > 0 {
-			a.MissRatio = float64(a.Misses) / float64(a.Jobs)
-		}
 		a.Resp.Max = mean(worst) // the mean over seeds of the worst response, with its CI
-		a.RespMaxCI, a.MissRatioCI = ci95(worst), ci95(miss)
+		a.MissRatio, a.MissRatioCI = mean(miss), ci95(miss)
+		a.RespMaxCI = ci95(worst)
 		a.WorstRD, a.WorstRDCI = mean(rd), ci95(rd)
 		a.Preemptions = (a.Preemptions + n/2) / n
 		a.Migrations = (a.Migrations + n/2) / n
@@ -362,51 +360,15 @@ func aggregateSet(group []CellResult) TaskResult {
 		}
 		rd = append(rd, worst)
 	}
-	if a.Jobs > 0 {
-		a.MissRatio = float64(a.Misses) / float64(a.Jobs)
-	}
-	a.MissRatioCI = ci95(miss)
+	a.MissRatio, a.MissRatioCI = mean(miss), ci95(miss)
 	a.WorstRD, a.WorstRDCI = mean(rd), ci95(rd)
 	a.Preemptions = (a.Preemptions + n/2) / n
 	a.Migrations = (a.Migrations + n/2) / n
 	return a
 }
 
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(max(len(xs), 1))
-}
+func mean(xs []float64) float64 { return meanInterval(xs).Mean }
 
-// ci95 is the half-width of the 95% confidence interval of the mean of
-// xs, Student t with len(xs)−1 degrees of freedom (0 for fewer than two).
-func ci95(xs []float64) float64 {
-	n := len(xs)
-	if n < 2 {
-		return 0
-	}
-	m := mean(xs)
-	var ss float64
-	for _, x := range xs {
-		ss += (x - m) * (x - m)
-	}
-	return studentT95(n-1) * math.Sqrt(ss/float64(n-1)) / math.Sqrt(float64(n))
-}
-
-// studentT95 is the two-sided 95% quantile of Student's t distribution.
-func studentT95(df int) float64 {
-	table := []float64{0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
-	switch {
-	case df < len(table):
-		return table[df]
-	case df < 60:
-		return 2.01
-	case df < 120:
-		return 1.99
-	}
-	return 1.96
-}
+// ci95 is the half-width of the 95% t-interval of the mean of xs (see
+// Interval; 0 for fewer than two values).
+func ci95(xs []float64) float64 { return meanInterval(xs).Half }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 
@@ -17,9 +18,10 @@ import (
 
 // TaskCSVHeader is the header of tasks.csv: one row per real-time task
 // per cell, then per workload × policy the rows over seeds (seed "all":
-// means, resp_max_us the mean over seeds of the worst response, with 95%
-// confidence half-widths in the _ci95 columns; a generated task set, new
-// for every seed, gets one "(set)" row instead of one per task).
+// means, resp_max_us the mean over seeds of the worst response and
+// miss_ratio the mean of the seeds' ratios, with 95% confidence
+// half-widths in the _ci95 columns; a generated task set, new for every
+// seed, gets one "(set)" row instead of one per task).
 var TaskCSVHeader = []string{
 	"workload", "policy", "seed", "task", "priority", "period_us", "wcet_us", "deadline_us",
 	"jobs", "misses", "miss_ratio", "miss_ratio_ci95",
@@ -89,37 +91,59 @@ func (r *Results) writeTaskTable(w io.Writer) error {
 }
 
 // rtFigure plots, per task and policy, the worst response time over the
-// deadline (mean over seeds) and the deadline miss ratio.
+// deadline and the deadline miss ratio: means over seeds, each bar with
+// the 95% t-interval of its mean across seeds (Student t, seeds−1 degrees
+// of freedom) when there are several seeds.
 func (r *Results) rtFigure(w *Workload) (figure, error) {
-	rows := r.workloadAggregates(w.Name)
-	top := plot.New()
-	top.Title.Text = fmt.Sprintf("%s: worst response time / deadline (mean over seeds; 95%% CI in tasks.csv)", w.Name)
+	top, bottom, err := r.rtPlots(w)
+	if err != nil {
+		return figure{}, err
+	}
+	return tiledColumn(top, bottom), nil
+}
+
+// rtPlots builds rtFigure's two panels.
+func (r *Results) rtPlots(w *Workload) (top, bottom *plot.Plot, err error) {
+	rows, seeds := r.workloadAggregates(w.Name), len(r.Experiment.Seeds)
+	top = plot.New()
+	top.Title.Text = fmt.Sprintf("%s: worst response time / deadline%s", w.Name, seedNote(seeds))
 	top.Y.Label.Text = "R / D"
-	bottom := plot.New()
-	bottom.Title.Text = fmt.Sprintf("%s: deadline miss ratio", w.Name)
+	bottom = plot.New()
+	bottom.Title.Text = fmt.Sprintf("%s: deadline miss ratio%s", w.Name, seedNote(seeds))
 	bottom.Y.Label.Text = "missed jobs / jobs"
 	if len(rows) == 0 || len(rows[0].Tasks) == 0 {
-		return tiledColumn(top, bottom), nil
+		return top, bottom, nil
 	}
 	width := vg.Points(float64(48) / float64(len(rows)))
 	for pi, a := range rows {
-		ratio, miss := make(plotter.Values, len(a.Tasks)), make(plotter.Values, len(a.Tasks))
-		for i, t := range a.Tasks {
-			ratio[i] = t.WorstRD
-			miss[i] = t.MissRatio
-		}
 		off := width * vg.Length(float64(pi)-float64(len(rows)-1)/2)
 		for _, panel := range []struct {
-			p    *plot.Plot
-			vals plotter.Values
-		}{{top, ratio}, {bottom, miss}} {
-			bc, err := plotter.NewBarChart(panel.vals, width)
+			p      *plot.Plot
+			value  func(TaskResult) (float64, float64)
+			legend bool
+		}{
+			{top, func(t TaskResult) (float64, float64) { return t.WorstRD, t.WorstRDCI }, true},
+			{bottom, func(t TaskResult) (float64, float64) { return t.MissRatio, t.MissRatioCI }, false},
+		} {
+			vals := make(plotter.Values, len(a.Tasks))
+			bars := &shiftedErrorBars{off: off, cap: width * 0.6}
+			for i, t := range a.Tasks {
+				v, half := panel.value(t)
+				vals[i] = v
+				if seeds >= 2 { // a zero-width interval is drawn too: the seeds agree
+					bars.add(float64(i), v, half)
+				}
+			}
+			bc, err := plotter.NewBarChart(vals, width)
 			if err != nil {
-				return figure{}, err
+				return nil, nil, err
 			}
 			bc.Color, bc.Offset, bc.LineStyle.Width = plotutil.Color(pi), off, 0
 			panel.p.Add(bc)
-			if panel.p == top {
+			if len(bars.x) > 0 {
+				panel.p.Add(bars)
+			}
+			if panel.legend {
 				panel.p.Legend.Add(a.Policy, bc)
 			}
 		}
@@ -139,7 +163,48 @@ func (r *Results) rtFigure(w *Workload) (figure, error) {
 	for _, p := range []*plot.Plot{top, bottom} {
 		p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
 	}
-	return tiledColumn(top, bottom), nil
+	return top, bottom, nil
+}
+
+// seedNote says what a bar over seeds shows.
+func seedNote(seeds int) string {
+	if seeds < 2 {
+		return " (one seed: no interval)"
+	}
+	return fmt.Sprintf("\nmean of %d seeds, bars: 95%% t-interval of the mean", seeds)
+}
+
+// shiftedErrorBars draws interval bars at data x shifted by a fixed page
+// offset, so that they stand on the bars of a grouped BarChart drawn with
+// the same Offset (gonum's YErrorBars has no offset). The low end never
+// goes below zero: a ratio's interval is cut at the axis.
+type shiftedErrorBars struct {
+	x, lo, hi []float64
+	off, cap  vg.Length
+}
+
+func (e *shiftedErrorBars) add(x, v, half float64) {
+	e.x = append(e.x, x)
+	e.lo = append(e.lo, max(0, v-half))
+	e.hi = append(e.hi, v+half)
+}
+
+// Plot implements plot.Plotter.
+func (e *shiftedErrorBars) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	style := draw.LineStyle{Color: color.Black, Width: vg.Points(1)}
+	for i, x := range e.x {
+		px, lo, hi := trX(x)+e.off, trY(e.lo[i]), trY(e.hi[i])
+		c.StrokeLine2(style, px, lo, px, hi)
+		c.StrokeLine2(style, px-e.cap/2, lo, px+e.cap/2, lo)
+		c.StrokeLine2(style, px-e.cap/2, hi, px+e.cap/2, hi)
+	}
+}
+
+// DataRange implements plot.DataRanger: the intervals' extent.
+func (e *shiftedErrorBars) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, xmax = slices.Min(e.x), slices.Max(e.x)
+	return xmin, xmax, slices.Min(e.lo), slices.Max(e.hi)
 }
 
 // tiledColumn stacks two plots on a white page, their axes aligned.

@@ -39,7 +39,8 @@ func TestResolveErrorsNameTheChoices(t *testing.T) {
 }
 
 // Env.Is answers for declared variants and panics on any other name: a
-// mistyped variant must not silently run the other branch.
+// mistyped variant must not silently run the other branch. (Called in
+// Setup, the panic reaches the caller as Run's error.)
 func TestEnvIsPanicsOnUndeclaredVariant(t *testing.T) {
 	var asked []bool
 	s := &model.Scenario{
@@ -51,9 +52,9 @@ func TestEnvIsPanicsOnUndeclaredVariant(t *testing.T) {
 			return nil
 		},
 	}
-	assert.PanicsWithValue(t, `model: Env.Is("rcay"): scenario "istest" declares no such variant; its variants: correct, racy`, func() {
-		_, _ = model.Run(s, "racy", model.RunConfig{})
-	})
+	_, err := model.Run(s, "racy", model.RunConfig{})
+	require.Error(t, err, "Is panics; in Setup, Run reports the panic as an error")
+	assert.Contains(t, err.Error(), `model: Env.Is("rcay"): scenario "istest" declares no such variant; its variants: correct, racy`)
 	assert.Equal(t, []bool{false, true}, asked)
 }
 
@@ -80,4 +81,18 @@ func TestResultMarksLibraryMarksListedByVariant(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"lib: listed path", "marktest: own path"}, res.Marks)
 	assert.Equal(t, []string{"lib: listed path"}, s.Variants[1].MarkTexts())
+}
+
+// A Setup that calls a kernel routine outside simulated code (the most
+// common first mistake in a user's scenario) gets an error naming the
+// scenario and the rule, not a panic that takes the test binary down.
+func TestSetupPanicIsAnError(t *testing.T) {
+	s := &model.Scenario{Name: "setuppanic", Variants: []model.Variant{{Name: "v"}}, Setup: func(env *model.Env) error {
+		env.K.KeDelayExecutionThread(1)
+		return nil
+	}}
+	_, err := model.Run(s, "v", model.RunConfig{Seed: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `scenario "setuppanic" setup panicked`)
+	assert.Contains(t, err.Error(), "outside simulated code")
 }

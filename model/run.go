@@ -88,8 +88,8 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 		return Result{}, fmt.Errorf("scenario %q: %w", s.Name, err)
 	}
 	env := &Env{K: k, Sim: sim, Variant: variant, scenario: s, drain: drain}
-	if err := s.Setup(env); err != nil {
-		return Result{}, fmt.Errorf("scenario %q setup: %w", s.Name, err)
+	if err := runSetup(s, env); err != nil {
+		return Result{}, err
 	}
 	step(env, rc.SkipStepInvariants)
 	out := k.Layer().Finish()
@@ -100,6 +100,21 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 		}
 	}
 	return Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Marks: env.Marks(), Sometimes: env.sometimes}, nil
+}
+
+// runSetup calls s.Setup and turns a panic in it (a kernel routine called
+// outside simulated code, say) into an error naming the scenario, so a
+// mistake in a user's Setup is one message, not a crashed test binary.
+func runSetup(s *Scenario, env *Env) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("scenario %q setup panicked: %v", s.Name, p)
+		}
+	}()
+	if err := s.Setup(env); err != nil {
+		return fmt.Errorf("scenario %q setup: %w", s.Name, err)
+	}
+	return nil
 }
 
 // step drives the simulation, checking invariants after every event.

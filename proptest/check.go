@@ -155,7 +155,7 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 			s.Name, variant, rep.Execs, rep.Fingerprints, rep.Missed)
 		return
 	}
-	t.Logf("%s:%s: %d executions, %d distinct schedules, marks reached %v, no failure (%s)", s.Name, variant, rep.Execs, rep.Fingerprints, rep.Marks, rep.Strategy)
+	t.Logf("%s:%s: %d executions, %d distinct schedules, racy paths reached: %s; no failure (%s)", s.Name, variant, rep.Execs, rep.Fingerprints, FormatMarks(rep.Marks), rep.Strategy)
 }
 
 // defaultCLI is the CLI of a reproduce line for s: wqsim's own, from a

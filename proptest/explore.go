@@ -282,6 +282,12 @@ func finishFailure(ctx context.Context, o *Options, f *Failure) error {
 // writeFailure records the final schedule of f and writes its fail file
 // when o.FailDir is set.
 func writeFailure(o *Options, f *Failure, log []des.Decision, res model.Result) error {
+	if log == nil {
+		// The natural schedule fails: the shrunk log is empty, and must
+		// not read as "not shrunk" (Perturbations would count the
+		// original's).
+		log = []des.Decision{}
+	}
 	f.Minimal, f.MinFinal = log, res
 	if o.FailDir == "" {
 		return nil

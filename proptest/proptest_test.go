@@ -361,3 +361,35 @@ func TestFindChecksDeclaredFailure(t *testing.T) {
 		assert.False(t, any.failed, "%s: %v", s.Name, any.msgs)
 	}
 }
+
+// A bug that the natural schedule already shows shrinks to no perturbation
+// at all, and Perturbations says 0 (not the count of the perturbed
+// execution that found it).
+func TestNaturalFailureShrinksToNothing(t *testing.T) {
+	s := &model.Scenario{Name: "alwaysfails", Variants: []model.Variant{{Name: "bug", Bug: true}},
+		Setup: func(env *model.Env) error {
+			for _, name := range []string{"a", "b", "c"} {
+				env.K.PsCreateSystemThread(name, 8, func() {
+					for range 5 {
+						env.K.Compute(des.Microsecond)
+					}
+				})
+			}
+			env.AtEnd("never holds", func() error { return fmt.Errorf("the driver is always wrong") })
+			return nil
+		}}
+	f := proptest.Find(t, s, "bug", proptest.Options{Seed: 1, AnyFailure: true,
+		Strategy: &proptest.RandomWalk{NaturalNum: 1, NaturalDen: 2}})
+	require.NotZero(t, func() int {
+		n := 0
+		for _, d := range f.Result.Outcome.Decisions {
+			if d.Choice != 0 {
+				n++
+			}
+		}
+		return n
+	}(), "the execution that found it was perturbed")
+	assert.NotNil(t, f.Minimal)
+	assert.Empty(t, f.Minimal)
+	assert.Equal(t, 0, f.Perturbations())
+}
