@@ -1,0 +1,43 @@
+package drivers_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/wqsim/wqsim/examples/drivers"
+	"github.com/wqsim/wqsim/model"
+	"github.com/wqsim/wqsim/proptest"
+)
+
+var all = []*model.Scenario{drivers.ClassicCancel, drivers.CsqDriver, drivers.PendFilter, drivers.ResourceCache}
+
+// No correct driver gets a finding (2,000 executions each keep go test
+// quick; WQSIM_EXECS is not consulted here, raise the number to search
+// longer).
+func TestCorrectDriversSurvive(t *testing.T) {
+	proptest.FixesSurvive(t, all, 2000)
+}
+
+// Each bug is found within the default budget, is the failure its variant
+// declares (Find checks Want), and shrinks to at most three perturbations.
+func TestBugsAreFoundAndShrunk(t *testing.T) {
+	for _, s := range all {
+		for _, v := range s.Variants {
+			if !v.Bug {
+				continue
+			}
+			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
+				f := proptest.Find(t, s, v.Name, proptest.Options{Seed: 1})
+				assert.LessOrEqual(t, f.Perturbations(), 3, "shrunk schedule: %v", proptest.DescribeSchedule(f.Minimal))
+				assert.True(t, f.ShrinkComplete, "shrinking finished")
+			})
+		}
+	}
+}
+
+// The natural run of every variant is deterministic: the same seed gives
+// the same trace hash twice.
+func TestRunsRepeat(t *testing.T) {
+	proptest.RunsRepeat(t, all)
+}
