@@ -15,10 +15,21 @@ import (
 	"github.com/wqsim/wqsim/proptest"
 )
 
-// defaultExplore is what `wqsim explore` runs with no scenario: the
-// cancelSafe minifilter's lost-cancel bug, so the first command a newcomer
-// types shows the product finding a race.
-const defaultExplore = "cancelsafe:lost-cancel"
+// builtinExplore is what `wqsim explore` runs with no scenario in wqsim's
+// own command: the cancelSafe minifilter's lost-cancel bug, so the first
+// command a newcomer types shows the product finding a race.
+const builtinExplore = "cancelsafe:lost-cancel"
+
+// exploreDefault is the scenario `explore` runs when none is named: in a
+// user's own command (Main given scenarios) the first of theirs, with its
+// first bug variant (model.Resolve's rule), because that is the driver the
+// command was built to test; otherwise builtinExplore.
+func exploreDefault() string {
+	if len(userScenarios) > 0 {
+		return userScenarios[0].Name
+	}
+	return builtinExplore
+}
 
 type exploreOpts struct {
 	strategy string
@@ -37,7 +48,7 @@ type exploreOpts struct {
 
 func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	o := &exploreOpts{}
-	fs := newFlagSet("explore", "usage: wqsim explore [SCENARIO[:VARIANT]] [flags]   (default "+defaultExplore+")")
+	fs := newFlagSet("explore", "usage: wqsim explore [SCENARIO[:VARIANT]] [flags]   (default "+exploreDefault()+")")
 	fs.StringVar(&o.strategy, "strategy", "portfolio", strings.Join(proptest.StrategyNames, "|"))
 	fs.IntVar(&o.execs, "execs", proptest.DefaultExecs, "executions to run (all shards together)")
 	fs.DurationVar(&o.dur, "time", 0, "stop after this wall-clock time (e.g. 30s); 0 = no limit")
@@ -111,7 +122,7 @@ func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	spec := defaultExplore
+	spec := exploreDefault()
 	switch len(pos) {
 	case 0:
 	case 1:

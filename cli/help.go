@@ -13,7 +13,8 @@ Usage: wqsim COMMAND [flags] [args]
 Commands:
   list                          scenarios and their variants
   run SCENARIO[:VARIANT]        one execution: outcome and trace
-  explore [SCENARIO[:VARIANT]]  search schedules for a failure (default: the
+  explore [SCENARIO[:VARIANT]]  search schedules for a failure (default: your
+                                command's first scenario; in wqsim itself the
                                 cancelSafe minifilter's lost-cancel bug)
   replay FILE                   strict replay of a fail file: outcome and trace
   trace FILE|SCENARIO           write a trace as text, jsonl, perfetto or html

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/wqsim/wqsim/model"
@@ -15,7 +16,7 @@ func cmdList(args []string, w io.Writer) error {
 	} else if len(pos) > 0 {
 		return usagef("list takes no arguments")
 	}
-	for _, s := range model.All() {
+	for _, s := range listOrder() {
 		fmt.Fprintf(w, "%s  (%s)\n", s.Name, s.Section)
 		fmt.Fprintf(w, "    %s\n", wrap(s.Doc, 76, "    "))
 		width := 0
@@ -31,6 +32,19 @@ func cmdList(args []string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// listOrder is every registered scenario, a user's own (those Main was
+// given) first, in the order given, then the rest in registry order: in a
+// user's command their driver is what they look for.
+func listOrder() []*model.Scenario {
+	out := slices.Clone(userScenarios)
+	for _, s := range model.All() {
+		if !slices.Contains(userScenarios, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // listFlags is list's flag set: it has no flags.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
 
@@ -184,4 +185,24 @@ func onlyFailFile(t *testing.T, dir string) string {
 	require.NoError(t, err)
 	require.Len(t, files, 1, "fail files in %s", dir)
 	return files[0]
+}
+
+// In a user's own command (Main given scenarios), `explore` with no
+// scenario explores the user's first one and `list` shows theirs first.
+func TestUserCommandDefaultsToUserScenario(t *testing.T) {
+	own, err := model.Lookup("lostupdate")
+	require.NoError(t, err)
+	saved := userScenarios
+	userScenarios = []*model.Scenario{own}
+	t.Cleanup(func() { userScenarios = saved })
+
+	code, out, _ := wqsim(t, "explore", "--execs", "3000", "--faildir", t.TempDir(), "--seed", "4")
+	assert.Equal(t, exitInvariant, code, out)
+	assert.Contains(t, strings.SplitN(out, "\n", 2)[0], "lostupdate:racy", "the user's scenario, its first bug variant")
+	assert.NotContains(t, out, "cancelsafe")
+
+	code, out, _ = wqsim(t, "list")
+	assert.Equal(t, exitOK, code)
+	assert.True(t, strings.HasPrefix(out, "lostupdate "), "the user's scenario is listed first:\n%.200s", out)
+	assert.Equal(t, 1, strings.Count("\n"+out, "\nlostupdate  ("), "listed once")
 }
