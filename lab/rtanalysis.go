@@ -266,19 +266,41 @@ type GenSpec struct {
 	Discard bool
 }
 
+// GenerateDiscard draws a set as Generate does with Discard, and reports
+// false (no set) when UUniFastDiscard gives up instead of falling back.
+func (g GenSpec) GenerateDiscard(r *rand.Rand) ([]PeriodicTask, bool) {
+	g.Discard = true
+	us, ok := g.utilizations(r)
+	if !ok {
+		return nil, false
+	}
+	return g.withUtilizations(r, us), true
+}
+
 // Generate draws one task set by spec from r: UUniFast utilizations,
-// log-uniform periods, WCET = round(U·T) (at least 1 ns).
+// log-uniform periods, WCET = round(U·T) (at least 1 ns). With Discard,
+// if UUniFastDiscard gives up it falls back to plain UUniFast (a task may
+// then exceed utilization 1); GenerateDiscard reports that instead.
 func (g GenSpec) Generate(r *rand.Rand) []PeriodicTask {
-	gran := cmp.Or(g.Granularity, des.Microsecond)
-	var us []float64
-	if g.Discard {
-		var ok bool
-		if us, ok = UUniFastDiscard(r, g.Tasks, g.Utilization, 1); !ok {
-			us = UUniFast(r, g.Tasks, g.Utilization)
-		}
-	} else {
+	us, ok := g.utilizations(r)
+	if !ok {
 		us = UUniFast(r, g.Tasks, g.Utilization)
 	}
+	return g.withUtilizations(r, us)
+}
+
+// utilizations draws the task utilizations: UUniFast, or with Discard
+// UUniFastDiscard below 1 (false when it gives up).
+func (g GenSpec) utilizations(r *rand.Rand) ([]float64, bool) {
+	if g.Discard {
+		return UUniFastDiscard(r, g.Tasks, g.Utilization, 1)
+	}
+	return UUniFast(r, g.Tasks, g.Utilization), true
+}
+
+// withUtilizations draws periods (and constrained deadlines) for us.
+func (g GenSpec) withUtilizations(r *rand.Rand, us []float64) []PeriodicTask {
+	gran := cmp.Or(g.Granularity, des.Microsecond)
 	ts := make([]PeriodicTask, g.Tasks)
 	for i, u := range us {
 		p := LogUniformPeriod(r, g.PeriodMin, g.PeriodMax, gran)

@@ -20,6 +20,10 @@ type rtSpec struct {
 	hasExec  bool
 	events   []rtEvent // an imported job body: compute and sleep steps
 	rng      *rand.Rand
+	// affinity pins the task's thread (partitioned placement): its first
+	// act is KeSetSystemAffinityThreadEx(affinity), before any job. Zero:
+	// it may run on any processor (global placement).
+	affinity kernel.KAFFINITY
 }
 
 // rtTask is a real-time task running on a machine: a kernel thread at its
@@ -39,6 +43,7 @@ type rtTask struct {
 	timer   *kernel.KTIMER
 	dpc     *kernel.KDPC
 	sem     *kernel.KSEMAPHORE
+	pinned  *kernel.KSEMAPHORE // released once the thread has pinned itself
 
 	nominal  []des.Time // nominal release times of every released job
 	done     int        // jobs completed; nominal[done] is the one to run
@@ -118,6 +123,10 @@ func (t *rtTask) release(*kernel.KDPC, any, any, any) {
 // release has been served.
 func (t *rtTask) run() {
 	k := t.k
+	if t.spec.affinity != 0 {
+		k.KeSetSystemAffinityThreadEx(t.spec.affinity) // REFERENCE §4.7
+		k.KeReleaseSemaphore(t.pinned, 0, 1, false)
+	}
 	for {
 		if t.final && t.done == len(t.nominal) {
 			return
@@ -177,13 +186,29 @@ func (t *rtTask) worst() des.Duration {
 }
 
 // startRTTasks creates the tasks' threads and a release controller at
-// priority 31 that arms every first release at time 0 and exits.
+// priority 31 that arms every first release at time 0 and exits. When
+// tasks are pinned (partitioned placement) the controller first waits
+// until every pinned thread has moved to its processor, so that no job is
+// released while a thread still sits elsewhere (at zero call costs all of
+// this happens at time 0).
 func startRTTasks(k *kernel.Kernel, specs []rtSpec, horizon des.Time) []*rtTask {
 	tasks := make([]*rtTask, len(specs))
+	pinned := 0
+	var ready *kernel.KSEMAPHORE
 	for i, s := range specs {
+		if s.affinity != 0 {
+			if ready == nil {
+				ready = k.KeInitializeSemaphore("rt.pinned", 0, 1<<30)
+			}
+			pinned++
+		}
 		tasks[i] = newRTTask(k, s, horizon)
+		tasks[i].pinned = ready
 	}
 	k.PsCreateSystemThread("rt.release", kernel.HIGH_PRIORITY, func() {
+		for range pinned {
+			k.KeWaitForSingleObject(ready, kernel.Infinite)
+		}
 		for _, t := range tasks {
 			t.arm()
 		}
