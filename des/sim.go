@@ -91,8 +91,23 @@ type Sim struct {
 	stopped bool
 	ties    []entry
 	procs   procTable
-	watch   *Watch // nil unless Watch was called
+	watch   *Watch  // nil unless Watch was called
+	run     uint64  // which run is current: counts Resets, New's included
+	spare   []spare // the layers' recycled objects (see Spare)
 }
+
+// spare is one layer's slot in Sim.Spare.
+type spare struct {
+	key *SpareKey
+	val any
+}
+
+// SpareKey names one layer's slot in Sim.Spare; declare one per layer as a
+// package variable.
+type SpareKey struct{ layer string }
+
+// NewSpareKey returns a new key; layer names it for debugging only.
+func NewSpareKey(layer string) *SpareKey { return &SpareKey{layer} }
 
 // New returns a Sim configured by cfg.
 func New(cfg Config) *Sim {
@@ -138,9 +153,41 @@ func (s *Sim) Reset(cfg Config) {
 	s.tail.recs = s.tail.recs[:n]
 	s.tail.reset()
 	s.stopErr, s.stopped = nil, false
+	s.run++
 	if s.watch != nil {
 		s.watch.publish(s)
 	}
+}
+
+// RunNumber says which run of s is current: 1 after New, one more after
+// every Reset. A layer that recycles its objects through Spare reuses an
+// object only in a later run than the one that last used it, when that
+// run's coroutines have been unwound.
+func (s *Sim) RunNumber() uint64 { return s.run }
+
+// Spare returns what SetSpare kept under key, nil if nothing. The slots
+// survive Reset, for the layers above: the kernel keeps the threads, events
+// and IRPs of one run there and hands them, reset, to the next run on the
+// same Sim, so an exploration worker stops allocating them per execution.
+// des never reads the slots; Close drops them.
+func (s *Sim) Spare(key *SpareKey) any {
+	for _, sp := range s.spare {
+		if sp.key == key {
+			return sp.val
+		}
+	}
+	return nil
+}
+
+// SetSpare keeps v under key (see Spare).
+func (s *Sim) SetSpare(key *SpareKey, v any) {
+	for i := range s.spare {
+		if s.spare[i].key == key {
+			s.spare[i].val = v
+			return
+		}
+	}
+	s.spare = append(s.spare, spare{key: key, val: v})
 }
 
 // WantAccess reports whether decision points should say what their

@@ -385,3 +385,22 @@ func TestZeroDelayFIFOKeepsTimeSeqOrder(t *testing.T) {
 		require.Equal(rt, want, got)
 	})
 }
+
+// TestSpareSurvivesReset: what a layer keeps under its key survives Reset
+// (that is how the kernel recycles objects between runs), each key has its
+// own slot, RunNumber counts the runs, and Close drops the slots.
+func TestSpareSurvivesReset(t *testing.T) {
+	a, b := des.NewSpareKey("a"), des.NewSpareKey("b")
+	s := des.New(des.Config{})
+	assert.Equal(t, uint64(1), s.RunNumber())
+	assert.Nil(t, s.Spare(a))
+	s.SetSpare(a, 1)
+	s.SetSpare(b, "two")
+	s.SetSpare(a, 3)
+	s.Reset(des.Config{Seed: 9})
+	assert.Equal(t, uint64(2), s.RunNumber())
+	assert.Equal(t, 3, s.Spare(a))
+	assert.Equal(t, "two", s.Spare(b))
+	s.Close()
+	assert.Nil(t, s.Spare(a))
+}

@@ -51,7 +51,9 @@ type exec struct {
 
 func (e *exec) init(k *Kernel, kind execKind, name string) {
 	e.k, e.kind, e.name = k, kind, name
-	e.onChunk = e.chunkDone
+	if e.onChunk == nil { // a recycled exec keeps its own (see recycler)
+		e.onChunk = e.chunkDone
+	}
 }
 
 // running reports whether e's coroutine is the code executing now.

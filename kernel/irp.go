@@ -67,12 +67,24 @@ type IRP struct {
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
 	k.tick()
-	irp := &IRP{k: k, id: len(k.irps) + 1, Tag: tag}
-	irp.name = fmt.Sprintf("irp %d", irp.id)
-	if tag != "" {
-		irp.name += " (" + tag + ")"
+	irp := k.rc.irps.take()
+	old := *irp // recycled: keep its done event, and its names when they come out equal (see recycler)
+	*irp = IRP{k: k, id: len(k.irps) + 1, Tag: tag, done: old.done}
+	if irp.done == nil {
+		irp.done = new(KEVENT) // the IRP's own, never from the event stock
 	}
-	irp.done = k.KeInitializeEvent(irp.name+" done", NotificationEvent, false)
+	doneName := irp.done.name
+	if old.id == irp.id && old.Tag == tag && old.name != "" {
+		irp.name = old.name
+	} else {
+		irp.name = fmt.Sprintf("irp %d", irp.id)
+		if tag != "" {
+			irp.name += " (" + tag + ")"
+		}
+		doneName = "event " + irp.name + " done"
+	}
+	k.tick() // KeInitializeEvent's, which this replaces
+	k.resetEvent(irp.done, doneName, NotificationEvent, false)
 	k.irps = append(k.irps, irp)
 	return irp
 }

@@ -49,8 +49,14 @@ func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlo
 		k.emit(x, KindPool, WhatAllocFail, tag, int64(size), 0)
 		return nil
 	}
-	b := &PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
-	b.name = fmt.Sprintf("#%d", b.id)
+	b := k.rc.blocks.take()
+	old := *b // recycled: keep its name when the number is the same (see recycler)
+	*b = PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
+	if old.id == b.id && old.name != "" {
+		b.name = old.name
+	} else {
+		b.name = fmt.Sprintf("#%d", b.id)
+	}
 	k.pool = append(k.pool, b)
 	k.emit(x, KindPool, WhatAlloc, tag+" "+b.name, int64(size), 0)
 	return b

@@ -111,14 +111,21 @@ type KEVENT struct{ dispatcherHeader }
 // IRQL: any (REFERENCE §4.5).
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
 	k.tick()
-	e := &KEVENT{}
+	e := k.rc.events.take()
+	k.resetEvent(e, joined(e.name, "event ", name), typ, signalled)
+	return e
+}
+
+// resetEvent makes e, new or recycled, a fresh event named name, keeping
+// only its waiter buffer (see recycler).
+func (k *Kernel) resetEvent(e *KEVENT, name string, typ EVENT_TYPE, signalled bool) {
 	s := int32(0)
 	if signalled {
 		s = 1
 	}
-	e.init(objEvent, "event "+name, typ == SynchronizationEvent, s)
+	*e = KEVENT{dispatcherHeader{waiters: e.waiters[:0]}}
+	e.init(objEvent, name, typ == SynchronizationEvent, s)
 	k.numberAtBirth(&e.aid)
-	return e
 }
 
 // KeSetEvent signals e, waking waiters with the given priority increment,
@@ -473,7 +480,7 @@ func (k *Kernel) armWaitTimeout(t *Thread, timeout des.Duration) {
 		return
 	}
 	if t.wait.onTimeout == nil {
-		t.wait.onTimeout = func() { k.waitTimedOut(t) }
+		t.wait.onTimeout = func() { t.k.waitTimedOut(t) } // t.k: kept by a recycled t
 	}
 	t.wait.timer = k.sim.After(timeout, t.wait.onTimeout)
 }
