@@ -18,6 +18,7 @@ type KDPC struct {
 	queued     bool
 	cpu        *Processor
 	arg1, arg2 any
+	image      *Image // the driver image of Routine, nil for none (image.go)
 }
 
 // KDPC_IMPORTANCE says where KeInsertQueueDpc puts a DPC in its queue and
@@ -37,7 +38,7 @@ const (
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
 	k.tick()
-	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1}
+	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage()}
 }
 
 // KeSetImportanceDpc sets d's importance for its next KeInsertQueueDpc
@@ -174,7 +175,12 @@ func (c *Processor) drainDPCs(*des.Proc) {
 			d.queued = false
 			e.irql = DISPATCH_LEVEL
 			k.emit(e, KindDPC, WhatRunDpc, "dpc "+d.Name, 0, 0)
+			if d.image != nil && d.image.unloaded {
+				k.unloadedDpc(e, d) // REFERENCE §6.8
+			}
+			e.image, e.dpcRunning = d.image, d
 			d.Routine(d, d.Context, d.arg1, d.arg2)
+			e.image, e.dpcRunning = nil, nil
 			if e.irql != DISPATCH_LEVEL {
 				k.bugCheck(e, "DPC return", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(e.irql), 0, 0,
 					fmt.Sprintf("DPC %s returned at %v, not DISPATCH_LEVEL", d.Name, e.irql))

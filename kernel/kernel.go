@@ -15,10 +15,13 @@ type Kernel struct {
 	policy  Policy
 	cpus    []*Processor
 	threads []*Thread
-	irps    []*IRP
-	pool    []*PoolBlock
-	quantum des.Duration
-	unit    des.Duration
+	// setupImage is the image Layer.SwitchImage set for setup code (outside
+	// simulated code), where there is no exec to carry it.
+	setupImage *Image
+	irps       []*IRP
+	pool       []*PoolBlock
+	quantum    des.Duration
+	unit       des.Duration
 
 	rec           des.Record // scratch record for emit (see emit)
 	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (REFERENCE §1.7)
@@ -52,7 +55,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 		return nil, fmt.Errorf("kernel: invalid config: %w", err)
 	}
 	rc := recyclerOf(sim)
-	k := rc.kernels.take()
+	k := rc.kernels.Take(sim)
 	k.reset(sim, cfg, rc)
 	k.policy.Reset()
 	if pp, ok := k.policy.(PerProcessorPolicy); ok {

@@ -43,6 +43,8 @@ type Thread struct {
 	affinity uint64 // processors it may run on, one bit each
 	userAff  uint64 // the affinity KeRevertToUserAffinityThreadEx restores
 	queueCPU int    // the processor whose ready queue holds it (per-processor policy)
+	owner    *Image // the driver image of its start routine, nil for none (image.go)
+	started  bool   // its start routine has begun
 
 	quantumLeft des.Duration
 	readySince  des.Time
@@ -107,6 +109,8 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 	t.ideal = k.nextIdeal()
 	t.affinity, t.userAff = k.allCPUs, k.allCPUs
 	t.exec.thread = t
+	t.owner = k.currentImage()
+	t.exec.image = t.owner
 	t.header.thread = t
 	t.quantumLeft = k.quantum
 	t.proc = k.sim.Spawn(name, t.main)
@@ -123,7 +127,7 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 // its handlers (bound to itself, reading its kernel from t.k) and its names
 // when they come out equal.
 func (k *Kernel) newThread(name string, prio int8, body func()) *Thread {
-	t := k.rc.threads.take()
+	t := k.rc.threads.Take(k.sim)
 	old := *t
 	*t = Thread{id: int32(len(k.threads) + 1), base: prio, priority: prio, body: body, lastCPU: -1}
 	t.kernelApcs, t.userApcs, t.owned = old.kernelApcs[:0], old.userApcs[:0], old.owned[:0]
@@ -139,6 +143,7 @@ func (k *Kernel) newThread(name string, prio int8, body func()) *Thread {
 
 // threadMain runs a thread's body and its exit checks.
 func (k *Kernel) threadMain(t *Thread) {
+	t.started = true
 	t.body()
 	if m := t.heldMutex(); m != nil {
 		// REFERENCE §4.8: a thread that exits owning a KMUTEX.

@@ -247,12 +247,14 @@ func (iw *IO_WORKITEM) process(any) {
 		s.k.Layer().BugCheckFrom("IopProcessWorkItem", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, nameID(iw.routineName()), 0, 0, 0,
 			fmt.Sprintf("I/O work routine %s runs after driver %s's image was unloaded (its references were over-released)", iw.routineName(), d.DriverName))
 	}
+	prev := s.k.Layer().SwitchImage(obj.driverOf().image)
 	if rx != nil {
 		rx(obj, ctx, iw)
 	} else {
 		dev, _ := obj.(*DEVICE_OBJECT)
 		r(dev, ctx)
 	}
+	s.k.Layer().SwitchImage(prev)
 	s.k.Layer().Enter("ObDereferenceObject")
 	s.deref(obj, "IopProcessWorkItem")
 }
