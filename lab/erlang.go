@@ -12,7 +12,7 @@ import (
 // formula), for 0 ≤ a < c; 1 when a ≥ c (the queue is unstable). It uses
 // the Erlang B recursion B(k) = a·B(k−1) / (k + a·B(k−1)) and
 // C = c·B / (c − a·(1 − B)), which stays exact for large c where the
-// textbook sum of a^k/k! overflows (Kleinrock, Queueing Systems I, §3.5).
+// textbook sum of a^k/k! overflows (Kleinrock, Queueing Systems I, ch. 3, the M/M/m queue).
 // Cost O(c).
 func ErlangC(c int, a float64) float64 {
 	if c < 1 || a >= float64(c) {
