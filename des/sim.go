@@ -498,3 +498,29 @@ func (s *Sim) Outcome() Outcome {
 	}
 	return o
 }
+
+// Stock recycles one kind of a layer's objects from run to run of a Sim; a
+// layer keeps its stocks under its SpareKey. The i-th object a run takes is
+// the i-th one the previous run took, so a run never gets an object that
+// another take of the same run holds, nor one from a run still going on
+// (each run begins with Reset, which unwinds the last run's coroutines).
+type Stock[T any] struct {
+	run   uint64
+	items []*T
+	used  int
+}
+
+// Take returns an object for the current run of s: one an earlier run took,
+// which the caller must reset entirely (only buffers and handlers bound to
+// the object itself may survive), or a new one.
+func (st *Stock[T]) Take(s *Sim) *T {
+	if st.run != s.run {
+		st.run, st.used = s.run, 0
+	}
+	if st.used == len(st.items) {
+		st.items = append(st.items, new(T))
+	}
+	x := st.items[st.used]
+	st.used++
+	return x
+}

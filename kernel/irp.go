@@ -67,7 +67,7 @@ type IRP struct {
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
 	k.tick()
-	irp := k.rc.irps.take()
+	irp := k.rc.irps.Take(k.sim)
 	old := *irp // recycled: keep its done event, and its names when they come out equal (see recycler)
 	*irp = IRP{k: k, id: len(k.irps) + 1, Tag: tag, done: old.done}
 	if irp.done == nil {

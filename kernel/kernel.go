@@ -55,7 +55,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 		return nil, fmt.Errorf("kernel: invalid config: %w", err)
 	}
 	rc := recyclerOf(sim)
-	k := rc.kernels.take()
+	k := rc.kernels.Take(sim)
 	k.reset(sim, cfg, rc)
 	k.policy.Reset()
 	if pp, ok := k.policy.(PerProcessorPolicy); ok {

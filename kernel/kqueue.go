@@ -25,7 +25,7 @@ func (k *Kernel) KeInitializeQueue(name string, limit int) *KQUEUE {
 	if limit <= 0 {
 		limit = len(k.cpus)
 	}
-	q := k.rc.queues.take()
+	q := k.rc.queues.Take(k.sim)
 	old := *q // recycled: keep the buffers and the name (see recycler)
 	*q = KQUEUE{k: k, limit: limit, entries: old.entries[:0], sleepers: old.sleepers[:0]}
 	q.waiters = old.waiters[:0]

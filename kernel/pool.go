@@ -49,7 +49,7 @@ func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlo
 		k.emit(x, KindPool, WhatAllocFail, tag, int64(size), 0)
 		return nil
 	}
-	b := k.rc.blocks.take()
+	b := k.rc.blocks.Take(k.sim)
 	old := *b // recycled: keep its name when the number is the same (see recycler)
 	*b = PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
 	if old.id == b.id && old.name != "" {

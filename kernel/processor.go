@@ -24,7 +24,7 @@ type Processor struct {
 }
 
 func newProcessor(k *Kernel, id int) *Processor {
-	c := k.rc.cpus.take()
+	c := k.rc.cpus.Take(k.sim)
 	old := *c
 	*c = Processor{k: k, id: id, dpcQueue: old.dpcQueue[:0], isrQueue: old.isrQueue[:0]}
 	c.dpc.onChunk, c.isr.onChunk = old.dpc.onChunk, old.isr.onChunk // bound to c (see recycler)

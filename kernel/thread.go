@@ -127,7 +127,7 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 // its handlers (bound to itself, reading its kernel from t.k) and its names
 // when they come out equal.
 func (k *Kernel) newThread(name string, prio int8, body func()) *Thread {
-	t := k.rc.threads.take()
+	t := k.rc.threads.Take(k.sim)
 	old := *t
 	*t = Thread{id: int32(len(k.threads) + 1), base: prio, priority: prio, body: body, lastCPU: -1}
 	t.kernelApcs, t.userApcs, t.owned = old.kernelApcs[:0], old.userApcs[:0], old.owned[:0]

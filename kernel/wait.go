@@ -111,7 +111,7 @@ type KEVENT struct{ dispatcherHeader }
 // IRQL: any (REFERENCE §4.5).
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
 	k.tick()
-	e := k.rc.events.take()
+	e := k.rc.events.Take(k.sim)
 	k.resetEvent(e, joined(e.name, "event ", name), typ, signalled)
 	return e
 }

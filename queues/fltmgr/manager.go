@@ -66,6 +66,7 @@ type FilterManager struct {
 	lastContext int
 	lastItem    int
 	hits        kernel.MarkCounts
+	sp          *spares // this Sim's objects from earlier runs (recycle.go)
 }
 
 // New returns a filter manager on k. sys provides the system worker queues
@@ -76,7 +77,16 @@ func New(k *kernel.Kernel, sys *queues.System, cfg Config) (*FilterManager, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fltmgr: invalid config: %w", err)
 	}
-	return &FilterManager{k: k, sys: sys, cfg: cfg, topLevel: map[*kernel.Thread]any{}}, nil
+	sim := k.Layer().Sim()
+	sp := sparesOf(sim)
+	fm := sp.managers.Take(sim)
+	top := fm.topLevel // recycled: keep the map's storage, not its contents
+	if top == nil {
+		top = map[*kernel.Thread]any{}
+	}
+	clear(top)
+	*fm = FilterManager{k: k, sys: sys, cfg: cfg, topLevel: top, sp: sp}
+	return fm, nil
 }
 
 // MustNew is New for configurations known to be valid.
