@@ -281,7 +281,7 @@ func TestValidationMessages(t *testing.T) {
 		{"fractional processors", `"processors": 2`, `"processors": 1.5`,
 			[]string{"workloads[0].processors: 1.5 is not a whole number"}},
 		{"unknown dispatcher", `"dispatchers": ["nt"]`, `"dispatchers": ["linux"]`,
-			[]string{`dispatchers[0]: unknown dispatcher "linux"; use one of nt, nt-percpu, nt-server, nt-noboost, fifo`}},
+			[]string{`dispatchers[0]: unknown dispatcher "linux"; use one of nt, nt-percpu, nt-server, nt-noboost, fifo, nt-ideal`}},
 		{"unknown pool policy", `{"policy": "fixed"}`, `{"policy": "elastic"}`,
 			[]string{`pools[0].policy: unknown pool policy "elastic"; use one of fixed, reactos, grow-on-demand`}},
 		{"bad duration", `"duration": "10ms"`, `"duration": "10 ms"`,

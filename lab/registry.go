@@ -121,6 +121,9 @@ func init() {
 	RegisterDispatcher("fifo", "one FIFO ready queue, no preemption: a run-to-block baseline", func(cfg *kernel.Config, _ *PolicyEnv) {
 		cfg.Policy = kernel.NewFIFODispatcher()
 	})
+	RegisterDispatcher("nt-ideal", "the NT dispatcher with zero kernel-call, switch and interrupt costs: pure queueing, to check against theory (MMc)", func(cfg *kernel.Config, _ *PolicyEnv) {
+		cfg.Costs = kernel.Costs{}
+	})
 	RegisterPool("fixed", "static threads only", func(Pool) queues.PoolPolicy { return queues.Fixed() })
 	RegisterPool("reactos", "the ReactOS balance manager", func(Pool) queues.PoolPolicy { return queues.ReactOS() })
 	RegisterPool("grow-on-demand", "a thread as soon as an item waits with no idle worker", func(p Pool) queues.PoolPolicy {
