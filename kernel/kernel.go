@@ -92,6 +92,8 @@ func (k *Kernel) reset(sim *des.Sim, cfg Config, rc *recycler) {
 	k.scratch, k.threadScratch, k.idScratch = old.scratch[:0], old.threadScratch[:0], old.idScratch[:0]
 	k.touchScratch, k.stealScratch, k.endChecks = old.touchScratch[:0], old.stealScratch[:0], old.endChecks[:0]
 	k.balanceScan, k.collectEqual, k.stealMatch = old.balanceScan, old.collectEqual, old.stealMatch
+	k.marks = old.marks
+	k.marks.Reset()
 	if k.balanceScan == nil {
 		k.balanceScan = k.balanceScanOnce
 		k.collectEqual = k.collectEqualPrio

@@ -25,11 +25,12 @@ const (
 
 // frame is one instance's part of an operation.
 type frame struct {
-	op    *operation
-	inst  *FLT_INSTANCE
-	reg   *FLT_OPERATION_REGISTRATION
-	state frameState
-	ctx   any // completion context from the pre-op
+	op     *operation
+	inst   *FLT_INSTANCE
+	reg    *FLT_OPERATION_REGISTRATION
+	state  frameState
+	ctx    any // completion context from the pre-op
+	preCtx any // where the pre-op writes it (its own, so the call allocates nothing)
 
 	whenSafe bool // FltDoCompletionProcessingWhenSafe posted this post-op's work (§5.7)
 	// earlyPost: FltCompletePendedPostOperation came while this post-op
@@ -120,13 +121,13 @@ func (fm *FilterManager) callPre(f *frame) (FLT_PREOP_CALLBACK_STATUS, any) {
 	f.inst.track(f)
 	op.data.Iopb.TargetInstance = f.inst
 	fm.trace(KindFltCallback, WhatPreOp, f.inst.name, 0, int64(op.data.Iopb.MajorFunction))
-	var ctx any
+	f.preCtx = nil
 	status := FLT_PREOP_SUCCESS_WITH_CALLBACK // a post-op without a pre-op is always called
 	if f.reg.PreOperation != nil {
-		status = f.reg.PreOperation(op.data, f.inst.objects(), &ctx)
+		status = f.reg.PreOperation(op.data, f.inst.objects(), &f.preCtx)
 	}
 	fm.trace(KindFltCallback, des.What(status.String()), op.data.name, 0, int64(status))
-	return status, ctx
+	return status, f.preCtx
 }
 
 // pend handles FLT_PREOP_PENDING from frame f (§5.3): legal only for
