@@ -45,7 +45,7 @@ type Kernel struct {
 	stealCPU      int
 	stealFound    *Thread
 	stealScratch  []*Thread
-	rc            *recycler     // this Sim's objects from earlier runs (recycle.go)
+	rc            *recycler               // this Sim's objects from earlier runs (recycle.go)
 	ownDefault    *PerProcessorDispatcher // the default dispatcher New made, reused with k
 }
 

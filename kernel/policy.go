@@ -214,7 +214,7 @@ func (d *PerProcessorDispatcher) Processors(n int) {
 		d.queues[i].Reset()
 	}
 }
-func (d *PerProcessorDispatcher) Len() int         { return d.n }
+func (d *PerProcessorDispatcher) Len() int { return d.n }
 
 func (d *PerProcessorDispatcher) Enqueue(t *Thread, front bool) {
 	d.queues[t.queueCPU].Enqueue(t, front)
