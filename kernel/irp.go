@@ -68,20 +68,23 @@ type IRP struct {
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
 	k.tick()
 	irp := k.rc.irps.Take(k.sim)
-	old := *irp // recycled: keep its done event, and its names when they come out equal (see recycler)
-	*irp = IRP{k: k, id: len(k.irps) + 1, Tag: tag, done: old.done}
+	// Recycled: keep its done event; names come from the recycler's cache.
+	*irp = IRP{k: k, id: len(k.irps) + 1, Tag: tag, done: irp.done}
 	if irp.done == nil {
 		irp.done = new(KEVENT) // the IRP's own, never from the event stock
 	}
-	doneName := irp.done.name
-	if old.id == irp.id && old.Tag == tag && old.name != "" {
-		irp.name = old.name
+	key, doneKey := nameKey{nameIRP, irp.id, tag}, nameKey{nameIRPDone, irp.id, tag}
+	var doneName string
+	var ok bool
+	if irp.name, ok = k.rc.cachedName(key); ok {
+		doneName, _ = k.rc.cachedName(doneKey)
 	} else {
 		irp.name = fmt.Sprintf("irp %d", irp.id)
 		if tag != "" {
 			irp.name += " (" + tag + ")"
 		}
-		doneName = "event " + irp.name + " done"
+		k.rc.keepName(key, irp.name)
+		doneName = k.rc.keepName(doneKey, "event "+irp.name+" done")
 	}
 	k.tick() // KeInitializeEvent's, which this replaces
 	k.resetEvent(irp.done, doneName, NotificationEvent, false)

@@ -24,6 +24,7 @@ type recycler struct {
 	queues  des.Stock[KQUEUE]
 	irps    des.Stock[IRP]
 	blocks  des.Stock[PoolBlock]
+	names   map[nameKey]string // names built from numbers and tags (cachedName)
 }
 
 var spareKey = des.NewSpareKey("kernel")
@@ -45,4 +46,41 @@ func joined(old, prefix, name string) string {
 		return old
 	}
 	return prefix + name
+}
+
+// nameKind says what a cached name names.
+type nameKind uint8
+
+const (
+	nameIRP      nameKind = iota // "irp N (tag)"
+	nameIRPDone                  // "event irp N (tag) done"
+	namePoolItem                 // "tag #N", a pool block's trace object
+)
+
+// nameKey is what a cached name is built from.
+type nameKey struct {
+	kind nameKind
+	n    int
+	tag  string
+}
+
+// maxNames bounds the name cache, so a long run's memory does not grow
+// with it; exploration's scenarios need a few dozen names.
+const maxNames = 4096
+
+// cachedName returns the name built earlier from key, on this Sim.
+func (r *recycler) cachedName(key nameKey) (string, bool) {
+	s, ok := r.names[key]
+	return s, ok
+}
+
+// keepName caches s as key's name while the cache has room, and returns s.
+func (r *recycler) keepName(key nameKey, s string) string {
+	if r.names == nil {
+		r.names = map[nameKey]string{}
+	}
+	if len(r.names) < maxNames {
+		r.names[key] = s
+	}
+	return s
 }

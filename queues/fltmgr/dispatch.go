@@ -25,15 +25,19 @@ const (
 
 // frame is one instance's part of an operation.
 type frame struct {
-	op    *operation
-	inst  *FLT_INSTANCE
-	reg   *FLT_OPERATION_REGISTRATION
-	state frameState
-	ctx   any // completion context from the pre-op
+	op     *operation
+	inst   *FLT_INSTANCE
+	reg    *FLT_OPERATION_REGISTRATION
+	state  frameState
+	ctx    any // completion context from the pre-op
+	preCtx any // where the pre-op writes it (its own, so the call allocates nothing)
 
 	whenSafe bool // FltDoCompletionProcessingWhenSafe posted this post-op's work (§5.7)
-	resumed  bool // was pended and resumed by FltCompletePendedPreOperation (§1.4)
-	exposed  bool // its pre-op handed the data to a routine that can complete it (§1.4)
+	// earlyPost: FltCompletePendedPostOperation came while this post-op
+	// was still running; it applies when the post-op returns (§5.4).
+	earlyPost bool
+	resumed   bool // was pended and resumed by FltCompletePendedPreOperation (§1.4)
+	exposed   bool // its pre-op handed the data to a routine that can complete it (§1.4)
 
 	// SYNCHRONIZE (§5.3): the post-op runs in the pre-op's thread, which
 	// waits for the lower layers to complete.
@@ -117,13 +121,13 @@ func (fm *FilterManager) callPre(f *frame) (FLT_PREOP_CALLBACK_STATUS, any) {
 	f.inst.track(f)
 	op.data.Iopb.TargetInstance = f.inst
 	fm.trace(KindFltCallback, WhatPreOp, f.inst.name, 0, int64(op.data.Iopb.MajorFunction))
-	var ctx any
+	f.preCtx = nil
 	status := FLT_PREOP_SUCCESS_WITH_CALLBACK // a post-op without a pre-op is always called
 	if f.reg.PreOperation != nil {
-		status = f.reg.PreOperation(op.data, f.inst.objects(), &ctx)
+		status = f.reg.PreOperation(op.data, f.inst.objects(), &f.preCtx)
 	}
 	fm.trace(KindFltCallback, des.What(status.String()), op.data.name, 0, int64(status))
-	return status, ctx
+	return status, f.preCtx
 }
 
 // pend handles FLT_PREOP_PENDING from frame f (§5.3): legal only for
@@ -305,6 +309,10 @@ func (fm *FilterManager) callPost(f *frame) bool {
 	op.data.Iopb.TargetInstance = f.inst
 	switch st := fm.callPostCallback(f, op.data, 0); st {
 	case FLT_POSTOP_FINISHED_PROCESSING:
+		if f.earlyPost { // completed by FltCompletePendedPostOperation though never pended
+			f.earlyPost = false
+			fm.notPended(op, "FltCompletePendedPostOperation")
+		}
 		fm.frameDone(f)
 		return false
 	case FLT_POSTOP_MORE_PROCESSING_REQUIRED:
@@ -315,6 +323,12 @@ func (fm *FilterManager) callPost(f *frame) bool {
 		if f.whenSafe { // already pended (and maybe resumed) by FltDoCompletionProcessingWhenSafe
 			f.whenSafe = false
 			return true
+		}
+		if f.earlyPost { // its work already called FltCompletePendedPostOperation: carry on up
+			f.earlyPost = false
+			fm.mark(MarkPostPended, op.data.name)
+			fm.frameDone(f)
+			return false
 		}
 		f.state = framePostPended
 		fm.mark(MarkPostPended, op.data.name)

@@ -93,8 +93,8 @@ func (v *FLT_VOLUME) Send(req IoRequest) kernel.IO_STATUS_BLOCK { return v.Issue
 func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissue bool) *operation {
 	fm.lastOp++
 	b := fm.sp.ops.Take(fm.k.Layer().Sim())
-	old := *b // recycled: keep the frame buffer, and the name when it comes out equal
-	*b = opBlock{num: fm.lastOp}
+	old := *b // recycled: keep the frame buffer
+	*b = opBlock{}
 	op := &b.op
 	*op = operation{fm: fm, vol: v, frames: old.op.frames[:0]}
 	d := &b.data
@@ -120,17 +120,11 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 	if reissue {
 		d.Flags |= FLTFL_CALLBACK_DATA_REISSUED_IO
 	}
+	irpName := ""
 	if d.irp != nil {
-		b.irp = d.irp.Name()
+		irpName = d.irp.Name()
 	}
-	if old.data.name != "" && old.num == b.num && old.irp == b.irp && (old.irp != "") == (d.irp != nil) {
-		d.name = old.data.name
-	} else {
-		d.name = fmt.Sprintf("cbd %d", fm.lastOp)
-		if d.irp != nil {
-			d.name += " (" + b.irp + ")"
-		}
-	}
+	d.name = fm.sp.dataName(fm.lastOp, irpName)
 	op.data = d
 	for _, inst := range v.instances {
 		if r := inst.filter.opReg(req.MajorFunction); r != nil && (r.PreOperation != nil || r.PostOperation != nil) && !skips(r, d, req) {

@@ -85,7 +85,9 @@ func New(k *kernel.Kernel, sys *queues.System, cfg Config) (*FilterManager, erro
 		top = map[*kernel.Thread]any{}
 	}
 	clear(top)
-	*fm = FilterManager{k: k, sys: sys, cfg: cfg, topLevel: top, sp: sp}
+	hits := fm.hits
+	hits.Reset()
+	*fm = FilterManager{k: k, sys: sys, cfg: cfg, topLevel: top, sp: sp, hits: hits}
 	return fm, nil
 }
 
