@@ -53,7 +53,8 @@ func (s *counterSeries) set(at des.Time, v int64, rec int) {
 // lengths they determine, each only if the records touch it:
 //
 //   - "ready threads": threads made ready (kernel "ready" and
-//     "affinity-move" records) or displaced by a "preempt" or
+//     "affinity-move" records, "wake" when a wait is satisfied) or
+//     displaced by a "preempt" or
 //     "round-robin" switch, until a switch dispatches them. With the
 //     default global dispatcher this is the one ready list every
 //     processor takes from (REFERENCE §4.2); the records do not say which
@@ -116,6 +117,10 @@ func (d *counterDeriver) record(recs []des.Record, i int) {
 	switch r.Kind {
 	case kernel.KindReady:
 		if r.What == kernel.WhatReady || r.What == kernel.WhatAffinityMove {
+			d.setReady(r.Thread, true, r.At, i)
+		}
+	case kernel.KindWake:
+		if r.What == kernel.WhatWake {
 			d.setReady(r.Thread, true, r.At, i)
 		}
 	case kernel.KindSwitch:
