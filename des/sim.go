@@ -70,9 +70,9 @@ type slot struct {
 // and the coroutines of the simulated code. It is not safe for concurrent
 // use; run independent Sims in parallel instead.
 type Sim struct {
-	now     Time
-	seq     uint64
-	queue   *btree.BTreeG[entry]
+	now   Time
+	seq   uint64
+	queue *btree.BTreeG[entry]
 	// due holds every queued entry that is due at now, in seq order, from
 	// due[head] on; the btree holds only later ones. Most events of a
 	// kernel run are due at once (a thread readied, a zero-cost call), and
