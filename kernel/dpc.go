@@ -200,21 +200,39 @@ func (c *Processor) drainDPCs(*des.Proc) {
 // KINTERRUPT is an interrupt source: its service routine runs at Irql on
 // the processor the interrupt is delivered to, typically queueing a DPC.
 type KINTERRUPT struct {
-	Name string
-	Irql IRQL
-	ISR  func(intr *KINTERRUPT, ctx any) bool
-	Ctx  any
+	Name         string
+	Irql         IRQL
+	ISR          func(intr *KINTERRUPT, ctx any) bool
+	Ctx          any
+	image        *Image // the driver image of ISR, nil for none (image.go)
+	disconnected bool
 }
 
-// IoConnectInterrupt returns an interrupt source at a device IRQL (3–11).
+// IoConnectInterrupt returns an interrupt source at a device IRQL (3–11),
+// tied to the driver image whose code calls it (REFERENCE §6.8).
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT, any) bool, ctx any) (*KINTERRUPT, error) {
 	k.tick()
 	if irql < MinDIRQL || irql > MaxDIRQL {
 		return nil, fmt.Errorf("IoConnectInterrupt(%q): IRQL %d is not a device IRQL (3–11)", name, irql)
 	}
-	return &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx}, nil
+	return &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx, image: k.currentImage()}, nil
 }
+
+// IoDisconnectInterrupt disconnects intr: its service routine is not
+// called again, whatever the device does (DDI:IoDisconnectInterrupt). A
+// driver calls it before it unloads; an ISR of an unloaded image that is
+// still connected faults, 0xCE (REFERENCE §6.8). Disconnecting twice is a
+// no-op in this model.
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
+func (k *Kernel) IoDisconnectInterrupt(intr *KINTERRUPT) {
+	k.tick()
+	intr.disconnected = true
+}
+
+// Image returns the driver image intr's service routine belongs to, nil
+// for one connected outside any driver's code.
+func (intr *KINTERRUPT) Image() *Image { return intr.image }
 
 // DeviceInterrupt is a workload helper: it models the device behind intr
 // asserting its interrupt line on processor cpu at virtual time at. The
@@ -237,9 +255,17 @@ func (c *Processor) drainISRs(*des.Proc) {
 		for len(c.isrQueue) > 0 && c.isrQueue[0].Irql > c.belowISR() {
 			intr := c.isrQueue[0]
 			c.isrQueue = c.isrQueue[1:]
+			if intr.disconnected {
+				continue // nobody's routine on that line any more
+			}
 			e.irql = intr.Irql
 			k.emit(e, KindInterrupt, WhatIsr, intr.Name, int64(intr.Irql), 0)
+			if intr.image != nil && intr.image.unloaded {
+				k.unloadedIsr(e, intr) // REFERENCE §6.8
+			}
+			e.image = intr.image
 			intr.ISR(intr, intr.Ctx)
+			e.image = nil
 		}
 		e.req = reqIdle
 		e.proc.Yield()

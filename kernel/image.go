@@ -97,6 +97,12 @@ func (e *exec) runsUnloadedCode() bool {
 // continues.
 func (k *Kernel) unloadedResume(e *exec) {
 	t := e.thread
+	if t == nil && e.dpcRunning == nil { // an ISR context
+		id := imageCodeID(e.image.name, e.name)
+		k.bugCheck(e, "MmAccessFault", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
+			fmt.Sprintf("%s returns into an interrupt service routine of driver %s after the image was unloaded (REFERENCE §6.8)", e.name, e.image.name))
+		return
+	}
 	if t == nil {
 		d := e.dpcRunning
 		id := imageCodeID(d.image.name, d.Name)
@@ -121,6 +127,14 @@ func (k *Kernel) unloadedDpc(e *exec, d *KDPC) {
 	k.bugCheck(e, "KiExecuteDpc", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
 		fmt.Sprintf("DPC %s of driver %s runs after the image was unloaded: DriverUnload must cancel its timers (KeCancelTimer), remove queued DPCs (KeRemoveQueueDpc) and then KeFlushQueuedDpcs (REFERENCE §6.8)",
 			d.Name, d.image.name))
+}
+
+// unloadedIsr raises 0xCE for a connected ISR of an unloaded image.
+func (k *Kernel) unloadedIsr(e *exec, intr *KINTERRUPT) {
+	id := imageCodeID(intr.image.name, intr.Name)
+	k.bugCheck(e, "KiInterruptDispatch", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
+		fmt.Sprintf("interrupt %s of driver %s is still connected after the image was unloaded: DriverUnload must call IoDisconnectInterrupt (REFERENCE §6.8)",
+			intr.Name, intr.image.name))
 }
 
 // imageCodeID stands in for the address of routine in image in bug-check

@@ -45,8 +45,8 @@ type Kernel struct {
 	stealCPU      int
 	stealFound    *Thread
 	stealScratch  []*Thread
-	rc            *recycler     // this Sim's objects from earlier runs (recycle.go)
-	ownNT         *NTDispatcher // the default dispatcher New made, reused with k
+	rc            *recycler               // this Sim's objects from earlier runs (recycle.go)
+	ownDefault    *PerProcessorDispatcher // the default dispatcher New made, reused with k
 }
 
 // New builds a kernel on sim. The configuration must be valid.
@@ -81,12 +81,12 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 // dispatcher, which New resets (see recycler).
 func (k *Kernel) reset(sim *des.Sim, cfg Config, rc *recycler) {
 	old := *k
-	*k = Kernel{sim: sim, cfg: cfg, policy: cfg.Policy, rc: rc, ownNT: old.ownNT}
+	*k = Kernel{sim: sim, cfg: cfg, policy: cfg.Policy, rc: rc, ownDefault: old.ownDefault}
 	if k.policy == nil {
-		if k.ownNT == nil {
-			k.ownNT = NewNTDispatcher()
+		if k.ownDefault == nil {
+			k.ownDefault = NewPerProcessorDispatcher()
 		}
-		k.policy = k.ownNT
+		k.policy = k.ownDefault
 	}
 	k.cpus, k.threads, k.irps, k.pool = old.cpus[:0], old.threads[:0], old.irps[:0], old.pool[:0]
 	k.scratch, k.threadScratch, k.idScratch = old.scratch[:0], old.threadScratch[:0], old.idScratch[:0]

@@ -107,7 +107,7 @@ const (
 // synchronization (wakes one, resets itself).
 type KEVENT struct{ dispatcherHeader }
 
-// KeInitializeEvent returns an event named name. Any IRQL.
+// KeInitializeEvent returns an event named name.
 // IRQL: any (REFERENCE §4.5).
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
 	k.tick()

@@ -157,3 +157,50 @@ func TestOwnershipFollowsTheCreatingCode(t *testing.T) {
 	})
 	require.NoError(t, r.run(t).Err)
 }
+
+// interruptDriver loads a driver whose DriverEntry connects an interrupt
+// whose ISR queues a DPC; its unload routine runs unload first. The device
+// interrupts 100 µs after the unload, on processor 1.
+func interruptDriver(r *wiRig, unload func(*kernel.KINTERRUPT)) *queues.DRIVER_OBJECT {
+	drv, _ := r.sys.LoadDriver("irqdev", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+		dev, _ := r.sys.IoCreateDevice(d, "irqdev0")
+		dpc := r.k.KeInitializeDpc("irqdev-dpc", func(*kernel.KDPC, any, any, any) {}, nil)
+		intr, err := r.k.IoConnectInterrupt("irqdev", 5, func(*kernel.KINTERRUPT, any) bool {
+			r.k.KeInsertQueueDpc(dpc, nil, nil)
+			return true
+		}, nil)
+		if err != nil {
+			panic(err)
+		}
+		d.DriverUnload = func(*queues.DRIVER_OBJECT) {
+			unload(intr)
+			r.sys.IoDeleteDevice(dev)
+			r.k.DeviceInterrupt(intr, 1, r.k.Now().Add(100*des.Microsecond))
+		}
+		return kernel.STATUS_SUCCESS
+	})
+	return drv
+}
+
+// REFERENCE §6.8: an interrupt left connected at unload calls the ISR in
+// the unmapped image, 0xCE; disconnecting it (DDI:IoDisconnectInterrupt)
+// leaves the line with no routine, and the late interrupt does nothing.
+func TestInterruptLeftConnectedAfterUnloadIs0xCE(t *testing.T) {
+	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+	r.driver(8, func() { r.sys.UnloadDriver(interruptDriver(r, func(*kernel.KINTERRUPT) {})) })
+	bc := wiRequireBugCheck(t, r.run(t), kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, wiAnyP1)
+	assert.Equal(t, "KiInterruptDispatch", bc.API)
+	assert.Contains(t, bc.Detail, "interrupt irqdev of driver irqdev is still connected")
+
+	r = newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+	var drv *queues.DRIVER_OBJECT
+	r.driver(8, func() {
+		drv = interruptDriver(r, func(intr *kernel.KINTERRUPT) {
+			r.k.IoDisconnectInterrupt(intr)
+			r.k.KeFlushQueuedDpcs()
+		})
+		r.sys.UnloadDriver(drv)
+	})
+	require.NoError(t, r.run(t).Err)
+	assert.False(t, drv.ImageLoaded())
+}

@@ -53,12 +53,14 @@ func (s *counterSeries) set(at des.Time, v int64, rec int) {
 // lengths they determine, each only if the records touch it:
 //
 //   - "ready threads": threads made ready (kernel "ready" and
-//     "affinity-move" records) or displaced by a "preempt" or
-//     "round-robin" switch, until a switch dispatches them. With the
-//     default global dispatcher this is the one ready list every
-//     processor takes from (REFERENCE §4.2); the records do not say which
-//     processor's queue a ready thread joins under the per-processor
-//     dispatcher, so the count is machine-wide there too;
+//     "affinity-move" records, "wake" when a wait is satisfied) or
+//     displaced by a "preempt" or
+//     "round-robin" switch, until a switch dispatches them: the machine's
+//     ready threads. Under the global dispatcher that is its one ready
+//     list (REFERENCE §4.2); under the per-processor dispatcher (the
+//     default, §4.7) it is the sum of the processors' queues, which the
+//     records cannot split: no record says which processor's queue a
+//     ready thread joins (its ideal processor is not traced);
 //   - "cancel-safe queues": IRPs inserted by IoCsqInsertIrp(Ex) (the
 //     "csq insert: callback" step, unless the "csq: insert rejected" mark
 //     follows it) and not yet removed by a remover, the cancel routine or
@@ -116,6 +118,10 @@ func (d *counterDeriver) record(recs []des.Record, i int) {
 	switch r.Kind {
 	case kernel.KindReady:
 		if r.What == kernel.WhatReady || r.What == kernel.WhatAffinityMove {
+			d.setReady(r.Thread, true, r.At, i)
+		}
+	case kernel.KindWake:
+		if r.What == kernel.WhatWake {
 			d.setReady(r.Thread, true, r.At, i)
 		}
 	case kernel.KindSwitch:

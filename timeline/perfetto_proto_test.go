@@ -422,3 +422,27 @@ func TestPerfettoProtoQueueCountersAndIrpFlows(t *testing.T) {
 	}
 	assert.Len(t, irpFlows, 3)
 }
+
+// TestPerfettoProtoReadyCounterCountsWakes: on one processor, a waits for
+// an event that b sets without a boost, so a stays ready (woken, not
+// running) until b exits.
+func TestPerfettoProtoReadyCounterCountsWakes(t *testing.T) {
+	cfg := kernel.DefaultConfig()
+	cfg.Processors = 1
+	recs, out := run(t, cfg, func(k *kernel.Kernel) {
+		ev := k.KeInitializeEvent("go", kernel.NotificationEvent, false)
+		k.PsCreateSystemThread("a", 8, func() {
+			k.KeWaitForSingleObject(ev, kernel.Infinite)
+			k.Compute(10 * des.Microsecond)
+		})
+		k.PsCreateSystemThread("b", 8, func() {
+			k.Compute(10 * des.Microsecond)
+			k.KeSetEvent(ev, kernel.IO_NO_INCREMENT, false)
+			k.Compute(100 * des.Microsecond)
+		})
+	})
+	require.NoError(t, out.Err)
+	tracks, evs := decodeProto(t, writeProto(t, Run{Meta: metaFor("wake", out), Records: recs}))
+	vs, _ := counterValues(t, tracks, evs, "ready threads")
+	assert.Equal(t, []int64{1, 0, 1, 0}, vs, "b waits while a runs; a blocks, b runs; b's set wakes a, ready until b exits")
+}

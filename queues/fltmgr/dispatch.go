@@ -33,8 +33,11 @@ type frame struct {
 	preCtx any // where the pre-op writes it (its own, so the call allocates nothing)
 
 	whenSafe bool // FltDoCompletionProcessingWhenSafe posted this post-op's work (§5.7)
-	resumed  bool // was pended and resumed by FltCompletePendedPreOperation (§1.4)
-	exposed  bool // its pre-op handed the data to a routine that can complete it (§1.4)
+	// earlyPost: FltCompletePendedPostOperation came while this post-op
+	// was still running; it applies when the post-op returns (§5.4).
+	earlyPost bool
+	resumed   bool // was pended and resumed by FltCompletePendedPreOperation (§1.4)
+	exposed   bool // its pre-op handed the data to a routine that can complete it (§1.4)
 
 	// SYNCHRONIZE (§5.3): the post-op runs in the pre-op's thread, which
 	// waits for the lower layers to complete.
@@ -306,6 +309,10 @@ func (fm *FilterManager) callPost(f *frame) bool {
 	op.data.Iopb.TargetInstance = f.inst
 	switch st := fm.callPostCallback(f, op.data, 0); st {
 	case FLT_POSTOP_FINISHED_PROCESSING:
+		if f.earlyPost { // completed by FltCompletePendedPostOperation though never pended
+			f.earlyPost = false
+			fm.notPended(op, "FltCompletePendedPostOperation")
+		}
 		fm.frameDone(f)
 		return false
 	case FLT_POSTOP_MORE_PROCESSING_REQUIRED:
@@ -316,6 +323,12 @@ func (fm *FilterManager) callPost(f *frame) bool {
 		if f.whenSafe { // already pended (and maybe resumed) by FltDoCompletionProcessingWhenSafe
 			f.whenSafe = false
 			return true
+		}
+		if f.earlyPost { // its work already called FltCompletePendedPostOperation: carry on up
+			f.earlyPost = false
+			fm.mark(MarkPostPended, op.data.name)
+			fm.frameDone(f)
+			return false
 		}
 		f.state = framePostPended
 		fm.mark(MarkPostPended, op.data.name)
