@@ -65,6 +65,9 @@ type operation struct {
 	early         *earlyCompletion
 	markedPending bool
 	finished      bool
+	preCompleted  bool       // a pre-op completed it (FLT_PREOP_COMPLETE)
+	num           int        // its callback data's number
+	gen           *generated // filter-initiated I/O (§5.9), else nil
 }
 
 func (op *operation) isIrp() bool { return op.data.irp != nil }
@@ -184,6 +187,7 @@ func (fm *FilterManager) resume(op *operation, i int, status FLT_PREOP_CALLBACK_
 			fm.violation("pre-operation callback", f.inst.filter, "with FLT_PREOP_COMPLETE, IoStatus.Status must be final, not STATUS_PENDING (§5.3)",
 				"%s completed %s with STATUS_PENDING", f.inst.name, op.data.name)
 		}
+		op.preCompleted = true
 		fm.frameDone(f)
 		return fm.completeUp(op, i-1), false
 	case FLT_PREOP_DISALLOW_FASTIO:
@@ -357,6 +361,9 @@ func (fm *FilterManager) frameDone(f *frame) {
 // IoCompleteRequest (a second completion is the kernel's 0x44), others by
 // marking them done.
 func (fm *FilterManager) finish(op *operation) walk {
+	if op.gen != nil {
+		return fm.finishGenerated(op)
+	}
 	op.finished = true
 	fm.trace(KindFltOp, WhatComplete, op.data.name, int64(op.data.IoStatus.Status), int64(op.data.IoStatus.Information))
 	if op.data.irp != nil {
@@ -385,7 +392,8 @@ func (fm *FilterManager) fsCompletion(v *FLT_VOLUME) int {
 // issuer sees STATUS_PENDING), and after the volume's latency the
 // completion comes from the file system's DPC — post-ops at
 // DISPATCH_LEVEL in whatever thread that processor interrupted — or from a
-// worker thread at PASSIVE_LEVEL.
+// worker thread at PASSIVE_LEVEL. On a volume with CancelPendedIo the
+// request is cancellable meanwhile (fsCancellable).
 func (fm *FilterManager) fsPend(op *operation, how int) walk {
 	k := fm.k
 	if !op.markedPending {
@@ -393,7 +401,14 @@ func (fm *FilterManager) fsPend(op *operation, how int) walk {
 		k.IoMarkIrpPending(op.data.irp)
 	}
 	fm.mark(MarkFsPended, op.data.name)
+	if op.vol.CancelPendedIo && fm.fsCancellable(op) {
+		return walkPending // cancelled before it became cancellable: already completed
+	}
 	done := func() {
+		if op.vol.CancelPendedIo && k.IoSetCancelRoutine(op.data.irp, nil) == nil {
+			return // a cancel took the request: its routine completes it
+		}
+		fm.touchData(op, "file system completing the callback data")
 		op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: uint64(op.data.Iopb.Parameters.Length)}
 		if k.KeIsExecutingDpc() {
 			fm.mark(MarkPostInDpc, op.data.name)
@@ -412,6 +427,32 @@ func (fm *FilterManager) fsPend(op *operation, how int) walk {
 		done()
 	})
 	return walkPending
+}
+
+// fsCancellable makes a pended request cancellable the cancel-safe way
+// (§2.2): set the cancel routine, then test the Cancel flag; if a cancel
+// came first and the routine can be taken back, the request is completed
+// as cancelled at once and fsCancellable reports true. The routine
+// completes the request with STATUS_CANCELLED in the cancelling thread,
+// after releasing the cancel spin lock (DDI:DRIVER_CANCEL, §1.7).
+func (fm *FilterManager) fsCancellable(op *operation) bool {
+	k := fm.k
+	k.IoSetCancelRoutine(op.data.irp, func(irp *kernel.IRP) {
+		k.IoReleaseCancelSpinLock(irp.CancelIrql)
+		fm.fsCancelled(op)
+	})
+	if k.IoIsCancelled(op.data.irp) && k.IoSetCancelRoutine(op.data.irp, nil) != nil {
+		fm.fsCancelled(op)
+		return true
+	}
+	return false
+}
+
+func (fm *FilterManager) fsCancelled(op *operation) {
+	fm.mark(MarkFsCancelled, op.data.name)
+	fm.touchData(op, "file system cancelling the callback data")
+	op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+	fm.completeUp(op, len(op.frames)-1)
 }
 
 // exposeData notes that the pre-op running now handed data to a routine

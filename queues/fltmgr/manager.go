@@ -135,6 +135,12 @@ type FLT_VOLUME struct {
 	// (choice 0 of its completion decision, REFERENCE §5.6) for volumes
 	// whose scenario does not explore asynchronous completion.
 	SyncFileSystem bool
+	// CancelPendedIo makes the default file system's pended requests
+	// cancellable (a cancel routine that completes them with
+	// STATUS_CANCELLED, REFERENCE §5.9), as a redirector or named-pipe
+	// file system does; off, a cancel of a pended request only sets its
+	// Cancel flag and the request completes normally.
+	CancelPendedIo bool
 	fsLabel        string
 	dismounted     bool
 }

@@ -206,6 +206,10 @@ var (
 	MarkFsPended                  = kernel.NewMark("flt: file system pended the operation")                  // the file system returned STATUS_PENDING; completion comes from its DPC or a worker (§5.6)
 	MarkPostInDpc                 = kernel.NewMark("flt: post-op in a dpc")                                  // post-ops ran in a DPC at DISPATCH_LEVEL, in an arbitrary thread's context (§5.7)
 	MarkPostWhenSafe              = kernel.NewMark("flt: completion processing posted when safe")            // FltDoCompletionProcessingWhenSafe posted the post-op work to a worker (§5.7)
+	MarkAsyncCallbackInDpc        = kernel.NewMark("flt: async io callback in a dpc")                        // a FltPerformAsynchronousIo completion callback ran in a DPC at DISPATCH_LEVEL (§5.9)
+	MarkFreedInFlight             = kernel.NewMark("flt: callback data freed before its callback")           // FltFreeCallbackData while the operation was in flight (§5.9)
+	MarkCancelAfterCompletion     = kernel.NewMark("flt: cancel after completion")                           // FltCancelIo for an operation that had completed (§5.9)
+	MarkFsCancelled               = kernel.NewMark("flt: file system completed a cancelled request")         // the file system's cancel routine completed a pended request (§5.9)
 )
 
 // VerifierViolation is a Filter Verifier report: a minifilter broke a
