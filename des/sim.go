@@ -70,9 +70,18 @@ type slot struct {
 // and the coroutines of the simulated code. It is not safe for concurrent
 // use; run independent Sims in parallel instead.
 type Sim struct {
-	now     Time
-	seq     uint64
-	queue   *btree.BTreeG[entry]
+	now   Time
+	seq   uint64
+	queue *btree.BTreeG[entry]
+	// due holds every queued entry that is due at now, in seq order, from
+	// due[head] on; the btree holds only later ones. Most events of a
+	// kernel run are due at once (a thread readied, a zero-cost call), and
+	// a FIFO costs O(1) where the btree costs O(log n). Order is the same
+	// as one queue's: entries already queued for an instant when the clock
+	// reaches it move here first (advance), and pushed ones come later in
+	// seq.
+	due     []entry
+	head    int
 	slots   []slot
 	free    []int32
 	live    int
@@ -125,6 +134,7 @@ func New(cfg Config) *Sim {
 func (s *Sim) Reset(cfg Config) {
 	s.procs.killAll(s)
 	s.queue.Clear(true)
+	s.due, s.head = s.due[:0], 0
 	for i := range s.slots {
 		s.slots[i] = slot{}
 	}
@@ -260,8 +270,36 @@ func (s *Sim) push(t Time, fn Handler, p *Proc) int32 {
 	}
 	s.slots[i] = slot{seq: s.seq, fn: fn, proc: p}
 	s.live++
-	s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
+	if t == s.now {
+		s.due = append(s.due, entry{at: t, seq: s.seq, slot: i})
+	} else {
+		s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
+	}
 	return i
+}
+
+// popDue removes the FIFO's head; the caller checked it is not empty.
+func (s *Sim) popDue() entry {
+	e := s.due[s.head]
+	s.head++
+	if s.head == len(s.due) {
+		s.due, s.head = s.due[:0], 0
+	}
+	return e
+}
+
+// advance moves the btree's other entries due at t, the time of the entry
+// just taken from it, to the empty FIFO, keeping the invariant of due once
+// the clock reads t.
+func (s *Sim) advance(t Time) {
+	for {
+		m, ok := s.queue.Min()
+		if !ok || m.at != t {
+			return
+		}
+		s.queue.DeleteMin()
+		s.due = append(s.due, m)
+	}
 }
 
 func (s *Sim) release(i int32) {
@@ -275,6 +313,12 @@ func (s *Sim) Pending() int { return s.live }
 
 // NextAt returns the time of the earliest pending event, or Forever.
 func (s *Sim) NextAt() Time {
+	for s.head < len(s.due) {
+		if e := s.due[s.head]; s.slots[e.slot].seq == e.seq {
+			return e.at
+		}
+		s.popDue() // stale: drop it now
+	}
 	for {
 		e, ok := s.queue.Min()
 		if !ok {
@@ -318,9 +362,14 @@ func (s *Sim) Step() bool {
 	}
 	var e entry
 	for {
-		var ok bool
-		if e, ok = s.queue.DeleteMin(); !ok {
-			return false
+		if s.head < len(s.due) {
+			e = s.popDue()
+		} else {
+			var ok bool
+			if e, ok = s.queue.DeleteMin(); !ok {
+				return false
+			}
+			s.advance(e.at)
 		}
 		if s.slots[e.slot].seq == e.seq {
 			break
@@ -388,14 +437,10 @@ func (s *Sim) overBudget(b Budget) {
 // breakTie collects every live event due at e's instant and lets the
 // chooser pick which fires first; the others go back unchanged.
 func (s *Sim) breakTie(e entry) entry {
+	// Every other entry due at e.at is in the FIFO (see due), in order.
 	s.ties = append(s.ties[:0], e)
-	for {
-		n, ok := s.queue.Min()
-		if !ok || n.at != e.at {
-			break
-		}
-		s.queue.DeleteMin()
-		if s.slots[n.slot].seq == n.seq {
+	for s.head < len(s.due) {
+		if n := s.popDue(); s.slots[n.slot].seq == n.seq {
 			s.ties = append(s.ties, n)
 		}
 	}
@@ -405,7 +450,7 @@ func (s *Sim) breakTie(e entry) entry {
 	}
 	for i, t := range s.ties {
 		if i != c {
-			s.queue.ReplaceOrInsert(t)
+			s.due = append(s.due, t)
 		}
 	}
 	return s.ties[c]
@@ -426,6 +471,7 @@ func (s *Sim) RunUntil(t Time) {
 		s.Step()
 	}
 	if !s.stopped && s.now < t {
+		s.due, s.head = s.due[:0], 0 // only stale entries can be left: NextAt > t
 		s.now = t
 	}
 }

@@ -404,3 +404,21 @@ func TestSpareSurvivesReset(t *testing.T) {
 	s.Close()
 	assert.Nil(t, s.Spare(a))
 }
+
+// TestQueuedBeforeZeroDelay: events queued for an instant before the clock
+// reaches it fire before the zero-delay events their handlers schedule at
+// that instant (they have smaller seq), with and without DecideTies; the
+// zero-delay FIFO must take them over from the btree when the clock
+// advances.
+func TestQueuedBeforeZeroDelay(t *testing.T) {
+	for _, ties := range []bool{false, true} {
+		s := des.New(des.Config{DecideTies: ties})
+		var got []string
+		s.At(3, func() { got = append(got, "a"); s.After(0, func() { got = append(got, "c") }) })
+		s.At(3, func() { got = append(got, "b") })
+		s.At(5, func() { got = append(got, "d") })
+		for s.Step() {
+		}
+		assert.Equal(t, []string{"a", "b", "c", "d"}, got, "DecideTies=%v", ties)
+	}
+}

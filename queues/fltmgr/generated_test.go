@@ -227,6 +227,21 @@ func TestCancelIoIsARequest(t *testing.T) {
 	}
 }
 
+// REFERENCE §5.9: data allocated but not sent yet has nothing to cancel:
+// FALSE, and it is not the cancel-after-completion race.
+func TestCancelIoBeforeSend(t *testing.T) {
+	g := newGenRig(t, rigOpts{})
+	var got bool
+	g.thread("filter", func() {
+		d := g.allocRead(g.start())
+		got = g.fm.FltCancelIo(d)
+		g.fm.FltFreeCallbackData(d)
+	})
+	require.NoError(t, g.run().Err)
+	assert.False(t, got)
+	assert.Zero(t, g.fm.Hits(fltmgr.MarkCancelAfterCompletion))
+}
+
 // REFERENCE §5.9: cancelling after the callback has run and the filter
 // freed the data — the classic cancel-after-completion race — touches
 // freed pool: 0xD5 in FltCancelIo.
