@@ -36,6 +36,21 @@
 //     the timer) before cancelling the timer and flushing DPCs. The bug
 //     returns from the recursive acquisition without its release
 //     (REFERENCE §4.8, §4.10, §6.8).
+//   - TryWork: an ISR's DPC hands samples to one I/O work item, first with
+//     IoTryQueueWorkItem (queues only if a worker is free at once), then
+//     with IoQueueWorkItemEx; unload disconnects the interrupt, flushes
+//     DPCs and waits for the item to go idle before freeing it. The bug
+//     reads IoTryQueueWorkItem's FALSE as "already queued" (REFERENCE §1.2).
+//   - FltPair: two minifilters on one volume; the upper one asks for a
+//     post-read with a completion context and posts it to a generic work
+//     item (MORE_PROCESSING_REQUIRED, FltCompletePendedPostOperation), the
+//     lower one synchronizes its reads; the file system may pend and honours
+//     cancels. The bug returns FINISHED_PROCESSING after posting the work
+//     (REFERENCE §1.3, §1.4, §5.3, §5.4).
+//   - WaitAll: workers take a KMUTEX and a KSEMAPHORE in one
+//     KeWaitForMultipleObjects(WaitAll), a monitor polls the mutex with
+//     WaitAny and a timeout; the bug waits WaitAny and releases both
+//     (REFERENCE §4.8).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
