@@ -1,4 +1,4 @@
-// Package drivers holds four small drivers written the way a user of wqsim
+// Package drivers holds small drivers written the way a user of wqsim
 // writes one: only against the public API (kernel, queues, queues/fltmgr,
 // model, proptest), each with a correct variant and one bug. They were
 // written from the package docs alone, as a check that the API serves code
@@ -22,7 +22,23 @@
 //   - ResourceCache: readers and a writer on an ERESOURCE, fed by a KQUEUE
 //     and a delayed work item; the bug takes the resource without a
 //     critical region (REFERENCE §4.6).
+//   - DeviceStack: an upper driver attached over a lower one that pends
+//     requests under an in-stack queued spin lock, with its own cancel
+//     routine, and completes them from a timer DPC. The upper driver reads
+//     by forward-and-wait (STATUS_MORE_PROCESSING_REQUIRED, then its own
+//     IoCompleteRequest) and passes writes through, propagating the pending
+//     mark; the application cancels both. The bug's forward-and-wait
+//     completion routine continues completion, so the IRP is completed
+//     twice (REFERENCE §5.6).
+//   - MutexApc: a KMUTEX taken recursively by a worker thread, an
+//     application thread and a normal kernel APC that a timer DPC queues to
+//     the worker, plus a guarded mutex; unload stops the worker (which arms
+//     the timer) before cancelling the timer and flushing DPCs. The bug
+//     returns from the recursive acquisition without its release
+//     (REFERENCE §4.8, §4.10, §6.8).
 //
+// All lists them; cmd/drivers is the wqsim command line with them
+// (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
 // drivers_test.go checks each correct variant with proptest.FixesSurvive
 // and finds each bug with proptest.Find.
 package drivers
