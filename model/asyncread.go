@@ -27,6 +27,10 @@ import (
 //   - free-data-on-cancel: teardown frees the callback data (and the
 //     buffer) right after FltCancelIo, before its callback ran: the file
 //     system's completion writes into freed pool (0xD5);
+//   - cancel-under-lock: teardown calls FltCancelIo while holding the spin
+//     lock the callback takes; on a file system that makes pended reads
+//     cancellable the cancel completes the read inside FltCancelIo, and
+//     the callback acquires the lock its own thread holds (0x0F);
 //   - free-in-callback: the callback frees the callback data itself (legal
 //     on its own, DDI:FltPerformAsynchronousIo), while teardown, having
 //     seen the read in flight, is about to cancel it: FltCancelIo on freed
@@ -52,16 +56,19 @@ func init() {
 			"(FltAllocateCallbackData, FltPerformAsynchronousIo); the completion callback fills a nonpaged buffer, " +
 			"possibly at DISPATCH_LEVEL in the file system's DPC. On unload, teardown cancels the read if it is in " +
 			"flight (FltCancelIo), waits for the completion, then frees the data and the buffer. The bugs free on " +
-			"the cancel, or free the data in the callback while teardown cancels: 0xD5.",
+			"the cancel, or free the data in the callback while teardown cancels (0xD5), or cancel holding the " +
+			"lock the callback takes when the cancel completes the read at once (0x0F).",
 		Section: "§5.9, §5.7, §5.5, §1.3",
 		Variants: []Variant{
 			{Name: "correct", Doc: "cancel, wait for the completion callback, then free the data and the buffer"},
 			{Name: "free-buffer-on-cancel", Bug: true, Doc: "teardown frees the buffer right after FltCancelIo; the callback copies into it later",
-				Marks: []*Mark{markArInFlight}, Want: "0xD5|copying into the buffer"},
+				Marks: []*Mark{markArInFlight}, Want: "copying into the buffer"},
 			{Name: "free-data-on-cancel", Bug: true, Doc: "teardown frees the callback data right after FltCancelIo, before its callback",
-				Marks: []*Mark{markArInFlight, fltmgr.MarkFreedInFlight}, Want: "0xD5|callback data"},
+				Marks: []*Mark{markArInFlight, fltmgr.MarkFreedInFlight}, Want: "completing the callback data|cancelling the callback data"},
+			{Name: "cancel-under-lock", Bug: true, Doc: "teardown calls FltCancelIo holding the spin lock the completion callback takes",
+				Marks: []*Mark{markArInFlight, fltmgr.MarkFsCancelled}, Want: "SPIN_LOCK_ALREADY_OWNED"},
 			{Name: "free-in-callback", Bug: true, Doc: "the callback frees the callback data while teardown may still cancel it",
-				Marks: []*Mark{markArCancelRaced}, Want: "0xD5|FltCancelIo reading the callback data"},
+				Marks: []*Mark{markArCancelRaced}, Want: "FltCancelIo reading the callback data"},
 		},
 		Setup: setupAsyncRead,
 	})
@@ -186,13 +193,18 @@ func (x *arFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANC
 	old := k.KeAcquireSpinLock(x.lock)
 	x.stopping = true
 	d, sent, completed := x.data, x.sent, x.completed
+	underLock := x.Env.Is("cancel-under-lock")
+	if underLock && sent && !completed {
+		x.Env.Hit(markArInFlight)
+		x.cancel(d) // the bug: a cancel that takes runs the callback here, and it takes this lock
+	}
 	k.KeReleaseSpinLock(x.lock, old)
 	if !sent {
 		x.Env.Hit(markArNotSent)
 		x.freeBuffer()
 		return
 	}
-	if !completed {
+	if !completed && !underLock {
 		x.Env.Hit(markArInFlight)
 		x.cancel(d)
 		switch {
