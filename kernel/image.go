@@ -125,7 +125,7 @@ func (k *Kernel) unloadedResume(e *exec) {
 func (k *Kernel) unloadedDpc(e *exec, d *KDPC) {
 	id := imageCodeID(d.image.name, d.Name)
 	k.bugCheck(e, "KiExecuteDpc", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
-		fmt.Sprintf("DPC %s of driver %s runs after the image was unloaded: DriverUnload must cancel its timers (KeCancelTimer), remove queued DPCs (KeRemoveQueueDpc) and then KeFlushQueuedDpcs (REFERENCE §6.8)",
+		fmt.Sprintf("DPC %s of driver %s runs after the image was unloaded: DriverUnload must first stop whatever arms its timers or queues its DPCs (its threads, its interrupt, a DPC that re-arms), then cancel its timers (KeCancelTimer), remove queued DPCs (KeRemoveQueueDpc) and KeFlushQueuedDpcs (REFERENCE §6.8)",
 			d.Name, d.image.name))
 }
 

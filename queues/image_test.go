@@ -204,3 +204,66 @@ func TestInterruptLeftConnectedAfterUnloadIs0xCE(t *testing.T) {
 	require.NoError(t, r.run(t).Err)
 	assert.False(t, drv.ImageLoaded())
 }
+
+// rearmDriver loads a driver whose system thread re-arms a one-shot timer
+// every 5 µs until told to stop; DriverUnload runs unload.
+func rearmDriver(r *wiRig, unload func(timer *kernel.KTIMER, stop *kernel.KEVENT, th *kernel.Thread)) *queues.DRIVER_OBJECT {
+	drv, _ := r.sys.LoadDriver("rearm", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+		dev, _ := r.sys.IoCreateDevice(d, "rearm0")
+		timer := r.k.KeInitializeTimer("tick")
+		dpc := r.k.KeInitializeDpc("tick-dpc", func(*kernel.KDPC, any, any, any) {}, nil)
+		stop := r.k.KeInitializeEvent("stop", kernel.NotificationEvent, false)
+		th := r.k.PsCreateSystemThread("armer", 8, func() {
+			for r.k.KeWaitForSingleObject(stop, 5*des.Microsecond) == kernel.STATUS_TIMEOUT {
+				r.k.KeSetTimer(timer, 20*des.Microsecond, dpc)
+			}
+			r.k.KeSetTimer(timer, 20*des.Microsecond, dpc) // one last sample on the way out
+		})
+		d.DriverUnload = func(*queues.DRIVER_OBJECT) {
+			unload(timer, stop, th)
+			r.sys.IoDeleteDevice(dev)
+		}
+		return kernel.STATUS_SUCCESS
+	})
+	return drv
+}
+
+// REFERENCE §6.8: KeCancelTimer and KeFlushQueuedDpcs protect the unload
+// only once nothing can arm the timer again. A thread that re-arms it and
+// is stopped afterwards arms it behind the cancel: 0xCE, and the report
+// says to stop the arming code first.
+func TestTimerRearmedByThreadAfterCancelIs0xCE(t *testing.T) {
+	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+	r.driver(8, func() {
+		drv := rearmDriver(r, func(timer *kernel.KTIMER, stop *kernel.KEVENT, th *kernel.Thread) {
+			r.k.KeCancelTimer(timer)
+			r.k.KeFlushQueuedDpcs()
+			r.k.KeSetEvent(stop, 0, false)
+			r.k.KeWaitForSingleObject(th.Object(), kernel.Infinite)
+		})
+		r.k.Compute(12 * des.Microsecond)
+		r.sys.UnloadDriver(drv)
+	})
+	bc := wiRequireBugCheck(t, r.run(t), kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, wiAnyP1)
+	assert.Equal(t, "KiExecuteDpc", bc.API)
+	assert.Contains(t, bc.Detail, "first stop whatever arms its timers")
+}
+
+// REFERENCE §6.8: stopping the arming thread first (and waiting on its
+// object), then cancelling and flushing, is safe.
+func TestStopArmingThreadThenCancelTimerIsSafe(t *testing.T) {
+	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+	var drv *queues.DRIVER_OBJECT
+	r.driver(8, func() {
+		drv = rearmDriver(r, func(timer *kernel.KTIMER, stop *kernel.KEVENT, th *kernel.Thread) {
+			r.k.KeSetEvent(stop, 0, false)
+			r.k.KeWaitForSingleObject(th.Object(), kernel.Infinite)
+			r.k.KeCancelTimer(timer)
+			r.k.KeFlushQueuedDpcs()
+		})
+		r.k.Compute(12 * des.Microsecond)
+		r.sys.UnloadDriver(drv)
+	})
+	require.NoError(t, r.run(t).Err)
+	assert.False(t, drv.ImageLoaded())
+}

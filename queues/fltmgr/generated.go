@@ -273,11 +273,14 @@ func (fm *FilterManager) FltCancelIo(data *FLT_CALLBACK_DATA) bool {
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	op := data.op
 	fm.touchData(op, api+" reading the callback data")
-	if data.irp == nil {
-		return false
+	if g := op.gen; g != nil && !g.inFlight && !g.completed {
+		return false // not sent yet: there is nothing to cancel
 	}
 	if op.finished || (op.gen != nil && !op.gen.inFlight) {
 		fm.mark(MarkCancelAfterCompletion, data.name)
+		return false
+	}
+	if data.irp == nil {
 		return false
 	}
 	fm.trace(KindFltOp, api, data.name, 0, 0)

@@ -227,6 +227,21 @@ func TestCancelIoIsARequest(t *testing.T) {
 	}
 }
 
+// REFERENCE §5.9: data allocated but not sent yet has nothing to cancel:
+// FALSE, and it is not the cancel-after-completion race.
+func TestCancelIoBeforeSend(t *testing.T) {
+	g := newGenRig(t, rigOpts{})
+	var got bool
+	g.thread("filter", func() {
+		d := g.allocRead(g.start())
+		got = g.fm.FltCancelIo(d)
+		g.fm.FltFreeCallbackData(d)
+	})
+	require.NoError(t, g.run().Err)
+	assert.False(t, got)
+	assert.Zero(t, g.fm.Hits(fltmgr.MarkCancelAfterCompletion))
+}
+
 // REFERENCE §5.9: cancelling after the callback has run and the filter
 // freed the data — the classic cancel-after-completion race — touches
 // freed pool: 0xD5 in FltCancelIo.
@@ -278,4 +293,37 @@ func TestFilterInitiatedIoContracts(t *testing.T) {
 		}
 		assert.Equal(t, "FltPerformAsynchronousIo", requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0).API)
 	}
+}
+
+// REFERENCE §5.9, §1.7: a filter cancels an operation it pended itself:
+// FltCancelIo calls the routine set with FltSetCancelCompletion (TRUE),
+// which completes the operation as cancelled; a second FltCancelIo, after
+// the completion, returns FALSE.
+func TestCancelIoOfAPendedOperation(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var pended *fltmgr.FLT_CALLBACK_DATA
+	f := r.register("timeout", 200, &fltmgr.FLT_REGISTRATION{OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{
+		MajorFunction: fltmgr.IRP_MJ_READ,
+		PreOperation: func(d *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATED_OBJECTS, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+			require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltSetCancelCompletion(d, func(d *fltmgr.FLT_CALLBACK_DATA) {
+				d.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+				r.fm.FltCompletePendedPreOperation(d, fltmgr.FLT_PREOP_COMPLETE, nil)
+			}))
+			pended = d
+			return fltmgr.FLT_PREOP_PENDING
+		}}}})
+	var first, second bool
+	var final kernel.IO_STATUS_BLOCK
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(f)
+		io := r.vol.Issue(read(1))
+		first = r.fm.FltCancelIo(pended) // the filter's timeout fires
+		final = io.Wait()
+		second = r.fm.FltCancelIo(pended)
+	})
+	require.NoError(t, r.run().Err)
+	assert.True(t, first)
+	assert.False(t, second)
+	assert.Equal(t, kernel.STATUS_CANCELLED, final.Status)
+	assert.Equal(t, 1, r.fm.Hits(fltmgr.MarkCancelAfterCompletion))
 }
