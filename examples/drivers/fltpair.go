@@ -134,6 +134,10 @@ func (p *fltPair) auditPostRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT
 		fm.FltFreeGenericWorkItem(c.item)
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
+	// Bookkeeping after the hand-off: the work routine may already have
+	// completed the operation on another processor, which is legal (§5.4);
+	// nothing here touches data any more.
+	p.k.Compute(des.Duration(p.env.Choose("post bookkeeping", 3)) * des.Microsecond)
 	if p.env.Is("finished-anyway") {
 		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 	}
