@@ -17,14 +17,17 @@ import "github.com/wqsim/wqsim/des"
 // used it has been reset and its coroutines unwound (des.Stock). Kernels
 // built in one run draw distinct objects.
 type recycler struct {
-	kernels des.Stock[Kernel]
-	cpus    des.Stock[Processor]
-	threads des.Stock[Thread]
-	events  des.Stock[KEVENT]
-	queues  des.Stock[KQUEUE]
-	irps    des.Stock[IRP]
-	blocks  des.Stock[PoolBlock]
-	names   map[nameKey]string // names built from numbers and tags (cachedName)
+	kernels     des.Stock[Kernel]
+	cpus        des.Stock[Processor]
+	threads     des.Stock[Thread]
+	events      des.Stock[KEVENT]
+	queues      des.Stock[KQUEUE]
+	irps        des.Stock[IRP]
+	blocks      des.Stock[PoolBlock]
+	cells       des.Stock[Cell]
+	spinLocks   des.Stock[KSPIN_LOCK]
+	fastMutexes des.Stock[FAST_MUTEX]
+	names       map[nameKey]string // names built from numbers and tags (cachedName)
 }
 
 var spareKey = des.NewSpareKey("kernel")
