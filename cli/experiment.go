@@ -26,8 +26,9 @@ func experimentFlags() (*flag.FlagSet, *experimentOpts) {
 		"  plots cdf-WORKLOAD and bars-WORKLOAD as .png and .svg and, for real-time tasks,",
 		"  tasks.csv and rt-WORKLOAD; an acceptance-ratio file writes acceptance.csv and",
 		"  acceptance.png|svg; every run also writes experiment.json, the experiment file exactly",
-		"  as run, so the results directory says what produced it; examples:",
-		"  bench/experiments/pools.json, realtime.json, rm-acceptance.json")
+		"  as run, so the results directory says what produced it; an M/M/c workload also gets",
+		"  Erlang C's prediction beside the measured wait; examples:",
+		"  bench/experiments/pools.json, realtime.json, rm-acceptance.json, mmc.json")
 	fs.StringVar(&o.out, "o", "", "output directory (default out/NAME, NAME the experiment's name)")
 	fs.IntVar(&o.parallel, "parallel", 0, "cells run at once (default: all cores); results do not depend on it")
 	fs.Float64Var(&o.scale, "scale", 1, "multiply every workload's duration, e.g. 0.1 for a quick look")

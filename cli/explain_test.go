@@ -49,7 +49,8 @@ func TestExplain(t *testing.T) {
 		"natural run (every decision takes its natural choice)", "racy paths reached"} {
 		assert.Contains(t, html, want)
 	}
-	assert.Equal(t, 2, strings.Count(html, `<svg xmlns`), "the failing and the natural run's timelines")
+	assert.Equal(t, 2, strings.Count(html, `<svg xmlns="http://www.w3.org/2000/svg" class="timeline"`), "the failing and the natural run's timelines")
+	assert.Equal(t, 2, strings.Count(html, `class="overview"`), "each with its overview strip")
 
 	code, _, errs = wqsim(t, "explain", path, "--context", "0")
 	assert.Equal(t, exitUsage, code, errs)

@@ -28,8 +28,9 @@ func traceFlags() (*flag.FlagSet, *traceOpts) {
 	o := &traceOpts{}
 	fs := newFlagSet("trace",
 		"usage: wqsim trace FILE|SCENARIO[:VARIANT] [--format text|jsonl|perfetto|perfetto-proto|html] [-o OUT]",
-		"  perfetto (Chrome trace-event JSON) and perfetto-proto (native Perfetto protobuf: track tree, IRQL",
-		"  counters with units, work-item flows) open in https://ui.perfetto.dev; html is a self-contained offline timeline")
+		"  perfetto (Chrome trace-event JSON) and perfetto-proto (native Perfetto protobuf: track tree; counters",
+		"  with units for IRQL, ready threads and queue depths; work-item and IRP flows) open in",
+		"  https://ui.perfetto.dev; html is a self-contained offline timeline")
 	fs.StringVar(&o.format, "format", "text", "text|jsonl|perfetto|perfetto-proto|html")
 	fs.StringVar(&o.out, "o", "", "output file; - or nothing is standard output. A regular file is replaced whole; a device or FIFO is written in place")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed, when tracing a SCENARIO rather than a fail file")

@@ -240,4 +240,5 @@ func (s *Sim) Close() {
 		p.stop()
 	}
 	s.procs = procTable{}
+	s.spare = nil
 }

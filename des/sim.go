@@ -70,9 +70,18 @@ type slot struct {
 // and the coroutines of the simulated code. It is not safe for concurrent
 // use; run independent Sims in parallel instead.
 type Sim struct {
-	now     Time
-	seq     uint64
-	queue   *btree.BTreeG[entry]
+	now   Time
+	seq   uint64
+	queue *btree.BTreeG[entry]
+	// due holds every queued entry that is due at now, in seq order, from
+	// due[head] on; the btree holds only later ones. Most events of a
+	// kernel run are due at once (a thread readied, a zero-cost call), and
+	// a FIFO costs O(1) where the btree costs O(log n). Order is the same
+	// as one queue's: entries already queued for an instant when the clock
+	// reaches it move here first (advance), and pushed ones come later in
+	// seq.
+	due     []entry
+	head    int
 	slots   []slot
 	free    []int32
 	live    int
@@ -91,8 +100,23 @@ type Sim struct {
 	stopped bool
 	ties    []entry
 	procs   procTable
-	watch   *Watch // nil unless Watch was called
+	watch   *Watch  // nil unless Watch was called
+	run     uint64  // which run is current: counts Resets, New's included
+	spare   []spare // the layers' recycled objects (see Spare)
 }
+
+// spare is one layer's slot in Sim.Spare.
+type spare struct {
+	key *SpareKey
+	val any
+}
+
+// SpareKey names one layer's slot in Sim.Spare; declare one per layer as a
+// package variable.
+type SpareKey struct{ layer string }
+
+// NewSpareKey returns a new key; layer names it for debugging only.
+func NewSpareKey(layer string) *SpareKey { return &SpareKey{layer} }
 
 // New returns a Sim configured by cfg.
 func New(cfg Config) *Sim {
@@ -110,6 +134,7 @@ func New(cfg Config) *Sim {
 func (s *Sim) Reset(cfg Config) {
 	s.procs.killAll(s)
 	s.queue.Clear(true)
+	s.due, s.head = s.due[:0], 0
 	for i := range s.slots {
 		s.slots[i] = slot{}
 	}
@@ -138,9 +163,41 @@ func (s *Sim) Reset(cfg Config) {
 	s.tail.recs = s.tail.recs[:n]
 	s.tail.reset()
 	s.stopErr, s.stopped = nil, false
+	s.run++
 	if s.watch != nil {
 		s.watch.publish(s)
 	}
+}
+
+// RunNumber says which run of s is current: 1 after New, one more after
+// every Reset. A layer that recycles its objects through Spare reuses an
+// object only in a later run than the one that last used it, when that
+// run's coroutines have been unwound.
+func (s *Sim) RunNumber() uint64 { return s.run }
+
+// Spare returns what SetSpare kept under key, nil if nothing. The slots
+// survive Reset, for the layers above: the kernel keeps the threads, events
+// and IRPs of one run there and hands them, reset, to the next run on the
+// same Sim, so an exploration worker stops allocating them per execution.
+// des never reads the slots; Close drops them.
+func (s *Sim) Spare(key *SpareKey) any {
+	for _, sp := range s.spare {
+		if sp.key == key {
+			return sp.val
+		}
+	}
+	return nil
+}
+
+// SetSpare keeps v under key (see Spare).
+func (s *Sim) SetSpare(key *SpareKey, v any) {
+	for i := range s.spare {
+		if s.spare[i].key == key {
+			s.spare[i].val = v
+			return
+		}
+	}
+	s.spare = append(s.spare, spare{key: key, val: v})
 }
 
 // WantAccess reports whether decision points should say what their
@@ -213,8 +270,36 @@ func (s *Sim) push(t Time, fn Handler, p *Proc) int32 {
 	}
 	s.slots[i] = slot{seq: s.seq, fn: fn, proc: p}
 	s.live++
-	s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
+	if t == s.now {
+		s.due = append(s.due, entry{at: t, seq: s.seq, slot: i})
+	} else {
+		s.queue.ReplaceOrInsert(entry{at: t, seq: s.seq, slot: i})
+	}
 	return i
+}
+
+// popDue removes the FIFO's head; the caller checked it is not empty.
+func (s *Sim) popDue() entry {
+	e := s.due[s.head]
+	s.head++
+	if s.head == len(s.due) {
+		s.due, s.head = s.due[:0], 0
+	}
+	return e
+}
+
+// advance moves the btree's other entries due at t, the time of the entry
+// just taken from it, to the empty FIFO, keeping the invariant of due once
+// the clock reads t.
+func (s *Sim) advance(t Time) {
+	for {
+		m, ok := s.queue.Min()
+		if !ok || m.at != t {
+			return
+		}
+		s.queue.DeleteMin()
+		s.due = append(s.due, m)
+	}
 }
 
 func (s *Sim) release(i int32) {
@@ -228,6 +313,12 @@ func (s *Sim) Pending() int { return s.live }
 
 // NextAt returns the time of the earliest pending event, or Forever.
 func (s *Sim) NextAt() Time {
+	for s.head < len(s.due) {
+		if e := s.due[s.head]; s.slots[e.slot].seq == e.seq {
+			return e.at
+		}
+		s.popDue() // stale: drop it now
+	}
 	for {
 		e, ok := s.queue.Min()
 		if !ok {
@@ -271,9 +362,14 @@ func (s *Sim) Step() bool {
 	}
 	var e entry
 	for {
-		var ok bool
-		if e, ok = s.queue.DeleteMin(); !ok {
-			return false
+		if s.head < len(s.due) {
+			e = s.popDue()
+		} else {
+			var ok bool
+			if e, ok = s.queue.DeleteMin(); !ok {
+				return false
+			}
+			s.advance(e.at)
 		}
 		if s.slots[e.slot].seq == e.seq {
 			break
@@ -341,14 +437,10 @@ func (s *Sim) overBudget(b Budget) {
 // breakTie collects every live event due at e's instant and lets the
 // chooser pick which fires first; the others go back unchanged.
 func (s *Sim) breakTie(e entry) entry {
+	// Every other entry due at e.at is in the FIFO (see due), in order.
 	s.ties = append(s.ties[:0], e)
-	for {
-		n, ok := s.queue.Min()
-		if !ok || n.at != e.at {
-			break
-		}
-		s.queue.DeleteMin()
-		if s.slots[n.slot].seq == n.seq {
+	for s.head < len(s.due) {
+		if n := s.popDue(); s.slots[n.slot].seq == n.seq {
 			s.ties = append(s.ties, n)
 		}
 	}
@@ -358,7 +450,7 @@ func (s *Sim) breakTie(e entry) entry {
 	}
 	for i, t := range s.ties {
 		if i != c {
-			s.queue.ReplaceOrInsert(t)
+			s.due = append(s.due, t)
 		}
 	}
 	return s.ties[c]
@@ -379,6 +471,7 @@ func (s *Sim) RunUntil(t Time) {
 		s.Step()
 	}
 	if !s.stopped && s.now < t {
+		s.due, s.head = s.due[:0], 0 // only stale entries can be left: NextAt > t
 		s.now = t
 	}
 }
@@ -450,4 +543,30 @@ func (s *Sim) Outcome() Outcome {
 		o.Tail = s.Tail()
 	}
 	return o
+}
+
+// Stock recycles one kind of a layer's objects from run to run of a Sim; a
+// layer keeps its stocks under its SpareKey. The i-th object a run takes is
+// the i-th one the previous run took, so a run never gets an object that
+// another take of the same run holds, nor one from a run still going on
+// (each run begins with Reset, which unwinds the last run's coroutines).
+type Stock[T any] struct {
+	run   uint64
+	items []*T
+	used  int
+}
+
+// Take returns an object for the current run of s: one an earlier run took,
+// which the caller must reset entirely (only buffers and handlers bound to
+// the object itself may survive), or a new one.
+func (st *Stock[T]) Take(s *Sim) *T {
+	if st.run != s.run {
+		st.run, st.used = s.run, 0
+	}
+	if st.used == len(st.items) {
+		st.items = append(st.items, new(T))
+	}
+	x := st.items[st.used]
+	st.used++
+	return x
 }

@@ -385,3 +385,40 @@ func TestZeroDelayFIFOKeepsTimeSeqOrder(t *testing.T) {
 		require.Equal(rt, want, got)
 	})
 }
+
+// TestSpareSurvivesReset: what a layer keeps under its key survives Reset
+// (that is how the kernel recycles objects between runs), each key has its
+// own slot, RunNumber counts the runs, and Close drops the slots.
+func TestSpareSurvivesReset(t *testing.T) {
+	a, b := des.NewSpareKey("a"), des.NewSpareKey("b")
+	s := des.New(des.Config{})
+	assert.Equal(t, uint64(1), s.RunNumber())
+	assert.Nil(t, s.Spare(a))
+	s.SetSpare(a, 1)
+	s.SetSpare(b, "two")
+	s.SetSpare(a, 3)
+	s.Reset(des.Config{Seed: 9})
+	assert.Equal(t, uint64(2), s.RunNumber())
+	assert.Equal(t, 3, s.Spare(a))
+	assert.Equal(t, "two", s.Spare(b))
+	s.Close()
+	assert.Nil(t, s.Spare(a))
+}
+
+// TestQueuedBeforeZeroDelay: events queued for an instant before the clock
+// reaches it fire before the zero-delay events their handlers schedule at
+// that instant (they have smaller seq), with and without DecideTies; the
+// zero-delay FIFO must take them over from the btree when the clock
+// advances.
+func TestQueuedBeforeZeroDelay(t *testing.T) {
+	for _, ties := range []bool{false, true} {
+		s := des.New(des.Config{DecideTies: ties})
+		var got []string
+		s.At(3, func() { got = append(got, "a"); s.After(0, func() { got = append(got, "c") }) })
+		s.At(3, func() { got = append(got, "b") })
+		s.At(5, func() { got = append(got, "d") })
+		for s.Step() {
+		}
+		assert.Equal(t, []string{"a", "b", "c", "d"}, got, "DecideTies=%v", ties)
+	}
+}

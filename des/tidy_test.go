@@ -57,7 +57,7 @@ var layerRules = []layerRule{
 	{layer: "model", allowed: []string{"queues", "kernel", "des"}, text: "model imports only queues, kernel and des"},
 	{layer: "proptest", allowed: []string{"model", "queues", "kernel", "des", "timeline", "internal"}, text: "proptest imports only model, queues, kernel, des, timeline and internal"},
 	{layer: "internal", text: "internal imports no wqsim package"},
-	{layer: "timeline", allowed: []string{"kernel", "des", "internal"}, text: "timeline imports only kernel, des and internal"},
+	{layer: "timeline", allowed: []string{"queues", "kernel", "des", "internal"}, text: "timeline imports only queues, kernel, des and internal"},
 	{layer: "lab", allowed: []string{"queues", "kernel", "des", "internal"}, text: "lab imports only queues, kernel, des and internal"},
 	{layer: "bench", anyLayer: true, text: "bench may import any wqsim package"},
 	{layer: "cli", anyLayer: true, text: "cli may import any wqsim package"},

@@ -56,11 +56,10 @@ type Config struct {
 	// raises its owners below both its own priority and 14 to 14
 	// (REFERENCE §4.6). On in DefaultConfig, as in Windows.
 	ResourceOwnerBoost bool
-	// Policy chooses the dispatcher; nil means NewNTDispatcher(), the
-	// global ready structure of REFERENCE §4.2. NewPerProcessorDispatcher()
-	// is Windows' per-processor dispatching (REFERENCE §4.7); it is not yet
-	// the default because two bug variants' exploration tests regress
-	// under it (see REFERENCE §4.7).
+	// Policy chooses the dispatcher; nil means Windows' per-processor
+	// dispatching (NewPerProcessorDispatcher, REFERENCE §4.7: a ready queue
+	// per processor, ideal processors, affinity). NewNTDispatcher() is the
+	// same rules over one global ready structure (§4.2), kept for research.
 	Policy Policy
 
 	// Exploration knobs: each makes a decision whose choice 0 is "no

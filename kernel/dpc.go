@@ -18,6 +18,7 @@ type KDPC struct {
 	queued     bool
 	cpu        *Processor
 	arg1, arg2 any
+	image      *Image // the driver image of Routine, nil for none (image.go)
 }
 
 // KDPC_IMPORTANCE says where KeInsertQueueDpc puts a DPC in its queue and
@@ -37,7 +38,7 @@ const (
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
 	k.tick()
-	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1}
+	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage()}
 }
 
 // KeSetImportanceDpc sets d's importance for its next KeInsertQueueDpc
@@ -174,7 +175,12 @@ func (c *Processor) drainDPCs(*des.Proc) {
 			d.queued = false
 			e.irql = DISPATCH_LEVEL
 			k.emit(e, KindDPC, WhatRunDpc, "dpc "+d.Name, 0, 0)
+			if d.image != nil && d.image.unloaded {
+				k.unloadedDpc(e, d) // REFERENCE §6.8
+			}
+			e.image, e.dpcRunning = d.image, d
 			d.Routine(d, d.Context, d.arg1, d.arg2)
+			e.image, e.dpcRunning = nil, nil
 			if e.irql != DISPATCH_LEVEL {
 				k.bugCheck(e, "DPC return", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(e.irql), 0, 0,
 					fmt.Sprintf("DPC %s returned at %v, not DISPATCH_LEVEL", d.Name, e.irql))
@@ -194,21 +200,39 @@ func (c *Processor) drainDPCs(*des.Proc) {
 // KINTERRUPT is an interrupt source: its service routine runs at Irql on
 // the processor the interrupt is delivered to, typically queueing a DPC.
 type KINTERRUPT struct {
-	Name string
-	Irql IRQL
-	ISR  func(intr *KINTERRUPT, ctx any) bool
-	Ctx  any
+	Name         string
+	Irql         IRQL
+	ISR          func(intr *KINTERRUPT, ctx any) bool
+	Ctx          any
+	image        *Image // the driver image of ISR, nil for none (image.go)
+	disconnected bool
 }
 
-// IoConnectInterrupt returns an interrupt source at a device IRQL (3–11).
+// IoConnectInterrupt returns an interrupt source at a device IRQL (3–11),
+// tied to the driver image whose code calls it (REFERENCE §6.8).
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT, any) bool, ctx any) (*KINTERRUPT, error) {
 	k.tick()
 	if irql < MinDIRQL || irql > MaxDIRQL {
 		return nil, fmt.Errorf("IoConnectInterrupt(%q): IRQL %d is not a device IRQL (3–11)", name, irql)
 	}
-	return &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx}, nil
+	return &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx, image: k.currentImage()}, nil
 }
+
+// IoDisconnectInterrupt disconnects intr: its service routine is not
+// called again, whatever the device does (DDI:IoDisconnectInterrupt). A
+// driver calls it before it unloads; an ISR of an unloaded image that is
+// still connected faults, 0xCE (REFERENCE §6.8). Disconnecting twice is a
+// no-op in this model.
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
+func (k *Kernel) IoDisconnectInterrupt(intr *KINTERRUPT) {
+	k.tick()
+	intr.disconnected = true
+}
+
+// Image returns the driver image intr's service routine belongs to, nil
+// for one connected outside any driver's code.
+func (intr *KINTERRUPT) Image() *Image { return intr.image }
 
 // DeviceInterrupt is a workload helper: it models the device behind intr
 // asserting its interrupt line on processor cpu at virtual time at. The
@@ -231,9 +255,17 @@ func (c *Processor) drainISRs(*des.Proc) {
 		for len(c.isrQueue) > 0 && c.isrQueue[0].Irql > c.belowISR() {
 			intr := c.isrQueue[0]
 			c.isrQueue = c.isrQueue[1:]
+			if intr.disconnected {
+				continue // nobody's routine on that line any more
+			}
 			e.irql = intr.Irql
 			k.emit(e, KindInterrupt, WhatIsr, intr.Name, int64(intr.Irql), 0)
+			if intr.image != nil && intr.image.unloaded {
+				k.unloadedIsr(e, intr) // REFERENCE §6.8
+			}
+			e.image = intr.image
 			intr.ISR(intr, intr.Ctx)
+			e.image = nil
 		}
 		e.req = reqIdle
 		e.proc.Yield()

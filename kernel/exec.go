@@ -33,25 +33,29 @@ const (
 // context on top of a processor's stack advances; the ones below it are
 // interrupted with their remaining compute saved.
 type exec struct {
-	k         *Kernel
-	proc      *des.Proc
-	kind      execKind
-	name      string
-	cpu       *Processor
-	irql      IRQL
-	req       request
-	remaining des.Duration // compute left before the coroutine resumes
-	started   des.Time     // when the current chunk began
-	timer     des.Timer    // end of the current chunk
-	onChunk   des.Handler  // created once: chunk-end event handler
-	thread    *Thread      // non-nil for thread contexts
-	spinOn    *KSPIN_LOCK  // the lock it spins on, when req == reqSpin
-	next      des.Access   // what it is about to touch (only with WantAccess; see access.go)
+	k          *Kernel
+	proc       *des.Proc
+	kind       execKind
+	name       string
+	cpu        *Processor
+	irql       IRQL
+	req        request
+	remaining  des.Duration // compute left before the coroutine resumes
+	started    des.Time     // when the current chunk began
+	timer      des.Timer    // end of the current chunk
+	onChunk    des.Handler  // created once: chunk-end event handler
+	thread     *Thread      // non-nil for thread contexts
+	spinOn     *KSPIN_LOCK  // the lock it spins on, when req == reqSpin
+	next       des.Access   // what it is about to touch (only with WantAccess; see access.go)
+	image      *Image       // the driver image whose code runs now (image.go)
+	dpcRunning *KDPC        // the DPC whose routine a DPC context is running
 }
 
 func (e *exec) init(k *Kernel, kind execKind, name string) {
 	e.k, e.kind, e.name = k, kind, name
-	e.onChunk = e.chunkDone
+	if e.onChunk == nil { // a recycled exec keeps its own (see recycler)
+		e.onChunk = e.chunkDone
+	}
 }
 
 // running reports whether e's coroutine is the code executing now.
@@ -161,6 +165,10 @@ func (e *exec) canSwitch() bool { return e.kind == execThread && e.irql < DISPAT
 // resume runs e's coroutine until it yields, then lets its processor act
 // on what it asked for.
 func (e *exec) resume() {
+	if e.runsUnloadedCode() {
+		e.k.unloadedResume(e) // REFERENCE §6.8: the thread never runs again
+		return
+	}
 	e.req = reqNone
 	e.proc.Resume()
 	if e.k.sim.Stopped() {

@@ -160,14 +160,33 @@ func (l *Leak) Error() string {
 }
 
 // Livelock wraps a step-budget overrun with what the kernel still had
-// pending, so the report says who was spinning.
+// pending, so the report says who was spinning. Waiting lists the threads
+// blocked at that moment: when nothing is running and every thread waits,
+// the run is a hang kept busy by a periodic timer (or another source of
+// events that wakes nobody), and the waits say where it stuck.
 type Livelock struct {
 	Budget  *des.BudgetError
 	Running []string
+	Waiting []WaitEdge
 }
 
 func (l *Livelock) Error() string {
-	return fmt.Sprintf("livelock: %v; running: %s", l.Budget, strings.Join(l.Running, ", "))
+	var b strings.Builder
+	fmt.Fprintf(&b, "livelock: %v; running: ", l.Budget)
+	if len(l.Running) == 0 {
+		b.WriteString("nothing (only timers and DPCs kept firing)")
+	}
+	b.WriteString(strings.Join(l.Running, ", "))
+	if len(l.Waiting) > 0 {
+		b.WriteString("; waiting: ")
+		for i, e := range l.Waiting {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(e.String())
+		}
+	}
+	return b.String()
 }
 
 func (l *Livelock) Unwrap() error { return l.Budget }

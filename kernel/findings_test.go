@@ -403,3 +403,23 @@ func TestInjectedPreemptionExposesLostUpdate(t *testing.T) {
 	}
 	assert.True(t, lost, "some schedule among 50 seeds loses an update")
 }
+
+// A thread that waits forever while a periodic timer keeps queueing its
+// DPC never lets the event queue empty, so the run ends on the step
+// budget; the livelock report must say that nothing was running and where
+// the threads are stuck, or it reads as a spinning thread.
+func TestHangKeptBusyByPeriodicTimerSaysWhoWaits(t *testing.T) {
+	m := budgetMachine(t, oneCPU(), 20_000)
+	k := m.Kernel
+	never := k.KeInitializeEvent("never", kernel.NotificationEvent, false)
+	tick := k.KeInitializeDpc("tick", func(*kernel.KDPC, any, any, any) {}, nil)
+	timer := k.KeInitializeTimer("ticker")
+	k.PsCreateSystemThread("stuck", 8, func() {
+		k.KeSetTimerEx(timer, des.Microsecond, des.Microsecond, tick)
+		k.KeWaitForSingleObject(never, kernel.Infinite)
+	})
+	o := k.Run()
+	var ll *kernel.Livelock
+	require.ErrorAs(t, o.Err, &ll)
+	assert.Contains(t, ll.Error(), "waiting: stuck waits for event never")
+}

@@ -56,7 +56,7 @@ func (i *IRP) StackCount() int { return len(i.stack) }
 func (i *IRP) CurrentLocation() int { return i.current }
 
 // IoGetCurrentIrpStackLocation returns the caller's stack location: the
-// one IoCallDriver made current for its dispatch routine. Any IRQL.
+// one IoCallDriver made current for its dispatch routine.
 // IRQL: any (REFERENCE §5.6).
 func (k *Kernel) IoGetCurrentIrpStackLocation(irp *IRP) *IO_STACK_LOCATION {
 	if irp.current >= len(irp.stack) {
@@ -67,7 +67,7 @@ func (k *Kernel) IoGetCurrentIrpStackLocation(irp *IRP) *IO_STACK_LOCATION {
 
 // IoGetNextIrpStackLocation returns the location of the next-lower driver,
 // where the caller sets the parameters and its completion routine before
-// IoCallDriver. Any IRQL.
+// IoCallDriver.
 // IRQL: any (REFERENCE §5.6).
 func (k *Kernel) IoGetNextIrpStackLocation(irp *IRP) *IO_STACK_LOCATION {
 	if irp.current == 0 {

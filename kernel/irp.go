@@ -67,12 +67,27 @@ type IRP struct {
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
 	k.tick()
-	irp := &IRP{k: k, id: len(k.irps) + 1, Tag: tag}
-	irp.name = fmt.Sprintf("irp %d", irp.id)
-	if tag != "" {
-		irp.name += " (" + tag + ")"
+	irp := k.rc.irps.Take(k.sim)
+	// Recycled: keep its done event; names come from the recycler's cache.
+	*irp = IRP{k: k, id: len(k.irps) + 1, Tag: tag, done: irp.done}
+	if irp.done == nil {
+		irp.done = new(KEVENT) // the IRP's own, never from the event stock
 	}
-	irp.done = k.KeInitializeEvent(irp.name+" done", NotificationEvent, false)
+	key, doneKey := nameKey{nameIRP, irp.id, tag}, nameKey{nameIRPDone, irp.id, tag}
+	var doneName string
+	var ok bool
+	if irp.name, ok = k.rc.cachedName(key); ok {
+		doneName, _ = k.rc.cachedName(doneKey)
+	} else {
+		irp.name = fmt.Sprintf("irp %d", irp.id)
+		if tag != "" {
+			irp.name += " (" + tag + ")"
+		}
+		k.rc.keepName(key, irp.name)
+		doneName = k.rc.keepName(doneKey, "event "+irp.name+" done")
+	}
+	k.tick() // KeInitializeEvent's, which this replaces
+	k.resetEvent(irp.done, doneName, NotificationEvent, false)
 	k.irps = append(k.irps, irp)
 	return irp
 }

@@ -15,10 +15,13 @@ type Kernel struct {
 	policy  Policy
 	cpus    []*Processor
 	threads []*Thread
-	irps    []*IRP
-	pool    []*PoolBlock
-	quantum des.Duration
-	unit    des.Duration
+	// setupImage is the image Layer.SwitchImage set for setup code (outside
+	// simulated code), where there is no exec to carry it.
+	setupImage *Image
+	irps       []*IRP
+	pool       []*PoolBlock
+	quantum    des.Duration
+	unit       des.Duration
 
 	rec           des.Record // scratch record for emit (see emit)
 	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (REFERENCE §1.7)
@@ -42,6 +45,8 @@ type Kernel struct {
 	stealCPU      int
 	stealFound    *Thread
 	stealScratch  []*Thread
+	rc            *recycler               // this Sim's objects from earlier runs (recycle.go)
+	ownDefault    *PerProcessorDispatcher // the default dispatcher New made, reused with k
 }
 
 // New builds a kernel on sim. The configuration must be valid.
@@ -49,10 +54,9 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kernel: invalid config: %w", err)
 	}
-	k := &Kernel{sim: sim, cfg: cfg, policy: cfg.Policy}
-	if k.policy == nil {
-		k.policy = NewNTDispatcher()
-	}
+	rc := recyclerOf(sim)
+	k := rc.kernels.Take(sim)
+	k.reset(sim, cfg, rc)
 	k.policy.Reset()
 	if pp, ok := k.policy.(PerProcessorPolicy); ok {
 		pp.Processors(cfg.Processors)
@@ -68,11 +72,33 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	for i := 0; i < cfg.Processors; i++ {
 		k.cpus = append(k.cpus, newProcessor(k, i))
 	}
-	k.balanceScan = k.balanceScanOnce
-	k.collectEqual = k.collectEqualPrio
-	k.stealMatch = k.stealFirst
 	k.wantAccess = sim.WantAccess()
 	return k, nil
+}
+
+// reset makes k, new or recycled, a fresh kernel on sim: every field is
+// overwritten but the buffers, the handlers bound to k and the default
+// dispatcher, which New resets (see recycler).
+func (k *Kernel) reset(sim *des.Sim, cfg Config, rc *recycler) {
+	old := *k
+	*k = Kernel{sim: sim, cfg: cfg, policy: cfg.Policy, rc: rc, ownDefault: old.ownDefault}
+	if k.policy == nil {
+		if k.ownDefault == nil {
+			k.ownDefault = NewPerProcessorDispatcher()
+		}
+		k.policy = k.ownDefault
+	}
+	k.cpus, k.threads, k.irps, k.pool = old.cpus[:0], old.threads[:0], old.irps[:0], old.pool[:0]
+	k.scratch, k.threadScratch, k.idScratch = old.scratch[:0], old.threadScratch[:0], old.idScratch[:0]
+	k.touchScratch, k.stealScratch, k.endChecks = old.touchScratch[:0], old.stealScratch[:0], old.endChecks[:0]
+	k.balanceScan, k.collectEqual, k.stealMatch = old.balanceScan, old.collectEqual, old.stealMatch
+	k.marks = old.marks
+	k.marks.Reset()
+	if k.balanceScan == nil {
+		k.balanceScan = k.balanceScanOnce
+		k.collectEqual = k.collectEqualPrio
+		k.stealMatch = k.stealFirst
+	}
 }
 
 // MustNew is New for configurations known to be valid (tests, examples).

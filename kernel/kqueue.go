@@ -25,8 +25,11 @@ func (k *Kernel) KeInitializeQueue(name string, limit int) *KQUEUE {
 	if limit <= 0 {
 		limit = len(k.cpus)
 	}
-	q := &KQUEUE{k: k, limit: limit}
-	q.init(objQueue, "queue "+name, true, 0)
+	q := k.rc.queues.Take(k.sim)
+	old := *q // recycled: keep the buffers and the name (see recycler)
+	*q = KQUEUE{k: k, limit: limit, entries: old.entries[:0], sleepers: old.sleepers[:0]}
+	q.waiters = old.waiters[:0]
+	q.init(objQueue, joined(old.name, "queue ", name), true, 0)
 	return q
 }
 

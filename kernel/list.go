@@ -21,11 +21,11 @@ type LIST_ENTRY struct {
 // list link.
 const FAST_FAIL_CORRUPT_LIST_ENTRY = 3
 
-// InitializeListHead makes head an empty list. Any IRQL.
+// InitializeListHead makes head an empty list.
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) InitializeListHead(head *LIST_ENTRY) { head.Flink, head.Blink = head, head }
 
-// IsListEmpty reports whether the list at head is empty. Any IRQL.
+// IsListEmpty reports whether the list at head is empty.
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) IsListEmpty(head *LIST_ENTRY) bool { return head.Flink == head }
 

@@ -28,7 +28,8 @@ type KSPIN_LOCK struct {
 // IRQL: any (REFERENCE §4.6).
 func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK {
 	k.tick()
-	l := &KSPIN_LOCK{Name: name, obj: "spinlock " + name}
+	l := k.rc.spinLocks.Take(k.sim)
+	*l = KSPIN_LOCK{Name: name, obj: joined(l.obj, "spinlock ", name), spinners: l.spinners[:0]} // recycled: see recycler
 	k.numberAtBirth(&l.aid)
 	return l
 }
@@ -148,13 +149,18 @@ type FAST_MUTEX struct {
 	oldIrql IRQL
 	waiters []*Thread
 	aid     int32 // access number (access.go)
+
+	ownerNameFn   func() string  // m.ownerName, bound at the first contention
+	ownerThreadFn func() *Thread // m.ownerThread, likewise
 }
 
 // ExInitializeFastMutex returns a fast mutex named name.
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.6).
 func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX {
 	k.tick()
-	m := &FAST_MUTEX{Name: name, obj: "fast mutex " + name}
+	m := k.rc.fastMutexes.Take(k.sim)
+	*m = FAST_MUTEX{Name: name, obj: joined(m.obj, "fast mutex ", name), waiters: m.waiters[:0], // recycled: see recycler
+		ownerNameFn: m.ownerNameFn, ownerThreadFn: m.ownerThreadFn}
 	k.numberAtBirth(&m.aid)
 	return m
 }
@@ -216,7 +222,10 @@ func (k *Kernel) mutexAcquire(x *exec, m *FAST_MUTEX, api string) {
 		return
 	}
 	m.waiters = append(m.waiters, t)
-	t.wait.lock = lockWait{name: m.objName(), owner: m.ownerName, next: m.ownerThread}
+	if m.ownerNameFn == nil {
+		m.ownerNameFn, m.ownerThreadFn = m.ownerName, m.ownerThread
+	}
+	t.wait.lock = lockWait{name: m.objName(), owner: m.ownerNameFn, next: m.ownerThreadFn}
 	t.wait.api = api
 	k.emit(x, KindWait, des.What(api), m.objName(), 0, 0) // the blocking routine's name
 	if k.lockCycle(t) {

@@ -40,6 +40,11 @@ func (c *MarkCounts) Add(m *Mark) {
 	c.n = append(c.n, 1)
 }
 
+// Reset forgets every hit but keeps the storage, for a counter recycled
+// into a new run (kernel/recycle.go): the slice an earlier Marks returned is
+// then overwritten.
+func (c *MarkCounts) Reset() { c.marks, c.n = c.marks[:0], c.n[:0] }
+
 // Count returns how often m was hit.
 func (c *MarkCounts) Count(m *Mark) int {
 	for i, x := range c.marks {

@@ -23,7 +23,8 @@ type Cell struct {
 // NewCell returns a cell named name holding v.
 func (k *Kernel) NewCell(name string, v int64) *Cell {
 	k.tick()
-	c := &Cell{Name: name, v: v}
+	c := k.rc.cells.Take(k.sim)
+	*c = Cell{Name: name, v: v} // recycled: see recycler
 	k.numberAtBirth(&c.aid)
 	return c
 }

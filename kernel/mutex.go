@@ -14,7 +14,7 @@ type KMUTEX struct {
 }
 
 // KeInitializeMutex returns a free mutex named name. level is accepted for
-// the routine's shape and ignored, as Windows ignores it. Any IRQL.
+// the routine's shape and ignored, as Windows ignores it.
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeMutex(name string, level uint32) *KMUTEX {
 	m := &KMUTEX{}

@@ -45,7 +45,11 @@ type NTDispatcher struct {
 	n          int
 }
 
-// NewNTDispatcher returns the default NT dispatcher.
+// NewNTDispatcher returns the NT rules over one global ready structure
+// (REFERENCE §4.2): a readied thread preempts the lowest-priority running
+// thread anywhere at once. Not Windows' placement (that is the default,
+// NewPerProcessorDispatcher, §4.7); kept for research and comparison (the
+// lab's "nt-global").
 func NewNTDispatcher() *NTDispatcher { return &NTDispatcher{} }
 
 func (d *NTDispatcher) Name() string { return "nt" }
@@ -201,8 +205,16 @@ func (d *PerProcessorDispatcher) Reset() {
 	}
 	d.n = 0
 }
-func (d *PerProcessorDispatcher) Processors(n int) { d.queues = make([]NTDispatcher, n) }
-func (d *PerProcessorDispatcher) Len() int         { return d.n }
+func (d *PerProcessorDispatcher) Processors(n int) {
+	if cap(d.queues) < n {
+		d.queues = make([]NTDispatcher, n)
+	}
+	d.queues = d.queues[:n]
+	for i := range d.queues {
+		d.queues[i].Reset()
+	}
+}
+func (d *PerProcessorDispatcher) Len() int { return d.n }
 
 func (d *PerProcessorDispatcher) Enqueue(t *Thread, front bool) {
 	d.queues[t.queueCPU].Enqueue(t, front)

@@ -21,6 +21,7 @@ type PoolBlock struct {
 	Size  int
 	Type  POOL_TYPE
 	freed bool
+	item  string // "Tag #id", its trace records' object
 	// Owner is what the block holds (for reports).
 	Owner string
 }
@@ -49,10 +50,21 @@ func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlo
 		k.emit(x, KindPool, WhatAllocFail, tag, int64(size), 0)
 		return nil
 	}
-	b := &PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
-	b.name = fmt.Sprintf("#%d", b.id)
+	b := k.rc.blocks.Take(k.sim)
+	old := *b // recycled: keep its name when the number is the same (see recycler)
+	*b = PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
+	if old.id == b.id && old.name != "" {
+		b.name = old.name
+	} else {
+		b.name = fmt.Sprintf("#%d", b.id)
+	}
+	key := nameKey{namePoolItem, b.id, tag}
+	var ok bool
+	if b.item, ok = k.rc.cachedName(key); !ok {
+		b.item = k.rc.keepName(key, tag+" "+b.name)
+	}
 	k.pool = append(k.pool, b)
-	k.emit(x, KindPool, WhatAlloc, tag+" "+b.name, int64(size), 0)
+	k.emit(x, KindPool, WhatAlloc, b.item, int64(size), 0)
 	return b
 }
 
@@ -84,7 +96,7 @@ func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
 		k.bugCheck(x, api, BAD_POOL_CALLER, 0xA, 0, 0, uint64(b.id), fmt.Sprintf("pool block %s freed with tag %q, allocated with %q", b.name, tag, b.Tag))
 	}
 	b.freed = true
-	k.emit(x, KindPool, WhatFree, b.Tag+" "+b.name, int64(b.Size), 0)
+	k.emit(x, KindPool, WhatFree, b.item, int64(b.Size), 0)
 }
 
 // AccessPool is a workload helper: it models driver code dereferencing

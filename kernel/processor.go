@@ -24,11 +24,20 @@ type Processor struct {
 }
 
 func newProcessor(k *Kernel, id int) *Processor {
-	c := &Processor{k: k, id: id}
-	c.name = "cpu" + strconv.Itoa(id)
-	c.dpc.init(k, execDPC, "dpc/"+c.name)
+	c := k.rc.cpus.Take(k.sim)
+	old := *c
+	*c = Processor{k: k, id: id, dpcQueue: old.dpcQueue[:0], isrQueue: old.isrQueue[:0]}
+	c.dpc.onChunk, c.isr.onChunk = old.dpc.onChunk, old.isr.onChunk // bound to c (see recycler)
+	if old.k != nil && old.id == id {
+		c.name = old.name
+		c.dpc.init(k, execDPC, old.dpc.name)
+		c.isr.init(k, execISR, old.isr.name)
+	} else {
+		c.name = "cpu" + strconv.Itoa(id)
+		c.dpc.init(k, execDPC, "dpc/"+c.name)
+		c.isr.init(k, execISR, "isr/"+c.name)
+	}
 	c.dpc.cpu = c
-	c.isr.init(k, execISR, "isr/"+c.name)
 	c.isr.cpu = c
 	return c
 }

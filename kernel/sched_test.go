@@ -249,6 +249,13 @@ func TestSemaphoreLimitExceededIsAFinding(t *testing.T) {
 	out := k.Run()
 	require.Error(t, out.Err)
 	assert.Contains(t, out.Err.Error(), "STATUS_SEMAPHORE_LIMIT_EXCEEDED (0xC0000047)")
+	// REFERENCE §4.8: the exception is unhandled in a system thread, as
+	// KeReleaseMutex's STATUS_MUTANT_NOT_OWNED is: 0x7E, P1 the status.
+	var bc *kernel.BugCheck
+	require.ErrorAs(t, out.Err, &bc)
+	assert.Equal(t, kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, bc.Code)
+	assert.Equal(t, uint64(kernel.STATUS_SEMAPHORE_LIMIT_EXCEEDED), bc.Params[0])
+	assert.Equal(t, 1, strings.Count(out.Err.Error(), "KeReleaseSemaphore"), "the routine is named once: %v", out.Err)
 }
 
 // Two processors run two threads in parallel in virtual time.

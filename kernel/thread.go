@@ -43,6 +43,8 @@ type Thread struct {
 	affinity uint64 // processors it may run on, one bit each
 	userAff  uint64 // the affinity KeRevertToUserAffinityThreadEx restores
 	queueCPU int    // the processor whose ready queue holds it (per-processor policy)
+	owner    *Image // the driver image of its start routine, nil for none (image.go)
+	started  bool   // its start routine has begun
 
 	quantumLeft des.Duration
 	readySince  des.Time
@@ -54,19 +56,20 @@ type Thread struct {
 	wait   waitState
 	header dispatcherHeader // signalled when the thread terminates
 
-	criticalRegion int         // KeEnterCriticalRegion depth (and owned KMUTEXes)
-	guardedRegion  int         // KeEnterGuardedRegion depth (and owned guarded mutexes)
-	waitNext       bool        // a Wait=TRUE signal left it at DISPATCH_LEVEL
-	waitSeq        uint32      // counts blocks, so a stale timeout knows it is stale
-	waitIrql       IRQL        // the IRQL the next wait restores
-	kernelApcs     []*KAPC     // special first, then normal (REFERENCE §4.10)
-	userApcs       []*KAPC     // delivered by an alertable user-mode wait
-	apcPending     bool        // kernelApcs is not empty: checked at every scheduling point
-	inNormalApc    bool        // a normal kernel APC's normal routine is running
-	alerted        [2]bool     // KeAlertThread, per mode
-	queue          *KQUEUE     // the KQUEUE the thread is associated with
-	owned          []ownedLock // locks held, for deadlock reports
-	Data           any         // free for higher layers (worker pools)
+	criticalRegion int             // KeEnterCriticalRegion depth (and owned KMUTEXes)
+	guardedRegion  int             // KeEnterGuardedRegion depth (and owned guarded mutexes)
+	waitNext       bool            // a Wait=TRUE signal left it at DISPATCH_LEVEL
+	waitSeq        uint32          // counts blocks, so a stale timeout knows it is stale
+	waitIrql       IRQL            // the IRQL the next wait restores
+	kernelApcs     []*KAPC         // special first, then normal (REFERENCE §4.10)
+	userApcs       []*KAPC         // delivered by an alertable user-mode wait
+	apcPending     bool            // kernelApcs is not empty: checked at every scheduling point
+	inNormalApc    bool            // a normal kernel APC's normal routine is running
+	alerted        [2]bool         // KeAlertThread, per mode
+	queue          *KQUEUE         // the KQUEUE the thread is associated with
+	owned          []ownedLock     // locks held, for deadlock reports
+	Data           any             // free for higher layers (worker pools)
+	main           func(*des.Proc) // the coroutine body: threadMain, bound once
 }
 
 // ownedLock is a lock held by a thread, for wait-for graphs.
@@ -102,15 +105,15 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 	if prio < 0 || prio > HIGH_PRIORITY {
 		panic(fmt.Sprintf("kernel: PsCreateSystemThread(%q): priority %d outside 0..31", name, prio))
 	}
-	t := &Thread{id: int32(len(k.threads) + 1), base: int8(prio), priority: int8(prio), body: body, lastCPU: -1}
+	t := k.newThread(name, int8(prio), body)
 	t.ideal = k.nextIdeal()
 	t.affinity, t.userAff = k.allCPUs, k.allCPUs
-	t.exec.init(k, execThread, name)
 	t.exec.thread = t
-	t.header.init(objThread, "thread "+name, false, 0)
+	t.owner = k.currentImage()
+	t.exec.image = t.owner
 	t.header.thread = t
 	t.quantumLeft = k.quantum
-	t.proc = k.sim.Spawn(name, func(*des.Proc) { k.threadMain(t) })
+	t.proc = k.sim.Spawn(name, t.main)
 	t.proc.Data = &t.exec
 	k.threads = append(k.threads, t)
 	k.emit(&t.exec, KindThread, WhatCreate, name, int64(prio), 0)
@@ -119,8 +122,28 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 	return t
 }
 
+// newThread returns a thread object numbered after the kernel's threads,
+// fresh or recycled and reset (see recycler): it keeps only its buffers,
+// its handlers (bound to itself, reading its kernel from t.k) and its names
+// when they come out equal.
+func (k *Kernel) newThread(name string, prio int8, body func()) *Thread {
+	t := k.rc.threads.Take(k.sim)
+	old := *t
+	*t = Thread{id: int32(len(k.threads) + 1), base: prio, priority: prio, body: body, lastCPU: -1}
+	t.kernelApcs, t.userApcs, t.owned = old.kernelApcs[:0], old.userApcs[:0], old.owned[:0]
+	t.wait.blocks, t.header.waiters = old.wait.blocks[:0], old.header.waiters[:0]
+	t.onChunk, t.wait.onTimeout, t.main = old.onChunk, old.wait.onTimeout, old.main
+	t.exec.init(k, execThread, name)
+	t.header.init(objThread, joined(old.header.name, "thread ", name), false, 0)
+	if t.main == nil {
+		t.main = func(*des.Proc) { t.k.threadMain(t) }
+	}
+	return t
+}
+
 // threadMain runs a thread's body and its exit checks.
 func (k *Kernel) threadMain(t *Thread) {
+	t.started = true
 	t.body()
 	if m := t.heldMutex(); m != nil {
 		// REFERENCE §4.8: a thread that exits owning a KMUTEX.

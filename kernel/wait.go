@@ -107,18 +107,25 @@ const (
 // synchronization (wakes one, resets itself).
 type KEVENT struct{ dispatcherHeader }
 
-// KeInitializeEvent returns an event named name. Any IRQL.
+// KeInitializeEvent returns an event named name.
 // IRQL: any (REFERENCE §4.5).
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
 	k.tick()
-	e := &KEVENT{}
+	e := k.rc.events.Take(k.sim)
+	k.resetEvent(e, joined(e.name, "event ", name), typ, signalled)
+	return e
+}
+
+// resetEvent makes e, new or recycled, a fresh event named name, keeping
+// only its waiter buffer (see recycler).
+func (k *Kernel) resetEvent(e *KEVENT, name string, typ EVENT_TYPE, signalled bool) {
 	s := int32(0)
 	if signalled {
 		s = 1
 	}
-	e.init(objEvent, "event "+name, typ == SynchronizationEvent, s)
+	*e = KEVENT{dispatcherHeader{waiters: e.waiters[:0]}}
+	e.init(objEvent, name, typ == SynchronizationEvent, s)
 	k.numberAtBirth(&e.aid)
-	return e
 }
 
 // KeSetEvent signals e, waking waiters with the given priority increment,
@@ -193,14 +200,17 @@ func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHOR
 
 // KeReleaseSemaphore adds adjustment to the count and returns the previous
 // count. Exceeding the limit raises STATUS_SEMAPHORE_LIMIT_EXCEEDED, which
-// in kernel mode is an unhandled exception: reported as a finding.
+// nothing in a system thread handles: SYSTEM_THREAD_EXCEPTION_NOT_HANDLED
+// 0x7E with P1 = 0xC0000047 (0x1E from a DPC or ISR), as for
+// KeReleaseMutex (REFERENCE §4.8).
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wait bool) int {
 	x := k.enterOn("KeReleaseSemaphore", &s.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeReleaseSemaphore", DISPATCH_LEVEL)
 	prev := int(s.state)
 	if int64(s.state)+int64(adjustment) > int64(s.limit) {
-		k.halt(x, fmt.Errorf("KeReleaseSemaphore on %s by %s: %v (count %d + %d > limit %d)", s.name, x.name, STATUS_SEMAPHORE_LIMIT_EXCEEDED, s.state, adjustment, s.limit))
+		k.raiseUnhandled(x, "KeReleaseSemaphore", STATUS_SEMAPHORE_LIMIT_EXCEEDED,
+			fmt.Sprintf("%s released %s beyond its limit (count %d + %d > limit %d)", x.name, s.name, s.state, adjustment, s.limit))
 	}
 	s.state += int32(adjustment)
 	k.emit(x, KindSignal, WhatKeReleaseSemaphore, s.name, int64(adjustment), int64(s.state))
@@ -473,7 +483,7 @@ func (k *Kernel) armWaitTimeout(t *Thread, timeout des.Duration) {
 		return
 	}
 	if t.wait.onTimeout == nil {
-		t.wait.onTimeout = func() { k.waitTimedOut(t) }
+		t.wait.onTimeout = func() { t.k.waitTimedOut(t) } // t.k: kept by a recycled t
 	}
 	t.wait.timer = k.sim.After(timeout, t.wait.onTimeout)
 }

@@ -50,7 +50,9 @@ type Experiment struct {
 	// Dispatchers are kernel dispatcher policies: "nt" (the NT dispatcher
 	// with Windows client defaults), "nt-percpu" (the same rules with
 	// per-processor ready queues), "nt-server" (server quantum, 36
-	// units), "nt-noboost" (no wait-completion boosts), "fifo" (one FIFO
+	// units), "nt-noboost" (no wait-completion boosts), "nt-ideal" (zero
+	// kernel-call, switch and interrupt costs: an M/M/c workload is then
+	// exactly M/M/c, see MMc), "fifo" (one FIFO
 	// ready queue, no preemption: a run-to-block baseline).
 	Dispatchers []string `json:"dispatchers,omitempty"`
 	// Pools are executive worker-pool configurations.

@@ -47,7 +47,8 @@ func meanInterval(xs []float64) Interval {
 }
 
 // seedIntervals returns, for a group of one policy's per-seed cells, the
-// intervals of the metrics the bar charts show.
+// intervals of the metrics the bar charts show and of those compared with
+// Erlang C.
 func seedIntervals(group []CellResult) CellIntervals {
 	pick := func(f func(CellResult) float64) Interval {
 		xs := make([]float64, 0, len(group))
@@ -63,6 +64,8 @@ func seedIntervals(group []CellResult) CellIntervals {
 		Throughput:  pick(func(c CellResult) float64 { return c.Throughput }),
 		PreemptRate: pick(func(c CellResult) float64 { return c.preemptionRate() }),
 		InversionPc: pick(func(c CellResult) float64 { return 100 * c.InversionFrac }),
+		LatMeanUs:   pick(func(c CellResult) float64 { return us(c.Lat.Mean) }),
+		WaitFrac:    pick(func(c CellResult) float64 { return c.WaitFrac }),
 	}
 }
 
@@ -73,4 +76,6 @@ type CellIntervals struct {
 	Throughput  Interval // routines per second
 	PreemptRate Interval // preemptions per second
 	InversionPc Interval // priority inversion, % of the window
+	LatMeanUs   Interval // mean queueing latency, µs
+	WaitFrac    Interval // fraction of items that waited
 }

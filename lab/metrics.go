@@ -28,6 +28,7 @@ type CellResult struct {
 	Completed  int     // routines that returned, at any time
 	Unfinished int     // items never run or never finished
 	Lat        Summary // queueing latency: ExQueueWorkItem → routine start
+	WaitFrac   float64 // fraction of items whose routine did not start at once (latency > 0)
 	Resp       Summary // response time: arrival (interrupt) → routine return
 	Throughput float64 // routines returned within the window, per second
 
@@ -41,6 +42,10 @@ type CellResult struct {
 	InversionFrac float64      // Inversion / window
 	Starvation    des.Duration // longest wait of a ready thread for a processor
 	ReadyWaitMean des.Duration // mean wait of a ready thread for a processor
+
+	// MMc is the Erlang C prediction when the workload is an M/M/c queue
+	// under this pool (see MMc); nil otherwise.
+	MMc *MMc
 
 	ThreadsPeak int          // most worker threads alive at once on the streams' queues
 	DynCreated  int          // dynamic worker threads created on those queues
@@ -331,7 +336,7 @@ func (r *Results) aggregate() {
 		a := CellResult{
 			Workload: group[0].Workload, Policy: group[0].Policy, Dispatcher: group[0].Dispatcher,
 			Pool: group[0].Pool, Aggregate: true, Outcome: "ok", Processors: group[0].Processors,
-			Window: group[0].Window, Offered: group[0].Offered,
+			Window: group[0].Window, Offered: group[0].Offered, MMc: group[0].MMc,
 			Util: make([]float64, len(group[0].Util)),
 		}
 		f := 1 / float64(n)
@@ -346,6 +351,7 @@ func (r *Results) aggregate() {
 			a.Lat = a.Lat.add(c.Lat, f)
 			a.Resp = a.Resp.add(c.Resp, f)
 			a.Throughput += c.Throughput * f
+			a.WaitFrac += c.WaitFrac * f
 			for j, u := range c.Util {
 				a.Util[j] += u * f
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -14,6 +15,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/wqsim/wqsim/des"
 )
 
 // figure draws itself on a canvas of a fixed size.
@@ -105,6 +108,9 @@ func (r *Results) cdfFigure(w *Workload) (figure, error) {
 		p.Legend.Add(a.Policy, l)
 	}
 	if lo <= hi {
+		if err := addErlangC(p, rows, lo, hi); err != nil {
+			return figure{}, err
+		}
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 		p.X.Min, p.X.Max = lo, hi*1.05
@@ -112,6 +118,47 @@ func (r *Results) cdfFigure(w *Workload) (figure, error) {
 		p.Title.Text += " — no item ran"
 	}
 	return figure{w: 8 * vg.Inch, h: 5 * vg.Inch, draw: p.Draw}, nil
+}
+
+// addErlangC draws, for each distinct M/M/c queue among rows (see MMc),
+// the Erlang C waiting-time CDF, 1 − C·e^(−(cμ−λ)t), as a black dashed
+// reference curve over [lo, hi] µs, and a marker at its mean wait.
+func addErlangC(p *plot.Plot, rows []CellResult, lo, hi float64) error {
+	var seen []MMc
+	for _, a := range rows {
+		if a.MMc == nil || slices.Contains(seen, *a.MMc) {
+			continue
+		}
+		m := *a.MMc
+		seen = append(seen, m)
+		const n = 200
+		pts := make(plotter.XYs, 0, n+1)
+		for i := 0; i <= n; i++ {
+			x := lo * math.Pow(hi/lo, float64(i)/n)
+			pts = append(pts, plotter.XY{X: x, Y: m.waitCDF(x * float64(des.Microsecond))})
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		l.Color = color.Black
+		l.Width = vg.Points(1)
+		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("Erlang C, M/M/%d (theory): P(wait) %s", m.C, shortNum(m.PWait)), l)
+		mean := us(m.MeanWait)
+		if mean < lo || mean > hi {
+			continue
+		}
+		sc, err := plotter.NewScatter(plotter.XYs{{X: mean, Y: m.waitCDF(m.MeanWait)}})
+		if err != nil {
+			return err
+		}
+		sc.GlyphStyle = draw.GlyphStyle{Color: color.Black, Radius: vg.Points(4), Shape: draw.PyramidGlyph{}}
+		p.Add(sc)
+		p.Legend.Add(fmt.Sprintf("Erlang C mean wait, %s µs", shortNum(mean)), sc)
+	}
+	return nil
 }
 
 // barsFigure plots four per-policy bar charts of one workload: p99

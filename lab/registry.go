@@ -106,9 +106,12 @@ func lookup[F any](list []registered[F], name string) (F, bool) {
 }
 
 func init() {
-	RegisterDispatcher("nt", "the NT dispatcher with Windows client defaults", func(*kernel.Config, *PolicyEnv) {})
-	RegisterDispatcher("nt-percpu", "the NT rules with per-processor ready queues, ideal processors and affinity (REFERENCE §4.7)", func(cfg *kernel.Config, _ *PolicyEnv) {
+	RegisterDispatcher("nt", "the NT dispatcher with Windows client defaults: per-processor ready queues, ideal processors and affinity (REFERENCE §4.7)", func(*kernel.Config, *PolicyEnv) {})
+	RegisterDispatcher("nt-percpu", "the same as nt, named for experiment files that compare it with nt-global", func(cfg *kernel.Config, _ *PolicyEnv) {
 		cfg.Policy = kernel.NewPerProcessorDispatcher()
+	})
+	RegisterDispatcher("nt-global", "the NT rules over one global ready structure: a readied thread preempts the lowest-priority running thread anywhere (REFERENCE §4.2); not Windows' placement, for comparison", func(cfg *kernel.Config, _ *PolicyEnv) {
+		cfg.Policy = kernel.NewNTDispatcher()
 	})
 	RegisterDispatcher("nt-server", "the NT dispatcher with the server quantum (36 units)", func(cfg *kernel.Config, _ *PolicyEnv) {
 		procs := cfg.Processors
@@ -120,6 +123,9 @@ func init() {
 	})
 	RegisterDispatcher("fifo", "one FIFO ready queue, no preemption: a run-to-block baseline", func(cfg *kernel.Config, _ *PolicyEnv) {
 		cfg.Policy = kernel.NewFIFODispatcher()
+	})
+	RegisterDispatcher("nt-ideal", "the NT dispatcher with zero kernel-call, switch and interrupt costs: pure queueing, to check against theory (MMc)", func(cfg *kernel.Config, _ *PolicyEnv) {
+		cfg.Costs = kernel.Costs{}
 	})
 	RegisterPool("fixed", "static threads only", func(Pool) queues.PoolPolicy { return queues.Fixed() })
 	RegisterPool("reactos", "the ReactOS balance manager", func(Pool) queues.PoolPolicy { return queues.ReactOS() })

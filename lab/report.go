@@ -15,7 +15,11 @@ import (
 // microseconds, _ms milliseconds, _per_s per second of virtual time;
 // util and _frac are fractions of the window. The _ci95 columns, filled on
 // aggregate rows only, are the half-widths of 95 % Student-t confidence
-// intervals of the mean across seeds (empty with one seed).
+// intervals of the mean across seeds (empty with one seed). p_wait is
+// the fraction of items whose routine did not start at once; the
+// erlang_c_ columns, filled only when the workload is an M/M/c queue under
+// the row's pool (see MMc), are the theory's servers, probability of
+// waiting and mean wait, beside the measured p_wait and lat_mean_us.
 var CSVHeader = []string{
 	"workload", "policy", "dispatcher", "pool", "seed", "outcome",
 	"processors", "window_ms", "offered_per_s", "arrived", "completed", "unfinished",
@@ -25,6 +29,7 @@ var CSVHeader = []string{
 	"inversion_ms", "inversion_frac", "starvation_ms", "ready_wait_mean_us",
 	"threads_peak", "dyn_created", "drain_ms",
 	"lat_p99_ci95_us", "throughput_ci95_per_s", "preemptions_ci95_per_s", "inversion_ci95_pct",
+	"p_wait", "lat_mean_ci95_us", "p_wait_ci95", "erlang_c_servers", "erlang_c_p_wait", "erlang_c_wait_mean_us",
 }
 
 // WriteCSV writes results.csv: one row per cell, then one aggregate row
@@ -69,7 +74,26 @@ func (c *CellResult) row() []string {
 		ff(us(float64(c.ReadyWaitMean)), 3),
 		strconv.Itoa(c.ThreadsPeak), strconv.Itoa(c.DynCreated), ff(ms(float64(c.Drain)), 3),
 		half(c.CI.LatP99us, 3), half(c.CI.Throughput, 3), half(c.CI.PreemptRate, 3), half(c.CI.InversionPc, 4),
+		ff(c.WaitFrac, 4), half(c.CI.LatMeanUs, 3), half(c.CI.WaitFrac, 4),
+		mmcServers(c.MMc), mmcField(c.MMc, func(m *MMc) float64 { return m.PWait }, 4),
+		mmcField(c.MMc, func(m *MMc) float64 { return us(m.MeanWait) }, 3),
 	}
+}
+
+// mmcServers and mmcField format an Erlang C column, "" when the cell is
+// not an M/M/c queue.
+func mmcServers(m *MMc) string {
+	if m == nil {
+		return ""
+	}
+	return strconv.Itoa(m.C)
+}
+
+func mmcField(m *MMc, v func(*MMc) float64, dec int) string {
+	if m == nil {
+		return ""
+	}
+	return ff(v(m), dec)
 }
 
 // half formats an interval's half-width, or "" where there is none (a
@@ -110,6 +134,7 @@ func (r *Results) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	r.writeErlangC(w)
 	if !r.hasTasks() {
 		return nil
 	}
@@ -131,4 +156,18 @@ func (r *Results) Problems() []string {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return clipTo(s, 300)
+}
+
+// writeErlangC prints, for each aggregate row that is an M/M/c queue, the
+// measured mean wait and P(wait) with their intervals beside Erlang C.
+func (r *Results) writeErlangC(w io.Writer) {
+	for _, a := range r.Aggregates {
+		m := a.MMc
+		if m == nil {
+			continue
+		}
+		fmt.Fprintf(w, "M/M/%d check, %s %s: mean wait %s µs ± %s, Erlang C %s µs; P(wait) %s ± %s, Erlang C %s (± is the 95%% t-interval over seeds)\n",
+			m.C, a.Workload, a.Policy, ff(us(a.Lat.Mean), 1), ff(a.CI.LatMeanUs.Half, 1), ff(us(m.MeanWait), 1),
+			ff(a.WaitFrac, 4), ff(a.CI.WaitFrac.Half, 4), ff(m.PWait, 4))
+	}
 }

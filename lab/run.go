@@ -149,6 +149,7 @@ type driver struct {
 	routine queues.WORKER_THREAD_ROUTINE
 
 	lat, resp         []des.Duration
+	waited            int // items whose routine did not start when queued
 	arrived           int
 	completed         int
 	completedInWindow int
@@ -224,6 +225,9 @@ func (d *driver) work(p any) {
 	}
 	now := k.Now()
 	d.lat = append(d.lat, j.started.Sub(j.queued))
+	if j.started > j.queued {
+		d.waited++
+	}
 	d.resp = append(d.resp, now.Sub(j.arrived))
 	d.completed++
 	if now <= d.window {
@@ -276,6 +280,9 @@ func runCell(ctx context.Context, c cellSpec) (CellResult, error) {
 	r := CellResult{
 		Workload: w.Name, Dispatcher: c.disp, Pool: c.pool.label(), Policy: policyName(c.disp, c.pool),
 		Seed: c.seed, Processors: *w.Processors, Window: c.window,
+	}
+	if p, ok := mmcOf(w, c.pool); ok {
+		r.MMc = &p
 	}
 	m, err := newMachine(c)
 	if err != nil {
@@ -423,6 +430,9 @@ func (m *machine) measure(r *CellResult) {
 	r.Arrived, r.Completed = d.arrived, d.completed
 	r.Unfinished = d.arrived - d.completed
 	r.Lat = summarize(d.lat)
+	if len(d.lat) > 0 {
+		r.WaitFrac = float64(d.waited) / float64(len(d.lat))
+	}
 	r.Resp = summarize(d.resp)
 	r.cdf = quantileCurve(d.lat)
 	r.Throughput = float64(d.completedInWindow) / secs(m.c.window)

@@ -65,8 +65,9 @@ type csFilter struct {
 	workers  *kernel.Cell
 	teardown *kernel.KEVENT
 	// lost-cancel variant: a hand-rolled list under a spin lock
-	spin *kernel.KSPIN_LOCK
-	own  []*fltmgr.FLT_CALLBACK_DATA
+	spin        *kernel.KSPIN_LOCK
+	own         []*fltmgr.FLT_CALLBACK_DATA
+	ownDisabled bool // teardown started: the list takes no more reads (as FltCbdqDisable)
 	// workload hooks: the victim's IRP as soon as its pre-op starts (the
 	// application holds its request and may cancel it at any moment), and
 	// an event set when another read's pre-op starts (to time an unload).
@@ -249,6 +250,11 @@ func (cs *csFilter) teardownStart(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTAN
 		cs.Env.Hit(markCsTeardownBusy)
 	}
 	cs.FM.FltCbdqDisable(&cs.q)
+	if cs.Env.Is("lost-cancel") {
+		old := cs.K.KeAcquireSpinLock(cs.spin)
+		cs.ownDisabled = true
+		cs.K.KeReleaseSpinLock(cs.spin, old)
+	}
 	if cs.Env.Is("no-drain") {
 		return // the worker still holds each read for its full delay
 	}

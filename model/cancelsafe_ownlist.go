@@ -19,6 +19,11 @@ func (cs *csFilter) preReadOwnList(data *fltmgr.FLT_CALLBACK_DATA) fltmgr.FLT_PR
 		return fltmgr.FLT_PREOP_COMPLETE
 	}
 	old := k.KeAcquireSpinLock(cs.spin)
+	if cs.ownDisabled { // teardown drained the list: pass the read down (the variant's one bug is the lost cancel)
+		k.KeReleaseSpinLock(cs.spin, old)
+		cs.freeContext(data)
+		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+	}
 	wasEmpty := len(cs.own) == 0
 	cs.own = append(cs.own, data)
 	k.KeReleaseSpinLock(cs.spin, old)
@@ -27,6 +32,14 @@ func (cs *csFilter) preReadOwnList(data *fltmgr.FLT_CALLBACK_DATA) fltmgr.FLT_PR
 	// Start the worker under the list's spin lock (at DISPATCH_LEVEL); a
 	// failure leaves the read for the next worker (the counter is restored).
 	old = k.KeAcquireSpinLock(cs.spin)
+	if cs.ownDisabled && fm.FltClearCancelCompletion(data) == kernel.STATUS_SUCCESS {
+		// Teardown drained the list while this read had no cancel callback
+		// yet (its drain skips those): take it back and pass it down.
+		cs.own = removeFirst(cs.own, data)
+		k.KeReleaseSpinLock(cs.spin, old)
+		cs.freeContext(data)
+		return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+	}
 	cs.startWorker(wasEmpty)
 	k.KeReleaseSpinLock(cs.spin, old)
 	return fltmgr.FLT_PREOP_PENDING

@@ -211,3 +211,24 @@ func TestReusedSimMatchesFreshAll(t *testing.T) {
 		}
 	}
 }
+
+// REFERENCE §6.8: the watchdog driver's unload. Without KeCancelTimer the
+// periodic DPC faults on any schedule; without KeFlushQueuedDpcs an unload
+// that lands while the DPC runs lets the image go under it; the full
+// sequence is safe whenever the unload comes.
+func TestUnloadTimerWindows(t *testing.T) {
+	const label = "unloadtimer: time until the driver is unloaded"
+	bc := wiBugCheck(t, wiRun(t, "unloadtimer:no-cancel", nil))
+	assert.Equal(t, kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, bc.Code)
+	assert.Contains(t, bc.Detail, "DPC watchdog of driver watchdog")
+	assert.NoError(t, wiRun(t, "unloadtimer:no-flush", nil).Outcome.Err, "between two ticks the shortcut works")
+	for _, c := range []int{1, 2} {
+		r := wiRun(t, "unloadtimer:no-flush", wiWorkload{label: c})
+		bc := wiBugCheck(t, r)
+		assert.Contains(t, bc.Detail, "returns into its routine", "unload choice %d", c)
+		assert.Contains(t, r.Marks, "unloadtimer: watchdog DPC running when its timer was cancelled")
+	}
+	for c := range 3 {
+		assert.NoError(t, wiRun(t, "unloadtimer:correct", wiWorkload{label: c}).Outcome.Err, "unload choice %d", c)
+	}
+}

@@ -11,7 +11,8 @@ import (
 // The work-item scenarios (files wi_*.go) re-create the bug classes of
 // REFERENCE §6 items 6–10 and 12 on the executive and I/O work-item APIs
 // of package queues: an item queued twice (doublequeue), freed while
-// queued (freequeued), a driver unloaded under its own work (unloadwork),
+// queued (freequeued), a driver unloaded under its own work (unloadwork)
+// or under its own timer, DPC and system thread (unloadtimer),
 // a thread waiting for its item while holding the lock the routine needs
 // (lockwait), the delayed worker pool exhausted by routines that wait for
 // each other (exhaustion), and a routine that returns at DISPATCH_LEVEL

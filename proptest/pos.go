@@ -19,14 +19,18 @@ import (
 //
 // Mapping: at a choice among ready threads POS picks the candidate whose
 // pending operation has the highest priority. At a thread's own scheduling
-// point (des.Point.Touch is what it is about to do) it lets a known
-// conflicting operation of higher priority go first — an early quantum end
+// point (des.Point.Touch is what it is about to do) it lets a higher
+// priority operation that may race with it go first — an early quantum end
 // if that thread waits for a processor, a stall if it runs elsewhere — at
 // most MaxDefer times in a row, so a thread that is in fact blocked cannot
-// starve the run. Threads the natural run showed (Profile.Actors) are
-// pending from the start with an unknown first operation, which may race
-// with anything. Other decisions follow otherChoice (workload decisions
-// uniform).
+// starve the run. An operation may race when it conflicts with this one or
+// is not known: a thread's next operation is known only from its own
+// scheduling point or as a ready candidate, and one running on another
+// processor between its points is unknown (treating those as non-racing
+// made POS blind on two processors: 0 of 3 seeds on reorder, twostage and
+// wronglock). Threads the natural run showed (Profile.Actors) are pending
+// from the start with an unknown first operation. Other decisions follow
+// otherChoice (workload decisions uniform).
 type POS struct {
 	MaxDefer int
 	actors   []int32
@@ -111,7 +115,7 @@ func (c *posChooser) own(p des.Point, n int) int {
 	if me.defers < c.maxDefer {
 		for i := range c.threads {
 			o := &c.threads[i]
-			if o.actor != me.actor && o.known && o.prio > me.prio && o.touch.Conflicts(me.touch) {
+			if o.actor != me.actor && o.prio > me.prio && (!o.known || o.touch.Conflicts(me.touch)) {
 				me.defers++
 				return c.run.deferTo(o.actor, n)
 			}

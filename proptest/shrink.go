@@ -55,8 +55,12 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 // debugging has brought them down to 64); delta debugging — zeroing, then
 // deleting, chunks of perturbations, halving the chunk size — alternating
 // a positional and an anchored parametrization until neither helps;
-// lowering single choices; and last a pass that zeroes each remaining
-// perturbation alone, starting over after every success, until none can go.
+// lowering single choices; a pass that zeroes each remaining perturbation
+// alone, starting over after every success, until none can go; and, when
+// that 1-minimal log still has more than three perturbations, a search for
+// a different, smaller failing schedule (see smaller.go: subsets of two or
+// three of its perturbations, then sparse random schedules of one to three)
+// with a run budget of its own, whose find is shrunk to 1-minimal again.
 //
 // Shrinking runs on a goroutine of its own so that it always comes back:
 // within half a second of Context being done, or when a candidate run
@@ -130,11 +134,12 @@ func (w *shrinkWatch) run(f func() (model.Result, error)) (model.Result, error) 
 func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions, sw *shrinkWatch) (Shrunk, error) {
 	sim := des.New(des.Config{})
 	defer sim.Close()
-	try := func(cand []des.Decision) (model.Result, error) {
+	runWith := func(c des.Chooser) (model.Result, error) {
 		return sw.run(func() (model.Result, error) {
-			return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: &prefixChooser{prefix: cand}, Sim: sim})
+			return model.Run(s, variant, model.RunConfig{Seed: seed, Chooser: c, Sim: sim})
 		})
 	}
+	try := func(cand []des.Decision) (model.Result, error) { return runWith(&prefixChooser{prefix: cand}) }
 	best, err := try(log)
 	if err != nil {
 		return Shrunk{Final: best}, err
@@ -177,8 +182,20 @@ func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	}
 	cur, best = sh.lowerEach(cur, best)
 	cur, best, done := sh.oneMinimal(cur, best)
+	if done && nonZero(cur) > smallTarget {
+		// The search for a smaller schedule gets a budget of its own (the
+		// wall-clock budget still bounds it): its runs are cheap and
+		// often many are needed.
+		sh.max, anch.max = runs+smallerRuns, runs+smallerRuns
+		sh.runWith = runWith
+		cur, best, done = sh.smaller(anch, cur, best, seed)
+	}
 	return Shrunk{Log: cur, Final: best, Complete: done, Runs: runs}, nil
 }
+
+// smallerRuns is the run budget of the search for a smaller schedule
+// after a 1-minimal one (see smaller), on top of MaxRuns.
+var smallerRuns = 20000
 
 // maxAlone is how many perturbations a log may have for the pass that tries
 // each alone.
@@ -234,6 +251,7 @@ func (s *shrinker) oneMinimal(cur []des.Decision, best model.Result) ([]des.Deci
 
 type shrinker struct {
 	try      func([]des.Decision) (model.Result, error)
+	runWith  func(des.Chooser) (model.Result, error) // for smaller's sparse schedules
 	want     string
 	runs     *int // shared by the parametrizations
 	max      int
@@ -250,6 +268,11 @@ func (s *shrinker) spent() bool {
 func (s *shrinker) attempt(cand []des.Decision) (model.Result, bool) {
 	*s.runs++
 	r, err := s.try(cand)
+	return s.judge(r, err)
+}
+
+// judge keeps r when it fails the same way (see attempt).
+func (s *shrinker) judge(r model.Result, err error) (model.Result, bool) {
 	if err != nil || Signature(r.Outcome.Err) != s.want {
 		return r, false
 	}

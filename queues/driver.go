@@ -49,7 +49,12 @@ const (
 // that still exists, and any taken with ObReferenceObject (an I/O work item
 // queued on the driver object, say). When the count reaches zero after
 // DriverUnload, the image is unloaded; a worker that then runs or returns
-// into one of its Ex routines bug-checks with 0xCE.
+// into one of its Ex routines bug-checks with 0xCE, and so does a DPC of
+// the driver that then runs or a thread of the driver that then runs again
+// (REFERENCE §6.8). A thread or DPC belongs to the driver when DriverEntry,
+// DriverUnload, a dispatch routine or a work routine of the driver created
+// it (or a thread or DPC of the driver did), or when it was created with
+// the driver's PsCreateSystemThread or KeInitializeDpc.
 type DRIVER_OBJECT struct {
 	hdr        objectHeader
 	sys        *System
@@ -64,6 +69,7 @@ type DRIVER_OBJECT struct {
 	MajorFunction [IRP_MJ_MAXIMUM_FUNCTION + 1]DRIVER_DISPATCH
 	devices       []*DEVICE_OBJECT
 	state         driverState
+	image         *kernel.Image // its code: threads and DPCs it creates are tied to it
 }
 
 func (d *DRIVER_OBJECT) header() *objectHeader    { return &d.hdr }
@@ -80,6 +86,35 @@ func (d *DRIVER_OBJECT) Devices() []*DEVICE_OBJECT { return d.devices }
 func (d *DRIVER_OBJECT) ImageLoaded() bool { return d.state != driverImageGone }
 
 func (d *DRIVER_OBJECT) imageUnloaded() bool { return d.state == driverImageGone }
+
+// Image returns the kernel's view of the driver's code (kernel.Image).
+func (d *DRIVER_OBJECT) Image() *kernel.Image { return d.image }
+
+// PsCreateSystemThread is kernel.PsCreateSystemThread for a thread whose
+// start routine is in d's image, for setup code that stands for the
+// driver (inside the driver's own routines the plain call already ties the
+// thread to it): if the image is unloaded before body has returned, the
+// thread's next instruction is in unmapped code, 0xCE (REFERENCE §6.8).
+// DriverUnload must make the thread return and wait on th.Object().
+func (d *DRIVER_OBJECT) PsCreateSystemThread(name string, prio int, body func()) *kernel.Thread {
+	l := d.sys.k.Layer()
+	prev := l.SwitchImage(d.image)
+	t := d.sys.k.PsCreateSystemThread(name, prio, body)
+	l.SwitchImage(prev)
+	return t
+}
+
+// KeInitializeDpc is kernel.KeInitializeDpc for a routine in d's image
+// (see PsCreateSystemThread): the DPC running after the image was
+// unloaded, say from a timer DriverUnload did not cancel, is 0xCE
+// (REFERENCE §6.8).
+func (d *DRIVER_OBJECT) KeInitializeDpc(name string, routine func(dpc *kernel.KDPC, ctx, arg1, arg2 any), ctx any) *kernel.KDPC {
+	l := d.sys.k.Layer()
+	prev := l.SwitchImage(d.image)
+	dpc := d.sys.k.KeInitializeDpc(name, routine, ctx)
+	l.SwitchImage(prev)
+	return dpc
+}
 
 // DEVICE_OBJECT is a device of a driver. It holds a reference on its driver
 // while it exists; it exists until IoDeleteDevice has been called and its
@@ -121,10 +156,12 @@ func (s *System) LoadDriver(name string, entry DRIVER_INITIALIZE) (*DRIVER_OBJEC
 	k := s.k
 	k.Layer().Enter("LoadDriver")
 	k.Layer().CheckIrqlAtMost("LoadDriver", kernel.PASSIVE_LEVEL)
-	d := &DRIVER_OBJECT{hdr: objectHeader{name: "driver " + name, refs: 1}, sys: s, DriverName: name}
+	d := &DRIVER_OBJECT{hdr: objectHeader{name: "driver " + name, refs: 1}, sys: s, DriverName: name, image: kernel.NewImage(name)}
 	s.drivers = append(s.drivers, d)
 	k.Layer().TraceKind(KindDriver, WhatDriverLoad, d.hdr.name, 0, 0)
+	prev := k.Layer().SwitchImage(d.image)
 	st := entry(d)
+	k.Layer().SwitchImage(prev)
 	k.Layer().TraceKind(KindDriver, WhatDriverEntry, d.hdr.name, int64(st), 0)
 	if !kernel.NT_SUCCESS(st) {
 		d.state = driverUnloading
@@ -156,7 +193,9 @@ func (s *System) UnloadDriver(d *DRIVER_OBJECT) kernel.NTSTATUS {
 	}
 	d.state = driverUnloading
 	k.Layer().TraceKind(KindDriver, WhatDriverUnload, d.hdr.name, int64(d.hdr.refs), 0)
+	prev := k.Layer().SwitchImage(d.image)
 	d.DriverUnload(d)
+	k.Layer().SwitchImage(prev)
 	s.deref(d, "UnloadDriver")
 	return kernel.STATUS_SUCCESS
 }
@@ -242,6 +281,7 @@ func (s *System) deref(obj IoObject, api string) {
 		s.deref(d, api)
 	case *DRIVER_OBJECT:
 		o.state = driverImageGone
+		s.k.Layer().UnloadImage(o.image)
 		s.k.Layer().TraceKind(KindDriver, WhatImageUnloaded, h.name, 0, 0)
 	}
 }

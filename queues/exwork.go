@@ -215,7 +215,13 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		s.unloadedCode(id, ident, owner, "calls")
 	}
 	k.Layer().TraceKind(KindWorkRun, WhatRun, q.name, int64(id), b2i(w.dynamic))
-	routine(param)
+	if owner != nil {
+		prev := k.Layer().SwitchImage(owner.image)
+		routine(param)
+		k.Layer().SwitchImage(prev)
+	} else {
+		routine(param)
+	}
 	if owner != nil {
 		// The return path executes in the driver's image: a scheduling
 		// point, so an unload can overtake it (REFERENCE §6.8).

@@ -62,7 +62,10 @@ func (s *System) IoCallDriver(dev *DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTAT
 			k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
 			return kernel.STATUS_INVALID_DEVICE_REQUEST
 		}
-		return routine(dev, irp)
+		prev := k.Layer().SwitchImage(dev.DriverObject.image)
+		st := routine(dev, irp)
+		k.Layer().SwitchImage(prev)
+		return st
 	})
 }
 

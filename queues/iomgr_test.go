@@ -226,3 +226,48 @@ func TestSynchronousRequestAtApcLevelHangsWhenPended(t *testing.T) {
 		assert.Contains(t, d.Cycle[0].Owner, "IopCompleteRequest irp 1 (read) APC, which cannot run because it waits at APC_LEVEL")
 	}
 }
+
+// REFERENCE §4.8, §4.10: the counterpart of the deadlock above. Holding
+// what disables only normal kernel APCs — a critical region around an
+// unsafe fast mutex or an ERESOURCE, or a KMUTEX — leaves special kernel
+// APCs on, so the I/O completion APC runs and a thread waiting for its own
+// pended synchronous request is woken. None of these may be reported.
+func TestSynchronousRequestWithOnlyNormalApcsOffCompletes(t *testing.T) {
+	holds := []struct {
+		name string
+		hold func(k *kernel.Kernel) (release func())
+	}{
+		{"critical region + ExAcquireFastMutexUnsafe", func(k *kernel.Kernel) func() {
+			m := k.ExInitializeFastMutex("m")
+			k.KeEnterCriticalRegion()
+			k.ExAcquireFastMutexUnsafe(m)
+			return func() { k.ExReleaseFastMutexUnsafe(m); k.KeLeaveCriticalRegion() }
+		}},
+		{"critical region + ERESOURCE", func(k *kernel.Kernel) func() {
+			res := k.ExInitializeResourceLite("res")
+			k.KeEnterCriticalRegion()
+			k.ExAcquireResourceExclusiveLite(res, true)
+			return func() { k.ExReleaseResourceLite(res); k.KeLeaveCriticalRegion() }
+		}},
+		{"KMUTEX", func(k *kernel.Kernel) func() {
+			m := k.KeInitializeMutex("m", 0)
+			k.KeWaitForSingleObject(m, kernel.Infinite)
+			return func() { k.KeReleaseMutex(m, false) }
+		}},
+	}
+	for _, h := range holds {
+		t.Run(h.name, func(t *testing.T) {
+			r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+			var iosb kernel.IO_STATUS_BLOCK
+			r.driver(8, func() {
+				s := newIoStack(t, r, queues.CompleteFromDpc, nil)
+				s.filter.DriverObject.MajorFunction[queues.IRP_MJ_READ] = s.passDown(true, true, true)
+				release := h.hold(r.k)
+				iosb = s.send()
+				release()
+			})
+			require.NoError(t, r.run(t).Err)
+			assert.Equal(t, kernel.STATUS_SUCCESS, iosb.Status)
+		})
+	}
+}

@@ -213,6 +213,36 @@ func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_
 	s.ioQueue("IoQueueWorkItemEx", iw, nil, routine, typ, context)
 }
 
+// IoTryQueueWorkItem is IoQueueWorkItemEx only when a worker thread of typ
+// is free to take the item at once: one is waiting for work, nothing is
+// queued ahead of it and the queue's concurrency allows it to run. Then it
+// queues the item and returns true; otherwise it queues nothing and
+// returns false, and the caller keeps the item (DDI:IoTryQueueWorkItem,
+// REFERENCE §1.2). Windows searches every NUMA node; the model has one.
+// Same IRQL, reference, checks and contract as IoQueueWorkItemEx.
+func (s *System) IoTryQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) bool {
+	k := s.k
+	k.Layer().Enter("IoTryQueueWorkItem")
+	k.Layer().CheckIrqlAtMost("IoTryQueueWorkItem", kernel.DISPATCH_LEVEL)
+	if !s.workerFree(typ) {
+		k.Layer().TraceKind(KindIoWorkItem, WhatIoTryQueueRefused, typ.String(), int64(iw.item.id), 0)
+		return false
+	}
+	s.ioQueue("IoTryQueueWorkItem", iw, nil, routine, typ, context)
+	return true
+}
+
+// workerFree reports whether a worker of typ waits for work with nothing
+// queued ahead of it and room under the queue's concurrency limit.
+func (s *System) workerFree(typ WORK_QUEUE_TYPE) bool {
+	q := s.lookup(typ)
+	if q == nil {
+		return false // no thread of that type was ever started
+	}
+	kq := q.kq
+	return kq.Waiting() > 0 && kq.Len() == 0 && kq.Active() < kq.Limit()
+}
+
 // ioQueue is IoQueueWorkItem[Ex]: exactly one of r and rx is the routine
 // the caller passed (both nil when it passed none).
 func (s *System) ioQueue(api string, iw *IO_WORKITEM, r IO_WORKITEM_ROUTINE, rx IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, ctx any) {
@@ -247,12 +277,14 @@ func (iw *IO_WORKITEM) process(any) {
 		s.k.Layer().BugCheckFrom("IopProcessWorkItem", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, nameID(iw.routineName()), 0, 0, 0,
 			fmt.Sprintf("I/O work routine %s runs after driver %s's image was unloaded (its references were over-released)", iw.routineName(), d.DriverName))
 	}
+	prev := s.k.Layer().SwitchImage(obj.driverOf().image)
 	if rx != nil {
 		rx(obj, ctx, iw)
 	} else {
 		dev, _ := obj.(*DEVICE_OBJECT)
 		r(dev, ctx)
 	}
+	s.k.Layer().SwitchImage(prev)
 	s.k.Layer().Enter("ObDereferenceObject")
 	s.deref(obj, "IopProcessWorkItem")
 }

@@ -249,3 +249,35 @@ func TestIoWorkItemLifecycle(t *testing.T) {
 	assert.Equal(t, 1, stRuns)
 	assert.Equal(t, 0x58, queues.IoSizeofWorkItem())
 }
+
+// DDI:IoTryQueueWorkItem (REFERENCE §1.2): the item is queued only when a
+// worker of the queue is free to take it at once; otherwise nothing is
+// queued and the caller keeps the item.
+func TestIoTryQueueWorkItemNeedsAFreeWorker(t *testing.T) {
+	r := newWIRig(t, wiCPUs(1), wiPool(queues.Fixed()))
+	var tried []bool
+	ran := 0
+	r.driver(8, func() {
+		_, dev := wiLoad(r, "try", nil)
+		gate := r.k.KeInitializeEvent("gate", kernel.NotificationEvent, false)
+		hold := func(_ queues.IoObject, _ any, iw *queues.IO_WORKITEM) {
+			r.k.KeWaitForSingleObject(gate, kernel.Infinite)
+			ran++
+			r.sys.IoFreeWorkItem(iw)
+		}
+		items := make([]*queues.IO_WORKITEM, 4)
+		for i := range items {
+			items[i] = r.sys.IoAllocateWorkItem(dev)
+		}
+		for _, iw := range items { // three delayed workers: the fourth finds none free
+			tried = append(tried, r.sys.IoTryQueueWorkItem(iw, hold, queues.DelayedWorkQueue, nil))
+		}
+		assert.Equal(t, 0, r.sys.Queue(queues.DelayedWorkQueue).Depth, "the refused item was not queued")
+		r.k.KeSetEvent(gate, 0, false)
+		r.k.Compute(100 * des.Microsecond) // the workers finish and wait again
+		tried = append(tried, r.sys.IoTryQueueWorkItem(items[3], hold, queues.DelayedWorkQueue, nil))
+	})
+	require.NoError(t, r.run(t).Err)
+	assert.Equal(t, []bool{true, true, true, false, true}, tried)
+	assert.Equal(t, 4, ran, "every accepted item ran once; the refused one only when tried again")
+}

@@ -38,6 +38,10 @@ type System struct {
 	drivers  []*DRIVER_OBJECT
 	ioLive   []*IO_WORKITEM // from IoAllocateWorkItem, not yet freed
 	ioInit   []*IO_WORKITEM // from IoInitializeWorkItem, not yet uninitialised
+
+	sp       *spares         // this Sim's pool objects from earlier runs
+	manage   func()          // s.balanceManager, bound once
+	endCheck func() []string // s.checkEnd, bound once
 }
 
 // workQueue is one system worker queue.
@@ -61,6 +65,31 @@ type worker struct {
 	q       *workQueue
 	dynamic bool
 	t       *kernel.Thread
+
+	body  func() // w.run, bound once
+	name  string // the thread's name, built from short and index
+	short string
+	index int
+}
+
+// spares recycles the pools' objects from run to run of a Sim, as the
+// kernel recycles its own (kernel/recycle.go): each is reset entirely, only
+// buffers, handlers bound to the object and equal names survive.
+type spares struct {
+	systems des.Stock[System]
+	queues  des.Stock[workQueue]
+	workers des.Stock[worker]
+}
+
+var spareKey = des.NewSpareKey("queues")
+
+func sparesOf(sim *des.Sim) *spares {
+	sp, _ := sim.Spare(spareKey).(*spares)
+	if sp == nil {
+		sp = &spares{}
+		sim.SetSpare(spareKey, sp)
+	}
+	return sp
 }
 
 // NewSystem builds the worker pools on k: a queue with its static threads
@@ -72,7 +101,14 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("queues: invalid pool config: %w", err)
 	}
-	s := &System{k: k, cfg: cfg, policy: cfg.Policy}
+	sp := sparesOf(k.Layer().Sim())
+	s := sp.systems.Take(k.Layer().Sim())
+	old := *s
+	*s = System{k: k, cfg: cfg, policy: cfg.Policy, sp: sp, all: old.all[:0], ioLive: old.ioLive[:0], ioInit: old.ioInit[:0],
+		manage: old.manage, endCheck: old.endCheck}
+	if s.manage == nil {
+		s.manage, s.endCheck = s.balanceManager, s.checkEnd
+	}
 	if s.policy == nil {
 		s.policy = ReactOS()
 	}
@@ -82,7 +118,7 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 		}
 	}
 	s.ctl = k.KeInitializeQueue("balance-manager", 0)
-	s.manager = k.PsCreateSystemThread("worker.balance", cfg.BalancePriority, s.balanceManager)
+	s.manager = k.PsCreateSystemThread("worker.balance", cfg.BalancePriority, s.manage)
 	k.Layer().AddEndCheck(s.endCheck)
 	return s, nil
 }
@@ -137,12 +173,22 @@ func (s *System) queueFor(t WORK_QUEUE_TYPE) *workQueue {
 }
 
 func (s *System) newQueue(t WORK_QUEUE_TYPE, threads int) *workQueue {
-	q := &workQueue{s: s, typ: t, name: t.String()}
+	q := s.sp.queues.Take(s.k.Layer().Sim())
+	old := *q // recycled: keep the names when the type is the same
+	*q = workQueue{s: s, typ: t}
+	if old.s != nil && old.typ == t {
+		q.name, q.short = old.name, old.short
+	} else {
+		q.name = t.String()
+		if p, ok := t.Custom(); ok {
+			q.short = "custom" + strconv.Itoa(p)
+		} else {
+			q.short = strings.ToLower(strings.TrimSuffix(q.name, "WorkQueue"))
+		}
+	}
 	if p, ok := t.Custom(); ok {
-		q.short = "custom" + strconv.Itoa(p)
 		s.custom[p] = q
 	} else {
-		q.short = strings.ToLower(strings.TrimSuffix(q.name, "WorkQueue"))
 		s.fixed[t] = q
 	}
 	q.kq = s.k.KeInitializeQueue(q.name, s.cfg.Concurrency)
@@ -164,17 +210,30 @@ func (q *workQueue) state() QueueState {
 
 // startWorker creates a worker thread for q (REFERENCE §3.2–3.3).
 func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
-	w := &worker{q: q, dynamic: dynamic}
-	var name string
+	w := s.sp.workers.Take(s.k.Layer().Sim())
+	old := *w // recycled: keep its body and its name when it comes out equal
+	*w = worker{q: q, dynamic: dynamic, body: old.body, short: q.short}
+	if w.body == nil {
+		w.body = w.run
+	}
 	if dynamic {
 		q.created++
 		q.dynamic++
-		name = "worker." + q.short + ".dyn" + strconv.Itoa(q.created)
+		w.index = q.created
 	} else {
-		name = "worker." + q.short + "." + strconv.Itoa(q.static)
+		w.index = q.static
 		q.static++
 	}
-	w.t = s.k.PsCreateSystemThread(name, s.cfg.priorityOf(q.typ), w.run)
+	switch {
+	case old.q != nil && old.dynamic == dynamic && old.short == w.short && old.index == w.index:
+		w.name = old.name
+	case dynamic:
+		w.name = "worker." + q.short + ".dyn" + strconv.Itoa(w.index)
+	default:
+		w.name = "worker." + q.short + "." + strconv.Itoa(w.index)
+	}
+	name := w.name
+	w.t = s.k.PsCreateSystemThread(name, s.cfg.priorityOf(q.typ), w.body)
 	w.t.Data = w
 	s.k.Layer().TraceKind(KindWorker, WhatWorkerCreate, name, b2i(dynamic), int64(q.static+q.dynamic))
 	return w
@@ -312,7 +371,7 @@ func (s *System) needsPass() bool {
 // endCheck reports, when the run ends quietly, items still queued and I/O
 // work items never freed (REFERENCE §1.1–1.2). Drivers never unloaded are
 // fine.
-func (s *System) endCheck() []string {
+func (s *System) checkEnd() []string {
 	var out []string
 	for _, q := range s.all {
 		for _, e := range q.kq.Entries() {

@@ -23,6 +23,7 @@ const (
 	WhatIoFreeWorkItem         des.What = "IoFreeWorkItem"
 	WhatIoInitializeWorkItem   des.What = "IoInitializeWorkItem"
 	WhatIoUninitializeWorkItem des.What = "IoUninitializeWorkItem"
+	WhatIoTryQueueRefused      des.What = "IoTryQueueWorkItem-refused" // no free worker: nothing queued
 	WhatReference              des.What = "reference"
 	WhatReturn                 des.What = "return"
 	WhatRun                    des.What = "run"

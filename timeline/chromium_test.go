@@ -186,4 +186,39 @@ func TestChromiumZoomSearchMarks(t *testing.T) {
 	assert.Contains(t, dom, "early quantum end")
 	assert.Contains(t, dom, `class="zoombar"`)
 	assert.Contains(t, dom, "demo: completed twice")
+
+	// The overview strip: reset, the chart shows the whole run; a click
+	// at three quarters of the strip zooms the chart to 8x centred on the
+	// time there; a drag across the strip shows exactly the dragged range.
+	assert.Contains(t, dom, `class="overview"`)
+	view := func(name string) (float64, float64) {
+		m := regexp.MustCompile(name + `="(-?[0-9]+),(-?[0-9]+)"`).FindStringSubmatch(dom)
+		require.NotNil(t, m, "the self-test set %s on <body>", name)
+		a, _ := strconv.ParseFloat(m[1], 64)
+		b, _ := strconv.ParseFloat(m[2], 64)
+		return a, b
+	}
+	m := buildModel(recs, meta.CPUs, meta.End)
+	p := &plot{m: m, meta: meta, placed: map[int][2]float64{}}
+	p.layout()
+	segs := p.overviewSegments()
+	timeAt := func(x float64) float64 { // the strip's x → run time
+		for _, s := range segs {
+			if x <= s.x1 {
+				return float64(s.t0) + (x-s.x0)/(s.x1-s.x0)*float64(s.t1-s.t0)
+			}
+		}
+		return float64(m.end)
+	}
+	a0, b0 := view("data-ov-view-0")
+	assert.InDelta(t, float64(m.start), a0, 1)
+	assert.InDelta(t, float64(m.end), b0, 1)
+	assert.Equal(t, 8, attr("data-ov-zoom-click"), "a click zooms in")
+	a1, b1 := view("data-ov-view-click")
+	span := float64(m.end - m.start)
+	assert.Less(t, b1-a1, span/4, "the click narrowed the visible range")
+	assert.InDelta(t, timeAt(float64(attr("data-ov-click-x"))), (a1+b1)/2, span/100, "centred where the strip was clicked")
+	a2, b2 := view("data-ov-view-drag")
+	assert.InDelta(t, timeAt(gutter+100), a2, span/200, "the drag's start")
+	assert.InDelta(t, timeAt(gutter+300), b2, span/200, "the drag's end")
 }

@@ -7,7 +7,9 @@
 //     machine and one track per processor, every record an instant;
 //   - WritePerfettoProto / WritePerfettoProtoRuns: a native Perfetto
 //     protobuf trace (TrackEvent) with a track tree (machine → processor →
-//     IRQL counter; threads), counters with units and work-item flows;
+//     IRQL counter; threads), counters with units (IRQL, ready threads,
+//     cancel-safe queue and work-queue depths), work-item flows and IRP
+//     lifecycle flows (IrpFlows);
 //   - WriteHTML: a self-contained offline page with one SVG lane per
 //     processor;
 //   - WriteJSONL: every record as one JSON object per line.

@@ -3,6 +3,7 @@ package timeline
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
@@ -23,14 +24,21 @@ func writeHTML(t *testing.T, recs []des.Record, meta Meta) string {
 	return b.String()
 }
 
-// svgPart returns the page's one <svg>…</svg>.
+// svgPart returns the page's one chart, <svg class="timeline">…</svg>.
 func svgPart(t *testing.T, page string) string {
 	t.Helper()
-	require.Equal(t, 1, strings.Count(page, "<svg"), "the page has one SVG")
-	i := strings.Index(page, "<svg")
-	j := strings.Index(page, "</svg>")
-	require.True(t, i >= 0 && j > i)
-	return page[i : j+len("</svg>")]
+	return svgOfClass(t, page, "timeline")
+}
+
+// svgOfClass returns the page's one <svg> of class class.
+func svgOfClass(t *testing.T, page, class string) string {
+	t.Helper()
+	open := `<svg xmlns="http://www.w3.org/2000/svg" class="` + class + `"`
+	require.Equal(t, 1, strings.Count(page, open), "the page has one SVG of class %q", class)
+	i := strings.Index(page, open)
+	j := strings.Index(page[i:], "</svg>")
+	require.True(t, j > 0)
+	return page[i : i+j+len("</svg>")]
 }
 
 // svgStats parses the SVG strictly and returns the ids of its lanes in
@@ -248,4 +256,64 @@ func TestHTMLKeepsShortIdleToScale(t *testing.T) {
 	assert.False(t, p.segs[0].gap)
 	page := writeHTML(t, recs, metaFor("demo", out))
 	assert.NotContains(t, page, "not to scale")
+}
+
+// TestHTMLOverviewCompressesIdle draws a run that works for a few
+// microseconds, idles a second and runs a timer DPC: the overview strip
+// shows both bursts of work, the second of idle as one compressed break,
+// and its knots map strip, chart and time monotonically over the whole
+// plot width.
+func TestHTMLOverviewCompressesIdle(t *testing.T) {
+	recs, out := run(t, kernel.DefaultConfig(), lateTimer)
+	require.NoError(t, out.Err)
+	page := writeHTML(t, recs, metaFor("late timer", out))
+	checkOffline(t, page)
+	ov := svgOfClass(t, page, "overview")
+	_, elems := svgStats(t, ov)
+	assert.Equal(t, 1, strings.Count(ov, `class="ov-idle"`), "the long idle stretch is one break")
+	assert.Contains(t, ov, "idle ", "the break says how long it is")
+	assert.Contains(t, ov, `class="ov-view"`, "a window shows the chart's visible range")
+	assert.Greater(t, elems["rect"], 4, "busy spans of both processors")
+	assert.Less(t, strings.Index(page, `class="overview"`), strings.Index(page, `class="timeline"`), "the strip is above the chart")
+
+	m := buildModel(recs, 2, out.End)
+	p := &plot{m: m, placed: map[int][2]float64{}}
+	p.layout()
+	segs := p.overviewSegments()
+	var gaps []segment
+	for _, s := range segs {
+		if s.gap {
+			gaps = append(gaps, s)
+		}
+	}
+	require.Len(t, gaps, 1)
+	assert.Greater(t, gaps[0].t1-gaps[0].t0, 990*des.Millisecond)
+	assert.Equal(t, ovIdleW, gaps[0].x1-gaps[0].x0)
+	assert.InDelta(t, gutter+plotWidth, segs[len(segs)-1].x1, 1e-9)
+	// The work before the gap is to scale and gets most of the width.
+	assert.Greater(t, segs[0].x1-segs[0].x0, plotWidth/2)
+
+	var prevT, prevO, prevC float64 = -1, -1, -1
+	knots := strings.Split(regexp.MustCompile(`data-knots="([^"]*)"`).FindStringSubmatch(ov)[1], " ")
+	require.GreaterOrEqual(t, len(knots), 4)
+	for _, k := range knots {
+		var tt, o, c float64
+		_, err := fmt.Sscanf(k, "%g,%g,%g", &tt, &o, &c)
+		require.NoError(t, err, k)
+		assert.Greater(t, tt, prevT)
+		assert.GreaterOrEqual(t, o, prevO)
+		assert.GreaterOrEqual(t, c, prevC)
+		prevT, prevO, prevC = tt, o, c
+	}
+	assert.Equal(t, float64(m.end), prevT)
+	assert.InDelta(t, gutter+plotWidth, prevO, 0.1)
+	assert.InDelta(t, gutter+plotWidth, prevC, 0.1)
+}
+
+// TestHTMLOverviewKeepsShortIdle: a run with short idle stretches only is
+// drawn to scale in the strip too.
+func TestHTMLOverviewKeepsShortIdle(t *testing.T) {
+	recs, out := run(t, demoConfig(), demo)
+	page := writeHTML(t, recs, metaFor("demo", out))
+	assert.NotContains(t, svgOfClass(t, page, "overview"), `class="ov-idle"`)
 }

@@ -34,7 +34,14 @@ func WritePerfettoProto(w io.Writer, recs []des.Record, meta Meta) error {
 //     the record's fields as debug annotations), so the file has every
 //     record; decisions that were perturbed ("inject" records) and
 //     coverage marks are among them;
+//   - counter tracks under the process for the queue lengths the records
+//     determine (see deriveCounters): "ready threads" (unit "threads"),
+//     "cancel-safe queues" (unit "IRPs") and "<work queue> waiting" per
+//     work queue (unit "items");
 //   - a flow from each work item's queue instant to its run instant;
+//   - a flow through each IRP's lifecycle (IrpFlows): its first record,
+//     pend, cancel-safe queue insert, cancel, removal and completion
+//     instants, in order, the last one terminating it;
 //   - when meta has them, a "perturbed decisions" track with an instant
 //     per non-natural decision (what the schedule did differently).
 //
@@ -46,8 +53,7 @@ func WritePerfettoProtoRuns(w io.Writer, runs []Run) error {
 	flowBase := uint64(0)
 	for ri, run := range runs {
 		m := buildModel(run.Records, run.Meta.CPUs, run.Meta.End)
-		pw.run(m, run.Meta, uint64(ri+1), flowBase)
-		flowBase += uint64(len(m.flows))
+		flowBase = pw.run(m, run.Meta, uint64(ri+1), flowBase)
 	}
 	if pw.err != nil {
 		return pw.err
@@ -110,6 +116,7 @@ func irqlUUID(pid uint64, cpu int) uint64    { return pid<<32 | 0x2000 | uint64(
 func looseUUID(pid uint64, cpu int) uint64   { return pid<<32 | 0x3000 | uint64(cpu+1) } // cpu -1: no processor
 func threadUUID(pid uint64, id int32) uint64 { return pid<<32 | 0x10000 | uint64(uint32(id)) }
 func decisionsUUID(pid uint64) uint64        { return pid<<32 | 0x4000 }
+func counterUUID(pid uint64, i int) uint64   { return pid<<32 | 0x5000 | uint64(i) }
 
 // protoWriter appends length-delimited TracePackets to w, keeping the
 // first error.
@@ -160,16 +167,56 @@ func appendVarint(b []byte, n protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(b, v)
 }
 
-// run writes one run's track tree, then its events in time order.
-func (pw *protoWriter) run(m *model, meta Meta, pid, flowBase uint64) {
+// protoRun is what one run's events are made from: the model, the
+// derived counters and each record's place in an IRP flow.
+type protoRun struct {
+	m        *model
+	pid      uint64
+	flowBase uint64 // work-item flow IDs are flowBase+ID, IRP flows follow them
+	counters []counterSeries
+	irpStep  map[int]irpFlowEnd // record index → its IRP flow
+}
+
+// irpFlowEnd is a record's place in an IRP flow: the flow's Perfetto ID
+// and whether the record ends it.
+type irpFlowEnd struct {
+	id   uint64
+	step IrpStep
+	last bool
+}
+
+// run writes one run's track tree, then its events in time order, and
+// returns the flow base of the next run.
+func (pw *protoWriter) run(m *model, meta Meta, pid, flowBase uint64) uint64 {
+	pr := &protoRun{m: m, pid: pid, flowBase: flowBase, counters: deriveCounters(m.recs, m.start),
+		irpStep: map[int]irpFlowEnd{}}
+	irpBase := flowBase + uint64(len(m.flows))
+	flows := IrpFlows(m.recs)
+	for _, f := range flows {
+		for j, rec := range f.Recs {
+			pr.irpStep[rec] = irpFlowEnd{id: irpBase + uint64(f.ID), step: f.Steps[j], last: j == len(f.Recs)-1}
+		}
+	}
 	pw.tracks(m, meta, pid)
-	evs := protoEvents(m, pid, flowBase)
+	pw.counterTracks(pr)
+	evs := protoEvents(pr)
 	if len(meta.Perturbations) > 0 {
 		pw.descriptor(decisionsUUID(pid), processUUID(pid), "perturbed decisions", 0, nil)
 		evs = mergePerturbations(evs, meta.Perturbations, pid)
 	}
 	for _, e := range evs {
 		pw.packet(e.at, fPacketTrackEvent, e.body)
+	}
+	return irpBase + uint64(len(flows))
+}
+
+// counterTracks describes the derived counters, under the process.
+func (pw *protoWriter) counterTracks(pr *protoRun) {
+	for i, c := range pr.counters {
+		var ctr []byte
+		ctr = appendVarint(ctr, fCounterUnit, counterUnitCount)
+		ctr = appendString(ctr, fCounterUnitName, counterUnits[c.kind])
+		pw.descriptor(counterUUID(pr.pid, i), processUUID(pr.pid), c.name, fTrackCounter, ctr)
 	}
 }
 
@@ -278,9 +325,11 @@ type protoEvent struct {
 	body []byte
 }
 
-// protoEvents returns run pid's slices, instants and IRQL counter values
-// in time order (ends first at equal times, then emission order).
-func protoEvents(m *model, pid, flowBase uint64) []protoEvent {
+// protoEvents returns a run's slices, instants, IRQL and derived counter
+// values in time order (ends first at equal times, then emission order;
+// derived counter values after the rest of their instant).
+func protoEvents(pr *protoRun) []protoEvent {
+	m, pid := pr.m, pr.pid
 	var evs []protoEvent
 	for _, s := range m.slices {
 		track := cpuUUID(pid, s.cpu)
@@ -299,7 +348,7 @@ func protoEvents(m *model, pid, flowBase uint64) []protoEvent {
 	}
 	for _, list := range [][]instant{m.instants, m.shaping} {
 		for _, in := range list {
-			evs = append(evs, protoEvent{at: in.at, ord: in.ord, body: protoInstant(m, in, pid, flowBase)})
+			evs = append(evs, protoEvent{at: in.at, ord: in.ord, body: protoInstant(pr, in)})
 		}
 	}
 	for c, pts := range m.irql {
@@ -309,6 +358,15 @@ func protoEvents(m *model, pid, flowBase uint64) []protoEvent {
 			b = appendVarint(b, fEventTrack, irqlUUID(pid, c))
 			b = appendVarint(b, fEventCounter, uint64(int64(p.level)))
 			evs = append(evs, protoEvent{at: p.at, ord: p.ord, body: b})
+		}
+	}
+	for i, c := range pr.counters {
+		for _, p := range c.points {
+			var b []byte
+			b = appendVarint(b, fEventType, eventCounter)
+			b = appendVarint(b, fEventTrack, counterUUID(pid, i))
+			b = appendVarint(b, fEventCounter, uint64(p.v))
+			evs = append(evs, protoEvent{at: p.at, ord: math.MaxInt/2 + p.rec, body: b})
 		}
 	}
 	slices.SortStableFunc(evs, func(a, b protoEvent) int {
@@ -327,8 +385,10 @@ func protoEvents(m *model, pid, flowBase uint64) []protoEvent {
 }
 
 // protoInstant encodes record in.rec as an instant on its thread's track
-// (or its processor's "no thread" track), with its flow end if any.
-func protoInstant(m *model, in instant, pid, flowBase uint64) []byte {
+// (or its processor's "no thread" track), with its work-item flow end and
+// its IRP flow step, if any.
+func protoInstant(pr *protoRun, in instant) []byte {
+	m, pid := pr.m, pr.pid
 	r := &m.recs[in.rec]
 	track := looseUUID(pid, int(r.CPU))
 	if r.Thread != 0 {
@@ -361,7 +421,16 @@ func protoInstant(m *model, in instant, pid, flowBase uint64) []byte {
 			n = fEventFlowEnd
 		}
 		b = protowire.AppendTag(b, n, protowire.Fixed64Type)
-		b = protowire.AppendFixed64(b, flowBase+uint64(in.flow))
+		b = protowire.AppendFixed64(b, pr.flowBase+uint64(in.flow))
+	}
+	if f, ok := pr.irpStep[in.rec]; ok {
+		b = appendTextAnnotation(b, "irp step", f.step.String())
+		n := protowire.Number(fEventFlow)
+		if f.last {
+			n = fEventFlowEnd
+		}
+		b = protowire.AppendTag(b, n, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, f.id)
 	}
 	return b
 }

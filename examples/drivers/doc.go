@@ -1,4 +1,4 @@
-// Package drivers holds four small drivers written the way a user of wqsim
+// Package drivers holds small drivers written the way a user of wqsim
 // writes one: only against the public API (kernel, queues, queues/fltmgr,
 // model, proptest), each with a correct variant and one bug. They were
 // written from the package docs alone, as a check that the API serves code
@@ -22,7 +22,38 @@
 //   - ResourceCache: readers and a writer on an ERESOURCE, fed by a KQUEUE
 //     and a delayed work item; the bug takes the resource without a
 //     critical region (REFERENCE §4.6).
+//   - DeviceStack: an upper driver attached over a lower one that pends
+//     requests under an in-stack queued spin lock, with its own cancel
+//     routine, and completes them from a timer DPC. The upper driver reads
+//     by forward-and-wait (STATUS_MORE_PROCESSING_REQUIRED, then its own
+//     IoCompleteRequest) and passes writes through, propagating the pending
+//     mark; the application cancels both. The bug's forward-and-wait
+//     completion routine continues completion, so the IRP is completed
+//     twice (REFERENCE §5.6).
+//   - MutexApc: a KMUTEX taken recursively by a worker thread, an
+//     application thread and a normal kernel APC that a timer DPC queues to
+//     the worker, plus a guarded mutex; unload stops the worker (which arms
+//     the timer) before cancelling the timer and flushing DPCs. The bug
+//     returns from the recursive acquisition without its release
+//     (REFERENCE §4.8, §4.10, §6.8).
+//   - TryWork: an ISR's DPC hands samples to one I/O work item, first with
+//     IoTryQueueWorkItem (queues only if a worker is free at once), then
+//     with IoQueueWorkItemEx; unload disconnects the interrupt, flushes
+//     DPCs and waits for the item to go idle before freeing it. The bug
+//     reads IoTryQueueWorkItem's FALSE as "already queued" (REFERENCE §1.2).
+//   - FltPair: two minifilters on one volume; the upper one asks for a
+//     post-read with a completion context and posts it to a generic work
+//     item (MORE_PROCESSING_REQUIRED, FltCompletePendedPostOperation), the
+//     lower one synchronizes its reads; the file system may pend and honours
+//     cancels. The bug returns FINISHED_PROCESSING after posting the work
+//     (REFERENCE §1.3, §1.4, §5.3, §5.4).
+//   - WaitAll: workers take a KMUTEX and a KSEMAPHORE in one
+//     KeWaitForMultipleObjects(WaitAll), a monitor polls the mutex with
+//     WaitAny and a timeout; the bug waits WaitAny and releases both
+//     (REFERENCE §4.8).
 //
+// All lists them; cmd/drivers is the wqsim command line with them
+// (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
 // drivers_test.go checks each correct variant with proptest.FixesSurvive
 // and finds each bug with proptest.Find.
 package drivers

@@ -6,11 +6,10 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/wqsim/wqsim/examples/drivers"
-	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
 
-var all = []*model.Scenario{drivers.ClassicCancel, drivers.CsqDriver, drivers.PendFilter, drivers.ResourceCache}
+var all = drivers.All
 
 // No correct driver gets a finding (2,000 executions each keep go test
 // quick; WQSIM_EXECS is not consulted here, raise the number to search

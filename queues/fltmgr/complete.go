@@ -67,8 +67,13 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 // post-op returned FLT_POSTOP_MORE_PROCESSING_REQUIRED: the post-ops of
 // the filters above run and the IRP is completed, in the calling thread
 // (REFERENCE §1.4). Until it is called the filter manager does nothing
-// more for the operation. Caller IRQL ≤ DISPATCH_LEVEL. Calling it for an
-// operation that is already complete is the kernel's 0x44.
+// more for the operation. Caller IRQL ≤ DISPATCH_LEVEL. Calling it while
+// the post-op that posted the work is still running (the work item ran on
+// another processor before the post-op returned MORE_PROCESSING_REQUIRED)
+// is legal: the completion resumes when the post-op returns (§5.4,
+// MarkPostCompletedBeforePended). Calling it for an operation that is
+// already complete, or whose post-op then returns FINISHED_PROCESSING, is
+// the kernel's 0x44.
 func (fm *FilterManager) FltCompletePendedPostOperation(data *FLT_CALLBACK_DATA) {
 	const api = "FltCompletePendedPostOperation"
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
@@ -76,6 +81,11 @@ func (fm *FilterManager) FltCompletePendedPostOperation(data *FLT_CALLBACK_DATA)
 	fm.k.Layer().Yield()
 	j := op.frameIn(framePostPended)
 	if j < 0 {
+		if p := op.frameIn(framePostOp); p >= 0 && op.isIrp() && !op.frames[p].earlyPost && !op.frames[p].whenSafe {
+			op.frames[p].earlyPost = true
+			fm.mark(MarkPostCompletedBeforePended, data.name)
+			return
+		}
 		fm.notPended(op, api)
 		return
 	}

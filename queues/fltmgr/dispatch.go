@@ -25,15 +25,19 @@ const (
 
 // frame is one instance's part of an operation.
 type frame struct {
-	op    *operation
-	inst  *FLT_INSTANCE
-	reg   *FLT_OPERATION_REGISTRATION
-	state frameState
-	ctx   any // completion context from the pre-op
+	op     *operation
+	inst   *FLT_INSTANCE
+	reg    *FLT_OPERATION_REGISTRATION
+	state  frameState
+	ctx    any // completion context from the pre-op
+	preCtx any // where the pre-op writes it (its own, so the call allocates nothing)
 
 	whenSafe bool // FltDoCompletionProcessingWhenSafe posted this post-op's work (§5.7)
-	resumed  bool // was pended and resumed by FltCompletePendedPreOperation (§1.4)
-	exposed  bool // its pre-op handed the data to a routine that can complete it (§1.4)
+	// earlyPost: FltCompletePendedPostOperation came while this post-op
+	// was still running; it applies when the post-op returns (§5.4).
+	earlyPost bool
+	resumed   bool // was pended and resumed by FltCompletePendedPreOperation (§1.4)
+	exposed   bool // its pre-op handed the data to a routine that can complete it (§1.4)
 
 	// SYNCHRONIZE (§5.3): the post-op runs in the pre-op's thread, which
 	// waits for the lower layers to complete.
@@ -61,6 +65,9 @@ type operation struct {
 	early         *earlyCompletion
 	markedPending bool
 	finished      bool
+	preCompleted  bool       // a pre-op completed it (FLT_PREOP_COMPLETE)
+	num           int        // its callback data's number
+	gen           *generated // filter-initiated I/O (§5.9), else nil
 }
 
 func (op *operation) isIrp() bool { return op.data.irp != nil }
@@ -117,13 +124,13 @@ func (fm *FilterManager) callPre(f *frame) (FLT_PREOP_CALLBACK_STATUS, any) {
 	f.inst.track(f)
 	op.data.Iopb.TargetInstance = f.inst
 	fm.trace(KindFltCallback, WhatPreOp, f.inst.name, 0, int64(op.data.Iopb.MajorFunction))
-	var ctx any
+	f.preCtx = nil
 	status := FLT_PREOP_SUCCESS_WITH_CALLBACK // a post-op without a pre-op is always called
 	if f.reg.PreOperation != nil {
-		status = f.reg.PreOperation(op.data, f.inst.objects(), &ctx)
+		status = f.reg.PreOperation(op.data, f.inst.objects(), &f.preCtx)
 	}
 	fm.trace(KindFltCallback, des.What(status.String()), op.data.name, 0, int64(status))
-	return status, ctx
+	return status, f.preCtx
 }
 
 // pend handles FLT_PREOP_PENDING from frame f (§5.3): legal only for
@@ -180,6 +187,7 @@ func (fm *FilterManager) resume(op *operation, i int, status FLT_PREOP_CALLBACK_
 			fm.violation("pre-operation callback", f.inst.filter, "with FLT_PREOP_COMPLETE, IoStatus.Status must be final, not STATUS_PENDING (§5.3)",
 				"%s completed %s with STATUS_PENDING", f.inst.name, op.data.name)
 		}
+		op.preCompleted = true
 		fm.frameDone(f)
 		return fm.completeUp(op, i-1), false
 	case FLT_PREOP_DISALLOW_FASTIO:
@@ -305,6 +313,10 @@ func (fm *FilterManager) callPost(f *frame) bool {
 	op.data.Iopb.TargetInstance = f.inst
 	switch st := fm.callPostCallback(f, op.data, 0); st {
 	case FLT_POSTOP_FINISHED_PROCESSING:
+		if f.earlyPost { // completed by FltCompletePendedPostOperation though never pended
+			f.earlyPost = false
+			fm.notPended(op, "FltCompletePendedPostOperation")
+		}
 		fm.frameDone(f)
 		return false
 	case FLT_POSTOP_MORE_PROCESSING_REQUIRED:
@@ -315,6 +327,12 @@ func (fm *FilterManager) callPost(f *frame) bool {
 		if f.whenSafe { // already pended (and maybe resumed) by FltDoCompletionProcessingWhenSafe
 			f.whenSafe = false
 			return true
+		}
+		if f.earlyPost { // its work already called FltCompletePendedPostOperation: carry on up
+			f.earlyPost = false
+			fm.mark(MarkPostPended, op.data.name)
+			fm.frameDone(f)
+			return false
 		}
 		f.state = framePostPended
 		fm.mark(MarkPostPended, op.data.name)
@@ -343,6 +361,9 @@ func (fm *FilterManager) frameDone(f *frame) {
 // IoCompleteRequest (a second completion is the kernel's 0x44), others by
 // marking them done.
 func (fm *FilterManager) finish(op *operation) walk {
+	if op.gen != nil {
+		return fm.finishGenerated(op)
+	}
 	op.finished = true
 	fm.trace(KindFltOp, WhatComplete, op.data.name, int64(op.data.IoStatus.Status), int64(op.data.IoStatus.Information))
 	if op.data.irp != nil {
@@ -371,7 +392,8 @@ func (fm *FilterManager) fsCompletion(v *FLT_VOLUME) int {
 // issuer sees STATUS_PENDING), and after the volume's latency the
 // completion comes from the file system's DPC — post-ops at
 // DISPATCH_LEVEL in whatever thread that processor interrupted — or from a
-// worker thread at PASSIVE_LEVEL.
+// worker thread at PASSIVE_LEVEL. On a volume with CancelPendedIo the
+// request is cancellable meanwhile (fsCancellable).
 func (fm *FilterManager) fsPend(op *operation, how int) walk {
 	k := fm.k
 	if !op.markedPending {
@@ -379,7 +401,14 @@ func (fm *FilterManager) fsPend(op *operation, how int) walk {
 		k.IoMarkIrpPending(op.data.irp)
 	}
 	fm.mark(MarkFsPended, op.data.name)
+	if op.vol.CancelPendedIo && fm.fsCancellable(op) {
+		return walkPending // cancelled before it became cancellable: already completed
+	}
 	done := func() {
+		if op.vol.CancelPendedIo && k.IoSetCancelRoutine(op.data.irp, nil) == nil {
+			return // a cancel took the request: its routine completes it
+		}
+		fm.touchData(op, "file system completing the callback data")
 		op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: uint64(op.data.Iopb.Parameters.Length)}
 		if k.KeIsExecutingDpc() {
 			fm.mark(MarkPostInDpc, op.data.name)
@@ -398,6 +427,32 @@ func (fm *FilterManager) fsPend(op *operation, how int) walk {
 		done()
 	})
 	return walkPending
+}
+
+// fsCancellable makes a pended request cancellable the cancel-safe way
+// (§2.2): set the cancel routine, then test the Cancel flag; if a cancel
+// came first and the routine can be taken back, the request is completed
+// as cancelled at once and fsCancellable reports true. The routine
+// completes the request with STATUS_CANCELLED in the cancelling thread,
+// after releasing the cancel spin lock (DDI:DRIVER_CANCEL, §1.7).
+func (fm *FilterManager) fsCancellable(op *operation) bool {
+	k := fm.k
+	k.IoSetCancelRoutine(op.data.irp, func(irp *kernel.IRP) {
+		k.IoReleaseCancelSpinLock(irp.CancelIrql)
+		fm.fsCancelled(op)
+	})
+	if k.IoIsCancelled(op.data.irp) && k.IoSetCancelRoutine(op.data.irp, nil) != nil {
+		fm.fsCancelled(op)
+		return true
+	}
+	return false
+}
+
+func (fm *FilterManager) fsCancelled(op *operation) {
+	fm.mark(MarkFsCancelled, op.data.name)
+	fm.touchData(op, "file system cancelling the callback data")
+	op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+	fm.completeUp(op, len(op.frames)-1)
 }
 
 // exposeData notes that the pre-op running now handed data to a routine

@@ -8,8 +8,9 @@
 // SYNCHRONIZE, fast I/O refusal and reissue, post-op draining; teardown
 // that waits for pended operations (a hang the kernel reports if they
 // never complete); generic and deferred-I/O work items on the executive
-// worker queues of package queues; and the cancel-safe callback-data
-// queue FltCbdq*, built on queues' IoCsq.
+// worker queues of package queues; the cancel-safe callback-data
+// queue FltCbdq*, built on queues' IoCsq; and filter-initiated I/O
+// (FltAllocateCallbackData, FltPerformAsynchronousIo, FltCancelIo, §5.9).
 //
 // Minifilter code in a scenario is ordinary Go that calls NT-named methods
 // on a *FilterManager (fm.FltCbdqInsertIo, fm.FltCompletePendedPreOperation)

@@ -31,6 +31,7 @@ type FLT_INSTANCE struct {
 	waiting bool // teardown waits for active to empty
 	gone    *kernel.KEVENT
 	rundown rundown
+	objs    FLT_RELATED_OBJECTS // what objects returns, rewritten at every call
 }
 
 // Name returns "filter@volume".
@@ -54,7 +55,10 @@ func (i *FLT_INSTANCE) Detached() bool { return i.state == instanceDetached }
 func (i *FLT_INSTANCE) Outstanding() int { return len(i.active) }
 
 func (i *FLT_INSTANCE) objects() *FLT_RELATED_OBJECTS {
-	return &FLT_RELATED_OBJECTS{Filter: i.filter, Instance: i, Volume: i.volume}
+	// One per instance, rewritten each time: the callbacks get it read-only
+	// (PCFLT_RELATED_OBJECTS) and a call per operation need not allocate.
+	i.objs = FLT_RELATED_OBJECTS{Filter: i.filter, Instance: i, Volume: i.volume}
+	return &i.objs
 }
 
 // attach creates an instance of f on v and runs its InstanceSetup; the

@@ -60,7 +60,8 @@ func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	if req.FastIo && !fastIoPossible(req.MajorFunction) {
 		panic(fmt.Sprintf("fltmgr: Issue: major 0x%X cannot be fast I/O (§5.1); clear IoRequest.FastIo", req.MajorFunction))
 	}
-	io := &IoOp{fm: fm}
+	io := fm.sp.issues.Take(fm.k.Layer().Sim())
+	*io = IoOp{fm: fm}
 	prevTop := fm.IoGetTopLevelIrp()
 	if req.TopLevel {
 		fm.IoSetTopLevelIrp("FSRTL_FSP_TOP_LEVEL_IRP")
@@ -91,10 +92,16 @@ func (v *FLT_VOLUME) Send(req IoRequest) kernel.IO_STATUS_BLOCK { return v.Issue
 // kind of I/O (§5.2), highest altitude first.
 func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissue bool) *operation {
 	fm.lastOp++
-	op := &operation{fm: fm, vol: v}
-	d := &FLT_CALLBACK_DATA{op: op, Thread: fm.k.KeGetCurrentThread()}
+	b := fm.sp.ops.Take(fm.k.Layer().Sim())
+	old := *b // recycled: keep the frame buffer
+	*b = opBlock{}
+	op := &b.op
+	*op = operation{fm: fm, vol: v, frames: old.op.frames[:0], num: fm.lastOp}
+	d := &b.data
+	*d = FLT_CALLBACK_DATA{op: op, Thread: fm.k.KeGetCurrentThread()}
 	d.QueueLinks.Container = d
-	d.Iopb = &FLT_IO_PARAMETER_BLOCK{IrpFlags: req.IrpFlags, MajorFunction: req.MajorFunction, MinorFunction: req.MinorFunction,
+	d.Iopb = &b.iopb
+	*d.Iopb = FLT_IO_PARAMETER_BLOCK{IrpFlags: req.IrpFlags, MajorFunction: req.MajorFunction, MinorFunction: req.MinorFunction,
 		TargetFileObject: req.FileObject, Parameters: FLT_PARAMETERS{Length: req.Length, ByteOffset: req.ByteOffset}}
 	switch {
 	case isFsFilterMajor(req.MajorFunction):
@@ -113,10 +120,11 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 	if reissue {
 		d.Flags |= FLTFL_CALLBACK_DATA_REISSUED_IO
 	}
-	d.name = fmt.Sprintf("cbd %d", fm.lastOp)
+	irpName := ""
 	if d.irp != nil {
-		d.name += " (" + d.irp.Name() + ")"
+		irpName = d.irp.Name()
 	}
+	d.name = fm.sp.dataName(fm.lastOp, irpName)
 	op.data = d
 	for _, inst := range v.instances {
 		if r := inst.filter.opReg(req.MajorFunction); r != nil && (r.PreOperation != nil || r.PostOperation != nil) && !skips(r, d, req) {

@@ -305,6 +305,12 @@ type deferredFilter struct {
 	routine  func(item *fltmgr.FLT_DEFERRED_IO_WORKITEM, d *fltmgr.FLT_CALLBACK_DATA)
 	ranIn    []string
 	posts    []postCall
+	// postDelay is spent in the post-op after it queued its work item and
+	// before it returns: the item may complete the operation meanwhile.
+	postDelay des.Duration
+	// postFinish makes the post-op return FINISHED_PROCESSING after
+	// queueing work that completes the operation (a filter bug).
+	postFinish bool
 }
 
 // newDeferredFilter builds and registers the filter.
@@ -363,6 +369,10 @@ func (df *deferredFilter) pre(d *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATED
 func (df *deferredFilter) postOp(d *fltmgr.FLT_CALLBACK_DATA, ctx any, flags fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
 	df.posts = append(df.posts, postCall{ctx: ctx, irql: df.r.k.KeGetCurrentIrql(), flags: flags, thread: df.r.threadName(), data: d})
 	if df.inPost && flags&fltmgr.FLTFL_POST_OPERATION_DRAINING == 0 && df.queue(d) {
+		df.r.k.Compute(df.postDelay)
+		if df.postFinish {
+			return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
+		}
 		return fltmgr.FLT_POSTOP_MORE_PROCESSING_REQUIRED
 	}
 	return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
@@ -422,6 +432,38 @@ func TestDeferredPostOpRecipe(t *testing.T) {
 	assert.Equal(t, []bool{false}, completedWhenWorkerRan, "completion waits for FltCompletePendedPostOperation")
 	assert.Equal(t, kernel.STATUS_SUCCESS, final.Status)
 	assert.Equal(t, 1, r.fm.Hits(fltmgr.MarkPostPended))
+}
+
+// §1.4, §5.4: the documented post-op recipe races with itself: the
+// deferred work item can run on another processor and call
+// FltCompletePendedPostOperation before the post-op has returned
+// MORE_PROCESSING_REQUIRED. That is legal (the completion resumes when the
+// post-op returns), not a double completion; a post-op that then returns
+// FINISHED_PROCESSING has completed an operation it never pended: 0x44.
+func TestPostOpCompletedBeforeItReturns(t *testing.T) {
+	two := kernel.DefaultConfig()
+	two.Processors = 2
+	for _, finish := range []bool{false, true} {
+		r := newRig(t, rigOpts{kcfg: &two})
+		df := newDeferredFilter(r, true)
+		df.postDelay, df.postFinish = 200*des.Microsecond, finish
+		var final kernel.IO_STATUS_BLOCK
+		r.thread("app", func() {
+			r.fm.FltStartFiltering(df.f)
+			final = r.vol.Issue(read(7)).Wait()
+		})
+		out := r.run()
+		if finish {
+			var bc *kernel.BugCheck
+			require.ErrorAs(t, out.Err, &bc)
+			assert.Equal(t, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, bc.Code)
+			continue
+		}
+		require.NoError(t, out.Err)
+		assert.Equal(t, kernel.STATUS_SUCCESS, final.Status)
+		assert.Equal(t, 1, r.fm.Hits(fltmgr.MarkPostCompletedBeforePended), "the work item completed it while the post-op ran")
+		require.Len(t, df.ranIn, 1)
+	}
 }
 
 // §1.3, §5.2: FltQueueDeferredIoWorkItem refuses paging I/O, a thread with

@@ -66,6 +66,7 @@ type FilterManager struct {
 	lastContext int
 	lastItem    int
 	hits        kernel.MarkCounts
+	sp          *spares // this Sim's objects from earlier runs (recycle.go)
 }
 
 // New returns a filter manager on k. sys provides the system worker queues
@@ -76,7 +77,18 @@ func New(k *kernel.Kernel, sys *queues.System, cfg Config) (*FilterManager, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fltmgr: invalid config: %w", err)
 	}
-	return &FilterManager{k: k, sys: sys, cfg: cfg, topLevel: map[*kernel.Thread]any{}}, nil
+	sim := k.Layer().Sim()
+	sp := sparesOf(sim)
+	fm := sp.managers.Take(sim)
+	top := fm.topLevel // recycled: keep the map's storage, not its contents
+	if top == nil {
+		top = map[*kernel.Thread]any{}
+	}
+	clear(top)
+	hits := fm.hits
+	hits.Reset()
+	*fm = FilterManager{k: k, sys: sys, cfg: cfg, topLevel: top, sp: sp, hits: hits}
+	return fm, nil
 }
 
 // MustNew is New for configurations known to be valid.
@@ -123,6 +135,12 @@ type FLT_VOLUME struct {
 	// (choice 0 of its completion decision, REFERENCE §5.6) for volumes
 	// whose scenario does not explore asynchronous completion.
 	SyncFileSystem bool
+	// CancelPendedIo makes the default file system's pended requests
+	// cancellable (a cancel routine that completes them with
+	// STATUS_CANCELLED, REFERENCE §5.9), as a redirector or named-pipe
+	// file system does; off, a cancel of a pended request only sets its
+	// Cancel flag and the request completes normally.
+	CancelPendedIo bool
 	fsLabel        string
 	dismounted     bool
 }

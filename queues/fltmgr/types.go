@@ -191,20 +191,25 @@ const FLTFL_FILTER_UNLOAD_MANDATORY FLT_FILTER_UNLOAD_FLAGS = 0x1
 // to see reached (see kernel.Mark). fm.Hits(m) counts them; each hit is
 // also a KindFltMark trace record.
 var (
-	MarkCompletedBeforePending = kernel.NewMark("flt: completed before pre-op returned pending") // FltCompletePendedPreOperation ran before the pre-op returned PENDING (§1.4)
-	MarkPended                 = kernel.NewMark("flt: pre-op pended")                            // a pre-op returned FLT_PREOP_PENDING and the operation waits
-	MarkFastIoReissued         = kernel.NewMark("flt: fast io reissued as irp")                  // fast I/O refused with DISALLOW_FASTIO and reissued as an IRP (§5.1)
-	MarkSynchronized           = kernel.NewMark("flt: synchronize post-op in pre-op thread")     // a SYNCHRONIZE post-op was handed back to the pre-op's thread (§5.3)
-	MarkPostPended             = kernel.NewMark("flt: post-op pended")                           // a post-op returned MORE_PROCESSING_REQUIRED (§5.4)
-	MarkPostDrained            = kernel.NewMark("flt: post-op drained")                          // a post-op was called with FLTFL_POST_OPERATION_DRAINING (§5.4, §5.5)
-	MarkTeardownWaited         = kernel.NewMark("flt: teardown waited for operations")           // teardown waited for outstanding operations (§5.5 item 4)
-	MarkCbdqDisabledInsert     = kernel.NewMark("cbdq: insert refused, queue disabled")          // FltCbdqInsertIo refused: queue disabled (§1.5)
-	MarkCbdqInsertCancelled    = kernel.NewMark("cbdq: insert completed cancelled data")         // FltCbdqInsertIo found the IRP cancelled and completed it (§1.5)
-	MarkDeferredNotSafe        = kernel.NewMark("flt: deferred work item not safe to post")      // FltQueueDeferredIoWorkItem refused: paging I/O, TopLevelIrp or not IRP (§1.3)
-	MarkDeletingObject         = kernel.NewMark("flt: object being deleted")                     // a reference or work item refused: object being torn down (§1.3, §5.5)
-	MarkFsPended               = kernel.NewMark("flt: file system pended the operation")         // the file system returned STATUS_PENDING; completion comes from its DPC or a worker (§5.6)
-	MarkPostInDpc              = kernel.NewMark("flt: post-op in a dpc")                         // post-ops ran in a DPC at DISPATCH_LEVEL, in an arbitrary thread's context (§5.7)
-	MarkPostWhenSafe           = kernel.NewMark("flt: completion processing posted when safe")   // FltDoCompletionProcessingWhenSafe posted the post-op work to a worker (§5.7)
+	MarkCompletedBeforePending    = kernel.NewMark("flt: completed before pre-op returned pending")          // FltCompletePendedPreOperation ran before the pre-op returned PENDING (§1.4)
+	MarkPended                    = kernel.NewMark("flt: pre-op pended")                                     // a pre-op returned FLT_PREOP_PENDING and the operation waits
+	MarkFastIoReissued            = kernel.NewMark("flt: fast io reissued as irp")                           // fast I/O refused with DISALLOW_FASTIO and reissued as an IRP (§5.1)
+	MarkSynchronized              = kernel.NewMark("flt: synchronize post-op in pre-op thread")              // a SYNCHRONIZE post-op was handed back to the pre-op's thread (§5.3)
+	MarkPostPended                = kernel.NewMark("flt: post-op pended")                                    // a post-op returned MORE_PROCESSING_REQUIRED (§5.4)
+	MarkPostCompletedBeforePended = kernel.NewMark("flt: completed before post-op returned more processing") // FltCompletePendedPostOperation ran while the post-op still ran (§5.4)
+	MarkPostDrained               = kernel.NewMark("flt: post-op drained")                                   // a post-op was called with FLTFL_POST_OPERATION_DRAINING (§5.4, §5.5)
+	MarkTeardownWaited            = kernel.NewMark("flt: teardown waited for operations")                    // teardown waited for outstanding operations (§5.5 item 4)
+	MarkCbdqDisabledInsert        = kernel.NewMark("cbdq: insert refused, queue disabled")                   // FltCbdqInsertIo refused: queue disabled (§1.5)
+	MarkCbdqInsertCancelled       = kernel.NewMark("cbdq: insert completed cancelled data")                  // FltCbdqInsertIo found the IRP cancelled and completed it (§1.5)
+	MarkDeferredNotSafe           = kernel.NewMark("flt: deferred work item not safe to post")               // FltQueueDeferredIoWorkItem refused: paging I/O, TopLevelIrp or not IRP (§1.3)
+	MarkDeletingObject            = kernel.NewMark("flt: object being deleted")                              // a reference or work item refused: object being torn down (§1.3, §5.5)
+	MarkFsPended                  = kernel.NewMark("flt: file system pended the operation")                  // the file system returned STATUS_PENDING; completion comes from its DPC or a worker (§5.6)
+	MarkPostInDpc                 = kernel.NewMark("flt: post-op in a dpc")                                  // post-ops ran in a DPC at DISPATCH_LEVEL, in an arbitrary thread's context (§5.7)
+	MarkPostWhenSafe              = kernel.NewMark("flt: completion processing posted when safe")            // FltDoCompletionProcessingWhenSafe posted the post-op work to a worker (§5.7)
+	MarkAsyncCallbackInDpc        = kernel.NewMark("flt: async io callback in a dpc")                        // a FltPerformAsynchronousIo completion callback ran in a DPC at DISPATCH_LEVEL (§5.9)
+	MarkFreedInFlight             = kernel.NewMark("flt: callback data freed before its callback")           // FltFreeCallbackData while the operation was in flight (§5.9)
+	MarkCancelAfterCompletion     = kernel.NewMark("flt: cancel after completion")                           // FltCancelIo for an operation that had completed (§5.9)
+	MarkFsCancelled               = kernel.NewMark("flt: file system completed a cancelled request")         // the file system's cancel routine completed a pended request (§5.9)
 )
 
 // VerifierViolation is a Filter Verifier report: a minifilter broke a

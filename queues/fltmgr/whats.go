@@ -12,6 +12,7 @@ const (
 	WhatContextRelease                des.What = "context-release"
 	WhatContextFree                   des.What = "context-free"
 	WhatContextSet                    des.What = "context-set"
+	WhatAsyncCallback                 des.What = "async io callback"
 	WhatAttach                        des.What = "attach"
 	WhatComplete                      des.What = "complete"
 	WhatCompleteCanceledIo            des.What = "CompleteCanceledIo"
