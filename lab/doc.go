@@ -9,7 +9,9 @@
 // preemptions, migrations; means over seeds with 95% confidence
 // intervals) and writes CSVs and plots. An acceptance-ratio experiment
 // instead measures which fraction of random task sets each
-// schedulability test, and the machine itself, accepts.
+// schedulability test, and the machine itself, accepts; a placement
+// experiment which fraction stays schedulable on m processors under
+// global and partitioned placement.
 //
 // Start here: ParseFile an experiment file (bench/experiments/pools.json
 // is one), Run it, and write its Results; `wqsim experiment FILE` does
@@ -71,8 +73,20 @@
 //
 // # Multiprocessor placement
 //
-// Real-time tasks run on any processor of the workload (global
-// scheduling: one ready structure for the machine, REFERENCE §4.2).
-// Partitioned placement needs thread affinity, which the kernel does not
-// model yet (REFERENCE §4.7), so the lab offers no partitioned dimension.
+// Real-time tasks of a workload run on any processor (global
+// scheduling): where a thread runs is the dispatcher's choice — Windows'
+// per-processor queues ("nt", REFERENCE §4.7) or one ready structure
+// ("nt-global", §4.2). A placement experiment (Placement; `wqsim
+// experiment bench/experiments/placement.json`) compares that with
+// partitioned placement on m processors: Partition assigns tasks by
+// first-fit decreasing utilization (admission by exact response-time
+// analysis, FitRTA, or by utilization ≤ 1, FitUtilization; a set that does
+// not fit is counted as unpartitionable) and each task's thread pins
+// itself with KeSetSystemAffinityThreadEx before its first job, the
+// release controller waiting until every pinned thread has moved.
+// SimulatePlacement runs one set either way and reports migrations and
+// the processors each thread ran on. On a partitioned machine with zero
+// call costs every task's simulated worst response equals the exact
+// analysis of its processor's share (TestPartitionedMatchesPerProcessorRTA),
+// under both dispatchers.
 package lab

@@ -95,7 +95,7 @@ func placementSets(seed uint64, n int) [][]PeriodicTask {
 // four processors migrates threads.
 func TestPartitionedPlacementPins(t *testing.T) {
 	sets := placementSets(1, 20)
-	for _, disp := range []string{"nt", "nt-percpu"} {
+	for _, disp := range []string{"nt-global", "nt"} {
 		globalMigrations := 0
 		for si, ts := range sets {
 			order := RateMonotonic.Order(ts)
@@ -138,7 +138,7 @@ func TestPartitionedMatchesPerProcessorRTA(t *testing.T) {
 	if testing.Short() {
 		n = 20
 	}
-	for _, disp := range []string{"nt", "nt-percpu"} {
+	for _, disp := range []string{"nt-global", "nt"} {
 		compared, schedulable := 0, 0
 		for si, ts := range placementSets(2, n) {
 			assign, _ := Partition(ts, 4, FitUtilization)

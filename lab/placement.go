@@ -15,8 +15,8 @@ type PlacementKind string
 
 const (
 	// Global: every task's thread may run on any processor; the
-	// dispatcher decides where (REFERENCE §4.2 for "nt", §4.7 for
-	// "nt-percpu").
+	// dispatcher decides where ("nt-global": one ready structure,
+	// REFERENCE §4.2; "nt": per-processor queues, §4.7).
 	Global PlacementKind = "global"
 	// Partitioned: first-fit decreasing by utilization assigns each task a
 	// processor, and its thread pins itself there with

@@ -12,7 +12,7 @@ import (
 
 // placementExperiment: 5 tasks on 2 processors, U from 0.8 to 2.0.
 const placementExperiment = `{
-  "name": "placement", "seeds": [1, 2, 3], "dispatchers": ["nt", "nt-percpu"],
+  "name": "placement", "seeds": [1, 2, 3], "dispatchers": ["nt-global", "nt"],
   "placement": {
     "processors": 2, "tasks": 5, "placements": ["global", "partitioned"], "sets": 12,
     "utilization_min": 0.8, "utilization_max": 2.0, "utilization_step": 0.4,
@@ -64,14 +64,14 @@ func TestPlacementExperiment(t *testing.T) {
 		}
 	}
 	assert.Positive(t, globalMig, "global placement on 2 processors migrates")
-	for _, d := range []string{"nt", "nt-percpu"} {
+	for _, d := range []string{"nt-global", "nt"} {
 		assert.Equal(t, 1.0, point(t, r, d, Global, 0.8).Schedulable.Mean, d)
 		assert.Equal(t, 1.0, point(t, r, d, Partitioned, 0.8).Schedulable.Mean, d)
 		full := point(t, r, d, Partitioned, 2.0)
 		assert.Greater(t, full.Unpartitionable, 30, "%s: at U = 2 almost no set fits two processors under RM", d)
 		assert.Positive(t, point(t, r, d, Global, 2.0).MissRatio.Mean, d)
 	}
-	a, b := point(t, r, "nt", Partitioned, 1.6), point(t, r, "nt-percpu", Partitioned, 1.6)
+	a, b := point(t, r, "nt-global", Partitioned, 1.6), point(t, r, "nt", Partitioned, 1.6)
 	b.Dispatcher = a.Dispatcher
 	assert.Equal(t, a, b, "pinned, both dispatchers are one fixed-priority processor each")
 
@@ -120,8 +120,8 @@ func TestPlacementValidation(t *testing.T) {
 		{`"duration": "300ms"`, `"duration": "10ms"`, "placement.duration"},
 		{`"utilization_max": 2.0`, `"utilization_max": 2.5`, "utilization_max ≤ processors"},
 		{`"FIT`, `", "fit": "worst"`, "placement.fit"},
-		{`"dispatchers": ["nt", "nt-percpu"]`, `"dispatchers": ["nt", "edf"]`, "dispatchers[1]: unknown dispatcher"},
-		{`"dispatchers": ["nt", "nt-percpu"],`, `"dispatchers": ["nt"], "pools": [{"policy": "fixed"}],`, "no workloads, pools"},
+		{`"dispatchers": ["nt-global", "nt"]`, `"dispatchers": ["nt-global", "edf"]`, "dispatchers[1]: unknown dispatcher"},
+		{`"dispatchers": ["nt-global", "nt"],`, `"dispatchers": ["nt"], "pools": [{"policy": "fixed"}],`, "no workloads, pools"},
 	} {
 		src := strings.Replace(strings.Replace(placementExperiment, c.edit, c.want, 1), "FIT", "", 1)
 		e, err := Parse([]byte(src))
