@@ -60,6 +60,10 @@ type Experiment struct {
 	// Acceptance makes the file an acceptance-ratio experiment (see
 	// Acceptance) instead of workloads × policies.
 	Acceptance *Acceptance `json:"acceptance,omitempty"`
+	// Placement makes the file a multiprocessor placement experiment (see
+	// Placement): random task sets under each dispatcher × global or
+	// partitioned placement.
+	Placement *Placement `json:"placement,omitempty"`
 
 	source []byte // the file as read, copied to the output directory
 }
@@ -278,6 +282,10 @@ func parseDuration(s string) (des.Duration, error) {
 func (e *Experiment) Size() string {
 	if a := e.Acceptance; a != nil {
 		return fmt.Sprintf("acceptance ratio, %d task counts × %d utilizations × %d sets × %d seeds", len(a.Tasks), len(a.utilizations()), a.Sets, len(e.Seeds))
+	}
+	if pl := e.Placement; pl != nil {
+		return fmt.Sprintf("placement, %d processors, %d tasks: %d utilizations × %d sets × %d seeds × %d placements × %d dispatchers",
+			pl.Processors, pl.Tasks, len(pl.utilizations()), pl.Sets, len(e.Seeds), len(pl.Placements), len(e.Dispatchers))
 	}
 	cells := len(e.Workloads) * len(e.Dispatchers) * len(e.Pools) * len(e.Seeds)
 	return fmt.Sprintf("%d workloads × %d dispatchers × %d pools × %d seeds = %d cells",

@@ -22,6 +22,7 @@ func FuzzParseExperiment(f *testing.F) {
 	f.Add([]byte(mm1))
 	f.Add([]byte(blocking))
 	f.Add([]byte(rtExperiment))
+	f.Add([]byte(strings.Replace(placementExperiment, "FIT", "", 1)))
 	f.Add([]byte(`{"name": "r", "seeds": [1], "dispatchers": ["nt"], "pools": [{"policy": "fixed"}],
 	  "workloads": [{"name": "m", "processors": 2, "rt_app": ` + rtAppExample + `}]}`))
 	f.Add([]byte(`{"name": "acc", "seeds": [1], "acceptance": {"tasks": [3], "sets": 2, "utilization_min": 0.6,
@@ -55,11 +56,14 @@ func FuzzParseExperiment(f *testing.F) {
 		if err := e.Validate(); err != nil {
 			t.Fatalf("parsed experiment does not validate: %v", err)
 		}
-		if e.Acceptance == nil && len(e.cells(1)) == 0 {
+		if e.Acceptance == nil && e.Placement == nil && len(e.cells(1)) == 0 {
 			t.Fatal("a valid experiment has no cells")
 		}
 		if a := e.Acceptance; a != nil && len(a.utilizations()) == 0 {
 			t.Fatal("a valid acceptance experiment has no points")
+		}
+		if pl := e.Placement; pl != nil && len(pl.utilizations()) == 0 {
+			t.Fatal("a valid placement experiment has no points")
 		}
 		b, err := json.Marshal(e)
 		if err != nil {

@@ -322,6 +322,8 @@ type Results struct {
 	Aggregates []CellResult
 	// Acceptance holds the points of an acceptance-ratio experiment.
 	Acceptance []AcceptancePoint
+	// Placement holds the points of a placement experiment.
+	Placement []PlacementPoint
 }
 
 // aggregate computes the per-workload × policy rows: counts summed,

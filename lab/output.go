@@ -29,6 +29,9 @@ func (r *Results) Files() ([]File, error) {
 	if r.Experiment.Acceptance != nil {
 		return r.acceptanceFiles()
 	}
+	if r.Experiment.Placement != nil {
+		return r.placementFiles()
+	}
 	var csv bytes.Buffer
 	if err := r.WriteCSV(&csv); err != nil {
 		return nil, err

@@ -9,14 +9,31 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
+// A Fit decides whether a processor can take one more task: share is the
+// processor's tasks with the new one last.
+type Fit func(share []PeriodicTask) bool
+
+// FitUtilization admits a task while the processor's total utilization
+// stays at most 1 (exact rational sum): bin packing, the condition any
+// one-processor schedule needs; under fixed priorities a full processor
+// may still miss deadlines.
+func FitUtilization(share []PeriodicTask) bool { return utilizationAtMostOne(share) }
+
+// FitRTA admits a task while the processor's share passes the exact
+// response-time test under o (Schedulable), as rate-monotonic first fit
+// does with its schedulability test (Dhall & Liu 1978): a partition it
+// builds misses no deadline.
+func FitRTA(o PriorityOrder) Fit {
+	return func(share []PeriodicTask) bool { return Schedulable(share, o) }
+}
+
 // Partition assigns the tasks of ts to m processors by first-fit
 // decreasing utilization: in order of decreasing utilization (ties keep
-// the order of ts), each task goes to the lowest-numbered processor whose
-// total utilization stays at most 1 with it (exact rational sums). It
-// returns each task's processor, indexed as ts, and false — with a nil
-// assignment — when some task fits on no processor: the set is
-// unpartitionable. Cost: O(n·m) rational additions.
-func Partition(ts []PeriodicTask, m int) ([]int, bool) {
+// the order of ts), each task goes to the lowest-numbered processor that
+// fit admits it on. It returns each task's processor, indexed as ts, and
+// false — with a nil assignment — when some task fits on no processor:
+// the set is unpartitionable. Cost: O(n·m) calls of fit.
+func Partition(ts []PeriodicTask, m int, fit Fit) ([]int, bool) {
 	idx := make([]int, len(ts))
 	for i := range idx {
 		idx[i] = i
@@ -27,18 +44,13 @@ func Partition(ts []PeriodicTask, m int) ([]int, bool) {
 		r := new(big.Int).Mul(big.NewInt(int64(ts[b].WCET)), big.NewInt(int64(ts[a].Period)))
 		return r.Cmp(l)
 	})
-	load := make([]*big.Rat, m)
-	for p := range load {
-		load[p] = new(big.Rat)
-	}
-	one := big.NewRat(1, 1)
+	shares := make([][]PeriodicTask, m)
 	assign := make([]int, len(ts))
 	for _, i := range idx {
-		u := big.NewRat(int64(ts[i].WCET), int64(ts[i].Period))
 		placed := false
-		for p := range load {
-			if sum := new(big.Rat).Add(load[p], u); sum.Cmp(one) <= 0 {
-				load[p], assign[i], placed = sum, p, true
+		for p := range shares {
+			if try := append(shares[p], ts[i]); fit(try) {
+				shares[p], assign[i], placed = try, p, true
 				break
 			}
 		}

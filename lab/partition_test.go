@@ -48,16 +48,24 @@ func TestPartitionFirstFitDecreasing(t *testing.T) {
 	task := func(name string, c, p des.Duration) PeriodicTask { return PeriodicTask{Name: name, WCET: c, Period: p} }
 	// 0.4, 0.6, 0.5, 0.5: 0.6→P0, 0.5→P1, 0.5→P1 (exactly 1), 0.4→P0 (exactly 1).
 	ts := []PeriodicTask{task("a", 4, 10), task("b", 6, 10), task("c", 5, 10), task("d", 1, 2)}
-	assign, ok := Partition(ts, 2)
+	assign, ok := Partition(ts, 2, FitUtilization)
 	require.True(t, ok)
 	assert.Equal(t, []int{0, 0, 1, 1}, assign)
-	_, ok = Partition([]PeriodicTask{task("a", 6, 10), task("b", 6, 10), task("c", 6, 10)}, 2)
+	_, ok = Partition([]PeriodicTask{task("a", 6, 10), task("b", 6, 10), task("c", 6, 10)}, 2, FitUtilization)
 	assert.False(t, ok, "three tasks of 0.6 do not fit two processors")
 	// The analysis of a partition is that of each processor's share: RM
 	// C=(2,4), T=(5,7) (U = 0.97) misses alone, but fits split in two.
 	hard := []PeriodicTask{task("x", 2, 5), task("y", 4, 7)}
 	assert.False(t, PartitionSchedulable(hard, []int{0, 0}, 1, RateMonotonic))
 	assert.True(t, PartitionSchedulable(hard, []int{0, 1}, 2, RateMonotonic))
+	// Admitted by exact RTA, first fit splits them; by utilization it
+	// packs them on one processor, where y misses.
+	assign, ok = Partition(hard, 2, FitRTA(RateMonotonic))
+	require.True(t, ok)
+	assert.Equal(t, []int{1, 0}, assign, "y (0.57) first, on P0; x (0.4) does not fit beside it")
+	assign, ok = Partition(hard, 2, FitUtilization)
+	require.True(t, ok)
+	assert.Equal(t, []int{0, 0}, assign)
 }
 
 // placementSets draws n partitionable sets of 8 tasks for 4 processors at
@@ -73,7 +81,7 @@ func placementSets(seed uint64, n int) [][]PeriodicTask {
 		if !ok {
 			continue
 		}
-		if _, ok := Partition(ts, 4); ok {
+		if _, ok := Partition(ts, 4, FitUtilization); ok {
 			out = append(out, ts)
 		}
 	}
@@ -91,7 +99,7 @@ func TestPartitionedPlacementPins(t *testing.T) {
 		globalMigrations := 0
 		for si, ts := range sets {
 			order := RateMonotonic.Order(ts)
-			assign, _ := Partition(ts, 4)
+			assign, _ := Partition(ts, 4, FitUtilization)
 			run, err := SimulatePlacement(ts, order, 4, disp, assign, 200*des.Millisecond)
 			require.NoError(t, err)
 			require.Zero(t, run.Migrations, "%s set %d [%s] partitioned", disp, si, TaskSetString(ts))
@@ -133,7 +141,7 @@ func TestPartitionedMatchesPerProcessorRTA(t *testing.T) {
 	for _, disp := range []string{"nt", "nt-percpu"} {
 		compared, schedulable := 0, 0
 		for si, ts := range placementSets(2, n) {
-			assign, _ := Partition(ts, 4)
+			assign, _ := Partition(ts, 4, FitUtilization)
 			want := partitionResponses(ts, assign, 4, RateMonotonic)
 			horizon := partitionHorizon(ts, assign, 4, RateMonotonic)
 			if horizon > 2*des.Second {

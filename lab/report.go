@@ -120,6 +120,9 @@ func (r *Results) WriteTable(w io.Writer) error {
 	if r.Experiment.Acceptance != nil {
 		return r.writeAcceptanceTable(w)
 	}
+	if r.Experiment.Placement != nil {
+		return r.writePlacementTable(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tpolicy\tp50 µs\tp99 µs\tmax µs\tthroughput/s\tutil\tpreempt/s\tinversion\tstarvation ms\tthreads\toutcome\t")
 	for _, a := range r.Aggregates {

@@ -74,6 +74,13 @@ func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
 		}
 		return &Results{Experiment: e, Scale: scale, Acceptance: pts}, nil
 	}
+	if e.Placement != nil {
+		pts, err := runPlacement(ctx, e.Placement, e.Dispatchers, e.Seeds, opt.Parallel)
+		if err != nil {
+			return nil, err
+		}
+		return &Results{Experiment: e, Scale: scale, Placement: pts}, nil
+	}
 	specs := e.cells(scale)
 	par := opt.Parallel
 	if par <= 0 {

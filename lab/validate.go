@@ -85,8 +85,18 @@ func (e *Experiment) Validate() error {
 	}
 	if e.Acceptance != nil {
 		v.acceptance("acceptance", e.Acceptance, len(e.Seeds))
-		if len(e.Workloads)+len(e.Dispatchers)+len(e.Pools) > 0 {
+		if len(e.Workloads)+len(e.Dispatchers)+len(e.Pools) > 0 || e.Placement != nil {
 			v.bad("acceptance", "an acceptance-ratio experiment has no workloads, dispatchers or pools; put those in another file")
+		}
+		if len(v.errs) > 0 {
+			return v.errs
+		}
+		return nil
+	}
+	if e.Placement != nil {
+		v.placement("placement", e.Placement, e)
+		if len(e.Workloads)+len(e.Pools) > 0 || e.Acceptance != nil {
+			v.bad("placement", "a placement experiment has dispatchers but no workloads, pools or acceptance; put those in another file")
 		}
 		if len(v.errs) > 0 {
 			return v.errs
@@ -106,20 +116,7 @@ func (e *Experiment) Validate() error {
 		}
 		names[w.Name] = i
 	}
-	known := DispatcherNames()
-	if len(e.Dispatchers) == 0 {
-		v.bad("dispatchers", "missing or empty; give a list of dispatchers from %s", strings.Join(known, ", "))
-	}
-	dseen := map[string]int{}
-	for i, d := range e.Dispatchers {
-		p := fmt.Sprintf("dispatchers[%d]", i)
-		if !slices.Contains(known, d) {
-			v.bad(p, "unknown dispatcher %q; use one of %s (a package of your own can add more with lab.RegisterDispatcher)", clip(d), strings.Join(known, ", "))
-		} else if j, dup := dseen[d]; dup {
-			v.bad(p, "%q repeats dispatchers[%d]; list each dispatcher once", d, j)
-		}
-		dseen[d] = i
-	}
+	v.dispatcherList(e.Dispatchers)
 	if len(e.Pools) == 0 {
 		v.bad("pools", "missing or empty; give a list of pools such as [{\"policy\": \"fixed\"}, {\"policy\": \"reactos\"}]")
 	}
