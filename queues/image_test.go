@@ -267,3 +267,36 @@ func TestStopArmingThreadThenCancelTimerIsSafe(t *testing.T) {
 	require.NoError(t, r.run(t).Err)
 	assert.False(t, drv.ImageLoaded())
 }
+
+// DDI:IoDetachDevice (REFERENCE §5.6): attaching references the device
+// attached to, so a lower driver whose device has an upper device on it
+// stays loaded after its own unload; the upper driver's IoDetachDevice
+// drops that reference and the lower image goes. Detaching twice is a
+// contract violation.
+func TestDetachReleasesTheLowerDevice(t *testing.T) {
+	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+	var lower, upper *queues.DRIVER_OBJECT
+	var lowerLoadedAfterUnload bool
+	r.driver(8, func() {
+		var lowerDev, upperDev *queues.DEVICE_OBJECT
+		lower, lowerDev = wiLoad(r, "lower", nil)
+		upper, upperDev = wiLoad(r, "upper", nil)
+		below := r.sys.IoAttachDeviceToDeviceStack(upperDev, lowerDev)
+		assert.Same(t, lowerDev, below)
+		assert.Equal(t, 2, lowerDev.References(), "creation + attachment")
+		r.sys.UnloadDriver(lower)
+		lowerLoadedAfterUnload = lower.ImageLoaded()
+		upper.DriverUnload = func(*queues.DRIVER_OBJECT) {
+			r.sys.IoDetachDevice(below)
+			r.sys.IoDeleteDevice(upperDev)
+		}
+		r.sys.UnloadDriver(upper)
+		r.sys.IoDetachDevice(below)
+	})
+	var cv *queues.ContractViolation
+	require.ErrorAs(t, r.run(t).Err, &cv, "the second detach")
+	assert.Equal(t, "IoDetachDevice", cv.API)
+	assert.True(t, lowerLoadedAfterUnload, "held by the attachment")
+	assert.False(t, lower.ImageLoaded(), "released by the detach")
+	assert.False(t, upper.ImageLoaded())
+}

@@ -26,8 +26,9 @@ type DRIVER_DISPATCH func(dev *DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS
 // IoAttachDeviceToDeviceStack attaches source on top of the stack whose
 // bottom is target and returns the device it attached to (the previous
 // top), which is where source's driver sends IRPs on. source's StackSize
-// becomes that device's plus one. Caller IRQL PASSIVE_LEVEL.
-// REFERENCE §5.6.
+// becomes that device's plus one. The attachment references the returned
+// device (IoDetachDevice drops it), so its driver cannot unload under the
+// device above. Caller IRQL PASSIVE_LEVEL. REFERENCE §5.6.
 func (s *System) IoAttachDeviceToDeviceStack(source, target *DEVICE_OBJECT) *DEVICE_OBJECT {
 	l := s.k.Layer()
 	l.Enter("IoAttachDeviceToDeviceStack")
@@ -39,7 +40,29 @@ func (s *System) IoAttachDeviceToDeviceStack(source, target *DEVICE_OBJECT) *DEV
 	top.AttachedDevice = source
 	source.StackSize = top.StackSize + 1
 	l.TraceKind(KindDriver, WhatDeviceAttach, source.hdr.name, int64(source.StackSize), 0)
+	s.ref(top)
 	return top
+}
+
+// IoDetachDevice releases the attachment of the device above target (the
+// device IoAttachDeviceToDeviceStack returned) and drops the reference it
+// held on target; if that was the last one and target was deleted, target
+// goes and may unload its driver (DDI:IoDetachDevice, REFERENCE §5.6). A
+// filter driver's unload detaches before it deletes its own device.
+// Detaching a device nothing is attached to is a *ContractViolation.
+// Caller IRQL PASSIVE_LEVEL; a scheduling point.
+func (s *System) IoDetachDevice(target *DEVICE_OBJECT) {
+	l := s.k.Layer()
+	l.Enter("IoDetachDevice")
+	l.CheckIrqlAtMost("IoDetachDevice", kernel.PASSIVE_LEVEL)
+	if target.AttachedDevice == nil {
+		s.ReportContract("IoDetachDevice", "IoDetachDevice("+target.hdr.name+"): nothing is attached to it",
+			"pass the device IoAttachDeviceToDeviceStack returned, once", "DDI:IoDetachDevice, REFERENCE §5.6")
+		return
+	}
+	l.TraceKind(KindDriver, WhatDeviceDetach, target.AttachedDevice.hdr.name, 0, 0)
+	target.AttachedDevice = nil
+	s.deref(target, "IoDetachDevice")
 }
 
 // IoCallDriver sends irp to dev: the next stack location becomes current

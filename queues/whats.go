@@ -10,6 +10,7 @@ const (
 	WhatDeadlockDetected       des.What = "deadlock-detected"
 	WhatDequeue                des.What = "dequeue"
 	WhatDereference            des.What = "dereference"
+	WhatDeviceDetach           des.What = "device-detach"
 	WhatDeviceAttach           des.What = "device-attach"
 	WhatDeviceCreate           des.What = "device-create"
 	WhatDeviceDelete           des.What = "device-delete"
