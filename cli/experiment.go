@@ -31,7 +31,7 @@ func experimentFlags() (*flag.FlagSet, *experimentOpts) {
 		"  bench/experiments/pools.json, realtime.json, rm-acceptance.json, mmc.json")
 	fs.StringVar(&o.out, "o", "", "output directory (default out/NAME, NAME the experiment's name)")
 	fs.IntVar(&o.parallel, "parallel", 0, "cells run at once (default: all cores); results do not depend on it")
-	fs.Float64Var(&o.scale, "scale", 1, "multiply every workload's duration, e.g. 0.1 for a quick look")
+	fs.Float64Var(&o.scale, "scale", 1, "multiply every workload's duration, e.g. 0.1 for a quick look (placement experiments keep theirs)")
 	return fs, o
 }
 
