@@ -106,10 +106,17 @@ func (v *validator) acceptance(p string, a *Acceptance, seeds int) {
 
 // utilizations lists the points.
 func (a *Acceptance) utilizations() []float64 {
+	return utilizationPoints(a.UtilizationMin, a.UtilizationMax, a.UtilizationStep)
+}
+
+// utilizationPoints lists min, min+step, … up to max (inclusive, with a
+// tolerance for the float steps), each rounded to 1e-9 so that the points
+// print and compare exactly. step must be positive.
+func utilizationPoints(min, max, step float64) []float64 {
 	var out []float64
 	for i := 0; ; i++ {
-		u := a.UtilizationMin + float64(i)*a.UtilizationStep
-		if u > a.UtilizationMax+1e-9 {
+		u := min + float64(i)*step
+		if u > max+1e-9 {
 			return out
 		}
 		out = append(out, math.Round(u*1e9)/1e9)

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -139,14 +138,7 @@ func (v *validator) placement(p string, pl *Placement, e *Experiment) {
 
 // utilizations lists the points.
 func (pl *Placement) utilizations() []float64 {
-	var out []float64
-	for i := 0; ; i++ {
-		u := pl.UtilizationMin + float64(i)*pl.UtilizationStep
-		if u > pl.UtilizationMax+1e-9 {
-			return out
-		}
-		out = append(out, math.Round(u*1e9)/1e9)
-	}
+	return utilizationPoints(pl.UtilizationMin, pl.UtilizationMax, pl.UtilizationStep)
 }
 
 // curve is one dispatcher × placement.
