@@ -44,6 +44,10 @@ type IRP struct {
 	freed         bool
 	completedBy   string
 	done          *KEVENT
+	// whenDone is a higher layer's release of what the IRP held while in
+	// flight (Layer.WhenIrpDone); called once, at completion or free.
+	whenDone    func(any)
+	whenDoneArg any
 
 	// REFERENCE §4.10: a threaded IRP (IoQueueThreadIrp) is completed to
 	// its thread by the I/O completion special kernel APC, which copies
@@ -254,6 +258,7 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	}
 	irp.completed = true
 	irp.completedBy = x.name
+	irp.runWhenDone()
 	if irp.deferred && !irp.pendingReturned {
 		return // the issuer finishes it after IoCallDriver returns (Layer.FinishDeferred)
 	}
@@ -313,6 +318,29 @@ func (k *Kernel) finishIrp(irp *IRP, priorityBoost int) {
 func (k *Kernel) IoFreeIrp(irp *IRP) {
 	k.enter("IoFreeIrp")
 	irp.freed = true
+	irp.runWhenDone() // freed after STATUS_MORE_PROCESSING_REQUIRED: never completes
+}
+
+// WhenIrpDone asks for f(arg) once irp is done with: when IoCompleteRequest
+// has completed it to the top, or when it is freed first. One per IRP: a
+// second call while one is pending is refused. It reports whether f was
+// registered. Not a scheduling point; f must not be one either. Package
+// queues uses it for the device reference an issued IRP holds (REFERENCE
+// §6.8).
+func (l *Layer) WhenIrpDone(irp *IRP, f func(any), arg any) bool {
+	if irp.whenDone != nil || irp.completed || irp.freed {
+		return false
+	}
+	irp.whenDone, irp.whenDoneArg = f, arg
+	return true
+}
+
+func (irp *IRP) runWhenDone() {
+	if f := irp.whenDone; f != nil {
+		arg := irp.whenDoneArg
+		irp.whenDone, irp.whenDoneArg = nil, nil
+		f(arg)
+	}
 }
 
 func b2i(b bool) int64 {

@@ -300,3 +300,41 @@ func TestDetachReleasesTheLowerDevice(t *testing.T) {
 	assert.False(t, lower.ImageLoaded(), "released by the detach")
 	assert.False(t, upper.ImageLoaded())
 }
+
+// REFERENCE §6.8, §9: a request in flight holds its device (the model's
+// stand-in for the file object it is issued on), so an unload while a
+// read is pending leaves the image mapped until the read completes: the
+// timer DPC that completes it is driver code running in a loaded image,
+// not a finding; the image goes with the completion.
+func TestPendingIrpKeepsTheImage(t *testing.T) {
+	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+	var drv *queues.DRIVER_OBJECT
+	var loadedAfterUnload bool
+	r.driver(8, func() {
+		var pending *kernel.IRP
+		drv, _ = r.sys.LoadDriver("slow", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			dev, _ := r.sys.IoCreateDevice(d, "slow0")
+			timer := r.k.KeInitializeTimer("slow")
+			dpc := r.k.KeInitializeDpc("slow-done", func(*kernel.KDPC, any, any, any) {
+				pending.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS}
+				r.k.IoCompleteRequest(pending, kernel.IO_NO_INCREMENT)
+			}, nil)
+			d.MajorFunction[queues.IRP_MJ_READ] = func(_ *queues.DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS {
+				pending = irp
+				r.k.IoMarkIrpPending(irp)
+				r.k.KeSetTimer(timer, 200*des.Microsecond, dpc)
+				return kernel.STATUS_PENDING
+			}
+			d.DriverUnload = func(*queues.DRIVER_OBJECT) { r.sys.IoDeleteDevice(dev) }
+			return kernel.STATUS_SUCCESS
+		})
+		var iosb kernel.IO_STATUS_BLOCK
+		irp := r.sys.IoBuildAsynchronousFsdRequest(queues.IRP_MJ_READ, drv.Devices()[0], &iosb, "read")
+		assert.Equal(t, kernel.STATUS_PENDING, r.sys.IoCallDriver(drv.Devices()[0], irp))
+		r.sys.UnloadDriver(drv)
+		loadedAfterUnload = drv.ImageLoaded()
+	})
+	require.NoError(t, r.run(t).Err)
+	assert.True(t, loadedAfterUnload, "held by the pending read")
+	assert.False(t, drv.ImageLoaded(), "released by its completion")
+}

@@ -74,9 +74,16 @@ func (s *System) IoDetachDevice(target *DEVICE_OBJECT) {
 // with another status 0xC9 P1=0x23E. A driver with no routine for the
 // major function fails the IRP with STATUS_INVALID_DEVICE_REQUEST, as the
 // I/O manager's default routine does. Caller IRQL ≤ DISPATCH_LEVEL.
-// REFERENCE §5.6.
+// The issuer's call (the first on a fresh IRP) references dev until the
+// IRP is completed or freed. REFERENCE §5.6, §6.8.
 func (s *System) IoCallDriver(dev *DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS {
 	k := s.k
+	if k.Layer().WhenIrpDone(irp, s.releaseIrpDevice, dev) {
+		// The issuer's call: the request holds its target device (and so
+		// the driver's image) until it is completed or freed, as the file
+		// object an IRP is issued on does on Windows (REFERENCE §6.8, §9).
+		s.ref(dev)
+	}
 	major := k.IoGetNextIrpStackLocation(irp).MajorFunction
 	return k.Layer().CallDriver(irp, dev, func() kernel.NTSTATUS {
 		routine := dev.DriverObject.MajorFunction[major]
@@ -91,6 +98,11 @@ func (s *System) IoCallDriver(dev *DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTAT
 		return st
 	})
 }
+
+// irpDone drops the device reference an issued IRP held (see IoCallDriver);
+// it runs in whatever completes or frees the IRP, without a scheduling
+// point.
+func (s *System) irpDone(dev any) { s.deref(dev.(*DEVICE_OBJECT), "IoCompleteRequest") }
 
 // IoBuildSynchronousFsdRequest builds a threaded IRP for major, sized for
 // dev's stack, whose completion sets event and copies the status to iosb

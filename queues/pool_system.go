@@ -39,9 +39,10 @@ type System struct {
 	ioLive   []*IO_WORKITEM // from IoAllocateWorkItem, not yet freed
 	ioInit   []*IO_WORKITEM // from IoInitializeWorkItem, not yet uninitialised
 
-	sp       *spares         // this Sim's pool objects from earlier runs
-	manage   func()          // s.balanceManager, bound once
-	endCheck func() []string // s.checkEnd, bound once
+	sp               *spares         // this Sim's pool objects from earlier runs
+	manage           func()          // s.balanceManager, bound once
+	endCheck         func() []string // s.checkEnd, bound once
+	releaseIrpDevice func(any)       // s.irpDone, bound once
 }
 
 // workQueue is one system worker queue.
@@ -105,9 +106,9 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 	s := sp.systems.Take(k.Layer().Sim())
 	old := *s
 	*s = System{k: k, cfg: cfg, policy: cfg.Policy, sp: sp, all: old.all[:0], ioLive: old.ioLive[:0], ioInit: old.ioInit[:0],
-		manage: old.manage, endCheck: old.endCheck}
+		manage: old.manage, endCheck: old.endCheck, releaseIrpDevice: old.releaseIrpDevice}
 	if s.manage == nil {
-		s.manage, s.endCheck = s.balanceManager, s.checkEnd
+		s.manage, s.endCheck, s.releaseIrpDevice = s.balanceManager, s.checkEnd, s.irpDone
 	}
 	if s.policy == nil {
 		s.policy = ReactOS()
