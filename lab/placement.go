@@ -3,10 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // PlacementKind is how real-time tasks are placed on processors.
@@ -195,33 +193,13 @@ func runPlacement(ctx context.Context, pl *Placement, disps []string, seeds []ui
 	us, curves := pl.utilizations(), pl.curves(disps)
 	tallies := make([][][]seedTally, len(us)) // point, seed, curve
 	errs := make([]error, len(us)*len(seeds))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	if par <= 0 {
-		par = runtime.GOMAXPROCS(0)
-	}
 	for pi := range us {
 		tallies[pi] = make([][]seedTally, len(seeds))
 	}
-	for range min(par, len(errs)) {
-		wg.Go(func() {
-			for unit := range next {
-				pi, si := unit/len(seeds), unit%len(seeds)
-				tallies[pi][si], errs[unit] = pl.runUnit(ctx, us[pi], pi, seeds[si], curves)
-			}
-		})
-	}
-feed:
-	for unit := range errs {
-		select {
-		case next <- unit:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := inParallel(ctx, len(errs), par, func(unit int) {
+		pi, si := unit/len(seeds), unit%len(seeds)
+		tallies[pi][si], errs[unit] = pl.runUnit(ctx, us[pi], pi, seeds[si], curves)
+	}); err != nil {
 		return nil, err
 	}
 	for _, err := range errs {

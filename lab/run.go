@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -82,33 +80,11 @@ func Run(ctx context.Context, e *Experiment, opt Options) (*Results, error) {
 		return &Results{Experiment: e, Scale: scale, Placement: pts}, nil
 	}
 	specs := e.cells(scale)
-	par := opt.Parallel
-	if par <= 0 {
-		par = runtime.GOMAXPROCS(0)
-	}
-	par = min(par, len(specs))
 	res := make([]CellResult, len(specs))
 	errs := make([]error, len(specs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range par {
-		wg.Go(func() {
-			for i := range next {
-				res[i], errs[i] = runCell(ctx, specs[i])
-			}
-		})
-	}
-feed:
-	for i := range specs {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := inParallel(ctx, len(specs), opt.Parallel, func(i int) {
+		res[i], errs[i] = runCell(ctx, specs[i])
+	}); err != nil {
 		return nil, err
 	}
 	if err := errors.Join(errs...); err != nil {
