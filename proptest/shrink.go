@@ -18,7 +18,12 @@ func Signature(err error) string { return des.Signature(err) }
 
 // ShrinkOptions bounds the shrinker.
 type ShrinkOptions struct {
-	MaxRuns int             // executions to spend; 0 means 2000
+	// MaxRuns is the executions to spend; 0 means 2000, plus up to
+	// 20,000 more for the search for a smaller schedule (see Minimize).
+	// A positive MaxRuns bounds every pass, that search included.
+	MaxRuns int
+	// extra is the search's own run budget (set by Minimize).
+	extra   int
 	Budget  time.Duration   // wall-clock budget; 0 means 10s
 	Context context.Context // stops shrinking early when done (Ctrl-C)
 	// Watchdog is how long one candidate run may take before shrinking
@@ -68,7 +73,7 @@ func Shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 // far with Complete false (the candidate's goroutine is abandoned).
 func Minimize(s *model.Scenario, variant string, seed uint64, log []des.Decision, opts ShrinkOptions) (Shrunk, error) {
 	if opts.MaxRuns == 0 {
-		opts.MaxRuns = 2000
+		opts.MaxRuns, opts.extra = 2000, smallerRuns
 	}
 	if opts.Budget == 0 {
 		opts.Budget = 10 * time.Second
@@ -183,10 +188,10 @@ func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 	cur, best = sh.lowerEach(cur, best)
 	cur, best, done := sh.oneMinimal(cur, best)
 	if done && nonZero(cur) > smallTarget {
-		// The search for a smaller schedule gets a budget of its own (the
-		// wall-clock budget still bounds it): its runs are cheap and
-		// often many are needed.
-		sh.max, anch.max = runs+smallerRuns, runs+smallerRuns
+		// With the default MaxRuns the search for a smaller schedule gets
+		// a budget of its own (the wall-clock budget still bounds it): its
+		// runs are cheap and often many are needed.
+		sh.max, anch.max = sh.max+opts.extra, anch.max+opts.extra
 		sh.runWith = runWith
 		cur, best, done = sh.smaller(anch, cur, best, seed)
 	}
@@ -194,8 +199,8 @@ func shrink(s *model.Scenario, variant string, seed uint64, log []des.Decision, 
 }
 
 // smallerRuns is the run budget of the search for a smaller schedule
-// after a 1-minimal one (see smaller), on top of MaxRuns.
-var smallerRuns = 20000
+// after a 1-minimal one (see smaller), on top of the default MaxRuns.
+const smallerRuns = 20000
 
 // maxAlone is how many perturbations a log may have for the pass that tries
 // each alone.
