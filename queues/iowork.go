@@ -219,7 +219,11 @@ func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_
 // queues the item and returns true; otherwise it queues nothing and
 // returns false, and the caller keeps the item (DDI:IoTryQueueWorkItem,
 // REFERENCE §1.2). Windows searches every NUMA node; the model has one.
-// Same IRQL, reference, checks and contract as IoQueueWorkItemEx.
+// Same IRQL, reference, checks and contract as IoQueueWorkItemEx. The
+// check and the insert are not one atomic step in the model: the insert's
+// scheduling point lies between them, so a worker taken meanwhile leaves
+// an accepted item queued until one is free (where Windows hands it over
+// under its queue lock).
 func (s *System) IoTryQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) bool {
 	k := s.k
 	k.Layer().Enter("IoTryQueueWorkItem")
