@@ -27,7 +27,7 @@ var OwnIrp = &model.Scenario{
 	Variants: []model.Variant{
 		{Name: "correct", Doc: "IoFreeIrp and STATUS_MORE_PROCESSING_REQUIRED in the completion routine; unload waits for the outstanding count to reach zero"},
 		{Name: "continue", Bug: true, Doc: "the completion routine frees the IRP and returns STATUS_SUCCESS: the I/O manager goes on completing a freed IRP",
-			Want: "bugcheck"},
+			Want: "bugcheck 0xD5"},
 		{Name: "no-drain", Bug: true, Doc: "unload waits for the prefetch thread but not for its reads: a completion routine runs after the image is gone",
 			Want: "0xCE"},
 	},
