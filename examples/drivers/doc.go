@@ -77,6 +77,11 @@
 //     run-down and frees the context. The bugs queue the item although
 //     the acquire failed, and release before the last use (REFERENCE
 //     §4.8).
+//   - DeferredPre: a scanning minifilter posts each pre-read to a deferred
+//     I/O work item that completes it with FltCompletePendedPreOperation,
+//     and is unloaded while reads arrive. The bug returns
+//     FLT_PREOP_PENDING although FltQueueDeferredIoWorkItem refused the
+//     post at teardown (REFERENCE §1.3, §1.4, §5.5).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
