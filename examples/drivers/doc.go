@@ -82,6 +82,11 @@
 //     and is unloaded while reads arrive. The bug returns
 //     FLT_PREOP_PENDING although FltQueueDeferredIoWorkItem refused the
 //     post at teardown (REFERENCE §1.3, §1.4, §5.5).
+//   - RemoveLock: reads take an IO_REMOVE_LOCK in dispatch and release it
+//     in the I/O work routine that completes them; the remove path
+//     acquires, then IoReleaseRemoveLockAndWait, then frees the hardware
+//     context. The bugs skip the remove path's own acquisition, or release
+//     in dispatch while the work item is still queued (REFERENCE §5.6).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
