@@ -69,7 +69,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	}
 	k.quantum = cfg.Quantum()
 	k.unit = cfg.unit()
-	k.cancelLock.Name = "IoCancelSpinLock"
+	k.cancelLock.Name, k.cancelLock.obj = "IoCancelSpinLock", "spinlock IoCancelSpinLock" // a constant: no string built per run
 	for i := 0; i < cfg.Processors; i++ {
 		k.cpus = append(k.cpus, newProcessor(k, i))
 	}

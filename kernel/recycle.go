@@ -21,6 +21,7 @@ type recycler struct {
 	cpus        des.Stock[Processor]
 	threads     des.Stock[Thread]
 	events      des.Stock[KEVENT]
+	semaphores  des.Stock[KSEMAPHORE]
 	queues      des.Stock[KQUEUE]
 	irps        des.Stock[IRP]
 	blocks      des.Stock[PoolBlock]

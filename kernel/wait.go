@@ -192,8 +192,10 @@ type KSEMAPHORE struct{ dispatcherHeader }
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHORE {
 	k.tick()
-	s := &KSEMAPHORE{}
-	s.init(objSemaphore, "semaphore "+name, true, int32(count))
+	s := k.rc.semaphores.Take(k.sim)
+	full := joined(s.name, "semaphore ", name)
+	*s = KSEMAPHORE{dispatcherHeader{waiters: s.waiters[:0]}} // recycled: keep only the waiter buffer
+	s.init(objSemaphore, full, true, int32(count))
 	s.limit = int32(limit)
 	k.numberAtBirth(&s.aid)
 	return s

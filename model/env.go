@@ -91,8 +91,10 @@ func (e *Env) Is(name string) bool {
 // Marks returns the texts of the marks hit so far, sorted: those hit
 // through Hit, and the library marks (csq, filter manager) that a variant
 // of the scenario lists.
-func (e *Env) Marks() []string {
-	var out []string
+func (e *Env) Marks() []string { return e.appendMarks(nil) }
+
+// appendMarks appends Marks' texts to out, sorted, and returns it.
+func (e *Env) appendMarks(out []string) []string {
 	for _, m := range e.K.Layer().Marks().Marks() {
 		if slices.Contains(e.marks, m) || e.scenario.listsMark(m) {
 			out = append(out, m.String())

@@ -51,6 +51,22 @@
 //     KeWaitForMultipleObjects(WaitAll), a monitor polls the mutex with
 //     WaitAny and a timeout; the bug waits WaitAny and releases both
 //     (REFERENCE §4.8).
+//   - DpcRearm: a one-shot timer re-armed by its own DPC (adaptive
+//     polling); unload sets a "stopping" flag under the DPC's lock before
+//     KeCancelTimer and KeFlushQueuedDpcs. The bug cancels and flushes
+//     without the flag: a DPC running at the cancel arms the timer again
+//     (REFERENCE §4.8, §6.8).
+//   - DpcRemove: an ISR queues a DPC that fills a nonpaged buffer; unload
+//     disconnects the interrupt, removes the queued DPC, flushes, frees.
+//     The bugs trust KeRemoveQueueDpc to stop a DPC that is already
+//     running, or remove the DPC before disconnecting the interrupt that
+//     queues it (REFERENCE §4.8, §6.8).
+//   - OwnIrp: a prefetch driver reads with its own
+//     IoBuildAsynchronousFsdRequest IRPs, freed by the completion routine,
+//     which returns STATUS_MORE_PROCESSING_REQUIRED; unload waits for the
+//     reads in flight. The bugs return STATUS_SUCCESS after IoFreeIrp, and
+//     unload while a completion routine can still be called (REFERENCE
+//     §5.6, §6.8).
 //   - Heartbeat: a periodic heartbeat timer whose DPC samples the requests
 //     in flight; unload waits for the last completion to set idle, then
 //     cancels the timer and flushes DPCs. The bug decrements the count with
