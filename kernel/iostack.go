@@ -37,7 +37,7 @@ type IO_STACK_LOCATION struct {
 
 	marked       bool   // IoMarkIrpPending was called at this location (kept for the Verifier's return check)
 	image        *Image // the driver image of CompletionRoutine, nil for none (image.go)
-	belowPending bool // an IoCallDriver from this location returned STATUS_PENDING: the mark comes with completion
+	belowPending bool   // an IoCallDriver from this location returned STATUS_PENDING: the mark comes with completion
 }
 
 // AllocateIrpStack gives irp stackSize stack locations, none current yet:

@@ -95,11 +95,17 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	if err := runSetup(s, env); err != nil {
 		return Result{}, err
 	}
-	step(env, rc.SkipStepInvariants)
+	if err := step(env, rc.SkipStepInvariants); err != nil {
+		return Result{}, err
+	}
 	out := k.Layer().Finish()
 	if out.Err == nil {
-		if err := env.checkInvariants(env.endChecks); err != nil {
-			sim.Stop(err)
+		found, broken := env.checkInvariants(env.endChecks)
+		if broken != nil {
+			return Result{}, broken
+		}
+		if found != nil {
+			sim.Stop(found)
 			out = sim.Outcome()
 		}
 	}
@@ -126,17 +132,23 @@ func runSetup(s *Scenario, env *Env) (err error) {
 	return nil
 }
 
-// step drives the simulation, checking invariants after every event.
-func step(env *Env, skip bool) {
+// step drives the simulation, checking invariants after every event; it
+// returns the error of a check that panicked (see checkInvariants).
+func step(env *Env, skip bool) error {
 	sim := env.Sim
 	if skip || len(env.invariants) == 0 {
 		sim.Run()
-		return
+		return nil
 	}
 	for sim.Step() {
-		if err := env.checkInvariants(env.invariants); err != nil {
-			sim.Stop(err)
-			return
+		found, broken := env.checkInvariants(env.invariants)
+		if broken != nil {
+			return broken
+		}
+		if found != nil {
+			sim.Stop(found)
+			return nil
 		}
 	}
+	return nil
 }

@@ -67,6 +67,16 @@
 //     reads in flight. The bugs return STATUS_SUCCESS after IoFreeIrp, and
 //     unload while a completion routine can still be called (REFERENCE
 //     §5.6, §6.8).
+//   - ResUpgrade: a name cache behind an ERESOURCE, looked up by delayed
+//     work items; a miss drops the shared hold, takes exclusive and looks
+//     again. The bugs upgrade in place (the work item waits for itself)
+//     or insert without the second look (REFERENCE §4.6).
+//   - Rundown: a session context guarded by run-down protection
+//     (EX_RUNDOWN_REF), used by a DPC and by I/O work items that carry a
+//     hold from the notification that queued them; close waits for the
+//     run-down and frees the context. The bugs queue the item although
+//     the acquire failed, and release before the last use (REFERENCE
+//     §4.8).
 //   - Heartbeat: a periodic heartbeat timer whose DPC samples the requests
 //     in flight; unload waits for the last completion to set idle, then
 //     cancels the timer and flushes DPCs. The bug decrements the count with
