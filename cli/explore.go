@@ -262,6 +262,10 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 // coverageLine summarises what an exploration reached.
 func coverageLine(rep *proptest.Report) string {
 	line := fmt.Sprintf("coverage: %d distinct schedules of %d executions", rep.Fingerprints, rep.Execs)
+	if rep.FingerprintsEstimated {
+		line = fmt.Sprintf("coverage: ~%d distinct schedules (estimate: over %d, HyperLogLog, ±5 %%) of %d executions",
+			rep.Fingerprints, proptest.ExactFingerprints, rep.Execs)
+	}
 	if len(rep.Missed) > 0 {
 		line += "; declared (Sometimes) but never reached: " + strings.Join(rep.Missed, "; ")
 	}

@@ -155,7 +155,11 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 			s.Name, variant, rep.Execs, rep.Fingerprints, rep.Missed)
 		return
 	}
-	t.Logf("%s:%s: %d executions, %d distinct schedules, racy paths reached: %s; no failure (%s)", s.Name, variant, rep.Execs, rep.Fingerprints, FormatMarks(rep.Marks), rep.Strategy)
+	approx := ""
+	if rep.FingerprintsEstimated {
+		approx = "~"
+	}
+	t.Logf("%s:%s: %d executions, %s%d distinct schedules, racy paths reached: %s; no failure (%s)", s.Name, variant, rep.Execs, approx, rep.Fingerprints, FormatMarks(rep.Marks), rep.Strategy)
 }
 
 // defaultCLI is the CLI of a reproduce line for s: wqsim's own, from a
