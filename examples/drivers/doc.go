@@ -87,6 +87,13 @@
 //     acquires, then IoReleaseRemoveLockAndWait, then frees the hardware
 //     context. The bugs skip the remove path's own acquisition, or release
 //     in dispatch while the work item is still queued (REFERENCE §5.6).
+//   - Heartbeat: a periodic heartbeat timer whose DPC samples the requests
+//     in flight; unload waits for the last completion to set idle, then
+//     cancels the timer and flushes DPCs. The bug decrements the count with
+//     a plain read and write, loses a completion and leaves unload waiting
+//     while the heartbeat fires on: a hang the kernel decides by its
+//     stalled-timer rule (kernel.Config.HangTimerPeriods; REFERENCE §4.8,
+//     §6.8, §9).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
