@@ -148,6 +148,7 @@ func (k *Kernel) dpcsQuiet() bool {
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeRemoveQueueDpc(d *KDPC) bool {
 	k.enter("KeRemoveQueueDpc")
+	k.progressed()
 	if !d.queued {
 		return false
 	}
@@ -293,6 +294,12 @@ type KTIMER struct {
 	cpu    *Processor
 	period des.Duration
 	k      *Kernel
+	// interval is the period, or the due time of a one-shot setting;
+	// quietEpoch and quietFires count its expiries in a quiet stretch
+	// (stall.go).
+	interval   des.Duration
+	quietEpoch uint64
+	quietFires uint64
 }
 
 // The TIMER_TYPE names of wdm.h. A timer's type is the same choice as an
@@ -317,6 +324,7 @@ func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	t := &KTIMER{k: k}
 	t.init(objTimer, "timer "+name, typ == SynchronizationEvent, 0)
 	t.fire = t.expire
+	k.stall.timers = append(k.stall.timers, t)
 	return t
 }
 
@@ -344,7 +352,14 @@ func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Durati
 	k.checkIrqlAtMost(x, api, DISPATCH_LEVEL)
 	was := t.timer.Stop()
 	t.state = 0
+	if x.dpcRunning == nil || x.dpcRunning != t.dpc {
+		k.progressed() // a timer re-armed by its own DPC is its period (stall.go)
+	}
 	t.dpc, t.period, t.cpu = dpc, period, x.cpu
+	t.interval = period
+	if period == 0 {
+		t.interval = due
+	}
 	t.timer = k.sim.After(due, t.fire)
 	return was
 }
@@ -354,18 +369,29 @@ func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Durati
 // IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
 	k.enter("KeCancelTimer")
+	k.progressed()
 	t.period = 0
 	return t.timer.Stop()
 }
 
+// expire is the timer's event. Its own records (the expiry, its DPC
+// queued) are not progress in the sense of stall.go; whom its signal wakes
+// is.
 func (t *KTIMER) expire() {
 	k := t.k
+	if k.timerFiring(t) {
+		return
+	}
+	p := k.stall.progress
 	k.emit(nil, KindSignal, WhatTimerExpire, t.name, int64(t.period), 0)
 	if t.period > 0 {
 		t.timer = k.sim.After(t.period, t.fire)
 	}
+	k.stall.progress = p
 	k.signal(&t.dispatcherHeader, 1, 0)
 	if t.dpc != nil {
+		p = k.stall.progress
 		k.queueDpc(nil, t.dpc, t.cpu, nil, nil)
+		k.stall.progress = p
 	}
 }

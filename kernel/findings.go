@@ -123,6 +123,10 @@ type Deadlock struct {
 	Cycle   []WaitEdge
 	Blocked []WaitEdge
 	At      des.Time
+	// Ticking is set when the hang was decided while timers still fired
+	// (kernel/stall.go): what was observed, and whether the verdict is
+	// exact or the HangTimerPeriods heuristic.
+	Ticking *TimerStall
 }
 
 func (d *Deadlock) Error() string {
@@ -145,6 +149,10 @@ func (d *Deadlock) Error() string {
 		}
 	}
 	fmt.Fprintf(&b, " (t=%v)", d.At)
+	if d.Ticking != nil {
+		b.WriteString("; ")
+		b.WriteString(d.Ticking.String())
+	}
 	return b.String()
 }
 

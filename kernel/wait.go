@@ -168,6 +168,7 @@ func (k *Kernel) holdForWait(x *exec, wait bool) {
 func (k *Kernel) KeResetEvent(e *KEVENT) bool {
 	x := k.enterOn("KeResetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeResetEvent", DISPATCH_LEVEL)
+	k.progressed()
 	prev := e.state > 0
 	e.state = 0
 	return prev
