@@ -77,6 +77,16 @@
 //     run-down and frees the context. The bugs queue the item although
 //     the acquire failed, and release before the last use (REFERENCE
 //     §4.8).
+//   - DeferredPre: a scanning minifilter posts each pre-read to a deferred
+//     I/O work item that completes it with FltCompletePendedPreOperation,
+//     and is unloaded while reads arrive. The bug returns
+//     FLT_PREOP_PENDING although FltQueueDeferredIoWorkItem refused the
+//     post at teardown (REFERENCE §1.3, §1.4, §5.5).
+//   - RemoveLock: reads take an IO_REMOVE_LOCK in dispatch and release it
+//     in the I/O work routine that completes them; the remove path
+//     acquires, then IoReleaseRemoveLockAndWait, then frees the hardware
+//     context. The bugs skip the remove path's own acquisition, or release
+//     in dispatch while the work item is still queued (REFERENCE §5.6).
 //   - Heartbeat: a periodic heartbeat timer whose DPC samples the requests
 //     in flight; unload waits for the last completion to set idle, then
 //     cancels the timer and flushes DPCs. The bug decrements the count with
