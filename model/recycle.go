@@ -9,9 +9,10 @@ import "github.com/wqsim/wqsim/des"
 // allocated anew for each. Each is overwritten whole at the start of a
 // run; only slice storage survives, never contents.
 type runSpares struct {
-	env   Env
-	drain drainChooser
-	marks []string // Result.Marks
+	env         Env
+	drain       drainChooser
+	marks       []string // Result.Marks
+	minifilters des.Stock[Minifilter]
 }
 
 var spareKey = des.NewSpareKey("model")

@@ -49,7 +49,9 @@ type frame struct {
 
 // earlyCompletion is a FltCompletePendedPreOperation that arrived while
 // the pre-op was still running (legal, §1.4).
+// Held in the operation (set says whether one arrived), not allocated.
 type earlyCompletion struct {
+	set    bool
 	status FLT_PREOP_CALLBACK_STATUS
 	ctx    any
 }
@@ -62,7 +64,7 @@ type operation struct {
 	vol           *FLT_VOLUME
 	data          *FLT_CALLBACK_DATA
 	frames        []frame
-	early         *earlyCompletion
+	early         earlyCompletion
 	markedPending bool
 	finished      bool
 	preCompleted  bool       // a pre-op completed it (FLT_PREOP_COMPLETE)
@@ -107,7 +109,7 @@ func (fm *FilterManager) walkDown(op *operation, i int) walk {
 			if status, ctx, pend = fm.pend(f, ctx); pend {
 				return walkPending
 			}
-		} else if op.early != nil {
+		} else if op.early.set {
 			fm.completedTwice(f, status)
 		}
 		if w, cont := fm.resume(op, i, status, ctx); !cont {
@@ -147,8 +149,8 @@ func (fm *FilterManager) pend(f *frame, ctx any) (FLT_PREOP_CALLBACK_STATUS, any
 		fm.violation("pre-operation callback", f.inst.filter, "with FLT_PREOP_PENDING the completion context must be NULL (§5.3)",
 			"%s set a completion context and returned FLT_PREOP_PENDING", f.inst.name)
 	}
-	if e := op.early; e != nil {
-		op.early = nil
+	if e := op.early; e.set {
+		op.early = earlyCompletion{}
 		fm.trace(KindFltOp, WhatResumeCompletedEarly, op.data.name, int64(e.status), 0)
 		return e.status, e.ctx, false
 	}

@@ -181,7 +181,7 @@ func (fm *FilterManager) ownGenerated(api string, data *FLT_CALLBACK_DATA) *gene
 // instance below the initiator that registered for the major function.
 func (fm *FilterManager) prepareGenerated(op *operation) {
 	d, g := op.data, op.gen
-	op.frames, op.early, op.markedPending, op.finished, op.preCompleted = op.frames[:0], nil, false, false, false
+	op.frames, op.early, op.markedPending, op.finished, op.preCompleted = op.frames[:0], earlyCompletion{}, false, false, false
 	d.IoStatus = kernel.IO_STATUS_BLOCK{}
 	d.Flags &^= FLTFL_CALLBACK_DATA_POST_OPERATION
 	d.irp = fm.k.IoAllocateIrp("flt io")
