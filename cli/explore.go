@@ -190,7 +190,8 @@ func reportExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 func endText(rep *proptest.Report, opts *proptest.Options) string {
 	switch rep.End {
 	case proptest.EndComplete:
-		return "the search is complete (every execution of the budget ran)"
+		// Not "complete": a user read that as "every schedule was tried".
+		return "the budget of executions is spent (a sample of the schedules, not all of them: raise --execs to search longer)"
 	case proptest.EndTime:
 		return fmt.Sprintf("the search was cut short by --time %v (raise --time or --execs for more)", opts.Duration)
 	case proptest.EndInterrupted:

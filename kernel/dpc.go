@@ -330,7 +330,6 @@ func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 
 // KeSetTimer arms t to expire once after due, queueing dpc (if non-nil) on
 // the caller's processor. Returns true if t was already armed.
-// IRQL ≤ DISPATCH_LEVEL.
 // IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
 	return k.setTimer(k.enter("KeSetTimer"), "KeSetTimer", t, due, 0, dpc)

@@ -94,6 +94,11 @@
 //     while the heartbeat fires on: a hang the kernel decides by its
 //     stalled-timer rule (kernel.Config.HangTimerPeriods; REFERENCE §4.8,
 //     §6.8, §9).
+//   - CsqTimeout: requests in an IoCsq, each inserted with an
+//     IO_CSQ_IRP_CONTEXT and guarded by a timeout timer whose DPC takes it
+//     out with IoCsqRemoveIrp; a thread serves the queue and the
+//     application cancels one. The bug completes the remembered IRP when
+//     IoCsqRemoveIrp returned NULL (REFERENCE §1.6, §2.4).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
