@@ -99,6 +99,11 @@
 //     out with IoCsqRemoveIrp; a thread serves the queue and the
 //     application cancels one. The bug completes the remembered IRP when
 //     IoCsqRemoveIrp returned NULL (REFERENCE §1.6, §2.4).
+//   - WaitAny: a service thread waits WaitAny on (stop, data ready) with a
+//     timeout meaning "poll anyway", and drains on stop (WaitAny reports
+//     the lowest index satisfied). The bug dispatches on
+//     status − STATUS_WAIT_0 through a handler table without handling
+//     STATUS_TIMEOUT first (REFERENCE §4.8).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
