@@ -228,11 +228,27 @@ func poller(th, cur *Thread) bool {
 // quietly. Some thread must wait for ever (outside idle worker waits): a
 // machine where only pollers wait is a livelock, left to the budget.
 func (k *Kernel) timerHang(t *KTIMER, th *Thread) *Deadlock {
+	exact, enough, forever := k.stallVerdict(t, th)
+	if (!exact && !enough) || !forever {
+		return nil
+	}
+	d := k.findHang()
+	if d == nil {
+		return nil
+	}
+	d.Blocked, d.Ticking = k.describeStall(t, th, exact)
+	return d
+}
+
+// stallVerdict is timerHang's decision, which runs at every quiet expiry
+// and so builds nothing: whether the stall is decided exactly, whether
+// every ticking source has fired hangPeriods times quietly, and whether
+// some thread waits for ever.
+func (k *Kernel) stallVerdict(t *KTIMER, th *Thread) (exact, enough, forever bool) {
 	w := &k.stall
 	n := k.hangPeriods()
-	exact, enough := th == nil, true
+	exact, enough = th == nil, true
 	quiet := func(epoch, fires uint64) bool { return n > 0 && epoch == w.epoch && fires >= uint64(n) }
-	var st TimerStall
 	for _, tm := range w.timers {
 		if tm != t && !tm.timer.Active() {
 			continue
@@ -241,6 +257,28 @@ func (k *Kernel) timerHang(t *KTIMER, th *Thread) *Deadlock {
 			exact = false
 		}
 		enough = enough && quiet(tm.quietEpoch, tm.quietFires)
+	}
+	for _, p := range k.threads {
+		switch {
+		case poller(p, th):
+			exact = false
+			enough = enough && quiet(p.quietEpoch, p.quietFires)
+		case p.state == Waiting && !p.idleWait():
+			forever = true
+		}
+	}
+	return exact, enough, forever
+}
+
+// describeStall builds, once the hang is decided, what the Deadlock says:
+// the threads that wait for ever and what kept ticking.
+func (k *Kernel) describeStall(t *KTIMER, th *Thread, exact bool) ([]WaitEdge, *TimerStall) {
+	w := &k.stall
+	st := &TimerStall{Since: w.since, Exact: exact, Periods: k.hangPeriods()}
+	for _, tm := range w.timers {
+		if tm != t && !tm.timer.Active() {
+			continue
+		}
 		tt := TimerTicks{Timer: tm.name, Interval: tm.interval}
 		if tm.dpc != nil {
 			tt.DPC = tm.dpc.Name
@@ -254,8 +292,6 @@ func (k *Kernel) timerHang(t *KTIMER, th *Thread) *Deadlock {
 	for _, p := range k.threads {
 		switch {
 		case poller(p, th):
-			exact = false
-			enough = enough && quiet(p.quietEpoch, p.quietFires)
 			tt := TimerTicks{Timer: "thread " + p.name, Interval: p.pollEvery, Thread: true}
 			if p.quietEpoch == w.epoch {
 				tt.Fired = p.quietFires
@@ -266,15 +302,5 @@ func (k *Kernel) timerHang(t *KTIMER, th *Thread) *Deadlock {
 			forever = append(forever, ed)
 		}
 	}
-	if (!exact && !enough) || len(forever) == 0 {
-		return nil
-	}
-	d := k.findHang()
-	if d == nil {
-		return nil
-	}
-	d.Blocked = forever
-	st.Since, st.Exact, st.Periods = w.since, exact, n
-	d.Ticking = &st
-	return d
+	return forever, st
 }
