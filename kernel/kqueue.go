@@ -125,6 +125,7 @@ func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok b
 	t.wait.inQueue = true
 	k.armWaitTimeout(t, timeout)
 	k.emit(x, KindWait, WhatKeRemoveQueue, q.name, int64(timeout), 0)
+	t.polling = false
 	k.block(t) // an idle wait: the slot was released above, not by block
 	t.wait.inQueue = false
 	if t.wait.status == STATUS_TIMEOUT {

@@ -8,28 +8,32 @@ import (
 )
 
 // A machine whose threads all wait for ever while a KTIMER keeps firing
-// never lets the event queue empty, so the quiescence check (findHang)
-// never runs and the run would end, slowly, on the step budget as a
-// livelock. stall.go decides such a hang at a timer's expiry instead:
+// (or a thread polls with a timed wait) never lets the event queue empty,
+// so the quiescence check (findHang) never runs and the run would end,
+// slowly, on the step budget as a livelock. stall.go decides such a hang at
+// a timer's expiry or a wait's timeout instead:
 //
 //   - the machine is stalled when nothing runs or is ready or queued (no
 //     thread, DPC or ISR on a processor, no DPC or ISR queued, every thread
-//     waiting or terminated) and every pending event is a KTIMER expiry, so
-//     no wait has a timeout and nothing else is scheduled;
-//   - exactly: if no armed timer has a DPC or a waiter, nothing can ever run
-//     again and the hang is certain at the first stalled expiry;
-//   - otherwise only the timers' DPCs run, and a DPC is Go code that may
-//     keep private state (a countdown), so the rule is a heuristic: the hang
-//     is reported once every armed timer has fired HangTimerPeriods times in
-//     a stretch in which nothing observable happened: no thread woke or was
-//     readied, nothing was signalled, queued, completed, allocated, freed or
-//     written, no timer was set or cancelled except a timer re-arming itself
-//     from its own DPC (see progressed). Spin locks, IRQL changes and reads
-//     do not count: they leave nothing behind.
+//     waiting or terminated) and every pending event is a KTIMER expiry or
+//     a waiting thread's timeout;
+//   - exactly: if no armed timer has a DPC or a waiter and no thread waits
+//     with a timeout, nothing can ever run again and the hang is certain at
+//     the first stalled expiry;
+//   - otherwise only the timers' DPCs and the polling threads run, and they
+//     are Go code that may keep private state (a countdown), so the rule is
+//     a heuristic: the hang is reported once every armed timer and every
+//     polling thread has fired HangTimerPeriods times in a stretch in which
+//     nothing observable happened: no wait ended but by its timeout, nothing
+//     was signalled, queued, completed, allocated, freed or written, no
+//     timer was set or cancelled except a timer re-arming itself from its
+//     own DPC (see progressOf). Spin locks, IRQL changes and reads do not
+//     count: they leave nothing behind. Some thread must wait for ever: a
+//     machine where only pollers wait is a livelock, left to the budget.
 //
 // The counter k.stall.progress is bumped by emit for every trace record
-// other than those kinds, and by the few routines that change state without
-// a record (KeSetTimer, KeCancelTimer, KeResetEvent, KeRemoveQueueDpc).
+// other than those, and by the few routines that change state without a
+// record (KeSetTimer, KeCancelTimer, KeResetEvent, KeRemoveQueueDpc).
 
 // DefaultHangTimerPeriods is the default of Config.HangTimerPeriods:
 // generous against driver countdowns (a watchdog counting tens to hundreds
@@ -68,6 +72,7 @@ type TimerTicks struct {
 	DPC      string       // its DPC's name, "" for none
 	Interval des.Duration // its period, or the due time it was last set with
 	Fired    uint64       // expiries in the quiet stretch
+	Thread   bool         // a polling thread: Interval is its wait's timeout
 }
 
 func (s *TimerStall) String() string {
@@ -75,13 +80,17 @@ func (s *TimerStall) String() string {
 	if s.Exact {
 		fmt.Fprintf(&b, "since t=%v only timers without a DPC or a waiter fired (", s.Since)
 	} else {
-		fmt.Fprintf(&b, "since t=%v nothing woke, was signalled, queued, completed or written while only timers fired (", s.Since)
+		fmt.Fprintf(&b, "since t=%v nothing was signalled, queued, completed or written and no wait ended but by its timeout, while only these fired (", s.Since)
 	}
 	for i, t := range s.Timers {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s every %v", t.Timer, t.Interval)
+		if t.Thread {
+			fmt.Fprintf(&b, "%s timing out every %v", t.Timer, t.Interval)
+		} else {
+			fmt.Fprintf(&b, "%s every %v", t.Timer, t.Interval)
+		}
 		if t.DPC != "" {
 			fmt.Fprintf(&b, " with dpc %s", t.DPC)
 		}
@@ -90,7 +99,7 @@ func (s *TimerStall) String() string {
 	if s.Exact {
 		b.WriteString("): nothing can run again")
 	} else {
-		fmt.Fprintf(&b, "): decided after %d quiet periods of each timer (kernel.Config.HangTimerPeriods; a DPC counting down further would be cut short)", s.Periods)
+		fmt.Fprintf(&b, "): decided after %d quiet periods of each (kernel.Config.HangTimerPeriods; a DPC or a polling thread counting down further would be cut short)", s.Periods)
 	}
 	return b.String()
 }
@@ -98,10 +107,12 @@ func (s *TimerStall) String() string {
 // progressed records an observable change (see the file comment).
 func (k *Kernel) progressed() { k.stall.progress++ }
 
-// progressOf bumps the counter for a trace record of kind/what unless the
-// record leaves nothing behind: IRQL changes, spin and mutex lock records,
-// injected perturbations, a DPC context's entry and exit and a DPC's run.
-func (k *Kernel) progressOf(kind des.Kind, what des.What) {
+// progressOf bumps the counter for a trace record of kind/what by e unless
+// the record leaves nothing behind: IRQL changes, spin and mutex lock
+// records, injected perturbations, a DPC context's entry and exit and a
+// DPC's run, and a polling thread's cycle (its wake on the timeout, its
+// dispatch and its next blocking wait on dispatcher objects).
+func (k *Kernel) progressOf(e *exec, kind des.Kind, what des.What) {
 	switch kind {
 	case KindIrql, KindLock, KindInject:
 		return
@@ -112,6 +123,18 @@ func (k *Kernel) progressOf(kind des.Kind, what des.What) {
 	case KindDPC:
 		if what == WhatRunDpc {
 			return
+		}
+	case KindWake, KindReady, KindSwitch, KindQuantum:
+		if e != nil && e.thread != nil && e.thread.polling {
+			return
+		}
+	case KindWait:
+		if e != nil && e.thread != nil && e.thread.polling {
+			th := e.thread
+			if what != WhatSatisfied && th.wait.lock.name == "" {
+				return // it blocks again; blockOn ends the cycle
+			}
+			th.polling = false // a signal consumed, or a lock: not a poll
 		}
 	}
 	k.stall.progress++
@@ -125,37 +148,46 @@ func (k *Kernel) hangPeriods() int {
 	return k.cfg.HangTimerPeriods
 }
 
-// timerFiring runs at the start of t's expiry, before any of its effects.
-// It counts the expiry in the current quiet stretch (a new one begins when
-// anything observable happened since the last) and, when the machine is
-// stalled, decides whether it hangs. It reports whether it stopped the run.
+// timerFiring runs at the start of t's expiry, before any of its effects;
+// pollFiring at a thread's wait timeout, before it is readied. Each counts
+// the expiry in the current quiet stretch (a new one begins when anything
+// observable happened since the last) and, when the machine is stalled,
+// decides whether it hangs; they report whether they stopped the run.
 // Expiries are counted also while a DPC is still queued or running (two
 // timers due at once, a DPC longer than its period): only the verdict waits
 // for a stalled machine.
 func (k *Kernel) timerFiring(t *KTIMER) bool {
+	last := t.period == 0 && t.dpc == nil && k.sim.Pending() == 0 // the queue empties now: quiescence decides
+	return k.tickFiring(t, nil, last, &t.quietEpoch, &t.quietFires)
+}
+
+func (k *Kernel) pollFiring(th *Thread) bool {
+	return k.tickFiring(nil, th, false, &th.quietEpoch, &th.quietFires)
+}
+
+func (k *Kernel) tickFiring(t *KTIMER, th *Thread, last bool, epoch, fires *uint64) bool {
 	w := &k.stall
 	if w.epoch == 0 || w.progress != w.mark {
 		w.mark, w.since = w.progress, k.sim.Now()
 		w.epoch++
 	}
-	last := t.period == 0 && t.dpc == nil && k.sim.Pending() == 0 // the queue empties now: quiescence decides
 	if !last && k.stalled() {
-		if d := k.timerHang(t); d != nil {
+		if d := k.timerHang(t, th); d != nil {
 			k.sim.Stop(d)
 			return true
 		}
 	}
-	if t.quietEpoch != w.epoch {
-		t.quietEpoch, t.quietFires = w.epoch, 0
+	if *epoch != w.epoch {
+		*epoch, *fires = w.epoch, 0
 	}
-	t.quietFires++
+	*fires++
 	return false
 }
 
-// stalled reports whether nothing but KTIMER expiries can happen: no
-// processor runs or has anything queued, no thread is ready, running or
-// new, and every pending event is an armed timer's (t's own expiry has
-// already left the queue).
+// stalled reports whether nothing but KTIMER expiries and wait timeouts
+// can happen: no processor runs or has anything queued, no thread is ready,
+// running or new, and every pending event is an armed timer's or a waiting
+// thread's timeout (the one firing has already left the queue).
 func (k *Kernel) stalled() bool {
 	if k.policy.Len() != 0 {
 		return false
@@ -165,12 +197,16 @@ func (k *Kernel) stalled() bool {
 			return false
 		}
 	}
+	armed := 0
 	for _, th := range k.threads {
-		if th.state != Waiting && th.state != Terminated {
+		switch {
+		case th.state == Terminated:
+		case th.state != Waiting:
 			return false
+		case th.wait.timer.Active():
+			armed++
 		}
 	}
-	armed := 0
 	for _, tm := range k.stall.timers {
 		if tm.timer.Active() {
 			armed++
@@ -179,15 +215,24 @@ func (k *Kernel) stalled() bool {
 	return k.sim.Pending() == armed
 }
 
-// timerHang decides the hang at t's expiry in a stalled machine, or
-// returns nil: exactly when no timer can run code or wake anyone, by the
-// heuristic when every armed timer and t have fired hangPeriods times
-// quietly. There must be threads to report: a machine where nobody waits
-// is left to run on.
-func (k *Kernel) timerHang(t *KTIMER) *Deadlock {
+// poller reports whether th is a ticking source of a stalled machine: it
+// waits with a timeout, or it is the thread whose timeout fires (cur).
+func poller(th, cur *Thread) bool {
+	return th == cur || (th.state == Waiting && th.wait.timer.Active())
+}
+
+// timerHang decides the hang at the expiry of timer t or of thread th's
+// timeout in a stalled machine, or returns nil: exactly when no timer can
+// run code or wake anyone and no thread polls, by the heuristic when every
+// armed timer, t and every polling thread have fired hangPeriods times
+// quietly. Some thread must wait for ever (outside idle worker waits): a
+// machine where only pollers wait is a livelock, left to the budget.
+func (k *Kernel) timerHang(t *KTIMER, th *Thread) *Deadlock {
 	w := &k.stall
-	exact, enough := true, true
 	n := k.hangPeriods()
+	exact, enough := th == nil, true
+	quiet := func(epoch, fires uint64) bool { return n > 0 && epoch == w.epoch && fires >= uint64(n) }
+	var st TimerStall
 	for _, tm := range w.timers {
 		if tm != t && !tm.timer.Active() {
 			continue
@@ -195,22 +240,7 @@ func (k *Kernel) timerHang(t *KTIMER) *Deadlock {
 		if tm.dpc != nil || len(tm.waiters) > 0 {
 			exact = false
 		}
-		if n <= 0 || tm.quietEpoch != w.epoch || tm.quietFires < uint64(n) {
-			enough = false
-		}
-	}
-	if !exact && !enough {
-		return nil
-	}
-	d := k.findHang()
-	if d == nil {
-		return nil
-	}
-	st := &TimerStall{Since: w.since, Exact: exact, Periods: n}
-	for _, tm := range w.timers {
-		if tm != t && !tm.timer.Active() {
-			continue
-		}
+		enough = enough && quiet(tm.quietEpoch, tm.quietFires)
 		tt := TimerTicks{Timer: tm.name, Interval: tm.interval}
 		if tm.dpc != nil {
 			tt.DPC = tm.dpc.Name
@@ -220,6 +250,31 @@ func (k *Kernel) timerHang(t *KTIMER) *Deadlock {
 		}
 		st.Timers = append(st.Timers, tt)
 	}
-	d.Ticking = st
+	var forever []WaitEdge
+	for _, p := range k.threads {
+		switch {
+		case poller(p, th):
+			exact = false
+			enough = enough && quiet(p.quietEpoch, p.quietFires)
+			tt := TimerTicks{Timer: "thread " + p.name, Interval: p.pollEvery, Thread: true}
+			if p.quietEpoch == w.epoch {
+				tt.Fired = p.quietFires
+			}
+			st.Timers = append(st.Timers, tt)
+		case p.state == Waiting && !p.idleWait():
+			ed, _, _ := k.edgeOf(&p.exec)
+			forever = append(forever, ed)
+		}
+	}
+	if (!exact && !enough) || len(forever) == 0 {
+		return nil
+	}
+	d := k.findHang()
+	if d == nil {
+		return nil
+	}
+	d.Blocked = forever
+	st.Since, st.Exact, st.Periods = w.since, exact, n
+	d.Ticking = &st
 	return d
 }

@@ -158,9 +158,9 @@ func TestWaitingOnThePeriodicTimerIsProgress(t *testing.T) {
 	assert.Equal(t, 100, n)
 }
 
-// A thread that waits with a timeout has an event pending besides the
-// timers: the machine is not stalled, so a DPC-less ticking timer does not
-// cut its wait short.
+// A thread that waits with a timeout is a poller, not stuck: with nobody
+// waiting for ever there is no hang to report, so a DPC-less ticking timer
+// does not cut its wait short.
 func TestTimedWaitIsNotAStall(t *testing.T) {
 	k := stallMachine(t, 10, 1_000_000)
 	never := k.KeInitializeEvent("never", kernel.NotificationEvent, false)
@@ -231,4 +231,78 @@ func TestEveryTimerMustFireTheThreshold(t *testing.T) {
 	require.Len(t, d.Ticking.Timers, 2)
 	assert.GreaterOrEqual(t, o.End, des.Time(50*1000*des.Microsecond), "the slow timer fired 50 times")
 	assert.Contains(t, d.Error(), "timer slow every 1ms with dpc slow, 50 times")
+}
+
+// A thread that polls a flag nobody sets, with a timed wait, while another
+// waits for ever: the polls are the period, and the hang is decided after
+// HangTimerPeriods timeouts; the report names the poller apart from the
+// thread that waits for ever.
+func TestPollingThreadHangIsDecided(t *testing.T) {
+	k := stallMachine(t, 300, 1_000_000)
+	never := k.KeInitializeEvent("never", kernel.NotificationEvent, false)
+	ready := k.KeInitializeEvent("ready", kernel.NotificationEvent, false)
+	flag := false // set by nobody: the bug
+	polls := 0
+	k.PsCreateSystemThread("poller", 8, func() {
+		for !flag {
+			polls++
+			k.KeWaitForSingleObject(ready, 100*des.Microsecond)
+		}
+	})
+	k.PsCreateSystemThread("stuck", 8, func() { k.KeWaitForSingleObject(never, kernel.Infinite) })
+	d := requireTimerHang(t, k.Run())
+	require.Len(t, d.Ticking.Timers, 1)
+	assert.True(t, d.Ticking.Timers[0].Thread)
+	assert.Equal(t, uint64(300), d.Ticking.Timers[0].Fired)
+	require.Len(t, d.Blocked, 1, "the poller is not listed as blocked")
+	assert.Equal(t, "stuck", d.Blocked[0].Waiter)
+	assert.Contains(t, d.Error(), "thread poller timing out every 100µs, 300 times")
+	assert.GreaterOrEqual(t, polls, 300)
+}
+
+// KeDelayExecutionThread in a loop is a poll too.
+func TestDelayLoopHangIsDecided(t *testing.T) {
+	k := stallMachine(t, 200, 1_000_000)
+	never := k.KeInitializeEvent("never", kernel.NotificationEvent, false)
+	k.PsCreateSystemThread("sleeper", 8, func() {
+		for {
+			k.KeDelayExecutionThread(50 * des.Microsecond)
+		}
+	})
+	k.PsCreateSystemThread("stuck", 8, func() { k.KeWaitForSingleObject(never, kernel.Infinite) })
+	d := requireTimerHang(t, k.Run())
+	assert.Contains(t, d.Error(), "thread sleeper timing out every 50µs, 200 times")
+}
+
+// A poller alone, with nobody waiting for ever, is a livelock, not a hang:
+// the rule leaves it to the budget.
+func TestPollerAloneIsLeftToTheBudget(t *testing.T) {
+	k := stallMachine(t, 10, 20_000)
+	ready := k.KeInitializeEvent("ready", kernel.NotificationEvent, false)
+	k.PsCreateSystemThread("poller", 8, func() {
+		for {
+			k.KeWaitForSingleObject(ready, 10*des.Microsecond)
+		}
+	})
+	var ll *kernel.Livelock
+	require.ErrorAs(t, k.Run().Err, &ll)
+}
+
+// A retry loop that gives up after fewer polls than the threshold and then
+// signals is a correct driver: not flagged. A poller that consumes a
+// signal each time (a synchronization event a DPC sets) makes progress.
+func TestBoundedRetryLoopIsNotFlagged(t *testing.T) {
+	k := stallMachine(t, 100, 1_000_000)
+	reply := k.KeInitializeEvent("reply", kernel.NotificationEvent, false)
+	gaveUp := k.KeInitializeEvent("gave up", kernel.NotificationEvent, false)
+	k.PsCreateSystemThread("retrier", 8, func() {
+		for range 99 {
+			if k.KeWaitForSingleObject(reply, 20*des.Microsecond) == kernel.STATUS_WAIT_0 {
+				return
+			}
+		}
+		k.KeSetEvent(gaveUp, kernel.IO_NO_INCREMENT, false)
+	})
+	k.PsCreateSystemThread("caller", 8, func() { k.KeWaitForSingleObject(gaveUp, kernel.Infinite) })
+	assert.NoError(t, k.Run().Err)
 }

@@ -45,7 +45,7 @@ const (
 // The record lives in the kernel (not on the stack) because the sink is an
 // interface: a stack record would escape and cost an allocation per event.
 func (k *Kernel) emit(e *exec, kind des.Kind, what des.What, object string, a, b int64) {
-	k.progressOf(kind, what)
+	k.progressOf(e, kind, what)
 	r := &k.rec
 	*r = des.Record{CPU: -1, IRQL: -1, Kind: kind, What: what, Object: object, A: a, B: b}
 	if e != nil {

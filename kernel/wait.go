@@ -452,6 +452,7 @@ func (k *Kernel) blockOn(x *exec, api string, typ WAIT_TYPE, timeout des.Duratio
 		name = objs[0].hdr().name
 	}
 	k.emit(x, KindWait, des.What(api), name, int64(timeout), int64(len(objs))) // the blocking routine's name
+	t.polling = false
 	k.armWaitTimeout(t, timeout)
 }
 
@@ -490,12 +491,20 @@ func (k *Kernel) armWaitTimeout(t *Thread, timeout des.Duration) {
 		t.wait.onTimeout = func() { t.k.waitTimedOut(t) } // t.k: kept by a recycled t
 	}
 	t.wait.timer = k.sim.After(timeout, t.wait.onTimeout)
+	t.pollEvery = timeout
 }
 
+// waitTimedOut ends t's wait with STATUS_TIMEOUT. From the timeout until t
+// blocks again it is polling: its wake, dispatch and next wait are its
+// period, not progress (stall.go).
 func (k *Kernel) waitTimedOut(t *Thread) {
 	if t.state != Waiting {
 		return
 	}
+	if k.pollFiring(t) {
+		return
+	}
+	t.polling = true
 	k.satisfy(t, STATUS_TIMEOUT, 0)
 }
 
