@@ -15,9 +15,9 @@ import (
 // reusableCsq is a scenario whose driver code allocates nothing per
 // execution, written against the public API only: a driver keeps read IRPs
 // in a cancel-safe queue (IoCsq, spin lock) served by its own thread; three
-// applications each send a read and wait for it, a canceller cancels the
-// second one, and the unloader stops the service thread once the
-// applications are done. It is what BenchmarkExploreCbdq's scenario would
+// applications each send a read and wait for it, a canceller arms a timer
+// whose DPC cancels the second one, and the unloader stops the service
+// thread once the applications are done. It is what BenchmarkExploreCbdq's scenario would
 // be if its driver code built its objects and closures once: each
 // simulation (des.Sim, one per exploration worker) gets one reusableDriver,
 // kept under the driver's own des.SpareKey, whose callbacks and thread
@@ -59,6 +59,7 @@ type reusableDriver struct {
 	acquire               queues.CsqAcquireLock
 	release               queues.CsqReleaseLock
 	complete              queues.CsqCompleteCanceledIrp
+	cancelDpc             func(*kernel.KDPC, any, any, any)
 	apps                  [reusableApps]func()
 	serve, cancel, unload func()
 }
@@ -105,6 +106,7 @@ func newReusableDriver() *reusableDriver {
 		irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
 		d.k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
 	}
+	d.cancelDpc = func(*kernel.KDPC, any, any, any) { d.k.IoCancelIrp(d.reads[1]) }
 	for i := range d.apps {
 		d.apps[i] = func() { d.app(i) }
 	}
@@ -175,7 +177,9 @@ func (d *reusableDriver) serveReads() {
 func (d *reusableDriver) cancelRead() {
 	k := d.k
 	k.KeWaitForSingleObject(d.sent, kernel.Infinite)
-	k.IoCancelIrp(d.reads[1])
+	t := k.KeInitializeTimerEx("reusable cancel", kernel.NotificationEvent)
+	k.KeSetTimer(t, 3*des.Microsecond, k.KeInitializeDpc("reusable cancel", d.cancelDpc, nil))
+	k.KeWaitForSingleObject(t, kernel.Infinite)
 }
 
 func (d *reusableDriver) unloadDriver() {

@@ -19,6 +19,17 @@ type KDPC struct {
 	cpu        *Processor
 	arg1, arg2 any
 	image      *Image // the driver image of Routine, nil for none (image.go)
+	obj        string // "dpc Name", the trace object (objName)
+}
+
+// objName returns "dpc Name", built once per name: a DPC queued every
+// period, or recycled with the same name, builds no string.
+func (d *KDPC) objName() string {
+	const prefix = "dpc "
+	if len(d.obj) != len(prefix)+len(d.Name) || d.obj[len(prefix):] != d.Name {
+		d.obj = prefix + d.Name
+	}
+	return d.obj
 }
 
 // KDPC_IMPORTANCE says where KeInsertQueueDpc puts a DPC in its queue and
@@ -38,7 +49,9 @@ const (
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
 	k.tick()
-	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage()}
+	d := k.rc.dpcs.Take(k.sim) // recycled: overwritten whole
+	*d = KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage(), obj: d.obj}
+	return d
 }
 
 // KeSetImportanceDpc sets d's importance for its next KeInsertQueueDpc
@@ -86,7 +99,7 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 	} else {
 		c.dpcQueue = append(c.dpcQueue, d)
 	}
-	k.emit(x, KindDPC, WhatQueueDpc, "dpc "+d.Name, int64(c.id), 0)
+	k.emit(x, KindDPC, WhatQueueDpc, d.objName(), int64(c.id), 0)
 	if k.drainNow(x, d, c) {
 		c.kick()
 	}
@@ -175,7 +188,7 @@ func (c *Processor) drainDPCs(*des.Proc) {
 			c.dpcQueue = c.dpcQueue[:len(c.dpcQueue)-1]
 			d.queued = false
 			e.irql = DISPATCH_LEVEL
-			k.emit(e, KindDPC, WhatRunDpc, "dpc "+d.Name, 0, 0)
+			k.emit(e, KindDPC, WhatRunDpc, d.objName(), 0, 0)
 			if d.image != nil && d.image.unloaded {
 				k.unloadedDpc(e, d) // REFERENCE §6.8
 			}
@@ -321,9 +334,13 @@ func (k *Kernel) KeInitializeTimer(name string) *KTIMER {
 // (NotificationTimer or SynchronizationTimer). IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	k.tick()
-	t := &KTIMER{k: k}
-	t.init(objTimer, "timer "+name, typ == SynchronizationEvent, 0)
-	t.fire = t.expire
+	t := k.rc.timers.Take(k.sim)
+	full, fire := joined(t.name, "timer ", name), t.fire // recycled: keep the name if equal, and the handler bound to t
+	*t = KTIMER{dispatcherHeader: dispatcherHeader{waiters: t.waiters[:0]}, k: k, fire: fire}
+	t.init(objTimer, full, typ == SynchronizationEvent, 0)
+	if t.fire == nil {
+		t.fire = t.expire
+	}
 	k.stall.timers = append(k.stall.timers, t)
 	return t
 }

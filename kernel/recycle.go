@@ -22,6 +22,8 @@ type recycler struct {
 	threads     des.Stock[Thread]
 	events      des.Stock[KEVENT]
 	semaphores  des.Stock[KSEMAPHORE]
+	timers      des.Stock[KTIMER]
+	dpcs        des.Stock[KDPC]
 	queues      des.Stock[KQUEUE]
 	irps        des.Stock[IRP]
 	blocks      des.Stock[PoolBlock]

@@ -63,7 +63,7 @@ func (fm *FilterManager) FltAllocateCallbackData(inst *FLT_INSTANCE, fileObject 
 	old := *b // recycled: keep the frame buffer
 	*b = opBlock{}
 	op := &b.op
-	*op = operation{fm: fm, vol: inst.volume, frames: old.op.frames[:0], num: fm.lastOp,
+	*op = operation{fm: fm, vol: inst.volume, frames: old.op.frames[:0], num: fm.lastOp, fs: old.op.fs,
 		gen: &generated{initiator: inst, block: block}}
 	d := &b.data
 	*d = FLT_CALLBACK_DATA{op: op, Thread: fm.k.KeGetCurrentThread(),
