@@ -19,7 +19,7 @@ func (k *Kernel) edge(e *exec, describe bool) (WaitEdge, *exec, bool) {
 		return WaitEdge{}, nil, false
 	}
 	if lw := t.wait.lock; lw.name != "" {
-		ed := WaitEdge{Waiter: t.name, Object: lw.name, Through: t.wait.api}
+		ed := WaitEdge{Waiter: t.name, Object: lw.name, Through: t.wait.api, Since: t.wait.since, hasSince: true}
 		if describe {
 			ed.Owner = lw.owner()
 		}
@@ -28,7 +28,7 @@ func (k *Kernel) edge(e *exec, describe bool) (WaitEdge, *exec, bool) {
 		}
 		return ed, nil, true
 	}
-	ed := WaitEdge{Waiter: t.name, Through: t.wait.api}
+	ed := WaitEdge{Waiter: t.name, Through: t.wait.api, Since: t.wait.since, hasSince: true}
 	var next *exec
 	for i, b := range t.wait.blocks {
 		if describe && i > 0 {

@@ -57,6 +57,7 @@ type waitState struct {
 	timer     des.Timer
 	onTimeout des.Handler // created once per thread: arming a timeout allocates nothing
 	api       string
+	since     des.Time // when this wait began (for deadlock reports)
 	lock      lockWait // set when blocked on a lock instead of objects
 	queued    any      // the entry handed over by KeInsertQueue
 	inQueue   bool     // blocked in KeRemoveQueue
@@ -445,7 +446,7 @@ func (k *Kernel) blockOn(x *exec, api string, typ WAIT_TYPE, timeout des.Duratio
 		h.waiters = append(h.waiters, &t.wait.blocks[i])
 	}
 	t.wait.all = typ == WaitAll
-	t.wait.api = api
+	t.wait.api, t.wait.since = api, k.sim.Now()
 	name := "delay"
 	if len(objs) > 0 {
 		name = objs[0].hdr().name
