@@ -51,11 +51,11 @@ type FailFile struct {
 	Hash          uint64 // trace hash of the recorded run; a replay must match
 	// Version is the format version the file was read with (Encode always
 	// writes FailFileVersion); it says which trace hash Hash is.
-	Version int
-	Outcome       string // informational (# line)
-	Marks         []string
-	Tail          []des.Record
-	Decisions     []des.Decision
+	Version   int
+	Outcome   string // informational (# line)
+	Marks     []string
+	Tail      []des.Record
+	Decisions []des.Decision
 	// Reproduce, if set, says how the file is re-run in its "# reproduce:"
 	// comments; nil means DefaultReproduce. Not read back.
 	Reproduce *Reproduce
