@@ -190,7 +190,8 @@ func reportExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 func endText(rep *proptest.Report, opts *proptest.Options) string {
 	switch rep.End {
 	case proptest.EndComplete:
-		return "the search is complete (every execution of the budget ran)"
+		// Not "complete": a user read that as "every schedule was tried".
+		return "the budget of executions is spent (a sample of the schedules, not all of them: raise --execs to search longer)"
 	case proptest.EndTime:
 		return fmt.Sprintf("the search was cut short by --time %v (raise --time or --execs for more)", opts.Duration)
 	case proptest.EndInterrupted:
@@ -262,6 +263,10 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 // coverageLine summarises what an exploration reached.
 func coverageLine(rep *proptest.Report) string {
 	line := fmt.Sprintf("coverage: %d distinct schedules of %d executions", rep.Fingerprints, rep.Execs)
+	if rep.FingerprintsEstimated {
+		line = fmt.Sprintf("coverage: ~%d distinct schedules (estimate: over %d, HyperLogLog, ±5 %%) of %d executions",
+			rep.Fingerprints, proptest.ExactFingerprints, rep.Execs)
+	}
 	if len(rep.Missed) > 0 {
 		line += "; declared (Sometimes) but never reached: " + strings.Join(rep.Missed, "; ")
 	}

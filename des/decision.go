@@ -129,12 +129,21 @@ func (Natural) Choose(Point, int) int { return 0 }
 // picks uniformly from [0, n). The zero ratio means "always uniform".
 type Seeded struct {
 	rng                    *rand.Rand
+	pcg                    *rand.PCG // rng's source, for Reseed
 	NaturalNum, NaturalDen uint32
 }
 
 // NewSeeded returns a uniform chooser seeded with seed.
 func NewSeeded(seed uint64) *Seeded {
-	return &Seeded{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	pcg := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
+	return &Seeded{rng: rand.New(pcg), pcg: pcg}
+}
+
+// Reseed makes s draw exactly what NewSeeded(seed) would, keeping its
+// generator (an explorer reuses one chooser for many executions instead of
+// allocating one per execution). The natural ratio is left as it is.
+func (s *Seeded) Reseed(seed uint64) {
+	s.pcg.Seed(seed, seed^0x9e3779b97f4a7c15)
 }
 
 // NewSeededBiased returns a chooser that keeps the natural choice with

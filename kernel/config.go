@@ -61,6 +61,16 @@ type Config struct {
 	// per processor, ideal processors, affinity). NewNTDispatcher() is the
 	// same rules over one global ready structure (§4.2), kept for research.
 	Policy Policy
+	// HangTimerPeriods is how many times every armed KTIMER must fire,
+	// with nothing observable happening in between, before a machine whose
+	// threads all wait for ever is reported as a hang while the timers keep
+	// the event queue busy (kernel/stall.go; README pitfalls). 0 means
+	// DefaultHangTimerPeriods; a negative value turns the heuristic off
+	// (the exact rule for timers without a DPC or a waiter stays). A
+	// correct driver whose DPC counts down more quiet periods than this
+	// before it signals would be reported falsely: raise it for such a
+	// driver.
+	HangTimerPeriods int
 
 	// Exploration knobs: each makes a decision whose choice 0 is "no
 	// perturbation".

@@ -1,9 +1,14 @@
 package kernel
 
 // edgeOf describes what e waits for and the exec that could free it.
-func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) {
+func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) { return k.edge(e, true) }
+
+// edge is edgeOf; without describe it only finds the exec and leaves the
+// edge's texts partial, building no string (a deadlock check runs at
+// every contended acquire and wait; only a found cycle is described).
+func (k *Kernel) edge(e *exec, describe bool) (WaitEdge, *exec, bool) {
 	if l := e.spinOn; l != nil {
-		ed := WaitEdge{Waiter: e.name, Object: "spinlock " + l.Name, Through: "spinning"}
+		ed := WaitEdge{Waiter: e.name, Object: l.objName(), Through: "spinning"}
 		if l.owner != nil {
 			ed.Owner = l.owner.name
 		}
@@ -14,19 +19,24 @@ func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) {
 		return WaitEdge{}, nil, false
 	}
 	if lw := t.wait.lock; lw.name != "" {
-		ed := WaitEdge{Waiter: t.name, Object: lw.name, Owner: lw.owner(), Through: t.wait.api}
+		ed := WaitEdge{Waiter: t.name, Object: lw.name, Through: t.wait.api, Since: t.wait.since, hasSince: true}
+		if describe {
+			ed.Owner = lw.owner()
+		}
 		if o := lw.next(); o != nil {
 			return ed, &o.exec, true
 		}
 		return ed, nil, true
 	}
-	ed := WaitEdge{Waiter: t.name, Through: t.wait.api}
+	ed := WaitEdge{Waiter: t.name, Through: t.wait.api, Since: t.wait.since, hasSince: true}
 	var next *exec
 	for i, b := range t.wait.blocks {
-		if i > 0 {
+		if describe && i > 0 {
 			ed.Object += ", "
 		}
-		ed.Object += b.obj.name
+		if describe {
+			ed.Object += b.obj.name
+		}
 		if len(t.wait.blocks) != 1 {
 			continue
 		}
@@ -41,7 +51,9 @@ func (k *Kernel) edgeOf(e *exec) (WaitEdge, *exec, bool) {
 		if apc := t.apcSignalling(b.obj); apc != nil && len(t.wait.blocks) == 1 {
 			// The waiter itself must run the APC that would end its wait.
 			next = &t.exec
-			ed.Owner = "its own " + apc.Name + " APC, which cannot run because " + t.apcBlockedBy()
+			if describe {
+				ed.Owner = "its own " + apc.Name + " APC, which cannot run because " + t.apcBlockedBy()
+			}
 		}
 	}
 	if len(t.wait.blocks) == 0 {
@@ -69,8 +81,25 @@ func (k *Kernel) cycleFrom(e *exec) []WaitEdge {
 	return nil
 }
 
-func (k *Kernel) lockCycle(t *Thread) bool { return k.cycleFrom(&t.exec) != nil }
-func (k *Kernel) spinCycle(x *exec) bool   { return k.cycleFrom(x) != nil }
+func (k *Kernel) lockCycle(t *Thread) bool { return k.inCycle(&t.exec) }
+func (k *Kernel) spinCycle(x *exec) bool   { return k.inCycle(x) }
+
+// inCycle reports whether cycleFrom(e) would find a cycle, without
+// describing it (no allocation).
+func (k *Kernel) inCycle(e *exec) bool {
+	cur := e
+	for i := 0; i <= len(k.threads)+len(k.cpus)*2; i++ {
+		_, next, ok := k.edge(cur, false)
+		if !ok || next == nil {
+			return false
+		}
+		if next == e {
+			return true
+		}
+		cur = next
+	}
+	return false
+}
 
 // deadlockFrom builds the report for a cycle through x.
 func (k *Kernel) deadlockFrom(x *exec) *Deadlock {

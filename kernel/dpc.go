@@ -19,6 +19,17 @@ type KDPC struct {
 	cpu        *Processor
 	arg1, arg2 any
 	image      *Image // the driver image of Routine, nil for none (image.go)
+	obj        string // "dpc Name", the trace object (objName)
+}
+
+// objName returns "dpc Name", built once per name: a DPC queued every
+// period, or recycled with the same name, builds no string.
+func (d *KDPC) objName() string {
+	const prefix = "dpc "
+	if len(d.obj) != len(prefix)+len(d.Name) || d.obj[len(prefix):] != d.Name {
+		d.obj = prefix + d.Name
+	}
+	return d.obj
 }
 
 // KDPC_IMPORTANCE says where KeInsertQueueDpc puts a DPC in its queue and
@@ -38,7 +49,9 @@ const (
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
 	k.tick()
-	return &KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage()}
+	d := k.rc.dpcs.Take(k.sim) // recycled: overwritten whole
+	*d = KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage(), obj: d.obj}
+	return d
 }
 
 // KeSetImportanceDpc sets d's importance for its next KeInsertQueueDpc
@@ -86,7 +99,7 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 	} else {
 		c.dpcQueue = append(c.dpcQueue, d)
 	}
-	k.emit(x, KindDPC, WhatQueueDpc, "dpc "+d.Name, int64(c.id), 0)
+	k.emit(x, KindDPC, WhatQueueDpc, d.objName(), int64(c.id), 0)
 	if k.drainNow(x, d, c) {
 		c.kick()
 	}
@@ -148,6 +161,7 @@ func (k *Kernel) dpcsQuiet() bool {
 // IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeRemoveQueueDpc(d *KDPC) bool {
 	k.enter("KeRemoveQueueDpc")
+	k.progressed()
 	if !d.queued {
 		return false
 	}
@@ -174,7 +188,7 @@ func (c *Processor) drainDPCs(*des.Proc) {
 			c.dpcQueue = c.dpcQueue[:len(c.dpcQueue)-1]
 			d.queued = false
 			e.irql = DISPATCH_LEVEL
-			k.emit(e, KindDPC, WhatRunDpc, "dpc "+d.Name, 0, 0)
+			k.emit(e, KindDPC, WhatRunDpc, d.objName(), 0, 0)
 			if d.image != nil && d.image.unloaded {
 				k.unloadedDpc(e, d) // REFERENCE §6.8
 			}
@@ -293,6 +307,12 @@ type KTIMER struct {
 	cpu    *Processor
 	period des.Duration
 	k      *Kernel
+	// interval is the period, or the due time of a one-shot setting;
+	// quietEpoch and quietFires count its expiries in a quiet stretch
+	// (stall.go).
+	interval   des.Duration
+	quietEpoch uint64
+	quietFires uint64
 }
 
 // The TIMER_TYPE names of wdm.h. A timer's type is the same choice as an
@@ -314,15 +334,19 @@ func (k *Kernel) KeInitializeTimer(name string) *KTIMER {
 // (NotificationTimer or SynchronizationTimer). IRQL: any (REFERENCE §4.8).
 func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	k.tick()
-	t := &KTIMER{k: k}
-	t.init(objTimer, "timer "+name, typ == SynchronizationEvent, 0)
-	t.fire = t.expire
+	t := k.rc.timers.Take(k.sim)
+	full, fire := joined(t.name, "timer ", name), t.fire // recycled: keep the name if equal, and the handler bound to t
+	*t = KTIMER{dispatcherHeader: dispatcherHeader{waiters: t.waiters[:0]}, k: k, fire: fire}
+	t.init(objTimer, full, typ == SynchronizationEvent, 0)
+	if t.fire == nil {
+		t.fire = t.expire
+	}
+	k.stall.timers = append(k.stall.timers, t)
 	return t
 }
 
 // KeSetTimer arms t to expire once after due, queueing dpc (if non-nil) on
 // the caller's processor. Returns true if t was already armed.
-// IRQL ≤ DISPATCH_LEVEL.
 // IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
 	return k.setTimer(k.enter("KeSetTimer"), "KeSetTimer", t, due, 0, dpc)
@@ -344,7 +368,14 @@ func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Durati
 	k.checkIrqlAtMost(x, api, DISPATCH_LEVEL)
 	was := t.timer.Stop()
 	t.state = 0
+	if x.dpcRunning == nil || x.dpcRunning != t.dpc {
+		k.progressed() // a timer re-armed by its own DPC is its period (stall.go)
+	}
 	t.dpc, t.period, t.cpu = dpc, period, x.cpu
+	t.interval = period
+	if period == 0 {
+		t.interval = due
+	}
 	t.timer = k.sim.After(due, t.fire)
 	return was
 }
@@ -354,18 +385,29 @@ func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Durati
 // IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
 	k.enter("KeCancelTimer")
+	k.progressed()
 	t.period = 0
 	return t.timer.Stop()
 }
 
+// expire is the timer's event. Its own records (the expiry, its DPC
+// queued) are not progress in the sense of stall.go; whom its signal wakes
+// is.
 func (t *KTIMER) expire() {
 	k := t.k
+	if k.timerFiring(t) {
+		return
+	}
+	p := k.stall.progress
 	k.emit(nil, KindSignal, WhatTimerExpire, t.name, int64(t.period), 0)
 	if t.period > 0 {
 		t.timer = k.sim.After(t.period, t.fire)
 	}
+	k.stall.progress = p
 	k.signal(&t.dispatcherHeader, 1, 0)
 	if t.dpc != nil {
+		p = k.stall.progress
 		k.queueDpc(nil, t.dpc, t.cpu, nil, nil)
+		k.stall.progress = p
 	}
 }

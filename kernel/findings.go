@@ -102,14 +102,27 @@ type WaitEdge struct {
 	Object  string // what it waits for: "fast mutex M", "event done"
 	Owner   string // the owner of that object, "" when it has none (events)
 	Through string // how it waits: "KeWaitForSingleObject", "spinning"
+	// Since is when a thread's wait began (zero for a spinning
+	// processor, whose start is not kept): a deadlock is often only
+	// decided much later, when the system has quiesced.
+	Since    des.Time
+	hasSince bool
 }
 
-func (w WaitEdge) String() string {
+func (w WaitEdge) String() string { return w.text(-1) }
+
+// text is String for a report decided at time at: a wait that began
+// earlier says since when, so a deadlock found only at quiescence (minutes
+// of virtual time later, say) still points at the moment it formed.
+func (w WaitEdge) text(at des.Time) string {
 	s := w.Waiter + " waits for " + w.Object
 	if w.Owner != "" {
 		s += " owned by " + w.Owner
 	}
-	if w.Through != "" {
+	switch {
+	case w.Through != "" && w.hasSince && w.Since < at:
+		s += " (" + w.Through + ", since t=" + w.Since.String() + ")"
+	case w.Through != "":
 		s += " (" + w.Through + ")"
 	}
 	return s
@@ -123,6 +136,10 @@ type Deadlock struct {
 	Cycle   []WaitEdge
 	Blocked []WaitEdge
 	At      des.Time
+	// Ticking is set when the hang was decided while timers still fired
+	// (kernel/stall.go): what was observed, and whether the verdict is
+	// exact or the HangTimerPeriods heuristic.
+	Ticking *TimerStall
 }
 
 func (d *Deadlock) Error() string {
@@ -133,7 +150,7 @@ func (d *Deadlock) Error() string {
 			if i > 0 {
 				b.WriteString("; ")
 			}
-			b.WriteString(e.String())
+			b.WriteString(e.text(d.At))
 		}
 	} else {
 		b.WriteString("hang: nothing can wake the waiting threads: ")
@@ -141,10 +158,14 @@ func (d *Deadlock) Error() string {
 			if i > 0 {
 				b.WriteString("; ")
 			}
-			b.WriteString(e.String())
+			b.WriteString(e.text(d.At))
 		}
 	}
 	fmt.Fprintf(&b, " (t=%v)", d.At)
+	if d.Ticking != nil {
+		b.WriteString("; ")
+		b.WriteString(d.Ticking.String())
+	}
 	return b.String()
 }
 

@@ -302,6 +302,24 @@ func TestHangAtQuiescence(t *testing.T) {
 	assert.Contains(t, d.Error(), "hang: nothing can wake the waiting threads: driver waits for event never (KeWaitForSingleObject)")
 }
 
+// A hang decided well after it formed (here another thread computes for a
+// millisecond first) says when each wait began, so the report points at
+// the moment the driver went wrong, not only at quiescence.
+func TestHangSaysWhenTheWaitBegan(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	k.PsCreateSystemThread("waiter", 9, func() {
+		k.KeWaitForSingleObject(k.KeInitializeEvent("never", kernel.NotificationEvent, false), kernel.Infinite)
+	})
+	k.PsCreateSystemThread("busy", 8, func() { k.Compute(des.Millisecond) })
+	out := k.Run()
+	var d *kernel.Deadlock
+	require.ErrorAs(t, out.Err, &d)
+	require.Len(t, d.Blocked, 1)
+	assert.Less(t, d.Blocked[0].Since, d.At)
+	assert.Contains(t, d.Error(), "waiter waits for event never (KeWaitForSingleObject, since t="+d.Blocked[0].Since.String()+")")
+}
+
 func TestLeaksAtEndOfRun(t *testing.T) {
 	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
 		k.IoAllocateIrp("read")
@@ -407,9 +425,14 @@ func TestInjectedPreemptionExposesLostUpdate(t *testing.T) {
 // A thread that waits forever while a periodic timer keeps queueing its
 // DPC never lets the event queue empty, so the run ends on the step
 // budget; the livelock report must say that nothing was running and where
-// the threads are stuck, or it reads as a spinning thread.
+// the threads are stuck, or it reads as a spinning thread. (With the
+// stalled-timer rule on, such a run is a hang after HangTimerPeriods quiet
+// periods, stall_test.go; it is off here, as it is in effect for a DPC that
+// changes state every period.)
 func TestHangKeptBusyByPeriodicTimerSaysWhoWaits(t *testing.T) {
-	m := budgetMachine(t, oneCPU(), 20_000)
+	cfg := oneCPU()
+	cfg.HangTimerPeriods = -1
+	m := budgetMachine(t, cfg, 20_000)
 	k := m.Kernel
 	never := k.KeInitializeEvent("never", kernel.NotificationEvent, false)
 	tick := k.KeInitializeDpc("tick", func(*kernel.KDPC, any, any, any) {}, nil)

@@ -137,6 +137,16 @@ func (k *Kernel) unloadedIsr(e *exec, intr *KINTERRUPT) {
 			intr.Name, intr.image.name))
 }
 
+// unloadedCompletionRoutine raises 0xCE for a completion routine of an
+// unloaded image about to be called: nothing held the image for an IRP the
+// driver sent to another driver's device (REFERENCE §5.6, §6.8).
+func (k *Kernel) unloadedCompletionRoutine(e *exec, irp *IRP, img *Image) {
+	id := imageCodeID(img.name, irp.name)
+	k.bugCheck(e, "IoCompleteRequest", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
+		fmt.Sprintf("the completion routine driver %s set on %s runs after the image was unloaded: DriverUnload must wait until every IRP it sent down has come back to its completion routine (REFERENCE §5.6, §6.8)",
+			img.name, irp.name))
+}
+
 // imageCodeID stands in for the address of routine in image in bug-check
 // parameters: a hash of the names, the same in every run.
 func imageCodeID(image, routine string) uint64 {

@@ -35,8 +35,9 @@ type IO_STACK_LOCATION struct {
 	CompletionRoutine IO_COMPLETION_ROUTINE
 	Context           any
 
-	marked       bool // IoMarkIrpPending was called at this location (kept for the Verifier's return check)
-	belowPending bool // an IoCallDriver from this location returned STATUS_PENDING: the mark comes with completion
+	marked       bool   // IoMarkIrpPending was called at this location (kept for the Verifier's return check)
+	image        *Image // the driver image of CompletionRoutine, nil for none (image.go)
+	belowPending bool   // an IoCallDriver from this location returned STATUS_PENDING: the mark comes with completion
 }
 
 // AllocateIrpStack gives irp stackSize stack locations, none current yet:
@@ -100,7 +101,7 @@ func (k *Kernel) IoSkipCurrentIrpStackLocation(irp *IRP) {
 // (invokeOnCancel). Any IRQL. REFERENCE §5.6.
 func (k *Kernel) IoSetCompletionRoutine(irp *IRP, routine IO_COMPLETION_ROUTINE, ctx any, invokeOnSuccess, invokeOnError, invokeOnCancel bool) {
 	next := k.IoGetNextIrpStackLocation(irp)
-	next.CompletionRoutine, next.Context = routine, ctx
+	next.CompletionRoutine, next.Context, next.image = routine, ctx, k.currentImage()
 	next.Control &^= SL_INVOKE_ON_SUCCESS | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_CANCEL
 	if invokeOnSuccess {
 		next.Control |= SL_INVOKE_ON_SUCCESS
@@ -174,8 +175,8 @@ func (k *Kernel) completeStack(x *exec, irp *IRP) bool {
 		loc := &irp.stack[irp.current]
 		irp.pendingReturned = loc.Control&SL_PENDING_RETURNED != 0
 		irp.current++
-		routine, ctx, control := loc.CompletionRoutine, loc.Context, loc.Control
-		loc.Control, loc.CompletionRoutine, loc.Context = 0, nil, nil
+		routine, ctx, control, img := loc.CompletionRoutine, loc.Context, loc.Control, loc.image
+		loc.Control, loc.CompletionRoutine, loc.Context, loc.image = 0, nil, nil, nil
 		st := irp.IoStatus.Status
 		invoke := routine != nil && ((NT_SUCCESS(st) && control&SL_INVOKE_ON_SUCCESS != 0) ||
 			(!NT_SUCCESS(st) && control&SL_INVOKE_ON_ERROR != 0) || (irp.cancel && control&SL_INVOKE_ON_CANCEL != 0))
@@ -190,9 +191,18 @@ func (k *Kernel) completeStack(x *exec, irp *IRP) bool {
 			dev = irp.stack[irp.current].DeviceObject
 		}
 		k.emit(x, KindIRP, WhatCompletionRoutine, irp.name, int64(irp.current), int64(st))
+		if img != nil && img.unloaded {
+			k.unloadedCompletionRoutine(x, irp, img)
+		}
 		if routine(dev, irp, ctx) == STATUS_MORE_PROCESSING_REQUIRED {
 			k.emit(x, KindIRP, WhatMoreProcessingRequired, irp.name, int64(irp.current), 0)
 			return false
+		}
+		if irp.freed {
+			// The routine freed the IRP and let completion go on: the I/O
+			// manager's next read of the IRP is in freed (special) pool.
+			k.bugCheck(x, "IoCompleteRequest", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
+				irp.name+": a completion routine freed it (IoFreeIrp) and did not return STATUS_MORE_PROCESSING_REQUIRED; completion went on in freed memory")
 		}
 		if irp.pendingReturned && irp.current < len(irp.stack) && irp.stack[irp.current].Control&SL_PENDING_RETURNED == 0 {
 			k.verifierIo(x, "IoCompleteRequest", 0x228, uint64(irp.id), irp, "a completion routine did not call IoMarkIrpPending although Irp->PendingReturned was set")

@@ -47,6 +47,7 @@ type Kernel struct {
 	stealScratch  []*Thread
 	rc            *recycler               // this Sim's objects from earlier runs (recycle.go)
 	ownDefault    *PerProcessorDispatcher // the default dispatcher New made, reused with k
+	stall         stallWatch              // the stalled-timer hang rule (stall.go)
 }
 
 // New builds a kernel on sim. The configuration must be valid.
@@ -68,7 +69,7 @@ func New(sim *des.Sim, cfg Config) (*Kernel, error) {
 	}
 	k.quantum = cfg.Quantum()
 	k.unit = cfg.unit()
-	k.cancelLock.Name = "IoCancelSpinLock"
+	k.cancelLock.Name, k.cancelLock.obj = "IoCancelSpinLock", "spinlock IoCancelSpinLock" // a constant: no string built per run
 	for i := 0; i < cfg.Processors; i++ {
 		k.cpus = append(k.cpus, newProcessor(k, i))
 	}
@@ -91,6 +92,8 @@ func (k *Kernel) reset(sim *des.Sim, cfg Config, rc *recycler) {
 	k.cpus, k.threads, k.irps, k.pool = old.cpus[:0], old.threads[:0], old.irps[:0], old.pool[:0]
 	k.scratch, k.threadScratch, k.idScratch = old.scratch[:0], old.threadScratch[:0], old.idScratch[:0]
 	k.touchScratch, k.stealScratch, k.endChecks = old.touchScratch[:0], old.stealScratch[:0], old.endChecks[:0]
+	clear(old.stall.timers)
+	k.stall.timers = old.stall.timers[:0]
 	k.balanceScan, k.collectEqual, k.stealMatch = old.balanceScan, old.collectEqual, old.stealMatch
 	k.marks = old.marks
 	k.marks.Reset()

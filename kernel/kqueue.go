@@ -120,11 +120,12 @@ func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok b
 	q.sleepers = append(q.sleepers, t)
 	t.wait.blocks = append(t.wait.blocks[:0], waitBlock{t: t, obj: &q.dispatcherHeader})
 	q.waiters = append(q.waiters, &t.wait.blocks[0])
-	t.wait.api = "KeRemoveQueue"
+	t.wait.api, t.wait.since = "KeRemoveQueue", k.sim.Now()
 	t.wait.queued = nil
 	t.wait.inQueue = true
 	k.armWaitTimeout(t, timeout)
 	k.emit(x, KindWait, WhatKeRemoveQueue, q.name, int64(timeout), 0)
+	t.polling = false
 	k.block(t) // an idle wait: the slot was released above, not by block
 	t.wait.inQueue = false
 	if t.wait.status == STATUS_TIMEOUT {

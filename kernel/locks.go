@@ -226,7 +226,7 @@ func (k *Kernel) mutexAcquire(x *exec, m *FAST_MUTEX, api string) {
 		m.ownerNameFn, m.ownerThreadFn = m.ownerName, m.ownerThread
 	}
 	t.wait.lock = lockWait{name: m.objName(), owner: m.ownerNameFn, next: m.ownerThreadFn}
-	t.wait.api = api
+	t.wait.api, t.wait.since = api, k.sim.Now()
 	k.emit(x, KindWait, des.What(api), m.objName(), 0, 0) // the blocking routine's name
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))

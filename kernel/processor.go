@@ -1,6 +1,10 @@
 package kernel
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/wqsim/wqsim/des"
+)
 
 // Processor is one simulated CPU. Its stack of contexts is: the current
 // thread (nil when idle), then the DPC drain, then an ISR; only the top one
@@ -21,6 +25,10 @@ type Processor struct {
 	quantumEnd  bool // the current thread's quantum ran out
 	yieldWanted bool // an injected early quantum end
 	name        string
+
+	// The DPC and ISR contexts' bodies, bound to c once (kept when c is
+	// recycled, see recycler): spawning a context builds no method value.
+	drainDPCsFn, drainISRsFn func(*des.Proc)
 }
 
 func newProcessor(k *Kernel, id int) *Processor {
@@ -28,6 +36,10 @@ func newProcessor(k *Kernel, id int) *Processor {
 	old := *c
 	*c = Processor{k: k, id: id, dpcQueue: old.dpcQueue[:0], isrQueue: old.isrQueue[:0]}
 	c.dpc.onChunk, c.isr.onChunk = old.dpc.onChunk, old.isr.onChunk // bound to c (see recycler)
+	c.drainDPCsFn, c.drainISRsFn = old.drainDPCsFn, old.drainISRsFn
+	if c.drainDPCsFn == nil {
+		c.drainDPCsFn, c.drainISRsFn = c.drainDPCs, c.drainISRs
+	}
 	if old.k != nil && old.id == id {
 		c.name = old.name
 		c.dpc.init(k, execDPC, old.dpc.name)
@@ -152,13 +164,13 @@ func (c *Processor) pushContext(e *exec, irql IRQL) {
 	if e.kind == execDPC {
 		c.dpcOn = true
 		if e.proc == nil {
-			e.proc = c.k.sim.Spawn(e.name, c.drainDPCs)
+			e.proc = c.k.sim.Spawn(e.name, c.drainDPCsFn)
 			e.proc.Data = e
 		}
 	} else {
 		c.isrOn = true
 		if e.proc == nil {
-			e.proc = c.k.sim.Spawn(e.name, c.drainISRs)
+			e.proc = c.k.sim.Spawn(e.name, c.drainISRsFn)
 			e.proc.Data = e
 		}
 	}

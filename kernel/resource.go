@@ -190,7 +190,7 @@ func (r *ERESOURCE) ownerThread() *Thread {
 func (k *Kernel) resourceWait(x *exec, r *ERESOURCE) {
 	t := x.thread
 	t.wait.lock = lockWait{name: r.objName(), owner: r.ownerName, next: r.ownerThread}
-	t.wait.api = "ExAcquireResource"
+	t.wait.api, t.wait.since = "ExAcquireResource", k.sim.Now()
 	k.emit(x, KindWait, WhatExAcquireResource, r.objName(), 0, 0)
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))

@@ -56,6 +56,14 @@ type Thread struct {
 	wait   waitState
 	header dispatcherHeader // signalled when the thread terminates
 
+	// The stalled-timer rule (stall.go): polling is set from a wait's
+	// timeout until the thread blocks again; quietEpoch and quietFires
+	// count its timeouts in a quiet stretch; pollEvery is its last timeout.
+	polling    bool
+	quietEpoch uint64
+	quietFires uint64
+	pollEvery  des.Duration
+
 	criticalRegion int             // KeEnterCriticalRegion depth (and owned KMUTEXes)
 	guardedRegion  int             // KeEnterGuardedRegion depth (and owned guarded mutexes)
 	waitNext       bool            // a Wait=TRUE signal left it at DISPATCH_LEVEL

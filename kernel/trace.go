@@ -45,6 +45,7 @@ const (
 // The record lives in the kernel (not on the stack) because the sink is an
 // interface: a stack record would escape and cost an allocation per event.
 func (k *Kernel) emit(e *exec, kind des.Kind, what des.What, object string, a, b int64) {
+	k.progressOf(e, kind, what)
 	// Fields are set one by one, not as a struct literal: the literal is
 	// built on the stack and copied over in 16-byte moves that straddle its
 	// 8-byte field stores, and the stalled store forwarding cost an eighth

@@ -57,6 +57,7 @@ type waitState struct {
 	timer     des.Timer
 	onTimeout des.Handler // created once per thread: arming a timeout allocates nothing
 	api       string
+	since     des.Time // when this wait began (for deadlock reports)
 	lock      lockWait // set when blocked on a lock instead of objects
 	queued    any      // the entry handed over by KeInsertQueue
 	inQueue   bool     // blocked in KeRemoveQueue
@@ -168,6 +169,7 @@ func (k *Kernel) holdForWait(x *exec, wait bool) {
 func (k *Kernel) KeResetEvent(e *KEVENT) bool {
 	x := k.enterOn("KeResetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeResetEvent", DISPATCH_LEVEL)
+	k.progressed()
 	prev := e.state > 0
 	e.state = 0
 	return prev
@@ -191,8 +193,10 @@ type KSEMAPHORE struct{ dispatcherHeader }
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHORE {
 	k.tick()
-	s := &KSEMAPHORE{}
-	s.init(objSemaphore, "semaphore "+name, true, int32(count))
+	s := k.rc.semaphores.Take(k.sim)
+	full := joined(s.name, "semaphore ", name)
+	*s = KSEMAPHORE{dispatcherHeader{waiters: s.waiters[:0]}} // recycled: keep only the waiter buffer
+	s.init(objSemaphore, full, true, int32(count))
 	s.limit = int32(limit)
 	k.numberAtBirth(&s.aid)
 	return s
@@ -442,12 +446,13 @@ func (k *Kernel) blockOn(x *exec, api string, typ WAIT_TYPE, timeout des.Duratio
 		h.waiters = append(h.waiters, &t.wait.blocks[i])
 	}
 	t.wait.all = typ == WaitAll
-	t.wait.api = api
+	t.wait.api, t.wait.since = api, k.sim.Now()
 	name := "delay"
 	if len(objs) > 0 {
 		name = objs[0].hdr().name
 	}
 	k.emit(x, KindWait, des.What(api), name, int64(timeout), int64(len(objs))) // the blocking routine's name
+	t.polling = false
 	k.armWaitTimeout(t, timeout)
 }
 
@@ -486,12 +491,20 @@ func (k *Kernel) armWaitTimeout(t *Thread, timeout des.Duration) {
 		t.wait.onTimeout = func() { t.k.waitTimedOut(t) } // t.k: kept by a recycled t
 	}
 	t.wait.timer = k.sim.After(timeout, t.wait.onTimeout)
+	t.pollEvery = timeout
 }
 
+// waitTimedOut ends t's wait with STATUS_TIMEOUT. From the timeout until t
+// blocks again it is polling: its wake, dispatch and next wait are its
+// period, not progress (stall.go).
 func (k *Kernel) waitTimedOut(t *Thread) {
 	if t.state != Waiting {
 		return
 	}
+	if k.pollFiring(t) {
+		return
+	}
+	t.polling = true
 	k.satisfy(t, STATUS_TIMEOUT, 0)
 }
 

@@ -58,6 +58,15 @@ const (
 	WhatRelease                des.What = "release"
 	WhatResourceBoost          des.What = "resource-boost"
 	WhatRunApc                 des.What = "run-apc"
+	WhatRemoveLockAcquire      des.What = "removelock-acquire" // IoAcquireRemoveLock: A = count after
+	WhatRemoveLockRefused      des.What = "removelock-refused" // IoAcquireRemoveLock returned STATUS_DELETE_PENDING: A = count
+	WhatRemoveLockRelease      des.What = "removelock-release" // IoReleaseRemoveLock: A = count after
+	WhatRemoveLockWait         des.What = "removelock-wait"    // IoReleaseRemoveLockAndWait began: A = count after its two decrements
+	WhatRundownAcquire         des.What = "rundown-acquire"    // ExAcquireRundownProtection: A = holds after
+	WhatRundownRefused         des.What = "rundown-refused"    // ExAcquireRundownProtection returned FALSE: A = holds
+	WhatRundownRelease         des.What = "rundown-release"    // ExReleaseRundownProtection: A = holds after
+	WhatRundownWait            des.What = "rundown-wait"       // ExWaitForRundownProtectionRelease began: A = holds
+	WhatRundownReinit          des.What = "rundown-reinit"     // ExReInitializeRundownProtection
 	WhatRunDpc                 des.What = "run-dpc"
 	WhatSatisfied              des.What = "satisfied"
 	WhatSetCancel              des.What = "set-cancel"

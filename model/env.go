@@ -91,8 +91,10 @@ func (e *Env) Is(name string) bool {
 // Marks returns the texts of the marks hit so far, sorted: those hit
 // through Hit, and the library marks (csq, filter manager) that a variant
 // of the scenario lists.
-func (e *Env) Marks() []string {
-	var out []string
+func (e *Env) Marks() []string { return e.appendMarks(nil) }
+
+// appendMarks appends Marks' texts to out, sorted, and returns it.
+func (e *Env) appendMarks(out []string) []string {
 	for _, m := range e.K.Layer().Marks().Marks() {
 		if slices.Contains(e.marks, m) || e.scenario.listsMark(m) {
 			out = append(out, m.String())
@@ -103,12 +105,17 @@ func (e *Env) Marks() []string {
 }
 
 // Invariant registers a check run after every event; the first error stops
-// the run with an *InvariantError.
+// the run with an *InvariantError. Checks run outside simulated code: they
+// read plain fields and kernel.Cell.Peek, never kernel routines
+// (Kernel.Read panics there, and the run ends with an error naming the
+// check instead of a finding).
 func (e *Env) Invariant(name string, f func() error) {
 	e.invariants = append(e.invariants, invariant{name, f})
 }
 
 // AtEnd registers a check run when the run ends without another finding.
+// Like an Invariant it runs outside simulated code: read a kernel.Cell with
+// Peek, not Kernel.Read.
 func (e *Env) AtEnd(name string, f func() error) {
 	e.endChecks = append(e.endChecks, invariant{name, f})
 }
@@ -153,13 +160,25 @@ func (e *Env) BeginDrain() {
 	}
 }
 
-func (e *Env) checkInvariants(list []invariant) error {
+// checkInvariants runs the checks in list: the first error is the
+// run's finding. A check that panics (a kernel routine called from it,
+// say: checks run outside simulated code) is a mistake in the scenario,
+// not a finding: it comes back as broken, naming the check.
+func (e *Env) checkInvariants(list []invariant) (found, broken error) {
+	var name string
+	defer func() {
+		if p := recover(); p != nil {
+			broken = fmt.Errorf("scenario %q: check %q panicked: %v (checks run outside simulated code: read a kernel.Cell with Peek, not Kernel.Read)",
+				e.scenario.Name, name, p)
+		}
+	}()
 	for _, inv := range list {
+		name = inv.name
 		if err := inv.f(); err != nil {
-			return &InvariantError{Name: inv.name, Err: err, At: e.Sim.Now()}
+			return &InvariantError{Name: inv.name, Err: err, At: e.Sim.Now()}, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // drainChooser passes decisions to the strategy until the drain begins,

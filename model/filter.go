@@ -42,6 +42,8 @@ type Minifilter struct {
 	FM     *fltmgr.FilterManager
 	Volume *fltmgr.FLT_VOLUME
 	Filter *fltmgr.FLT_FILTER // set by Register
+
+	unload fltmgr.PFLT_FILTER_UNLOAD_CALLBACK // Register's default, bound to m once
 }
 
 // NewMinifilter builds what a minifilter scenario runs on: the executive
@@ -56,7 +58,10 @@ func NewMinifilter(env *Env) (*Minifilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Minifilter{Env: env, K: env.K, System: sys, FM: fm, Volume: fm.MountVolume("C:")}, nil
+	m := sparesOf(env.Sim).minifilters.Take(env.Sim)
+	unload := m.unload // recycled (see runSpares): keep the callback bound to m
+	*m = Minifilter{Env: env, K: env.K, System: sys, FM: fm, Volume: fm.MountVolume("C:"), unload: unload}
+	return m, nil
 }
 
 // Register registers the filter (FltRegisterFilter) and keeps it in
@@ -66,10 +71,13 @@ func NewMinifilter(env *Env) (*Minifilter, error) {
 // or from a thread.
 func (m *Minifilter) Register(name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) error {
 	if reg.FilterUnloadCallback == nil {
-		reg.FilterUnloadCallback = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			m.FM.FltUnregisterFilter(m.Filter)
-			return kernel.STATUS_SUCCESS
+		if m.unload == nil {
+			m.unload = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+				m.FM.FltUnregisterFilter(m.Filter)
+				return kernel.STATUS_SUCCESS
+			}
 		}
+		reg.FilterUnloadCallback = m.unload
 	}
 	f, st := m.FM.FltRegisterFilter(name, altitude, reg)
 	if st != kernel.STATUS_SUCCESS {

@@ -1,6 +1,8 @@
 package model_test
 
 import (
+	"fmt"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -95,4 +97,34 @@ func TestSetupPanicIsAnError(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `scenario "setuppanic" setup panicked`)
 	assert.Contains(t, err.Error(), "outside simulated code")
+}
+
+// A check (AtEnd or Invariant) runs outside simulated code too: one that
+// reads a Cell with Kernel.Read instead of Peek gets an error naming the
+// scenario and the check, not a panic that takes the explorer down, and
+// never a finding against the driver.
+func TestCheckPanicIsAnError(t *testing.T) {
+	for _, atEnd := range []bool{true, false} {
+		s := &model.Scenario{Name: "checkpanic", Variants: []model.Variant{{Name: "v"}}, Setup: func(env *model.Env) error {
+			k := env.K
+			c := k.NewCell("count", 0)
+			k.PsCreateSystemThread("t", 8, func() { k.InterlockedIncrement(c) })
+			check := func() error {
+				if k.Read(c) > 1 {
+					return fmt.Errorf("too many")
+				}
+				return nil
+			}
+			if atEnd {
+				env.AtEnd("count read", check)
+			} else {
+				env.Invariant("count read", check)
+			}
+			return nil
+		}}
+		_, err := model.Run(s, "v", model.RunConfig{Seed: 1})
+		require.Error(t, err, "atEnd=%v", atEnd)
+		assert.Contains(t, err.Error(), `scenario "checkpanic": check "count read" panicked`)
+		assert.Contains(t, err.Error(), "Peek")
+	}
 }

@@ -13,7 +13,10 @@ type RunConfig struct {
 	Chooser des.Chooser // nil: natural choices
 	Sink    des.Sink    // nil: no trace beyond the hash and tail
 	// Sim, if set, is reset and reused instead of allocating a new one
-	// (exploration runs many executions per worker).
+	// (exploration runs many executions per worker). The run's objects are
+	// then recycled from the runs before it on that Sim, and the Result's
+	// slices (Outcome.Decisions, Marks, Sometimes) are storage the next run
+	// on the Sim overwrites: copy what must outlive it.
 	Sim *des.Sim
 	// StepBudget bounds the run's events plus kernel calls (see
 	// des.Config.StepBudget); 0 means DefaultStepBudget.
@@ -69,7 +72,14 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	if chooser == nil {
 		chooser = des.Natural{}
 	}
-	drain := &drainChooser{inner: chooser}
+	sim := rc.Sim
+	if sim == nil {
+		sim = des.New(des.Config{})
+		defer sim.Close()
+	}
+	sp := sparesOf(sim)
+	drain := &sp.drain
+	*drain = drainChooser{inner: chooser}
 	drain.failer, _ = chooser.(des.Failer)
 	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: rc.StepBudget,
 		DecisionBudget: rc.DecisionBudget, DecideTies: kcfg.InjectPreemption, WantAccess: des.WantsAccess(chooser), HashV3: rc.HashV3}
@@ -79,30 +89,35 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	if dcfg.DecisionBudget == 0 {
 		dcfg.DecisionBudget = DefaultDecisionBudget
 	}
-	sim := rc.Sim
-	if sim == nil {
-		sim = des.New(dcfg)
-		defer sim.Close()
-	} else {
-		sim.Reset(dcfg)
-	}
+	sim.Reset(dcfg)
 	k, err := kernel.New(sim, kcfg)
 	if err != nil {
 		return Result{}, fmt.Errorf("scenario %q: %w", s.Name, err)
 	}
-	env := &Env{K: k, Sim: sim, Variant: variant, scenario: s, drain: drain}
+	env := sp.newEnv(Env{K: k, Sim: sim, Variant: variant, scenario: s, drain: drain})
 	if err := runSetup(s, env); err != nil {
 		return Result{}, err
 	}
-	step(env, rc.SkipStepInvariants)
+	if err := step(env, rc.SkipStepInvariants); err != nil {
+		return Result{}, err
+	}
 	out := k.Layer().Finish()
 	if out.Err == nil {
-		if err := env.checkInvariants(env.endChecks); err != nil {
-			sim.Stop(err)
+		found, broken := env.checkInvariants(env.endChecks)
+		if broken != nil {
+			return Result{}, broken
+		}
+		if found != nil {
+			sim.Stop(found)
 			out = sim.Outcome()
 		}
 	}
-	return Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Marks: env.Marks(), Sometimes: env.sometimes}, nil
+	sp.marks = env.appendMarks(sp.marks[:0])
+	res := Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Sometimes: env.sometimes}
+	if len(sp.marks) > 0 {
+		res.Marks = sp.marks
+	}
+	return res, nil
 }
 
 // runSetup calls s.Setup and turns a panic in it (a kernel routine called
@@ -120,17 +135,23 @@ func runSetup(s *Scenario, env *Env) (err error) {
 	return nil
 }
 
-// step drives the simulation, checking invariants after every event.
-func step(env *Env, skip bool) {
+// step drives the simulation, checking invariants after every event; it
+// returns the error of a check that panicked (see checkInvariants).
+func step(env *Env, skip bool) error {
 	sim := env.Sim
 	if skip || len(env.invariants) == 0 {
 		sim.Run()
-		return
+		return nil
 	}
 	for sim.Step() {
-		if err := env.checkInvariants(env.invariants); err != nil {
-			sim.Stop(err)
-			return
+		found, broken := env.checkInvariants(env.invariants)
+		if broken != nil {
+			return broken
+		}
+		if found != nil {
+			sim.Stop(found)
+			return nil
 		}
 	}
+	return nil
 }

@@ -32,8 +32,10 @@ type Variant struct {
 	// Marks are the racy paths this bug variant must reach when it fails
 	// (proptest.Find checks that the failure it finds reached them).
 	Marks []*Mark
-	// Want is a substring of the failure the bug produces (e.g. "0x44");
-	// alternatives are separated by "|".
+	// Want is a substring of the failure the bug produces (e.g. "0x44"),
+	// as the outcome line of wqsim explore shows it: its signature
+	// ("bugcheck 0x44", "hang") then its message; alternatives are
+	// separated by "|".
 	Want string
 }
 

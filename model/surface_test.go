@@ -20,7 +20,7 @@ import (
 
 // frameworkFiles are the files of package model that run scenarios rather
 // than being one; they may use the kernel's layer surface.
-var frameworkFiles = []string{"env.go", "run.go", "scenario.go"}
+var frameworkFiles = []string{"env.go", "recycle.go", "run.go", "scenario.go"}
 
 // forbiddenReceivers are the types whose methods scenario code must not
 // call: the kernel's layer surface and the simulation engine. A scenario

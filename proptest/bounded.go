@@ -25,12 +25,23 @@ func (b *Bounded) Describe() string {
 	return fmt.Sprintf("strategy=bounded bound=%d spread=1/%d", b.Bound, b.Spread)
 }
 
-func (b *Bounded) Chooser(seed uint64) des.Chooser {
-	return &boundedChooser{rng: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)), left: b.Bound, spread: b.Spread}
+func (b *Bounded) Chooser(seed uint64) des.Chooser { return b.Rechoose(nil, seed) }
+
+// Rechoose implements Recycler.
+func (b *Bounded) Rechoose(old des.Chooser, seed uint64) des.Chooser {
+	c, ok := old.(*boundedChooser)
+	if !ok {
+		c = &boundedChooser{pcg: rand.NewPCG(0, 0)}
+		c.rng = rand.New(c.pcg)
+	}
+	c.pcg.Seed(seed, seed^0x5851f42d4c957f2d)
+	c.left, c.spread = b.Bound, b.Spread
+	return c
 }
 
 type boundedChooser struct {
 	rng    *rand.Rand
+	pcg    *rand.PCG // rng's source
 	left   int
 	spread uint32
 }

@@ -155,7 +155,11 @@ func Check(t testing.TB, s *model.Scenario, variant string, co CheckOptions) {
 			s.Name, variant, rep.Execs, rep.Fingerprints, rep.Missed)
 		return
 	}
-	t.Logf("%s:%s: %d executions, %d distinct schedules, racy paths reached: %s; no failure (%s)", s.Name, variant, rep.Execs, rep.Fingerprints, FormatMarks(rep.Marks), rep.Strategy)
+	approx := ""
+	if rep.FingerprintsEstimated {
+		approx = "~"
+	}
+	t.Logf("%s:%s: %d executions, %s%d distinct schedules, racy paths reached: %s; no failure (%s)", s.Name, variant, rep.Execs, approx, rep.Fingerprints, FormatMarks(rep.Marks), rep.Strategy)
 }
 
 // defaultCLI is the CLI of a reproduce line for s: wqsim's own, from a
@@ -274,7 +278,10 @@ func checkDeclared(t testing.TB, s *model.Scenario, variant string, f *Failure) 
 	if err == nil {
 		err = f.Result.Outcome.Err
 	}
-	if v.Want != "" && !v.Wants(err.Error()) {
+	// Want is matched against the failure as the outcome line shows it,
+	// signature first ("bugcheck 0x44: …"), so text copied from wqsim's
+	// output matches as well as text from the error itself.
+	if v.Want != "" && !v.Wants(Signature(err)+": "+err.Error()) {
 		t.Errorf("%s:%s: found a failure, but not the kind the variant declares (Want %q): %v\n(set Options.AnyFailure to accept any failure)",
 			s.Name, variant, v.Want, err)
 	}

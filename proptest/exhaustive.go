@@ -15,6 +15,7 @@ type Exhaustive struct {
 	Limit  int
 	prefix []des.Decision
 	done   bool
+	last   *prefixChooser // the chooser of the execution being observed
 }
 
 // NewExhaustive returns a depth-first search of at most limit executions.
@@ -28,11 +29,19 @@ func (e *Exhaustive) Describe() string {
 
 // Chooser ignores the seed: the next schedule depends only on the last.
 func (e *Exhaustive) Chooser(uint64) des.Chooser {
-	return &prefixChooser{prefix: e.prefix}
+	e.last = &prefixChooser{prefix: e.prefix}
+	return e.last
 }
 
-// Observe implements Sequential: it computes the next prefix.
+// Observe implements Sequential: it computes the next prefix. Only the
+// decisions this search's chooser was asked about can be steered: a
+// scenario's drain (model.Env.BeginDrain) answers the later ones with 0
+// without asking, and enumerating their options would rerun one schedule
+// for the rest of the budget.
 func (e *Exhaustive) Observe(log []des.Decision) bool {
+	if e.last != nil && e.last.calls < len(log) {
+		log = log[:e.last.calls]
+	}
 	for i := len(log) - 1; i >= 0; i-- {
 		if log[i].Choice+1 < log[i].N {
 			next := append([]des.Decision(nil), log[:i+1]...)
@@ -54,9 +63,11 @@ type prefixChooser struct {
 	prefix []des.Decision
 	i      int
 	off    bool
+	calls  int // decisions it was asked about
 }
 
 func (p *prefixChooser) Choose(pt des.Point, n int) int {
+	p.calls++
 	if p.off || p.i >= len(p.prefix) {
 		return 0
 	}

@@ -42,6 +42,8 @@ type execSlot struct {
 	start atomic.Int64
 	exec  atomic.Int64
 	cov   *coverage // what this worker's executions reached
+
+	choosers choosers // the worker's own, reused (not seen by the watchdog)
 }
 
 func (x *exploration) run() *Report {
@@ -83,7 +85,7 @@ func (x *exploration) startExec(slot *execSlot, sim *des.Sim, i int) (model.Resu
 	slot.exec.Store(int64(i))
 	t0 := time.Now()
 	slot.start.Store(t0.UnixNano())
-	r, err := runExec(&x.o, sim, i)
+	r, err := runExec(&x.o, sim, i, &slot.choosers)
 	slot.start.Store(0)
 	if n := x.nsamples.Add(1) - 1; n < int64(len(x.samples)) {
 		x.samples[n].Store(int64(time.Since(t0)))

@@ -43,6 +43,9 @@ type running struct {
 	on     []bool
 }
 
+// reuse returns r emptied, keeping its storage.
+func (r running) reuse() running { return running{actors: r.actors[:0], on: r.on[:0]} }
+
 func (r *running) set(a int32, on bool) {
 	for i, x := range r.actors {
 		if x == a {

@@ -56,8 +56,17 @@ func (p *PCT) Bound(n int) float64 {
 	return 1 / (float64(n) * math.Pow(float64(p.Steps), float64(p.Depth-1)))
 }
 
-func (p *PCT) Chooser(seed uint64) des.Chooser {
-	c := &pctChooser{rng: rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d)), depth: p.Depth}
+func (p *PCT) Chooser(seed uint64) des.Chooser { return p.Rechoose(nil, seed) }
+
+// Rechoose implements Recycler.
+func (p *PCT) Rechoose(old des.Chooser, seed uint64) des.Chooser {
+	c, ok := old.(*pctChooser)
+	if !ok {
+		c = &pctChooser{pcg: rand.NewPCG(0, 0)}
+		c.rng = rand.New(c.pcg)
+	}
+	c.pcg.Seed(seed, seed^0x2545f4914f6cdd1d)
+	*c = pctChooser{rng: c.rng, pcg: c.pcg, depth: p.Depth, prio: c.prio[:0], changes: c.changes[:0], ready: c.ready[:0]}
 	for i := 1; i < p.Depth; i++ {
 		c.changes = append(c.changes, 1+c.rng.IntN(max(p.Steps, 1)))
 	}
@@ -67,9 +76,11 @@ func (p *PCT) Chooser(seed uint64) des.Chooser {
 
 type pctChooser struct {
 	rng     *rand.Rand
+	pcg     *rand.PCG // rng's source
 	depth   int
 	prio    []pctPrio // per actor, in first-seen order (small: linear scan)
-	changes []int
+	changes []int     // change points, ascending; those before next are spent
+	next    int
 	step    int
 	lowered int
 	ready   []int32 // the options of the last choice among actors
@@ -119,8 +130,8 @@ func (c *pctChooser) setPriority(a int32, p int) {
 func (c *pctChooser) tick(a int32) bool {
 	c.step++
 	hit := false
-	for len(c.changes) > 0 && c.changes[0] == c.step {
-		c.changes = c.changes[1:]
+	for c.next < len(c.changes) && c.changes[c.next] == c.step {
+		c.next++
 		c.lowered++
 		if a != 0 {
 			c.priority(a)

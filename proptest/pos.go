@@ -50,8 +50,17 @@ func (p *POS) Name() string { return "pos" }
 
 func (p *POS) Describe() string { return fmt.Sprintf("strategy=pos maxdefer=%d", p.MaxDefer) }
 
-func (p *POS) Chooser(seed uint64) des.Chooser {
-	c := &posChooser{rng: rand.New(rand.NewPCG(seed, seed^0x632be59bd9b4e019)), maxDefer: p.MaxDefer}
+func (p *POS) Chooser(seed uint64) des.Chooser { return p.Rechoose(nil, seed) }
+
+// Rechoose implements Recycler.
+func (p *POS) Rechoose(old des.Chooser, seed uint64) des.Chooser {
+	c, ok := old.(*posChooser)
+	if !ok {
+		c = &posChooser{pcg: rand.NewPCG(0, 0)}
+		c.rng = rand.New(c.pcg)
+	}
+	c.pcg.Seed(seed, seed^0x632be59bd9b4e019)
+	*c = posChooser{rng: c.rng, pcg: c.pcg, maxDefer: p.MaxDefer, threads: c.threads[:0], run: c.run.reuse()}
 	for _, a := range p.actors {
 		c.thread(a).known = true // pending: its first operation, unknown
 	}
@@ -60,6 +69,7 @@ func (p *POS) Chooser(seed uint64) des.Chooser {
 
 type posChooser struct {
 	rng      *rand.Rand
+	pcg      *rand.PCG // rng's source
 	maxDefer int
 	threads  []posThread // first-seen order (small: linear scans)
 	run      running

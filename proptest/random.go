@@ -26,3 +26,14 @@ func (r *RandomWalk) Describe() string {
 func (r *RandomWalk) Chooser(seed uint64) des.Chooser {
 	return des.NewSeededBiased(seed, r.NaturalNum, r.NaturalDen)
 }
+
+// Rechoose implements Recycler.
+func (r *RandomWalk) Rechoose(old des.Chooser, seed uint64) des.Chooser {
+	c, ok := old.(*des.Seeded)
+	if !ok {
+		return r.Chooser(seed)
+	}
+	c.Reseed(seed)
+	c.NaturalNum, c.NaturalDen = r.NaturalNum, r.NaturalDen
+	return c
+}

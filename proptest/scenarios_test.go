@@ -37,6 +37,23 @@ func TestBugVariantsAreFound(t *testing.T) {
 	}
 }
 
+// A Want copied from wqsim's outcome line ("bugcheck 0x44", the
+// signature, where the error itself says "bug check 0x44") is the failure
+// Find checks for (a user's first Want was that text and was refused).
+func TestFindAcceptsWantInOutcomeLineForm(t *testing.T) {
+	s, err := model.Lookup("doublecomplete")
+	require.NoError(t, err)
+	c := *s
+	c.Variants = append([]model.Variant(nil), s.Variants...)
+	for i := range c.Variants {
+		if c.Variants[i].Name == "timeout-race" {
+			c.Variants[i].Want = "bugcheck 0x44"
+		}
+	}
+	f := proptest.Find(t, &c, "timeout-race", proptest.Options{Seed: 1, Execs: 5000})
+	assert.Equal(t, "bugcheck 0x44", proptest.Signature(f.MinFinal.Outcome.Err))
+}
+
 // Every correct variant survives exploration by each strategy (10,000+ per
 // strategy in the benchmark-style run: go test ./proptest -wqsim.execs=10000).
 func TestCorrectVariantsSurvive(t *testing.T) {

@@ -19,6 +19,16 @@ type Strategy interface {
 	Describe() string
 }
 
+// Recycler is implemented by strategies whose choosers can be reused from
+// one execution to the next: Rechoose(old, seed) behaves exactly as
+// Chooser(seed) would, but resets old, a chooser this strategy returned for
+// an execution that has ended, instead of allocating one (old may be nil or
+// another strategy's: then it allocates). An exploration worker keeps one
+// chooser per strategy, so exploring allocates none per execution.
+type Recycler interface {
+	Rechoose(old des.Chooser, seed uint64) des.Chooser
+}
+
 // Sequential marks strategies whose executions depend on earlier ones
 // (exhaustive search): Explore runs them serially.
 type Sequential interface {

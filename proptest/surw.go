@@ -54,8 +54,18 @@ func (s *SURW) Prepare(p *Profile) Strategy {
 	return &c
 }
 
-func (s *SURW) Chooser(seed uint64) des.Chooser {
-	c := &surwChooser{rng: rand.New(rand.NewPCG(seed, seed^0x3c6ef372fe94f82b)), maxDefer: s.MaxDefer, prof: s.prof}
+func (s *SURW) Chooser(seed uint64) des.Chooser { return s.Rechoose(nil, seed) }
+
+// Rechoose implements Recycler.
+func (s *SURW) Rechoose(old des.Chooser, seed uint64) des.Chooser {
+	c, ok := old.(*surwChooser)
+	if !ok {
+		c = &surwChooser{pcg: rand.NewPCG(0, 0)}
+		c.rng = rand.New(c.pcg)
+	}
+	c.pcg.Seed(seed, seed^0x3c6ef372fe94f82b)
+	*c = surwChooser{rng: c.rng, pcg: c.pcg, maxDefer: s.MaxDefer, prof: s.prof,
+		left: c.left[:0], run: c.run.reuse(), allowed: c.allowed[:0]}
 	if s.prof != nil {
 		for _, a := range s.prof.Actors {
 			c.left = append(c.left, surwCount{a, s.prof.Events[a]})
@@ -66,6 +76,7 @@ func (s *SURW) Chooser(seed uint64) des.Chooser {
 
 type surwChooser struct {
 	rng      *rand.Rand
+	pcg      *rand.PCG // rng's source
 	maxDefer int
 	prof     *Profile
 	left     []surwCount // interesting events left, per actor

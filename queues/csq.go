@@ -98,6 +98,11 @@ type IO_CSQ struct {
 	// routines: tests use it to hold a thread at one step while another
 	// processor runs the racing party. It must not re-enter the queue.
 	Hook func(step CsqStep, irp *kernel.IRP)
+	// Owner is free for the code that embeds the queue, for callbacks that
+	// need the enclosing object without a closure per queue (what
+	// CONTAINING_RECORD does in C; fltmgr keeps its callback data queue
+	// here). The library never reads it.
+	Owner any
 
 	k                *kernel.Kernel
 	insert           CsqInsertIrp

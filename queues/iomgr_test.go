@@ -184,6 +184,87 @@ func TestMoreProcessingRequiredForwardAndWait(t *testing.T) {
 	}
 }
 
+// REFERENCE §5.6: an IRP a driver built for itself
+// (IoBuildAsynchronousFsdRequest) is freed by its completion routine,
+// which must then return STATUS_MORE_PROCESSING_REQUIRED. A routine that
+// frees it and lets completion go on leaves the I/O manager walking freed
+// memory: 0xD5 under special pool, in whatever context completes it. The
+// same routine returning STATUS_MORE_PROCESSING_REQUIRED is clean.
+func TestCompletionRoutineFreeingIrpMustStopCompletion(t *testing.T) {
+	for _, fixed := range []int{queues.CompleteInline, queues.CompleteFromDpc, queues.CompleteFromWorker} {
+		for _, stop := range []bool{true, false} {
+			r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+			freed := false
+			r.driver(8, func() {
+				k := r.k
+				disk := r.sys.NewSimDevice("disk", 10*des.Microsecond)
+				disk.Fixed = fixed
+				var iosb kernel.IO_STATUS_BLOCK
+				irp := r.sys.IoBuildAsynchronousFsdRequest(queues.IRP_MJ_READ, disk.Device, &iosb, "own")
+				k.IoSetCompletionRoutine(irp, func(_ any, irp *kernel.IRP, _ any) kernel.NTSTATUS {
+					k.IoFreeIrp(irp)
+					freed = true
+					if stop {
+						return kernel.STATUS_MORE_PROCESSING_REQUIRED
+					}
+					return kernel.STATUS_SUCCESS
+				}, nil, true, true, true)
+				r.sys.IoCallDriver(disk.Device, irp)
+				k.KeDelayExecutionThread(50 * des.Microsecond)
+			})
+			out := r.run(t)
+			assert.True(t, freed, "choice %d: the routine ran", fixed)
+			if stop {
+				require.NoError(t, out.Err, "choice %d", fixed)
+				continue
+			}
+			bc := wiRequireBugCheck(t, out, kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, wiAnyP1)
+			assert.Contains(t, bc.Detail, "STATUS_MORE_PROCESSING_REQUIRED", "choice %d", fixed)
+		}
+	}
+}
+
+// REFERENCE §5.6, §6.8: a driver's own IRP sent to another driver's
+// device holds nothing of the sender's image, so a sender that unloads
+// before the IRP comes back has its completion routine called in an
+// unloaded image: 0xCE. Waiting in DriverUnload for the routine to run is
+// clean.
+func TestCompletionRoutineOfUnloadedDriverIs0xCE(t *testing.T) {
+	for _, wait := range []bool{true, false} {
+		r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+		r.driver(8, func() {
+			k := r.k
+			disk := r.sys.NewSimDevice("disk", 20*des.Microsecond)
+			disk.Fixed = queues.CompleteFromDpc
+			back := k.KeInitializeEvent("back", kernel.NotificationEvent, false)
+			drv, _ := r.sys.LoadDriver("sender", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+				irp := r.sys.IoBuildAsynchronousFsdRequest(queues.IRP_MJ_READ, disk.Device, nil, "own")
+				k.IoSetCompletionRoutine(irp, func(_ any, irp *kernel.IRP, _ any) kernel.NTSTATUS {
+					k.IoFreeIrp(irp)
+					k.KeSetEvent(back, kernel.IO_NO_INCREMENT, false)
+					return kernel.STATUS_MORE_PROCESSING_REQUIRED
+				}, nil, true, true, true)
+				r.sys.IoCallDriver(disk.Device, irp)
+				d.DriverUnload = func(*queues.DRIVER_OBJECT) {
+					if wait {
+						k.KeWaitForSingleObject(back, kernel.Infinite)
+					}
+				}
+				return kernel.STATUS_SUCCESS
+			})
+			r.sys.UnloadDriver(drv)
+			k.KeDelayExecutionThread(50 * des.Microsecond)
+		})
+		out := r.run(t)
+		if wait {
+			require.NoError(t, out.Err)
+			continue
+		}
+		bc := wiRequireBugCheck(t, out, kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, wiAnyP1)
+		assert.Contains(t, bc.Detail, "completion routine driver sender set")
+	}
+}
+
 // REFERENCE §5.6: an IRP sent further than its stack allows is bug check
 // 0x35 NO_MORE_IRP_STACK_LOCATIONS.
 func TestNoMoreStackLocations(t *testing.T) {

@@ -51,6 +51,59 @@
 //     KeWaitForMultipleObjects(WaitAll), a monitor polls the mutex with
 //     WaitAny and a timeout; the bug waits WaitAny and releases both
 //     (REFERENCE §4.8).
+//   - DpcRearm: a one-shot timer re-armed by its own DPC (adaptive
+//     polling); unload sets a "stopping" flag under the DPC's lock before
+//     KeCancelTimer and KeFlushQueuedDpcs. The bug cancels and flushes
+//     without the flag: a DPC running at the cancel arms the timer again
+//     (REFERENCE §4.8, §6.8).
+//   - DpcRemove: an ISR queues a DPC that fills a nonpaged buffer; unload
+//     disconnects the interrupt, removes the queued DPC, flushes, frees.
+//     The bugs trust KeRemoveQueueDpc to stop a DPC that is already
+//     running, or remove the DPC before disconnecting the interrupt that
+//     queues it (REFERENCE §4.8, §6.8).
+//   - OwnIrp: a prefetch driver reads with its own
+//     IoBuildAsynchronousFsdRequest IRPs, freed by the completion routine,
+//     which returns STATUS_MORE_PROCESSING_REQUIRED; unload waits for the
+//     reads in flight. The bugs return STATUS_SUCCESS after IoFreeIrp, and
+//     unload while a completion routine can still be called (REFERENCE
+//     §5.6, §6.8).
+//   - ResUpgrade: a name cache behind an ERESOURCE, looked up by delayed
+//     work items; a miss drops the shared hold, takes exclusive and looks
+//     again. The bugs upgrade in place (the work item waits for itself)
+//     or insert without the second look (REFERENCE §4.6).
+//   - Rundown: a session context guarded by run-down protection
+//     (EX_RUNDOWN_REF), used by a DPC and by I/O work items that carry a
+//     hold from the notification that queued them; close waits for the
+//     run-down and frees the context. The bugs queue the item although
+//     the acquire failed, and release before the last use (REFERENCE
+//     §4.8).
+//   - DeferredPre: a scanning minifilter posts each pre-read to a deferred
+//     I/O work item that completes it with FltCompletePendedPreOperation,
+//     and is unloaded while reads arrive. The bug returns
+//     FLT_PREOP_PENDING although FltQueueDeferredIoWorkItem refused the
+//     post at teardown (REFERENCE §1.3, §1.4, §5.5).
+//   - RemoveLock: reads take an IO_REMOVE_LOCK in dispatch and release it
+//     in the I/O work routine that completes them; the remove path
+//     acquires, then IoReleaseRemoveLockAndWait, then frees the hardware
+//     context. The bugs skip the remove path's own acquisition, or release
+//     in dispatch while the work item is still queued (REFERENCE §5.6).
+//   - Heartbeat: a periodic heartbeat timer whose DPC samples the requests
+//     in flight; unload waits for the last completion to set idle, then
+//     cancels the timer and flushes DPCs. The bug decrements the count with
+//     a plain read and write, loses a completion and leaves unload waiting
+//     while the heartbeat fires on: a hang the kernel decides by its
+//     stalled-timer rule (kernel.Config.HangTimerPeriods; REFERENCE §4.8,
+//     §6.8, §9).
+//   - CsqTimeout: requests in an IoCsq, each inserted with an
+//     IO_CSQ_IRP_CONTEXT and guarded by a timeout timer whose DPC takes it
+//     out with IoCsqRemoveIrp; a thread serves the queue and the
+//     application cancels one. The bug completes the remembered IRP when
+//     IoCsqRemoveIrp returned NULL (REFERENCE §1.6, §2.4).
+//   - WaitAny: a service thread waits WaitAny on (stop, data ready) with a
+//     timeout meaning "poll anyway", and drains on stop (WaitAny reports
+//     the lowest index satisfied). The bug dispatches on
+//     status − STATUS_WAIT_0 through a handler table without handling
+//     STATUS_TIMEOUT first (REFERENCE §4.8).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).

@@ -63,9 +63,25 @@ func (fm *FilterManager) FltCbdqInitialize(inst *FLT_INSTANCE, q *FLT_CALLBACK_D
 	q.fm, q.Instance, q.disabled = fm, inst, false
 	q.insertIo, q.removeIo, q.peekNextIo = insertIo, removeIo, peekNextIo
 	q.acquire, q.release, q.complete = acquire, release, complete
-	q.Csq.Name, q.Csq.Order = "cbdq "+inst.name, fm.cfg.CsqOrder
-	return queues.IoCsqInitializeEx(fm.k, &q.Csq, q.csqInsert, q.csqRemove, q.csqPeek, q.csqAcquire, q.csqRelease, q.csqComplete)
+	q.Csq.Name, q.Csq.Order, q.Csq.Owner = inst.cbdqName, fm.cfg.CsqOrder, q
+	return queues.IoCsqInitializeEx(fm.k, &q.Csq, cbdqInsert, cbdqRemove, cbdqPeek, cbdqAcquire, cbdqRelease, cbdqComplete)
 }
+
+// The IoCsq callbacks are functions, not method values, so that a queue
+// costs no allocation per initialisation: each finds its queue in
+// Csq.Owner.
+func cbdqOf(c *queues.IO_CSQ) *FLT_CALLBACK_DATA_QUEUE { return c.Owner.(*FLT_CALLBACK_DATA_QUEUE) }
+
+func cbdqInsert(c *queues.IO_CSQ, irp *kernel.IRP, insertContext any) kernel.NTSTATUS {
+	return cbdqOf(c).csqInsert(c, irp, insertContext)
+}
+func cbdqRemove(c *queues.IO_CSQ, irp *kernel.IRP) { cbdqOf(c).csqRemove(c, irp) }
+func cbdqPeek(c *queues.IO_CSQ, irp *kernel.IRP, peekContext any) *kernel.IRP {
+	return cbdqOf(c).csqPeek(c, irp, peekContext)
+}
+func cbdqAcquire(c *queues.IO_CSQ) kernel.IRQL       { return cbdqOf(c).csqAcquire(c) }
+func cbdqRelease(c *queues.IO_CSQ, irql kernel.IRQL) { cbdqOf(c).csqRelease(c, irql) }
+func cbdqComplete(c *queues.IO_CSQ, irp *kernel.IRP) { cbdqOf(c).csqComplete(c, irp) }
 
 // The IoCsq callbacks: translate IRPs to callback data (the filter
 // manager's link in DriverContext[2]) and check the disabled flag under

@@ -43,13 +43,13 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 	fm.k.Layer().Yield()
 	i := op.frameIn(framePended)
 	if i < 0 {
-		if p := op.frameIn(framePreOp); p >= 0 && op.early == nil {
+		if p := op.frameIn(framePreOp); p >= 0 && !op.early.set {
 			if op.staleUpperCompletion(p) {
 				fm.k.Layer().BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(data.irp.ID()), 0, 0, 0,
 					fmt.Sprintf("%s completed a second time: an upper filter's pend was already completed and the operation is in %s's pre-op, which handed it to no routine that could complete it (§1.4)",
 						data.name, op.frames[p].inst.name))
 			}
-			op.early = &earlyCompletion{status: status, ctx: ctx}
+			op.early = earlyCompletion{set: true, status: status, ctx: ctx}
 			fm.mark(MarkCompletedBeforePending, data.name)
 			return
 		}

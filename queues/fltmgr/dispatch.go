@@ -49,7 +49,9 @@ type frame struct {
 
 // earlyCompletion is a FltCompletePendedPreOperation that arrived while
 // the pre-op was still running (legal, §1.4).
+// Held in the operation (set says whether one arrived), not allocated.
 type earlyCompletion struct {
+	set    bool
 	status FLT_PREOP_CALLBACK_STATUS
 	ctx    any
 }
@@ -62,7 +64,8 @@ type operation struct {
 	vol           *FLT_VOLUME
 	data          *FLT_CALLBACK_DATA
 	frames        []frame
-	early         *earlyCompletion
+	early         earlyCompletion
+	fs            fsPending // kept when the operation is recycled
 	markedPending bool
 	finished      bool
 	preCompleted  bool       // a pre-op completed it (FLT_PREOP_COMPLETE)
@@ -107,7 +110,7 @@ func (fm *FilterManager) walkDown(op *operation, i int) walk {
 			if status, ctx, pend = fm.pend(f, ctx); pend {
 				return walkPending
 			}
-		} else if op.early != nil {
+		} else if op.early.set {
 			fm.completedTwice(f, status)
 		}
 		if w, cont := fm.resume(op, i, status, ctx); !cont {
@@ -147,8 +150,8 @@ func (fm *FilterManager) pend(f *frame, ctx any) (FLT_PREOP_CALLBACK_STATUS, any
 		fm.violation("pre-operation callback", f.inst.filter, "with FLT_PREOP_PENDING the completion context must be NULL (§5.3)",
 			"%s set a completion context and returned FLT_PREOP_PENDING", f.inst.name)
 	}
-	if e := op.early; e != nil {
-		op.early = nil
+	if e := op.early; e.set {
+		op.early = earlyCompletion{}
 		fm.trace(KindFltOp, WhatResumeCompletedEarly, op.data.name, int64(e.status), 0)
 		return e.status, e.ctx, false
 	}
@@ -404,29 +407,56 @@ func (fm *FilterManager) fsPend(op *operation, how int) walk {
 	if op.vol.CancelPendedIo && fm.fsCancellable(op) {
 		return walkPending // cancelled before it became cancellable: already completed
 	}
-	done := func() {
-		if op.vol.CancelPendedIo && k.IoSetCancelRoutine(op.data.irp, nil) == nil {
-			return // a cancel took the request: its routine completes it
-		}
-		fm.touchData(op, "file system completing the callback data")
-		op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: uint64(op.data.Iopb.Parameters.Length)}
-		if k.KeIsExecutingDpc() {
-			fm.mark(MarkPostInDpc, op.data.name)
-		}
-		fm.completeUp(op, len(op.frames)-1)
-	}
+	fs := op.fs.bind(op)
 	if how == queues.CompleteFromDpc {
-		t := k.KeInitializeTimerEx(op.data.name+" fs", kernel.NotificationEvent)
-		k.KeSetTimer(t, op.vol.latency(), k.KeInitializeDpc(op.data.name+" fs completion", func(*kernel.KDPC, any, any, any) { done() }, nil))
+		t := k.KeInitializeTimerEx(fs.timerName, kernel.NotificationEvent)
+		k.KeSetTimer(t, op.vol.latency(), k.KeInitializeDpc(fs.dpcName, fs.dpc, nil))
 		return walkPending
 	}
-	k.PsCreateSystemThread(op.data.name+" fs worker", 12, func() {
-		if d := op.vol.latency(); d > 0 {
-			k.KeDelayExecutionThread(d)
-		}
-		done()
-	})
+	k.PsCreateSystemThread(fs.workerName, 12, fs.worker)
 	return walkPending
+}
+
+// fsPending is what the default file system needs to complete a pended
+// operation later: its DPC routine and worker body, bound once to the
+// operation (which is recycled with them, recycle.go), and their names,
+// kept while they come out equal.
+type fsPending struct {
+	dpc                            func(*kernel.KDPC, any, any, any)
+	worker                         func()
+	timerName, dpcName, workerName string
+}
+
+// bind readies f for op and returns it.
+func (f *fsPending) bind(op *operation) *fsPending {
+	if f.worker == nil {
+		f.dpc = func(*kernel.KDPC, any, any, any) { op.fsDone() }
+		f.worker = func() {
+			if d := op.vol.latency(); d > 0 {
+				op.fm.k.KeDelayExecutionThread(d)
+			}
+			op.fsDone()
+		}
+	}
+	name := op.data.name
+	f.timerName = concat(f.timerName, name, " fs")
+	f.dpcName = concat(f.dpcName, name, " fs completion")
+	f.workerName = concat(f.workerName, name, " fs worker")
+	return f
+}
+
+// fsDone is the file system completing the pended operation.
+func (op *operation) fsDone() {
+	fm, k := op.fm, op.fm.k
+	if op.vol.CancelPendedIo && k.IoSetCancelRoutine(op.data.irp, nil) == nil {
+		return // a cancel took the request: its routine completes it
+	}
+	fm.touchData(op, "file system completing the callback data")
+	op.data.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: uint64(op.data.Iopb.Parameters.Length)}
+	if k.KeIsExecutingDpc() {
+		fm.mark(MarkPostInDpc, op.data.name)
+	}
+	fm.completeUp(op, len(op.frames)-1)
 }
 
 // fsCancellable makes a pended request cancellable the cancel-safe way

@@ -65,10 +65,15 @@ type FLT_FILTER struct {
 	Altitude  uint32
 	reg       FLT_REGISTRATION
 	instances []*FLT_INSTANCE
-	started   bool
-	state     filterState
-	unloading FLT_FILTER_UNLOAD_FLAGS
-	rundown   rundown
+	objName   string // "filter Name"
+	// Copies of instances and of the manager's volumes to iterate over
+	// while they may change (kept from run to run: no allocation).
+	snapshot    []*FLT_INSTANCE
+	volSnapshot []*FLT_VOLUME
+	started     bool
+	state       filterState
+	unloading   FLT_FILTER_UNLOAD_FLAGS
+	rundown     rundown
 }
 
 // FltRegisterFilter registers a minifilter. name and altitude stand in for
@@ -87,9 +92,13 @@ func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FL
 			}
 		}
 	}
-	f := &FLT_FILTER{fm: fm, Name: name, Altitude: altitude, reg: *reg}
-	f.reg.OperationRegistration = slices.Clone(reg.OperationRegistration)
-	f.rundown.init(fm.k, "flt filter "+name+" rundown")
+	f := fm.sp.filters.Take(fm.k.Layer().Sim())
+	old := *f // recycled: keep buffers, and names that come out equal
+	*f = FLT_FILTER{fm: fm, Name: name, Altitude: altitude, reg: *reg,
+		instances: reuse(old.instances), snapshot: reuse(old.snapshot), volSnapshot: reuse(old.volSnapshot),
+		objName: concat(old.objName, "filter ", name)}
+	f.reg.OperationRegistration = append(reuse(old.reg.OperationRegistration), reg.OperationRegistration...)
+	f.rundown.init(fm.k, concat(old.rundown.name, "flt filter ", name, " rundown"))
 	fm.filters = append(fm.filters, f)
 	fm.trace(KindFltObject, WhatFltRegisterFilter, name, int64(altitude), 0)
 	return f, kernel.STATUS_SUCCESS
@@ -123,7 +132,8 @@ func (fm *FilterManager) FltStartFiltering(f *FLT_FILTER) kernel.NTSTATUS {
 	}
 	f.started = true
 	fm.trace(KindFltObject, WhatFltStartFiltering, f.Name, 0, 0)
-	for _, v := range slices.Clone(fm.volumes) {
+	f.volSnapshot = append(f.volSnapshot[:0], fm.volumes...)
+	for _, v := range f.volSnapshot {
 		if !v.dismounted {
 			fm.attach(f, v, FLTFL_INSTANCE_SETUP_AUTOMATIC_ATTACHMENT)
 		}
@@ -154,7 +164,8 @@ func (fm *FilterManager) FltUnregisterFilter(f *FLT_FILTER) {
 	if f.unloading&FLTFL_FILTER_UNLOAD_MANDATORY != 0 {
 		reason |= FLTFL_INSTANCE_TEARDOWN_MANDATORY_FILTER_UNLOAD
 	}
-	for _, inst := range slices.Clone(f.instances) {
+	f.snapshot = append(f.snapshot[:0], f.instances...)
+	for _, inst := range f.snapshot {
 		fm.teardown(inst, reason)
 	}
 	f.rundown.wait()
@@ -211,9 +222,9 @@ type FltObject interface {
 }
 
 func (f *FLT_FILTER) rundownRef() *rundown   { return &f.rundown }
-func (f *FLT_FILTER) objectName() string     { return "filter " + f.Name }
+func (f *FLT_FILTER) objectName() string     { return f.objName }
 func (i *FLT_INSTANCE) rundownRef() *rundown { return &i.rundown }
-func (i *FLT_INSTANCE) objectName() string   { return "instance " + i.name }
+func (i *FLT_INSTANCE) objectName() string   { return i.objName }
 
 // FltObjectReference adds a rundown reference to a filter or instance, so
 // that unregistration (or instance deletion) waits for it. Returns

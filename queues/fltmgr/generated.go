@@ -63,7 +63,7 @@ func (fm *FilterManager) FltAllocateCallbackData(inst *FLT_INSTANCE, fileObject 
 	old := *b // recycled: keep the frame buffer
 	*b = opBlock{}
 	op := &b.op
-	*op = operation{fm: fm, vol: inst.volume, frames: old.op.frames[:0], num: fm.lastOp,
+	*op = operation{fm: fm, vol: inst.volume, frames: old.op.frames[:0], num: fm.lastOp, fs: old.op.fs,
 		gen: &generated{initiator: inst, block: block}}
 	d := &b.data
 	*d = FLT_CALLBACK_DATA{op: op, Thread: fm.k.KeGetCurrentThread(),
@@ -181,7 +181,7 @@ func (fm *FilterManager) ownGenerated(api string, data *FLT_CALLBACK_DATA) *gene
 // instance below the initiator that registered for the major function.
 func (fm *FilterManager) prepareGenerated(op *operation) {
 	d, g := op.data, op.gen
-	op.frames, op.early, op.markedPending, op.finished, op.preCompleted = op.frames[:0], nil, false, false, false
+	op.frames, op.early, op.markedPending, op.finished, op.preCompleted = op.frames[:0], earlyCompletion{}, false, false, false
 	d.IoStatus = kernel.IO_STATUS_BLOCK{}
 	d.Flags &^= FLTFL_CALLBACK_DATA_POST_OPERATION
 	d.irp = fm.k.IoAllocateIrp("flt io")

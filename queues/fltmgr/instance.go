@@ -17,11 +17,14 @@ const (
 
 // FLT_INSTANCE is a filter attached to one volume.
 type FLT_INSTANCE struct {
-	fm     *FilterManager
-	filter *FLT_FILTER
-	volume *FLT_VOLUME
-	name   string
-	state  instanceState
+	fm      *FilterManager
+	filter  *FLT_FILTER
+	volume  *FLT_VOLUME
+	name    string
+	objName string // "instance filter@volume"
+	// cbdqName names a callback data queue of the instance.
+	cbdqName string
+	state    instanceState
 	// Context is free for the minifilter (a plain pointer the scenario
 	// owns); a reference-counted instance context is FltSetInstanceContext's.
 	Context any
@@ -64,8 +67,12 @@ func (i *FLT_INSTANCE) objects() *FLT_RELATED_OBJECTS {
 // attach creates an instance of f on v and runs its InstanceSetup; the
 // instance sees I/O only once setup succeeded (§5.5).
 func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
-	inst := &FLT_INSTANCE{fm: fm, filter: f, volume: v, name: f.Name + "@" + v.Name}
-	inst.rundown.init(fm.k, "flt instance "+inst.name+" rundown")
+	inst := fm.sp.instances.Take(fm.k.Layer().Sim())
+	old := *inst // recycled: keep buffers, and names that come out equal
+	name := concat(old.name, f.Name, "@", v.Name)
+	*inst = FLT_INSTANCE{fm: fm, filter: f, volume: v, name: name, objName: concat(old.objName, "instance ", name),
+		cbdqName: concat(old.cbdqName, "cbdq ", name), active: reuse(old.active)}
+	inst.rundown.init(fm.k, concat(old.rundown.name, "flt instance ", name, " rundown"))
 	st := kernel.STATUS_SUCCESS
 	if cb := f.reg.InstanceSetupCallback; cb != nil {
 		fm.trace(KindFltCallback, WhatInstanceSetup, inst.name, int64(flags), 0)

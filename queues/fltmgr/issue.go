@@ -96,7 +96,7 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 	old := *b // recycled: keep the frame buffer
 	*b = opBlock{}
 	op := &b.op
-	*op = operation{fm: fm, vol: v, frames: old.op.frames[:0], num: fm.lastOp}
+	*op = operation{fm: fm, vol: v, frames: old.op.frames[:0], num: fm.lastOp, fs: old.op.fs}
 	d := &b.data
 	*d = FLT_CALLBACK_DATA{op: op, Thread: fm.k.KeGetCurrentThread()}
 	d.QueueLinks.Container = d

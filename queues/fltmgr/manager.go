@@ -87,7 +87,8 @@ func New(k *kernel.Kernel, sys *queues.System, cfg Config) (*FilterManager, erro
 	clear(top)
 	hits := fm.hits
 	hits.Reset()
-	*fm = FilterManager{k: k, sys: sys, cfg: cfg, topLevel: top, sp: sp, hits: hits}
+	*fm = FilterManager{k: k, sys: sys, cfg: cfg, topLevel: top, sp: sp, hits: hits,
+		volumes: reuse(fm.volumes), filters: reuse(fm.filters)}
 	return fm, nil
 }
 
@@ -151,7 +152,12 @@ type FLT_VOLUME struct {
 // must be called from a thread at PASSIVE_LEVEL; before that, from
 // anywhere.
 func (fm *FilterManager) MountVolume(name string) *FLT_VOLUME {
-	v := &FLT_VOLUME{fm: fm, Name: name, Latency: -1, CompletionIrql: -1}
+	v := fm.sp.volumes.Take(fm.k.Layer().Sim())
+	old := *v // recycled: keep the instance list's storage and the label if the name is the same
+	*v = FLT_VOLUME{fm: fm, Name: name, Latency: -1, CompletionIrql: -1, instances: reuse(old.instances)}
+	if old.Name == name {
+		v.fsLabel = old.fsLabel
+	}
 	fm.volumes = append(fm.volumes, v)
 	for _, f := range fm.filters {
 		if f.started && f.state == filterRegistered {

@@ -2,6 +2,8 @@ package fltmgr
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/wqsim/wqsim/des"
 )
@@ -11,10 +13,44 @@ import (
 // object is reset entirely; only buffers and names that come out equal
 // survive, so a recycled run is the same as a fresh one.
 type spares struct {
-	managers des.Stock[FilterManager]
-	ops      des.Stock[opBlock]
-	issues   des.Stock[IoOp]
-	names    map[opName]string // callback data names, bounded by maxNames
+	managers  des.Stock[FilterManager]
+	ops       des.Stock[opBlock]
+	issues    des.Stock[IoOp]
+	filters   des.Stock[FLT_FILTER]
+	instances des.Stock[FLT_INSTANCE]
+	volumes   des.Stock[FLT_VOLUME]
+	generic   des.Stock[FLT_GENERIC_WORKITEM]
+	names     map[opName]string // callback data names, bounded by maxNames
+	itemNames []string          // "flt work item N", index N-1
+}
+
+// concat returns the concatenation of parts, or old when it already is
+// that string: a recycled object keeps its name without building it again.
+func concat(old string, parts ...string) string {
+	rest := old
+	for _, p := range parts {
+		if len(rest) < len(p) || rest[:len(p)] != p {
+			return strings.Join(parts, "")
+		}
+		rest = rest[len(p):]
+	}
+	if rest != "" {
+		return strings.Join(parts, "")
+	}
+	return old
+}
+
+// itemName returns "flt work item n", built once per Sim for the first
+// maxNames numbers.
+func (sp *spares) itemName(n int) string {
+	if n <= len(sp.itemNames) {
+		return sp.itemNames[n-1]
+	}
+	s := "flt work item " + strconv.Itoa(n)
+	if n == len(sp.itemNames)+1 && n <= maxNames {
+		sp.itemNames = append(sp.itemNames, s)
+	}
+	return s
 }
 
 // opName is what a callback data's name is built from.
@@ -52,6 +88,13 @@ type opBlock struct {
 	op   operation
 	data FLT_CALLBACK_DATA
 	iopb FLT_IO_PARAMETER_BLOCK
+}
+
+// reuse returns s emptied, its elements zeroed so that nothing of the last
+// run stays reachable through it.
+func reuse[T any](s []T) []T {
+	clear(s)
+	return s[:0]
 }
 
 var spareKey = des.NewSpareKey("fltmgr")

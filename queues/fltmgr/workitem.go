@@ -33,6 +33,7 @@ type FLT_GENERIC_WORKITEM struct {
 	fltWorkItem
 	routine PFLT_GENERIC_WORKITEM_ROUTINE
 	ctx     any
+	runFn   func(any) // run, bound once
 }
 
 // FLT_DEFERRED_IO_WORKITEM posts an IRP-based operation to a worker.
@@ -60,7 +61,7 @@ func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
 		return fltWorkItem{}, false
 	}
 	fm.lastItem++
-	w := fltWorkItem{fm: fm, item: queues.WORK_QUEUE_ITEM{Block: b}, name: fmt.Sprintf("flt work item %d", fm.lastItem)}
+	w := fltWorkItem{fm: fm, item: queues.WORK_QUEUE_ITEM{Block: b}, name: fm.sp.itemName(fm.lastItem)}
 	fm.trace(KindFltWorkItem, des.What(api), w.name, 0, 0)
 	return w, true
 }
@@ -75,7 +76,13 @@ func (fm *FilterManager) FltAllocateGenericWorkItem() *FLT_GENERIC_WORKITEM {
 	if !ok {
 		return nil
 	}
-	return &FLT_GENERIC_WORKITEM{fltWorkItem: w}
+	item := fm.sp.generic.Take(fm.k.Layer().Sim())
+	runFn := item.runFn // recycled: keep the handler bound to the item itself
+	*item = FLT_GENERIC_WORKITEM{fltWorkItem: w, runFn: runFn}
+	if item.runFn == nil {
+		item.runFn = item.run
+	}
+	return item
 }
 
 // FltAllocateDeferredIoWorkItem allocates a deferred I/O work item; as
@@ -130,7 +137,7 @@ func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, flt
 		d.op.exposeData()
 	}
 	item.routine, item.ctx, item.ref = routine, ctx, fltObject
-	fm.queueWorkItem(api, &item.fltWorkItem, typ, item.run)
+	fm.queueWorkItem(api, &item.fltWorkItem, typ, item.runFn)
 	return kernel.STATUS_SUCCESS
 }
 
