@@ -226,55 +226,71 @@ func poller(th, cur *Thread) bool {
 // run code or wake anyone and no thread polls, by the heuristic when every
 // armed timer, t and every polling thread have fired hangPeriods times
 // quietly. Some thread must wait for ever (outside idle worker waits): a
-// machine where only pollers wait is a livelock, left to the budget.
+// machine where only pollers wait is a livelock, left to the budget. It
+// allocates nothing unless it decides: a stalled machine (every thread
+// waiting between two releases of a periodic task) passes here often.
 func (k *Kernel) timerHang(t *KTIMER, th *Thread) *Deadlock {
 	w := &k.stall
 	n := k.hangPeriods()
-	exact, enough := th == nil, true
+	exact, enough, forever := th == nil, true, false
 	quiet := func(epoch, fires uint64) bool { return n > 0 && epoch == w.epoch && fires >= uint64(n) }
-	var st TimerStall
 	for _, tm := range w.timers {
-		if tm != t && !tm.timer.Active() {
-			continue
+		if tm == t || tm.timer.Active() {
+			exact = exact && tm.dpc == nil && len(tm.waiters) == 0
+			enough = enough && quiet(tm.quietEpoch, tm.quietFires)
 		}
-		if tm.dpc != nil || len(tm.waiters) > 0 {
-			exact = false
-		}
-		enough = enough && quiet(tm.quietEpoch, tm.quietFires)
-		tt := TimerTicks{Timer: tm.name, Interval: tm.interval}
-		if tm.dpc != nil {
-			tt.DPC = tm.dpc.Name
-		}
-		if tm.quietEpoch == w.epoch {
-			tt.Fired = tm.quietFires
-		}
-		st.Timers = append(st.Timers, tt)
 	}
-	var forever []WaitEdge
 	for _, p := range k.threads {
 		switch {
 		case poller(p, th):
 			exact = false
 			enough = enough && quiet(p.quietEpoch, p.quietFires)
-			tt := TimerTicks{Timer: "thread " + p.name, Interval: p.pollEvery, Thread: true}
-			if p.quietEpoch == w.epoch {
-				tt.Fired = p.quietFires
-			}
-			st.Timers = append(st.Timers, tt)
 		case p.state == Waiting && !p.idleWait():
-			ed, _, _ := k.edgeOf(&p.exec)
-			forever = append(forever, ed)
+			forever = true
 		}
 	}
-	if (!exact && !enough) || len(forever) == 0 {
+	if (!exact && !enough) || !forever {
 		return nil
 	}
 	d := k.findHang()
 	if d == nil {
 		return nil
 	}
-	d.Blocked = forever
-	st.Since, st.Exact, st.Periods = w.since, exact, n
-	d.Ticking = &st
+	d.Blocked = d.Blocked[:0]
+	for _, p := range k.threads {
+		if !poller(p, th) && p.state == Waiting && !p.idleWait() {
+			ed, _, _ := k.edgeOf(&p.exec)
+			d.Blocked = append(d.Blocked, ed)
+		}
+	}
+	d.Ticking = k.timerStall(t, th, exact, n)
 	return d
+}
+
+// timerStall describes the timers and pollers of a decided hang.
+func (k *Kernel) timerStall(t *KTIMER, th *Thread, exact bool, n int) *TimerStall {
+	w := &k.stall
+	st := &TimerStall{Since: w.since, Exact: exact, Periods: n}
+	fired := func(epoch, fires uint64) uint64 {
+		if epoch == w.epoch {
+			return fires
+		}
+		return 0
+	}
+	for _, tm := range w.timers {
+		if tm == t || tm.timer.Active() {
+			tt := TimerTicks{Timer: tm.name, Interval: tm.interval, Fired: fired(tm.quietEpoch, tm.quietFires)}
+			if tm.dpc != nil {
+				tt.DPC = tm.dpc.Name
+			}
+			st.Timers = append(st.Timers, tt)
+		}
+	}
+	for _, p := range k.threads {
+		if poller(p, th) {
+			st.Timers = append(st.Timers, TimerTicks{Timer: "thread " + p.name, Interval: p.pollEvery,
+				Thread: true, Fired: fired(p.quietEpoch, p.quietFires)})
+		}
+	}
+	return st
 }

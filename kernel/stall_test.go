@@ -306,3 +306,29 @@ func TestBoundedRetryLoopIsNotFlagged(t *testing.T) {
 	k.PsCreateSystemThread("caller", 8, func() { k.KeWaitForSingleObject(gaveUp, kernel.Infinite) })
 	assert.NoError(t, k.Run().Err)
 }
+
+// Watching a stalled machine allocates nothing per expiry: a run twice as
+// long (twice the quiet timeouts of a poller, below the threshold)
+// allocates no more. (A poller, not a timer DPC: queueing a DPC builds its
+// record's name, which is not this rule's cost.)
+func TestStalledExpiriesAllocateNothing(t *testing.T) {
+	allocs := func(budget uint64) float64 {
+		return testing.AllocsPerRun(1, func() {
+			cfg := oneCPU()
+			cfg.HangTimerPeriods = 1 << 30
+			sim := des.New(des.Config{StepBudget: budget})
+			defer sim.Close()
+			k := kernel.MustNew(sim, cfg)
+			never := k.KeInitializeEvent("never", kernel.NotificationEvent, false)
+			k.PsCreateSystemThread("poller", 8, func() {
+				for {
+					k.KeWaitForSingleObject(never, 10*des.Microsecond)
+				}
+			})
+			k.PsCreateSystemThread("stuck", 8, func() { k.KeWaitForSingleObject(never, kernel.Infinite) })
+			k.Run()
+		})
+	}
+	short, long := allocs(20_000), allocs(40_000)
+	assert.Less(t, long-short, 50.0, "%v allocations for 20,000 steps, %v for 40,000", short, long)
+}
