@@ -45,6 +45,17 @@
 // Where a new method goes: an NT routine a driver calls goes on *Kernel
 // under its NT name; plumbing goes on *Layer.
 //
+// # Findings at the end of a run
+//
+// Run ends with the first finding raised (a BugCheck at the faulting call),
+// else classifies the end (Layer.Finish): a step or decision budget that ran
+// out is a Livelock; threads still waiting when no event is left are a
+// Deadlock (a wait-for cycle) or a hang; IRPs, pool blocks and objects still
+// outstanding are a Leak. A hang that periodic timers or polling threads keep
+// busy, so that the events never run out, is decided at a timer expiry
+// instead, exactly or after Config.HangTimerPeriods quiet periods, and its
+// Deadlock says what was seen (Deadlock.Ticking; stall.go, REFERENCE §9).
+//
 // Each rule cites its section in the doc comment of the routine that
 // enforces it (REFERENCE §n in docs/REFERENCE.md). Where sources disagree
 // the documented behaviour is the default and the other is a Config switch.

@@ -121,6 +121,26 @@ func (s *System) IoBuildSynchronousFsdRequest(major uint8, dev *DEVICE_OBJECT, e
 	return irp
 }
 
+// IoSetCompletionRoutineEx is IoSetCompletionRoutine for a driver that may
+// unload while the IRP is away: it references dev (a device of the calling
+// driver) until routine has returned, so the driver's image stays mapped
+// for the call (DDI:IoSetCompletionRoutineEx; WRK's
+// IopUnloadSafeCompletion calls the routine, then ObDereferenceObject).
+// Windows allocates the context it needs and may return
+// STATUS_INSUFFICIENT_RESOURCES; the model's never fails. Caller IRQL ≤
+// DISPATCH_LEVEL. REFERENCE §5.6, §6.8.
+func (s *System) IoSetCompletionRoutineEx(dev *DEVICE_OBJECT, irp *kernel.IRP, routine kernel.IO_COMPLETION_ROUTINE, ctx any, onSuccess, onError, onCancel bool) kernel.NTSTATUS {
+	k := s.k
+	k.Layer().CheckIrqlAtMost("IoSetCompletionRoutineEx", kernel.DISPATCH_LEVEL)
+	s.ObReferenceObject(dev)
+	k.IoSetCompletionRoutine(irp, func(d any, irp *kernel.IRP, c any) kernel.NTSTATUS {
+		st := routine(d, irp, c)
+		s.ObDereferenceObject(dev)
+		return st
+	}, ctx, onSuccess, onError, onCancel)
+	return kernel.STATUS_SUCCESS
+}
+
 // IoBuildAsynchronousFsdRequest builds an IRP for major sized for dev's
 // stack and not associated with any thread: its sender must set a
 // completion routine that frees it (IoFreeIrp) and returns

@@ -265,6 +265,42 @@ func TestCompletionRoutineOfUnloadedDriverIs0xCE(t *testing.T) {
 	}
 }
 
+// REFERENCE §5.6, §6.8: IoSetCompletionRoutineEx holds the sender's
+// device, so a sender that unloads without waiting still has its routine
+// called with the image mapped; the image goes once the routine returns.
+func TestCompletionRoutineExKeepsTheImage(t *testing.T) {
+	r := newWIRig(t, wiCPUs(2), queues.DefaultPoolConfig())
+	ran := false
+	var drv *queues.DRIVER_OBJECT
+	r.driver(8, func() {
+		k := r.k
+		disk := r.sys.NewSimDevice("disk", 20*des.Microsecond)
+		disk.Fixed = queues.CompleteFromDpc
+		drv, _ = r.sys.LoadDriver("sender", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			dev, st := r.sys.IoCreateDevice(d, "sender0")
+			if st != kernel.STATUS_SUCCESS {
+				return st
+			}
+			irp := r.sys.IoBuildAsynchronousFsdRequest(queues.IRP_MJ_READ, disk.Device, nil, "own")
+			require.Equal(t, kernel.STATUS_SUCCESS, r.sys.IoSetCompletionRoutineEx(dev, irp, func(_ any, irp *kernel.IRP, _ any) kernel.NTSTATUS {
+				assert.True(t, d.ImageLoaded(), "the image is mapped while the routine runs")
+				ran = true
+				k.IoFreeIrp(irp)
+				return kernel.STATUS_MORE_PROCESSING_REQUIRED
+			}, nil, true, true, true))
+			r.sys.IoCallDriver(disk.Device, irp)
+			d.DriverUnload = func(d *queues.DRIVER_OBJECT) { r.sys.IoDeleteDevice(dev) }
+			return kernel.STATUS_SUCCESS
+		})
+		r.sys.UnloadDriver(drv)
+		assert.True(t, drv.ImageLoaded(), "held by the completion routine's reference")
+		k.KeDelayExecutionThread(50 * des.Microsecond)
+	})
+	require.NoError(t, r.run(t).Err)
+	assert.True(t, ran)
+	assert.False(t, drv.ImageLoaded(), "unloaded once the routine returned")
+}
+
 // REFERENCE §5.6: an IRP sent further than its stack allows is bug check
 // 0x35 NO_MORE_IRP_STACK_LOCATIONS.
 func TestNoMoreStackLocations(t *testing.T) {

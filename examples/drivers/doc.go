@@ -104,6 +104,10 @@
 //     the lowest index satisfied). The bug dispatches on
 //     status − STATUS_WAIT_0 through a handler table without handling
 //     STATUS_TIMEOUT first (REFERENCE §4.8).
+//   - ResWriter: a request thread holding an ERESOURCE shared waits for
+//     a helper work item that acquires it shared too, while a writer work
+//     item asks for it exclusive; a waiting writer makes new sharers wait.
+//     The bug waits holding the resource (REFERENCE §4.6, §6.9).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
