@@ -57,16 +57,17 @@ type TimerStall struct {
 	// from then on, and every thread listed in the report has waited at
 	// least since then.
 	Since des.Time
-	// Timers are the armed timers and how often each fired in the stretch.
+	// Timers are the armed timers and the polling threads, and how often
+	// each fired (expired, timed out) in the stretch.
 	Timers []TimerTicks
-	// Exact is true when no armed timer had a DPC or a waiter: nothing could
-	// run again. Otherwise the verdict is the heuristic of Periods quiet
-	// expiries of every timer (Config.HangTimerPeriods).
+	// Exact is true when no armed timer had a DPC or a waiter and no thread
+	// polled: nothing could run again. Otherwise the verdict is the
+	// heuristic of Periods quiet expiries of each (Config.HangTimerPeriods).
 	Exact   bool
 	Periods int
 }
 
-// TimerTicks is one timer of a TimerStall.
+// TimerTicks is one timer or polling thread of a TimerStall.
 type TimerTicks struct {
 	Timer    string
 	DPC      string       // its DPC's name, "" for none
