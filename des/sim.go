@@ -39,6 +39,10 @@ type Config struct {
 	// WantAccess asks the layers above to fill Point.Touch and
 	// Point.Touches (see AccessWanter); off, they skip that work.
 	WantAccess bool
+	// HashV3 computes the trace hash the way fail files of format version
+	// 3 recorded it (before 2026-12-05), so that such a file still replays
+	// with its hash checked. It is slower; nothing else should set it.
+	HashV3 bool
 }
 
 // Handler is an event callback. Callers that schedule the same callback
@@ -95,6 +99,7 @@ type Sim struct {
 	rng     *rand.Rand
 	pcg     *rand.PCG
 	hash    uint64
+	digests digestCache // string digests for the version 4 trace hash
 	tail    tailRing
 	stopErr error
 	stopped bool
@@ -514,7 +519,25 @@ func (s *Sim) Decisions() []Decision { return s.log }
 // passed to the sink. Emit fills r.At with Now.
 func (s *Sim) Emit(r *Record) {
 	r.At = s.now
-	s.hash = HashRecord(s.hash, r)
+	if s.cfg.HashV3 {
+		s.hash = HashRecordV3(s.hash, r)
+	} else {
+		// The cache's first-way check is inlined here; lookup is the slow path.
+		c := &s.digests
+		what, ok := c.hit(string(r.What))
+		if !ok {
+			what = c.lookup(string(r.What))
+		}
+		actor, ok := c.hit(r.Actor)
+		if !ok {
+			actor = c.lookup(r.Actor)
+		}
+		object, ok := c.hit(r.Object)
+		if !ok {
+			object = c.lookup(r.Object)
+		}
+		s.hash = foldRecord(s.hash, r, what, actor, object)
+	}
 	s.tail.add(r)
 	if s.cfg.Sink != nil {
 		s.cfg.Sink.Write(r)

@@ -2,7 +2,9 @@ package des
 
 import (
 	"io"
+	"math/bits"
 	"strconv"
+	"unsafe"
 )
 
 // Kind is the stable numeric identity of a trace record kind; the layer that
@@ -126,12 +128,35 @@ func (m MultiSink) Write(r *Record) {
 	}
 }
 
-// The trace hash mixes whole 64-bit words (a multiply-xorshift step, as in
-// splitmix64), so it is fast and, being defined here rather than by the Go
-// runtime, stable across Go versions and machines.
+// The trace hash is defined here rather than by the Go runtime, so it is
+// stable across Go versions and machines. It mixes whole 64-bit words (a
+// multiply-xorshift step, as in splitmix64).
+//
+// Version 4 (the current one) first reduces each record to one 64-bit
+// digest and folds only that digest into the running hash, so the serial
+// chain from one record to the next is a single mixing step; the digest's
+// parts are independent 64x64->128-bit multiplications the processor
+// overlaps. Strings enter the digest as their own 64-bit digests, which a
+// Sim caches (the same few thread, object and sub-kind names recur in every
+// record). Version 3, the word-by-word chain over every field, is kept for
+// replaying fail files written before version 4 (Config.HashV3).
 const (
 	hashSeed  uint64 = 0x6a09e667f3bcc908
 	hashMulti uint64 = 0x9e3779b97f4a7c15
+)
+
+// Keys of the version 4 record digest, one per field (fractional digits of
+// square and cube roots of small primes, as in SHA-2: arbitrary but not
+// chosen by us).
+const (
+	keyAt     uint64 = 0xbb67ae8584caa73b
+	keyPacked uint64 = 0x3c6ef372fe94f82b
+	keyWhat   uint64 = 0xa54ff53a5f1d36f1
+	keyActor  uint64 = 0x510e527fade682d1
+	keyObject uint64 = 0x9b05688c2b3e6c1f
+	keyA      uint64 = 0x1f83d9abfb41bd6b
+	keyB      uint64 = 0x5be0cd19137e2179
+	keyString uint64 = 0x428a2f98d728ae22
 )
 
 func hashUint(h, v uint64) uint64 {
@@ -154,12 +179,50 @@ func hashString(h uint64, s string) uint64 {
 	return hashUint(h, last)
 }
 
-// HashRecord folds r into the running trace hash h. It covers every field
-// the text trace shows: time, processor, IRQL, thread, kind, sub-kind
-// (What), actor, object and both arguments.
+// StringDigest is the 64-bit digest a string contributes to a version 4
+// record digest: its length and every byte. The empty string's is 0, which
+// lets an unused digestCache entry (an empty string, digest 0) answer for
+// it correctly.
+func StringDigest(s string) uint64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return hashString(keyString, s)
+}
+
+// mum multiplies two words to 128 bits and folds the halves: a strong,
+// cheap mix of two inputs (as in wyhash).
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// packRecordHeader packs the small fields into one word.
+func packRecordHeader(r *Record) uint64 {
+	return uint64(uint16(r.CPU)) | uint64(uint8(r.IRQL))<<16 | uint64(uint32(r.Thread))<<24 | uint64(r.Kind)<<56
+}
+
+// foldRecord folds a record, given its strings' digests, into h.
+func foldRecord(h uint64, r *Record, what, actor, object uint64) uint64 {
+	d := mum(uint64(r.At)^keyAt, packRecordHeader(r)^keyPacked) ^
+		mum(what^keyWhat, actor^keyActor) ^
+		mum(object^keyObject, uint64(r.A)^keyA) ^
+		(uint64(r.B)^keyB)*hashMulti
+	return hashUint(h, d)
+}
+
+// HashRecord folds r into the running trace hash h (version 4). It covers
+// every field the text trace shows: time, processor, IRQL, thread, kind,
+// sub-kind (What), actor, object and both arguments.
 func HashRecord(h uint64, r *Record) uint64 {
+	return foldRecord(h, r, StringDigest(string(r.What)), StringDigest(r.Actor), StringDigest(r.Object))
+}
+
+// HashRecordV3 folds r into h the way format version 3 fail files were
+// hashed: one chain over every word of every field.
+func HashRecordV3(h uint64, r *Record) uint64 {
 	h = hashUint(h, uint64(r.At))
-	h = hashUint(h, uint64(uint16(r.CPU))|uint64(uint8(r.IRQL))<<16|uint64(uint32(r.Thread))<<24|uint64(r.Kind)<<56)
+	h = hashUint(h, packRecordHeader(r))
 	h = hashString(h, string(r.What))
 	h = hashString(h, r.Actor)
 	h = hashString(h, r.Object)
@@ -203,3 +266,50 @@ func (t *tailRing) appendTo(out []Record) []Record {
 }
 
 func (t *tailRing) reset() { t.next, t.full = 0, false }
+
+// digestCache remembers the digests of recently hashed strings, keyed by
+// where their bytes are. Go strings are immutable and an entry keeps its
+// string alive, so an entry whose string has the same data pointer and
+// length as the one asked for has the same bytes: a hit is always right,
+// and a miss only costs the digest. (A string made with unsafe.String over
+// a buffer that is later rewritten would break this; the simulator makes
+// none, and names handed to it must not be made that way.) Each set has two
+// ways, the newest first, so that two names whose addresses happen to share
+// a set do not evict each other on every record.
+type digestCache [digestCacheSets]digestSet
+
+type digestSet [2]digestEntry
+
+type digestEntry struct {
+	s string
+	d uint64
+}
+
+const (
+	digestCacheBits = 8
+	digestCacheSets = 1 << digestCacheBits
+)
+
+// hit returns s's digest if the first way of its set holds it; it is
+// small enough to be inlined into Sim.Emit, which calls lookup otherwise.
+func (c *digestCache) hit(s string) (uint64, bool) {
+	p := unsafe.StringData(s)
+	e := &c[uintptr(unsafe.Pointer(p))>>3%digestCacheSets][0]
+	return e.d, unsafe.StringData(e.s) == p && len(e.s) == len(s)
+}
+
+// lookup checks the second way, and on a miss computes the digest and makes
+// it the set's newest entry.
+func (c *digestCache) lookup(s string) uint64 {
+	if len(s) == 0 {
+		return 0
+	}
+	set := &c[uintptr(unsafe.Pointer(unsafe.StringData(s)))>>3%digestCacheSets]
+	if unsafe.StringData(set[1].s) == unsafe.StringData(s) && len(set[1].s) == len(s) {
+		return set[1].d
+	}
+	d := StringDigest(s)
+	set[1] = set[0]
+	set[0] = digestEntry{s, d}
+	return d
+}

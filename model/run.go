@@ -28,6 +28,9 @@ type RunConfig struct {
 	Kernel *kernel.Config
 	// SkipStepInvariants checks invariants only at the end (faster).
 	SkipStepInvariants bool
+	// HashV3 computes the trace hash as fail files of format version 3
+	// recorded it (see des.Config.HashV3); only their replay sets it.
+	HashV3 bool
 }
 
 // Default budgets of a run. The scenarios of this repository stay under a
@@ -79,7 +82,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	*drain = drainChooser{inner: chooser}
 	drain.failer, _ = chooser.(des.Failer)
 	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: rc.StepBudget,
-		DecisionBudget: rc.DecisionBudget, DecideTies: kcfg.InjectPreemption, WantAccess: des.WantsAccess(chooser)}
+		DecisionBudget: rc.DecisionBudget, DecideTies: kcfg.InjectPreemption, WantAccess: des.WantsAccess(chooser), HashV3: rc.HashV3}
 	if dcfg.StepBudget == 0 {
 		dcfg.StepBudget = DefaultStepBudget
 	}

@@ -390,7 +390,7 @@ func ReplayScenario(ctx context.Context, limit time.Duration, s *model.Scenario,
 		return model.Result{}, fmt.Errorf("fail file names variant %q, which scenario %q does not have (its variants: %v)", f.Variant, f.Scenario, s.VariantNames())
 	}
 	rp := des.NewReplay(f.Decisions)
-	r, err := RunWatched(ctx, limit, s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink})
+	r, err := RunWatched(ctx, limit, s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink, HashV3: f.Version == 3})
 	if err != nil {
 		return r, err
 	}

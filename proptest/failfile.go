@@ -16,8 +16,14 @@ import (
 // Version 2 added the exec, base-seed and shard fields. Version 3: the
 // trace hash covers each record's sub-kind (What); the hashes in older
 // files were computed without it, so they cannot be checked and such files
-// are refused with that reason.
-const FailFileVersion = 3
+// are refused with that reason. Version 4 (2026-12-05): the trace hash
+// folds one digest per record (des.HashRecord); version 3 files are still
+// read, and replayed with the version 3 hash (des.Config.HashV3), so their
+// recorded hash is checked as before.
+const FailFileVersion = 4
+
+// oldestHashCheckedVersion is the oldest format whose hash can be checked.
+const oldestHashCheckedVersion = 3
 
 // MaxFailFileDecisions is the longest decision log a fail file holds: the
 // writer refuses a longer one (the failure is then printed instead) and
@@ -43,10 +49,13 @@ type FailFile struct {
 	BaseSeed      uint64
 	Shard, Shards int
 	Hash          uint64 // trace hash of the recorded run; a replay must match
-	Outcome       string // informational (# line)
-	Marks         []string
-	Tail          []des.Record
-	Decisions     []des.Decision
+	// Version is the format version the file was read with (Encode always
+	// writes FailFileVersion); it says which trace hash Hash is.
+	Version   int
+	Outcome   string // informational (# line)
+	Marks     []string
+	Tail      []des.Record
+	Decisions []des.Decision
 	// Reproduce, if set, says how the file is re-run in its "# reproduce:"
 	// comments; nil means DefaultReproduce. Not read back.
 	Reproduce *Reproduce
@@ -54,7 +63,7 @@ type FailFile struct {
 
 // Encode renders f in the text format:
 //
-//	wqsim-failfile 3
+//	wqsim-failfile 4
 //	scenario: NAME
 //	variant: NAME
 //	seed: N
@@ -149,7 +158,7 @@ func ParseFailFile(data []byte) (*FailFile, error) {
 	p := &failParser{sc: bufio.NewScanner(bytes.NewReader(data))}
 	p.sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	f := &FailFile{}
-	if err := p.header(); err != nil {
+	if err := p.header(f); err != nil {
 		return nil, err
 	}
 	var err error
@@ -204,7 +213,7 @@ func (p *failParser) errf(format string, a ...any) error {
 	return &ParseError{Line: p.line, Msg: fmt.Sprintf(format, a...)}
 }
 
-func (p *failParser) header() error {
+func (p *failParser) header(f *FailFile) error {
 	if !p.next() {
 		return p.errf("empty file; a fail file starts with %q", fmt.Sprintf("%s %d", failMagic, FailFileVersion))
 	}
@@ -216,9 +225,10 @@ func (p *failParser) header() error {
 	if err == nil && (v == 1 || v == 2) {
 		return p.errf("fail file format version %d: written by an older wqsim whose trace hash left out each record's sub-kind, so its hash cannot be checked; re-run the exploration that found it (same scenario and seed) to write a version %d file", v, FailFileVersion)
 	}
-	if err != nil || v != FailFileVersion {
-		return p.errf("fail file format version %q, this wqsim reads version %d; re-run the exploration with this version to regenerate it", ver, FailFileVersion)
+	if err != nil || v < oldestHashCheckedVersion || v > FailFileVersion {
+		return p.errf("fail file format version %q, this wqsim reads versions %d to %d; re-run the exploration with this version to regenerate it", ver, oldestHashCheckedVersion, FailFileVersion)
 	}
+	f.Version = v
 	return nil
 }
 
