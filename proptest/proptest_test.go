@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -392,4 +393,30 @@ func TestNaturalFailureShrinksToNothing(t *testing.T) {
 	assert.NotNil(t, f.Minimal)
 	assert.Empty(t, f.Minimal)
 	assert.Equal(t, 0, f.Perturbations())
+}
+
+// A correct variant that fails FixesSurvive gets Check's report: shrunk,
+// saved, with its replay lines (it said only "failed at execution k"
+// before, with nothing to replay). The failing run is a child process of this test binary, since FixesSurvive
+// fails the *testing.T it is given.
+func TestFixesSurviveReportsAFailFile(t *testing.T) {
+	if os.Getenv("WQSIM_FIXES_CHILD") == "1" {
+		s := *lostUpdate(t)
+		s.Variants = append([]model.Variant(nil), s.Variants...)
+		for i := range s.Variants {
+			s.Variants[i].Bug = false // the racy variant posing as a fix
+		}
+		proptest.FixesSurvive(t, []*model.Scenario{&s}, 1_000_000)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFixesSurviveReportsAFailFile$", "-test.v")
+	cmd.Env = append(os.Environ(), "WQSIM_FIXES_CHILD=1", "WQSIM_FAILDIR="+dir, "WQSIM_EXECS=3000")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the child fails: %s", out)
+	saved := proptest.SavedFailFiles(dir, "lostupdate", "racy")
+	require.Len(t, saved, 1, "%s", out)
+	assert.Contains(t, string(out), "fail file: "+saved[0])
+	assert.Contains(t, string(out), "-wqsim.failfile="+saved[0])
+	assert.Contains(t, string(out), "minimal schedule (1 perturbations)")
 }

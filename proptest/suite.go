@@ -10,26 +10,37 @@ import (
 
 // FixesSurvive explores every correct variant of scenarios for execs
 // executions (seed 2, one worker, the default strategy), one subtest per
-// variant, and fails the subtest with the first failure's execution and
-// outcome. It is the survival check of a package of scenarios; the
-// built-in suites (model/sct, model/reports) use it too.
+// variant. The wqsim.* flags or WQSIM_* variables, when set, override the
+// budget, seed and strategy, as for Check (WQSIM_EXECS=50000 go test ./...
+// searches longer everywhere). A failure is shrunk and saved, and the
+// subtest fails with Check's report: the minimal schedule, the fail file
+// and the line that replays it. It is the survival check of a package of
+// scenarios; the built-in suites (model/sct, model/reports) use it too.
 func FixesSurvive(t *testing.T, scenarios []*model.Scenario, execs int) {
 	t.Helper()
+	st, err := CurrentSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range scenarios {
 		for _, v := range s.Variants {
 			if v.Bug {
 				continue
 			}
 			t.Run(s.Name+":"+v.Name, func(t *testing.T) {
-				rep, err := Explore(context.Background(), Options{Scenario: s, Variant: v.Name, Execs: execs, Seed: 2, Parallel: 1})
+				how := testReproduce(t, defaultCLI(s))
+				o := Options{Scenario: s, Variant: v.Name, Execs: execs, Seed: 2, Parallel: 1,
+					Shrink: true, FailDir: st.FailDir, Reproduce: &how}
+				applySettings(&o, st)
+				rep, err := Explore(context.Background(), o)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if f := rep.First(); f != nil {
-					t.Fatalf("failed at execution %d: %v", f.Exec, f.Result.Outcome.Err)
+					t.Fatal(failureReport(s, v.Name, f, rep.Execs, true, how))
 				}
-				if rep.Execs != execs {
-					t.Fatalf("ran %d executions, want %d", rep.Execs, execs)
+				if rep.Execs != o.Execs {
+					t.Fatalf("ran %d executions, want %d", rep.Execs, o.Execs)
 				}
 			})
 		}
