@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -42,15 +43,34 @@ var (
 // command cleanly (exit 130), keeping what was already written; a second
 // one ends the process at once with exit 130, whatever it was doing.
 func Main(args []string, scenarios ...*model.Scenario) int {
-	for _, s := range scenarios {
-		if _, err := model.Lookup(s.Name); err != nil {
-			model.Register(s)
-		}
-		userScenarios = append(userScenarios, s)
+	if err := registerUser(scenarios); err != nil {
+		fmt.Fprintln(os.Stderr, "wqsim:", err)
+		return exitUsage
 	}
 	ctx, stop := interruptible(os.Stderr)
 	defer stop()
 	return run(ctx, args, os.Stdout, os.Stderr)
+}
+
+// registerUser registers the scenarios a user's command gives Main. A
+// scenario already registered (Main called twice) is kept; a different
+// scenario under a name that is taken (a built-in's, say) is an error:
+// registering neither would make every command silently run the other
+// one.
+func registerUser(scenarios []*model.Scenario) error {
+	for _, s := range scenarios {
+		reg, err := model.Lookup(s.Name)
+		switch {
+		case err != nil:
+			model.Register(s)
+		case reg != s:
+			return fmt.Errorf("scenario name %q is taken by another registered scenario (%s); give yours a name of its own", s.Name, reg.Doc)
+		}
+		if !slices.Contains(userScenarios, s) {
+			userScenarios = append(userScenarios, s)
+		}
+	}
+	return nil
 }
 
 // interruptible returns a context that is cancelled by the first SIGINT or

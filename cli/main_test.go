@@ -206,3 +206,20 @@ func TestUserCommandDefaultsToUserScenario(t *testing.T) {
 	assert.True(t, strings.HasPrefix(out, "lostupdate "), "the user's scenario is listed first:\n%.200s", out)
 	assert.Equal(t, 1, strings.Count("\n"+out, "\nlostupdate  ("), "listed once")
 }
+
+// A user's scenario under a built-in's name is refused with a message
+// naming it: it used to be left unregistered, so explore and run silently
+// ran the built-in instead of the user's driver. The same scenario given
+// twice is fine.
+func TestUserScenarioNameClashIsAnError(t *testing.T) {
+	saved := userScenarios
+	t.Cleanup(func() { userScenarios = saved })
+	mine := &model.Scenario{Name: "lostupdate", Doc: "my own driver", Variants: []model.Variant{{Name: "correct"}},
+		Setup: func(*model.Env) error { return nil }}
+	err := registerUser([]*model.Scenario{mine})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `scenario name "lostupdate" is taken`)
+	builtin, lerr := model.Lookup("lostupdate")
+	require.NoError(t, lerr)
+	assert.NoError(t, registerUser([]*model.Scenario{builtin, builtin}))
+}
