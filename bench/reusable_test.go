@@ -255,20 +255,49 @@ func TestSimulatorAllocatesNothingPerExecution(t *testing.T) {
 // 2,000 more executions cost fewer than 100 more allocations (buffers that
 // grow now and then), not one or more per execution.
 func TestExplorationAllocatesNothingPerExecution(t *testing.T) {
-	allocs := func(n int) uint64 {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: reusableCsq, Variant: "correct", Execs: n, Seed: 1, Parallel: 1})
-		runtime.ReadMemStats(&after)
-		if err != nil || rep.First() != nil {
-			t.Fatalf("explore %d: %v %v", n, err, rep.First())
-		}
-		return after.Mallocs - before.Mallocs
-	}
+	allocs := func(n int) uint64 { return exploreAllocs(t, reusableCsq, n) }
 	allocs(500) // warm up the package-level state
 	small, large := allocs(1000), allocs(3000)
 	t.Logf("allocations: %d for 1,000 executions, %d for 3,000", small, large)
 	if large > small && large-small >= 100 {
 		t.Errorf("3,000 executions allocated %d objects, 1,000 allocated %d: %d more for 2,000 executions; want < 100", large, small, large-small)
+	}
+}
+
+// exploreAllocs returns the heap allocations (runtime.MemStats.Mallocs) of
+// a serial exploration of s:correct with n executions, which must pass.
+func exploreAllocs(t *testing.T, s *model.Scenario, n int) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rep, err := proptest.Explore(context.Background(), proptest.Options{Scenario: s, Variant: "correct", Execs: n, Seed: 1, Parallel: 1})
+	runtime.ReadMemStats(&after)
+	if err != nil || rep.First() != nil {
+		t.Fatalf("explore %s %d: %v %v", s.Name, n, err, rep.First())
+	}
+	return after.Mallocs - before.Mallocs
+}
+
+// TestCancelSafeAllocationsPerExecution: an execution of the cancelsafe
+// minifilter (BenchmarkExploreCbdq's scenario) allocates at most 34 objects
+// in steady state — 33.2 on 2026-12-05, about 26 of them its own driver
+// code's and 3 library storage in the queue it allocates afresh each run
+// (bench/BENCHMARKS.md) — so a per-execution allocation coming back in the
+// filter manager, which reusableCsq does not use, fails here. It logs the
+// exact count: the allocations of 1,000 more executions, divided by 1,000
+// (-v prints it).
+func TestCancelSafeAllocationsPerExecution(t *testing.T) {
+	if testing.Short() {
+		t.Skip("explores 6,500 executions")
+	}
+	s, err := model.Lookup("cancelsafe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exploreAllocs(t, s, 500)
+	small, large := exploreAllocs(t, s, 1000), exploreAllocs(t, s, 5000)
+	per := float64(large-small) / 4000
+	t.Logf("cancelsafe:correct: %.2f allocations per execution (1,000 executions: %d, 5,000: %d)", per, small, large)
+	if per > 34 {
+		t.Errorf("%.2f allocations per execution; want at most 34 (profile BenchmarkExploreCbdq with -memprofile)", per)
 	}
 }
