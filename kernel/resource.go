@@ -133,6 +133,36 @@ func (k *Kernel) ExReleaseResourceLite(r *ERESOURCE) {
 	}
 }
 
+// ExConvertExclusiveToSharedLite turns the caller's exclusive ownership
+// of r into shared ownership with the same number of acquisitions, and
+// grants every waiting sharer at once, as WRK's routine does; exclusive
+// waiters go on waiting (DDI:ExConvertExclusiveToSharedLite). It is the
+// legal way down; there is no way up (an ERESOURCE cannot be upgraded). A
+// caller that does not own r exclusively is stopped with
+// RESOURCE_NOT_OWNED 0xE3 (P2 = the thread), the model's choice: Windows
+// only asserts it in checked builds. IRQL: ≤ APC_LEVEL from a thread,
+// checked (REFERENCE §4.6).
+func (k *Kernel) ExConvertExclusiveToSharedLite(r *ERESOURCE) {
+	x := k.enter("ExConvertExclusiveToSharedLite")
+	t := k.resourceCaller(x, r, "ExConvertExclusiveToSharedLite", 0x37)
+	if r.exclusive != t {
+		k.bugCheck(x, "ExConvertExclusiveToSharedLite", RESOURCE_NOT_OWNED, 0, uint64(t.id), 0, 0,
+			fmt.Sprintf("%s converts resource %s it does not own exclusively (owner %s)", x.name, r.Name, r.ownerName()))
+	}
+	n := r.exclCount
+	r.exclusive, r.exclCount = nil, 0
+	r.shared = append(r.shared, sharedOwner{t, n}) // t.owned keeps its entry: still an owner
+	k.emit(x, KindLock, WhatConvertToShared, r.objName(), int64(n), 0)
+	ws := r.sharedW
+	r.sharedW = nil
+	for _, w := range ws {
+		r.grantShared(w)
+	}
+	for _, w := range ws {
+		k.satisfy(w, STATUS_SUCCESS, 1)
+	}
+}
+
 func (k *Kernel) resourceCaller(x *exec, r *ERESOURCE, api string, code uint64) *Thread {
 	if x.kind != execThread || x.irql > APC_LEVEL {
 		k.verifierOr0A(x, api, code, fmt.Sprintf("resource %s used at %v", r.Name, x.irql))

@@ -98,3 +98,53 @@ func TestResourceOwnerBoostEndsPriorityInversion(t *testing.T) {
 	assert.Less(t, with, des.Time(5*des.Second), "boosted after 4 s, low finishes its 100 ms")
 	assert.Greater(t, without, des.Time(10*des.Second), "middle runs its 10 s first")
 }
+
+// REFERENCE §4.6: ExConvertExclusiveToSharedLite keeps the owner's
+// acquisitions as shared ones and lets the waiting sharers in at once,
+// while an exclusive waiter goes on waiting until every sharer has left;
+// converting without exclusive ownership is 0xE3.
+func TestResourceConvertExclusiveToShared(t *testing.T) {
+	m := newMachine(t, kernel.DefaultConfig(), nil)
+	k := m.Kernel
+	r := k.ExInitializeResourceLite("r")
+	var order []string
+	k.PsCreateSystemThread("owner", 9, func() {
+		k.KeEnterCriticalRegion()
+		k.ExAcquireResourceExclusiveLite(r, true)
+		k.ExAcquireResourceExclusiveLite(r, true) // two acquisitions
+		k.KeDelayExecutionThread(50 * des.Microsecond)
+		k.ExConvertExclusiveToSharedLite(r)
+		order = append(order, "owner converted")
+		k.KeDelayExecutionThread(50 * des.Microsecond)
+		order = append(order, "owner leaves")
+		k.ExReleaseResourceLite(r)
+		k.ExReleaseResourceLite(r)
+		k.KeLeaveCriticalRegion()
+	})
+	user := func(name string, exclusive bool, delay des.Duration) {
+		k.PsCreateSystemThread(name, 8, func() {
+			k.KeEnterCriticalRegion()
+			k.KeDelayExecutionThread(delay)
+			if exclusive {
+				k.ExAcquireResourceExclusiveLite(r, true)
+			} else {
+				k.ExAcquireResourceSharedLite(r, true)
+			}
+			order = append(order, name)
+			k.ExReleaseResourceLite(r)
+			k.KeLeaveCriticalRegion()
+		})
+	}
+	user("reader", false, 10*des.Microsecond)
+	user("writer", true, 20*des.Microsecond)
+	require.NoError(t, k.Run().Err)
+	assert.Equal(t, []string{"owner converted", "reader", "owner leaves", "writer"}, order)
+
+	out := runOne(t, kernel.DefaultConfig(), func(k *kernel.Kernel) {
+		r := k.ExInitializeResourceLite("r")
+		k.KeEnterCriticalRegion()
+		k.ExAcquireResourceSharedLite(r, true)
+		k.ExConvertExclusiveToSharedLite(r)
+	})
+	requireBugCheck(t, out, kernel.RESOURCE_NOT_OWNED, 0)
+}

@@ -19,6 +19,7 @@ const (
 	WhatAcquire                des.What = "acquire"
 	WhatAcquireExcl            des.What = "acquire-excl"
 	WhatAcquireShared          des.What = "acquire-shared"
+	WhatConvertToShared        des.What = "convert-to-shared" // ExConvertExclusiveToSharedLite: A = acquisitions kept
 	WhatAlert                  des.What = "alert"
 	WhatAlloc                  des.What = "alloc"
 	WhatAllocFail              des.What = "alloc-fail"
