@@ -112,8 +112,39 @@ type IO_CSQ struct {
 	acquire          CsqAcquireLock
 	release          CsqReleaseLock
 	completeCanceled CsqCompleteCanceledIrp
-	cancel           kernel.DriverCancel // the library's cancel routine, made once
-	hits             kernel.MarkCounts
+	slot             *csqSlot // the library's per-queue state, recycled per Sim (csqSlot)
+}
+
+// csqSlot is what the library keeps per initialised queue: its cancel
+// routine and its path counters. It lives apart from the IO_CSQ, which the
+// driver allocates (often anew each run), and is recycled from run to run
+// of a Sim like the kernel's objects (kernel/recycle.go): the i-th queue a
+// run initialises gets the i-th slot of the previous run, whose cancel
+// routine, bound to the slot, needs no new closure, and whose counters
+// keep their storage. So a queue costs no allocation per run.
+type csqSlot struct {
+	c      *IO_CSQ
+	cancel kernel.DriverCancel // calls c's cancelRoutine
+	hits   kernel.MarkCounts
+}
+
+var csqSpareKey = des.NewSpareKey("queues csq")
+
+// takeCsqSlot returns a reset slot for c on k's Sim.
+func takeCsqSlot(k *kernel.Kernel, c *IO_CSQ) *csqSlot {
+	sim := k.Layer().Sim()
+	st, _ := sim.Spare(csqSpareKey).(*des.Stock[csqSlot])
+	if st == nil {
+		st = new(des.Stock[csqSlot])
+		sim.SetSpare(csqSpareKey, st)
+	}
+	s := st.Take(sim)
+	s.c = c
+	s.hits.Reset()
+	if s.cancel == nil {
+		s.cancel = func(irp *kernel.IRP) { s.c.cancelRoutine(irp) }
+	}
+	return s
 }
 
 // IO_CSQ_IRP_CONTEXT is the optional per-IRP token filled by an insert and
@@ -157,9 +188,7 @@ func (c *IO_CSQ) init(k *kernel.Kernel, typ uint32, remove CsqRemoveIrp, peek Cs
 	}
 	c.k, c.Type = k, typ
 	c.remove, c.peek, c.acquire, c.release, c.completeCanceled = remove, peek, acquire, release, complete
-	if c.cancel == nil {
-		c.cancel = c.cancelRoutine
-	}
+	c.slot = takeCsqSlot(k, c)
 	return kernel.STATUS_SUCCESS
 }
 
@@ -167,7 +196,12 @@ func (c *IO_CSQ) init(k *kernel.Kernel, typ uint32, remove CsqRemoveIrp, peek Cs
 func (c *IO_CSQ) Kernel() *kernel.Kernel { return c.k }
 
 // Hits returns how many times the path m ran on this queue.
-func (c *IO_CSQ) Hits(m *kernel.Mark) int { return c.hits.Count(m) }
+func (c *IO_CSQ) Hits(m *kernel.Mark) int {
+	if c.slot == nil {
+		return 0
+	}
+	return c.slot.hits.Count(m)
+}
 
 // IoCsqInsertIrp inserts irp (REFERENCE §2.2) and returns nothing: a
 // cancelled IRP is completed as cancelled instead of staying queued.
@@ -261,7 +295,7 @@ func (c *IO_CSQ) insertReactOS(irp *kernel.IRP, ctx *IO_CSQ_IRP_CONTEXT, insertC
 // the swap returned nil, the cancel routine owns it and will remove it
 // once it gets the lock.
 func (c *IO_CSQ) armAndOwnCancelled(irp *kernel.IRP) bool {
-	c.k.IoSetCancelRoutine(irp, c.cancel)
+	c.k.IoSetCancelRoutine(irp, c.slot.cancel)
 	c.step(CsqInsertSetRoutine, irp)
 	cancelled := c.k.IoIsCancelled(irp)
 	c.step(CsqInsertTestCancel, irp)
@@ -428,7 +462,7 @@ func (c *IO_CSQ) step(s CsqStep, irp *kernel.IRP) {
 }
 
 func (c *IO_CSQ) markHit(m *kernel.Mark, irp *kernel.IRP) {
-	c.hits.Add(m)
+	c.slot.hits.Add(m)
 	c.k.Layer().HitMark(m)
 	c.k.Layer().TraceKind(KindCsqMark, des.What(m.String()), csqIrpName(irp), int64(c.Order), 0)
 }
