@@ -134,36 +134,7 @@ func outcomeLine(err error) string {
 	if err == nil {
 		return "outcome: ok (no failure)"
 	}
-	sig := proptest.Signature(err)
-	return "outcome: " + sig + ": " + withoutPrefix(err.Error(), sig)
-}
-
-// withoutPrefix drops from text a leading restatement of sig (compared
-// ignoring case and spaces: "bug check 0xC4 …" for "bugcheck 0xC4", "hang:
-// …" for "hang"), so the outcome line does not say it twice.
-func withoutPrefix(text, sig string) string {
-	i, j := 0, 0
-	for i < len(text) && j < len(sig) {
-		switch {
-		case text[i] == ' ':
-			i++
-		case sig[j] == ' ':
-			j++
-		case strings.EqualFold(text[i:i+1], sig[j:j+1]):
-			i++
-			j++
-		default:
-			return text
-		}
-	}
-	if j < len(sig) {
-		return text
-	}
-	rest := strings.TrimLeft(text[i:], ": ")
-	if rest == "" {
-		return text
-	}
-	return rest
+	return "outcome: " + proptest.OutcomeText(err)
 }
 
 // printStuck prints the last trace records of a run the watchdog gave up on.

@@ -39,9 +39,6 @@ func TestHelpAndFlags(t *testing.T) {
 
 // The outcome line says its class once; marks print as words.
 func TestOutcomeTextSaysItOnce(t *testing.T) {
-	assert.Equal(t, "DRIVER_VERIFIER_DETECTED_VIOLATION (0x135)", withoutPrefix("bug check 0xC4 DRIVER_VERIFIER_DETECTED_VIOLATION (0x135)", "bugcheck 0xC4"))
-	assert.Equal(t, "nothing can wake", withoutPrefix("hang: nothing can wake", "hang"))
-	assert.Equal(t, "x", withoutPrefix("x", "hang"))
 	for _, seed := range []string{"1", "7"} {
 		code, out, _ := wqsim(t, "explore", "--seed", seed, "--faildir", t.TempDir(), "--no-shrink")
 		require.NotEqual(t, exitOK, code, out)

@@ -33,9 +33,9 @@ type Variant struct {
 	// (proptest.Find checks that the failure it finds reached them).
 	Marks []*Mark
 	// Want is a substring of the failure the bug produces (e.g. "0x44"),
-	// as the outcome line of wqsim explore shows it: its signature
-	// ("bugcheck 0x44", "hang") then its message; alternatives are
-	// separated by "|".
+	// as the outcome line of wqsim explore shows it (its signature,
+	// "bugcheck 0x44" or "hang", then its message) or as the error says
+	// it; alternatives are separated by "|".
 	Want string
 }
 

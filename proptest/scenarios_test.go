@@ -37,9 +37,10 @@ func TestBugVariantsAreFound(t *testing.T) {
 	}
 }
 
-// A Want copied from wqsim's outcome line ("bugcheck 0x44", the
-// signature, where the error itself says "bug check 0x44") is the failure
-// Find checks for (a user's first Want was that text and was refused).
+// A Want copied from wqsim's outcome line ("bugcheck 0x44:
+// MULTIPLE_IRP_COMPLETE_REQUESTS", where the error itself says "bug check
+// 0x44 MULTIPLE_…") is the failure Find checks for (a user's first Want was
+// such text and was refused).
 func TestFindAcceptsWantInOutcomeLineForm(t *testing.T) {
 	s, err := model.Lookup("doublecomplete")
 	require.NoError(t, err)
@@ -47,7 +48,7 @@ func TestFindAcceptsWantInOutcomeLineForm(t *testing.T) {
 	c.Variants = append([]model.Variant(nil), s.Variants...)
 	for i := range c.Variants {
 		if c.Variants[i].Name == "timeout-race" {
-			c.Variants[i].Want = "bugcheck 0x44"
+			c.Variants[i].Want = "bugcheck 0x44: MULTIPLE_IRP_COMPLETE_REQUESTS" // the outcome line's words
 		}
 	}
 	f := proptest.Find(t, &c, "timeout-race", proptest.Options{Seed: 1, Execs: 5000})

@@ -3,6 +3,7 @@ package proptest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,44 @@ import (
 // finding's des.Signature (bug-check code, invariant name, class), which
 // leaves out virtual time and actors.
 func Signature(err error) string { return des.Signature(err) }
+
+// OutcomeText is a failure as wqsim prints it after "outcome: ": its
+// signature, then its message without a leading restatement of the
+// signature ("bugcheck 0xC4: DRIVER_VERIFIER_DETECTED_VIOLATION …", not
+// "bugcheck 0xC4: bug check 0xC4 …"). A variant's Want is matched against
+// it as well as against the error's own text.
+func OutcomeText(err error) string {
+	sig := Signature(err)
+	return sig + ": " + withoutPrefix(err.Error(), sig)
+}
+
+// withoutPrefix drops from text a leading restatement of sig (compared
+// ignoring case and spaces: "bug check 0xC4 …" for "bugcheck 0xC4", "hang:
+// …" for "hang").
+func withoutPrefix(text, sig string) string {
+	i, j := 0, 0
+	for i < len(text) && j < len(sig) {
+		switch {
+		case text[i] == ' ':
+			i++
+		case sig[j] == ' ':
+			j++
+		case strings.EqualFold(text[i:i+1], sig[j:j+1]):
+			i++
+			j++
+		default:
+			return text
+		}
+	}
+	if j < len(sig) {
+		return text
+	}
+	rest := strings.TrimLeft(text[i:], ": ")
+	if rest == "" {
+		return text
+	}
+	return rest
+}
 
 // ShrinkOptions bounds the shrinker.
 type ShrinkOptions struct {

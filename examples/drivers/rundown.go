@@ -159,6 +159,7 @@ func (x *rdExt) work(_ *queues.DEVICE_OBJECT, ctx any) {
 	x.applied++
 	if x.env.Is("release-early") {
 		k.ExReleaseRundownProtection(x.ref)
+		k.Compute(des.Microsecond / 2) // tracing the notification
 		k.AccessPool(x.session, "work: statistics")
 	} else {
 		k.AccessPool(x.session, "work: statistics")
