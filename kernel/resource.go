@@ -181,6 +181,10 @@ func (r *ERESOURCE) grantExclusive(t *Thread) {
 }
 
 func (r *ERESOURCE) grantShared(t *Thread) {
+	if i := r.sharedIndex(t); i >= 0 {
+		r.shared[i].count++ // a sharer that waited behind an exclusive waiter (ExAcquireSharedWaitForExclusive)
+		return
+	}
 	r.shared = append(r.shared, sharedOwner{t, 1})
 	t.owned = append(t.owned, ownedLock{r.objName(), r})
 }
