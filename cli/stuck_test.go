@@ -46,6 +46,9 @@ func spinScenario() *model.Scenario {
 			k.PsCreateSystemThread("spinner", 8, func() {
 				k.Compute(10 * des.Microsecond)
 				if env.Sim.Seed()%3 == 2 {
+					// tell a signalling test the loop is entered (the child
+					// runs in a temporary directory of its own)
+					_ = os.WriteFile(spinMark, nil, 0o644)
 					for spinForever() {
 					}
 				}
@@ -56,6 +59,10 @@ func spinScenario() *model.Scenario {
 }
 
 var spinning = true
+
+// spinMark is the file a child creates in its directory as its thread
+// enters the loop.
+const spinMark = "spinning.mark"
 
 func spinForever() bool { return spinning }
 
@@ -172,23 +179,28 @@ func TestSignalsEndAStuckRun(t *testing.T) {
 	assert.Contains(t, errs, "interrupted twice")
 }
 
-// signalled starts wqsim, waits until it is running (its first line is
-// out, however loaded the machine), sends sigs 300 ms apart (closer
-// signals of one kind may merge into one while pending) and requires the
-// process to end within 5 s of the first.
+// signalled starts wqsim, waits until its simulated thread spins (the
+// child creates spinMark; waiting for its first line plus a fixed delay
+// was flaky on a loaded machine, where the signal could arrive before the
+// loop), sends sigs 300 ms apart (closer signals of one kind may merge
+// into one while pending) and requires the process to end within 15 s of
+// the first (it takes well under a second on an idle machine).
 func signalled(t *testing.T, sigs []os.Signal, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := childCmd(t, args...)
 	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	require.NoError(t, cmd.Start())
-	for start := time.Now(); out.String() == "" && time.Since(start) < 30*time.Second; {
+	mark := filepath.Join(cmd.Dir, spinMark)
+	for start := time.Now(); time.Since(start) < 60*time.Second; {
+		if _, err := os.Stat(mark); err == nil {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // past the first line, into the loop
 	for _, s := range sigs {
 		require.NoError(t, cmd.Process.Signal(s))
 		time.Sleep(300 * time.Millisecond)
 	}
-	return waitChild(t, cmd, 5*time.Second, &out, &errb)
+	return waitChild(t, cmd, 15*time.Second, &out, &errb)
 }
