@@ -23,7 +23,9 @@ func TestResourceOwnershipQueries(t *testing.T) {
 		shared uint32
 	}
 	var got []seen
-	look := func() { got = append(got, seen{k.ExIsResourceAcquiredExclusiveLite(r), k.ExIsResourceAcquiredSharedLite(r)}) }
+	look := func() {
+		got = append(got, seen{k.ExIsResourceAcquiredExclusiveLite(r), k.ExIsResourceAcquiredSharedLite(r)})
+	}
 	k.PsCreateSystemThread("owner", 8, func() {
 		k.KeEnterCriticalRegion()
 		look() // nothing yet
