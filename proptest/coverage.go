@@ -179,8 +179,9 @@ func unionBelow(upTo int, parts []*coverage) (int, bool) {
 // pairs that no pair with a lower index and at least the same rank
 // dominates. The register's value for executions < upTo is then the
 // highest rank recorded below upTo, for any upTo. A register holds at most
-// 64 − hllBits such pairs (ranks only rise), so the sketch is bounded
-// (in practice a few pairs per register).
+// 65 − hllBits such pairs (one per possible rank: ranks only rise along
+// the list), so the sketch is bounded (in practice ~4 pairs per register,
+// TestFingerprintsMemoryBounded).
 type hll struct {
 	highs [hllRegisters][]hllHigh
 }
