@@ -327,3 +327,45 @@ func TestCancelIoOfAPendedOperation(t *testing.T) {
 	assert.Equal(t, kernel.STATUS_CANCELLED, final.Status)
 	assert.Equal(t, 1, r.fm.Hits(fltmgr.MarkCancelAfterCompletion))
 }
+
+// REFERENCE §5.3: a read that a filter synchronizes holds its issuer inside
+// Issue; another thread, handed the operation through IoRequest.Issued,
+// cancels its IRP while the file system has it pended (cancellably), and
+// the issuer comes back with STATUS_CANCELLED after the post-op ran in its
+// own thread. Without Issued no other thread could reach the operation.
+func TestCancelWhileSynchronized(t *testing.T) {
+	g := newGenRig(t, rigOpts{chooser: fsChooser(queues.CompleteFromDpc)})
+	g.vol.CancelPendedIo = true
+	g.lowerPre = func(*fltmgr.FLT_CALLBACK_DATA, *fltmgr.FLT_RELATED_OBJECTS, *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+		return fltmgr.FLT_PREOP_SYNCHRONIZE
+	}
+	issued := g.gate("issued")
+	var op *fltmgr.IoOp
+	var ret kernel.NTSTATUS
+	var st kernel.IO_STATUS_BLOCK
+	var issuedBeforePreOps []string
+	g.thread("app", func() {
+		g.start()
+		io := g.vol.Issue(fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_READ, Length: 512, Tag: "read",
+			Issued: func(o *fltmgr.IoOp) {
+				issuedBeforePreOps = append([]string(nil), g.log...)
+				op = o
+				g.open(issued)
+			}})
+		ret, st = io.Returned(), io.IoStatus()
+	})
+	var cancelled bool
+	g.thread("canceller", func() {
+		g.wait(issued)
+		g.k.KeDelayExecutionThread(20 * des.Microsecond) // the file system has pended it by then
+		require.False(t, op.Completed())
+		cancelled = op.Cancel()
+	})
+	require.NoError(t, g.run().Err)
+	assert.Empty(t, issuedBeforePreOps, "Issued comes before any pre-op")
+	assert.True(t, cancelled, "the file system's cancel routine ran")
+	assert.Equal(t, kernel.STATUS_CANCELLED, ret, "Issue returned only once the synchronized read completed")
+	assert.Equal(t, kernel.STATUS_CANCELLED, st.Status)
+	assert.Equal(t, []string{"upper pre", "lower pre", "lower post", "upper post"}, g.log)
+	assert.Equal(t, 1, g.fm.Hits(fltmgr.MarkSynchronized))
+}

@@ -32,6 +32,15 @@ type IoRequest struct {
 	SystemBuffer bool
 	// Tag names the IRP in traces ("read").
 	Tag string
+	// Issued, if set, is called in the issuing thread with the operation's
+	// handle as soon as its callback data (and IRP) exist, before any
+	// pre-op runs; again for the IRP if fast I/O is reissued. It lets the
+	// scenario hand the operation to another thread while Issue has not
+	// returned yet — the way an application cancels a synchronous request
+	// from another thread (CancelSynchronousIo, IoCancelIrp on its IRP)
+	// while a filter that returned FLT_PREOP_SYNCHRONIZE holds the issuer
+	// (REFERENCE §5.3). It must not block; no scheduling point.
+	Issued func(*IoOp)
 }
 
 // IoOp is the issuer's handle on an operation: what IoCallDriver returned,
@@ -52,7 +61,8 @@ type IoOp struct {
 // refused with FLT_PREOP_DISALLOW_FASTIO is reissued as an IRP. Issue
 // returns as soon as the operation is pended (IoOp.Returned is then
 // STATUS_PENDING): wait for it with IoOp.Wait or cancel it with
-// IoOp.Cancel. A SYNCHRONIZE pre-op makes Issue wait for completion.
+// IoOp.Cancel. A SYNCHRONIZE pre-op makes Issue wait for completion;
+// IoRequest.Issued hands the operation to another thread before that.
 // Caller IRQL ≤ APC_LEVEL (pre-ops run at PASSIVE or APC, §5.3).
 func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	fm := v.fm
@@ -70,6 +80,9 @@ func (v *FLT_VOLUME) Issue(req IoRequest) *IoOp {
 	for {
 		io.cur = fm.newOperation(v, req, fast, io.reissued)
 		fm.trace(KindFltOp, WhatIssue, io.cur.data.name, int64(req.MajorFunction), int64(len(io.cur.frames)))
+		if req.Issued != nil {
+			req.Issued(io)
+		}
 		if fm.walkDown(io.cur, 0) != walkFastIoRefused || fastIoOnlyMajor(req.MajorFunction) {
 			break
 		}
