@@ -390,6 +390,20 @@ func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
 	return t.timer.Stop()
 }
 
+// KeReadStateTimer reports whether t is signalled: true from its expiry
+// until KeSetTimer or KeSetTimerEx re-arms it (which clears the state),
+// or, for a SynchronizationTimer, until a wait consumes the signal.
+// KeCancelTimer leaves the state as it is. The read takes no lock, so
+// it races with an expiry or a waiter on another processor; it is a
+// scheduling point like any plain read (REFERENCE §4.12).
+// IRQL: ≤ DISPATCH_LEVEL, checked (IRQL_NOT_LESS_OR_EQUAL 0xA above it;
+// REFERENCE §4.12).
+func (k *Kernel) KeReadStateTimer(t *KTIMER) bool {
+	x := k.enter("KeReadStateTimer")
+	k.checkIrqlAtMost(x, "KeReadStateTimer", DISPATCH_LEVEL)
+	return t.state > 0
+}
+
 // expire is the timer's event. Its own records (the expiry, its DPC
 // queued) are not progress in the sense of stall.go; whom its signal wakes
 // is.

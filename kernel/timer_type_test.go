@@ -48,3 +48,47 @@ func TestTimerTypesReleaseLikeTheirEventTypes(t *testing.T) {
 		})
 	}
 }
+
+// REFERENCE §4.12: KeReadStateTimer is false until the timer expires and
+// true after; re-arming clears the state and cancelling keeps it; a
+// synchronization timer's signal is consumed by the wait it satisfies,
+// while a notification timer stays signalled; above DISPATCH_LEVEL it is
+// 0xA.
+func TestReadStateTimer(t *testing.T) {
+	m := newMachine(t, kernel.DefaultConfig(), nil)
+	k := m.Kernel
+	note := k.KeInitializeTimer("note")
+	sync := k.KeInitializeTimerEx("sync", kernel.SynchronizationTimer)
+	var got []bool
+	read := func(t *kernel.KTIMER) { got = append(got, k.KeReadStateTimer(t)) }
+	k.PsCreateSystemThread("driver", 8, func() {
+		read(note) // never armed
+		k.KeSetTimer(note, 10*des.Microsecond, nil)
+		read(note) // armed, not yet due
+		k.KeDelayExecutionThread(20 * des.Microsecond)
+		read(note) // expired
+		k.KeCancelTimer(note)
+		read(note) // cancelling an expired timer keeps the state
+		k.KeWaitForSingleObject(note, 0)
+		read(note) // a notification timer stays signalled after a wait
+		k.KeSetTimer(note, des.Millisecond, nil)
+		read(note) // re-armed: cleared
+		k.KeCancelTimer(note)
+		read(note)
+
+		k.KeSetTimer(sync, 10*des.Microsecond, nil)
+		k.KeDelayExecutionThread(20 * des.Microsecond)
+		read(sync) // expired with nobody waiting: signalled
+		k.KeWaitForSingleObject(sync, 0)
+		read(sync) // the wait consumed it
+	})
+	require.NoError(t, k.Run().Err)
+	assert.Equal(t, []bool{false, false, true, true, true, false, false, true, false}, got)
+
+	out := runOne(t, kernel.DefaultConfig(), func(k *kernel.Kernel) {
+		timer := k.KeInitializeTimer("t")
+		k.KeRaiseIrql(kernel.MinDIRQL)
+		k.KeReadStateTimer(timer)
+	})
+	requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
+}
