@@ -41,9 +41,10 @@ type Minifilter struct {
 	System *queues.System
 	FM     *fltmgr.FilterManager
 	Volume *fltmgr.FLT_VOLUME
-	Filter *fltmgr.FLT_FILTER // set by Register
+	Filter *fltmgr.FLT_FILTER // the first filter Register registered
 
-	unload fltmgr.PFLT_FILTER_UNLOAD_CALLBACK // Register's default, bound to m once
+	unload   fltmgr.PFLT_FILTER_UNLOAD_CALLBACK // Register's default for Filter, bound to m once
+	firstReg *fltmgr.FLT_REGISTRATION           // Filter's registration
 }
 
 // NewMinifilter builds what a minifilter scenario runs on: the executive
@@ -64,27 +65,59 @@ func NewMinifilter(env *Env) (*Minifilter, error) {
 	return m, nil
 }
 
-// Register registers the filter (FltRegisterFilter) and keeps it in
-// Filter. Unless reg has its own, the unload callback unregisters the
-// filter, the usual minifilter way (FltUnregisterFilter waits for teardown
-// and outstanding rundown references, REFERENCE §5.5). Call it from Setup
-// or from a thread.
+// Register registers a filter (FltRegisterFilter). The first filter it
+// registers is kept in Filter, the one StartFiltering and Unload act on.
+// Unless reg has its own, the unload callback unregisters the filter it
+// was registered with, the usual minifilter way (FltUnregisterFilter waits
+// for teardown and outstanding rundown references, REFERENCE §5.5). Call
+// it from Setup or from a thread. A scenario with several filters calls
+// RegisterFilter for each.
 func (m *Minifilter) Register(name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) error {
+	_, err := m.RegisterFilter(name, altitude, reg)
+	return err
+}
+
+// RegisterFilter is Register that also returns the filter: the way to
+// register a second filter (start it with FM.FltStartFiltering, unload it
+// with FM.FltUnloadFilter). Each filter needs its own FLT_REGISTRATION:
+// the default unload callback is written into reg.
+func (m *Minifilter) RegisterFilter(name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) (*fltmgr.FLT_FILTER, error) {
+	first := m.Filter == nil
+	if !first && reg == m.firstReg {
+		return nil, fmt.Errorf("RegisterFilter(%q): this FLT_REGISTRATION already registered filter %q; give each filter its own (its unload callback unregisters that filter)", name, m.Filter.Name)
+	}
+	var self *fltmgr.FLT_FILTER
 	if reg.FilterUnloadCallback == nil {
-		if m.unload == nil {
-			m.unload = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-				m.FM.FltUnregisterFilter(m.Filter)
-				return kernel.STATUS_SUCCESS
-			}
-		}
-		reg.FilterUnloadCallback = m.unload
+		reg.FilterUnloadCallback = m.defaultUnload(first, &self)
 	}
 	f, st := m.FM.FltRegisterFilter(name, altitude, reg)
 	if st != kernel.STATUS_SUCCESS {
-		return fmt.Errorf("FltRegisterFilter(%q): %v", name, st)
+		return nil, fmt.Errorf("FltRegisterFilter(%q): %v", name, st)
 	}
-	m.Filter = f
-	return nil
+	self = f
+	if first {
+		m.Filter, m.firstReg = f, reg
+	}
+	return f, nil
+}
+
+// defaultUnload returns an unload callback that unregisters the filter
+// *self will hold. The first filter's is bound to m once and recycled with
+// it (no allocation per execution); a further filter's captures self.
+func (m *Minifilter) defaultUnload(first bool, self **fltmgr.FLT_FILTER) fltmgr.PFLT_FILTER_UNLOAD_CALLBACK {
+	if !first {
+		return func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			m.FM.FltUnregisterFilter(*self)
+			return kernel.STATUS_SUCCESS
+		}
+	}
+	if m.unload == nil {
+		m.unload = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			m.FM.FltUnregisterFilter(m.Filter)
+			return kernel.STATUS_SUCCESS
+		}
+	}
+	return m.unload
 }
 
 // StartFiltering starts the filter (FltStartFiltering) from the calling
