@@ -43,8 +43,7 @@ type Minifilter struct {
 	Volume *fltmgr.FLT_VOLUME
 	Filter *fltmgr.FLT_FILTER // the first filter Register registered
 
-	unload   fltmgr.PFLT_FILTER_UNLOAD_CALLBACK // Register's default for Filter, bound to m once
-	firstReg *fltmgr.FLT_REGISTRATION           // Filter's registration
+	unload fltmgr.PFLT_FILTER_UNLOAD_CALLBACK // Register's default for Filter, bound to m once
 }
 
 // NewMinifilter builds what a minifilter scenario runs on: the executive
@@ -79,38 +78,27 @@ func (m *Minifilter) Register(name string, altitude uint32, reg *fltmgr.FLT_REGI
 
 // RegisterFilter is Register that also returns the filter: the way to
 // register a second filter (start it with FM.FltStartFiltering, unload it
-// with FM.FltUnloadFilter). Each filter needs its own FLT_REGISTRATION:
-// the default unload callback is written into reg.
+// with FM.FltUnloadFilter). reg is not modified (the filter manager keeps
+// a copy), so one FLT_REGISTRATION may serve several filters.
 func (m *Minifilter) RegisterFilter(name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) (*fltmgr.FLT_FILTER, error) {
-	first := m.Filter == nil
-	if !first && reg == m.firstReg {
-		return nil, fmt.Errorf("RegisterFilter(%q): this FLT_REGISTRATION already registered filter %q; give each filter its own (its unload callback unregisters that filter)", name, m.Filter.Name)
+	if m.Filter != nil {
+		return m.registerMore(name, altitude, reg)
 	}
-	var self *fltmgr.FLT_FILTER
-	if reg.FilterUnloadCallback == nil {
-		reg.FilterUnloadCallback = m.defaultUnload(first, &self)
+	r := *reg // the filter manager keeps a copy; the caller's stays as it was
+	if r.FilterUnloadCallback == nil {
+		r.FilterUnloadCallback = m.firstUnload()
 	}
-	f, st := m.FM.FltRegisterFilter(name, altitude, reg)
+	f, st := m.FM.FltRegisterFilter(name, altitude, &r)
 	if st != kernel.STATUS_SUCCESS {
 		return nil, fmt.Errorf("FltRegisterFilter(%q): %v", name, st)
 	}
-	self = f
-	if first {
-		m.Filter, m.firstReg = f, reg
-	}
+	m.Filter = f
 	return f, nil
 }
 
-// defaultUnload returns an unload callback that unregisters the filter
-// *self will hold. The first filter's is bound to m once and recycled with
-// it (no allocation per execution); a further filter's captures self.
-func (m *Minifilter) defaultUnload(first bool, self **fltmgr.FLT_FILTER) fltmgr.PFLT_FILTER_UNLOAD_CALLBACK {
-	if !first {
-		return func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
-			m.FM.FltUnregisterFilter(*self)
-			return kernel.STATUS_SUCCESS
-		}
-	}
+// firstUnload is the default unload callback of Filter: bound to m once
+// and recycled with it, so registering allocates nothing per execution.
+func (m *Minifilter) firstUnload() fltmgr.PFLT_FILTER_UNLOAD_CALLBACK {
 	if m.unload == nil {
 		m.unload = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
 			m.FM.FltUnregisterFilter(m.Filter)
@@ -118,6 +106,25 @@ func (m *Minifilter) defaultUnload(first bool, self **fltmgr.FLT_FILTER) fltmgr.
 		}
 	}
 	return m.unload
+}
+
+// registerMore registers a filter after the first; its default unload
+// callback captures the filter it unregisters.
+func (m *Minifilter) registerMore(name string, altitude uint32, reg *fltmgr.FLT_REGISTRATION) (*fltmgr.FLT_FILTER, error) {
+	var self *fltmgr.FLT_FILTER
+	r := *reg
+	if r.FilterUnloadCallback == nil {
+		r.FilterUnloadCallback = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			m.FM.FltUnregisterFilter(self)
+			return kernel.STATUS_SUCCESS
+		}
+	}
+	f, st := m.FM.FltRegisterFilter(name, altitude, &r)
+	if st != kernel.STATUS_SUCCESS {
+		return nil, fmt.Errorf("FltRegisterFilter(%q): %v", name, st)
+	}
+	self = f
+	return f, nil
 }
 
 // StartFiltering starts the filter (FltStartFiltering) from the calling
