@@ -134,13 +134,13 @@ func (l *Layer) Finish() des.Outcome {
 		}
 		return k.sim.Outcome()
 	}
-	if k.sim.Pending() == 0 {
+	if k.sim.Pending() == 0 || k.stall.timersOnly {
 		if d := k.findHang(); d != nil {
-			k.sim.Stop(d)
+			k.endWith(d)
 			return k.sim.Outcome()
 		}
 		if items := k.leaks(); len(items) > 0 {
-			k.sim.Stop(&Leak{Items: items, At: k.sim.Now()})
+			k.endWith(&Leak{Items: items, At: k.sim.Now()})
 		}
 	}
 	return k.sim.Outcome()
@@ -174,3 +174,14 @@ func (l *Layer) ReadyCount() int { return l.policy.Len() }
 // for the NT dispatcher) until f returns false. f must not change dispatcher
 // state.
 func (l *Layer) EachReady(f func(*Thread) bool) { l.policy.Each(f) }
+
+// endWith ends a finished run with a finding. A run that ended because only
+// quiet timers were left (stall.go) is already stopped, without an error:
+// the finding replaces that success.
+func (k *Kernel) endWith(err error) {
+	if k.sim.Stopped() {
+		k.sim.ReplaceErr(err)
+		return
+	}
+	k.sim.Stop(err)
+}

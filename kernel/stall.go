@@ -48,6 +48,10 @@ type stallWatch struct {
 	mark     uint64    // progress when the current quiet stretch began
 	since    des.Time  // when it began
 	epoch    uint64    // numbers the stretches (0: none yet); a timer's count is for one
+	// timersOnly is set when the run ended with nothing left but quiet
+	// timers and nobody waiting (see timersOnlyEnd): Finish then runs the
+	// checks of a run whose event queue emptied.
+	timersOnly bool
 }
 
 // TimerStall says what was seen when a hang was decided while timers kept
@@ -177,6 +181,9 @@ func (k *Kernel) tickFiring(t *KTIMER, th *Thread, last bool, epoch, fires *uint
 			k.sim.Stop(d)
 			return true
 		}
+		if k.timersOnlyEnd(t, th) {
+			return true
+		}
 	}
 	if *epoch != w.epoch {
 		*epoch, *fires = w.epoch, 0
@@ -266,6 +273,43 @@ func (k *Kernel) timerHang(t *KTIMER, th *Thread) *Deadlock {
 	}
 	d.Ticking = k.timerStall(t, th, exact, n)
 	return d
+}
+
+// timersOnlyEnd ends a run whose workload is over although timers keep
+// ticking: nobody waits (every thread has exited or waits idle, as a
+// worker does), nobody polls, and the armed timers either have no DPC and
+// no waiter (exact) or have all fired hangPeriods times quietly — the same
+// rule as a hang, for a machine where no thread is left to be hung. A
+// driver that leaves a heartbeat timer running is not wrong for it, so
+// this ends the run as quiescence would (Finish runs the end checks:
+// leaks, invariants), with a record saying which timers still ticked,
+// instead of running into the step budget and a false livelock. It
+// reports whether it stopped the run.
+func (k *Kernel) timersOnlyEnd(t *KTIMER, th *Thread) bool {
+	if th != nil {
+		return false // a thread polls: not over
+	}
+	w := &k.stall
+	n := k.hangPeriods()
+	exact, enough := true, true
+	for _, tm := range w.timers {
+		if tm == t || tm.timer.Active() {
+			exact = exact && tm.dpc == nil && len(tm.waiters) == 0
+			enough = enough && n > 0 && tm.quietEpoch == w.epoch && tm.quietFires >= uint64(n)
+		}
+	}
+	if !exact && !enough {
+		return false
+	}
+	for _, p := range k.threads {
+		if p.state == Waiting && !p.idleWait() || poller(p, nil) {
+			return false
+		}
+	}
+	w.timersOnly = true
+	k.emit(nil, KindSignal, WhatTimersOnly, t.name, int64(len(w.timers)), int64(n))
+	k.sim.Stop(nil)
+	return true
 }
 
 // timerStall describes the timers and pollers of a decided hang.

@@ -332,3 +332,51 @@ func TestStalledExpiriesAllocateNothing(t *testing.T) {
 	short, long := allocs(20_000), allocs(40_000)
 	assert.Less(t, long-short, 50.0, "%v allocations for 20,000 steps, %v for 40,000", short, long)
 }
+
+// A driver that leaves a heartbeat timer running after every thread has
+// finished is not wrong: the run ends as quiescence would, with a
+// timers-only record, once the timer has ticked HangTimerPeriods times
+// quietly (or at once for a timer with no DPC and no waiter), and the end
+// checks still run: an IRP left pending is still a leak. Before, such runs
+// ran into the step budget and were reported as a livelock.
+func TestTimersOnlyRunEndsCleanly(t *testing.T) {
+	for _, withDpc := range []bool{true, false} {
+		rec := &des.RecordSink{}
+		sim := des.New(des.Config{StepBudget: 1_000_000, Sink: rec})
+		t.Cleanup(sim.Close)
+		cfg := oneCPU()
+		cfg.HangTimerPeriods = 1000
+		k := kernel.MustNew(sim, cfg)
+		beats := 0
+		var dpc *kernel.KDPC
+		if withDpc {
+			dpc = k.KeInitializeDpc("heartbeat", func(*kernel.KDPC, any, any, any) { beats++ }, nil)
+		}
+		timer := k.KeInitializeTimerEx("hb", kernel.NotificationTimer)
+		k.PsCreateSystemThread("app", 8, func() {
+			k.KeSetTimerEx(timer, 10*des.Microsecond, 10*des.Microsecond, dpc)
+		})
+		o := k.Run()
+		require.NoError(t, o.Err, "dpc %v", withDpc)
+		last := rec.Records[len(rec.Records)-1]
+		assert.Equal(t, kernel.WhatTimersOnly, last.What, "dpc %v", withDpc)
+		if withDpc {
+			assert.Equal(t, 1000, beats, "ended after HangTimerPeriods quiet periods")
+		} else {
+			assert.Less(t, o.Steps+o.Calls, uint64(100), "a timer without a DPC or waiter: over at once")
+		}
+	}
+
+	// the end checks still run
+	k := stallMachine(t, 1000, 1_000_000)
+	dpc := k.KeInitializeDpc("heartbeat", func(*kernel.KDPC, any, any, any) {}, nil)
+	timer := k.KeInitializeTimerEx("hb", kernel.NotificationTimer)
+	k.PsCreateSystemThread("app", 8, func() {
+		irp := k.IoAllocateIrp("forgotten")
+		k.IoMarkIrpPending(irp)
+		k.KeSetTimerEx(timer, 10*des.Microsecond, 10*des.Microsecond, dpc)
+	})
+	var leak *kernel.Leak
+	require.ErrorAs(t, k.Run().Err, &leak)
+	assert.Contains(t, leak.Error(), "forgotten")
+}

@@ -74,6 +74,7 @@ const (
 	WhatSpin                   des.What = "spin"
 	WhatStarvationBoost        des.What = "starvation-boost"
 	WhatTimerExpire            des.What = "timer-expire"
+	WhatTimersOnly             des.What = "timers-only" // the run ends: only quiet timers tick, nobody waits (stall.go)
 	WhatWaitAborted            des.What = "wait-aborted"
 	WhatWake                   des.What = "wake"
 	WhatWrite                  des.What = "write"

@@ -108,7 +108,11 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 			return Result{}, broken
 		}
 		if found != nil {
-			sim.Stop(found)
+			if sim.Stopped() { // ended with only quiet timers left (kernel stall.go): no error yet
+				sim.ReplaceErr(found)
+			} else {
+				sim.Stop(found)
+			}
 			out = sim.Outcome()
 		}
 	}
