@@ -127,6 +127,11 @@
 //   - LockOrder: a DPC and a thread take two spin locks; the bug's thread
 //     takes them in the opposite order, a spinning deadlock across the two
 //     processors (REFERENCE §4.6).
+//   - FltWork: an auditing minifilter queues a generic work item per read
+//     against the filter while reads race the unload. The bugs free the
+//     audit buffer before FltUnregisterFilter (which waits for routines
+//     holding the filter's rundown), or keep the item when
+//     FltQueueGenericWorkItem fails during teardown (REFERENCE §1.3, §6.8).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
