@@ -25,6 +25,7 @@ var Outstanding = &model.Scenario{
 	Section: "REFERENCE §1.2, §6.8",
 	Variants: []model.Variant{
 		{Name: "correct", Doc: "IoAllocateWorkItem/IoQueueWorkItem; unload waits for the count to reach zero"},
+		{Name: "last-frees", Doc: "unload deletes the device without waiting; whoever drops the count to zero frees the buffer (the queued items hold the device, so the image stays)"},
 		{Name: "no-wait", Bug: true, Doc: "unload frees the buffer and deletes the device without waiting: an item still queued touches freed pool",
 			Want: "0xD5"},
 		{Name: "ex-item", Bug: true, Doc: "ExQueueWorkItem with the same count and wait: the routine signals, then returns into the unloaded image",
@@ -126,15 +127,26 @@ func (x *osExt) serve() {
 	}
 }
 
-// done drops one count; the last one signals unload.
+// done drops one count; the last one signals unload, or frees the buffer
+// itself in last-frees.
 func (x *osExt) done() {
-	if x.k.InterlockedDecrement(x.count) == 0 {
-		x.k.KeSetEvent(x.drained, kernel.IO_NO_INCREMENT, false)
+	if x.k.InterlockedDecrement(x.count) != 0 {
+		return
 	}
+	if x.env.Is("last-frees") {
+		x.k.ExFreePoolWithTag(x.buffer, "Dfr ")
+		return
+	}
+	x.k.KeSetEvent(x.drained, kernel.IO_NO_INCREMENT, false)
 }
 
 func (x *osExt) unload(*queues.DRIVER_OBJECT) {
 	k := x.k
+	if x.env.Is("last-frees") {
+		x.done()
+		x.sys.IoDeleteDevice(x.dev)
+		return
+	}
 	if !x.env.Is("no-wait") {
 		x.done()
 		k.KeWaitForSingleObject(x.drained, kernel.Infinite)
