@@ -184,10 +184,14 @@ func (l *Leak) Error() string {
 // pending, so the report says who was spinning. Waiting lists the threads
 // blocked at that moment: when nothing is running and every thread waits,
 // the run is a hang kept busy by a periodic timer (or another source of
-// events that wakes nobody), and the waits say where it stuck.
+// events that wakes nobody), and the waits say where it stuck. Ready lists
+// threads that could run but did not get a processor: a low-priority lock
+// owner starved by higher-priority spinners (priority inversion) shows
+// there, where the waits alone only name it as an owner.
 type Livelock struct {
 	Budget  *des.BudgetError
 	Running []string
+	Ready   []string
 	Waiting []WaitEdge
 }
 
@@ -198,6 +202,10 @@ func (l *Livelock) Error() string {
 		b.WriteString("nothing (only timers and DPCs kept firing)")
 	}
 	b.WriteString(strings.Join(l.Running, ", "))
+	if len(l.Ready) > 0 {
+		b.WriteString("; ready but not running: ")
+		b.WriteString(strings.Join(l.Ready, ", "))
+	}
 	if len(l.Waiting) > 0 {
 		b.WriteString("; waiting: ")
 		for i, e := range l.Waiting {

@@ -347,6 +347,25 @@ func TestSpinningForeverIsLivelock(t *testing.T) {
 	assert.Contains(t, l.Error(), "spin without a kernel wait")
 }
 
+// A thread starved by a spinner of higher priority is named as ready in
+// the livelock report: with one processor, the low-priority thread that
+// would end the spin never runs (priority inversion, REFERENCE §4.2).
+func TestLivelockNamesStarvedReadyThread(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	flag := k.NewCell("flag", 0)
+	k.PsCreateSystemThread("setter", 4, func() { k.InterlockedExchange(flag, 1) })
+	k.PsCreateSystemThread("spinner", 8, func() {
+		for k.Read(flag) == 0 {
+		}
+	})
+	out := k.Run()
+	var l *kernel.Livelock
+	require.ErrorAs(t, out.Err, &l)
+	assert.Equal(t, []string{"setter (priority 4)"}, l.Ready)
+	assert.Contains(t, l.Error(), "ready but not running: setter (priority 4)")
+}
+
 func TestPanicInDriverCodeIsAnOutcome(t *testing.T) {
 	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
 		k.Compute(des.Microsecond)

@@ -136,6 +136,18 @@ func (k *Kernel) runningNames() []string {
 	return out
 }
 
+// readyNames lists the threads ready to run that no processor runs, with
+// their current priority, for the livelock report.
+func (k *Kernel) readyNames() []string {
+	var out []string
+	for _, t := range k.threads {
+		if t.state == Ready {
+			out = append(out, fmt.Sprintf("%s (priority %d)", t.name, t.priority))
+		}
+	}
+	return out
+}
+
 func (k *Kernel) leaks() []string {
 	var items []string
 	for _, irp := range k.irps {

@@ -129,7 +129,7 @@ func (l *Layer) Finish() des.Outcome {
 		var be *des.BudgetError
 		if errors.As(err, &be) {
 			if _, already := err.(*Livelock); !already {
-				k.sim.ReplaceErr(&Livelock{Budget: be, Running: k.runningNames(), Waiting: k.blockedEdges()})
+				k.sim.ReplaceErr(&Livelock{Budget: be, Running: k.runningNames(), Ready: k.readyNames(), Waiting: k.blockedEdges()})
 			}
 		}
 		return k.sim.Outcome()

@@ -108,6 +108,30 @@
 //     a helper work item that acquires it shared too, while a writer work
 //     item asks for it exclusive; a waiting writer makes new sharers wait.
 //     The bug waits holding the resource (REFERENCE §4.6, §6.9).
+//   - Mailbox: a one-slot hand-off from a producer to two consumers with
+//     a "full" and an "empty" event. The bug makes "full" a notification
+//     event cleared after the wait: setting it wakes both consumers, which
+//     take the same message (REFERENCE §4.8).
+//   - StatsLock: a DPC and a passive-level thread share counters under a
+//     spin lock. The bugs take it from the thread with
+//     KeAcquireSpinLockAtDpcLevel at PASSIVE_LEVEL, or allocate paged pool
+//     under it on a rarely taken path (REFERENCE §4.6, §4.9).
+//   - Outstanding: a work item per request, counted so unload can wait
+//     for them before freeing their buffer. The bugs skip the wait, or use
+//     ExQueueWorkItem, which holds no reference on the image while the
+//     last routine returns (REFERENCE §1.2, §6.8).
+//   - Inversion: priority inversion on a FAST_MUTEX (no inheritance).
+//     Bounded medium-priority work only delays the high thread and gets no
+//     finding; the bug's medium threads spin on a flag, starving the
+//     low-priority owner: a livelock (REFERENCE §4.4, §4.6).
+//   - LockOrder: a DPC and a thread take two spin locks; the bug's thread
+//     takes them in the opposite order, a spinning deadlock across the two
+//     processors (REFERENCE §4.6).
+//   - FltWork: an auditing minifilter queues a generic work item per read
+//     against the filter while reads race the unload. The bugs free the
+//     audit buffer before FltUnregisterFilter (which waits for routines
+//     holding the filter's rundown), or keep the item when
+//     FltQueueGenericWorkItem fails during teardown (REFERENCE §1.3, §6.8).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
