@@ -213,6 +213,10 @@ func (c *Processor) drainDPCs(*des.Proc) {
 
 // KINTERRUPT is an interrupt source: its service routine runs at Irql on
 // the processor the interrupt is delivered to, typically queueing a DPC.
+// Each interrupt object has its own interrupt spin lock, held around every
+// call of ISR, by KeSynchronizeExecution around its routine and between
+// KeAcquireInterruptSpinLock and KeReleaseInterruptSpinLock; Irql is also
+// its synchronize IRQL (REFERENCE §4.13).
 type KINTERRUPT struct {
 	Name         string
 	Irql         IRQL
@@ -220,17 +224,24 @@ type KINTERRUPT struct {
 	Ctx          any
 	image        *Image // the driver image of ISR, nil for none (image.go)
 	disconnected bool
+	lock         KSPIN_LOCK // the interrupt spin lock (sync.go)
 }
 
 // IoConnectInterrupt returns an interrupt source at a device IRQL (3–11),
-// tied to the driver image whose code calls it (REFERENCE §6.8).
+// tied to the driver image whose code calls it (REFERENCE §6.8). Its ISR
+// runs holding the interrupt's own spin lock, which KeSynchronizeExecution
+// and KeAcquireInterruptSpinLock take too; irql is also its synchronize
+// IRQL (no shared locks, REFERENCE §4.13, §9).
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT, any) bool, ctx any) (*KINTERRUPT, error) {
 	k.tick()
 	if irql < MinDIRQL || irql > MaxDIRQL {
 		return nil, fmt.Errorf("IoConnectInterrupt(%q): IRQL %d is not a device IRQL (3–11)", name, irql)
 	}
-	return &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx, image: k.currentImage()}, nil
+	intr := &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx, image: k.currentImage()}
+	intr.lock.Name = "interrupt " + name
+	k.numberAtBirth(&intr.lock.aid)
+	return intr, nil
 }
 
 // IoDisconnectInterrupt disconnects intr: its service routine is not
@@ -278,12 +289,20 @@ func (c *Processor) drainISRs(*des.Proc) {
 				k.unloadedIsr(e, intr) // REFERENCE §6.8
 			}
 			e.image = intr.image
+			k.isrLock(e, intr) // KiInterruptDispatch holds the interrupt spin lock (REFERENCE §4.13)
 			intr.ISR(intr, intr.Ctx)
+			k.isrUnlock(e, intr)
 			e.image = nil
 		}
 		e.req = reqIdle
 		e.proc.Yield()
 	}
+}
+
+// isrPendingAbove reports whether an interrupt waits on c whose IRQL is
+// above l, so that it fires once c's IRQL drops to l.
+func (c *Processor) isrPendingAbove(l IRQL) bool {
+	return len(c.isrQueue) > 0 && c.isrQueue[0].Irql > l
 }
 
 // belowISR is the IRQL of what the ISR context interrupted.

@@ -50,12 +50,13 @@ func (k *Kernel) setIrql(x *exec, l IRQL) {
 	}
 }
 
-// lowerTo drops IRQL and, when it crosses below DISPATCH_LEVEL, passes a
-// scheduling point so deferred DPCs and switches happen now.
+// lowerTo drops IRQL and, when it crosses below DISPATCH_LEVEL or below
+// the IRQL of an interrupt pending on the caller's processor, passes a
+// scheduling point so deferred DPCs, switches and ISRs happen now.
 func (k *Kernel) lowerTo(x *exec, l IRQL) {
 	was := x.irql
 	k.setIrql(x, l)
-	if was >= DISPATCH_LEVEL && l < DISPATCH_LEVEL && x.cpu != nil {
+	if x.cpu != nil && (was >= DISPATCH_LEVEL && l < DISPATCH_LEVEL || was > DISPATCH_LEVEL && x.cpu.isrPendingAbove(l)) {
 		x.cpu.needSettle = true
 		k.point(x, 0)
 	}

@@ -1,0 +1,209 @@
+package kernel_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+)
+
+func twoCPUs() kernel.Config {
+	c := kernel.DefaultConfig()
+	c.Processors = 2
+	return c
+}
+
+// critWindow records whether an ISR ever ran while a critical section of
+// the same interrupt was open, and when each ran.
+type critWindow struct {
+	open            bool
+	overlapped      bool
+	isrAt, critEnd  des.Time
+	isrCPU, critCPU int
+}
+
+// REFERENCE §4.13: a KeSynchronizeExecution routine on processor 0 holds
+// the interrupt spin lock, so the ISR delivered to processor 1 in the
+// middle of it spins and runs only after the routine returns. Without the
+// lock the ISR would run at 0.1 ms, inside the 0.5 ms routine.
+func TestSynchronizeExecutionSerializesWithISROnOtherProcessor(t *testing.T) {
+	m := newMachine(t, twoCPUs(), nil)
+	k := m.Kernel
+	var w critWindow
+	var routineIrql kernel.IRQL
+	intr, err := k.IoConnectInterrupt("dev", 7, func(*kernel.KINTERRUPT, any) bool {
+		w.overlapped = w.overlapped || w.open
+		w.isrAt, w.isrCPU = k.Now(), k.KeGetCurrentProcessorNumber()
+		return true
+	}, nil)
+	require.NoError(t, err)
+	var got bool
+	var after kernel.IRQL
+	k.PsCreateSystemThread("driver", 8, func() {
+		k.KeSetSystemAffinityThreadEx(1) // processor 0
+		k.DeviceInterrupt(intr, 1, k.Now().Add(100*des.Microsecond))
+		got = k.KeSynchronizeExecution(intr, func(ctx any) bool {
+			routineIrql = k.KeGetCurrentIrql()
+			w.critCPU = k.KeGetCurrentProcessorNumber()
+			w.open = true
+			k.Compute(500 * des.Microsecond)
+			w.open = false
+			w.critEnd = k.Now()
+			return ctx.(bool)
+		}, true)
+		after = k.KeGetCurrentIrql()
+	})
+	require.NoError(t, k.Run().Err)
+	assert.False(t, w.overlapped, "the ISR ran inside the synchronized routine")
+	assert.Equal(t, 0, w.critCPU)
+	assert.Equal(t, 1, w.isrCPU)
+	assert.GreaterOrEqual(t, w.isrAt, w.critEnd, "the ISR did not wait for the routine")
+	assert.True(t, got, "KeSynchronizeExecution returns the routine's result")
+	assert.Equal(t, kernel.IRQL(7), routineIrql, "the routine runs at the interrupt's DIRQL")
+	assert.Equal(t, kernel.PASSIVE_LEVEL, after, "the caller's IRQL is restored")
+	assert.Contains(t, m.trace.String(), "spin", "the trace shows the ISR spinning on the interrupt lock")
+}
+
+// REFERENCE §4.13: the converse — an ISR running on processor 1 holds the
+// lock, so KeSynchronizeExecution on processor 0 spins until it returns;
+// and a FALSE from the routine is returned as FALSE.
+func TestSynchronizeExecutionWaitsForRunningISR(t *testing.T) {
+	m := newMachine(t, twoCPUs(), nil)
+	k := m.Kernel
+	var isrOpen, overlapped bool
+	var isrEnd, critAt des.Time
+	intr, err := k.IoConnectInterrupt("dev", 5, func(*kernel.KINTERRUPT, any) bool {
+		isrOpen = true
+		k.Compute(300 * des.Microsecond)
+		isrOpen = false
+		isrEnd = k.Now()
+		return true
+	}, nil)
+	require.NoError(t, err)
+	k.DeviceInterrupt(intr, 1, des.Time(50*des.Microsecond))
+	got := true
+	k.PsCreateSystemThread("driver", 8, func() {
+		k.KeSetSystemAffinityThreadEx(1)
+		k.Compute(100 * des.Microsecond) // the ISR is running on processor 1 by now
+		got = k.KeSynchronizeExecution(intr, func(any) bool {
+			overlapped = isrOpen
+			critAt = k.Now()
+			return false
+		}, nil)
+	})
+	require.NoError(t, k.Run().Err)
+	assert.False(t, overlapped, "the routine ran while the ISR held the lock")
+	assert.GreaterOrEqual(t, critAt, isrEnd)
+	assert.False(t, got, "a FALSE from the routine is returned")
+}
+
+// REFERENCE §4.13: on the caller's own processor the interrupt is masked
+// by the raised IRQL, and it fires as soon as KeSynchronizeExecution
+// lowers it — here from a DPC, where the drop is to DISPATCH_LEVEL, so
+// the ISR runs before KeSynchronizeExecution returns to the DPC.
+func TestSynchronizeExecutionSameProcessorISRRunsAtRelease(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	var order []string
+	intr, err := k.IoConnectInterrupt("dev", 6, func(*kernel.KINTERRUPT, any) bool {
+		order = append(order, "isr")
+		return true
+	}, nil)
+	require.NoError(t, err)
+	dpc := k.KeInitializeDpc("d", func(*kernel.KDPC, any, any, any) {
+		k.KeSynchronizeExecution(intr, func(any) bool {
+			k.DeviceInterrupt(intr, 0, k.Now())
+			k.Compute(100 * des.Microsecond)
+			order = append(order, "routine")
+			return true
+		}, nil)
+		order = append(order, "dpc after")
+	}, nil)
+	k.PsCreateSystemThread("t", 8, func() { k.KeInsertQueueDpc(dpc, nil, nil) })
+	require.NoError(t, k.Run().Err)
+	assert.Equal(t, []string{"routine", "isr", "dpc after"}, order)
+}
+
+// REFERENCE §4.13: KeAcquireInterruptSpinLock / KeReleaseInterruptSpinLock
+// take the same lock as the ISR: the section raises to DIRQL, holds off
+// the ISR on the other processor, and the release restores the IRQL the
+// acquire returned.
+func TestInterruptSpinLockPair(t *testing.T) {
+	m := newMachine(t, twoCPUs(), nil)
+	k := m.Kernel
+	var open, overlapped bool
+	var inside, old, after kernel.IRQL
+	intr, err := k.IoConnectInterrupt("dev", 9, func(*kernel.KINTERRUPT, any) bool {
+		overlapped = overlapped || open
+		return true
+	}, nil)
+	require.NoError(t, err)
+	k.PsCreateSystemThread("driver", 8, func() {
+		k.KeSetSystemAffinityThreadEx(1)
+		k.DeviceInterrupt(intr, 1, k.Now().Add(20*des.Microsecond))
+		old = k.KeAcquireInterruptSpinLock(intr)
+		inside = k.KeGetCurrentIrql()
+		open = true
+		k.Compute(200 * des.Microsecond)
+		open = false
+		k.KeReleaseInterruptSpinLock(intr, old)
+		after = k.KeGetCurrentIrql()
+	})
+	require.NoError(t, k.Run().Err)
+	assert.False(t, overlapped, "the ISR ran inside the interrupt-spin-lock section")
+	assert.Equal(t, kernel.PASSIVE_LEVEL, old)
+	assert.Equal(t, kernel.IRQL(9), inside)
+	assert.Equal(t, kernel.PASSIVE_LEVEL, after)
+}
+
+// REFERENCE §4.13: the misuse the routines report — a caller above the
+// interrupt's DIRQL (0xA), KeSynchronizeExecution from the interrupt's own
+// ISR (a recursive acquire, 0x0F), and a release of a lock not held (0x10).
+func TestInterruptSynchronizationMisuse(t *testing.T) {
+	cases := []struct {
+		name string
+		body func(k *kernel.Kernel, intr *kernel.KINTERRUPT)
+		code uint32
+	}{
+		{"caller above DIRQL", func(k *kernel.Kernel, intr *kernel.KINTERRUPT) {
+			k.KeRaiseIrql(kernel.IRQL(8))
+			k.KeSynchronizeExecution(intr, func(any) bool { return true }, nil)
+		}, kernel.IRQL_NOT_LESS_OR_EQUAL},
+		{"acquire above DIRQL", func(k *kernel.Kernel, intr *kernel.KINTERRUPT) {
+			k.KeRaiseIrql(kernel.IRQL(8))
+			k.KeAcquireInterruptSpinLock(intr)
+		}, kernel.IRQL_NOT_LESS_OR_EQUAL},
+		{"synchronize inside a held interrupt lock", func(k *kernel.Kernel, intr *kernel.KINTERRUPT) {
+			k.KeAcquireInterruptSpinLock(intr)
+			k.KeSynchronizeExecution(intr, func(any) bool { return true }, nil)
+		}, kernel.SPIN_LOCK_ALREADY_OWNED},
+		{"release not held", func(k *kernel.Kernel, intr *kernel.KINTERRUPT) {
+			old := k.KeRaiseIrql(kernel.IRQL(6))
+			k.KeReleaseInterruptSpinLock(intr, old)
+		}, kernel.SPIN_LOCK_NOT_OWNED},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMachine(t, oneCPU(), nil)
+			k := m.Kernel
+			intr, err := k.IoConnectInterrupt("dev", 6, func(*kernel.KINTERRUPT, any) bool { return true }, nil)
+			require.NoError(t, err)
+			k.PsCreateSystemThread("t", 8, func() { c.body(k, intr) })
+			requireBugCheck(t, k.Run(), c.code, 0)
+		})
+	}
+	t.Run("from its own ISR", func(t *testing.T) {
+		m := newMachine(t, oneCPU(), nil)
+		k := m.Kernel
+		intr, err := k.IoConnectInterrupt("dev", 6, func(intr *kernel.KINTERRUPT, _ any) bool {
+			return k.KeSynchronizeExecution(intr, func(any) bool { return true }, nil)
+		}, nil)
+		require.NoError(t, err)
+		k.PsCreateSystemThread("t", 8, func() { k.Compute(des.Millisecond) })
+		k.DeviceInterrupt(intr, 0, des.Time(100*des.Microsecond))
+		requireBugCheck(t, k.Run(), kernel.SPIN_LOCK_ALREADY_OWNED, 0)
+	})
+}
