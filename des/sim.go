@@ -101,6 +101,7 @@ type Sim struct {
 	hash    uint64
 	digests digestCache // string digests for the version 4 trace hash
 	tail    tailRing
+	scratch Record // NextRecord's slot when no tail is kept
 	stopErr error
 	stopped bool
 	ties    []entry
@@ -518,6 +519,26 @@ func (s *Sim) Decisions() []Decision { return s.log }
 // Emit records r in the trace: it is hashed, kept in the tail ring and
 // passed to the sink. Emit fills r.At with Now.
 func (s *Sim) Emit(r *Record) {
+	*s.NextRecord() = *r
+	s.EmitNext()
+	r.At = s.now
+}
+
+// NextRecord returns the record the next EmitNext emits, for the caller to
+// fill in place: it is the tail ring's next slot, so the hot path writes
+// each record once instead of building it and copying it in. The caller
+// must set every field but At (the slot holds an older record); EmitNext
+// sets At.
+func (s *Sim) NextRecord() *Record {
+	if len(s.tail.recs) == 0 {
+		return &s.scratch
+	}
+	return &s.tail.recs[s.tail.next]
+}
+
+// EmitNext records the record NextRecord returned, as Emit does.
+func (s *Sim) EmitNext() {
+	r := s.NextRecord()
 	r.At = s.now
 	if s.cfg.HashV3 {
 		s.hash = HashRecordV3(s.hash, r)
@@ -538,7 +559,7 @@ func (s *Sim) Emit(r *Record) {
 		}
 		s.hash = foldRecord(s.hash, r, what, actor, object)
 	}
-	s.tail.add(r)
+	s.tail.advance()
 	if s.cfg.Sink != nil {
 		s.cfg.Sink.Write(r)
 	}

@@ -237,11 +237,11 @@ type tailRing struct {
 	full bool
 }
 
-func (t *tailRing) add(r *Record) {
+// advance keeps the record just written into the next slot.
+func (t *tailRing) advance() {
 	if len(t.recs) == 0 {
 		return
 	}
-	t.recs[t.next] = *r
 	t.next++
 	if t.next == len(t.recs) {
 		t.next, t.full = 0, true

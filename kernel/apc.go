@@ -300,7 +300,7 @@ func (k *Kernel) remainingTimeout(start des.Time, timeout des.Duration) des.Dura
 	if timeout == Infinite {
 		return Infinite
 	}
-	left := timeout - k.Now().Sub(start)
+	left := timeout - k.sim.Now().Sub(start)
 	if left < 0 {
 		return 0
 	}

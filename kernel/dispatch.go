@@ -19,7 +19,7 @@ func (k *Kernel) makeReady(t *Thread, increment int) {
 		k.boost(t, increment)
 	}
 	t.state = Ready
-	t.readySince = k.Now()
+	t.readySince = k.sim.Now()
 }
 
 // placeReady queues a ready thread and finds it a processor.

@@ -23,7 +23,6 @@ type Kernel struct {
 	quantum    des.Duration
 	unit       des.Duration
 
-	rec           des.Record // scratch record for emit (see emit)
 	cancelLock    KSPIN_LOCK // the global I/O cancel spin lock (REFERENCE §1.7)
 	balanceArmed  bool
 	collectEqual  func(*Thread) bool

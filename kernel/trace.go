@@ -42,15 +42,17 @@ const (
 // emit writes a trace record for e (which may be nil for kernel-internal
 // events).
 //
-// The record lives in the kernel (not on the stack) because the sink is an
-// interface: a stack record would escape and cost an allocation per event.
+// The record is written in place into the Sim's next trace slot
+// (des.Sim.NextRecord), not on the stack: the sink is an interface, so a
+// stack record would escape and cost an allocation per event, and a
+// record built elsewhere would be copied once more into the tail ring.
 func (k *Kernel) emit(e *exec, kind des.Kind, what des.What, object string, a, b int64) {
 	k.progressOf(e, kind, what)
 	// Fields are set one by one, not as a struct literal: the literal is
 	// built on the stack and copied over in 16-byte moves that straddle its
 	// 8-byte field stores, and the stalled store forwarding cost an eighth
 	// of a context switch (Sim.Emit sets At).
-	r := &k.rec
+	r := k.sim.NextRecord()
 	r.Kind, r.What, r.Object, r.A, r.B = kind, what, object, a, b
 	r.CPU, r.IRQL, r.Thread, r.Actor = -1, -1, 0, ""
 	if e != nil {
@@ -63,5 +65,5 @@ func (k *Kernel) emit(e *exec, kind des.Kind, what des.What, object string, a, b
 			r.IRQL = int8(e.irql)
 		}
 	}
-	k.sim.Emit(r)
+	k.sim.EmitNext()
 }

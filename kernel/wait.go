@@ -387,7 +387,7 @@ func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertabl
 		k.checkCanBlock(x, api, timeout)
 	}
 	t := x.thread
-	start, left := k.Now(), timeout
+	start, left := k.sim.Now(), timeout
 	for {
 		if st, ok := k.trySatisfy(t, typ, objs); ok {
 			// "satisfied": the wait returned at once (B = the status).
