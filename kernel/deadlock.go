@@ -15,13 +15,21 @@ func (k *Kernel) edge(e *exec, describe bool) (WaitEdge, *exec, bool) {
 		return ed, l.owner, true
 	}
 	t := e.thread
-	if t == nil || t.state != Waiting {
+	// A thread that is about to block on a lock (its lock wait is set:
+	// the deadlock check runs just before it blocks) counts as waiting.
+	if t == nil || (t.state != Waiting && t.wait.lock.name == "") {
 		return WaitEdge{}, nil, false
 	}
 	if lw := t.wait.lock; lw.name != "" {
 		ed := WaitEdge{Waiter: t.name, Object: lw.name, Through: t.wait.api, Since: t.wait.since, hasSince: true}
 		if describe {
 			ed.Owner = lw.owner()
+		}
+		if lw.self {
+			if describe {
+				ed.Owner = t.name + " itself, a sharer that cannot let go while it waits (owners: " + lw.owner() + ")"
+			}
+			return ed, &t.exec, true
 		}
 		if o := lw.next(); o != nil {
 			return ed, &o.exec, true
@@ -85,12 +93,16 @@ func (k *Kernel) lockCycle(t *Thread) bool { return k.inCycle(&t.exec) }
 func (k *Kernel) spinCycle(x *exec) bool   { return k.inCycle(x) }
 
 // inCycle reports whether cycleFrom(e) would find a cycle, without
-// describing it (no allocation).
+// describing it (no allocation). It runs when e starts to wait, while
+// other things still happen, so it only counts a cycle none of whose
+// waits can end on its own: a wait with a timeout or an alertable one
+// (an alert or user APC from outside the cycle) breaks it. At quiescence
+// (findHang) neither can still end, and cycleFrom follows every edge.
 func (k *Kernel) inCycle(e *exec) bool {
 	cur := e
 	for i := 0; i <= len(k.threads)+len(k.cpus)*2; i++ {
 		_, next, ok := k.edge(cur, false)
-		if !ok || next == nil {
+		if !ok || next == nil || cur.waitMayEnd() {
 			return false
 		}
 		if next == e {
@@ -99,6 +111,18 @@ func (k *Kernel) inCycle(e *exec) bool {
 		cur = next
 	}
 	return false
+}
+
+// waitMayEnd reports a thread's object wait that a timeout or an alert
+// can still end. Lock waits (fast mutex, ERESOURCE) have neither; their
+// waitState keeps the mode of the thread's last object wait, so it is
+// not consulted for them.
+func (e *exec) waitMayEnd() bool {
+	t := e.thread
+	if e.spinOn != nil || t == nil || t.wait.lock.name != "" {
+		return false
+	}
+	return t.wait.timer.Active() || t.wait.alertable
 }
 
 // deadlockFrom builds the report for a cycle through x.

@@ -268,9 +268,11 @@ func TestTwoLockCycleIsDeadlock(t *testing.T) {
 		k.Compute(time10us)
 		k.ExAcquireFastMutex(a)
 	})
+	k.PsCreateSystemThread("bystander", 8, func() { k.Compute(des.Millisecond) })
 	out := k.Run()
 	var d *kernel.Deadlock
 	require.ErrorAs(t, out.Err, &d)
+	assert.Less(t, d.At, des.Time(des.Millisecond), "reported when the cycle closes, not when the bystander is done")
 	require.Len(t, d.Cycle, 2)
 	msg := d.Error()
 	assert.Contains(t, msg, "t1 waits for fast mutex B owned by t2")

@@ -12,6 +12,10 @@ type lockWait struct {
 	name  string
 	owner func() string
 	next  func() *Thread // the owner thread, to follow cycles
+	// self is set when the waiter itself holds what keeps the lock from
+	// it (an ERESOURCE sharer asking for more, REFERENCE §4.6): its edge
+	// leads back to itself whoever else owns the lock.
+	self bool
 }
 
 // KSPIN_LOCK is a spin lock. Acquiring it raises to DISPATCH_LEVEL;

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/wqsim/wqsim/des"
 )
@@ -48,7 +49,8 @@ func (r *ERESOURCE) objName() string {
 
 // ExAcquireResourceExclusiveLite acquires r exclusively; with wait false it
 // returns false instead of blocking. A shared owner that asks for
-// exclusive access waits for itself for ever (a deadlock).
+// exclusive access waits for itself for ever, whoever else shares r: a
+// deadlock, reported when it starts to wait (see resourceWait).
 // IRQL: ≤ APC_LEVEL from a thread, checked (REFERENCE §4.6).
 func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 	x := k.enter("ExAcquireResourceExclusiveLite")
@@ -65,7 +67,7 @@ func (k *Kernel) ExAcquireResourceExclusiveLite(r *ERESOURCE, wait bool) bool {
 		return false
 	}
 	r.exclW = append(r.exclW, t)
-	k.resourceWait(x, r)
+	k.resourceWait(x, r, "ExAcquireResourceExclusiveLite")
 	return true
 }
 
@@ -94,7 +96,7 @@ func (k *Kernel) ExAcquireResourceSharedLite(r *ERESOURCE, wait bool) bool {
 		return false
 	}
 	r.sharedW = append(r.sharedW, t)
-	k.resourceWait(x, r)
+	k.resourceWait(x, r, "ExAcquireResourceSharedLite")
 	return true
 }
 
@@ -198,12 +200,21 @@ func (r *ERESOURCE) sharedIndex(t *Thread) int {
 	return -1
 }
 
+// ownerName names r's owner: the exclusive owner, or every sharer.
 func (r *ERESOURCE) ownerName() string {
 	if r.exclusive != nil {
 		return r.exclusive.name
 	}
 	if len(r.shared) > 0 {
-		return r.shared[0].t.name + " (shared)"
+		var b strings.Builder
+		for i, s := range r.shared {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(s.t.name)
+		}
+		b.WriteString(" (shared)")
+		return b.String()
 	}
 	return "nobody"
 }
@@ -221,10 +232,18 @@ func (r *ERESOURCE) ownerThread() *Thread {
 // resourceWait blocks the caller, already on one of r's waiter lists, until
 // a release grants it r. With ResourceOwnerBoost it first arms the
 // priority-inversion check (see resourceTimeout).
-func (k *Kernel) resourceWait(x *exec, r *ERESOURCE) {
+//
+// A caller that owns r shared can never be granted (REFERENCE §4.6): an
+// exclusive grant needs every sharer gone, and the waiting sharers of
+// ExAcquireSharedWaitForExclusive are only let in after an exclusive owner
+// has come and gone; its own hold stays while it waits, and nobody else can
+// release it (ExReleaseResourceForThreadLite is not modelled). Its wait is
+// an edge to itself, so the check below reports the deadlock at once,
+// whoever else shares r; other owners' releases would change nothing.
+func (k *Kernel) resourceWait(x *exec, r *ERESOURCE, api string) {
 	t := x.thread
-	t.wait.lock = lockWait{name: r.objName(), owner: r.ownerName, next: r.ownerThread}
-	t.wait.api, t.wait.since = "ExAcquireResource", k.sim.Now()
+	t.wait.lock = lockWait{name: r.objName(), owner: r.ownerName, next: r.ownerThread, self: r.sharedIndex(t) >= 0}
+	t.wait.api, t.wait.since = api, k.sim.Now()
 	k.emit(x, KindWait, WhatExAcquireResource, r.objName(), 0, 0)
 	if k.lockCycle(t) {
 		k.halt(x, k.deadlockFrom(x))

@@ -67,7 +67,7 @@ func (k *Kernel) ExAcquireSharedStarveExclusive(r *ERESOURCE, wait bool) bool {
 		k.emit(x, KindLock, WhatAcquireShared, r.objName(), 0, 0)
 		return true
 	}
-	return k.resourceSharedWait(x, r, wait)
+	return k.resourceSharedWait(x, r, api, wait)
 }
 
 // ExAcquireSharedWaitForExclusive acquires r shared, but defers to any
@@ -99,7 +99,7 @@ func (k *Kernel) ExAcquireSharedWaitForExclusive(r *ERESOURCE, wait bool) bool {
 		k.emit(x, KindLock, WhatAcquireShared, r.objName(), 0, 0)
 		return true
 	}
-	return k.resourceSharedWait(x, r, wait)
+	return k.resourceSharedWait(x, r, api, wait)
 }
 
 // resourceRecurse grants t one more acquisition of r if it already owns r
@@ -119,11 +119,11 @@ func (k *Kernel) resourceRecurse(r *ERESOURCE, t *Thread) bool {
 // resourceSharedWait queues the caller as a waiting sharer of r and blocks
 // until a release grants it (REFERENCE §4.6), or returns false at once
 // when wait is false.
-func (k *Kernel) resourceSharedWait(x *exec, r *ERESOURCE, wait bool) bool {
+func (k *Kernel) resourceSharedWait(x *exec, r *ERESOURCE, api string, wait bool) bool {
 	if !wait {
 		return false
 	}
 	r.sharedW = append(r.sharedW, x.thread)
-	k.resourceWait(x, r)
+	k.resourceWait(x, r, api)
 	return true
 }

@@ -148,3 +148,92 @@ func TestResourceConvertExclusiveToShared(t *testing.T) {
 	})
 	requireBugCheck(t, out, kernel.RESOURCE_NOT_OWNED, 0)
 }
+
+// REFERENCE §4.6: a thread that owns a resource shared and asks for it
+// exclusively waits for its own shared hold to go, which it cannot release
+// while it waits: a deadlock, reported at the moment it waits and naming
+// the resource and the thread, however many other sharers there are and
+// whichever of them acquired first. The other sharer here goes on running
+// for 10 ms and then releases; that changes nothing, so the report does
+// not wait for it.
+func TestResourceSharedOwnerAskingExclusiveDeadlocksAtOnce(t *testing.T) {
+	for _, upgraderFirst := range []bool{false, true} {
+		m := newMachine(t, kernel.DefaultConfig(), nil)
+		k := m.Kernel
+		r := k.ExInitializeResourceLite("r")
+		var asked des.Time
+		sharer := func(name string, delay des.Duration, body func()) {
+			k.PsCreateSystemThread(name, 8, func() {
+				k.KeEnterCriticalRegion()
+				k.KeDelayExecutionThread(delay)
+				k.ExAcquireResourceSharedLite(r, true)
+				body()
+				k.ExReleaseResourceLite(r)
+				k.KeLeaveCriticalRegion()
+			})
+		}
+		otherDelay, upDelay := 10*des.Microsecond, 20*des.Microsecond
+		if upgraderFirst {
+			otherDelay, upDelay = upDelay, otherDelay
+		}
+		sharer("reader", otherDelay, func() { k.KeDelayExecutionThread(10 * des.Millisecond) })
+		sharer("upgrader", upDelay, func() {
+			k.KeDelayExecutionThread(30 * des.Microsecond) // both share now
+			asked = k.Now()
+			k.ExAcquireResourceExclusiveLite(r, true)
+			k.ExReleaseResourceLite(r)
+		})
+		out := k.Run()
+		var d *kernel.Deadlock
+		require.ErrorAs(t, out.Err, &d, "upgrader first: %v", upgraderFirst)
+		assert.Less(t, d.At, asked+des.Time(des.Microsecond), "reported when the upgrader waits, not when the reader leaves: %v", d)
+		require.Len(t, d.Cycle, 1, "%v", d)
+		assert.Equal(t, "upgrader", d.Cycle[0].Waiter)
+		assert.Equal(t, "resource r", d.Cycle[0].Object)
+		assert.Contains(t, d.Error(), "upgrader waits for resource r owned by upgrader itself")
+	}
+}
+
+// REFERENCE §4.6, §4.11: waits that the other owners' releases can still
+// grant are not deadlocks: an exclusive request by a thread that does not
+// own the resource while two others share it, and a new sharer's
+// ExAcquireSharedWaitForExclusive queued behind it. Both are granted once
+// the sharers leave. A sharer asking for exclusive access with wait FALSE
+// gets FALSE and nothing is reported.
+func TestResourceWaitsOthersCanGrantAreNoDeadlock(t *testing.T) {
+	m := newMachine(t, kernel.DefaultConfig(), nil)
+	k := m.Kernel
+	r := k.ExInitializeResourceLite("r")
+	var got []string
+	for i, name := range []string{"reader1", "reader2"} {
+		k.PsCreateSystemThread(name, 8, func() {
+			k.KeEnterCriticalRegion()
+			k.KeDelayExecutionThread(des.Duration(i+1) * des.Microsecond)
+			k.ExAcquireResourceSharedLite(r, true)
+			k.KeDelayExecutionThread(100 * des.Microsecond)
+			if k.ExAcquireResourceExclusiveLite(r, false) {
+				got = append(got, name+" upgraded")
+			}
+			k.ExReleaseResourceLite(r)
+			k.KeLeaveCriticalRegion()
+		})
+	}
+	k.PsCreateSystemThread("writer", 8, func() {
+		k.KeEnterCriticalRegion()
+		k.KeDelayExecutionThread(20 * des.Microsecond)
+		k.ExAcquireResourceExclusiveLite(r, true)
+		got = append(got, "writer")
+		k.ExReleaseResourceLite(r)
+		k.KeLeaveCriticalRegion()
+	})
+	k.PsCreateSystemThread("late", 8, func() {
+		k.KeEnterCriticalRegion()
+		k.KeDelayExecutionThread(30 * des.Microsecond)
+		k.ExAcquireSharedWaitForExclusive(r, true)
+		got = append(got, "late")
+		k.ExReleaseResourceLite(r)
+		k.KeLeaveCriticalRegion()
+	})
+	require.NoError(t, k.Run().Err)
+	assert.Equal(t, []string{"writer", "late"}, got)
+}
