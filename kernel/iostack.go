@@ -194,10 +194,12 @@ func (k *Kernel) completeStack(x *exec, irp *IRP) bool {
 		if img != nil && img.unloaded {
 			k.unloadedCompletionRoutine(x, irp, img)
 		}
+		reuses := irp.reuses
 		if routine(dev, irp, ctx) == STATUS_MORE_PROCESSING_REQUIRED {
 			k.emit(x, KindIRP, WhatMoreProcessingRequired, irp.name, int64(irp.current), 0)
 			return false
 		}
+		k.checkReuseInCompletion(x, irp, reuses)
 		if irp.freed {
 			// The routine freed the IRP and let completion go on: the I/O
 			// manager's next read of the IRP is in freed (special) pool.

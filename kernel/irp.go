@@ -64,6 +64,7 @@ type IRP struct {
 	pendingReturned bool
 	deferred        bool
 	finished        bool
+	reuses          uint32 // IoReuseIrp calls so far (irpreuse.go)
 }
 
 // IoAllocateIrp creates an IRP named after id and tag. Every IRP must be

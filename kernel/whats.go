@@ -43,6 +43,7 @@ const (
 	WhatIoCompleteRequest      des.What = "IoCompleteRequest"
 	WhatIoMarkIrpPending       des.What = "IoMarkIrpPending"
 	WhatIoQueueThreadIrp       des.What = "IoQueueThreadIrp"
+	WhatIoReuseIrp             des.What = "IoReuseIrp"
 	WhatIoSetCancelRoutine     des.What = "IoSetCancelRoutine"
 	WhatIrql                   des.What = "irql"
 	WhatIsr                    des.What = "isr"

@@ -117,6 +117,15 @@ func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYP
 	q := s.queueFor(typ)
 	item.typ = typ
 	k.KeInsertQueue(q.kq, item)
+	if b := item.Block; b != nil && b.Freed() {
+		// Freed by another processor during KeInsertQueue's scheduling
+		// point, after checkQueueable: the insert writes the item's list
+		// entry into freed memory, which special pool catches at the write
+		// (REFERENCE §1.1, §6.7). Reported here, by the queueing thread,
+		// rather than later as a worker's "freed while queued".
+		k.Layer().BugCheckFrom(api, kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, item.id, 1, 0, 0,
+			fmt.Sprintf("%s wrote the list entry of work item #%d (%s) into pool block %s, freed while the call ran", api, item.id, item.routineName(), b.Name()))
+	}
 	item.linked = true
 	item.queuedAt = k.Now()
 	k.Layer().TraceKind(KindWorkQueue, des.What(api), q.name, int64(item.id), int64(q.kq.Len()))

@@ -386,3 +386,43 @@ func TestItemStillQueuedAtEndIsReported(t *testing.T) {
 	require.ErrorAs(t, r.run(t).Err, &leak)
 	assert.Contains(t, leak.Error(), "still queued on BackgroundWorkQueue with 0 worker threads")
 }
+
+// stallOnce answers "stall" at the first injection point of the thread
+// whose id it is armed with, and choice 0 everywhere else.
+type stallOnce struct{ actor int32 }
+
+func (c *stallOnce) Choose(p des.Point, n int) int {
+	if p.Kind == kernel.PointInject && c.actor != 0 && p.Actor == c.actor {
+		c.actor = 0
+		return 2
+	}
+	return 0
+}
+
+// REFERENCE §6.7: an item freed on another processor while the call that
+// queues it sits in KeInsertQueue's scheduling point (after the checks) is
+// written into freed memory by the insert: 0xD5 in ExQueueWorkItem, by the
+// queueing thread, not a later "freed while queued" 0xE4 from the worker
+// that dequeues it.
+func TestQueueingAnItemFreedMidCallIs0xD5(t *testing.T) {
+	kcfg := wiCPUs(2)
+	kcfg.InjectPreemption = true
+	ch := &stallOnce{}
+	r := newWIRigOpts(t, kcfg, queues.DefaultPoolConfig(), wiOpts{chooser: ch})
+	k, sys := r.k, r.sys
+	var it queues.WORK_QUEUE_ITEM
+	var queuer *kernel.Thread
+	queuer = k.PsCreateSystemThread("queuer", 8, func() {
+		it.Block = k.ExAllocatePoolWithTag(kernel.NonPagedPool, queues.SizeofWorkQueueItem, "Work")
+		queues.ExInitializeWorkItem(&it, func(any) {}, nil)
+		ch.actor = queuer.ID()
+		sys.ExQueueWorkItem(&it, queues.DelayedWorkQueue) // stalled between its checks and the insert
+	})
+	k.PsCreateSystemThread("freer", 8, func() {
+		k.KeDelayExecutionThread(10 * des.Microsecond)
+		k.ExFreePool(it.Block)
+	})
+	bc := wiRequireBugCheck(t, r.run(t), kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, wiAnyP1)
+	assert.Contains(t, bc.Error(), "ExQueueWorkItem wrote the list entry of work item")
+	assert.Contains(t, bc.Error(), "by queuer")
+}
