@@ -49,6 +49,7 @@ func TestOutcomeTextSaysItOnce(t *testing.T) {
 	dir := t.TempDir()
 	code, out, _ := wqsim(t, "explore", "lostupdate:racy", "--seed", "4", "--faildir", dir)
 	require.Equal(t, exitInvariant, code, out)
+	assert.Contains(t, lineAfter(out, "outcome: "), "invariant counter: violated at t=", "the invariant's name is said once")
 	_, out, _ = wqsim(t, "replay", onlyFailFile(t, dir), "--quiet")
 	assert.Contains(t, out, "racy paths reached: lostupdate: preempted between read and write")
 	assert.NotContains(t, out, "marks: [")

@@ -28,14 +28,14 @@ func OutcomeText(err error) string {
 }
 
 // withoutPrefix drops from text a leading restatement of sig (compared
-// ignoring case and spaces: "bug check 0xC4 …" for "bugcheck 0xC4", "hang:
-// …" for "hang").
+// ignoring case, spaces and quotes: "bug check 0xC4 …" for "bugcheck 0xC4",
+// "hang: …" for "hang", `invariant "x" violated …` for "invariant x").
 func withoutPrefix(text, sig string) string {
 	i, j := 0, 0
 	for i < len(text) && j < len(sig) {
 		switch {
-		case text[i] == ' ':
-			i++
+		case text[i] == ' ' || text[i] == '"':
+			i++ // a name the error quotes ("invariant \"x\" violated") still restates sig
 		case sig[j] == ' ':
 			j++
 		case strings.EqualFold(text[i:i+1], sig[j:j+1]):
@@ -48,7 +48,7 @@ func withoutPrefix(text, sig string) string {
 	if j < len(sig) {
 		return text
 	}
-	rest := strings.TrimLeft(text[i:], ": ")
+	rest := strings.TrimLeft(text[i:], ": \"")
 	if rest == "" {
 		return text
 	}

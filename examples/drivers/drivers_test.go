@@ -14,8 +14,7 @@ import (
 var all = drivers.All
 
 // No correct driver gets a finding (2,000 executions each keep go test
-// quick; WQSIM_EXECS is not consulted here, raise the number to search
-// longer).
+// quick; WQSIM_EXECS=20000 searches longer).
 func TestCorrectDriversSurvive(t *testing.T) {
 	proptest.FixesSurvive(t, all, 2000)
 }
