@@ -65,12 +65,33 @@ type IRP struct {
 	deferred        bool
 	finished        bool
 	reuses          uint32 // IoReuseIrp calls so far (irpreuse.go)
+	// driverAllocated: made by the public IoAllocateIrp, not the I/O
+	// manager's path (Layer.AllocateIrp); kept by IoReuseIrp, as Windows
+	// keeps the allocation flags (REFERENCE §1.10).
+	driverAllocated bool
 }
 
-// IoAllocateIrp creates an IRP named after id and tag. Every IRP must be
-// completed before the run ends, or it is reported as a leak.
+// IoAllocateIrp creates an IRP named after id and tag, with no stack
+// locations and no thread: the request a scenario's issuer hands to a
+// driver and completes or waits for directly. Every IRP must be completed
+// or freed before the run ends, or it is reported as a leak. A driver that
+// builds an IRP to send down a device stack gives it stack locations
+// (queues.System.IoAllocateIrp); such an IRP is the allocating driver's to
+// free, and completing it back to the top is a bug (REFERENCE §1.10).
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoAllocateIrp(tag string) *IRP {
+	irp := k.allocateIrp(tag)
+	irp.driverAllocated = true
+	return irp
+}
+
+// AllocateIrp is IoAllocateIrp for the I/O manager's and filter manager's
+// own IRPs (IoBuild*Request, callback data): the IRP is not marked as a
+// driver's own, so completing it to the top is the normal end of its
+// life (REFERENCE §1.10). Not a scheduling point.
+func (l *Layer) AllocateIrp(tag string) *IRP { return l.kernel().allocateIrp(tag) }
+
+func (k *Kernel) allocateIrp(tag string) *IRP {
 	k.tick()
 	irp := k.rc.irps.Take(k.sim)
 	// Recycled: keep its done event; names come from the recycler's cache.
@@ -257,6 +278,7 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	if len(irp.stack) > 0 && !k.completeStack(x, irp) {
 		return // STATUS_MORE_PROCESSING_REQUIRED: the routine's driver owns the IRP again
 	}
+	k.checkCompletedToTop(x, irp)
 	irp.completed = true
 	irp.completedBy = x.name
 	irp.runWhenDone()

@@ -98,3 +98,26 @@ func (k *Kernel) checkReuseInCompletion(x *exec, irp *IRP, before uint32) {
 			"a completion routine reused it (IoReuseIrp) and did not return STATUS_MORE_PROCESSING_REQUIRED; completion went on over the reinitialized IRP")
 	}
 }
+
+// checkCompletedToTop reports a driver's own IRP whose completion reached
+// the top of its stack: it has no thread for the I/O manager to finish it
+// in (the I/O manager queues its completion APC to
+// Irp->Tail.Overlay.Thread, NULL for IoAllocateIrp's IRPs; REFERENCE
+// §1.10). The allocating driver must stop completion in its completion
+// routine (free the IRP, or keep it, and return
+// STATUS_MORE_PROCESSING_REQUIRED). An IRP queued to a thread
+// (IoQueueThreadIrp) completes to that thread and is not reported; IRPs
+// without stack locations are requests completed straight to their owner.
+func (k *Kernel) checkCompletedToTop(x *exec, irp *IRP) {
+	if !irp.driverAllocated || irp.thread != nil || len(irp.stack) == 0 {
+		return
+	}
+	detail := irp.name + " was allocated by a driver (IoAllocateIrp) and completed to the top of its stack: it has no thread, and the I/O manager's completion dereferences the NULL thread; " +
+		"the allocating driver's completion routine must free or keep it and return STATUS_MORE_PROCESSING_REQUIRED"
+	if x.irql >= DISPATCH_LEVEL {
+		// A page fault at DISPATCH_LEVEL or above in the kernel's own code
+		// is not an exception but IRQL_NOT_LESS_OR_EQUAL (P1 the address).
+		k.bugCheck(x, "IoCompleteRequest", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0, detail)
+	}
+	k.raiseUnhandled(x, "IoCompleteRequest", STATUS_ACCESS_VIOLATION, detail)
+}

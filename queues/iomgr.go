@@ -141,6 +141,28 @@ func (s *System) IoSetCompletionRoutineEx(dev *DEVICE_OBJECT, irp *kernel.IRP, r
 	return kernel.STATUS_SUCCESS
 }
 
+// IoAllocateIrp allocates an IRP with stackSize stack locations (at least
+// the StackSize of the device it will be sent to), no thread and no
+// status, for a driver to fill in and send down with IoCallDriver: set the
+// next location's major function and parameters and a completion routine
+// (IoSetCompletionRoutine) first. The IRP is the allocating driver's: its
+// completion routine must end completion by returning
+// STATUS_MORE_PROCESSING_REQUIRED, after freeing it with IoFreeIrp or to
+// keep it for IoReuseIrp. Completion that reaches the top of the stack
+// has no thread to go to and crashes (REFERENCE §1.10); a stackSize below
+// 1 is a programming error reported at once (panic). Caller IRQL ≤
+// DISPATCH_LEVEL (DDI:IoAllocateIrp); not a scheduling point.
+func (s *System) IoAllocateIrp(stackSize int, tag string) *kernel.IRP {
+	if stackSize < 1 {
+		panic(fmt.Sprintf("queues: IoAllocateIrp(%d, %q): an IRP to send down a stack needs at least one stack location", stackSize, tag))
+	}
+	k := s.k
+	k.Layer().CheckIrqlAtMost("IoAllocateIrp", kernel.DISPATCH_LEVEL)
+	irp := k.IoAllocateIrp(tag)
+	k.Layer().AllocateIrpStack(irp, stackSize)
+	return irp
+}
+
 // IoBuildAsynchronousFsdRequest builds an IRP for major sized for dev's
 // stack and not associated with any thread: its sender must set a
 // completion routine that frees it (IoFreeIrp) and returns
@@ -156,7 +178,7 @@ func (s *System) buildIrp(major uint8, dev *DEVICE_OBJECT, iosb *kernel.IO_STATU
 		panic(fmt.Sprintf("queues: IRP major function 0x%X out of range", major))
 	}
 	k := s.k
-	irp := k.IoAllocateIrp(tag)
+	irp := k.Layer().AllocateIrp(tag) // the I/O manager's IRP, not IoAllocateIrp's (REFERENCE §1.10)
 	k.Layer().AllocateIrpStack(irp, dev.StackSize)
 	irp.UserIosb = iosb
 	k.IoGetNextIrpStackLocation(irp).MajorFunction = major

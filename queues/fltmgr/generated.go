@@ -184,7 +184,7 @@ func (fm *FilterManager) prepareGenerated(op *operation) {
 	op.frames, op.early, op.markedPending, op.finished, op.preCompleted = op.frames[:0], earlyCompletion{}, false, false, false
 	d.IoStatus = kernel.IO_STATUS_BLOCK{}
 	d.Flags &^= FLTFL_CALLBACK_DATA_POST_OPERATION
-	d.irp = fm.k.IoAllocateIrp("flt io")
+	d.irp = fm.k.Layer().AllocateIrp("flt io")
 	d.irp.Flags, d.irp.FileObject = d.Iopb.IrpFlags, d.Iopb.TargetFileObject
 	d.irp.DriverContext[2] = d
 	d.name = fm.sp.dataName(op.num, d.irp.Name())

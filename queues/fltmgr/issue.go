@@ -123,7 +123,7 @@ func (fm *FilterManager) newOperation(v *FLT_VOLUME, req IoRequest, fast, reissu
 		d.Flags = FLTFL_CALLBACK_DATA_FAST_IO_OPERATION
 	default:
 		d.Flags = FLTFL_CALLBACK_DATA_IRP_OPERATION
-		d.irp = fm.k.IoAllocateIrp(req.Tag)
+		d.irp = fm.k.Layer().AllocateIrp(req.Tag)
 		d.irp.Flags, d.irp.TopLevel, d.irp.FileObject = req.IrpFlags, req.TopLevel, req.FileObject
 		d.irp.DriverContext[2] = d // the filter manager's link from the IRP back to its data
 	}
