@@ -52,7 +52,7 @@ func (k *Kernel) ExInitializeNPagedLookasideList(l *NPAGED_LOOKASIDE_LIST, name 
 // list still allocates, as on Windows, where the call only pops the list's
 // S-list and falls back on its Allocate routine. IRQL ≤ DISPATCH_LEVEL,
 // checked; an uninitialised list is a NULL Allocate routine (0x7E/0x1E);
-// a freed list head is 0xD5. A scheduling point.
+// a freed list head is 0xD5. A scheduling point (REFERENCE §4.14).
 func (k *Kernel) ExAllocateFromNPagedLookasideList(l *NPAGED_LOOKASIDE_LIST) *PoolBlock {
 	x := k.enter("ExAllocateFromNPagedLookasideList")
 	k.lookasideCall(x, l, "ExAllocateFromNPagedLookasideList")
@@ -71,7 +71,8 @@ func (k *Kernel) ExAllocateFromNPagedLookasideList(l *NPAGED_LOOKASIDE_LIST) *Po
 // does not know the list is gone), and so never freed: a leak at the end of
 // the run. IRQL ≤ DISPATCH_LEVEL, checked; a freed list head is 0xD5; an
 // entry already freed to pool is BAD_POOL_CALLER 0xC2 P1=7 when it
-// overflows to pool, and a use after free otherwise. A scheduling point.
+// overflows to pool, and a use after free otherwise. A scheduling point
+// (REFERENCE §4.14).
 func (k *Kernel) ExFreeToNPagedLookasideList(l *NPAGED_LOOKASIDE_LIST, b *PoolBlock) {
 	x := k.enter("ExFreeToNPagedLookasideList")
 	k.lookasideCall(x, l, "ExFreeToNPagedLookasideList")
