@@ -118,6 +118,33 @@ func runScenario(ctx context.Context, limit time.Duration, s *model.Scenario, v 
 	return r, nil
 }
 
+// budgetFlags defines --step-budget and --decision-budget on fs, which
+// override the scenario's own budget (model.Scenario.Budget) for every run
+// of the command; withBudget applies them.
+func budgetFlags(fs *flag.FlagSet, b *model.Budget) {
+	fs.Uint64Var(&b.Steps, "step-budget", 0, fmt.Sprintf("events plus kernel calls one run may take before it is reported as a livelock (default: the scenario's budget, else %d)", model.DefaultStepBudget))
+	fs.Uint64Var(&b.Decisions, "decision-budget", 0, fmt.Sprintf("decisions one run may make before it is reported as a livelock (default: the scenario's budget, else %d)", model.DefaultDecisionBudget))
+}
+
+// withBudget returns s with the budget flags b applied (s itself when
+// neither is given).
+func withBudget(s *model.Scenario, b model.Budget) *model.Scenario {
+	if b == (model.Budget{}) {
+		return s
+	}
+	return s.WithBudget(b)
+}
+
+// budgetText is " budget=steps:N,decisions:N" for a header line when s's
+// budget is not the default one, else "": what the run needs to be repeated.
+func budgetText(s *model.Scenario) string {
+	b := s.RunBudget(model.RunConfig{})
+	if b == model.DefaultBudget {
+		return ""
+	}
+	return fmt.Sprintf(" budget=steps:%d,decisions:%d", b.Steps, b.Decisions)
+}
+
 // parseShard parses "i/n".
 func parseShard(s string) (int, int, error) {
 	i, n, err := proptest.ParseShard(s)

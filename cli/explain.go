@@ -64,7 +64,7 @@ func cmdExplain(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	natural := &des.RecordSink{}
-	nr, err := runScenario(ctx, o.watchdog, s, v, f.Seed, true, natural)
+	nr, err := runScenario(ctx, o.watchdog, s.WithBudget(f.Budget), v, f.Seed, true, natural) // the failing run's budget
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ type exploreOpts struct {
 	bound    int
 	watchdog time.Duration
 	json     bool
+	budget   model.Budget
 }
 
 func exploreFlags() (*flag.FlagSet, *exploreOpts) {
@@ -60,6 +61,7 @@ func exploreFlags() (*flag.FlagSet, *exploreOpts) {
 	fs.IntVar(&o.depth, "pct-depth", 3, "PCT bug depth d")
 	fs.IntVar(&o.bound, "bound", 2, "perturbations allowed by --strategy bounded")
 	watchdogFlag(fs, &o.watchdog, "one execution (default: 1000 × the median execution, at least 30s)")
+	budgetFlags(fs, &o.budget)
 	fs.BoolVar(&o.json, "json", false, "print the summary (also written to FAILDIR) as JSON on standard output; the text goes to standard error")
 	return fs, o
 }
@@ -92,6 +94,7 @@ func (o *exploreOpts) build(spec string) (proptest.Options, error) {
 	// Workers beyond the executions or proptest.MaxParallel would only
 	// build simulations nobody uses.
 	parallel := min(o.parallel, proptest.MaxParallel, o.execs)
+	s = withBudget(s, o.budget)
 	return proptest.Options{Scenario: s, Variant: v, Strategy: st, Seed: o.seed, Execs: o.execs, Duration: o.dur,
 		Parallel: parallel, Shard: shard, Shards: shards, Watchdog: o.watchdog}, nil
 }
@@ -141,8 +144,9 @@ func cmdExplore(ctx context.Context, args []string, w, errw io.Writer) error {
 	if o.json { // standard output carries the JSON summary alone
 		w = errw
 	}
-	fmt.Fprintf(w, "wqsim explore %s:%s %s seed=%d execs=%d time=%v parallel=%d shard=%s faildir=%s\n",
-		opts.Scenario.Name, opts.Variant, opts.Strategy.Describe(), opts.Seed, opts.Execs, opts.Duration, opts.Parallel, o.shard, o.failDir)
+	fmt.Fprintf(w, "wqsim explore %s:%s %s seed=%d execs=%d time=%v parallel=%d shard=%s faildir=%s%s\n",
+		opts.Scenario.Name, opts.Variant, opts.Strategy.Describe(), opts.Seed, opts.Execs, opts.Duration, opts.Parallel, o.shard, o.failDir,
+		budgetText(opts.Scenario))
 	if isTerminal(errw) { // the progress line goes there
 		opts.Progress = func(p proptest.Progress) {
 			fmt.Fprintf(errw, "\r%d executions, %.0f/s, %d failures, %v elapsed   ", p.Execs,

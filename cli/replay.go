@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
 
@@ -39,7 +40,11 @@ func cmdReplay(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	fmt.Fprintf(w, "wqsim replay %s: %s:%s seed=%d, %d decisions\n", path, f.Scenario, f.Variant, f.Seed, len(f.Decisions))
+	bud := ""
+	if f.Budget != model.DefaultBudget {
+		bud = fmt.Sprintf(", budget steps:%d decisions:%d", f.Budget.Steps, f.Budget.Decisions)
+	}
+	fmt.Fprintf(w, "wqsim replay %s: %s:%s seed=%d, %d decisions%s\n", path, f.Scenario, f.Variant, f.Seed, len(f.Decisions), bud)
 	var sink des.Sink
 	if !o.quiet {
 		sink = &des.TextSink{W: w}

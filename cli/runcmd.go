@@ -17,6 +17,7 @@ type runOpts struct {
 	natural  bool
 	quiet    bool
 	watchdog time.Duration
+	budget   model.Budget
 }
 
 func runFlags() (*flag.FlagSet, *runOpts) {
@@ -26,6 +27,7 @@ func runFlags() (*flag.FlagSet, *runOpts) {
 	fs.BoolVar(&o.natural, "natural", false, "take every natural choice (no perturbation)")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the outcome, not the trace")
 	watchdogFlag(fs, &o.watchdog, "the run (default 30s)")
+	budgetFlags(fs, &o.budget)
 	return fs, o
 }
 
@@ -42,7 +44,8 @@ func cmdRun(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "wqsim run %s:%s seed=%d natural=%v\n", s.Name, v, o.seed, o.natural)
+	s = withBudget(s, o.budget)
+	fmt.Fprintf(w, "wqsim run %s:%s seed=%d natural=%v%s\n", s.Name, v, o.seed, o.natural, budgetText(s))
 	var sink des.Sink
 	if !o.quiet {
 		sink = &des.TextSink{W: w}

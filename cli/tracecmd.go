@@ -22,6 +22,7 @@ type traceOpts struct {
 	seed     uint64
 	natural  bool
 	watchdog time.Duration
+	budget   model.Budget
 }
 
 func traceFlags() (*flag.FlagSet, *traceOpts) {
@@ -36,6 +37,7 @@ func traceFlags() (*flag.FlagSet, *traceOpts) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed, when tracing a SCENARIO rather than a fail file")
 	fs.BoolVar(&o.natural, "natural", false, "with a SCENARIO: take every natural choice")
 	watchdogFlag(fs, &o.watchdog, "the run (default 30s)")
+	budgetFlags(fs, &o.budget)
 	return fs, o
 }
 
@@ -88,6 +90,9 @@ func traceVerdict(w io.Writer, err error) error {
 // traceRun replays a fail file, or runs a scenario, into sink.
 func traceRun(ctx context.Context, arg string, o *traceOpts, sink des.Sink) (model.Result, error) {
 	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		if o.budget != (model.Budget{}) {
+			return model.Result{}, usagef("--step-budget and --decision-budget apply to a SCENARIO; a fail file replays with the budget it records")
+		}
 		f, err := proptest.ReadFailFile(arg)
 		if err != nil {
 			return model.Result{}, usagef("%v", err)
@@ -105,7 +110,7 @@ func traceRun(ctx context.Context, arg string, o *traceOpts, sink des.Sink) (mod
 	if err != nil {
 		return model.Result{}, usagef("%v (and no file named %q exists)", err, arg)
 	}
-	return runScenario(ctx, o.watchdog, s, v, o.seed, o.natural, sink)
+	return runScenario(ctx, o.watchdog, withBudget(s, o.budget), v, o.seed, o.natural, sink)
 }
 
 func writeTrace(w io.Writer, format string, recs []des.Record, meta timeline.Meta) error {

@@ -12,7 +12,10 @@
 //
 // Run executes one scenario variant once: it builds a kernel on a des.Sim,
 // sets the scenario up, steps the simulation checking invariants after
-// every event, then classifies the end (findings, hangs, leaks).
+// every event, then classifies the end (findings, hangs, leaks). A run that
+// reaches its budget (Scenario.Budget, else DefaultBudget) is a livelock;
+// a small scenario declares a budget of its own so that a spinning bug
+// ends quickly.
 //
 // Layering: model imports queues, kernel and des only.
 package model

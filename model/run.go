@@ -19,10 +19,12 @@ type RunConfig struct {
 	// on the Sim overwrites: copy what must outlive it.
 	Sim *des.Sim
 	// StepBudget bounds the run's events plus kernel calls (see
-	// des.Config.StepBudget); 0 means DefaultStepBudget.
+	// des.Config.StepBudget); 0 means the scenario's Budget.Steps, else
+	// DefaultStepBudget.
 	StepBudget uint64
 	// DecisionBudget bounds the run's decision log (see
-	// des.Config.DecisionBudget); 0 means DefaultDecisionBudget.
+	// des.Config.DecisionBudget); 0 means the scenario's
+	// Budget.Decisions, else DefaultDecisionBudget.
 	DecisionBudget uint64
 	// Kernel overrides the scenario's kernel configuration when non-nil.
 	Kernel *kernel.Config
@@ -33,7 +35,8 @@ type RunConfig struct {
 	HashV3 bool
 }
 
-// Default budgets of a run. The scenarios of this repository stay under a
+// Default budgets of a run, for scenarios that declare none
+// (Scenario.Budget). The scenarios of this repository stay under a
 // thousand events, kernel calls and decisions; a run that reaches a budget
 // is reported as a livelock. The decision budget also bounds memory (about
 // 40 bytes per logged decision, plus the fail file that saves them): a
@@ -44,13 +47,20 @@ const (
 	DefaultDecisionBudget = 500_000
 )
 
+// DefaultBudget is the two defaults as a Budget.
+var DefaultBudget = Budget{Steps: DefaultStepBudget, Decisions: DefaultDecisionBudget}
+
 // Result is the outcome of one execution.
 type Result struct {
 	Scenario string
 	Variant  string
 	Seed     uint64
 	Outcome  des.Outcome
-	Marks    []string
+	// Budget is the budget the run had (Scenario.RunBudget): a fail file
+	// records it, since a run that ends on it ends differently under
+	// another.
+	Budget Budget
+	Marks  []string
 	// Sometimes lists the marks the scenario declared with Env.Sometimes.
 	Sometimes []string
 }
@@ -81,14 +91,9 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	drain := &sp.drain
 	*drain = drainChooser{inner: chooser}
 	drain.failer, _ = chooser.(des.Failer)
-	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: rc.StepBudget,
-		DecisionBudget: rc.DecisionBudget, DecideTies: kcfg.InjectPreemption, WantAccess: des.WantsAccess(chooser), HashV3: rc.HashV3}
-	if dcfg.StepBudget == 0 {
-		dcfg.StepBudget = DefaultStepBudget
-	}
-	if dcfg.DecisionBudget == 0 {
-		dcfg.DecisionBudget = DefaultDecisionBudget
-	}
+	budget := s.RunBudget(rc)
+	dcfg := des.Config{Seed: rc.Seed, Chooser: drain, Sink: rc.Sink, StepBudget: budget.Steps,
+		DecisionBudget: budget.Decisions, DecideTies: kcfg.InjectPreemption, WantAccess: des.WantsAccess(chooser), HashV3: rc.HashV3}
 	sim.Reset(dcfg)
 	k, err := kernel.New(sim, kcfg)
 	if err != nil {
@@ -117,7 +122,7 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 		}
 	}
 	sp.marks = env.appendMarks(sp.marks[:0])
-	res := Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Sometimes: env.sometimes}
+	res := Result{Scenario: s.Name, Variant: variant, Seed: rc.Seed, Outcome: out, Budget: budget, Sometimes: env.sometimes}
 	if len(sp.marks) > 0 {
 		res.Marks = sp.marks
 	}

@@ -22,6 +22,59 @@ type Scenario struct {
 	// Setup builds the driver and the workload on env.K. It runs outside
 	// simulated code: create threads there, do the work in them.
 	Setup func(env *Env) error
+	// Budget bounds every run of the scenario: a run that reaches it is
+	// reported as a livelock. The zero value means the defaults
+	// (DefaultStepBudget, DefaultDecisionBudget), sized for any scenario;
+	// a small scenario whose bug is a livelock declares a budget a little
+	// above what its correct variants need, so that a run spinning past it
+	// ends in milliseconds instead of after half a million decisions:
+	//
+	//	Budget: model.Budget{Decisions: 20_000}, // correct runs make < 300
+	//
+	// Explore, replay, shrinking and the command line all use it; a run's
+	// RunConfig, WithBudget and the command line's --step-budget and
+	// --decision-budget override it, and fail files record the budget
+	// their run had.
+	Budget Budget
+}
+
+// Budget bounds one run (des.Config.StepBudget and DecisionBudget). A zero
+// field means "not set here": the next level decides (RunConfig, then the
+// scenario's Budget, then the defaults).
+type Budget struct {
+	// Steps bounds events fired plus kernel routines called.
+	Steps uint64
+	// Decisions bounds the decision log (about 40 bytes a decision, and
+	// one line each in a fail file).
+	Decisions uint64
+}
+
+// Or returns b with its unset fields taken from d.
+func (b Budget) Or(d Budget) Budget {
+	if b.Steps == 0 {
+		b.Steps = d.Steps
+	}
+	if b.Decisions == 0 {
+		b.Decisions = d.Decisions
+	}
+	return b
+}
+
+// WithBudget returns a copy of s whose budget is b, field by field where
+// b sets one, else s's own: how a caller (the command line's flags, a
+// test) runs a scenario with another budget everywhere the scenario goes
+// (exploration, shrinking, the fail file). The copy shares s's variants
+// and functions.
+func (s *Scenario) WithBudget(b Budget) *Scenario {
+	c := *s
+	c.Budget = b.Or(s.Budget)
+	return &c
+}
+
+// RunBudget returns the budget a run of s with rc has: rc's StepBudget and
+// DecisionBudget where set, else s.Budget's fields, else the defaults.
+func (s *Scenario) RunBudget(rc RunConfig) Budget {
+	return Budget{Steps: rc.StepBudget, Decisions: rc.DecisionBudget}.Or(s.Budget).Or(DefaultBudget)
 }
 
 // Variant is one form of a scenario.

@@ -357,7 +357,7 @@ func NewFailFile(o *Options, f *Failure, log []des.Decision, res model.Result) *
 	return &FailFile{
 		Scenario: o.Scenario.Name, Variant: o.Variant, Seed: f.Seed, Strategy: o.Strategy.Describe(),
 		Exec: f.Exec, BaseSeed: o.Seed, Shard: o.Shard, Shards: max(o.Shards, 1),
-		Hash: res.Outcome.Hash, Outcome: errText(res.Outcome.Err), Marks: res.Marks,
+		Hash: res.Outcome.Hash, Budget: res.Budget, Outcome: errText(res.Outcome.Err), Marks: res.Marks,
 		Tail: res.Outcome.Tail, Decisions: log,
 	}
 }
@@ -390,7 +390,9 @@ func ReplayScenario(ctx context.Context, limit time.Duration, s *model.Scenario,
 		return model.Result{}, fmt.Errorf("fail file names variant %q, which scenario %q does not have (its variants: %v)", f.Variant, f.Scenario, s.VariantNames())
 	}
 	rp := des.NewReplay(f.Decisions)
-	r, err := RunWatched(ctx, limit, s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink, HashV3: f.Version == 3})
+	b := f.Budget.Or(model.DefaultBudget) // the run's own budget, whatever s declares now
+	r, err := RunWatched(ctx, limit, s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink, HashV3: f.Version == 3,
+		StepBudget: b.Steps, DecisionBudget: b.Decisions})
 	if err != nil {
 		return r, err
 	}

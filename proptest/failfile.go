@@ -10,6 +10,7 @@ import (
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/internal/atomicfile"
+	"github.com/wqsim/wqsim/model"
 )
 
 // FailFileVersion is the format version written in the first line.
@@ -19,8 +20,16 @@ import (
 // are refused with that reason. Version 4 (2026-12-05): the trace hash
 // folds one digest per record (des.HashRecord); version 3 files are still
 // read, and replayed with the version 3 hash (des.Config.HashV3), so their
-// recorded hash is checked as before.
-const FailFileVersion = 4
+// recorded hash is checked as before. Version 5 (2026-12-05) adds the
+// budget line: the step and decision budgets the run had (a scenario may
+// declare its own, model.Scenario.Budget, and the command line may
+// override it), so that a run ending on its budget replays with the same
+// one. Files of versions 3 and 4 have no budget line; every run then had
+// the defaults (model.DefaultBudget), which is what they replay with.
+const FailFileVersion = 5
+
+// firstBudgetVersion is the first format with a budget line.
+const firstBudgetVersion = 5
 
 // oldestHashCheckedVersion is the oldest format whose hash can be checked.
 const oldestHashCheckedVersion = 3
@@ -49,6 +58,9 @@ type FailFile struct {
 	BaseSeed      uint64
 	Shard, Shards int
 	Hash          uint64 // trace hash of the recorded run; a replay must match
+	// Budget is the run's budget (model.Result.Budget); a replay runs with
+	// it, whatever the scenario declares now.
+	Budget model.Budget
 	// Version is the format version the file was read with (Encode always
 	// writes FailFileVersion); it says which trace hash Hash is.
 	Version   int
@@ -63,7 +75,7 @@ type FailFile struct {
 
 // Encode renders f in the text format:
 //
-//	wqsim-failfile 4
+//	wqsim-failfile 5
 //	scenario: NAME
 //	variant: NAME
 //	seed: N
@@ -72,6 +84,7 @@ type FailFile struct {
 //	base-seed: N
 //	shard: I/N
 //	hash: 0xHEX
+//	budget: steps=N decisions=N
 //	# outcome / marks / trace tail / reproduce lines
 //	decisions: N
 //	KIND OPTIONS CHOICE LABEL     (one per decision)
@@ -81,6 +94,11 @@ func (f *FailFile) Encode(path string) []byte {
 	fmt.Fprintf(&b, "%s %d\n", failMagic, FailFileVersion)
 	fmt.Fprintf(&b, "scenario: %s\nvariant: %s\nseed: %d\nstrategy: %s\n", f.Scenario, f.Variant, f.Seed, oneLine(f.Strategy))
 	fmt.Fprintf(&b, "exec: %d\nbase-seed: %d\nshard: %d/%d\nhash: %#x\n", f.Exec, f.BaseSeed, f.Shard, max(f.Shards, 1), f.Hash)
+	bud := f.Budget
+	if bud == (model.Budget{}) {
+		bud = model.DefaultBudget // a FailFile built by hand: what its run had
+	}
+	fmt.Fprintf(&b, "budget: steps=%d decisions=%d\n", bud.Steps, bud.Decisions)
 	fmt.Fprintf(&b, "# outcome: %s\n", oneLine(f.Outcome))
 	if len(f.Marks) > 0 {
 		fmt.Fprintf(&b, "# marks: %s\n", strings.Join(f.Marks, "; "))
@@ -178,6 +196,9 @@ func ParseFailFile(data []byte) (*FailFile, error) {
 		return nil, err
 	}
 	if f.Hash, err = p.uintField("hash", 0); err != nil {
+		return nil, err
+	}
+	if err := p.budget(f); err != nil {
 		return nil, err
 	}
 	if err := p.comments(f); err != nil {
@@ -305,6 +326,26 @@ func (p *failParser) decisions(f *FailFile) error {
 		}
 	}
 	return p.errf("missing \"end\" line: the file is truncated (%d of %d decisions read)", len(f.Decisions), count)
+}
+
+// budget reads the budget line of a version 5 file; older files get the
+// defaults every run had before scenarios could declare a budget.
+func (p *failParser) budget(f *FailFile) error {
+	if f.Version < firstBudgetVersion {
+		f.Budget = model.DefaultBudget
+		return nil
+	}
+	s, err := p.field("budget")
+	if err != nil {
+		return err
+	}
+	var b model.Budget
+	if n, err := fmt.Sscanf(s, "steps=%d decisions=%d", &b.Steps, &b.Decisions); err != nil || n != 2 ||
+		b.Steps == 0 || b.Decisions == 0 || s != fmt.Sprintf("steps=%d decisions=%d", b.Steps, b.Decisions) {
+		return p.errf("budget: %q, want \"steps=N decisions=N\" with both positive", s)
+	}
+	f.Budget = b
+	return nil
 }
 
 // origin reads the exec, base-seed and shard fields.

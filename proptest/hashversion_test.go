@@ -53,7 +53,7 @@ func TestNewFailFilesAreCurrentVersion(t *testing.T) {
 	require.True(t, errors.As(err, &mismatch))
 	cur.Hash = mismatch.Got
 	encoded := cur.Encode("lostupdate-racy.fail")
-	assert.True(t, strings.HasPrefix(string(encoded), "wqsim-failfile 4\n"))
+	assert.True(t, strings.HasPrefix(string(encoded), "wqsim-failfile 5\n"))
 	back, err := proptest.ParseFailFile(encoded)
 	require.NoError(t, err)
 	assert.Equal(t, proptest.FailFileVersion, back.Version)

@@ -4,8 +4,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/wqsim/wqsim/examples/drivers"
+	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/proptest"
 )
 
@@ -38,4 +40,16 @@ func TestBugsAreFoundAndShrunk(t *testing.T) {
 // the same trace hash twice.
 func TestRunsRepeat(t *testing.T) {
 	proptest.RunsRepeat(t, all)
+}
+
+// inversion:spin-on-flag can only end on a budget; it declares its own
+// (model.Scenario.Budget), so the livelock is reported after 20,000
+// decisions, not the default 500,000.
+func TestSpinOnFlagEndsOnItsOwnBudget(t *testing.T) {
+	f := proptest.Find(t, drivers.Inversion, "spin-on-flag", proptest.Options{Seed: 1})
+	r := f.Result
+	var ll *kernel.Livelock
+	require.ErrorAs(t, r.Outcome.Err, &ll)
+	assert.Equal(t, drivers.Inversion.Budget, r.Budget)
+	assert.LessOrEqual(t, uint64(len(r.Outcome.Decisions)), drivers.Inversion.Budget.Decisions)
 }
