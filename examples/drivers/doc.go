@@ -132,6 +132,15 @@
 //     audit buffer before FltUnregisterFilter (which waits for routines
 //     holding the filter's rundown), or keep the item when
 //     FltQueueGenericWorkItem fails during teardown (REFERENCE §1.3, §6.8).
+//   - IsrSync: an ISR counts transfers with a plain read-modify-write and
+//     a driver thread collects and resets the count inside
+//     KeSynchronizeExecution. The bugs hold a DISPATCH_LEVEL spin lock, or
+//     only raise to DIRQL, and lose interrupts (REFERENCE §4.13).
+//   - ReuseIrp: one IoAllocateIrp IRP polls a disk, reused with IoReuseIrp
+//     after each completion routine returns
+//     STATUS_MORE_PROCESSING_REQUIRED. The bugs let completion reach the
+//     top of the thread-less IRP, or reuse it on a wait timeout while the
+//     disk still holds it (REFERENCE §1.9, §1.10).
 //
 // All lists them; cmd/drivers is the wqsim command line with them
 // (go run ./examples/drivers/cmd/drivers explore devicestack:correct).
