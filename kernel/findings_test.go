@@ -326,12 +326,18 @@ func TestLeaksAtEndOfRun(t *testing.T) {
 	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
 		k.IoAllocateIrp("read")
 		k.ExAllocatePoolWithTag(kernel.NonPagedPool, 32, "Ctx1")
+		k.Layer().SwitchImage(kernel.NewImage("acme")) // now in a driver's code
+		b := k.ExAllocatePoolWithTag(kernel.NonPagedPool, 48, "Wi01")
+		b.Owner = "work item 7" // as a layer that allocates on the driver's behalf labels it
+		b.Use = kernel.BlockUse{Kind: "WORK_ITEM", Alloc: "AllocateWorkItem", Free: "FreeWorkItem", For: "device d"}
 	})
 	var l *kernel.Leak
 	require.ErrorAs(t, out.Err, &l)
-	require.Len(t, l.Items, 2)
+	require.Len(t, l.Items, 3)
 	assert.Contains(t, l.Items[0], "irp 1 (read) never completed")
-	assert.Contains(t, l.Items[1], `tag "Ctx1" (32 bytes) never freed`)
+	assert.Equal(t, `pool block #1 tag "Ctx1" (32 bytes) never freed: allocated in driver`, l.Items[1], "names the allocating thread")
+	assert.Equal(t, `pool block #2 tag "Wi01" (48 bytes) never freed: WORK_ITEM work item 7 allocated by AllocateWorkItem`+
+		` in driver (driver acme) for device d, without FreeWorkItem`, l.Items[2], "names the object, its routines and the driver")
 }
 
 func TestSpinningForeverIsLivelock(t *testing.T) {

@@ -156,7 +156,7 @@ func (k *Kernel) leaks() []string {
 	}
 	for _, b := range k.pool {
 		if !b.freed {
-			items = append(items, fmt.Sprintf("pool block %s tag %q (%d bytes) never freed", b.name, b.Tag, b.Size))
+			items = append(items, b.leakText())
 		}
 	}
 	for _, f := range k.endChecks {

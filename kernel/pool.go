@@ -22,8 +22,59 @@ type PoolBlock struct {
 	Type  POOL_TYPE
 	freed bool
 	item  string // "Tag #id", its trace records' object
-	// Owner is what the block holds (for reports).
+	// Owner names what the block holds, for reports ("flt work item 3").
 	Owner string
+	// Use says which routine allocated the block on a driver's behalf
+	// (zero for the driver's own ExAllocatePoolWithTag), so that a leak
+	// names the object and its routines, not only a pool tag the driver
+	// never chose (REFERENCE §1.3).
+	Use BlockUse
+	// by and image say whose code allocated the block: the thread, DPC
+	// or ISR ("" from setup code) and the driver image (nil for none).
+	by    string
+	image *Image
+}
+
+// BlockUse is what a routine that allocates pool on a driver's behalf
+// (FltAllocateGenericWorkItem, IoAllocateWorkItem, …) records about the
+// block, for the leak report.
+type BlockUse struct {
+	Kind  string // the object's type: "FLT_GENERIC_WORKITEM"
+	Alloc string // the routine that allocated it
+	Free  string // the routine that frees it
+	For   string // the object it serves, when known: "filter f", "device d"
+}
+
+// leakText is the leak report's line for b, never freed: its tag, and
+// what allocated it, where known.
+func (b *PoolBlock) leakText() string {
+	s := fmt.Sprintf("pool block %s tag %q (%d bytes) never freed", b.name, b.Tag, b.Size)
+	where := ""
+	if b.by != "" {
+		where = " in " + b.by
+	}
+	if b.image != nil {
+		where += " (driver " + b.image.Name() + ")"
+	}
+	u := b.Use
+	if u.Kind == "" {
+		if where != "" {
+			s += ": allocated" + where
+		}
+		return s
+	}
+	s += ": " + u.Kind
+	if b.Owner != "" && b.Owner != u.Kind {
+		s += " " + b.Owner
+	}
+	s += " allocated by " + u.Alloc + where
+	if u.For != "" {
+		s += " for " + u.For
+	}
+	if u.Free != "" {
+		s += ", without " + u.Free
+	}
+	return s
 }
 
 // Freed reports whether the block was freed.
@@ -52,7 +103,10 @@ func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlo
 	}
 	b := k.rc.blocks.Take(k.sim)
 	old := *b // recycled: keep its name when the number is the same (see recycler)
-	*b = PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ}
+	*b = PoolBlock{id: len(k.pool) + 1, Tag: tag, Size: size, Type: typ, image: k.currentImage()}
+	if x != nil {
+		b.by = x.name
+	}
 	if old.id == b.id && old.name != "" {
 		b.name = old.name
 	} else {

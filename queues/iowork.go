@@ -91,6 +91,7 @@ func (s *System) IoAllocateWorkItem(dev *DEVICE_OBJECT) *IO_WORKITEM {
 		return nil
 	}
 	b.Owner = "IO_WORKITEM"
+	b.Use = kernel.BlockUse{Kind: "IO_WORKITEM", Alloc: "IoAllocateWorkItem", Free: "IoFreeWorkItem", For: dev.hdr.name}
 	iw := &IO_WORKITEM{Block: b, allocated: true}
 	s.setupIoItem(iw, dev)
 	iw.listIdx = len(s.ioLive)

@@ -198,6 +198,8 @@ func TestIoWorkItemLeak(t *testing.T) {
 	require.ErrorAs(t, r.run(t).Err, &leak)
 	assert.Contains(t, leak.Error(), "for device leaky0 never freed: IoAllocateWorkItem without IoFreeWorkItem")
 	assert.Contains(t, leak.Error(), `tag "IoWk"`, "the pool block is reported too")
+	assert.Contains(t, leak.Error(), `never freed: IO_WORKITEM allocated by IoAllocateWorkItem in`, "naming its routine")
+	assert.Contains(t, leak.Error(), `for device leaky0, without IoFreeWorkItem`)
 }
 
 // REFERENCE §1.2: caller storage set up by IoInitializeWorkItem must be

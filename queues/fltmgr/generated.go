@@ -74,6 +74,7 @@ func (fm *FilterManager) FltAllocateCallbackData(inst *FLT_INSTANCE, fileObject 
 	d.name = fm.sp.dataName(op.num, "")
 	op.data = d
 	block.Owner = d.name
+	block.Use = kernel.BlockUse{Kind: "FLT_CALLBACK_DATA", Alloc: api, Free: "FltFreeCallbackData", For: inst.objName}
 	fm.trace(KindFltOp, api, d.name, 0, 0)
 	*ret = d
 	return kernel.STATUS_SUCCESS

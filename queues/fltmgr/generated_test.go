@@ -175,6 +175,7 @@ func TestCallbackDataFreedInFlightOrLeaked(t *testing.T) {
 	var leak *kernel.Leak
 	require.ErrorAs(t, g.run().Err, &leak)
 	assert.Contains(t, leak.Error(), `tag "FMcd"`)
+	assert.Regexp(t, `tag "FMcd" \(\d+ bytes\) never freed: FLT_CALLBACK_DATA \S.* allocated by FltAllocateCallbackData in .* for instance \S+, without FltFreeCallbackData`, leak.Error())
 }
 
 // requireCode requires a bug check with code (P1, a pool block's number,

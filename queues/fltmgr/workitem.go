@@ -18,6 +18,12 @@ type (
 // fltWorkTag is the pool tag of Flt work items (fltmgr's FMwi).
 const fltWorkTag = "FMwi"
 
+// What a leaked Flt work item's pool block is reported as (REFERENCE §1.3).
+var (
+	genericItemUse  = kernel.BlockUse{Kind: "FLT_GENERIC_WORKITEM", Alloc: "FltAllocateGenericWorkItem", Free: "FltFreeGenericWorkItem"}
+	deferredItemUse = kernel.BlockUse{Kind: "FLT_DEFERRED_IO_WORKITEM", Alloc: "FltAllocateDeferredIoWorkItem", Free: "FltFreeDeferredIoWorkItem"}
+)
+
 // fltWorkItem is what both kinds share: an executive work item in a
 // nonpaged pool block (item.Block), and the rundown reference held while
 // it is queued or running.
@@ -54,7 +60,11 @@ func (w *fltWorkItem) Queued() bool { return w.item.Queued() }
 // Block returns the pool block the item lives in.
 func (w *fltWorkItem) Block() *kernel.PoolBlock { return w.item.Block }
 
-func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
+// allocWorkItem allocates the pool block of a Flt work item and labels it
+// with use, so that a leak names the item and its routines; the filter it
+// serves is added when the item is queued (forWorkItem).
+func (fm *FilterManager) allocWorkItem(use kernel.BlockUse) (fltWorkItem, bool) {
+	api := use.Alloc
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	b := fm.k.ExAllocatePoolWithTag(kernel.NonPagedPool, queues.SizeofWorkQueueItem+32, fltWorkTag)
 	if b == nil {
@@ -62,6 +72,7 @@ func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
 	}
 	fm.lastItem++
 	w := fltWorkItem{fm: fm, item: queues.WORK_QUEUE_ITEM{Block: b}, name: fm.sp.itemName(fm.lastItem)}
+	b.Owner, b.Use = w.name, use
 	fm.trace(KindFltWorkItem, des.What(api), w.name, 0, 0)
 	return w, true
 }
@@ -69,10 +80,11 @@ func (fm *FilterManager) allocWorkItem(api string) (fltWorkItem, bool) {
 // FltAllocateGenericWorkItem allocates a generic work item from nonpaged
 // pool; nil if the allocation fails (kernel Config.InjectAllocFailures).
 // Caller IRQL ≤ DISPATCH_LEVEL. Free it with FltFreeGenericWorkItem, usually
-// from its routine; a leaked item is reported at the end of the run as a
-// pool block tagged FMwi. REFERENCE §1.3.
+// from its routine; a leaked item is reported at the end of the run as its
+// pool block (tag FMwi), named as an FLT_GENERIC_WORKITEM from this routine,
+// with the filter it was queued for. REFERENCE §1.3.
 func (fm *FilterManager) FltAllocateGenericWorkItem() *FLT_GENERIC_WORKITEM {
-	w, ok := fm.allocWorkItem("FltAllocateGenericWorkItem")
+	w, ok := fm.allocWorkItem(genericItemUse)
 	if !ok {
 		return nil
 	}
@@ -88,7 +100,7 @@ func (fm *FilterManager) FltAllocateGenericWorkItem() *FLT_GENERIC_WORKITEM {
 // FltAllocateDeferredIoWorkItem allocates a deferred I/O work item; as
 // FltAllocateGenericWorkItem. REFERENCE §1.3.
 func (fm *FilterManager) FltAllocateDeferredIoWorkItem() *FLT_DEFERRED_IO_WORKITEM {
-	w, ok := fm.allocWorkItem("FltAllocateDeferredIoWorkItem")
+	w, ok := fm.allocWorkItem(deferredItemUse)
 	if !ok {
 		return nil
 	}
@@ -129,6 +141,7 @@ func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, flt
 	routine PFLT_GENERIC_WORKITEM_ROUTINE, typ queues.WORK_QUEUE_TYPE, ctx any) kernel.NTSTATUS {
 	const api = "FltQueueGenericWorkItem"
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
+	item.forObject(fltObject)
 	if st := fm.FltObjectReference(fltObject); st != kernel.STATUS_SUCCESS {
 		fm.trace(KindFltWorkItem, des.What(api), item.name, int64(st), int64(typ))
 		return st
@@ -139,6 +152,15 @@ func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, flt
 	item.routine, item.ctx, item.ref = routine, ctx, fltObject
 	fm.queueWorkItem(api, &item.fltWorkItem, typ, item.runFn)
 	return kernel.STATUS_SUCCESS
+}
+
+// forObject records, for the leak report, the filter or instance the
+// item was queued for (even if the queueing was refused: the item then
+// stays with the caller, who must free it).
+func (w *fltWorkItem) forObject(obj FltObject) {
+	if b := w.item.Block; b != nil && obj != nil {
+		b.Use.For = obj.objectName()
+	}
 }
 
 func (item *FLT_GENERIC_WORKITEM) run(any) {
@@ -175,6 +197,7 @@ func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKIT
 		return kernel.STATUS_FLT_NOT_SAFE_TO_POST_OPERATION
 	}
 	inst := data.Iopb.TargetInstance
+	item.forObject(inst)
 	if st := fm.FltObjectReference(inst); st != kernel.STATUS_SUCCESS {
 		fm.trace(KindFltWorkItem, des.What(api), item.name, int64(st), int64(typ))
 		return st

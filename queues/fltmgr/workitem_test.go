@@ -199,14 +199,29 @@ func TestFltWorkItemReservedQueue(t *testing.T) {
 	assert.Contains(t, cv.Error(), "HyperCriticalWorkQueue")
 }
 
-// §1.3, §6.20: a Flt work item never freed is a leak at the end of the run
-// (a pool block tagged FMwi).
+// §1.3, §6.20: a Flt work item never freed is a leak at the end of the run:
+// its pool block (tag FMwi), named as the item with the routine that
+// allocated it, the thread that called it, the one that frees it and,
+// once it was queued, the filter it serves (here a generic item whose
+// queueing the unloading filter refused: the caller keeps it).
 func TestFltWorkItemLeak(t *testing.T) {
 	r := newRig(t, rigOpts{})
 	r.thread("driver", func() { r.fm.FltAllocateDeferredIoWorkItem() })
 	var l *kernel.Leak
 	require.ErrorAs(t, r.run().Err, &l)
-	assert.Contains(t, l.Error(), `tag "FMwi"`)
+	assert.Contains(t, l.Error(), `tag "FMwi" (64 bytes) never freed: FLT_DEFERRED_IO_WORKITEM flt work item 1 allocated by FltAllocateDeferredIoWorkItem in driver, without FltFreeDeferredIoWorkItem`)
+
+	r = newRig(t, rigOpts{})
+	f := unloadableFilter(r, "f", nil)
+	r.thread("driver", func() {
+		r.fm.FltStartFiltering(f)
+		item := r.fm.FltAllocateGenericWorkItem()
+		r.fm.FltUnregisterFilter(f)
+		st := r.fm.FltQueueGenericWorkItem(item, f, func(*fltmgr.FLT_GENERIC_WORKITEM, fltmgr.FltObject, any) {}, queues.DelayedWorkQueue, nil)
+		assert.Equal(t, kernel.STATUS_FLT_DELETING_OBJECT, st)
+	})
+	require.ErrorAs(t, r.run().Err, &l)
+	assert.Contains(t, l.Error(), `never freed: FLT_GENERIC_WORKITEM flt work item 1 allocated by FltAllocateGenericWorkItem in driver for filter f, without FltFreeGenericWorkItem`)
 }
 
 // §1.3 (inferred: Flt items wrap executive items), §6.6, §6.7: queueing a
