@@ -98,8 +98,9 @@ type merged struct {
 func mergeShards(sums []shardSummary) (*merged, error) {
 	a := sums[0]
 	for _, s := range sums[1:] {
-		if s.Scenario != a.Scenario || s.Variant != a.Variant || s.Strategy != a.Strategy || s.Seed != a.Seed || s.Execs != a.Execs || s.Shards != a.Shards {
-			return nil, usagef("merge: %s and %s are not shards of one exploration (scenario, variant, strategy, --seed, --execs and n of --shard i/n must agree)", a.path, s.path)
+		if s.Scenario != a.Scenario || s.Variant != a.Variant || s.Strategy != a.Strategy || s.Seed != a.Seed || s.Execs != a.Execs || s.Shards != a.Shards ||
+			s.budgetOf() != a.budgetOf() {
+			return nil, usagef("merge: %s and %s are not shards of one exploration (scenario, variant, strategy, --seed, --execs, n of --shard i/n and the run budget must agree)", a.path, s.path)
 		}
 	}
 	m := &merged{n: a.Shards}

@@ -22,7 +22,7 @@ type runOpts struct {
 
 func runFlags() (*flag.FlagSet, *runOpts) {
 	o := &runOpts{}
-	fs := newFlagSet("run", "usage: wqsim run SCENARIO[:VARIANT] [--seed N] [--natural] [--quiet]")
+	fs := newFlagSet("run", "usage: wqsim run SCENARIO[:VARIANT] [--seed N] [--natural] [--quiet] [--step-budget N] [--decision-budget N]")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the workload and of the random schedule")
 	fs.BoolVar(&o.natural, "natural", false, "take every natural choice (no perturbation)")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the outcome, not the trace")

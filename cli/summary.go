@@ -28,6 +28,12 @@ type summary struct {
 	Execs    int    `json:"execs"`  // --execs, the budget of all shards together
 	Shard    int    `json:"shard"`  // --shard i/n: i
 	Shards   int    `json:"shards"` // n
+	// StepBudget and DecisionBudget are every run's budget (the
+	// scenario's, or --step-budget and --decision-budget); a summary
+	// written before they were recorded lacks them, and its runs had the
+	// defaults (budgetOf).
+	StepBudget     uint64 `json:"step_budget,omitempty"`
+	DecisionBudget uint64 `json:"decision_budget,omitempty"`
 	// Ran is how many executions this shard ran; End why it stopped:
 	// complete, failure, time limit, interrupted, exhausted, stuck, error.
 	Ran     int     `json:"ran"`
@@ -49,13 +55,19 @@ type failureInfo struct {
 	File      string `json:"file"` // its fail file, relative to the summary
 }
 
+// budgetOf is the budget a summary's runs had.
+func (s *summary) budgetOf() model.Budget {
+	return model.Budget{Steps: s.StepBudget, Decisions: s.DecisionBudget}.Or(model.DefaultBudget)
+}
+
 func newSummary(o *proptest.Options, rep *proptest.Report) *summary {
 	cov := rep.Marks
 	if cov == nil {
 		cov = map[string]int{}
 	}
+	b := o.Scenario.RunBudget(model.RunConfig{})
 	return &summary{Version: summaryVersion, Scenario: o.Scenario.Name, Variant: o.Variant, Strategy: rep.Strategy,
-		Seed: o.Seed, Execs: o.Execs, Shard: o.Shard, Shards: max(o.Shards, 1),
+		Seed: o.Seed, Execs: o.Execs, Shard: o.Shard, Shards: max(o.Shards, 1), StepBudget: b.Steps, DecisionBudget: b.Decisions,
 		Ran: rep.Execs, End: rep.End.String(), Seconds: rep.Elapsed.Seconds(), Coverage: cov}
 }
 
