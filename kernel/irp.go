@@ -336,10 +336,19 @@ func (k *Kernel) finishIrp(irp *IRP, priorityBoost int) {
 }
 
 // IoFreeIrp releases an IRP the caller allocated and owns (uncompleted
-// IRPs freed this way are not leaks).
+// IRPs freed this way are not leaks): one it has not sent, or one whose
+// completion it stopped in its completion routine (which may free it
+// there, then return STATUS_MORE_PROCESSING_REQUIRED). Freeing it twice is
+// a use after free, 0xD5 (P1 the IRP); with Verifier, freeing it while it
+// is still in use — a cancel routine set, a stack location current (sent
+// and not back), a stackless IRP pended and not completed — is 0xC9
+// P1=0x20B, and while it is queued to a thread 0xC9 P1=0x20C (BC:0xC9;
+// REFERENCE §1.9). A threaded IRP is the I/O manager's: after its
+// completion reached the thread it is already freed (0xD5).
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoFreeIrp(irp *IRP) {
-	k.enter("IoFreeIrp")
+	x := k.enter("IoFreeIrp")
+	k.checkOwned(x, irp, "IoFreeIrp", "freed")
 	irp.freed = true
 	irp.runWhenDone() // freed after STATUS_MORE_PROCESSING_REQUIRED: never completes
 }

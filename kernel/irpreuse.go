@@ -3,8 +3,8 @@ package kernel
 import "fmt"
 
 // I/O Verifier codes of an IRP destroyed while still in use (BC:0xC9):
-// documented for IoFreeIrp, and applied by the model to IoReuseIrp, which
-// wipes the IRP the same way (REFERENCE §1.9).
+// documented for IoFreeIrp, and applied by the model to IoReuseIrp too,
+// which wipes the IRP the same way (REFERENCE §1.9).
 const (
 	verifierIrpInUse        = 0x20B // still in use: queued cancelably, or a driver's stack location current
 	verifierIrpThreadQueued = 0x20C // still queued against a thread
@@ -42,32 +42,35 @@ const (
 func (k *Kernel) IoReuseIrp(irp *IRP, status NTSTATUS) {
 	x := k.enter("IoReuseIrp")
 	k.checkIrqlAtMost(x, "IoReuseIrp", DISPATCH_LEVEL)
-	k.checkReusable(x, irp)
+	k.checkOwned(x, irp, "IoReuseIrp", "reused")
 	k.emit(x, KindIRP, WhatIoReuseIrp, irp.name, int64(status), 0)
 	irp.reinitialize(status)
 }
 
-// checkReusable reports a reuse of an IRP the caller does not own.
-func (k *Kernel) checkReusable(x *exec, irp *IRP) {
+// checkOwned reports api (IoReuseIrp, IoFreeIrp) on an IRP its caller no
+// longer owns: freed (0xD5), or, with Verifier, still in use (0xC9
+// P1=0x20B) or queued to a thread (0x20C). did says what the caller did,
+// for the report ("reused", "freed").
+func (k *Kernel) checkOwned(x *exec, irp *IRP, api, did string) {
 	switch {
 	case irp.freed:
-		k.bugCheck(x, "IoReuseIrp", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
-			irp.name+" reused after it was freed (IoFreeIrp)")
+		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
+			irp.name+" "+did+" after it was freed (IoFreeIrp)")
 	case irp.thread != nil && irp.finished:
-		k.bugCheck(x, "IoReuseIrp", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
-			irp.name+" is a threaded IRP: the I/O manager freed it when its completion reached the thread, and a driver may reuse only the IRPs it allocated")
+		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
+			irp.name+" "+did+": it is a threaded IRP, which the I/O manager freed when its completion reached the thread")
 	case irp.thread != nil:
-		k.verifierIo(x, "IoReuseIrp", verifierIrpThreadQueued, 0, irp,
-			fmt.Sprintf("reused while still queued to thread %s (a threaded IRP is the I/O manager's to free, never the driver's to reuse)", irp.thread.name))
+		k.verifierIo(x, api, verifierIrpThreadQueued, 0, irp,
+			fmt.Sprintf("%s while still queued to thread %s (a threaded IRP is the I/O manager's to free)", did, irp.thread.name))
 	case irp.cancelRoutine != nil:
-		k.verifierIo(x, "IoReuseIrp", verifierIrpInUse, 0, irp, "reused with a cancel routine set: it is still in a cancelable queue")
+		k.verifierIo(x, api, verifierIrpInUse, 0, irp, did+" with a cancel routine set: it is still in a cancelable queue")
 	case irp.current < len(irp.stack):
-		k.verifierIo(x, "IoReuseIrp", verifierIrpInUse, 0, irp,
-			fmt.Sprintf("reused while stack location %d is current: it was sent and has not completed back to its owner", irp.current))
+		k.verifierIo(x, api, verifierIrpInUse, 0, irp,
+			fmt.Sprintf("%s while stack location %d is current: it was sent and has not completed back to its owner", did, irp.current))
 	case len(irp.stack) == 0 && irp.pendingMarked && !irp.completed:
 		// An IRP without stack locations is handed over, not sent: the
 		// driver that marked it pending holds it until it completes it.
-		k.verifierIo(x, "IoReuseIrp", verifierIrpInUse, 0, irp, "reused while marked pending and not completed: a driver still holds it")
+		k.verifierIo(x, api, verifierIrpInUse, 0, irp, did+" while marked pending and not completed: a driver still holds it")
 	}
 }
 

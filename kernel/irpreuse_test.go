@@ -196,3 +196,60 @@ func TestIoReuseIrpInUseWithoutVerifierProceeds(t *testing.T) {
 	require.NoError(t, k.Run().Err)
 	assert.Nil(t, routineAfter, "the reuse cleared the cancel routine")
 }
+
+// REFERENCE §1.9: IoFreeIrp has the same ownership rule, with the I/O
+// Verifier codes documented for it: a second free is a use after free
+// (0xD5), freeing an IRP still down the stack or in a cancelable queue is
+// 0xC9 P1=0x20B, one still queued to a thread 0xC9 P1=0x20C. Freeing it in
+// its own completion routine (then STATUS_MORE_PROCESSING_REQUIRED) is
+// the correct pattern and clean.
+func TestIoFreeIrpOwnership(t *testing.T) {
+	cases := []struct {
+		name string
+		body func(r *reuseRig)
+		code uint32
+		p1   uint64
+	}{
+		{"twice", func(r *reuseRig) {
+			r.k.IoFreeIrp(r.irp)
+			r.k.IoFreeIrp(r.irp)
+		}, kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, 1},
+		{"while the lower driver holds it", func(r *reuseRig) {
+			r.send()
+			r.k.IoFreeIrp(r.irp)
+		}, kernel.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x20B},
+		{"with a cancel routine set", func(r *reuseRig) {
+			r.k.IoSetCancelRoutine(r.irp, func(*kernel.IRP) {})
+			r.k.IoFreeIrp(r.irp)
+		}, kernel.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x20B},
+		{"queued to a thread", func(r *reuseRig) {
+			r.k.IoQueueThreadIrp(r.irp)
+			r.k.IoFreeIrp(r.irp)
+		}, kernel.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x20C},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMachine(t, oneCPU(), nil)
+			k := m.Kernel
+			r := newReuseRig(k)
+			k.PsCreateSystemThread("driver", 8, func() { c.body(r) })
+			bc := requireBugCheck(t, k.Run(), c.code, c.p1)
+			assert.Equal(t, "IoFreeIrp", bc.API, bc.Error())
+		})
+	}
+	t.Run("in its completion routine", func(t *testing.T) {
+		m := newMachine(t, oneCPU(), nil)
+		k := m.Kernel
+		r := newReuseRig(k)
+		r.routine = func(_ any, irp *kernel.IRP, _ any) kernel.NTSTATUS {
+			k.IoFreeIrp(irp)
+			k.KeSetEvent(r.back, kernel.IO_NO_INCREMENT, false)
+			return kernel.STATUS_MORE_PROCESSING_REQUIRED
+		}
+		k.PsCreateSystemThread("driver", 8, func() {
+			r.send()
+			k.KeWaitForSingleObject(r.back, kernel.Infinite)
+		})
+		require.NoError(t, k.Run().Err)
+	})
+}
