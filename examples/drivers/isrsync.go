@@ -64,9 +64,9 @@ func isrSyncSetup(env *model.Env) error {
 			env.Violation("driver loads", "%v", st)
 			return
 		}
-		at := k.Now()
+		at := k.Now().Add(4 * des.Microsecond) // while the collector runs
 		for range isInterrupts {
-			at = at.Add(des.Duration(1+env.Choose("interrupt gap", 4)*2) * des.Microsecond)
+			at = at.Add(des.Duration(2+env.Choose("interrupt gap", 4)*2) * des.Microsecond)
 			k.DeviceInterrupt(x.intr, env.Choose("interrupt cpu", 2), at)
 		}
 		k.KeDelayExecutionThread(60 * des.Microsecond)
@@ -127,7 +127,7 @@ func (x *isExt) collectOnce() {
 	k := x.k
 	take := func(any) bool {
 		n := k.Read(x.count)
-		k.Compute(des.Microsecond) // logging the batch
+		k.Compute(2 * des.Microsecond) // logging the batch
 		k.Write(x.count, 0)
 		x.collected += n
 		return n > 0
