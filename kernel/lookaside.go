@@ -59,6 +59,7 @@ func (k *Kernel) ExAllocateFromNPagedLookasideList(l *NPAGED_LOOKASIDE_LIST) *Po
 	if n := len(l.cached); n > 0 {
 		b := l.cached[n-1]
 		l.cached = l.cached[:n-1]
+		b.cachedIn = nil
 		k.emit(x, KindPool, WhatLookasideHit, b.item, int64(b.Size), int64(n-1))
 		return b
 	}
@@ -82,6 +83,7 @@ func (k *Kernel) ExFreeToNPagedLookasideList(l *NPAGED_LOOKASIDE_LIST, b *PoolBl
 	}
 	k.checkLive(x, b, "ExFreeToNPagedLookasideList (the S-list push)")
 	l.cached = append(l.cached, b)
+	b.cachedIn = l
 	k.emit(x, KindPool, WhatLookasideFree, b.item, int64(b.Size), int64(len(l.cached)))
 }
 
@@ -100,6 +102,7 @@ func (k *Kernel) ExDeleteNPagedLookasideList(l *NPAGED_LOOKASIDE_LIST) {
 	}
 	l.active = false
 	for _, b := range l.cached {
+		b.cachedIn = nil
 		k.free(x, b, b.Tag, "ExDeleteNPagedLookasideList")
 	}
 	l.cached = l.cached[:0]
@@ -116,5 +119,18 @@ func (k *Kernel) lookasideCall(x *exec, l *NPAGED_LOOKASIDE_LIST, api string) {
 	k.checkLive(x, l.Block, api+" on lookaside list "+name)
 	if !l.created {
 		k.raiseUnhandled(x, api, STATUS_ACCESS_VIOLATION, api+" on a lookaside list never initialised (a NULL Allocate/Free routine)")
+	}
+}
+
+// leakNote says, for a leak report, why an entry l caches was never freed
+// ("" for a block no list holds).
+func (l *NPAGED_LOOKASIDE_LIST) leakNote() string {
+	switch {
+	case l == nil:
+		return ""
+	case l.active:
+		return fmt.Sprintf("; a free entry of lookaside list %s, never deleted (ExDeleteNPagedLookasideList frees them)", l.name)
+	default:
+		return fmt.Sprintf("; freed to lookaside list %s after ExDeleteNPagedLookasideList deleted it", l.name)
 	}
 }

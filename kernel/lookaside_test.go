@@ -104,5 +104,20 @@ func TestLookasideFreeAfterDeleteLeaks(t *testing.T) {
 	})
 	var leak *kernel.Leak
 	require.ErrorAs(t, m.Run().Err, &leak, m.trace.String())
-	assert.Contains(t, leak.Error(), "Ctx ")
+	assert.Contains(t, leak.Error(), `tag "Ctx " (64 bytes) never freed`)
+	assert.Contains(t, leak.Error(), "; freed to lookaside list ctx after ExDeleteNPagedLookasideList deleted it")
+}
+
+// REFERENCE §4.14: a list never deleted leaks the entries it caches, and
+// the report says so.
+func TestLookasideNeverDeletedLeaks(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	var l kernel.NPAGED_LOOKASIDE_LIST
+	m.PsCreateSystemThread("driver", 8, func() {
+		m.ExInitializeNPagedLookasideList(&l, "ctx", 64, "Ctx ")
+		m.ExFreeToNPagedLookasideList(&l, m.ExAllocateFromNPagedLookasideList(&l))
+	})
+	var leak *kernel.Leak
+	require.ErrorAs(t, m.Run().Err, &leak, m.trace.String())
+	assert.Contains(t, leak.Error(), "a free entry of lookaside list ctx, never deleted (ExDeleteNPagedLookasideList frees them)")
 }
