@@ -216,13 +216,17 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 
 // IoDeleteDevice marks dev deleted and drops its creation reference; the
 // object goes (and releases its driver) when its last reference does
-// (REFERENCE §1.2). Caller IRQL = PASSIVE_LEVEL; a scheduling point. Deleting twice is a
-// no-op in this model.
+// (REFERENCE §1.2). Caller IRQL = PASSIVE_LEVEL; a scheduling point.
+// Deleting twice drops a reference the caller does not own, as the second
+// ObDereferenceObject of Windows' IoDeleteDevice does: REFERENCE_BY_POINTER
+// 0x18 at once if none is left, else when the real last holder lets go.
 func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 	k := s.k
 	k.Layer().Enter("IoDeleteDevice")
 	k.Layer().CheckIrqlAtMost("IoDeleteDevice", kernel.PASSIVE_LEVEL)
 	if dev.deleted {
+		k.Layer().TraceKind(KindDriver, WhatDeviceDelete, dev.hdr.name, int64(dev.hdr.refs), 1)
+		s.deref(dev, "IoDeleteDevice")
 		return
 	}
 	dev.deleted = true
