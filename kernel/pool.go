@@ -22,6 +22,8 @@ type PoolBlock struct {
 	Type  POOL_TYPE
 	freed bool
 	item  string // "Tag #id", its trace records' object
+	// cachedIn is the lookaside list holding the block as a free entry.
+	cachedIn *NPAGED_LOOKASIDE_LIST
 	// Owner names what the block holds, for reports ("flt work item 3").
 	Owner string
 	// Use says which routine allocated the block on a driver's behalf
@@ -47,7 +49,10 @@ type BlockUse struct {
 
 // leakText is the leak report's line for b, never freed: its tag, and
 // what allocated it, where known.
-func (b *PoolBlock) leakText() string {
+func (b *PoolBlock) leakText() string { return b.allocText() + b.cachedIn.leakNote() }
+
+// allocText is leakText without what a lookaside list says.
+func (b *PoolBlock) allocText() string {
 	s := fmt.Sprintf("pool block %s tag %q (%d bytes) never freed", b.name, b.Tag, b.Size)
 	where := ""
 	if b.by != "" {

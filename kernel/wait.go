@@ -130,7 +130,10 @@ func (k *Kernel) resetEvent(e *KEVENT, name string, typ EVENT_TYPE, signalled bo
 }
 
 // KeSetEvent signals e, waking waiters with the given priority increment,
-// and returns the previous state. IRQL ≤ DISPATCH_LEVEL.
+// and returns the previous state. With wait true the caller, a thread at
+// PASSIVE_LEVEL, returns at DISPATCH_LEVEL and must call a KeWaitXxx routine
+// next, which restores its IRQL (wait true above PASSIVE_LEVEL is checked
+// as an IRQL violation, from a DPC it is ATTEMPTED_SWITCH_FROM_DPC 0xB8).
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
 	x := k.enterOn("KeSetEvent", &e.aid, des.AccessSync)

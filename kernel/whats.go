@@ -31,6 +31,10 @@ const (
 	WhatExit                   des.What = "exit"
 	WhatFlushDpcs              des.What = "flush-dpcs"
 	WhatFree                   des.What = "free"
+	WhatLookasideInit          des.What = "lookaside-init"   // ExInitializeNPagedLookasideList: A = entry size, B = depth
+	WhatLookasideHit           des.What = "lookaside-alloc"  // ExAllocateFromNPagedLookasideList from the cache: B = entries left
+	WhatLookasideFree          des.What = "lookaside-free"   // ExFreeToNPagedLookasideList into the cache: B = entries cached
+	WhatLookasideDelete        des.What = "lookaside-delete" // ExDeleteNPagedLookasideList
 	WhatInjectStall            des.What = "inject-stall"
 	WhatInjectYield            des.What = "inject-yield"
 	WhatInterlockedAdd         des.What = "interlocked-add"

@@ -248,6 +248,9 @@ func replayForTest(t testing.TB, s *model.Scenario, variant, path string) {
 func Find(t testing.TB, s *model.Scenario, variant string, o Options) *Failure {
 	t.Helper()
 	o.Scenario, o.Variant, o.Shrink = s, variant, true
+	if o.ShrinkBudget == 0 {
+		o.ShrinkBudget = FindShrinkBudget
+	}
 	if o.Reproduce == nil {
 		how := testReproduce(t, defaultCLI(s))
 		o.Reproduce = &how
@@ -267,6 +270,14 @@ func Find(t testing.TB, s *model.Scenario, variant string, o Options) *Failure {
 	}
 	return f
 }
+
+// FindShrinkBudget is the wall-clock budget Find gives shrinking unless
+// Options.ShrinkBudget says otherwise: generous, because a test that checks
+// Failure.ShrinkComplete must not fail when the machine is busy (the
+// command line's 10 s cut inversion:spin-on-flag's shrinking short under a
+// parallel go test ./... on a shared 2-core host). The run budget
+// (ShrinkOptions.MaxRuns) still bounds the work.
+const FindShrinkBudget = 5 * time.Minute
 
 // checkDeclared fails t unless f is the failure the variant declares: Want
 // matches its error and its runs reached the variant's marks (before or

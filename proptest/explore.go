@@ -36,6 +36,11 @@ type Options struct {
 	// The exploration also gives up on a running execution one second
 	// after ctx is done or Duration has passed.
 	Watchdog time.Duration
+	// ShrinkBudget bounds the wall-clock time spent shrinking the first
+	// failure; 0 means the shrinker's default, 10 s (the command line's).
+	// Find uses FindShrinkBudget when it is 0, so that a loaded machine
+	// does not cut a test's shrinking short.
+	ShrinkBudget time.Duration
 	// Reproduce, if set, is how the fail file says to re-run it (see
 	// Reproduce); nil means DefaultReproduce. Check and Find set it to the
 	// calling test.
@@ -308,7 +313,7 @@ func finishFailure(ctx context.Context, o *Options, f *Failure) error {
 	if err := CheckDeterministic(o.Scenario, o.Variant, f.Seed, f.Result.Outcome); err != nil {
 		return fmt.Errorf("execution %d (seed %d): %w", f.Exec, f.Seed, err)
 	}
-	sh, err := Minimize(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{Context: ctx, Watchdog: o.Watchdog})
+	sh, err := Minimize(o.Scenario, o.Variant, f.Seed, f.Result.Outcome.Decisions, ShrinkOptions{Context: ctx, Watchdog: o.Watchdog, Budget: o.ShrinkBudget})
 	if err != nil {
 		return fmt.Errorf("shrinking execution %d: %w", f.Exec, err)
 	}

@@ -216,13 +216,17 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 
 // IoDeleteDevice marks dev deleted and drops its creation reference; the
 // object goes (and releases its driver) when its last reference does
-// (REFERENCE §1.2). Caller IRQL = PASSIVE_LEVEL; a scheduling point. Deleting twice is a
-// no-op in this model.
+// (REFERENCE §1.2). Caller IRQL = PASSIVE_LEVEL; a scheduling point.
+// Deleting twice drops a reference the caller does not own, as the second
+// ObDereferenceObject of Windows' IoDeleteDevice does: REFERENCE_BY_POINTER
+// 0x18 at once if none is left, else when the real last holder lets go.
 func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 	k := s.k
 	k.Layer().Enter("IoDeleteDevice")
 	k.Layer().CheckIrqlAtMost("IoDeleteDevice", kernel.PASSIVE_LEVEL)
 	if dev.deleted {
+		k.Layer().TraceKind(KindDriver, WhatDeviceDelete, dev.hdr.name, int64(dev.hdr.refs), 1)
+		s.deref(dev, "IoDeleteDevice")
 		return
 	}
 	dev.deleted = true
@@ -243,10 +247,26 @@ func (s *System) ObReferenceObject(obj IoObject) {
 // deleted device goes and releases its driver; a driver's image unloads).
 // Dropping a reference nobody holds is REFERENCE_BY_POINTER 0x18. Caller
 // IRQL ≤ DISPATCH_LEVEL; a scheduling point.
+//
+// Called from the driver's own code (a DPC routine, a driver thread), a
+// dereference that lets the driver's image go returns into the unloaded
+// image: 0xCE. A reference the driver's code holds cannot keep that code
+// loaded; unload must wait for the DPCs and threads themselves (REFERENCE
+// §6.8). Windows defers the deletion to a worker when the count reaches zero
+// at raised IRQL, which narrows the window to the routine's return without
+// closing it; the model unloads at once.
 func (s *System) ObDereferenceObject(obj IoObject) {
-	s.k.Layer().Enter("ObDereferenceObject")
-	s.k.Layer().CheckIrqlAtMost("ObDereferenceObject", kernel.DISPATCH_LEVEL)
+	l := s.k.Layer()
+	l.Enter("ObDereferenceObject")
+	l.CheckIrqlAtMost("ObDereferenceObject", kernel.DISPATCH_LEVEL)
 	s.deref(obj, "ObDereferenceObject")
+	if img := l.CurrentImage(); img != nil && !img.Loaded() {
+		id := nameID(img.Name())
+		l.BugCheckFrom("ObDereferenceObject", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
+			fmt.Sprintf("ObDereferenceObject of %s, called from driver %s's own code, dropped the last reference and unloaded the image: the call returns into unloaded code. "+
+				"A reference held by the driver's own code cannot keep that code loaded: DriverUnload must cancel its timers and KeFlushQueuedDpcs, and wait on its threads' objects (REFERENCE §6.8)",
+				obj.header().name, img.Name()))
+	}
 }
 
 func (s *System) ref(obj IoObject) {

@@ -144,3 +144,32 @@ func TestUnloadWithQueuedIoItemIsSafe(t *testing.T) {
 	assert.True(t, loadedInRoutine)
 	assert.False(t, drv.ImageLoaded(), "unloaded by the wrapper's dereference")
 }
+
+// REFERENCE §1.2: IoDeleteDevice drops the creation reference; calling it
+// twice drops one the caller does not own. With nothing else holding the
+// device that is REFERENCE_BY_POINTER 0x18 at the second call; with an I/O
+// work item queued on it, the device goes too early and the work item's
+// own dereference finds no reference left.
+func TestDeletingADeviceTwiceIs0x18(t *testing.T) {
+	t.Run("alone", func(t *testing.T) {
+		r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+		r.driver(8, func() {
+			drv, dev := wiLoad(r, "twice", nil)
+			r.sys.IoDeleteDevice(dev)
+			r.sys.UnloadDriver(drv) // DriverUnload deletes it again
+		})
+		bc := wiRequireBugCheck(t, r.run(t), queues.REFERENCE_BY_POINTER, 0)
+		assert.Equal(t, "IoDeleteDevice", bc.API)
+	})
+	t.Run("with a work item holding it", func(t *testing.T) {
+		r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+		r.driver(8, func() {
+			_, dev := wiLoad(r, "twice", nil)
+			iw := r.sys.IoAllocateWorkItem(dev)
+			r.sys.IoQueueWorkItem(iw, func(*queues.DEVICE_OBJECT, any) { r.sys.IoFreeWorkItem(iw) }, queues.DelayedWorkQueue, nil)
+			r.sys.IoDeleteDevice(dev)
+			r.sys.IoDeleteDevice(dev) // the work item's reference
+		})
+		wiRequireBugCheck(t, r.run(t), queues.REFERENCE_BY_POINTER, 0)
+	})
+}

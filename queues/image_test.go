@@ -338,3 +338,54 @@ func TestPendingIrpKeepsTheImage(t *testing.T) {
 	assert.True(t, loadedAfterUnload, "held by the pending read")
 	assert.False(t, drv.ImageLoaded(), "released by its completion")
 }
+
+// REFERENCE §6.8: a reference the driver's own code holds does not keep
+// that code loaded. A timer DPC whose last act drops the last reference on
+// the driver's (deleted) device lets the image go inside its own call, and
+// the routine's return runs in the unmapped image: 0xCE, even though no
+// scheduling point follows the call. (A DPC that completes the last pending
+// IRP is not this case: Windows would not have called DriverUnload yet,
+// TestPendingIrpKeepsTheImage.)
+func TestDpcDroppingLastReferenceIs0xCE(t *testing.T) {
+	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+	var drv *queues.DRIVER_OBJECT
+	r.driver(8, func() {
+		drv, _ = r.sys.LoadDriver("holder", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			dev, _ := r.sys.IoCreateDevice(d, "holder0")
+			r.sys.ObReferenceObject(dev) // for the DPC
+			timer := r.k.KeInitializeTimer("late")
+			dpc := r.k.KeInitializeDpc("late-dpc", func(*kernel.KDPC, any, any, any) { r.sys.ObDereferenceObject(dev) }, nil)
+			r.k.KeSetTimer(timer, des.Millisecond, dpc)
+			d.DriverUnload = func(*queues.DRIVER_OBJECT) { r.sys.IoDeleteDevice(dev) }
+			return kernel.STATUS_SUCCESS
+		})
+		r.sys.UnloadDriver(drv)
+		assert.True(t, drv.ImageLoaded(), "the DPC's reference keeps the device and the image")
+	})
+	bc := wiRequireBugCheck(t, r.run(t), kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, wiAnyP1)
+	assert.Equal(t, "ObDereferenceObject", bc.API)
+	assert.Contains(t, bc.Detail, "called from driver holder's own code, dropped the last reference and unloaded the image")
+	assert.False(t, drv.ImageLoaded())
+}
+
+// REFERENCE §6.8: the same for a driver thread whose start routine drops
+// the last reference as its last act before returning.
+func TestThreadDroppingLastReferenceIs0xCE(t *testing.T) {
+	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+	r.driver(8, func() {
+		drv, _ := r.sys.LoadDriver("holder", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			dev, _ := r.sys.IoCreateDevice(d, "holder0")
+			r.sys.ObReferenceObject(dev) // for the thread
+			r.k.PsCreateSystemThread("worker", 8, func() {
+				r.k.KeDelayExecutionThread(100 * des.Microsecond)
+				r.sys.ObDereferenceObject(dev)
+			})
+			d.DriverUnload = func(*queues.DRIVER_OBJECT) { r.sys.IoDeleteDevice(dev) }
+			return kernel.STATUS_SUCCESS
+		})
+		r.sys.UnloadDriver(drv)
+	})
+	bc := wiRequireBugCheck(t, r.run(t), kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, wiAnyP1)
+	assert.Equal(t, "worker", bc.Actor)
+	assert.Contains(t, bc.Detail, "called from driver holder's own code, dropped the last reference and unloaded the image")
+}
