@@ -290,7 +290,12 @@ func (intr *KINTERRUPT) Image() *Image { return intr.image }
 // asserting its interrupt line on processor cpu at virtual time at. The
 // ISR runs as soon as that processor's IRQL is below the interrupt's.
 // Callable from anywhere (setup or simulated code); not a scheduling point.
+// A processor the machine does not have is a programming error reported at
+// once, as for KeSetTargetProcessorDpc.
 func (k *Kernel) DeviceInterrupt(intr *KINTERRUPT, cpu int, at des.Time) {
+	if cpu < 0 || cpu >= len(k.cpus) {
+		panic(fmt.Sprintf("kernel: DeviceInterrupt(%s, %d): the machine has processors 0..%d", intr.Name, cpu, len(k.cpus)-1))
+	}
 	k.tick()
 	c := k.cpus[cpu]
 	k.sim.At(at, func() {

@@ -11,6 +11,7 @@ import (
 const (
 	APC_INDEX_MISMATCH                                    uint32 = 0x01
 	IRQL_NOT_LESS_OR_EQUAL                                uint32 = 0x0A
+	MAXIMUM_WAIT_OBJECTS_EXCEEDED                         uint32 = 0x0C
 	SPIN_LOCK_ALREADY_OWNED                               uint32 = 0x0F
 	SPIN_LOCK_NOT_OWNED                                   uint32 = 0x10
 	KERNEL_APC_PENDING_DURING_EXIT                        uint32 = 0x20
@@ -41,6 +42,7 @@ const (
 var bugCheckNames = []named[uint32]{
 	{APC_INDEX_MISMATCH, "APC_INDEX_MISMATCH"},
 	{IRQL_NOT_LESS_OR_EQUAL, "IRQL_NOT_LESS_OR_EQUAL"},
+	{MAXIMUM_WAIT_OBJECTS_EXCEEDED, "MAXIMUM_WAIT_OBJECTS_EXCEEDED"},
 	{SPIN_LOCK_ALREADY_OWNED, "SPIN_LOCK_ALREADY_OWNED"},
 	{SPIN_LOCK_NOT_OWNED, "SPIN_LOCK_NOT_OWNED"},
 	{KERNEL_APC_PENDING_DURING_EXIT, "KERNEL_APC_PENDING_DURING_EXIT"},

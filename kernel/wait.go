@@ -356,10 +356,21 @@ func (k *Kernel) KeWaitForSingleObjectEx(obj Waitable, mode KPROCESSOR_MODE, ale
 	return k.waitObjects(x, "KeWaitForSingleObject", mode, alertable, WaitAny, timeout, obj)
 }
 
-// KeWaitForMultipleObjects waits for any or all of objs.
+// MAXIMUM_WAIT_OBJECTS is the most objects one KeWaitForMultipleObjects may
+// wait on (wdm.h).
+const MAXIMUM_WAIT_OBJECTS = 64
+
+// KeWaitForMultipleObjects waits for any or all of objs. The call stands
+// for one with a WaitBlockArray (without one C allows THREAD_WAIT_OBJECTS,
+// 3): more than MAXIMUM_WAIT_OBJECTS (64) objects is bug check 0xC
+// MAXIMUM_WAIT_OBJECTS_EXCEEDED (BC:0xC; REFERENCE §1.8).
 // IRQL: < DISPATCH_LEVEL from a thread; at DISPATCH_LEVEL only with a zero timeout (checked, REFERENCE §4.5).
 func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeout des.Duration) NTSTATUS {
 	x := k.enterOn("KeWaitForMultipleObjects", waitID(objs), des.AccessSync)
+	if len(objs) > MAXIMUM_WAIT_OBJECTS {
+		k.bugCheck(x, "KeWaitForMultipleObjects", MAXIMUM_WAIT_OBJECTS_EXCEEDED, 0, 0, 0, 0,
+			fmt.Sprintf("KeWaitForMultipleObjects on %d objects: at most MAXIMUM_WAIT_OBJECTS (%d) with a wait block array", len(objs), MAXIMUM_WAIT_OBJECTS))
+	}
 	return k.waitObjects(x, "KeWaitForMultipleObjects", KernelMode, false, typ, timeout, objs...)
 }
 
