@@ -248,18 +248,20 @@ func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT
 // called again, whatever the device does (DDI:IoDisconnectInterrupt). A
 // driver calls it before it unloads; an ISR of an unloaded image that is
 // still connected faults, 0xCE (REFERENCE §6.8). It returns only once no
-// ISR of intr is still running (or spinning for the interrupt lock) on
-// another processor: Windows disconnects on each processor in turn, where
-// no ISR can be in progress while the disconnecting thread runs; the model
-// waits for the interrupt spin lock at DIRQL instead, and only when an ISR
-// is in progress, so the driver may free what its ISR uses as soon as the
-// call returns (REFERENCE §4.13). Disconnecting twice is a no-op in this
-// model.
+// ISR of intr, nor any code holding its interrupt spin lock at DIRQL, is
+// still running (or spinning for the lock) on another processor: Windows
+// disconnects on each processor in turn, where nothing at DIRQL can be in
+// progress while the disconnecting thread runs; the model waits for the
+// interrupt spin lock at DIRQL instead, and only when it is busy, so the
+// driver may free what its ISR uses as soon as the call returns. The
+// interrupt object is freed: KeSynchronizeExecution or
+// KeAcquireInterruptSpinLock on it afterwards is a use after free, 0xD5
+// (REFERENCE §4.13). Disconnecting twice is a no-op in this model.
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) IoDisconnectInterrupt(intr *KINTERRUPT) {
 	k.tick()
 	intr.disconnected = true
-	if x := k.curOrNil(); x != nil && x.irql <= intr.Irql && intr.lock.owner != x && intr.isrInProgress() {
+	if x := k.curOrNil(); x != nil && x.irql <= intr.Irql && intr.lock.owner != x && intr.lockBusy() {
 		old := x.irql
 		k.setIrql(x, intr.Irql)
 		k.spinAcquire(x, &intr.lock, "IoDisconnectInterrupt")
@@ -268,18 +270,12 @@ func (k *Kernel) IoDisconnectInterrupt(intr *KINTERRUPT) {
 	}
 }
 
-// isrInProgress reports whether an ISR of intr holds its interrupt spin
-// lock or spins for it: one that started before the disconnect.
-func (intr *KINTERRUPT) isrInProgress() bool {
-	if o := intr.lock.owner; o != nil && o.kind == execISR {
-		return true
-	}
-	for _, s := range intr.lock.spinners {
-		if s.kind == execISR {
-			return true
-		}
-	}
-	return false
+// lockBusy reports whether anyone holds intr's interrupt spin lock or
+// spins for it: an ISR, or a KeSynchronizeExecution or
+// KeAcquireInterruptSpinLock caller at DIRQL, that started before the
+// disconnect.
+func (intr *KINTERRUPT) lockBusy() bool {
+	return intr.lock.owner != nil || len(intr.lock.spinners) > 0
 }
 
 // Image returns the driver image intr's service routine belongs to, nil

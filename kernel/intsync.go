@@ -25,7 +25,8 @@ import (
 // soon as the IRQL drops, before KeSynchronizeExecution returns.
 //
 // IRQL: ≤ intr's DIRQL (DDI:KeSynchronizeExecution); above it the model
-// reports IRQL_NOT_LESS_OR_EQUAL 0xA (REFERENCE §4.13). Calling it from
+// reports IRQL_NOT_LESS_OR_EQUAL 0xA (REFERENCE §4.13). After
+// IoDisconnectInterrupt freed intr it is a use after free, 0xD5. Calling it from
 // intr's own ISR, or while holding intr's lock, is a recursive acquire,
 // SPIN_LOCK_ALREADY_OWNED 0x0F. A scheduling point.
 func (k *Kernel) KeSynchronizeExecution(intr *KINTERRUPT, routine func(ctx any) bool, ctx any) bool {
@@ -73,6 +74,10 @@ func (k *Kernel) KeReleaseInterruptSpinLock(intr *KINTERRUPT, old IRQL) {
 // raiseToSynchronize checks the caller's IRQL against intr's DIRQL,
 // raises to it and takes intr's lock; it returns the caller's IRQL.
 func (k *Kernel) raiseToSynchronize(x *exec, intr *KINTERRUPT, api string) IRQL {
+	if intr.disconnected {
+		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, 0, 0, 0, 0,
+			fmt.Sprintf("%s(%s) after IoDisconnectInterrupt, which freed the interrupt object", api, intr.Name))
+	}
 	if x.irql > intr.Irql {
 		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
 			fmt.Sprintf("%s(%s) called at %v, above the interrupt's DIRQL %v", api, intr.Name, x.irql, intr.Irql))

@@ -235,3 +235,32 @@ func TestDisconnectInterruptWaitsForRunningISR(t *testing.T) {
 	assert.GreaterOrEqual(t, back, isrEnd, "IoDisconnectInterrupt returned while the ISR still ran")
 	assert.Equal(t, 1, isrs, "an interrupt after the disconnect runs no ISR")
 }
+
+// REFERENCE §4.13: IoDisconnectInterrupt also waits for a
+// KeSynchronizeExecution routine running on another processor, and the
+// interrupt object it frees cannot be used afterwards (0xD5).
+func TestDisconnectInterruptWaitsForHolderAndFreesTheObject(t *testing.T) {
+	m := newMachine(t, twoCPUs(), nil)
+	k := m.Kernel
+	intr, err := k.IoConnectInterrupt("dev", 5, func(*kernel.KINTERRUPT, any) bool { return true }, nil)
+	require.NoError(t, err)
+	var routineEnd des.Time
+	var doneAtReturn bool
+	k.PsCreateSystemThread("holder", 8, func() {
+		k.KeSetSystemAffinityThreadEx(2) // processor 1
+		k.KeSynchronizeExecution(intr, func(any) bool {
+			k.Compute(100 * des.Microsecond)
+			routineEnd = k.Now()
+			return true
+		}, nil)
+	})
+	k.PsCreateSystemThread("unload", 8, func() {
+		k.KeSetSystemAffinityThreadEx(1) // processor 0
+		k.KeDelayExecutionThread(20 * des.Microsecond)
+		k.IoDisconnectInterrupt(intr)
+		doneAtReturn = routineEnd != 0
+		k.KeSynchronizeExecution(intr, func(any) bool { return true }, nil)
+	})
+	requireBugCheck(t, k.Run(), kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, 0)
+	assert.True(t, doneAtReturn, "IoDisconnectInterrupt returned while the routine still held the lock")
+}
