@@ -247,12 +247,39 @@ func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT
 // IoDisconnectInterrupt disconnects intr: its service routine is not
 // called again, whatever the device does (DDI:IoDisconnectInterrupt). A
 // driver calls it before it unloads; an ISR of an unloaded image that is
-// still connected faults, 0xCE (REFERENCE §6.8). Disconnecting twice is a
-// no-op in this model.
+// still connected faults, 0xCE (REFERENCE §6.8). It returns only once no
+// ISR of intr is still running (or spinning for the interrupt lock) on
+// another processor: Windows disconnects on each processor in turn, where
+// no ISR can be in progress while the disconnecting thread runs; the model
+// waits for the interrupt spin lock at DIRQL instead, and only when an ISR
+// is in progress, so the driver may free what its ISR uses as soon as the
+// call returns (REFERENCE §4.13). Disconnecting twice is a no-op in this
+// model.
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) IoDisconnectInterrupt(intr *KINTERRUPT) {
 	k.tick()
 	intr.disconnected = true
+	if x := k.curOrNil(); x != nil && x.irql <= intr.Irql && intr.lock.owner != x && intr.isrInProgress() {
+		old := x.irql
+		k.setIrql(x, intr.Irql)
+		k.spinAcquire(x, &intr.lock, "IoDisconnectInterrupt")
+		k.spinRelease(x, &intr.lock, "IoDisconnectInterrupt")
+		k.lowerTo(x, old)
+	}
+}
+
+// isrInProgress reports whether an ISR of intr holds its interrupt spin
+// lock or spins for it: one that started before the disconnect.
+func (intr *KINTERRUPT) isrInProgress() bool {
+	if o := intr.lock.owner; o != nil && o.kind == execISR {
+		return true
+	}
+	for _, s := range intr.lock.spinners {
+		if s.kind == execISR {
+			return true
+		}
+	}
+	return false
 }
 
 // Image returns the driver image intr's service routine belongs to, nil

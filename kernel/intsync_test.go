@@ -207,3 +207,31 @@ func TestInterruptSynchronizationMisuse(t *testing.T) {
 		requireBugCheck(t, k.Run(), kernel.SPIN_LOCK_ALREADY_OWNED, 0)
 	})
 }
+
+// REFERENCE §4.13: IoDisconnectInterrupt returns only once an ISR already
+// running on another processor has finished, so what the ISR uses can be
+// freed right after it; an interrupt arriving later runs nothing.
+func TestDisconnectInterruptWaitsForRunningISR(t *testing.T) {
+	m := newMachine(t, twoCPUs(), nil)
+	k := m.Kernel
+	var isrs int
+	var isrEnd, back des.Time
+	intr, err := k.IoConnectInterrupt("dev", 5, func(*kernel.KINTERRUPT, any) bool {
+		isrs++
+		k.Compute(100 * des.Microsecond)
+		isrEnd = k.Now()
+		return true
+	}, nil)
+	require.NoError(t, err)
+	k.DeviceInterrupt(intr, 1, des.Time(20*des.Microsecond))
+	k.DeviceInterrupt(intr, 1, des.Time(300*des.Microsecond))
+	k.PsCreateSystemThread("unload", 8, func() {
+		k.KeSetSystemAffinityThreadEx(1)
+		k.KeDelayExecutionThread(50 * des.Microsecond) // the ISR is running on processor 1
+		k.IoDisconnectInterrupt(intr)
+		back = k.Now()
+	})
+	require.NoError(t, k.Run().Err)
+	assert.GreaterOrEqual(t, back, isrEnd, "IoDisconnectInterrupt returned while the ISR still ran")
+	assert.Equal(t, 1, isrs, "an interrupt after the disconnect runs no ISR")
+}
