@@ -1,6 +1,10 @@
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
 
 // POOL_TYPE selects nonpaged or paged pool.
 type POOL_TYPE uint8
@@ -22,6 +26,9 @@ type PoolBlock struct {
 	Type  POOL_TYPE
 	freed bool
 	item  string // "Tag #id", its trace records' object
+	// freedBy and freedAt say whose code freed the block, and when.
+	freedBy string
+	freedAt des.Time
 	// cachedIn is the lookaside list holding the block as a free entry.
 	cachedIn *NPAGED_LOOKASIDE_LIST
 	// Owner names what the block holds, for reports ("flt work item 3").
@@ -155,8 +162,17 @@ func (k *Kernel) free(x *exec, b *PoolBlock, tag, api string) {
 		k.bugCheck(x, api, BAD_POOL_CALLER, 0xA, 0, 0, uint64(b.id), fmt.Sprintf("pool block %s freed with tag %q, allocated with %q", b.name, tag, b.Tag))
 	}
 	b.freed = true
+	if x != nil {
+		b.freedBy = x.name
+	}
+	b.freedAt = k.sim.Now()
 	k.emit(x, KindPool, WhatFree, b.item, int64(b.Size), 0)
 }
+
+// FreedBy says which thread, DPC or ISR freed b and when ("" for a block
+// still live or freed from setup code), for reports that find the free
+// later, as a worker dequeuing an item whose pool was freed does.
+func (b *PoolBlock) FreedBy() (by string, at des.Time) { return b.freedBy, b.freedAt }
 
 // AccessPool is a workload helper: it models driver code dereferencing
 // memory in b (reading or writing a field of a pool allocation). It costs

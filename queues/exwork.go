@@ -208,8 +208,13 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		// Windows catches this when the pool is freed (ExFreePool checks for
 		// active work items); the kernel model has no free hook, so the
 		// worker reports it when it removes the item.
+		by, at := b.FreedBy()
+		if by != "" {
+			by = fmt.Sprintf(", by %s at t=%v", by, at)
+		}
 		k.Layer().BugCheckFrom("ExFreePool", kernel.WORKER_INVALID, 0, it.id, 0, uint64(b.Size),
-			fmt.Sprintf("work item #%d (%s) was freed (pool block %s) while queued on %s", it.id, it.routineName(), b.Name(), q.name))
+			fmt.Sprintf("work item #%d (%s) was freed (pool block %s%s) while queued on %s; found when %s dequeued it",
+				it.id, it.routineName(), b.Name(), by, q.name, w.name))
 	}
 	// Everything is read before the call: the routine may free, requeue or
 	// re-initialise the item (REFERENCE §3.3 item 5).

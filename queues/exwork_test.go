@@ -250,6 +250,9 @@ func TestExWorkItemBugChecks(t *testing.T) {
 			out := r.run(t)
 			bc := wiRequireBugCheck(t, out, tc.code, tc.p1)
 			assert.NotEmpty(t, bc.Detail, tc.section)
+			if tc.name == "pool holding a queued item freed" {
+				assert.Contains(t, bc.Detail, "was freed (pool block #1, by driver at t=", "the report names who freed it, not only the worker that found it")
+			}
 		})
 	}
 }
