@@ -87,6 +87,10 @@ type BugCheck struct {
 	Params [4]uint64
 	API    string   // the routine that detected it
 	Actor  string   // thread or DPC that called it
+	// DPC names the KDPC whose routine was running when Actor is a
+	// processor's DPC context ("dpc/cpu1"): a driver with several DPCs
+	// needs to know which one crashed. Empty outside a DPC routine.
+	DPC string
 	CPU    int      // processor
 	IRQL   IRQL     // IRQL at the call
 	At     des.Time // virtual time
@@ -94,8 +98,12 @@ type BugCheck struct {
 }
 
 func (b *BugCheck) Error() string {
+	actor := b.Actor
+	if b.DPC != "" {
+		actor += " running dpc " + b.DPC
+	}
 	return fmt.Sprintf("bug check 0x%X %s (0x%X, 0x%X, 0x%X, 0x%X) in %s by %s on cpu%d at %s, t=%v: %s",
-		b.Code, b.Name, b.Params[0], b.Params[1], b.Params[2], b.Params[3], b.API, b.Actor, b.CPU, b.IRQL, b.At, b.Detail)
+		b.Code, b.Name, b.Params[0], b.Params[1], b.Params[2], b.Params[3], b.API, actor, b.CPU, b.IRQL, b.At, b.Detail)
 }
 
 // WaitEdge is one blocked party in a deadlock or hang report.

@@ -164,6 +164,10 @@ func TestWaitInDPCIs0xB8(t *testing.T) {
 	k.PsCreateSystemThread("t", 8, func() { k.KeInsertQueueDpc(dpc, nil, nil) })
 	bc := requireBugCheck(t, k.Run(), kernel.ATTEMPTED_SWITCH_FROM_DPC, 0)
 	assert.Equal(t, "dpc/cpu0", bc.Actor)
+	// The report names the DPC as well as the processor's DPC context, so
+	// a driver with several DPCs knows which one crashed.
+	assert.Equal(t, "bad", bc.DPC)
+	assert.Contains(t, bc.Error(), "by dpc/cpu0 running dpc bad on cpu0")
 }
 
 // REFERENCE §4.5/§4.6: a spin lock raises to DISPATCH_LEVEL and its release

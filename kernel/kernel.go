@@ -183,6 +183,9 @@ func (k *Kernel) bugCheck(e *exec, api string, code uint32, p1, p2, p3, p4 uint6
 		API: api, At: k.sim.Now(), Detail: detail, CPU: -1}
 	if e != nil {
 		bc.Actor, bc.IRQL = e.name, e.irql
+		if e.dpcRunning != nil {
+			bc.DPC = e.dpcRunning.Name
+		}
 		if e.cpu != nil {
 			bc.CPU = e.cpu.id
 		}
