@@ -85,12 +85,12 @@ type BugCheck struct {
 	Code   uint32
 	Name   string
 	Params [4]uint64
-	API    string   // the routine that detected it
-	Actor  string   // thread or DPC that called it
+	API    string // the routine that detected it
+	Actor  string // thread or DPC that called it
 	// DPC names the KDPC whose routine was running when Actor is a
 	// processor's DPC context ("dpc/cpu1"): a driver with several DPCs
 	// needs to know which one crashed. Empty outside a DPC routine.
-	DPC string
+	DPC    string
 	CPU    int      // processor
 	IRQL   IRQL     // IRQL at the call
 	At     des.Time // virtual time
