@@ -55,7 +55,8 @@ func TestDecisionBudget(t *testing.T) {
 	assert.Equal(t, 50, be.Decisions)
 	assert.Len(t, out.Decisions, 50)
 	assert.Contains(t, be.Error(), "decision budget exceeded")
-	assert.Contains(t, be.Error(), "DecisionBudget")
+	assert.Contains(t, be.Error(), "Budget.Decisions", "the message names the scenario field to raise")
+	assert.Contains(t, be.Error(), "--decision-budget", "and the command-line flag")
 }
 
 // Without a decision log (experiments, benchmarks) a run keeps no

@@ -1,6 +1,9 @@
 package des
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Outcome is how a run ended. Err is nil for a normal end; otherwise it is a
 // typed error: *PanicError, *BudgetError, *ReplayMismatch from this package,
@@ -48,13 +51,14 @@ type BudgetError struct {
 }
 
 func (e *BudgetError) Error() string {
-	what, knob := "step budget", "StepBudget"
+	what, knob := "step budget", "Steps"
 	if e.Budget == BudgetDecisions {
-		what, knob = "decision budget", "DecisionBudget"
+		what, knob = "decision budget", "Decisions"
 	}
 	return fmt.Sprintf("%s exceeded: %d events, %d kernel calls and %d decisions by %v with %d events pending; "+
-		"a simulated thread may spin without a kernel wait, or the workload never ends (raise %s if it is legitimately long)",
-		what, e.Steps, e.Calls, e.Decisions, e.At, e.Pending, knob)
+		"a simulated thread may spin without a kernel wait, or the workload never ends (if it is legitimately long, raise the scenario's "+
+		"Budget.%s, model.Scenario.Budget, or pass --%s on the command line)",
+		what, e.Steps, e.Calls, e.Decisions, e.At, e.Pending, knob, strings.ReplaceAll(what, " ", "-"))
 }
 
 // ReplaceErr swaps the error a stopped run ended with for a richer report

@@ -284,7 +284,8 @@ func (intr *KINTERRUPT) Image() *Image { return intr.image }
 
 // DeviceInterrupt is a workload helper: it models the device behind intr
 // asserting its interrupt line on processor cpu at virtual time at. The
-// ISR runs as soon as that processor's IRQL is below the interrupt's.
+// ISR runs as soon as that processor's IRQL is below the interrupt's; a time
+// already past means now (des.Sim.At clamps it).
 // Callable from anywhere (setup or simulated code); not a scheduling point.
 // A processor the machine does not have is a programming error reported at
 // once, as for KeSetTargetProcessorDpc.
