@@ -156,3 +156,43 @@ func TestDpcStallHoldsItsProcessorOnly(t *testing.T) {
 type chooserFunc func(des.Point, int) int
 
 func (f chooserFunc) Choose(p des.Point, n int) int { return f(p, n) }
+
+// Why two stall lengths: a window a few microseconds wide, a few
+// microseconds away, is reached by the short stall and overshot by the
+// long one. A thread on cpu1 holds a flag up for 6µs; a DPC on cpu0 reads
+// it just before: natural and with the 50µs stall it reads 0, with the
+// 5µs stall it lands inside the window (REFERENCE §9).
+func TestShortStallReachesANarrowWindow(t *testing.T) {
+	for choice, want := range []int64{0, 1, 0} {
+		cfg := kernel.DefaultConfig()
+		cfg.InjectPreemption, cfg.FineStalls = true, true
+		asked := false
+		m := newMachine(t, cfg, chooserFunc(func(p des.Point, n int) int {
+			if p.Kind == kernel.PointStall && p.Actor == 0 && !asked {
+				asked = true
+				return choice
+			}
+			return 0
+		}))
+		k := m.Kernel
+		flag := k.NewCell("flag", 0)
+		seen := int64(-1)
+		dpc := k.KeInitializeDpc("d", func(*kernel.KDPC, any, any, any) { seen = k.Read(flag) }, nil)
+		intr, err := k.IoConnectInterrupt("dev", 5, func(*kernel.KINTERRUPT, any) bool {
+			k.KeInsertQueueDpc(dpc, nil, nil)
+			return true
+		}, nil)
+		require.NoError(t, err)
+		k.PsCreateSystemThread("holder", 8, func() {
+			k.KeSetSystemAffinityThreadEx(2)
+			k.Compute(10 * des.Microsecond)
+			k.Write(flag, 1)
+			k.Compute(6 * des.Microsecond)
+			k.Write(flag, 0)
+		})
+		k.DeviceInterrupt(intr, 0, des.Time(8*des.Microsecond))
+		require.NoError(t, k.Run().Err)
+		require.True(t, asked, "the DPC was offered a stall")
+		assert.Equal(t, want, seen, "choice %d", choice)
+	}
+}

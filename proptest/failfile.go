@@ -85,7 +85,7 @@ type FailFile struct {
 
 // Encode renders f in the text format:
 //
-//	wqsim-failfile 5
+//	wqsim-failfile 6
 //	scenario: NAME
 //	variant: NAME
 //	seed: N
@@ -338,7 +338,7 @@ func (p *failParser) decisions(f *FailFile) error {
 	return p.errf("missing \"end\" line: the file is truncated (%d of %d decisions read)", len(f.Decisions), count)
 }
 
-// budget reads the budget line of a version 5 file; older files get the
+// budget reads the budget line of a version 5 or later file; older files get the
 // defaults every run had before scenarios could declare a budget.
 func (p *failParser) budget(f *FailFile) error {
 	if f.Version < firstBudgetVersion {
