@@ -81,6 +81,20 @@ type Config struct {
 	// processor while the others run on).
 	InjectPreemption bool
 	StallTime        des.Duration
+	// FineStalls (with InjectPreemption) refines the stalls: a thread
+	// below DISPATCH_LEVEL may also stall for ShortStallTime (choice 3 of
+	// its point; 0–2 keep their meaning), and code at DISPATCH_LEVEL or
+	// above — a DPC, a thread holding a spin lock — is offered a stall of
+	// ShortStallTime or StallTime at each of its scheduling points (a
+	// PointStall decision). Real hardware delays such code too (cache
+	// misses, SMIs, a hypervisor preempting the vCPU), so a stall there is
+	// faithful; an early quantum end is not, and is never offered there.
+	// ISR bodies are not stalled: in this model they are a few calls that
+	// queue a DPC, whose own stalls delay the same code. Off, the
+	// decision logs are those of fail files before format 6, which replay
+	// with it off (model.RunConfig.CoarseStalls).
+	FineStalls     bool
+	ShortStallTime des.Duration
 	// JitterLevels > 1 makes each explicit Compute a decision among that
 	// many lengths: choice c stretches it by c/JitterLevels.
 	JitterLevels int
@@ -91,6 +105,13 @@ type Config struct {
 	// returns NULL (STATUS_INSUFFICIENT_RESOURCES paths).
 	InjectAllocFailures bool
 }
+
+// DefaultShortStallTime is the default of Config.ShortStallTime: the width
+// of the races between a DPC and code on another processor in the example
+// drivers (a read-modify-write around a couple of microseconds of work), so
+// that a short stall opens such a window without the 50µs stall carrying
+// the stalled code past everything the other processor does.
+const DefaultShortStallTime = 5 * des.Microsecond
 
 // DefaultConfig returns Windows client defaults on a 2-processor machine
 // with Driver Verifier on and no perturbations.
@@ -112,6 +133,7 @@ func DefaultConfig() Config {
 		StarvationTicks:    300,
 		Verifier:           true,
 		StallTime:          50 * des.Microsecond,
+		ShortStallTime:     DefaultShortStallTime,
 	}
 }
 
@@ -158,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.InjectPreemption && c.StallTime <= 0 {
 		bad("StallTime = %v: must be positive when InjectPreemption is on", c.StallTime)
+	}
+	if c.InjectPreemption && c.FineStalls && c.ShortStallTime <= 0 {
+		bad("ShortStallTime = %v: must be positive when FineStalls is on (default %v)", c.ShortStallTime, DefaultShortStallTime)
 	}
 	if c.JitterLevels < 0 {
 		bad("JitterLevels = %d: use 0 or 1 for no jitter, more for that many levels", c.JitterLevels)

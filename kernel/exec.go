@@ -95,15 +95,8 @@ func (k *Kernel) curOrNil() *exec {
 // be preempted or interrupted) and offers the injected perturbations.
 func (k *Kernel) point(e *exec, cost des.Duration) {
 	c := e.cpu
-	if k.cfg.InjectPreemption && e.kind == execThread && e.irql < DISPATCH_LEVEL {
-		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id, Touch: e.next}, 3) {
-		case 1:
-			c.yieldWanted = true
-			k.emit(e, KindInject, WhatInjectYield, "", 0, 0)
-		case 2:
-			cost += k.cfg.StallTime
-			k.emit(e, KindInject, WhatInjectStall, "", int64(k.cfg.StallTime), 0)
-		}
+	if k.cfg.InjectPreemption && e.kind != execISR {
+		cost += k.inject(e)
 	}
 	if cost != 0 || c.needSettle || c.yieldWanted {
 		e.remaining += cost
@@ -113,6 +106,48 @@ func (k *Kernel) point(e *exec, cost des.Duration) {
 	if e.kind == execThread && e.thread.apcPending && e.irql == PASSIVE_LEVEL {
 		k.deliverApcs(e) // a kernel APC queued meanwhile interrupts the thread here (REFERENCE §4.10)
 	}
+}
+
+// inject offers the injected perturbations at e's scheduling point and
+// returns the stall it chose (0 for none). A thread below DISPATCH_LEVEL
+// may end its quantum early or stall; with Config.FineStalls a stall may be
+// short or long there, and code at DISPATCH_LEVEL or above (a DPC, a thread
+// holding a spin lock) may stall too, but never end its quantum: dispatching
+// is off there (REFERENCE §4.5, §9 "Injected perturbations"). ISRs are not
+// stalled: see Config.FineStalls.
+func (k *Kernel) inject(e *exec) des.Duration {
+	if e.canSwitch() {
+		n := 3
+		if k.cfg.FineStalls {
+			n = 4
+		}
+		switch k.sim.Choose(des.Point{Kind: PointInject, Label: "kernel: inject preemption", Actor: e.thread.id, Touch: e.next}, n) {
+		case 1:
+			e.cpu.yieldWanted = true
+			k.emit(e, KindInject, WhatInjectYield, "", 0, 0)
+		case 2:
+			return k.stallFor(e, k.cfg.StallTime)
+		case 3:
+			return k.stallFor(e, k.cfg.ShortStallTime)
+		}
+		return 0
+	}
+	if !k.cfg.FineStalls {
+		return 0
+	}
+	switch k.sim.Choose(des.Point{Kind: PointStall, Label: "kernel: inject stall at DISPATCH_LEVEL", Actor: e.actorID(), Touch: e.next}, 3) {
+	case 1:
+		return k.stallFor(e, k.cfg.ShortStallTime)
+	case 2:
+		return k.stallFor(e, k.cfg.StallTime)
+	}
+	return 0
+}
+
+// stallFor records an injected stall of d on e's processor and returns d.
+func (k *Kernel) stallFor(e *exec, d des.Duration) des.Duration {
+	k.emit(e, KindInject, WhatInjectStall, "", int64(d), 0)
+	return d
 }
 
 // enter begins a kernel call: it finds the caller and passes a scheduling

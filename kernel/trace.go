@@ -7,13 +7,14 @@ import "github.com/wqsim/wqsim/des"
 const (
 	PointPickCPU    des.PointKind = 10 // which idle processor takes a ready thread
 	PointPickVictim des.PointKind = 11 // which equal-priority processor to preempt
-	PointInject     des.PointKind = 12 // 0 none, 1 early quantum end, 2 stall
+	PointInject     des.PointKind = 12 // 0 none, 1 early quantum end, 2 stall, 3 short stall (FineStalls)
 	PointJitter     des.PointKind = 13 // stretch of an explicit Compute
 	PointAllocFail  des.PointKind = 14 // 0 allocate, 1 return NULL
 	PointPickThread des.PointKind = 15 // which equal-priority ready thread runs (0 = FIFO head)
 	PointDpcDrain   des.PointKind = 16 // 0 a deferrable DPC queue waits, 1 it drains at once
 	PointPageIn     des.PointKind = 17 // 0 a pageable page is resident, 1 it is paged out
 	PointSteal      des.PointKind = 18 // which processor's queue an idle processor takes from (0 = lowest)
+	PointStall      des.PointKind = 19 // at DISPATCH_LEVEL or above (FineStalls): 0 none, 1 short stall, 2 stall
 )
 
 // Trace record kinds of the kernel (stable numbers: part of trace hashes).

@@ -33,6 +33,9 @@ type RunConfig struct {
 	// HashV3 computes the trace hash as fail files of format version 3
 	// recorded it (see des.Config.HashV3); only their replay sets it.
 	HashV3 bool
+	// CoarseStalls turns kernel.Config.FineStalls off, as every run before
+	// fail file format 6 had it; only the replay of such files sets it.
+	CoarseStalls bool
 }
 
 // Default budgets of a run, for scenarios that declare none
@@ -77,6 +80,9 @@ func Run(s *Scenario, variant string, rc RunConfig) (Result, error) {
 	kcfg := s.KernelConfig(variant)
 	if rc.Kernel != nil {
 		kcfg = *rc.Kernel
+	}
+	if rc.CoarseStalls {
+		kcfg.FineStalls = false
 	}
 	chooser := rc.Chooser
 	if chooser == nil {

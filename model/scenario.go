@@ -173,6 +173,7 @@ func (s *Scenario) KernelConfig(variant string) kernel.Config {
 func ExploreConfig() kernel.Config {
 	c := kernel.DefaultConfig()
 	c.InjectPreemption = true
+	c.FineStalls = true
 	c.JitterLevels = 4
 	c.DecideReadyOrder = true
 	return c

@@ -85,7 +85,7 @@ func TestVersion4FailFileReplaysWithDefaultBudget(t *testing.T) {
 	v4 := &proptest.FailFile{Scenario: s.Name, Variant: "bug", Seed: 7, Strategy: "natural", Hash: r.Outcome.Hash,
 		Decisions: r.Outcome.Decisions}
 	text := string(v4.Encode("old.fail"))
-	text = strings.Replace(text, "wqsim-failfile 5\n", "wqsim-failfile 4\n", 1)
+	text = strings.Replace(text, "wqsim-failfile 6\n", "wqsim-failfile 4\n", 1)
 	text = strings.Replace(text, "budget: steps=2000000 decisions=500000\n", "", 1)
 	require.NotContains(t, text, "budget:")
 	old, err := proptest.ParseFailFile([]byte(text))

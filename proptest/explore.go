@@ -397,7 +397,8 @@ func ReplayScenario(ctx context.Context, limit time.Duration, s *model.Scenario,
 	rp := des.NewReplay(f.Decisions)
 	b := f.Budget.Or(model.DefaultBudget) // the run's own budget, whatever s declares now
 	r, err := RunWatched(ctx, limit, s, f.Variant, model.RunConfig{Seed: f.Seed, Chooser: rp, Sink: sink, HashV3: f.Version == 3,
-		StepBudget: b.Steps, DecisionBudget: b.Decisions})
+		CoarseStalls: f.Version != 0 && f.Version < firstFineStallsVersion,
+		StepBudget:   b.Steps, DecisionBudget: b.Decisions})
 	if err != nil {
 		return r, err
 	}

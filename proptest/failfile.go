@@ -26,7 +26,15 @@ import (
 // override it), so that a run ending on its budget replays with the same
 // one. Files of versions 3 and 4 have no budget line; every run then had
 // the defaults (model.DefaultBudget), which is what they replay with.
-const FailFileVersion = 5
+// Version 6 (2026-12-05): the runs had kernel.Config.FineStalls as their
+// scenario configures it (short stalls, stalls at DISPATCH_LEVEL); files of
+// versions 3 to 5 were written without them and replay with them off
+// (model.RunConfig.CoarseStalls), so their decision logs still match.
+const FailFileVersion = 6
+
+// firstFineStallsVersion is the first format whose runs may have had
+// kernel.Config.FineStalls.
+const firstFineStallsVersion = 6
 
 // firstBudgetVersion is the first format with a budget line.
 const firstBudgetVersion = 5
@@ -62,7 +70,9 @@ type FailFile struct {
 	// it, whatever the scenario declares now.
 	Budget model.Budget
 	// Version is the format version the file was read with (Encode always
-	// writes FailFileVersion); it says which trace hash Hash is.
+	// writes FailFileVersion); it says which trace hash Hash is and whether
+	// the run had kernel.Config.FineStalls. 0 (a FailFile built in memory)
+	// is the current version.
 	Version   int
 	Outcome   string // informational (# line)
 	Marks     []string
@@ -75,7 +85,7 @@ type FailFile struct {
 
 // Encode renders f in the text format:
 //
-//	wqsim-failfile 5
+//	wqsim-failfile 6
 //	scenario: NAME
 //	variant: NAME
 //	seed: N
@@ -328,7 +338,7 @@ func (p *failParser) decisions(f *FailFile) error {
 	return p.errf("missing \"end\" line: the file is truncated (%d of %d decisions read)", len(f.Decisions), count)
 }
 
-// budget reads the budget line of a version 5 file; older files get the
+// budget reads the budget line of a version 5 or later file; older files get the
 // defaults every run had before scenarios could declare a budget.
 func (p *failParser) budget(f *FailFile) error {
 	if f.Version < firstBudgetVersion {

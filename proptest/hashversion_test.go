@@ -53,11 +53,36 @@ func TestNewFailFilesAreCurrentVersion(t *testing.T) {
 	require.True(t, errors.As(err, &mismatch))
 	cur.Hash = mismatch.Got
 	encoded := cur.Encode("lostupdate-racy.fail")
-	assert.True(t, strings.HasPrefix(string(encoded), "wqsim-failfile 5\n"))
+	assert.True(t, strings.HasPrefix(string(encoded), "wqsim-failfile 6\n"))
 	back, err := proptest.ParseFailFile(encoded)
 	require.NoError(t, err)
 	assert.Equal(t, proptest.FailFileVersion, back.Version)
 	_, err = proptest.Replay(back, nil)
 	assert.NoError(t, err)
 	assert.Equal(t, r.Outcome.Err.Error(), rerun.Outcome.Err.Error(), "same run under either hash")
+}
+
+// A fail file written before kernel.Config.FineStalls (format version 5,
+// by wqsim at 803a8ea, from `wqsim explore doublecomplete:timeout-race
+// --seed 1 --no-shrink`: DPCs race a thread) replays exactly: its runs had no stalls
+// at DISPATCH_LEVEL and three choices at a thread's point, and it replays
+// with FineStalls off. The same file read as version 6 runs with them on,
+// so the DPCs' scheduling points ask decisions the log does not have.
+func TestVersion5FailFileReplaysWithoutFineStalls(t *testing.T) {
+	data, err := os.ReadFile("testdata/failfile-v5/doublecomplete-timeout-race-seed1-exec2.fail")
+	require.NoError(t, err)
+	f, err := proptest.ParseFailFile(data)
+	require.NoError(t, err)
+	require.Equal(t, 5, f.Version)
+
+	r, err := proptest.Replay(f, nil)
+	require.NoError(t, err, "a version 5 file replays with its hash checked")
+	require.Error(t, r.Outcome.Err)
+	assert.Contains(t, r.Outcome.Err.Error(), "0x44", "the recorded double completion reproduces")
+
+	relabelled, err := proptest.ParseFailFile([]byte(strings.Replace(string(data), "wqsim-failfile 5", "wqsim-failfile 6", 1)))
+	require.NoError(t, err)
+	r, _ = proptest.Replay(relabelled, nil)
+	var mismatch *des.ReplayMismatch
+	assert.True(t, errors.As(r.Outcome.Err, &mismatch), "read as version 6 the decisions differ: %v", r.Outcome.Err)
 }

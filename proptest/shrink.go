@@ -438,10 +438,18 @@ func DescribeDecision(i int, d des.Decision) string {
 func describeChoice(d des.Decision) string {
 	switch d.Kind {
 	case kernel.PointInject:
-		if d.Choice == 1 {
+		switch d.Choice {
+		case 1:
 			return "early quantum end (another ready thread runs)"
+		case 3:
+			return "short stall (this processor is held up briefly while the others run)"
 		}
 		return "stall (this processor is held up while the others run)"
+	case kernel.PointStall:
+		if d.Choice == 1 {
+			return "short stall at DISPATCH_LEVEL (this processor's DPC or lock holder is held up briefly)"
+		}
+		return "stall at DISPATCH_LEVEL (this processor's DPC or lock holder is held up while the others run)"
 	case kernel.PointJitter:
 		return fmt.Sprintf("compute stretched by %d/%d", d.Choice, d.N)
 	case kernel.PointAllocFail:

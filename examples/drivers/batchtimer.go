@@ -18,6 +18,12 @@ import (
 // notification event that the thread clears after taking the batch: an
 // arrival whose DPC sets the event between the take and the clear is
 // stranded, and the thread waits for ever while the timer keeps ticking.
+//
+// The ISR counts each arrival (an interlocked word) and the DPC moves the
+// count into the batch: an ISR that finds the DPC still queued queues it no
+// second time (KeInsertQueueDpc returns FALSE, REFERENCE §4.8), so a DPC
+// delayed past the next interrupt (a stall at DISPATCH_LEVEL, §9) serves
+// two arrivals and must not count one per run.
 
 var markBatchStranded = model.NewMark("batchtimer: an arrival set the event between the batch's take and its KeClearEvent")
 
@@ -51,6 +57,7 @@ type batchDev struct {
 	dpc     *kernel.KDPC
 	taking  bool // clear-after-take: between the take and the clear (bookkeeping for the mark)
 	taken   *kernel.Cell
+	arrived *kernel.Cell // arrivals the ISR counted and no DPC moved yet (interlocked)
 }
 
 func setupBatchTimer(env *model.Env) error {
@@ -60,13 +67,15 @@ func setupBatchTimer(env *model.Env) error {
 		typ = kernel.NotificationEvent
 	}
 	d := &batchDev{env: env, k: k,
-		lock:  k.KeInitializeSpinLock("arrivals lock"),
-		data:  k.KeInitializeEvent("data", typ, false),
-		tick:  k.KeInitializeTimerEx("batch tick", kernel.SynchronizationTimer),
-		taken: k.NewCell("taken", 0),
+		lock:    k.KeInitializeSpinLock("arrivals lock"),
+		data:    k.KeInitializeEvent("data", typ, false),
+		tick:    k.KeInitializeTimerEx("batch tick", kernel.SynchronizationTimer),
+		taken:   k.NewCell("taken", 0),
+		arrived: k.NewCell("arrived", 0),
 	}
 	d.dpc = k.KeInitializeDpc("arrival", d.arrival, nil)
 	intr, err := k.IoConnectInterrupt("dev", 5, func(*kernel.KINTERRUPT, any) bool {
+		k.InterlockedIncrement(d.arrived)
 		k.KeInsertQueueDpc(d.dpc, nil, nil)
 		return true
 	}, nil)
@@ -89,8 +98,12 @@ func setupBatchTimer(env *model.Env) error {
 // arrival is the device's DPC.
 func (d *batchDev) arrival(_ *kernel.KDPC, _, _, _ any) {
 	k := d.k
+	n := k.InterlockedExchange(d.arrived, 0)
+	if n == 0 {
+		return // an earlier run of this DPC took the arrival
+	}
 	k.KeAcquireSpinLockAtDpcLevel(d.lock)
-	d.pending++
+	d.pending += int(n)
 	k.KeReleaseSpinLockFromDpcLevel(d.lock)
 	if d.taking {
 		d.env.Hit(markBatchStranded)

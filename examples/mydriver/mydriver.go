@@ -10,7 +10,10 @@
 // processor. The racy variant's completion thread updates the count
 // without the lock (a read, then a write), so an update the dispatch
 // routine makes between the two is lost and the count never returns to
-// zero.
+// zero; so is the completion's own update when it falls between the
+// dispatch routine's read and write (the lock only excludes code that
+// takes it: a stall of the dispatch routine at DISPATCH_LEVEL opens that
+// window).
 package mydriver
 
 import (
@@ -21,8 +24,8 @@ import (
 )
 
 // markUnlocked is the racy path: the completion thread's unlocked update
-// overwrote one the dispatch routine made between its read and its write.
-var markUnlocked = model.NewMark("mydriver: unlocked completion overwrote the dispatch routine's update")
+// and one of the dispatch routine interleaved, and one overwrote the other.
+var markUnlocked = model.NewMark("mydriver: unlocked completion and the dispatch routine's update interleaved (one overwrote the other)")
 
 // Scenario is the driver model, its workload and its invariant.
 var Scenario = &model.Scenario{
@@ -44,6 +47,7 @@ type device struct {
 	lock        *kernel.KSPIN_LOCK
 	outstanding *kernel.Cell
 	completed   *kernel.KSEMAPHORE // one count per request the device finished
+	unlocked    int                // unlocked updates so far (plain Go: bookkeeping for the mark)
 }
 
 func setup(env *model.Env) error {
@@ -75,7 +79,11 @@ func setup(env *model.Env) error {
 func (d *device) dispatch() {
 	k := d.k
 	old := k.KeAcquireSpinLock(d.lock)
+	before := d.unlocked
 	k.Write(d.outstanding, k.Read(d.outstanding)+1)
+	if d.unlocked != before {
+		d.env.Hit(markUnlocked) // the completion's update fell between the read and the write
+	}
 	k.KeReleaseSpinLock(d.lock, old)
 	k.KeReleaseSemaphore(d.completed, 0, 1, false)
 }
@@ -93,4 +101,5 @@ func (d *device) countOut() {
 	if k.InterlockedExchange(d.outstanding, v-1) != v {
 		d.env.Hit(markUnlocked)
 	}
+	d.unlocked++
 }
