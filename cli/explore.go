@@ -242,7 +242,7 @@ func finishExplore(ctx context.Context, w io.Writer, o *exploreOpts, opts *propt
 			if !sh.Complete {
 				state = "cut short by its budget or an interrupt: some perturbations may be unneeded"
 			}
-			fmt.Fprintf(w, "shrunk %d → %d decisions (%d perturbations) in %v, %d runs; shrinking %s\n", len(f.Result.Outcome.Decisions), len(log), countNonZero(log), time.Since(start).Round(time.Millisecond), sh.Runs, state)
+			fmt.Fprintf(w, "shrunk %d → %d perturbations (%d → %d decisions) in %v, %d runs; shrinking %s\n", countNonZero(f.Result.Outcome.Decisions), countNonZero(log), len(f.Result.Outcome.Decisions), len(log), time.Since(start).Round(time.Millisecond), sh.Runs, state)
 		}
 	}
 	sum.setFailure(f, final, log, path)

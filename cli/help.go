@@ -29,9 +29,9 @@ Examples:
   wqsim explore
   wqsim explore cancelsafe:worker-orphan --strategy pct --execs 20000 --parallel 2
   wqsim explore lostupdate:racy --shard 0/4 --seed 7
-  wqsim replay testdata/wqsim-fail/cancelsafe-lost-cancel-seed1-exec26.fail
-  wqsim trace testdata/wqsim-fail/cancelsafe-lost-cancel-seed1-exec26.fail --format html -o race.html
-  wqsim explain testdata/wqsim-fail/cancelsafe-lost-cancel-seed1-exec26.fail --html explain.html
+  wqsim replay testdata/wqsim-fail/cancelsafe-lost-cancel-seed1-exec35.fail
+  wqsim trace testdata/wqsim-fail/cancelsafe-lost-cancel-seed1-exec35.fail --format html -o race.html
+  wqsim explain testdata/wqsim-fail/cancelsafe-lost-cancel-seed1-exec35.fail --html explain.html
   wqsim run lostupdate:racy --seed 3
   wqsim experiment bench/experiments/pools.json -o out/
 

@@ -299,8 +299,8 @@ func checkDeclared(t testing.TB, s *model.Scenario, variant string, f *Failure) 
 	}
 	for _, m := range v.MarkTexts() {
 		if !slices.Contains(f.Result.Marks, m) && !slices.Contains(f.MinFinal.Marks, m) {
-			t.Errorf("%s:%s: the failure never reached the variant's racy path %q (it reached %q)\n(set Options.AnyFailure to accept any failure)",
-				s.Name, variant, m, f.Result.Marks)
+			t.Errorf("%s:%s: the failure never reached the variant's racy path %q (it reached %q); the failure was: %s\n(set Options.AnyFailure to accept any failure)",
+				s.Name, variant, m, f.Result.Marks, OutcomeText(err))
 		}
 	}
 }
