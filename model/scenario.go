@@ -17,7 +17,10 @@ type Scenario struct {
 	Section  string
 	Variants []Variant
 	// Config returns the kernel configuration for a variant; nil means
-	// ExploreConfig().
+	// ExploreConfig(). To change one knob, start from ExploreConfig(), not
+	// kernel.DefaultConfig(): the latter has every exploration knob off
+	// (no injected preemptions or stalls, no jitter), so the explorer
+	// could only vary the workload's own decisions.
 	Config func(variant string) kernel.Config
 	// Setup builds the driver and the workload on env.K. It runs outside
 	// simulated code: create threads there, do the work in them.
