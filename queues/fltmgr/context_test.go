@@ -231,8 +231,8 @@ func TestStreamContextContentTouchedAfterTeardown(t *testing.T) {
 		require.Equal(t, kernel.STATUS_SUCCESS, st)
 		require.NotNil(t, c.Block())
 		r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, c, nil)
-		r.k.AccessPool(c.Block(), "pre-op reading its stream context") // referenced: fine
-		r.fm.FltReleaseContext(c)                                         // borrowed from here on
+		r.k.AccessPool(c.Block(), "pre-op reading its stream context")   // referenced: fine
+		r.fm.FltReleaseContext(c)                                        // borrowed from here on
 		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f)) // teardown deletes it
 		assert.True(t, c.Freed())
 		r.k.AccessPool(c.Block(), "scan routine recording its verdict")
