@@ -22,7 +22,8 @@
 // the processor may be preempted, interrupted or stalled there, and every
 // such perturbation is a des decision whose choice 0 is "nothing happens".
 // The NT routines include the checked LIST_ENTRY functions of wdm.h
-// (InsertTailList, RemoveEntryList, ...), which have no prefix.
+// (InsertTailList, RemoveEntryList, ...) and the SINGLE_LIST_ENTRY ones
+// (PushEntryList, PopEntryList), which have no prefix.
 // Besides the NT routines *Kernel has the workload helpers, for what a
 // scenario's threads do that is not an NT call:
 //

@@ -2,7 +2,8 @@ package kernel
 
 import "github.com/wqsim/wqsim/des"
 
-// The ExInterlocked…List routines do a LIST_ENTRY operation atomically
+// The ExInterlocked…List routines do a LIST_ENTRY or SINGLE_LIST_ENTRY
+// operation atomically
 // under a spin lock of their own (REFERENCE §4.8). Windows takes the lock
 // with interrupts disabled, which is why they may be called at any IRQL;
 // the model raises the caller to HIGH_LEVEL for the operation (no ISR,
@@ -16,7 +17,7 @@ import "github.com/wqsim/wqsim/des"
 // under lock and returns the entry that was first, nil if the list was
 // empty. IRQL: any (REFERENCE §4.8).
 func (k *Kernel) ExInterlockedInsertHeadList(head, e *LIST_ENTRY, lock *KSPIN_LOCK) *LIST_ENTRY {
-	return k.interlockedList("ExInterlockedInsertHeadList", lock, func() *LIST_ENTRY {
+	return interlocked(k, "ExInterlockedInsertHeadList", lock, func() *LIST_ENTRY {
 		first := head.Flink
 		k.InsertHeadList(head, e)
 		return notHead(head, first)
@@ -27,7 +28,7 @@ func (k *Kernel) ExInterlockedInsertHeadList(head, e *LIST_ENTRY, lock *KSPIN_LO
 // under lock and returns the entry that was last, nil if the list was
 // empty. IRQL: any (REFERENCE §4.8).
 func (k *Kernel) ExInterlockedInsertTailList(head, e *LIST_ENTRY, lock *KSPIN_LOCK) *LIST_ENTRY {
-	return k.interlockedList("ExInterlockedInsertTailList", lock, func() *LIST_ENTRY {
+	return interlocked(k, "ExInterlockedInsertTailList", lock, func() *LIST_ENTRY {
 		last := head.Blink
 		k.InsertTailList(head, e)
 		return notHead(head, last)
@@ -38,11 +39,31 @@ func (k *Kernel) ExInterlockedInsertTailList(head, e *LIST_ENTRY, lock *KSPIN_LO
 // list at head under lock, nil if the list is empty. IRQL: any
 // (REFERENCE §4.8).
 func (k *Kernel) ExInterlockedRemoveHeadList(head *LIST_ENTRY, lock *KSPIN_LOCK) *LIST_ENTRY {
-	return k.interlockedList("ExInterlockedRemoveHeadList", lock, func() *LIST_ENTRY {
+	return interlocked(k, "ExInterlockedRemoveHeadList", lock, func() *LIST_ENTRY {
 		if head.Flink == head {
 			return nil
 		}
 		return k.RemoveHeadList(head)
+	})
+}
+
+// ExInterlockedPushEntryList links e at the front of the singly linked
+// list at head under lock and returns the entry that was first, nil if
+// the list was empty. IRQL: any (REFERENCE §4.8).
+func (k *Kernel) ExInterlockedPushEntryList(head, e *SINGLE_LIST_ENTRY, lock *KSPIN_LOCK) *SINGLE_LIST_ENTRY {
+	return interlocked(k, "ExInterlockedPushEntryList", lock, func() *SINGLE_LIST_ENTRY {
+		first := head.Next
+		k.PushEntryList(head, e)
+		return first
+	})
+}
+
+// ExInterlockedPopEntryList unlinks and returns the first entry of the
+// singly linked list at head under lock, nil if the list is empty.
+// IRQL: any (REFERENCE §4.8).
+func (k *Kernel) ExInterlockedPopEntryList(head *SINGLE_LIST_ENTRY, lock *KSPIN_LOCK) *SINGLE_LIST_ENTRY {
+	return interlocked(k, "ExInterlockedPopEntryList", lock, func() *SINGLE_LIST_ENTRY {
+		return k.PopEntryList(head)
 	})
 }
 
@@ -54,8 +75,8 @@ func notHead(head, e *LIST_ENTRY) *LIST_ENTRY {
 	return e
 }
 
-// interlockedList runs op at HIGH_LEVEL holding lock.
-func (k *Kernel) interlockedList(api string, lock *KSPIN_LOCK, op func() *LIST_ENTRY) *LIST_ENTRY {
+// interlocked runs op at HIGH_LEVEL holding lock and returns its result.
+func interlocked[T any](k *Kernel, api string, lock *KSPIN_LOCK, op func() T) T {
 	x := k.enterOn(api, &lock.aid, des.AccessLock)
 	old := x.irql
 	k.setIrql(x, HIGH_LEVEL)

@@ -74,3 +74,60 @@ func TestInterlockedListWaitsForTheLock(t *testing.T) {
 	require.NotZero(t, inserted)
 	assert.GreaterOrEqual(t, int64(inserted), int64(released), "the insert waited for the holder's release")
 }
+
+// REFERENCE §4.8: ExInterlockedPushEntryList returns the entry that was
+// first, ExInterlockedPopEntryList the entry it took (nil for an empty
+// list); the list is last in, first out; the caller's IRQL is left as it
+// was (any IRQL: here PASSIVE_LEVEL and a DPC).
+func TestInterlockedSingleListRoutines(t *testing.T) {
+	var head, a, b kernel.SINGLE_LIST_ENTRY
+	var got []*kernel.SINGLE_LIST_ENTRY
+	var irqls []kernel.IRQL
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		lock := k.KeInitializeSpinLock("slist")
+		got = append(got, k.ExInterlockedPopEntryList(&head, lock))
+		got = append(got, k.ExInterlockedPushEntryList(&head, &a, lock))
+		got = append(got, k.ExInterlockedPushEntryList(&head, &b, lock))
+		irqls = append(irqls, k.KeGetCurrentIrql())
+		dpc := k.KeInitializeDpc("drain", func(*kernel.KDPC, any, any, any) {
+			for range 3 {
+				got = append(got, k.ExInterlockedPopEntryList(&head, lock))
+			}
+			irqls = append(irqls, k.KeGetCurrentIrql())
+		}, nil)
+		k.KeInsertQueueDpc(dpc, nil, nil)
+	})
+	require.NoError(t, out.Err)
+	want := []*kernel.SINGLE_LIST_ENTRY{nil, nil, &a, &b, &a, nil}
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.Same(t, want[i], got[i], "result %d", i)
+	}
+	assert.Equal(t, []kernel.IRQL{kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL}, irqls, "the caller's IRQL is restored")
+	assert.Nil(t, head.Next, "the list is empty again")
+}
+
+// REFERENCE §4.8: ExInterlockedPushEntryList takes the routine's spin
+// lock, so a push on the second processor waits until the holder on the
+// first releases it (fails if the lock is not taken).
+func TestInterlockedSingleListWaitsForTheLock(t *testing.T) {
+	cfg := kernel.DefaultConfig()
+	cfg.Processors = 2
+	var released, pushed des.Time
+	out := runOne(t, cfg, func(k *kernel.Kernel) {
+		lock := k.KeInitializeSpinLock("slist")
+		var head, e kernel.SINGLE_LIST_ENTRY
+		k.PsCreateSystemThread("pusher", 8, func() {
+			k.KeDelayExecutionThread(2 * des.Microsecond)
+			k.ExInterlockedPushEntryList(&head, &e, lock)
+			pushed = k.Now()
+		})
+		old := k.KeAcquireSpinLock(lock)
+		k.Compute(20 * des.Microsecond)
+		released = k.Now()
+		k.KeReleaseSpinLock(lock, old)
+	})
+	require.NoError(t, out.Err)
+	require.NotZero(t, pushed)
+	assert.GreaterOrEqual(t, int64(pushed), int64(released), "the push waited for the holder's release")
+}

@@ -95,3 +95,30 @@ func (k *Kernel) listCorrupt(api string, e *LIST_ENTRY, detail string) {
 	}
 	k.bugCheck(x, api, KERNEL_SECURITY_CHECK_FAILURE, FAST_FAIL_CORRUPT_LIST_ENTRY, 0, 0, 0, "corrupted LIST_ENTRY: "+detail)
 }
+
+// SINGLE_LIST_ENTRY is the singly linked list link of wdm.h: a list head
+// whose Next is nil is an empty list, and each entry's Next is the one
+// after it (REFERENCE §4.8). Container stands in for CONTAINING_RECORD, as
+// in LIST_ENTRY. A driver may read Next; only the list routines change it.
+type SINGLE_LIST_ENTRY struct {
+	Next      *SINGLE_LIST_ENTRY
+	Container any
+}
+
+// PushEntryList links e at the front of the singly linked list at head.
+// IRQL: any; the caller synchronises the list itself (REFERENCE §4.8).
+func (k *Kernel) PushEntryList(head, e *SINGLE_LIST_ENTRY) {
+	e.Next = head.Next
+	head.Next = e
+}
+
+// PopEntryList unlinks and returns the first entry of the singly linked
+// list at head, nil if the list is empty.
+// IRQL: any; the caller synchronises the list itself (REFERENCE §4.8).
+func (k *Kernel) PopEntryList(head *SINGLE_LIST_ENTRY) *SINGLE_LIST_ENTRY {
+	e := head.Next
+	if e != nil {
+		head.Next = e.Next
+	}
+	return e
+}
