@@ -292,20 +292,24 @@ func TestAccessNullPoolIs0x7E(t *testing.T) {
 // REFERENCE §4.8: KeWaitForMultipleObjects does not reject the same object
 // twice in a WaitAll array (only the handle-based system service does); as
 // in WRK's KeWaitForMultipleObjects the wait tests every entry and then
-// satisfies each one, so a semaphore listed twice gives up two units, and
-// a synchronization event listed twice releases the waiter once it is set.
+// satisfies each one, so a semaphore listed twice gives up two units (even
+// below zero), and a synchronization event listed twice releases the
+// waiter once it is set.
 // Neither is a finding.
 func TestWaitAllWithTheSameObjectTwice(t *testing.T) {
 	m := newMachine(t, oneCPU(), nil)
 	k := m.Kernel
 	sem := k.KeInitializeSemaphore("s", 2, 2)
+	one := k.KeInitializeSemaphore("one", 1, 1)
 	ev := k.KeInitializeEvent("e", kernel.SynchronizationEvent, false)
 	var got []kernel.NTSTATUS
-	var semLeft int
+	var semLeft, oneLeft int
 	var evLeft bool
 	k.PsCreateSystemThread("w", 8, func() {
 		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{sem, sem}, kernel.WaitAll, 0))
 		semLeft = k.KeReadStateSemaphore(sem)
+		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{one, one}, kernel.WaitAll, 0))
+		oneLeft = k.KeReadStateSemaphore(one)
 		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{ev, ev}, kernel.WaitAll, kernel.Infinite))
 		evLeft = k.KeReadStateEvent(ev)
 	})
@@ -314,7 +318,8 @@ func TestWaitAllWithTheSameObjectTwice(t *testing.T) {
 		k.KeSetEvent(ev, 0, false)
 	})
 	require.NoError(t, k.Run().Err)
-	assert.Equal(t, []kernel.NTSTATUS{kernel.STATUS_SUCCESS, kernel.STATUS_SUCCESS}, got)
+	assert.Equal(t, []kernel.NTSTATUS{kernel.STATUS_SUCCESS, kernel.STATUS_SUCCESS, kernel.STATUS_SUCCESS}, got)
 	assert.Equal(t, 0, semLeft, "each entry took a unit")
+	assert.Equal(t, -1, oneLeft, "a count of one listed twice goes below zero, as in WRK")
 	assert.False(t, evLeft, "the wait consumed the event's signal")
 }
