@@ -155,7 +155,7 @@ func (k *Kernel) leaks() []string {
 		}
 	}
 	for _, b := range k.pool {
-		if !b.freed {
+		if !b.freed && (b.Live == nil || !b.Live()) {
 			items = append(items, b.leakText())
 		}
 	}

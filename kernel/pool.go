@@ -38,6 +38,11 @@ type PoolBlock struct {
 	// names the object and its routines, not only a pool tag the driver
 	// never chose (REFERENCE §1.3).
 	Use BlockUse
+	// Live, when set, tells the end-of-run leak check that the block is
+	// not leaked while it returns true: an object a layer keeps for a
+	// component that is still loaded (a filter context of a registered
+	// filter, REFERENCE §5.8). It is called outside simulated code.
+	Live func() bool
 	// by and image say whose code allocated the block: the thread, DPC
 	// or ISR ("" from setup code) and the driver image (nil for none).
 	by    string
@@ -198,6 +203,24 @@ func (k *Kernel) AccessPool(b *PoolBlock, what string) {
 func (k *Kernel) checkLive(x *exec, b *PoolBlock, what string) {
 	if b != nil && b.freed {
 		k.bugCheck(x, "memory access", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(b.id), 0, 0, 0,
-			fmt.Sprintf("%s touched pool block %s tag %q after it was freed", what, b.name, b.Tag))
+			fmt.Sprintf("%s touched pool block %s tag %q%s after it was freed%s", what, b.name, b.Tag, b.ownerNote(), b.freedNote()))
 	}
+}
+
+// ownerNote names what the block holds, for a use-after-free report
+// (" (stream context 1)"), or "".
+func (b *PoolBlock) ownerNote() string {
+	if b.Owner == "" {
+		return ""
+	}
+	return " (" + b.Owner + ")"
+}
+
+// freedNote says who freed the block and when (" by unloader at
+// t=…"), or "" when setup code freed it.
+func (b *PoolBlock) freedNote() string {
+	if b.freedBy == "" {
+		return ""
+	}
+	return fmt.Sprintf(" by %s at t=%v", b.freedBy, b.freedAt)
 }

@@ -42,14 +42,20 @@ type PFLT_CONTEXT_CLEANUP_CALLBACK func(ctx *FLT_CONTEXT, typ FLT_CONTEXT_TYPE)
 
 // FLT_CONTEXT is a filter context (REFERENCE §5.8): a reference-counted
 // block the filter manager attaches to a volume, an instance, a file or a
-// stream. Data is
-// the filter's own content.
+// stream. Data is the filter's own content. The context lives in a pool
+// block (Block, tag FMct): driver code that reads or writes the content
+// calls Kernel.AccessPool(c.Block(), what) there, the way it dereferences
+// any pool memory, so that a use after the last release is reported (0xD5)
+// instead of silently reading Go memory. A context still allocated when its
+// filter has unregistered is reported as a leak at the end of the run, as
+// Filter Verifier reports leaked context references at unload.
 type FLT_CONTEXT struct {
 	Type FLT_CONTEXT_TYPE
 	Data any
 
 	fm       *FilterManager
 	filter   *FLT_FILTER
+	block    *kernel.PoolBlock
 	cleanup  PFLT_CONTEXT_CLEANUP_CALLBACK
 	id       int
 	refs     int
@@ -62,6 +68,33 @@ func (c *FLT_CONTEXT) References() int { return c.refs }
 
 // Freed reports whether the context's memory has been freed.
 func (c *FLT_CONTEXT) Freed() bool { return c.freed }
+
+// Block returns the pool block the context lives in: pass it to
+// Kernel.AccessPool where driver code touches the context's content.
+func (c *FLT_CONTEXT) Block() *kernel.PoolBlock { return c.block }
+
+// contextTag is the pool tag of contexts in the model (a real filter names
+// its own in FLT_CONTEXT_REGISTRATION, which is not modelled), and
+// contextSize the size of their block.
+const (
+	contextTag  = "FMct"
+	contextSize = 64
+)
+
+// kindName names a context type in leak reports.
+func (t FLT_CONTEXT_TYPE) kindName() string {
+	switch t {
+	case FLT_VOLUME_CONTEXT:
+		return "volume context"
+	case FLT_INSTANCE_CONTEXT:
+		return "instance context"
+	case FLT_FILE_CONTEXT:
+		return "file context"
+	case FLT_STREAM_CONTEXT:
+		return "stream context"
+	}
+	return "context"
+}
 
 // ctxKey names the object a context attaches to: an instance (instance
 // context), an instance and a file object's stream (stream) or file
@@ -95,10 +128,26 @@ func (fm *FilterManager) ctxSlot(key ctxKey) int {
 // reference (the caller's), which cleanup — may be nil — runs for once the
 // last reference is gone. Caller IRQL ≤ APC_LEVEL (paged pool) in the
 // model's use. REFERENCE §5.8.
+//
+// The context lives in a nonpaged pool block (FLT_CONTEXT.Block, tag FMct);
+// STATUS_INSUFFICIENT_RESOURCES when that allocation fails (kernel
+// Config.InjectAllocFailures). Once filter has unregistered, a context not
+// yet freed is a leaked reference, reported at the end of the run naming
+// the context, the thread that allocated it and the filter.
 func (fm *FilterManager) FltAllocateContext(filter *FLT_FILTER, typ FLT_CONTEXT_TYPE, cleanup PFLT_CONTEXT_CLEANUP_CALLBACK) (*FLT_CONTEXT, kernel.NTSTATUS) {
 	fm.k.Layer().CheckIrqlAtMost("FltAllocateContext", kernel.APC_LEVEL)
+	b := fm.k.Layer().AllocateInternal(kernel.NonPagedPool, contextSize, contextTag)
+	if b == nil {
+		return nil, kernel.STATUS_INSUFFICIENT_RESOURCES
+	}
 	fm.lastContext++
-	c := &FLT_CONTEXT{Type: typ, fm: fm, filter: filter, cleanup: cleanup, id: fm.lastContext, refs: 1}
+	c := &FLT_CONTEXT{Type: typ, fm: fm, filter: filter, block: b, cleanup: cleanup, id: fm.lastContext, refs: 1}
+	b.Owner = fmt.Sprintf("%s %d", typ.kindName(), c.id)
+	b.Use = kernel.BlockUse{Kind: "FLT_CONTEXT", Alloc: "FltAllocateContext", Free: "its last FltReleaseContext"}
+	if filter != nil {
+		b.Use.For = "filter " + filter.Name
+		b.Live = func() bool { return !filter.Unregistered() } // judged at unload (REFERENCE §5.8)
+	}
 	fm.trace(KindFltObject, WhatContextAllocate, c.name(), int64(typ), 1)
 	return c, kernel.STATUS_SUCCESS
 }
@@ -147,6 +196,7 @@ func (fm *FilterManager) freeContext(c *FLT_CONTEXT) {
 	}
 	c.freed = true
 	fm.trace(KindFltObject, WhatContextFree, c.name(), 0, 0)
+	fm.k.Layer().FreeInternal(c.block, "FltReleaseContext")
 }
 
 // setContext is the common body of the Flt*SetContext routines (REFERENCE

@@ -219,3 +219,58 @@ func TestInstanceContextUsedAfterTeardown(t *testing.T) {
 	assert.Equal(t, uint64(0x6E), bc.Params[0])
 	assert.Equal(t, uint64(0), id)
 }
+
+// REFERENCE §5.8: a context lives in pool; a work routine that touches the
+// content of a stream context teardown has freed (it kept the pointer
+// without a reference of its own) is a use after free, reported by the
+// access with the context and who freed it — before, reading c.Data went
+// unnoticed.
+func TestStreamContextContentTouchedAfterTeardown(t *testing.T) {
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		c, st := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, nil)
+		require.Equal(t, kernel.STATUS_SUCCESS, st)
+		require.NotNil(t, c.Block())
+		r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, c, nil)
+		r.k.AccessPool(c.Block(), "pre-op reading its stream context")   // referenced: fine
+		r.fm.FltReleaseContext(c)                                        // borrowed from here on
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f)) // teardown deletes it
+		assert.True(t, c.Freed())
+		r.k.AccessPool(c.Block(), "scan routine recording its verdict")
+	})
+	var bc *kernel.BugCheck
+	require.ErrorAs(t, err, &bc)
+	assert.Equal(t, kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, bc.Code)
+	assert.Contains(t, bc.Detail, "scan routine recording its verdict touched pool block")
+	assert.Contains(t, bc.Detail, "(stream context 1) after it was freed by app at t=")
+}
+
+// REFERENCE §5.8: Filter Verifier stops the unload of a filter that leaked
+// a context reference; the model reports the context as a leak at the end
+// of the run, naming it, the thread that allocated it and the filter
+// (Windows-driver-samples issue #1360: an error path that skips
+// FltReleaseContext). A context attached for a filter that is still loaded
+// is not a leak.
+func TestLeakedContextReferenceReportedAfterUnload(t *testing.T) {
+	for _, unload := range []bool{true, false} {
+		_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+			c, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, nil)
+			r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, c, nil)
+			r.fm.FltReleaseContext(c)
+			got, st := r.fm.FltGetStreamContext(inst, "file1")
+			require.Equal(t, kernel.STATUS_SUCCESS, st)
+			_ = got // the error path forgets FltReleaseContext(got)
+			if unload {
+				require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+			}
+		})
+		if !unload {
+			assert.NoError(t, err, "the filter is still loaded: its attached context is alive, not leaked")
+			continue
+		}
+		var leak *kernel.Leak
+		require.ErrorAs(t, err, &leak)
+		require.Len(t, leak.Items, 1)
+		assert.Contains(t, leak.Items[0], `tag "FMct"`)
+		assert.Contains(t, leak.Items[0], "FLT_CONTEXT stream context 1 allocated by FltAllocateContext in app for filter ctx, without its last FltReleaseContext")
+	}
+}
