@@ -21,6 +21,10 @@
 // checks. Each call consumes virtual CPU time and is a scheduling point:
 // the processor may be preempted, interrupted or stalled there, and every
 // such perturbation is a des decision whose choice 0 is "nothing happens".
+// The common object routines (events, semaphores, mutexes, timers, DPCs,
+// queues, spin locks, fast mutexes, waits, IoCompleteRequest) report a
+// NULL object as the bug check its first touch would cause, naming the
+// routine and the caller (REFERENCE §4.15).
 // The NT routines include the checked LIST_ENTRY functions of wdm.h
 // (InsertTailList, RemoveEntryList, ...) and the SINGLE_LIST_ENTRY ones
 // (PushEntryList, PopEntryList), which have no prefix.

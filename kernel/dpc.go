@@ -79,6 +79,9 @@ func (k *Kernel) KeSetTargetProcessorDpc(d *KDPC, cpu int) {
 // decision: choice 0 defers the drain to the target's next scheduling
 // point (or its idle loop), choice 1 drains at once (REFERENCE §4.8).
 func (k *Kernel) KeInsertQueueDpc(d *KDPC, arg1, arg2 any) bool {
+	if d == nil {
+		k.nilObject("KeInsertQueueDpc", "Dpc", touchAtHigh)
+	}
 	x := k.enter("KeInsertQueueDpc")
 	c := x.cpu
 	if d.target >= 0 {
@@ -397,6 +400,9 @@ func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 // the caller's processor. Returns true if t was already armed.
 // IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
+	if t == nil {
+		k.nilObject("KeSetTimer", "Timer", touchUnderDispatch)
+	}
 	return k.setTimer(k.enter("KeSetTimer"), "KeSetTimer", t, due, 0, dpc)
 }
 
@@ -405,6 +411,9 @@ func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
 // (REFERENCE §4.8). Returns true if t was already armed.
 // IRQL ≤ DISPATCH_LEVEL.
 func (k *Kernel) KeSetTimerEx(t *KTIMER, due, period des.Duration, dpc *KDPC) bool {
+	if t == nil {
+		k.nilObject("KeSetTimerEx", "Timer", touchUnderDispatch)
+	}
 	x := k.enter("KeSetTimerEx")
 	if period < 0 {
 		panic(fmt.Sprintf("kernel: KeSetTimerEx(%s): negative period %v", t.name, period))
@@ -432,6 +441,9 @@ func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Durati
 // was armed. IRQL ≤ DISPATCH_LEVEL.
 // IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
 func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
+	if t == nil {
+		k.nilObject("KeCancelTimer", "Timer", touchUnderDispatch)
+	}
 	k.enter("KeCancelTimer")
 	k.progressed()
 	t.period = 0

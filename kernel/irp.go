@@ -259,6 +259,9 @@ func (k *Kernel) VerifyCancelCompletes(irp *IRP, deadline des.Duration) {
 // DISPATCH_LEVEL. The issuing thread
 // waiting on irp.Done() gets priorityBoost.
 func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
+	if irp == nil {
+		k.nilObject("IoCompleteRequest", "Irp", touchAtCaller)
+	}
 	x := k.enter("IoCompleteRequest")
 	k.checkIrqlAtMost(x, "IoCompleteRequest", DISPATCH_LEVEL)
 	switch {

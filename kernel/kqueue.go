@@ -50,6 +50,9 @@ func (q *KQUEUE) Waiting() int { return len(q.sleepers) }
 // directly. Returns the number of entries before the insert.
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeInsertQueue(q *KQUEUE, entry any) int {
+	if q == nil {
+		k.nilObject("KeInsertQueue", "Queue", touchUnderDispatch)
+	}
 	x := k.enter("KeInsertQueue")
 	k.checkIrqlAtMost(x, "KeInsertQueue", DISPATCH_LEVEL)
 	return k.insertQueue(x, q, entry, false)
@@ -96,6 +99,9 @@ func (q *KQUEUE) handTo(entry any) {
 // concurrency limit allows, or until timeout (then ok is false).
 // IRQL: < DISPATCH_LEVEL from a thread; at DISPATCH_LEVEL only with a zero timeout (checked, REFERENCE §3.3).
 func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok bool) {
+	if q == nil {
+		k.nilObject("KeRemoveQueue", "Queue", touchUnderDispatch)
+	}
 	x := k.enter("KeRemoveQueue")
 	t := x.thread
 	if timeout != 0 {

@@ -50,6 +50,9 @@ func (l *KSPIN_LOCK) objName() string {
 // P1=0x42 above it, §1.8). Re-acquiring a lock the caller holds is
 // SPIN_LOCK_ALREADY_OWNED 0x0F.
 func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
+	if l == nil {
+		k.nilObject("KeAcquireSpinLock", "SpinLock", touchAtDispatch)
+	}
 	x := k.enterOn("KeAcquireSpinLock", &l.aid, des.AccessLock)
 	if x.irql > DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeAcquireSpinLock", 0x42, "KeAcquireSpinLock above DISPATCH_LEVEL")
@@ -64,6 +67,9 @@ func (k *Kernel) KeAcquireSpinLock(l *KSPIN_LOCK) IRQL {
 // must already be at DISPATCH_LEVEL (Verifier 0xC4 P1=0x40).
 // IRQL: DISPATCH_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) KeAcquireSpinLockAtDpcLevel(l *KSPIN_LOCK) {
+	if l == nil {
+		k.nilObject("KeAcquireSpinLockAtDpcLevel", "SpinLock", touchAtDispatch)
+	}
 	x := k.enterOn("KeAcquireSpinLockAtDpcLevel", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeAcquireSpinLockAtDpcLevel", 0x40, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
@@ -76,6 +82,9 @@ func (k *Kernel) KeAcquireSpinLockAtDpcLevel(l *KSPIN_LOCK) {
 // DISPATCH_LEVEL is Verifier 0xC4 P1=0x32.
 // IRQL: DISPATCH_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) KeReleaseSpinLock(l *KSPIN_LOCK, old IRQL) {
+	if l == nil {
+		k.nilObject("KeReleaseSpinLock", "SpinLock", touchAtDispatch)
+	}
 	x := k.enterOn("KeReleaseSpinLock", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeReleaseSpinLock", 0x32, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
@@ -88,6 +97,9 @@ func (k *Kernel) KeReleaseSpinLock(l *KSPIN_LOCK, old IRQL) {
 // 0xC4 P1=0x41 if not at DISPATCH_LEVEL).
 // IRQL: DISPATCH_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) KeReleaseSpinLockFromDpcLevel(l *KSPIN_LOCK) {
+	if l == nil {
+		k.nilObject("KeReleaseSpinLockFromDpcLevel", "SpinLock", touchAtDispatch)
+	}
 	x := k.enterOn("KeReleaseSpinLockFromDpcLevel", &l.aid, des.AccessLock)
 	if x.irql != DISPATCH_LEVEL {
 		k.verifierOr0A(x, "KeReleaseSpinLockFromDpcLevel", 0x41, fmt.Sprintf("called at %v, not DISPATCH_LEVEL", x.irql))
@@ -180,6 +192,9 @@ func (m *FAST_MUTEX) objName() string {
 // APC_LEVEL (Verifier 0xC4 P1=0x33, REFERENCE §1.8, §6.14). Recursion
 // self-deadlocks and is reported as a deadlock.
 func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
+	if m == nil {
+		k.nilObject("ExAcquireFastMutex", "FastMutex", touchAtApc)
+	}
 	x := k.enterOn("ExAcquireFastMutex", &m.aid, des.AccessLock)
 	if x.irql > APC_LEVEL || x.kind != execThread {
 		k.verifierOr0A(x, "ExAcquireFastMutex", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.irql))
@@ -266,6 +281,9 @@ func (m *FAST_MUTEX) ownerThread() *Thread { return m.owner }
 // The caller must be at APC_LEVEL (Verifier 0xC4 P1=0x34) and the owner.
 // IRQL: APC_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) ExReleaseFastMutex(m *FAST_MUTEX) {
+	if m == nil {
+		k.nilObject("ExReleaseFastMutex", "FastMutex", touchAtApc)
+	}
 	x := k.enterOn("ExReleaseFastMutex", &m.aid, des.AccessLock)
 	if x.irql != APC_LEVEL {
 		k.verifierOr0A(x, "ExReleaseFastMutex", 0x34, fmt.Sprintf("fast mutex %s released at %v", m.Name, x.irql))

@@ -54,6 +54,9 @@ func (k *Kernel) KeReadStateMutex(m *KMUTEX) int32 {
 // (REFERENCE §4.8). With wait true the caller stays at DISPATCH_LEVEL
 // until its next wait, as KeSetEvent does (REFERENCE §4.5).
 func (k *Kernel) KeReleaseMutex(m *KMUTEX, wait bool) int32 {
+	if m == nil {
+		k.nilObject("KeReleaseMutex", "Mutex", touchUnderDispatch)
+	}
 	x := k.enter("KeReleaseMutex")
 	k.checkIrqlAtMost(x, "KeReleaseMutex", DISPATCH_LEVEL)
 	t := x.thread

@@ -3,7 +3,7 @@ package kernel
 import "fmt"
 
 // POOL_FLAGS selects the pool and the attributes of an ExAllocatePool2
-// allocation (REFERENCE §4.16). The low 32 bits are required flags, the
+// allocation (REFERENCE §4.17). The low 32 bits are required flags, the
 // high 32 optional ones; the values are wdm.h's.
 type POOL_FLAGS uint64
 
@@ -20,7 +20,7 @@ const (
 )
 
 // poolTypeOf maps the flags to a pool: exactly one of the three pool-type
-// flags must be set (REFERENCE §4.16).
+// flags must be set (REFERENCE §4.17).
 func (f POOL_FLAGS) poolType() (POOL_TYPE, bool) {
 	switch f & (POOL_FLAG_NON_PAGED | POOL_FLAG_NON_PAGED_EXECUTE | POOL_FLAG_PAGED) {
 	case POOL_FLAG_NON_PAGED, POOL_FLAG_NON_PAGED_EXECUTE:
@@ -32,7 +32,7 @@ func (f POOL_FLAGS) poolType() (POOL_TYPE, bool) {
 }
 
 // ExAllocatePool2 allocates a pool block as the Windows 10 2004 routine
-// does (REFERENCE §4.16): the pool comes from flags, which must name
+// does (REFERENCE §4.17): the pool comes from flags, which must name
 // exactly one pool type, and the tag must not be empty; otherwise the
 // result is nil. A failed allocation (with InjectAllocFailures, a decision)
 // returns nil, or raises STATUS_INSUFFICIENT_RESOURCES when flags has

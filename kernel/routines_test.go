@@ -10,7 +10,7 @@ import (
 	"github.com/wqsim/wqsim/kernel"
 )
 
-// REFERENCE §4.15: the clock queries read the virtual clock in Windows'
+// REFERENCE §4.16: the clock queries read the virtual clock in Windows'
 // units (100 ns for interrupt and system time, PerformanceFrequency counts
 // per second, TimeIncrement ticks), the same in every run.
 func TestClockQueries(t *testing.T) {
@@ -43,7 +43,7 @@ func TestClockQueries(t *testing.T) {
 	assert.Equal(t, uint64(0b111), r.mask)
 }
 
-// REFERENCE §4.15: KeStallExecutionProcessor busy-waits at the caller's
+// REFERENCE §4.16: KeStallExecutionProcessor busy-waits at the caller's
 // IRQL. Stalling 30 µs in a DPC keeps the processor: a thread made ready
 // on it meanwhile runs only after the stall.
 func TestStallExecutionProcessorKeepsTheProcessor(t *testing.T) {
@@ -67,7 +67,7 @@ func TestStallExecutionProcessorKeepsTheProcessor(t *testing.T) {
 	assert.GreaterOrEqual(t, int64(threadRan), int64(stallEnd), "the waiter ran after the stalled DPC")
 }
 
-// REFERENCE §4.17: PsTerminateSystemThread does not return; the thread
+// REFERENCE §4.18: PsTerminateSystemThread does not return; the thread
 // exits with the status given, and a waiter on the thread object wakes.
 func TestPsTerminateSystemThreadEndsTheThread(t *testing.T) {
 	afterCall := false
@@ -87,7 +87,7 @@ func TestPsTerminateSystemThreadEndsTheThread(t *testing.T) {
 	assert.Equal(t, kernel.Terminated, worker.State())
 }
 
-// REFERENCE §4.17: the exit checks apply to a terminated thread as to one
+// REFERENCE §4.18: the exit checks apply to a terminated thread as to one
 // whose body returned (here a KMUTEX still held, 0x4000008A), and a DPC is
 // not a thread it may terminate (0x0A: the routine requires PASSIVE_LEVEL).
 func TestPsTerminateSystemThreadChecks(t *testing.T) {
@@ -108,7 +108,7 @@ func TestPsTerminateSystemThreadChecks(t *testing.T) {
 	assert.Equal(t, "PsTerminateSystemThread", bc.API)
 }
 
-// REFERENCE §4.16: ExAllocatePool2 takes its pool from the flags (exactly
+// REFERENCE §4.17: ExAllocatePool2 takes its pool from the flags (exactly
 // one pool type) and refuses an empty tag with nil; paged pool at
 // DISPATCH_LEVEL is the same violation as with ExAllocatePoolWithTag
 // (§4.9).
@@ -141,7 +141,7 @@ func TestExAllocatePool2(t *testing.T) {
 	requireBugCheck(t, out, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x1) // Verifier is on by default
 }
 
-// REFERENCE §4.16: with POOL_FLAG_RAISE_ON_FAILURE a failed allocation
+// REFERENCE §4.17: with POOL_FLAG_RAISE_ON_FAILURE a failed allocation
 // raises STATUS_INSUFFICIENT_RESOURCES, which the driver does not handle
 // (0x7E in a thread); without it the result is nil.
 func TestExAllocatePool2RaiseOnFailure(t *testing.T) {

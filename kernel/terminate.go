@@ -7,7 +7,7 @@ import "fmt"
 type threadTerminated struct{}
 
 // PsTerminateSystemThread ends the calling system thread with status
-// (REFERENCE §4.17): it does not return. The thread's body is unwound —
+// (REFERENCE §4.18): it does not return. The thread's body is unwound —
 // its Go deferred calls run, as nothing of the driver's would on Windows,
 // so a scenario should not rely on them — and the thread exits with the
 // usual exit checks (a held KMUTEX, a critical or guarded region left

@@ -136,6 +136,9 @@ func (k *Kernel) resetEvent(e *KEVENT, name string, typ EVENT_TYPE, signalled bo
 // as an IRQL violation, from a DPC it is ATTEMPTED_SWITCH_FROM_DPC 0xB8).
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeSetEvent(e *KEVENT, increment int, wait bool) bool {
+	if e == nil {
+		k.nilObject("KeSetEvent", "Event", touchAtCaller)
+	}
 	x := k.enterOn("KeSetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeSetEvent", DISPATCH_LEVEL)
 	prev := e.state > 0
@@ -170,6 +173,9 @@ func (k *Kernel) holdForWait(x *exec, wait bool) {
 // KeResetEvent clears e and returns the previous state.
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeResetEvent(e *KEVENT) bool {
+	if e == nil {
+		k.nilObject("KeResetEvent", "Event", touchUnderDispatch)
+	}
 	x := k.enterOn("KeResetEvent", &e.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeResetEvent", DISPATCH_LEVEL)
 	k.progressed()
@@ -180,11 +186,19 @@ func (k *Kernel) KeResetEvent(e *KEVENT) bool {
 
 // KeClearEvent clears e.
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
-func (k *Kernel) KeClearEvent(e *KEVENT) { k.KeResetEvent(e) }
+func (k *Kernel) KeClearEvent(e *KEVENT) {
+	if e == nil {
+		k.nilObject("KeClearEvent", "Event", writeAtCaller)
+	}
+	k.KeResetEvent(e)
+}
 
 // KeReadStateEvent returns whether e is signalled.
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) KeReadStateEvent(e *KEVENT) bool {
+	if e == nil {
+		k.nilObject("KeReadStateEvent", "Event", touchAtCaller)
+	}
 	k.enter("KeReadStateEvent")
 	return e.state > 0
 }
@@ -212,6 +226,9 @@ func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHOR
 // KeReleaseMutex (REFERENCE §4.8).
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.5).
 func (k *Kernel) KeReleaseSemaphore(s *KSEMAPHORE, increment, adjustment int, wait bool) int {
+	if s == nil {
+		k.nilObject("KeReleaseSemaphore", "Semaphore", touchUnderDispatch)
+	}
 	x := k.enterOn("KeReleaseSemaphore", &s.aid, des.AccessSync)
 	k.checkIrqlAtMost(x, "KeReleaseSemaphore", DISPATCH_LEVEL)
 	prev := int(s.state)
@@ -342,6 +359,9 @@ func (h *dispatcherHeader) unlink(wb *waitBlock) {
 // 0xB8 (REFERENCE §4.5, §6.13). A kernel APC queued to the waiting thread
 // runs (if deliverable) and the wait resumes (REFERENCE §4.10).
 func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTATUS {
+	if nilWaitable(obj) {
+		k.nilObject("KeWaitForSingleObject", "Object", touchUnderDispatch)
+	}
 	x := k.enterOn("KeWaitForSingleObject", &obj.hdr().aid, des.AccessSync)
 	return k.waitObjects(x, "KeWaitForSingleObject", KernelMode, false, WaitAny, timeout, obj)
 }
@@ -352,6 +372,9 @@ func (k *Kernel) KeWaitForSingleObject(obj Waitable, timeout des.Duration) NTSTA
 // running the thread's user APCs (REFERENCE §4.10).
 // IRQL: < DISPATCH_LEVEL from a thread; at DISPATCH_LEVEL only with a zero timeout (checked, REFERENCE §4.5).
 func (k *Kernel) KeWaitForSingleObjectEx(obj Waitable, mode KPROCESSOR_MODE, alertable bool, timeout des.Duration) NTSTATUS {
+	if nilWaitable(obj) {
+		k.nilObject("KeWaitForSingleObject", "Object", touchUnderDispatch)
+	}
 	x := k.enterOn("KeWaitForSingleObject", &obj.hdr().aid, des.AccessSync)
 	return k.waitObjects(x, "KeWaitForSingleObject", mode, alertable, WaitAny, timeout, obj)
 }
@@ -366,6 +389,7 @@ const MAXIMUM_WAIT_OBJECTS = 64
 // MAXIMUM_WAIT_OBJECTS_EXCEEDED (BC:0xC; REFERENCE §1.8).
 // IRQL: < DISPATCH_LEVEL from a thread; at DISPATCH_LEVEL only with a zero timeout (checked, REFERENCE §4.5).
 func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeout des.Duration) NTSTATUS {
+	k.checkWaitObjects("KeWaitForMultipleObjects", objs)
 	x := k.enterOn("KeWaitForMultipleObjects", waitID(objs), des.AccessSync)
 	if len(objs) > MAXIMUM_WAIT_OBJECTS {
 		k.bugCheck(x, "KeWaitForMultipleObjects", MAXIMUM_WAIT_OBJECTS_EXCEEDED, 0, 0, 0, 0,
