@@ -15,6 +15,11 @@ func (t *Thread) CriticalRegionDepth() int { return t.criticalRegion }
 // kernel APCs still disabled (REFERENCE §1.1).
 func (t *Thread) RepairCriticalRegion() { t.criticalRegion = 0 }
 
+// MarkExecutiveWorker marks t as a system worker thread of an executive
+// worker pool: PsTerminateSystemThread from one of its work routines is
+// bug check 0xE9 (REFERENCE §1.1, §4.18).
+func (t *Thread) MarkExecutiveWorker() { t.exWorker = true }
+
 // Entries returns a copy of q's queued entries, oldest first. Cost O(n);
 // meant for end-of-run reports, not for simulated code.
 func (q *KQUEUE) Entries() []any { return append([]any(nil), q.entries...) }

@@ -77,6 +77,8 @@ type Thread struct {
 	queue          *KQUEUE         // the KQUEUE the thread is associated with
 	owned          []ownedLock     // locks held, for deadlock reports
 	Data           any             // free for higher layers (worker pools)
+	exitStatus     NTSTATUS        // what PsTerminateSystemThread was given
+	exWorker       bool            // an executive worker thread (MarkExecutiveWorker)
 	main           func(*des.Proc) // the coroutine body: threadMain, bound once
 }
 
@@ -152,7 +154,7 @@ func (k *Kernel) newThread(name string, prio int8, body func()) *Thread {
 // threadMain runs a thread's body and its exit checks.
 func (k *Kernel) threadMain(t *Thread) {
 	t.started = true
-	t.body()
+	t.runBody()
 	if m := t.heldMutex(); m != nil {
 		// REFERENCE §4.8: a thread that exits owning a KMUTEX.
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", THREAD_TERMINATE_HELD_MUTEX, uint64(t.id), 0, 0, 0,
@@ -173,7 +175,7 @@ func (k *Kernel) threadMain(t *Thread) {
 	}
 	t.state = Terminated
 	t.kernelApcs, t.userApcs, t.apcPending = nil, nil, false // run down: never delivered
-	k.emit(&t.exec, KindThread, WhatExit, t.name, 0, 0)
+	k.emit(&t.exec, KindThread, WhatExit, t.name, int64(t.exitStatus), 0)
 	if t.queue != nil {
 		t.queue.threadGone(t)
 	}

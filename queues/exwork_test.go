@@ -183,6 +183,11 @@ func TestExWorkItemBugChecks(t *testing.T) {
 			queues.ExInitializeWorkItem(&it, func(any) { r.k.KeEnterCriticalRegion() }, nil)
 			r.sys.ExQueueWorkItem(&it, queues.DelayedWorkQueue)
 		}, kernel.APC_INDEX_MISMATCH, wiAnyP1},
+		{"routine terminates its worker", "§1.1, §4.18: 0xE9", nil, func(r *wiRig) {
+			var it queues.WORK_QUEUE_ITEM
+			queues.ExInitializeWorkItem(&it, func(any) { r.k.PsTerminateSystemThread(kernel.STATUS_SUCCESS) }, nil)
+			r.sys.ExQueueWorkItem(&it, queues.DelayedWorkQueue)
+		}, kernel.ACTIVE_EX_WORKER_THREAD_TERMINATION, wiAnyP1},
 		{"item queued twice", "§1.1, §6.6: 0xE4 P1=1", nil, func(r *wiRig) {
 			var it queues.WORK_QUEUE_ITEM
 			queues.ExInitializeWorkItem(&it, nop, nil)

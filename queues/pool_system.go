@@ -236,6 +236,7 @@ func (s *System) startWorker(q *workQueue, dynamic bool) *worker {
 	name := w.name
 	w.t = s.k.PsCreateSystemThread(name, s.cfg.priorityOf(q.typ), w.body)
 	w.t.Data = w
+	w.t.MarkExecutiveWorker() // PsTerminateSystemThread from a routine is 0xE9 (REFERENCE §1.1)
 	s.k.Layer().TraceKind(KindWorker, WhatWorkerCreate, name, b2i(dynamic), int64(q.static+q.dynamic))
 	return w
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
 )
 
 // FLT_CONTEXT_TYPE says what object a context attaches to (fltkernel.h).
@@ -159,7 +160,7 @@ func (c *FLT_CONTEXT) name() string { return fmt.Sprintf("context %d", c.id) }
 // DISPATCH_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltReferenceContext(c *FLT_CONTEXT) {
 	fm.k.Layer().CheckIrqlAtMost("FltReferenceContext", kernel.DISPATCH_LEVEL)
-	if c.freed {
+	if c.freed || c.refs <= 0 {
 		fm.k.Layer().BugCheckFrom("FltReferenceContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0,
 			c.name()+" referenced after it was freed")
 	}
@@ -167,10 +168,13 @@ func (fm *FilterManager) FltReferenceContext(c *FLT_CONTEXT) {
 }
 
 // FltReleaseContext drops a reference; at zero the cleanup callback runs
-// and the context is freed. A release that takes the count below what
-// the attachment holds — to zero while still attached, or past zero — is
-// 0xF5 P1=0x6D (released too many times); releasing a freed context is
-// 0xF5 P1=0x6E. Caller IRQL ≤ DISPATCH_LEVEL (post-ops may release).
+// and the context is freed — at once at ≤ APC_LEVEL, from a system work
+// item (at PASSIVE_LEVEL, so the cleanup may touch paged memory) when the
+// last release happens at DISPATCH_LEVEL. The caller must not use the
+// context after its release returns. A release that takes the count below
+// what the attachment holds — to zero while still attached, or past zero
+// — is 0xF5 P1=0x6D (released too many times); releasing a freed context
+// is 0xF5 P1=0x6E. Caller IRQL ≤ DISPATCH_LEVEL (post-ops may release).
 // REFERENCE §5.8.
 func (fm *FilterManager) FltReleaseContext(c *FLT_CONTEXT) {
 	const api = "FltReleaseContext"
@@ -182,12 +186,31 @@ func (fm *FilterManager) FltReleaseContext(c *FLT_CONTEXT) {
 	case c.refs <= 1 && c.attached:
 		fm.k.Layer().BugCheckFrom(api, kernel.FLTMGR_FILE_SYSTEM, 0x6D, uint64(c.id), uint64(c.id), 0,
 			c.name()+" released too many times: its count reached zero while it is still attached")
+	case c.refs <= 0:
+		fm.k.Layer().BugCheckFrom(api, kernel.FLTMGR_FILE_SYSTEM, 0x6D, uint64(c.id), uint64(c.id), 0,
+			c.name()+" released too many times: its last reference was already released")
 	}
 	c.refs--
 	fm.trace(KindFltObject, WhatContextRelease, c.name(), int64(c.refs), 0)
-	if c.refs == 0 {
-		fm.freeContext(c)
+	if c.refs > 0 {
+		return
 	}
+	if fm.sys != nil && fm.k.KeGetCurrentIrql() > kernel.APC_LEVEL {
+		fm.freeLater(c)
+		return
+	}
+	fm.freeContext(c)
+}
+
+// freeLater frees c from a system worker: the last release happened at
+// DISPATCH_LEVEL, where the filter manager does not free a context but
+// schedules a work item to, so that the cleanup callback runs at ≤
+// APC_LEVEL as documented (DDI:FltReleaseContext,
+// DDI:PFLT_CONTEXT_CLEANUP_CALLBACK; REFERENCE §5.8).
+func (fm *FilterManager) freeLater(c *FLT_CONTEXT) {
+	item := &queues.WORK_QUEUE_ITEM{}
+	queues.ExInitializeWorkItem(item, func(any) { fm.freeContext(c) }, nil)
+	fm.sys.ExQueueWorkItem(item, queues.DelayedWorkQueue)
 }
 
 func (fm *FilterManager) freeContext(c *FLT_CONTEXT) {
@@ -218,7 +241,7 @@ func (fm *FilterManager) setContext(api string, key ctxKey, dying bool, op FLT_S
 	switch {
 	case c == nil || c.Type != key.typ:
 		return kernel.STATUS_INVALID_PARAMETER
-	case c.freed:
+	case c.freed || c.refs <= 0:
 		fm.k.Layer().BugCheckFrom(api, kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0, c.name()+" set after it was freed")
 	case c.attached:
 		return STATUS_FLT_CONTEXT_ALREADY_LINKED
@@ -349,7 +372,7 @@ func (fm *FilterManager) FltGetVolumeContext(filter *FLT_FILTER, vol *FLT_VOLUME
 // APC_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltDeleteContext(c *FLT_CONTEXT) {
 	fm.k.Layer().CheckIrqlAtMost("FltDeleteContext", kernel.APC_LEVEL)
-	if c.freed {
+	if c.freed || c.refs <= 0 {
 		fm.k.Layer().BugCheckFrom("FltDeleteContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0, c.name()+" deleted after it was freed")
 	}
 	fm.contexts = slices.DeleteFunc(fm.contexts, func(sl ctxSlot) bool { return sl.ctx == c })

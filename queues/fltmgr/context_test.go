@@ -274,3 +274,48 @@ func TestLeakedContextReferenceReportedAfterUnload(t *testing.T) {
 		assert.Contains(t, leak.Items[0], "FLT_CONTEXT stream context 1 allocated by FltAllocateContext in app for filter ctx, without its last FltReleaseContext")
 	}
 }
+
+// REFERENCE §5.8: the last release at DISPATCH_LEVEL (a post-op completing
+// in a DPC, a spin-lock holder) does not free the context there: the filter
+// manager frees it from a work item, so the cleanup callback runs at
+// PASSIVE_LEVEL as documented (≤ APC_LEVEL) and may free the paged buffers
+// the context owns. Before, the model ran the cleanup inside the release at
+// DISPATCH_LEVEL, and a correct filter's paged free was reported as 0xC4.
+func TestLastReleaseAtDispatchDefersCleanup(t *testing.T) {
+	var cleanupIrql kernel.IRQL = 99
+	var cleanupBy string
+	var c *fltmgr.FLT_CONTEXT
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		name := r.k.ExAllocatePoolWithTag(kernel.PagedPool, 64, "Name")
+		c, _ = r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, func(*fltmgr.FLT_CONTEXT, fltmgr.FLT_CONTEXT_TYPE) {
+			cleanupIrql, cleanupBy = r.k.KeGetCurrentIrql(), r.threadName()
+			r.k.ExFreePoolWithTag(name, "Name") // paged: needs ≤ APC_LEVEL
+		})
+		r.fm.FltSetStreamContext(inst, "file1", fltmgr.FLT_SET_CONTEXT_KEEP_IF_EXISTS, c, nil)
+		r.fm.FltDeleteContext(c) // detached: ours is the last reference
+		old := r.k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+		r.fm.FltReleaseContext(c)
+		assert.False(t, c.Freed(), "freed later, by a worker")
+		r.k.KeLowerIrql(old)
+	})
+	require.NoError(t, err)
+	assert.True(t, c.Freed())
+	assert.Equal(t, kernel.PASSIVE_LEVEL, cleanupIrql)
+	assert.Contains(t, cleanupBy, "worker")
+}
+
+// REFERENCE §5.8: a context whose last reference went at DISPATCH_LEVEL is
+// not freed yet, but a further release is still one too many (0x6D).
+func TestReleaseAfterDeferredLastReleaseIs0x6D(t *testing.T) {
+	_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+		c, _ := r.fm.FltAllocateContext(f, fltmgr.FLT_STREAM_CONTEXT, nil)
+		old := r.k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+		r.fm.FltReleaseContext(c)
+		r.fm.FltReleaseContext(c)
+		r.k.KeLowerIrql(old)
+	})
+	var bc *kernel.BugCheck
+	require.ErrorAs(t, err, &bc)
+	assert.Equal(t, kernel.FLTMGR_FILE_SYSTEM, bc.Code)
+	assert.Equal(t, uint64(0x6D), bc.Params[0])
+}
