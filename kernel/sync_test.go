@@ -288,3 +288,38 @@ func TestAccessNullPoolIs0x7E(t *testing.T) {
 	})
 	requireBugCheck(t, out, kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, uint64(kernel.STATUS_ACCESS_VIOLATION))
 }
+
+// REFERENCE §4.8: KeWaitForMultipleObjects does not reject the same object
+// twice in a WaitAll array (only the handle-based system service does); as
+// in WRK's KeWaitForMultipleObjects the wait tests every entry and then
+// satisfies each one, so a semaphore listed twice gives up two units (even
+// below zero), and a synchronization event listed twice releases the
+// waiter once it is set.
+// Neither is a finding.
+func TestWaitAllWithTheSameObjectTwice(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	sem := k.KeInitializeSemaphore("s", 2, 2)
+	one := k.KeInitializeSemaphore("one", 1, 1)
+	ev := k.KeInitializeEvent("e", kernel.SynchronizationEvent, false)
+	var got []kernel.NTSTATUS
+	var semLeft, oneLeft int
+	var evLeft bool
+	k.PsCreateSystemThread("w", 8, func() {
+		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{sem, sem}, kernel.WaitAll, 0))
+		semLeft = k.KeReadStateSemaphore(sem)
+		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{one, one}, kernel.WaitAll, 0))
+		oneLeft = k.KeReadStateSemaphore(one)
+		got = append(got, k.KeWaitForMultipleObjects([]kernel.Waitable{ev, ev}, kernel.WaitAll, kernel.Infinite))
+		evLeft = k.KeReadStateEvent(ev)
+	})
+	k.PsCreateSystemThread("s", 8, func() {
+		k.KeDelayExecutionThread(des.Millisecond)
+		k.KeSetEvent(ev, 0, false)
+	})
+	require.NoError(t, k.Run().Err)
+	assert.Equal(t, []kernel.NTSTATUS{kernel.STATUS_SUCCESS, kernel.STATUS_SUCCESS, kernel.STATUS_SUCCESS}, got)
+	assert.Equal(t, 0, semLeft, "each entry took a unit")
+	assert.Equal(t, -1, oneLeft, "a count of one listed twice goes below zero, as in WRK")
+	assert.False(t, evLeft, "the wait consumed the event's signal")
+}

@@ -279,8 +279,16 @@ func (k *Kernel) wakeWaiters(h *dispatcherHeader, increment int) {
 	}
 }
 
+// consume takes the signal a satisfied wait block uses: a unit of a
+// semaphore, the whole signal of a synchronization event or timer. A
+// semaphore loses a unit per satisfied block even below zero, as WRK's
+// KiWaitSatisfyOther does; that happens only when one WaitAll array
+// lists the semaphore more than once (REFERENCE §4.8).
 func (h *dispatcherHeader) consume() {
-	if h.autoClr && h.state > 0 {
+	switch {
+	case h.kind == objSemaphore:
+		h.state--
+	case h.autoClr && h.state > 0:
 		h.state--
 	}
 }
