@@ -202,7 +202,7 @@ func (c *Processor) drainDPCs(*des.Proc) {
 				k.bugCheck(e, "DPC return", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(e.irql), 0, 0,
 					fmt.Sprintf("DPC %s returned at %v, not DISPATCH_LEVEL", d.Name, e.irql))
 			}
-			if e.spinOn != nil {
+			if e.spinning() {
 				k.bugCheck(e, "DPC return", IRQL_NOT_LESS_OR_EQUAL, 0, 0, 0, 0, "DPC returned holding a spin lock")
 			}
 		}

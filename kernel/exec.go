@@ -40,15 +40,16 @@ type exec struct {
 	cpu        *Processor
 	irql       IRQL
 	req        request
-	remaining  des.Duration // compute left before the coroutine resumes
-	started    des.Time     // when the current chunk began
-	timer      des.Timer    // end of the current chunk
-	onChunk    des.Handler  // created once: chunk-end event handler
-	thread     *Thread      // non-nil for thread contexts
-	spinOn     *KSPIN_LOCK  // the lock it spins on, when req == reqSpin
-	next       des.Access   // what it is about to touch (only with WantAccess; see access.go)
-	image      *Image       // the driver image whose code runs now (image.go)
-	dpcRunning *KDPC        // the DPC whose routine a DPC context is running
+	remaining  des.Duration  // compute left before the coroutine resumes
+	started    des.Time      // when the current chunk began
+	timer      des.Timer     // end of the current chunk
+	onChunk    des.Handler   // created once: chunk-end event handler
+	thread     *Thread       // non-nil for thread contexts
+	spinOn     *KSPIN_LOCK   // the lock it spins on, when req == reqSpin
+	spinOnRW   *EX_SPIN_LOCK // the reader/writer spin lock it spins on, likewise
+	next       des.Access    // what it is about to touch (only with WantAccess; see access.go)
+	image      *Image        // the driver image whose code runs now (image.go)
+	dpcRunning *KDPC         // the DPC whose routine a DPC context is running
 }
 
 func (e *exec) init(k *Kernel, kind execKind, name string) {
@@ -57,6 +58,9 @@ func (e *exec) init(k *Kernel, kind execKind, name string) {
 		e.onChunk = e.chunkDone
 	}
 }
+
+// spinning reports whether e spins on a spin lock of either kind.
+func (e *exec) spinning() bool { return e.spinOn != nil || e.spinOnRW != nil }
 
 // running reports whether e's coroutine is the code executing now.
 func (e *exec) running() bool { return e.proc != nil && e.k.sim.Current() == e.proc }

@@ -146,29 +146,42 @@ func (i *IRP) PendingReturned() bool {
 func (i *IRP) Done() *KEVENT { return i.done }
 
 // IoIsCancelled reads irp.Cancel from driver code: a scheduling point, since
-// the flag is shared with a concurrent IoCancelIrp.
+// the flag is shared with a concurrent IoCancelIrp. Reading the flag of an
+// IRP that is gone (see IoSetCancelRoutine) is 0xD5.
 // IRQL: any; it is a read of the Cancel field (REFERENCE §1.7).
 func (k *Kernel) IoIsCancelled(irp *IRP) bool {
-	k.point(k.cur("Irp->Cancel"), k.cfg.Costs.Interlocked)
+	x := k.cur("Irp->Cancel")
+	k.point(x, k.cfg.Costs.Interlocked)
+	k.checkIrpAlive(x, irp, "Irp->Cancel", "read")
 	return irp.cancel
 }
 
 // IoSetCancelRoutine atomically exchanges irp's cancel routine and returns
 // the previous one: nil if none was set or cancellation already took it
-// (REFERENCE §1.7).
+// (REFERENCE §1.7). The exchange writes the IRP, so the caller must know the
+// IRP still exists: calling it on an IRP that is gone — freed with
+// IoFreeIrp, or a threaded IRP the I/O manager freed once its completion
+// reached the issuing thread (a cancel routine completed it meanwhile, say)
+// — is a use after free, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL 0xD5
+// (P1 the IRP). A NULL return does not make the IRP safe to touch: it says
+// someone else owns it and may already have completed it (REFERENCE §1.7,
+// §2.7J).
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §1.7).
 func (k *Kernel) IoSetCancelRoutine(irp *IRP, routine DriverCancel) DriverCancel {
 	x := k.enter("IoSetCancelRoutine")
+	k.checkIrpAlive(x, irp, "IoSetCancelRoutine", "cancel routine exchanged")
 	prev := irp.cancelRoutine
 	irp.cancelRoutine = routine
 	k.emit(x, KindIRP, WhatIoSetCancelRoutine, irp.name, b2i(routine != nil), b2i(prev != nil))
 	return prev
 }
 
-// IoMarkIrpPending marks irp pending.
+// IoMarkIrpPending marks irp pending; on an IRP that is gone (see
+// IoSetCancelRoutine) it is 0xD5.
 // IRQL: ≤ DISPATCH_LEVEL as Microsoft documents; the model does not check it (REFERENCE §5.6).
 func (k *Kernel) IoMarkIrpPending(irp *IRP) {
 	x := k.enter("IoMarkIrpPending")
+	k.checkIrpAlive(x, irp, "IoMarkIrpPending", "marked pending")
 	irp.pendingMarked = true
 	if irp.current < len(irp.stack) {
 		loc := &irp.stack[irp.current]

@@ -52,13 +52,8 @@ func (k *Kernel) IoReuseIrp(irp *IRP, status NTSTATUS) {
 // P1=0x20B) or queued to a thread (0x20C). did says what the caller did,
 // for the report ("reused", "freed").
 func (k *Kernel) checkOwned(x *exec, irp *IRP, api, did string) {
+	k.checkIrpAlive(x, irp, api, did)
 	switch {
-	case irp.freed:
-		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
-			irp.name+" "+did+" after it was freed (IoFreeIrp)")
-	case irp.thread != nil && irp.finished:
-		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
-			irp.name+" "+did+": it is a threaded IRP, which the I/O manager freed when its completion reached the thread")
 	case irp.thread != nil:
 		k.verifierIo(x, api, verifierIrpThreadQueued, 0, irp,
 			fmt.Sprintf("%s while still queued to thread %s (a threaded IRP is the I/O manager's to free)", did, irp.thread.name))
@@ -123,4 +118,22 @@ func (k *Kernel) checkCompletedToTop(x *exec, irp *IRP) {
 		k.bugCheck(x, "IoCompleteRequest", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0, detail)
 	}
 	k.raiseUnhandled(x, "IoCompleteRequest", STATUS_ACCESS_VIOLATION, detail)
+}
+
+// checkIrpAlive reports api touching an IRP whose memory is gone as a use
+// after free, 0xD5 with P1 the IRP (REFERENCE §1.9, §2.7J): one freed with
+// IoFreeIrp, or a threaded IRP the I/O manager freed when its completion
+// reached the issuing thread. did says what the caller did, for the report.
+// An IRP without a thread that was completed is not gone: its issuer owns
+// it and may keep it.
+func (k *Kernel) checkIrpAlive(x *exec, irp *IRP, api, did string) {
+	switch {
+	case irp.freed:
+		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
+			irp.name+" "+did+" after it was freed (IoFreeIrp)")
+	case irp.thread != nil && irp.finished:
+		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
+			fmt.Sprintf("%s %s after it was completed (by %s) and freed: it is a threaded IRP, which the I/O manager freed when its completion reached thread %s",
+				irp.name, did, irp.completedBy, irp.thread.name))
+	}
 }

@@ -226,3 +226,33 @@ func (failAllocations) Choose(p des.Point, n int) int {
 	}
 	return 0
 }
+
+// REFERENCE §4.18: PsGetCurrentThread(Id) name the calling thread, and in
+// a DPC the thread it interrupted. REFERENCE §4.6: ExDeleteResourceLite
+// is allowed up to APC_LEVEL only.
+func TestCurrentThreadQueriesAndDeleteResource(t *testing.T) {
+	var self *kernel.Thread
+	var id, inDpc int32
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		self = k.PsGetCurrentThread()
+		id = k.PsGetCurrentThreadId()
+		r := k.ExInitializeResourceLite("cache")
+		require.Equal(t, kernel.STATUS_SUCCESS, k.ExDeleteResourceLite(r))
+		dpc := k.KeInitializeDpc("who", func(*kernel.KDPC, any, any, any) { inDpc = k.PsGetCurrentThreadId() }, nil)
+		k.KeInsertQueueDpc(dpc, nil, nil)
+		k.Compute(des.Microsecond) // the DPC interrupts this
+	})
+	require.NoError(t, out.Err)
+	require.NotNil(t, self)
+	assert.Equal(t, "driver", self.Name())
+	assert.Equal(t, self.ID(), id)
+	assert.Equal(t, id, inDpc, "the DPC ran on the driver thread's processor, interrupting it")
+
+	out = runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		r := k.ExInitializeResourceLite("cache")
+		old := k.KeRaiseIrqlToDpcLevel()
+		k.ExDeleteResourceLite(r)
+		k.KeLowerIrql(old)
+	})
+	requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
+}

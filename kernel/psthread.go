@@ -43,3 +43,25 @@ func (t *Thread) runBody() {
 // ExitStatus returns the status the thread passed to
 // PsTerminateSystemThread (STATUS_SUCCESS when its body returned).
 func (t *Thread) ExitStatus() NTSTATUS { return t.exitStatus }
+
+// PsGetCurrentThread returns the thread the caller runs in, as
+// KeGetCurrentThread does (in a DPC or ISR the interrupted thread, nil on
+// an idle processor).
+// IRQL: any (REFERENCE §4.18).
+func (k *Kernel) PsGetCurrentThread() *Thread {
+	x := k.cur("PsGetCurrentThread")
+	if x.thread != nil {
+		return x.thread
+	}
+	return x.cpu.cur
+}
+
+// PsGetCurrentThreadId returns the number of the thread the caller runs in
+// (0 on an idle processor): the model's thread IDs, which appear in traces.
+// IRQL: any (REFERENCE §4.18).
+func (k *Kernel) PsGetCurrentThreadId() int32 {
+	if t := k.PsGetCurrentThread(); t != nil {
+		return t.id
+	}
+	return 0
+}
