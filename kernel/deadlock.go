@@ -179,6 +179,9 @@ func (k *Kernel) findHang() *Deadlock {
 		return nil
 	}
 	d := &Deadlock{Blocked: blocked, At: k.sim.Now()}
+	for _, f := range k.hangNotes {
+		d.Pending = append(d.Pending, f()...)
+	}
 	for _, t := range k.threads {
 		if t.state == Waiting {
 			if c := k.cycleFrom(&t.exec); c != nil {

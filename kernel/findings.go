@@ -155,6 +155,10 @@ type Deadlock struct {
 	// (kernel/stall.go): what was observed, and whether the verdict is
 	// exact or the HangTimerPeriods heuristic.
 	Ticking *TimerStall
+	// Pending is what higher layers still hold that nobody will process
+	// (Layer.AddHangNote): work items queued behind workers that all wait,
+	// the usual reason why the events the threads wait for are never set.
+	Pending []string
 }
 
 func (d *Deadlock) Error() string {
@@ -177,6 +181,10 @@ func (d *Deadlock) Error() string {
 		}
 	}
 	fmt.Fprintf(&b, " (t=%v)", d.At)
+	if len(d.Pending) > 0 {
+		b.WriteString("; still pending: ")
+		b.WriteString(strings.Join(d.Pending, "; "))
+	}
 	if d.Ticking != nil {
 		b.WriteString("; ")
 		b.WriteString(d.Ticking.String())

@@ -112,6 +112,12 @@ func (l *Layer) Marks() *MarkCounts { return &l.marks }
 // each returned string is an outstanding object reported as a *Leak.
 func (l *Layer) AddEndCheck(f func() []string) { l.endChecks = append(l.endChecks, f) }
 
+// AddHangNote registers f, called when the run ends in a hang or deadlock
+// (outside simulated code): each string it returns is something a higher
+// layer still holds that the waiting threads were counting on — work items
+// queued with no worker left to run them — reported as Deadlock.Pending.
+func (l *Layer) AddHangNote(f func() []string) { l.hangNotes = append(l.hangNotes, f) }
+
 // Sim returns the simulation the kernel runs on.
 func (l *Layer) Sim() *des.Sim { return l.sim }
 
