@@ -131,6 +131,7 @@ type DEVICE_OBJECT struct {
 	// AttachedDevice is the device attached on top of this one, if any.
 	AttachedDevice *DEVICE_OBJECT
 	deleted        bool
+	timer          *ioTimer // IoInitializeTimer's, nil until then
 }
 
 func (d *DEVICE_OBJECT) header() *objectHeader    { return &d.hdr }
@@ -230,6 +231,10 @@ func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 		return
 	}
 	dev.deleted = true
+	if t := dev.timer; t != nil { // IoDeleteDevice takes the device off the I/O timer list (REFERENCE §1.11)
+		t.enabled = false
+		k.KeCancelTimer(t.kt)
+	}
 	k.Layer().TraceKind(KindDriver, WhatDeviceDelete, dev.hdr.name, int64(dev.hdr.refs), 0)
 	s.deref(dev, "IoDeleteDevice")
 }
