@@ -118,7 +118,11 @@ func (op *operation) filterAt(states ...frameState) *FLT_FILTER {
 func (fm *FilterManager) notPended(op *operation, api string) {
 	switch {
 	case op.data.irp != nil && op.finished:
-		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_NO_INCREMENT)
+		// The kernel's 0x44, raised here so that the report names the
+		// routine the filter called, not the IoCompleteRequest inside it.
+		irp := op.data.irp
+		fm.k.Layer().BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(irp.ID()), 0, 0, 0,
+			fmt.Sprintf("%s completed a second time: it was already completed, first by %s", op.data.name, irp.CompletedBy()))
 	case op.data.irp != nil && op.frameIn(framePostPended) < 0 && op.frameIn(framePended) < 0:
 		fm.k.Layer().BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
 			op.data.name+" completed twice (a second completion arrived while the first was still being processed), or completed although it was never pended")
