@@ -159,6 +159,9 @@ func (c *FLT_CONTEXT) name() string { return fmt.Sprintf("context %d", c.id) }
 // already freed is FLTMGR_FILE_SYSTEM 0xF5 P1=0x6E. Any IRQL ≤
 // DISPATCH_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltReferenceContext(c *FLT_CONTEXT) {
+	if c == nil {
+		fm.k.Layer().NullDereference("FltReferenceContext", "Context", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost("FltReferenceContext", kernel.DISPATCH_LEVEL)
 	if c.freed || c.refs <= 0 {
 		fm.k.Layer().BugCheckFrom("FltReferenceContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0,
@@ -178,6 +181,9 @@ func (fm *FilterManager) FltReferenceContext(c *FLT_CONTEXT) {
 // REFERENCE §5.8.
 func (fm *FilterManager) FltReleaseContext(c *FLT_CONTEXT) {
 	const api = "FltReleaseContext"
+	if c == nil {
+		fm.k.Layer().NullDereference(api, "Context", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	fm.k.Layer().Yield()
 	switch {
@@ -371,6 +377,9 @@ func (fm *FilterManager) FltGetVolumeContext(filter *FLT_FILTER, vol *FLT_VOLUME
 // Deleting a context that is not attached does nothing. Caller IRQL ≤
 // APC_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltDeleteContext(c *FLT_CONTEXT) {
+	if c == nil {
+		fm.k.Layer().NullDereference("FltDeleteContext", "Context", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost("FltDeleteContext", kernel.APC_LEVEL)
 	if c.freed || c.refs <= 0 {
 		fm.k.Layer().BugCheckFrom("FltDeleteContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0, c.name()+" deleted after it was freed")
