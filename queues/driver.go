@@ -67,6 +67,10 @@ type DRIVER_OBJECT struct {
 	// MajorFunction holds the driver's dispatch routines, indexed by the
 	// IRP's major function; IoCallDriver calls them (REFERENCE §5.6).
 	MajorFunction [IRP_MJ_MAXIMUM_FUNCTION + 1]DRIVER_DISPATCH
+	// DriverStartIo is the StartIo routine IoStartPacket and
+	// IoStartNextPacket call (REFERENCE §1.12); nil for a driver that
+	// queues its IRPs itself.
+	DriverStartIo DRIVER_STARTIO
 	devices       []*DEVICE_OBJECT
 	state         driverState
 	image         *kernel.Image // its code: threads and DPCs it creates are tied to it
@@ -130,8 +134,14 @@ type DEVICE_OBJECT struct {
 	StackSize int
 	// AttachedDevice is the device attached on top of this one, if any.
 	AttachedDevice *DEVICE_OBJECT
-	deleted        bool
-	timer          *ioTimer // IoInitializeTimer's, nil until then
+	// CurrentIrp is the IRP StartIo works on, set and cleared by
+	// IoStartPacket and IoStartNextPacket (REFERENCE §1.12).
+	CurrentIrp *kernel.IRP
+	// DeviceQueue holds the IRPs IoStartPacket queued while the device
+	// was busy.
+	DeviceQueue kernel.KDEVICE_QUEUE
+	deleted     bool
+	timer       *ioTimer // IoInitializeTimer's, nil until then
 }
 
 func (d *DEVICE_OBJECT) header() *objectHeader    { return &d.hdr }
@@ -209,6 +219,7 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 	k.Layer().Enter("IoCreateDevice")
 	k.Layer().CheckIrqlAtMost("IoCreateDevice", kernel.PASSIVE_LEVEL)
 	dev := &DEVICE_OBJECT{hdr: objectHeader{name: "device " + name, refs: 1}, DriverObject: d, StackSize: 1}
+	dev.DeviceQueue.Name = "device queue " + name
 	d.devices = append(d.devices, dev)
 	d.hdr.refs++
 	k.Layer().TraceKind(KindDriver, WhatDeviceCreate, dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))
