@@ -57,6 +57,7 @@ type FLT_CONTEXT struct {
 	fm       *FilterManager
 	filter   *FLT_FILTER
 	block    *kernel.PoolBlock
+	nm       string // "stream context 3", for traces and reports
 	cleanup  PFLT_CONTEXT_CLEANUP_CALLBACK
 	id       int
 	refs     int
@@ -143,7 +144,8 @@ func (fm *FilterManager) FltAllocateContext(filter *FLT_FILTER, typ FLT_CONTEXT_
 	}
 	fm.lastContext++
 	c := &FLT_CONTEXT{Type: typ, fm: fm, filter: filter, block: b, cleanup: cleanup, id: fm.lastContext, refs: 1}
-	b.Owner = fmt.Sprintf("%s %d", typ.kindName(), c.id)
+	c.nm = fmt.Sprintf("%s %d", typ.kindName(), c.id)
+	b.Owner = c.name()
 	b.Use = kernel.BlockUse{Kind: "FLT_CONTEXT", Alloc: "FltAllocateContext", Free: "its last FltReleaseContext"}
 	if filter != nil {
 		b.Use.For = "filter " + filter.Name
@@ -153,7 +155,8 @@ func (fm *FilterManager) FltAllocateContext(filter *FLT_FILTER, typ FLT_CONTEXT_
 	return c, kernel.STATUS_SUCCESS
 }
 
-func (c *FLT_CONTEXT) name() string { return fmt.Sprintf("context %d", c.id) }
+// name is the context's name in traces and reports: "stream context 3".
+func (c *FLT_CONTEXT) name() string { return c.nm }
 
 // FltReferenceContext adds a reference. Referencing a context that was
 // already freed is FLTMGR_FILE_SYSTEM 0xF5 P1=0x6E. Any IRQL ≤
