@@ -119,7 +119,9 @@ func (d *cbdqDeadline) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.
 			k.InsertTailList(&d.head, &data.QueueLinks)
 			return kernel.STATUS_SUCCESS
 		},
-		func(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) { k.RemoveEntryList(&data.QueueLinks) },
+		func(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA) {
+			k.RemoveEntryList(&data.QueueLinks)
+		},
 		func(_ *fltmgr.FLT_CALLBACK_DATA_QUEUE, data *fltmgr.FLT_CALLBACK_DATA, _ any) *fltmgr.FLT_CALLBACK_DATA {
 			e := d.head.Flink
 			if data != nil {

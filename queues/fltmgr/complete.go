@@ -22,6 +22,9 @@ import (
 // MULTIPLE_IRP_COMPLETE_REQUESTS (§6.4).
 func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, status FLT_PREOP_CALLBACK_STATUS, ctx any) {
 	const api = "FltCompletePendedPreOperation"
+	if data == nil {
+		fm.k.Layer().NullDereference(api, "CallbackData", true)
+	}
 	limit := kernel.APC_LEVEL
 	if status == FLT_PREOP_COMPLETE {
 		limit = kernel.DISPATCH_LEVEL
@@ -76,6 +79,9 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 // the kernel's 0x44.
 func (fm *FilterManager) FltCompletePendedPostOperation(data *FLT_CALLBACK_DATA) {
 	const api = "FltCompletePendedPostOperation"
+	if data == nil {
+		fm.k.Layer().NullDereference(api, "CallbackData", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	op := data.op
 	fm.k.Layer().Yield()
