@@ -9,163 +9,170 @@ import (
 	"github.com/wqsim/wqsim/queues"
 )
 
-// startpacket: a plotter driver with a StartIo routine, written to the
-// letter of "Cancel Routines in Drivers with StartIo Routines"
-// (WDD:kernel/cancel-routines-in-drivers-with-startio-routines, REFERENCE
-// §1.12). Dispatch queues each write with IoStartPacket and a cancel
-// routine; StartIo, under the cancel spin lock, fails a write that was
-// cancelled on its way in and starts the next packet, or clears the cancel
-// routine and starts the pen (a first version completed the cancelled write
-// with its routine still set, which wqsim reported as Driver Verifier's
-// 0xC9 P1=0x7: a write cancelled before IoStartPacket reaches StartIo with
-// the routine set); the pen's interrupt DPC starts the next
-// packet and completes the write. The cancel routine completes a write
-// only when KeRemoveEntryDeviceQueue took it out of the device queue; for
-// the current write it only releases the lock, leaving it to StartIo.
-//
-// The bug's cancel routine also completes the current write: when the
-// cancel lands between IoStartNextPacket making the write current and
-// StartIo taking the cancel lock, StartIo sees Irp->Cancel and completes
-// it too (0x44).
-
-var markSpCancelCurrent = model.NewMark("startpacket: a write reached StartIo already cancelled")
+// startpacket: a WDM driver for a simple DMA device that serialises its
+// reads through the I/O manager's device queue: dispatch marks each read
+// pending and calls IoStartPacket with a cancel routine; StartIo programs
+// the device, whose completion interrupt's DPC completes the read and
+// calls IoStartNextPacket. The application cancels one of its reads at a
+// moment the workload chooses. The cancel routine follows the documented
+// protocol for StartIo drivers: the current IRP → release the cancel lock
+// and start the next packet; a queued one → KeRemoveEntryDeviceQueue, then
+// release; complete either as cancelled. StartIo must take the IRP out of
+// the cancel routine's reach, under the cancel lock, before it touches the
+// device (REFERENCE §1.12).
 
 // StartPacket is the scenario.
 var StartPacket = &model.Scenario{
 	Name: "startpacket",
-	Doc: "A StartIo plotter driver: IoStartPacket with a cancel routine, StartIo fails cancelled writes under " +
-		"the cancel spin lock or clears the routine and starts the pen, the pen's DPC starts the next packet " +
-		"and completes. The bug's cancel routine completes the current write too, which StartIo then completes " +
-		"again (0x44).",
-	Section: "REFERENCE §1.7, §1.12",
+	Doc: "A DMA device driver serialises reads with IoStartPacket/IoStartNextPacket and a StartIo-aware cancel " +
+		"routine; the application cancels one read. The bugs leave the cancel routine set while the device works " +
+		"on the read, or cancel the current read as if it were queued: it is completed twice.",
+	Section: "REFERENCE §1.12",
 	Variants: []model.Variant{
-		{Name: "correct", Doc: "the cancel routine completes only a write it removed from the device queue; StartIo fails the current one"},
-		{Name: "complete-current", Bug: true, Doc: "the cancel routine completes the current write as well as a queued one",
-			Marks: []*model.Mark{markSpCancelCurrent}, Want: "0x44"},
+		{Name: "correct", Doc: "StartIo clears the cancel routine under the cancel spin lock (or leaves an already-cancelled read to it) before programming the device"},
+		{Name: "keep-cancel-routine", Bug: true, Doc: "StartIo programs the device without clearing the cancel routine: Verifier sees the read completed with its routine set (0xC9 P1=0x7); without Verifier a cancel completes it twice (0x44)",
+			Want: "0xC9|0x44|0xD5"},
+		{Name: "no-current-check", Bug: true, Doc: "the cancel routine treats every read as queued: a read cancelled while it is the device's current one is completed under the device (which completes it again, 0x44), or, cancelled before StartIo took it, leaves the device busy for ever",
+			Want: "0x44|0xD5|0xC9|device still busy"},
 	},
-	Setup: setupStartPacket,
+	Setup: startPacketSetup,
 }
 
-const spWrites = 3
+const spReads = 3
 
-type plotter struct {
-	env  *model.Env
-	k    *kernel.Kernel
-	sys  *queues.System
-	dev  *queues.DEVICE_OBJECT
-	intr *kernel.KINTERRUPT
-	dpc  *kernel.KDPC
-	cpu  int
+// spExt is the device extension.
+type spExt struct {
+	env     *model.Env
+	k       *kernel.Kernel
+	sys     *queues.System
+	dev     *queues.DEVICE_OBJECT
+	hw      *kernel.KTIMER // the device's transfer; its DPC is the DpcForIsr
+	hwDpc   *kernel.KDPC
+	onHw    *kernel.IRP // the read the device is transferring
+	iosb    [spReads]kernel.IO_STATUS_BLOCK
+	irps    [spReads]*kernel.IRP
+	latency des.Duration
 }
 
-func setupStartPacket(env *model.Env) error {
+func startPacketSetup(env *model.Env) error {
 	k := env.K
 	sys, err := queues.NewSystem(k, queues.DefaultPoolConfig())
 	if err != nil {
 		return err
 	}
-	p := &plotter{env: env, k: k, sys: sys}
-	irps := make([]*kernel.IRP, spWrites)
-	for i := range irps {
-		irps[i] = k.IoAllocateIrp(fmt.Sprintf("write%d", i))
-	}
+	x := &spExt{env: env, k: k, sys: sys}
 	k.PsCreateSystemThread("app", 8, func() {
-		if _, st := sys.LoadDriver("plotter", p.driverEntry); st != kernel.STATUS_SUCCESS {
+		drv, st := sys.LoadDriver("dma", x.driverEntry)
+		if st != kernel.STATUS_SUCCESS {
 			env.Violation("driver loads", "%v", st)
 			return
 		}
-		p.cpu = env.Choose("interrupt cpu", 2)
-		victim := env.Choose("cancelled write", spWrites)
-		k.PsCreateSystemThread("canceller", 8, func() {
-			k.KeDelayExecutionThread(des.Duration(1+2*env.Choose("cancel at", 6)) * des.Microsecond)
-			k.IoCancelIrp(irps[victim])
-		})
-		for _, irp := range irps {
-			p.dispatchWrite(irp)
+		for i := range spReads {
+			x.irps[i] = sys.IoBuildAsynchronousFsdRequest(queues.IRP_MJ_READ, x.dev, &x.iosb[i], fmt.Sprintf("read%d", i))
+			sys.IoCallDriver(x.dev, x.irps[i])
+			k.Compute(des.Duration(1+env.Choose("read gap", 3)) * des.Microsecond)
 		}
-		for _, irp := range irps {
+		// Plainly the application cancels the second read as soon as the
+		// first one is done, just when the device moves on to it.
+		if at := env.Choose("cancel at", 4); at == 0 {
+			k.KeWaitForSingleObject(x.irps[0].Done(), kernel.Infinite)
+		} else {
+			k.KeDelayExecutionThread(des.Duration(at*3) * des.Microsecond)
+		}
+		k.IoCancelIrp(x.irps[(1+env.Choose("cancel which", spReads))%spReads])
+		for _, irp := range x.irps {
 			k.KeWaitForSingleObject(irp.Done(), kernel.Infinite)
 		}
 		env.BeginDrain()
-		k.IoDisconnectInterrupt(p.intr)
-		k.KeFlushQueuedDpcs()
+		sys.UnloadDriver(drv)
+	})
+	env.AtEnd("every read completed once, the device idle", func() error {
+		for i, irp := range x.irps {
+			if irp == nil || !irp.Completed() {
+				return fmt.Errorf("read %d not completed", i)
+			}
+		}
+		if x.dev.DeviceQueue.Busy || x.dev.CurrentIrp != nil {
+			cur := "no current read"
+			if x.dev.CurrentIrp != nil {
+				cur = "current read " + x.dev.CurrentIrp.Tag
+			}
+			return fmt.Errorf("device still busy (%s, %d queued): no IoStartNextPacket will ever run", cur, x.dev.DeviceQueue.Len())
+		}
+		return nil
 	})
 	return nil
 }
 
-func (p *plotter) driverEntry(drv *queues.DRIVER_OBJECT) kernel.NTSTATUS {
-	k := p.k
-	dev, st := p.sys.IoCreateDevice(drv, "plotter0")
+func (x *spExt) driverEntry(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+	k := x.k
+	dev, st := x.sys.IoCreateDevice(d, "dma0")
 	if st != kernel.STATUS_SUCCESS {
 		return st
 	}
-	p.dev = dev
-	drv.DriverStartIo = p.startIo
-	p.dpc = drv.KeInitializeDpc("pen done", p.penDone, nil)
-	intr, err := k.IoConnectInterrupt("pen", 5, func(*kernel.KINTERRUPT, any) bool {
-		k.KeInsertQueueDpc(p.dpc, nil, nil)
-		return true
-	}, nil)
-	if err != nil {
-		return kernel.STATUS_INSUFFICIENT_RESOURCES
-	}
-	p.intr = intr
+	x.dev = dev
+	dev.DeviceExtension = x
+	latencies := []des.Duration{8 * des.Microsecond, 2 * des.Microsecond, 20 * des.Microsecond}
+	x.latency = latencies[x.env.Choose("device latency", len(latencies))]
+	x.hw = k.KeInitializeTimer("dma transfer")
+	x.hwDpc = d.KeInitializeDpc("DpcForIsr", x.transferDone, nil)
+	d.MajorFunction[queues.IRP_MJ_READ] = x.read
+	d.DriverStartIo = x.startIo
+	d.DriverUnload = x.unload
 	return kernel.STATUS_SUCCESS
 }
 
-// dispatchWrite is IRP_MJ_WRITE: pend the write and hand it to the device queue.
-func (p *plotter) dispatchWrite(irp *kernel.IRP) {
-	p.k.IoMarkIrpPending(irp)
-	p.sys.IoStartPacket(p.dev, irp, nil, p.cancel)
+// read is the dispatch routine.
+func (x *spExt) read(dev *queues.DEVICE_OBJECT, irp *kernel.IRP) kernel.NTSTATUS {
+	x.k.IoMarkIrpPending(irp)
+	x.sys.IoStartPacket(dev, irp, nil, x.cancel)
+	return kernel.STATUS_PENDING
 }
 
-// startIo runs at DISPATCH_LEVEL with the device's current write.
-func (p *plotter) startIo(dev *queues.DEVICE_OBJECT, irp *kernel.IRP) {
-	k := p.k
-	old := k.IoAcquireCancelSpinLock()
-	// Take the cancel routine back whether or not a cancel ran it: for the
-	// current write it only released the lock. A write cancelled before
-	// IoStartPacket still has it set (IoCancelIrp found none to call).
-	k.IoSetCancelRoutine(irp, nil)
-	if k.IoIsCancelled(irp) {
-		k.IoReleaseCancelSpinLock(old)
-		p.env.Hit(markSpCancelCurrent)
-		p.complete(irp, kernel.STATUS_CANCELLED)
-		p.sys.IoStartNextPacket(dev, true)
-		return
-	}
-	k.IoReleaseCancelSpinLock(old) // on the pen from here: not cancellable
-	k.DeviceInterrupt(p.intr, p.cpu, k.Now().Add(des.Duration(3+2*p.env.Choose("plot time", 3))*des.Microsecond))
-}
-
-// penDone is the pen's DpcForIsr: next packet, then complete this one.
-func (p *plotter) penDone(*kernel.KDPC, any, any, any) {
-	irp := p.dev.CurrentIrp
-	if irp == nil {
-		return
-	}
-	p.sys.IoStartNextPacket(p.dev, true)
-	p.complete(irp, kernel.STATUS_SUCCESS)
-}
-
-// cancel is the cancel routine, called holding the cancel spin lock.
-func (p *plotter) cancel(irp *kernel.IRP) {
-	k := p.k
-	if irp == p.dev.CurrentIrp {
-		k.IoReleaseCancelSpinLock(irp.CancelIrql) // StartIo will see Irp->Cancel
-		if p.env.Is("complete-current") {
-			p.complete(irp, kernel.STATUS_CANCELLED)
+// startIo takes the read out of the cancel routine's reach, then starts
+// the transfer.
+func (x *spExt) startIo(dev *queues.DEVICE_OBJECT, irp *kernel.IRP) {
+	k := x.k
+	if !x.env.Is("keep-cancel-routine") {
+		old := k.IoAcquireCancelSpinLock()
+		if irp != dev.CurrentIrp || k.IoIsCancelled(irp) {
+			k.IoReleaseCancelSpinLock(old) // the cancel routine completes it and starts the next
+			return
 		}
-		return
+		k.IoSetCancelRoutine(irp, nil)
+		k.IoReleaseCancelSpinLock(old)
 	}
-	queued := k.KeRemoveEntryDeviceQueue(&p.dev.DeviceQueue, irp)
-	k.IoReleaseCancelSpinLock(irp.CancelIrql)
-	if queued {
-		p.complete(irp, kernel.STATUS_CANCELLED)
-	}
+	x.onHw = irp
+	k.KeSetTimer(x.hw, x.latency, x.hwDpc)
 }
 
-func (p *plotter) complete(irp *kernel.IRP, st kernel.NTSTATUS) {
-	irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: st}
-	p.k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
+// transferDone is the DpcForIsr: the transfer finished.
+func (x *spExt) transferDone(*kernel.KDPC, any, any, any) {
+	k := x.k
+	irp := x.onHw
+	x.onHw = nil
+	irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_SUCCESS, Information: 512}
+	k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
+	x.sys.IoStartNextPacket(x.dev, true)
+}
+
+// cancel is the StartIo-aware cancel routine, called holding the cancel
+// spin lock.
+func (x *spExt) cancel(irp *kernel.IRP) {
+	k, dev := x.k, x.dev
+	if irp == dev.CurrentIrp && !x.env.Is("no-current-check") {
+		k.IoReleaseCancelSpinLock(irp.CancelIrql)
+		x.sys.IoStartNextPacket(dev, true)
+	} else {
+		k.KeRemoveEntryDeviceQueue(&dev.DeviceQueue, irp)
+		k.IoReleaseCancelSpinLock(irp.CancelIrql)
+	}
+	irp.IoStatus = kernel.IO_STATUS_BLOCK{Status: kernel.STATUS_CANCELLED}
+	k.IoCompleteRequest(irp, kernel.IO_NO_INCREMENT)
+}
+
+func (x *spExt) unload(d *queues.DRIVER_OBJECT) {
+	x.k.KeCancelTimer(x.hw)
+	x.k.KeFlushQueuedDpcs()
+	x.sys.IoDeleteDevice(x.dev)
 }
