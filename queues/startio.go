@@ -57,7 +57,9 @@ func (s *System) IoStartPacket(dev *DEVICE_OBJECT, irp *kernel.IRP, key *uint32,
 // the cancel spin lock (released before StartIo), so a cancel routine that
 // compares the IRP with CurrentIrp sees a consistent pair (REFERENCE
 // §1.12). Typically called from the driver's DpcForIsr or StartIo.
-// Caller IRQL = DISPATCH_LEVEL (Verifier 0xC4 P1=0x40 otherwise).
+// Caller IRQL = DISPATCH_LEVEL as Microsoft documents; the model does not
+// check it (REFERENCE §1.12: with Cancelable the cancel spin lock raises
+// IRQL first, and the device-queue steps then run at DISPATCH_LEVEL).
 func (s *System) IoStartNextPacket(dev *DEVICE_OBJECT, cancelable bool) {
 	s.startNext(dev, cancelable, nil, "IoStartNextPacket")
 }
