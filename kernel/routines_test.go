@@ -256,3 +256,26 @@ func TestCurrentThreadQueriesAndDeleteResource(t *testing.T) {
 	})
 	requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
 }
+
+// REFERENCE §9: the interlocked bit and exchange-add operations return the
+// value before the operation (or the bit's old state) and leave the
+// combined value behind.
+func TestInterlockedBitOperations(t *testing.T) {
+	var got []int64
+	var bits []bool
+	var final int64
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		c := k.NewCell("flags", 0b0101)
+		got = append(got, k.InterlockedExchangeAdd(c, 2)) // 5 → 7
+		got = append(got, k.InterlockedOr(c, 0b1000))     // 7 → 15
+		got = append(got, k.InterlockedAnd(c, 0b0110))    // 15 → 6
+		got = append(got, k.InterlockedXor(c, 0b0011))    // 6 → 5
+		bits = append(bits, k.InterlockedBitTestAndSet(c, 1), k.InterlockedBitTestAndSet(c, 1))
+		bits = append(bits, k.InterlockedBitTestAndReset(c, 0), k.InterlockedBitTestAndReset(c, 0))
+		final = k.Read(c)
+	})
+	require.NoError(t, out.Err)
+	assert.Equal(t, []int64{5, 7, 15, 6}, got)
+	assert.Equal(t, []bool{false, true, true, false}, bits)
+	assert.Equal(t, int64(0b0110), final)
+}
