@@ -85,7 +85,7 @@ func (d *KDPC) Image() *Image { return d.image }
 // not checked: Windows defers an unload while I/O is outstanding, which the
 // model does not track. Checked on every resumption: it must stay cheap.
 func (e *exec) runsUnloadedCode() bool {
-	if t := e.thread; t != nil {
+	if t := e.thread; t != nil && !t.dpcThread {
 		return t.owner != nil && t.owner.unloaded
 	}
 	return e.image != nil && e.image.unloaded
@@ -103,7 +103,7 @@ func (k *Kernel) unloadedResume(e *exec) {
 			fmt.Sprintf("%s returns into an interrupt service routine of driver %s after the image was unloaded (REFERENCE §6.8)", e.name, e.image.name))
 		return
 	}
-	if t == nil {
+	if t == nil || t.dpcThread {
 		// e.image is the image whose code the DPC runs now: its own, or
 		// a driver's routine that a system DPC (the I/O timer's) called.
 		d := e.dpcRunning

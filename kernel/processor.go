@@ -21,6 +21,14 @@ type Processor struct {
 	isrOn    bool
 	isrQueue []*KINTERRUPT
 
+	// Threaded DPCs (threaddpc.go): their queue, the real-time thread
+	// that runs them at PASSIVE_LEVEL (made at the first one) and its
+	// wake-up event, and whether one is running.
+	tdpcQueue   []*KDPC
+	tdpcThread  *Thread
+	tdpcWake    *KEVENT
+	tdpcRunning bool
+
 	needSettle  bool // a change arrived while the top context was running
 	quantumEnd  bool // the current thread's quantum ran out
 	yieldWanted bool // an injected early quantum end
@@ -34,7 +42,7 @@ type Processor struct {
 func newProcessor(k *Kernel, id int) *Processor {
 	c := k.rc.cpus.Take(k.sim)
 	old := *c
-	*c = Processor{k: k, id: id, dpcQueue: old.dpcQueue[:0], isrQueue: old.isrQueue[:0]}
+	*c = Processor{k: k, id: id, dpcQueue: old.dpcQueue[:0], isrQueue: old.isrQueue[:0], tdpcQueue: old.tdpcQueue[:0]}
 	c.dpc.onChunk, c.isr.onChunk = old.dpc.onChunk, old.isr.onChunk // bound to c (see recycler)
 	c.drainDPCsFn, c.drainISRsFn = old.drainDPCsFn, old.drainISRsFn
 	if c.drainDPCsFn == nil {
