@@ -100,6 +100,7 @@ func (d *DRIVER_OBJECT) Image() *kernel.Image { return d.image }
 // thread to it): if the image is unloaded before body has returned, the
 // thread's next instruction is in unmapped code, 0xCE (REFERENCE §6.8).
 // DriverUnload must make the thread return and wait on th.Object().
+// IRQL: PASSIVE_LEVEL, as kernel.PsCreateSystemThread.
 func (d *DRIVER_OBJECT) PsCreateSystemThread(name string, prio int, body func()) *kernel.Thread {
 	l := d.sys.k.Layer()
 	prev := l.SwitchImage(d.image)
@@ -112,6 +113,7 @@ func (d *DRIVER_OBJECT) PsCreateSystemThread(name string, prio int, body func())
 // (see PsCreateSystemThread): the DPC running after the image was
 // unloaded, say from a timer DriverUnload did not cancel, is 0xCE
 // (REFERENCE §6.8).
+// IRQL: any, as kernel.KeInitializeDpc.
 func (d *DRIVER_OBJECT) KeInitializeDpc(name string, routine func(dpc *kernel.KDPC, ctx, arg1, arg2 any), ctx any) *kernel.KDPC {
 	l := d.sys.k.Layer()
 	prev := l.SwitchImage(d.image)

@@ -209,7 +209,8 @@ func (s *System) IoQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE, t
 
 // IoQueueWorkItemEx is IoQueueWorkItem for a routine that also receives the
 // item, and for items tied to a driver object (DDI:IoQueueWorkItemEx).
-// Same IRQL, reference, checks and contract.
+// Same checks and contract (REFERENCE §1.2).
+// IRQL: ≤ DISPATCH_LEVEL, checked.
 func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) {
 	s.ioQueue("IoQueueWorkItemEx", iw, nil, routine, typ, context)
 }
@@ -225,6 +226,7 @@ func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_
 // scheduling point lies between them, so a worker taken meanwhile leaves
 // an accepted item queued until one is free (where Windows hands it over
 // under its queue lock).
+// IRQL: ≤ DISPATCH_LEVEL, checked.
 func (s *System) IoTryQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) bool {
 	k := s.k
 	k.Layer().Enter("IoTryQueueWorkItem")

@@ -431,6 +431,7 @@ func (fm *FilterManager) deleteVolumeContexts(filter *FLT_FILTER, vol *FLT_VOLUM
 // FltGetFileNameInformation returns the name of the file data targets.
 // Callers must be at ≤ APC_LEVEL: from a post-op at DISPATCH_LEVEL (a
 // completion in a DPC) it is IRQL_NOT_LESS_OR_EQUAL (REFERENCE §5.8).
+// IRQL: ≤ APC_LEVEL, checked.
 func (fm *FilterManager) FltGetFileNameInformation(data *FLT_CALLBACK_DATA) (string, kernel.NTSTATUS) {
 	fm.k.Layer().CheckIrqlAtMost("FltGetFileNameInformation", kernel.APC_LEVEL)
 	fm.k.Layer().Yield()

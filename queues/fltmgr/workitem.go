@@ -99,6 +99,7 @@ func (fm *FilterManager) FltAllocateGenericWorkItem() *FLT_GENERIC_WORKITEM {
 
 // FltAllocateDeferredIoWorkItem allocates a deferred I/O work item; as
 // FltAllocateGenericWorkItem. REFERENCE §1.3.
+// IRQL: ≤ DISPATCH_LEVEL.
 func (fm *FilterManager) FltAllocateDeferredIoWorkItem() *FLT_DEFERRED_IO_WORKITEM {
 	w, ok := fm.allocWorkItem(deferredItemUse)
 	if !ok {
@@ -118,7 +119,9 @@ func (fm *FilterManager) FltFreeGenericWorkItem(item *FLT_GENERIC_WORKITEM) {
 	fm.freeWorkItem("FltFreeGenericWorkItem", &item.fltWorkItem)
 }
 
-// FltFreeDeferredIoWorkItem frees item; as FltFreeGenericWorkItem.
+// FltFreeDeferredIoWorkItem frees item; as FltFreeGenericWorkItem
+// (REFERENCE §1.3).
+// IRQL: ≤ DISPATCH_LEVEL.
 func (fm *FilterManager) FltFreeDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITEM) {
 	if item == nil {
 		fm.k.Layer().NullDereference("FltFreeDeferredIoWorkItem", "FltWorkItem", true)
