@@ -79,6 +79,7 @@ type Thread struct {
 	Data           any             // free for higher layers (worker pools)
 	exitStatus     NTSTATUS        // what PsTerminateSystemThread was given
 	exWorker       bool            // an executive worker thread (MarkExecutiveWorker)
+	terminating    bool            // PsTerminateSystemThread is unwinding its body
 	dpcThread      bool            // a processor's threaded-DPC thread (threaddpc.go)
 	main           func(*des.Proc) // the coroutine body: threadMain, bound once
 }
