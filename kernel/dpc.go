@@ -100,13 +100,7 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 		k.queueThreadedDpc(x, d, c)
 		return true
 	}
-	if d.importance == HighImportance {
-		c.dpcQueue = append(c.dpcQueue, nil)
-		copy(c.dpcQueue[1:], c.dpcQueue)
-		c.dpcQueue[0] = d
-	} else {
-		c.dpcQueue = append(c.dpcQueue, d)
-	}
+	c.dpcQueue = enqueueDpc(c.dpcQueue, d)
 	k.emit(x, KindDPC, WhatQueueDpc, d.objName(), int64(c.id), 0)
 	if k.drainNow(x, d, c) {
 		c.kick()
@@ -179,6 +173,18 @@ func (k *Kernel) KeRemoveQueueDpc(d *KDPC) bool {
 	c.tdpcQueue = removeDpc(c.tdpcQueue, d)
 	d.queued = false
 	return true
+}
+
+// enqueueDpc puts d in q: HighImportance at the head, the others at the
+// tail (REFERENCE §4.8).
+func enqueueDpc(q []*KDPC, d *KDPC) []*KDPC {
+	if d.importance != HighImportance {
+		return append(q, d)
+	}
+	q = append(q, nil)
+	copy(q[1:], q)
+	q[0] = d
+	return q
 }
 
 // removeDpc returns q without d (if present), in place.

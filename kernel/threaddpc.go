@@ -28,13 +28,7 @@ func (k *Kernel) KeInitializeThreadedDpc(name string, routine func(dpc *KDPC, ct
 // queueThreadedDpc queues d (already marked queued on c) for c's
 // threaded-DPC thread and wakes the thread.
 func (k *Kernel) queueThreadedDpc(x *exec, d *KDPC, c *Processor) {
-	if d.importance == HighImportance {
-		c.tdpcQueue = append(c.tdpcQueue, nil)
-		copy(c.tdpcQueue[1:], c.tdpcQueue)
-		c.tdpcQueue[0] = d
-	} else {
-		c.tdpcQueue = append(c.tdpcQueue, d)
-	}
+	c.tdpcQueue = enqueueDpc(c.tdpcQueue, d)
 	k.emit(x, KindDPC, WhatQueueDpc, d.objName(), int64(c.id), 1)
 	if c.tdpcThread == nil {
 		k.startThreadedDpcThread(c)
@@ -51,16 +45,8 @@ func (k *Kernel) startThreadedDpcThread(c *Processor) {
 	t.dpcThread = true
 	t.ideal, t.lastCPU = c.id, c.id
 	t.affinity, t.userAff = 1<<uint(c.id), 1<<uint(c.id)
-	t.exec.thread = t
-	t.header.thread = t
-	t.quantumLeft = k.quantum
-	t.proc = k.sim.Spawn(name, t.main)
-	t.proc.Data = &t.exec
-	k.threads = append(k.threads, t)
-	k.emit(&t.exec, KindThread, WhatCreate, name, int64(threadedDpcPriority), 0)
-	t.req = reqCompute
-	k.readyThread(t, 0)
-	c.tdpcThread = t
+	c.tdpcThread = t // before it starts: its body reads it
+	k.startThread(t)
 }
 
 // drainThreadedDpcs is the body of c's threaded-DPC thread: it runs the
@@ -107,14 +93,7 @@ func (k *Kernel) runThreadedDpc(e *exec, c *Processor, d *KDPC) {
 // the IRQL to pass to KeReleaseSpinLockForDpc.
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.21).
 func (k *Kernel) KeAcquireSpinLockForDpc(l *KSPIN_LOCK) IRQL {
-	x := k.enter("KeAcquireSpinLockForDpc")
-	if x.irql > DISPATCH_LEVEL {
-		k.verifierOr0A(x, "KeAcquireSpinLockForDpc", 0x42, "KeAcquireSpinLockForDpc above DISPATCH_LEVEL")
-	}
-	old := x.irql
-	k.setIrql(x, DISPATCH_LEVEL)
-	k.spinAcquire(x, l, "KeAcquireSpinLockForDpc")
-	return old
+	return k.acquireRaising(k.enter("KeAcquireSpinLockForDpc"), l, "KeAcquireSpinLockForDpc")
 }
 
 // KeReleaseSpinLockForDpc releases l and returns to old, the IRQL
