@@ -408,12 +408,20 @@ func (k *Kernel) KeAcquireInStackQueuedSpinLock(l *KSPIN_LOCK, h *KLOCK_QUEUE_HA
 // returning the old IRQL; above DISPATCH_LEVEL it is Verifier 0xC4 P1=0x42
 // (REFERENCE §4.6).
 func (k *Kernel) acquireRaising(x *exec, l *KSPIN_LOCK, api string) IRQL {
+	old := k.raiseForSpinLock(x, api)
+	k.spinAcquire(x, l, api)
+	return old
+}
+
+// raiseForSpinLock checks the IRQL of a spin-lock acquire that raises
+// (≤ DISPATCH_LEVEL; Verifier 0xC4 P1=0x42 above it, REFERENCE §4.6), then
+// raises to DISPATCH_LEVEL and returns the old IRQL.
+func (k *Kernel) raiseForSpinLock(x *exec, api string) IRQL {
 	if x.irql > DISPATCH_LEVEL {
 		k.verifierOr0A(x, api, 0x42, api+" above DISPATCH_LEVEL")
 	}
 	old := x.irql
 	k.setIrql(x, DISPATCH_LEVEL)
-	k.spinAcquire(x, l, api)
 	return old
 }
 
