@@ -279,3 +279,48 @@ func TestInterlockedBitOperations(t *testing.T) {
 	assert.Equal(t, []bool{false, true, true, false}, bits)
 	assert.Equal(t, int64(0b0110), final)
 }
+
+// REFERENCE §4.16, §4.6, §4.20, §4.21: the aliases behave as the routines
+// they stand for — the precise system time is the system time, the
+// processor number is the same in both forms, KeAcquireSpinLockRaiseToDpc
+// raises like KeAcquireSpinLock, the in-stack ForDpc pair raises from
+// PASSIVE_LEVEL only, and a coalescable timer expires on time.
+func TestRoutineAliases(t *testing.T) {
+	var sys, precise int64
+	var inc uint32
+	var cpu, cpuEx int
+	var irqls []kernel.IRQL
+	var fired des.Time
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		sys, precise = k.KeQuerySystemTime(), k.KeQuerySystemTimePrecise()
+		inc = k.KeQueryTimeIncrement()
+		cpu, cpuEx = k.KeGetCurrentProcessorNumber(), k.KeGetCurrentProcessorNumberEx()
+		l := k.KeInitializeSpinLock("l")
+		old := k.KeAcquireSpinLockRaiseToDpc(l)
+		irqls = append(irqls, old, k.KeGetCurrentIrql())
+		k.KeReleaseSpinLock(l, old)
+		var h kernel.KLOCK_QUEUE_HANDLE
+		k.KeAcquireInStackQueuedSpinLockForDpc(l, &h) // from PASSIVE_LEVEL: raises
+		irqls = append(irqls, h.OldIrql, k.KeGetCurrentIrql())
+		k.KeReleaseInStackQueuedSpinLockForDpc(&h)
+		irqls = append(irqls, k.KeGetCurrentIrql())
+		raised := k.KeRaiseIrqlToDpcLevel()
+		k.KeAcquireInStackQueuedSpinLockForDpc(l, &h) // at DISPATCH_LEVEL: stays
+		k.KeReleaseInStackQueuedSpinLockForDpc(&h)
+		irqls = append(irqls, k.KeGetCurrentIrql())
+		k.KeLowerIrql(raised)
+		tm := k.KeInitializeTimer("coalescable")
+		dpc := k.KeInitializeDpc("fired", func(*kernel.KDPC, any, any, any) { fired = k.Now() }, nil)
+		set := k.Now()
+		k.KeSetCoalescableTimer(tm, 10*des.Microsecond, 0, 5*des.Microsecond, dpc)
+		k.KeDelayExecutionThread(30 * des.Microsecond)
+		fired -= des.Time(set)
+	})
+	require.NoError(t, out.Err)
+	assert.Equal(t, sys, precise)
+	assert.Equal(t, kernel.TimeIncrement, inc)
+	assert.Equal(t, cpu, cpuEx)
+	assert.Equal(t, []kernel.IRQL{kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL, kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL,
+		kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL}, irqls)
+	assert.InDelta(t, float64(10*des.Microsecond), float64(fired), float64(2*des.Microsecond), "expired at its due time (plus the DPC's start)")
+}

@@ -1,6 +1,8 @@
 package queues_test
 
 import (
+	"fmt"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -159,4 +161,36 @@ func TestStartIoWithoutClearingCancelRoutine(t *testing.T) {
 		r.k.KeDelayExecutionThread(50 * des.Microsecond)
 	})
 	wiRequireBugCheck(t, r.run(t), kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, wiAnyP1)
+}
+
+// REFERENCE §1.12: IoStartPacket with a key queues by key, and
+// IoStartNextPacketByKey hands StartIo the first IRP whose key is ≥ the
+// one given (the head when none is).
+func TestStartPacketByKey(t *testing.T) {
+	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+	var started []string
+	r.driver(8, func() {
+		k := r.k
+		var dev *queues.DEVICE_OBJECT
+		r.sys.LoadDriver("keyed", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			dev, _ = r.sys.IoCreateDevice(d, "keyed0")
+			d.DriverStartIo = func(_ *queues.DEVICE_OBJECT, irp *kernel.IRP) {
+				started = append(started, irp.Tag)
+				k.IoFreeIrp(irp) // only the order matters here
+			}
+			return kernel.STATUS_SUCCESS
+		})
+		for _, key := range []uint32{0, 40, 20, 60} {
+			r.sys.IoStartPacket(dev, r.sys.IoAllocateIrp(1, fmt.Sprintf("k%d", key)), &key, nil)
+		}
+		old := k.KeRaiseIrqlToDpcLevel()
+		r.sys.IoStartNextPacketByKey(dev, false, 30) // k40
+		r.sys.IoStartNextPacketByKey(dev, false, 99) // none ≥ 99: the head, k20
+		r.sys.IoStartNextPacket(dev, false)          // k60
+		r.sys.IoStartNextPacket(dev, false)          // empty: the device goes idle
+		k.KeLowerIrql(old)
+		assert.False(t, dev.DeviceQueue.Busy)
+	})
+	require.NoError(t, r.run(t).Err)
+	assert.Equal(t, []string{"k0", "k40", "k20", "k60"}, started)
 }
