@@ -14,6 +14,14 @@ func (k *Kernel) edge(e *exec, describe bool) (WaitEdge, *exec, bool) {
 		}
 		return ed, l.owner, true
 	}
+	if l := e.spinOnRW; l != nil {
+		ed := WaitEdge{Waiter: e.name, Object: l.objName(), Through: "spinning"}
+		o := l.blocker(e)
+		if o != nil {
+			ed.Owner = o.name
+		}
+		return ed, o, true
+	}
 	t := e.thread
 	// A thread that is about to block on a lock (its lock wait is set:
 	// the deadlock check runs just before it blocks) counts as waiting.
@@ -119,7 +127,7 @@ func (k *Kernel) inCycle(e *exec) bool {
 // not consulted for them.
 func (e *exec) waitMayEnd() bool {
 	t := e.thread
-	if e.spinOn != nil || t == nil || t.wait.lock.name != "" {
+	if e.spinning() || t == nil || t.wait.lock.name != "" {
 		return false
 	}
 	return t.wait.timer.Active() || t.wait.alertable
@@ -144,12 +152,12 @@ func (k *Kernel) blockedEdges() []WaitEdge {
 	}
 	for _, c := range k.cpus {
 		for _, e := range []*exec{&c.dpc, &c.isr} {
-			if e.spinOn != nil {
+			if e.spinning() {
 				ed, _, _ := k.edgeOf(e)
 				out = append(out, ed)
 			}
 		}
-		if c.cur != nil && c.cur.spinOn != nil {
+		if c.cur != nil && c.cur.spinning() {
 			ed, _, _ := k.edgeOf(&c.cur.exec)
 			out = append(out, ed)
 		}
@@ -158,9 +166,9 @@ func (k *Kernel) blockedEdges() []WaitEdge {
 }
 
 // idleWait reports a wait that is a thread's normal idle state: a worker
-// waiting on its KQUEUE for work.
+// waiting on its KQUEUE for work, a threaded-DPC thread waiting for DPCs.
 func (t *Thread) idleWait() bool {
-	return len(t.wait.blocks) == 1 && t.wait.blocks[0].obj.kind == objQueue
+	return t.dpcThread || len(t.wait.blocks) == 1 && t.wait.blocks[0].obj.kind == objQueue
 }
 
 // findHang runs at quiescence: any thread still waiting (outside idle
@@ -171,6 +179,9 @@ func (k *Kernel) findHang() *Deadlock {
 		return nil
 	}
 	d := &Deadlock{Blocked: blocked, At: k.sim.Now()}
+	for _, f := range k.hangNotes {
+		d.Pending = append(d.Pending, f()...)
+	}
 	for _, t := range k.threads {
 		if t.state == Waiting {
 			if c := k.cycleFrom(&t.exec); c != nil {

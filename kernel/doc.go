@@ -1,10 +1,12 @@
 // Package kernel models the parts of the NT kernel that work queues stand
 // on: processors with an IRQL, threads and the dispatcher (priorities,
 // quanta, boosts, preemption), DPCs and interrupts, dispatcher objects and
-// waits, spin locks, fast, guarded and kernel mutexes and ERESOURCEs,
-// KQUEUEs, IRPs with
-// cancellation, tagged pool, and the bug checks and findings that wrong use
-// of them produces.
+// waits, spin locks (plain, queued, interrupt and reader/writer
+// EX_SPIN_LOCKs), fast, guarded and kernel mutexes and ERESOURCEs, KQUEUEs,
+// KTIMERs and system-allocated EX_TIMERs, IRPs with cancellation, tagged
+// pool (ExAllocatePoolWithTag, ExAllocatePool2, lookaside lists), the clock
+// queries (KeQueryInterruptTime, KeQueryPerformanceCounter, ...), and the
+// bug checks and findings that wrong use of them produces.
 //
 // # Start here
 //

@@ -37,6 +37,10 @@ const (
 	SYSTEM_THREAD_EXCEPTION_NOT_HANDLED                   uint32 = 0x7E
 	RESOURCE_NOT_OWNED                                    uint32 = 0xE3
 	THREAD_TERMINATE_HELD_MUTEX                           uint32 = 0x4000008A
+	// UNSPECIFIED_BUGCHECK stands for a bug check Microsoft documents
+	// without naming its code (REFERENCE §1.8); the report's Detail says
+	// which rule was broken.
+	UNSPECIFIED_BUGCHECK uint32 = 0
 )
 
 var bugCheckNames = []named[uint32]{
@@ -69,6 +73,7 @@ var bugCheckNames = []named[uint32]{
 	{SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED"},
 	{RESOURCE_NOT_OWNED, "RESOURCE_NOT_OWNED"},
 	{THREAD_TERMINATE_HELD_MUTEX, "THREAD_TERMINATE_HELD_MUTEX"},
+	{UNSPECIFIED_BUGCHECK, "UNSPECIFIED_BUGCHECK"},
 }
 
 // BugCheckName returns the symbolic name of a bug-check code.
@@ -150,6 +155,10 @@ type Deadlock struct {
 	// (kernel/stall.go): what was observed, and whether the verdict is
 	// exact or the HangTimerPeriods heuristic.
 	Ticking *TimerStall
+	// Pending is what higher layers still hold that nobody will process
+	// (Layer.AddHangNote): work items queued behind workers that all wait,
+	// the usual reason why the events the threads wait for are never set.
+	Pending []string
 }
 
 func (d *Deadlock) Error() string {
@@ -172,6 +181,10 @@ func (d *Deadlock) Error() string {
 		}
 	}
 	fmt.Fprintf(&b, " (t=%v)", d.At)
+	if len(d.Pending) > 0 {
+		b.WriteString("; still pending: ")
+		b.WriteString(strings.Join(d.Pending, "; "))
+	}
 	if d.Ticking != nil {
 		b.WriteString("; ")
 		b.WriteString(d.Ticking.String())

@@ -35,6 +35,7 @@ type Kernel struct {
 	wantAccess    bool  // the Sim asked for access reports (access.go)
 	objSeq        int32 // last object number handed out by objID
 	endChecks     []func() []string
+	hangNotes     []func() []string
 	marks         MarkCounts         // coverage marks hit in this run (Layer.HitMark)
 	dpcFlush      *KEVENT            // KeFlushQueuedDpcs waits here; made on first use
 	pcpu          PerProcessorPolicy // the policy, when it has per-processor queues
@@ -91,6 +92,7 @@ func (k *Kernel) reset(sim *des.Sim, cfg Config, rc *recycler) {
 	k.cpus, k.threads, k.irps, k.pool = old.cpus[:0], old.threads[:0], old.irps[:0], old.pool[:0]
 	k.scratch, k.threadScratch, k.idScratch = old.scratch[:0], old.threadScratch[:0], old.idScratch[:0]
 	k.touchScratch, k.stealScratch, k.endChecks = old.touchScratch[:0], old.stealScratch[:0], old.endChecks[:0]
+	k.hangNotes = old.hangNotes[:0]
 	clear(old.stall.timers)
 	k.stall.timers = old.stall.timers[:0]
 	k.balanceScan, k.collectEqual, k.stealMatch = old.balanceScan, old.collectEqual, old.stealMatch

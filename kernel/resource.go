@@ -40,6 +40,18 @@ func (k *Kernel) ExInitializeResourceLite(name string) *ERESOURCE {
 	return &ERESOURCE{Name: name, obj: "resource " + name}
 }
 
+// ExDeleteResourceLite deletes r from the system's resource list, after
+// which the driver may free its storage; it returns STATUS_SUCCESS. The
+// model keeps no such list, so the call only checks its IRQL; deleting a
+// resource that is still owned or waited for is not reported (Windows
+// documents no check for it either).
+// IRQL: ≤ APC_LEVEL, checked (REFERENCE §4.6).
+func (k *Kernel) ExDeleteResourceLite(r *ERESOURCE) NTSTATUS {
+	x := k.enter("ExDeleteResourceLite")
+	k.checkIrqlAtMost(x, "ExDeleteResourceLite", APC_LEVEL)
+	return STATUS_SUCCESS
+}
+
 func (r *ERESOURCE) objName() string {
 	if r.obj == "" {
 		r.obj = "resource " + r.Name

@@ -42,6 +42,7 @@ type System struct {
 	sp               *spares         // this Sim's pool objects from earlier runs
 	manage           func()          // s.balanceManager, bound once
 	endCheck         func() []string // s.checkEnd, bound once
+	hangNotes        func() []string // s.hangNote, bound once
 	releaseIrpDevice func(any)       // s.irpDone, bound once
 }
 
@@ -106,9 +107,10 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 	s := sp.systems.Take(k.Layer().Sim())
 	old := *s
 	*s = System{k: k, cfg: cfg, policy: cfg.Policy, sp: sp, all: old.all[:0], ioLive: old.ioLive[:0], ioInit: old.ioInit[:0],
-		manage: old.manage, endCheck: old.endCheck, releaseIrpDevice: old.releaseIrpDevice}
+		manage: old.manage, endCheck: old.endCheck, hangNotes: old.hangNotes, releaseIrpDevice: old.releaseIrpDevice}
 	if s.manage == nil {
 		s.manage, s.endCheck, s.releaseIrpDevice = s.balanceManager, s.checkEnd, s.irpDone
+		s.hangNotes = s.hangNote
 	}
 	if s.policy == nil {
 		s.policy = ReactOS()
@@ -121,6 +123,7 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 	s.ctl = k.KeInitializeQueue("balance-manager", 0)
 	s.manager = k.PsCreateSystemThread("worker.balance", cfg.BalancePriority, s.manage)
 	k.Layer().AddEndCheck(s.endCheck)
+	k.Layer().AddHangNote(s.hangNotes)
 	return s, nil
 }
 
@@ -382,7 +385,7 @@ func (s *System) checkEnd() []string {
 				continue
 			}
 			msg := fmt.Sprintf("work item #%d (%s) still queued on %s with %d worker threads: nothing ran it",
-				it.id, it.routineName(), q.name, q.static+q.dynamic)
+				it.id, it.routineLabel(), q.name, q.static+q.dynamic)
 			if it.Block != nil && it.Block.Freed() {
 				msg += fmt.Sprintf("; its pool block %s was freed while it was queued (WORKER_INVALID 0xE4 P1=0 in Windows)", it.Block.Name())
 			}
@@ -398,6 +401,31 @@ func (s *System) checkEnd() []string {
 			out = append(out, fmt.Sprintf("IO_WORKITEM #%d for %s: its storage (pool block %s) was freed without IoUninitializeWorkItem",
 				iw.item.id, iw.obj.header().name, iw.Block.Name()))
 		}
+	}
+	return out
+}
+
+// hangNote says, for a hang report, which queues still hold items no
+// worker will take (REFERENCE §3.4): every worker of the queue waits or
+// runs, and the growth policy has added what it could.
+func (s *System) hangNote() []string {
+	var out []string
+	for _, q := range s.all {
+		entries := q.kq.Entries()
+		if len(entries) == 0 || q.kq.Waiting() > 0 {
+			continue
+		}
+		first := "?"
+		if it, _ := entries[0].(*WORK_QUEUE_ITEM); it != nil {
+			first = fmt.Sprintf("#%d (%s)", it.id, it.routineLabel())
+		}
+		items := fmt.Sprintf("%d work items", len(entries))
+		if len(entries) == 1 {
+			items = "1 work item"
+		}
+		out = append(out, fmt.Sprintf("%s queued on %s, first %s, and no worker free to run them: "+
+			"its %d workers (%d static, %d dynamic, at most %d dynamic) are all running or waiting (REFERENCE §3.4)",
+			items, q.name, first, q.static+q.dynamic, q.static, q.dynamic, s.cfg.MaxDynamic))
 	}
 	return out
 }

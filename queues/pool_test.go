@@ -119,6 +119,15 @@ func TestPoolExhaustionDeadlocksWithFixedPolicy(t *testing.T) {
 		assert.Equal(t, "event last-item-ran", e.Object)
 	}
 	assert.Equal(t, 1, r.sys.Queue(queues.DelayedWorkQueue).Depth)
+	// The report names the item the waiters count on and why it never ran
+	// (before, it listed only the waits: "nothing can wake" with the
+	// queued item nowhere in it).
+	require.Len(t, d.Pending, 1, d.Error())
+	assert.Contains(t, d.Pending[0], "1 work item queued on DelayedWorkQueue, first #4")
+	assert.Contains(t, d.Pending[0], "no worker free to run them: its 3 workers (3 static, 0 dynamic, at most 16 dynamic) are all running or waiting")
+	assert.Contains(t, d.Error(), "; still pending: 1 work item queued on DelayedWorkQueue")
+	assert.NotContains(t, d.Pending[0], "github.com/", "the routine is named without its import path")
+	assert.NotContains(t, d.Pending[0], "-fm")
 }
 
 // REFERENCE §3.2, §3.4: under ReactOS the delayed queue does not grow on

@@ -24,17 +24,23 @@ func (k *Kernel) PsTerminateSystemThread(status NTSTATUS) NTSTATUS {
 			fmt.Sprintf("executive worker thread %s terminated by a work routine", t.name))
 	}
 	t.exitStatus = status
+	t.terminating = true
 	panic(threadTerminated{})
 }
 
 // runBody runs t's start routine; a PsTerminateSystemThread inside it
-// ends it early. Any other panic goes on up to des, which reports it.
+// ends it early. Any other panic goes on up to des, which reports it. The
+// deferred call recovers only when PsTerminateSystemThread started the
+// unwinding: recovering and re-raising every other panic — des unwinds
+// each parked thread with one when a Sim is reset — would unwind those
+// stacks twice.
 func (t *Thread) runBody() {
 	defer func() {
-		if r := recover(); r != nil {
-			if _, ok := r.(threadTerminated); !ok {
-				panic(r)
-			}
+		if !t.terminating {
+			return
+		}
+		if r := recover(); r != (threadTerminated{}) {
+			panic(r) // a second panic while terminating (the Sim was reset)
 		}
 	}()
 	t.body()
@@ -43,3 +49,25 @@ func (t *Thread) runBody() {
 // ExitStatus returns the status the thread passed to
 // PsTerminateSystemThread (STATUS_SUCCESS when its body returned).
 func (t *Thread) ExitStatus() NTSTATUS { return t.exitStatus }
+
+// PsGetCurrentThread returns the thread the caller runs in, as
+// KeGetCurrentThread does (in a DPC or ISR the interrupted thread, nil on
+// an idle processor).
+// IRQL: any (REFERENCE §4.18).
+func (k *Kernel) PsGetCurrentThread() *Thread {
+	x := k.cur("PsGetCurrentThread")
+	if x.thread != nil {
+		return x.thread
+	}
+	return x.cpu.cur
+}
+
+// PsGetCurrentThreadId returns the number of the thread the caller runs in
+// (0 on an idle processor): the model's thread IDs, which appear in traces.
+// IRQL: any (REFERENCE §4.18).
+func (k *Kernel) PsGetCurrentThreadId() int32 {
+	if t := k.PsGetCurrentThread(); t != nil {
+		return t.id
+	}
+	return 0
+}
