@@ -107,6 +107,7 @@ type Sim struct {
 	ties    []entry
 	procs   procTable
 	watch   *Watch  // nil unless Watch was called
+	inRun   bool    // inside Run: handlers may continue at once (ContinueNow)
 	run     uint64  // which run is current: counts Resets, New's included
 	spare   []spare // the layers' recycled objects (see Spare)
 }
@@ -149,6 +150,7 @@ func (s *Sim) Reset(cfg Config) {
 		s.free = append(s.free, int32(i))
 	}
 	s.now, s.seq, s.live, s.steps, s.calls = 0, 0, 0, 0, 0
+	s.inRun = false
 	s.cfg = cfg
 	s.chooser = cfg.Chooser
 	if s.chooser == nil {
@@ -464,10 +466,46 @@ func (s *Sim) breakTie(e entry) entry {
 
 // Run fires events until none is pending or the run stops, then returns the
 // outcome.
+//
+// Inside Run an event handler may run the work of a zero-delay event it
+// would queue as its very last act at once instead (ContinueNow): the same
+// work in the same order, only without the queue. Step fires exactly one
+// event, so a caller that observes the run between events drives it with
+// Step.
 func (s *Sim) Run() Outcome {
+	s.inRun = true
 	for s.Step() {
 	}
+	s.inRun = false
 	return s.Outcome()
+}
+
+// ContinueNow reports whether an event handler that is about to queue a
+// zero-delay event as the very last thing it does may run that event's
+// work itself, now, instead: it may when the loop is inside Run (not
+// stepped one event at a time by an observer), the handler runs in the
+// loop (not in a proc), no other event is due at this instant (so the
+// queued event would be the next to fire anyway) and the run goes on.
+// It then accounts the continuation exactly as Step would the queued
+// event: the current event's end-of-event checks (step budget, watch)
+// first, then the step count. The trace, the decisions and the outcome
+// are the same either way; only the queue operations are saved. No
+// allocation.
+func (s *Sim) ContinueNow() bool {
+	if !s.inRun || s.head < len(s.due) || s.procs.current != nil {
+		return false
+	}
+	if s.cfg.StepBudget != 0 && s.steps+s.calls >= s.cfg.StepBudget && !s.stopped {
+		s.overBudget(BudgetSteps)
+	}
+	if s.watch != nil && (s.steps+s.calls)&watchMask == 0 {
+		s.watch.publish(s)
+	}
+	if s.stopped {
+		return false
+	}
+	s.steps++
+	return true
 }
 
 // RunUntil fires every event due at or before t, then advances the clock to

@@ -422,3 +422,32 @@ func TestQueuedBeforeZeroDelay(t *testing.T) {
 		assert.Equal(t, []string{"a", "b", "c", "d"}, got, "DecideTies=%v", ties)
 	}
 }
+
+// ContinueNow lets a handler continue at once only inside Run, only when
+// no other event is due at this instant, and counts the continuation as
+// the event it replaces (Steps), checking the step budget first.
+func TestContinueNow(t *testing.T) {
+	s := des.New(des.Config{})
+	defer s.Close()
+	var got []bool
+	s.After(1, func() { got = append(got, s.ContinueNow()) })
+	s.Step() // stepped, not inside Run
+	s.After(1, func() {
+		s.After(0, func() {})
+		got = append(got, s.ContinueNow()) // another event is due now
+	})
+	s.After(2, func() { got = append(got, s.ContinueNow()) })
+	s.Run()
+	assert.Equal(t, []bool{false, false, true}, got)
+	assert.Equal(t, uint64(5), s.Steps(), "four events and one continuation")
+
+	b := des.New(des.Config{StepBudget: 2})
+	defer b.Close()
+	var cont bool
+	b.After(1, func() {})
+	b.After(2, func() { cont = b.ContinueNow() }) // the budget is reached by this event
+	out := b.Run()
+	assert.False(t, cont, "no continuation past the step budget")
+	var be *des.BudgetError
+	assert.ErrorAs(t, out.Err, &be)
+}

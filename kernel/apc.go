@@ -250,7 +250,7 @@ func (k *Kernel) KeAreApcsDisabled() bool {
 
 // KeAreAllApcsDisabled reports whether every APC, special ones included,
 // is held off for the caller: a guarded region, or IRQL ≥ APC_LEVEL.
-// REFERENCE §4.10.
+// IRQL: any (REFERENCE §4.10).
 func (k *Kernel) KeAreAllApcsDisabled() bool {
 	x := k.cur("KeAreAllApcsDisabled")
 	return x.irql >= APC_LEVEL || x.kind != execThread || x.thread.guardedRegion > 0

@@ -104,6 +104,12 @@ type Config struct {
 	// InjectAllocFailures makes each pool allocation a decision: choice 1
 	// returns NULL (STATUS_INSUFFICIENT_RESOURCES paths).
 	InjectAllocFailures bool
+	// DisableThreadedDpcs runs threaded DPCs (KeInitializeThreadedDpc) as
+	// ordinary DPCs at DISPATCH_LEVEL, as Windows does when the
+	// ThreadDpcEnable registry value is 0; by default they run at
+	// PASSIVE_LEVEL in a real-time thread of their processor (REFERENCE
+	// §4.21). A threaded DPC routine must be correct both ways.
+	DisableThreadedDpcs bool
 }
 
 // DefaultShortStallTime is the default of Config.ShortStallTime: the width

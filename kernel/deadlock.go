@@ -166,9 +166,9 @@ func (k *Kernel) blockedEdges() []WaitEdge {
 }
 
 // idleWait reports a wait that is a thread's normal idle state: a worker
-// waiting on its KQUEUE for work.
+// waiting on its KQUEUE for work, a threaded-DPC thread waiting for DPCs.
 func (t *Thread) idleWait() bool {
-	return len(t.wait.blocks) == 1 && t.wait.blocks[0].obj.kind == objQueue
+	return t.dpcThread || len(t.wait.blocks) == 1 && t.wait.blocks[0].obj.kind == objQueue
 }
 
 // findHang runs at quiescence: any thread still waiting (outside idle

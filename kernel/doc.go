@@ -12,7 +12,7 @@
 //
 // A scenario does not build a Kernel itself: package model builds one per
 // execution and hands it to the scenario as env.K. To try the kernel alone,
-// see the package example: MustNew(des.New(...), DefaultConfig()), create
+// the package example (kernel/example_test.go; go doc does not print examples): MustNew(des.New(...), DefaultConfig()), create
 // threads with PsCreateSystemThread, then Run.
 //
 // # Two API surfaces

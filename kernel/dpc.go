@@ -20,6 +20,7 @@ type KDPC struct {
 	arg1, arg2 any
 	image      *Image // the driver image of Routine, nil for none (image.go)
 	obj        string // "dpc Name", the trace object (objName)
+	threaded   bool   // KeInitializeThreadedDpc's (threaddpc.go)
 }
 
 // objName returns "dpc Name", built once per name: a DPC queued every
@@ -95,13 +96,11 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 		return false
 	}
 	d.queued, d.cpu, d.arg1, d.arg2 = true, c, arg1, arg2
-	if d.importance == HighImportance {
-		c.dpcQueue = append(c.dpcQueue, nil)
-		copy(c.dpcQueue[1:], c.dpcQueue)
-		c.dpcQueue[0] = d
-	} else {
-		c.dpcQueue = append(c.dpcQueue, d)
+	if d.threaded && !k.cfg.DisableThreadedDpcs {
+		k.queueThreadedDpc(x, d, c)
+		return true
 	}
+	c.dpcQueue = enqueueDpc(c.dpcQueue, d)
 	k.emit(x, KindDPC, WhatQueueDpc, d.objName(), int64(c.id), 0)
 	if k.drainNow(x, d, c) {
 		c.kick()
@@ -150,10 +149,11 @@ func (k *Kernel) KeFlushQueuedDpcs() {
 	k.emit(x, KindDPC, WhatFlushDpcs, "", 0, 0)
 }
 
-// dpcsQuiet reports whether no DPC is queued or running anywhere.
+// dpcsQuiet reports whether no DPC, threaded or not, is queued or
+// running anywhere.
 func (k *Kernel) dpcsQuiet() bool {
 	for _, c := range k.cpus {
-		if len(c.dpcQueue) > 0 || c.dpcOn {
+		if len(c.dpcQueue) > 0 || c.dpcOn || len(c.tdpcQueue) > 0 || c.tdpcRunning {
 			return false
 		}
 	}
@@ -169,14 +169,32 @@ func (k *Kernel) KeRemoveQueueDpc(d *KDPC) bool {
 		return false
 	}
 	c := d.cpu
-	for i, q := range c.dpcQueue {
-		if q == d {
-			c.dpcQueue = append(c.dpcQueue[:i], c.dpcQueue[i+1:]...)
-			break
-		}
-	}
+	c.dpcQueue = removeDpc(c.dpcQueue, d)
+	c.tdpcQueue = removeDpc(c.tdpcQueue, d)
 	d.queued = false
 	return true
+}
+
+// enqueueDpc puts d in q: HighImportance at the head, the others at the
+// tail (REFERENCE §4.8).
+func enqueueDpc(q []*KDPC, d *KDPC) []*KDPC {
+	if d.importance != HighImportance {
+		return append(q, d)
+	}
+	q = append(q, nil)
+	copy(q[1:], q)
+	q[0] = d
+	return q
+}
+
+// removeDpc returns q without d (if present), in place.
+func removeDpc(q []*KDPC, d *KDPC) []*KDPC {
+	for i, o := range q {
+		if o == d {
+			return append(q[:i], q[i+1:]...)
+		}
+	}
+	return q
 }
 
 // drainDPCs is the body of a processor's DPC context: run every queued DPC

@@ -187,14 +187,26 @@ func (e *exec) actorID() int32 {
 // ISR, dispatching is off and the quantum end waits until IRQL drops
 // (REFERENCE §4.3, §4.5); settling then would only start an empty chunk,
 // for ever.
+//
+// When what it sets up next is another zero-length chunk that would be the
+// very next event, it runs that chunk's end at once instead of queueing it
+// (Processor.settleTail, des.Sim.ContinueNow): a thread switched in with
+// nothing left to compute resumes without a trip through the event queue.
 func (e *exec) chunkDone() {
+	for e != nil {
+		e = e.endChunk()
+	}
+}
+
+// endChunk is one chunk end; it returns the exec whose zero-length chunk
+// is to end now, or nil.
+func (e *exec) endChunk() *exec {
 	c := e.cpu
 	c.charge(e)
 	if e.remaining > 0 || c.quantumEnd && e.canSwitch() {
-		c.settle()
-		return
+		return c.settleTail()
 	}
-	e.resume()
+	return e.resume()
 }
 
 // canSwitch reports whether the dispatcher may act on e's processor now:
@@ -202,30 +214,31 @@ func (e *exec) chunkDone() {
 func (e *exec) canSwitch() bool { return e.kind == execThread && e.irql < DISPATCH_LEVEL }
 
 // resume runs e's coroutine until it yields, then lets its processor act
-// on what it asked for.
-func (e *exec) resume() {
+// on what it asked for; it returns the exec whose zero-length chunk is to
+// end at once (see chunkDone), or nil.
+func (e *exec) resume() *exec {
 	if e.runsUnloadedCode() {
 		e.k.unloadedResume(e) // REFERENCE §6.8: the thread never runs again
-		return
+		return nil
 	}
 	e.req = reqNone
 	e.proc.Resume()
 	if e.k.sim.Stopped() {
-		return
+		return nil
 	}
 	c := e.cpu
 	switch e.req {
 	case reqCompute:
-		c.settle()
+		return c.settleTail()
 	case reqBlock, reqExit:
 		c.cur = nil
 		e.cpu = nil
-		c.settle()
+		return c.settleTail()
 	case reqIdle:
 		c.popContext(e)
-		c.settle()
-	case reqSpin, reqHalt, reqNone:
+		return c.settleTail()
 	}
+	return nil // reqSpin, reqHalt, reqNone
 }
 
 // KeGetCurrentIrql returns the IRQL of the calling code.

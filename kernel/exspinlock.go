@@ -173,11 +173,7 @@ func (k *Kernel) ExReleaseSpinLockExclusiveFromDpcLevel(l *EX_SPIN_LOCK) {
 
 func (k *Kernel) exAcquireRaising(l *EX_SPIN_LOCK, exclusive bool, api string) IRQL {
 	x := k.enterOn(api, &l.aid, des.AccessLock)
-	if x.irql > DISPATCH_LEVEL {
-		k.verifierOr0A(x, api, 0x42, api+" above DISPATCH_LEVEL")
-	}
-	old := x.irql
-	k.setIrql(x, DISPATCH_LEVEL)
+	old := k.raiseForSpinLock(x, api)
 	k.exAcquire(x, l, exclusive)
 	return old
 }

@@ -114,12 +114,18 @@ func (k *Kernel) ExDeleteTimer(t *EX_TIMER, cancel, wait bool) bool {
 		t.kt.period = 0
 	}
 	if wait {
-		for t.dpc.queued || t.running {
-			if t.idle == nil {
-				t.idle = k.KeInitializeEvent("ex timer "+t.Name+" idle", NotificationEvent, false)
+		if t.idle == nil {
+			t.idle = k.KeInitializeEvent("ex timer "+t.Name+" idle", NotificationEvent, false)
+		}
+		for {
+			// Reset, then test, then wait, with no scheduling point
+			// between the reset and the test: a callback that ends in
+			// between sets the event after the reset and the wait sees it.
+			t.idle.state = 0
+			if !t.dpc.queued && !t.running {
+				break
 			}
 			t.waitedOn = true
-			k.KeClearEvent(t.idle)
 			k.waitObjects(x, "ExDeleteTimer", KernelMode, false, WaitAny, Infinite, t.idle)
 		}
 		t.waitedOn = false

@@ -85,7 +85,7 @@ func (d *KDPC) Image() *Image { return d.image }
 // not checked: Windows defers an unload while I/O is outstanding, which the
 // model does not track. Checked on every resumption: it must stay cheap.
 func (e *exec) runsUnloadedCode() bool {
-	if t := e.thread; t != nil {
+	if t := e.thread; t != nil && !t.dpcThread {
 		return t.owner != nil && t.owner.unloaded
 	}
 	return e.image != nil && e.image.unloaded
@@ -103,12 +103,14 @@ func (k *Kernel) unloadedResume(e *exec) {
 			fmt.Sprintf("%s returns into an interrupt service routine of driver %s after the image was unloaded (REFERENCE §6.8)", e.name, e.image.name))
 		return
 	}
-	if t == nil {
+	if t == nil || t.dpcThread {
+		// e.image is the image whose code the DPC runs now: its own, or
+		// a driver's routine that a system DPC (the I/O timer's) called.
 		d := e.dpcRunning
-		id := imageCodeID(d.image.name, d.Name)
+		id := imageCodeID(e.image.name, d.Name)
 		k.bugCheck(e, "MmAccessFault", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
-			fmt.Sprintf("DPC %s of driver %s returns into its routine after the image was unloaded: after KeCancelTimer or KeRemoveQueueDpc, DriverUnload must call KeFlushQueuedDpcs, which waits for a DPC already running (REFERENCE §6.8)",
-				d.Name, d.image.name))
+			fmt.Sprintf("DPC %s returns into its routine, code of driver %s, after the image was unloaded: after KeCancelTimer, KeRemoveQueueDpc or IoStopTimer, DriverUnload must call KeFlushQueuedDpcs, which waits for a DPC already running (REFERENCE §6.8)",
+				d.Name, e.image.name))
 		return
 	}
 	how := "returns into its code"

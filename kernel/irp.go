@@ -125,6 +125,11 @@ func (i *IRP) Name() string { return i.name }
 // Completed reports whether IoCompleteRequest has run for the IRP.
 func (i *IRP) Completed() bool { return i.completed }
 
+// CompletedBy names the thread, DPC or ISR whose IoCompleteRequest
+// completed the IRP ("" while it is not completed), for reports of a
+// second completion that a higher layer detects.
+func (i *IRP) CompletedBy() string { return i.completedBy }
+
 // Cancelled reports the Cancel flag (without a scheduling point; use
 // k.IoIsCancelled from driver code).
 func (i *IRP) Cancelled() bool { return i.cancel }

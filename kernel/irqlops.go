@@ -5,6 +5,7 @@ import "fmt"
 // KeRaiseIrql raises the caller's IRQL to newIrql and returns the old one.
 // Raising to a lower IRQL is Verifier 0xC4 P1=0x30, without Verifier the
 // HAL's 0x9 (REFERENCE §4.5, §1.8).
+// IRQL: any not above newIrql, checked.
 func (k *Kernel) KeRaiseIrql(newIrql IRQL) IRQL {
 	x := k.enter("KeRaiseIrql")
 	old := x.irql
@@ -23,6 +24,7 @@ func (k *Kernel) KeRaiseIrqlToDpcLevel() IRQL { return k.KeRaiseIrql(DISPATCH_LE
 // IRQL is Verifier 0xC4 P1=0x31, without Verifier the HAL's
 // IRQL_NOT_GREATER_OR_EQUAL 0x9 (REFERENCE §4.5). Dropping below DISPATCH_LEVEL runs pending
 // DPCs and a deferred thread switch before the caller continues (§4.5).
+// IRQL: any not below newIrql, checked.
 func (k *Kernel) KeLowerIrql(newIrql IRQL) {
 	x := k.enter("KeLowerIrql")
 	if newIrql > x.irql {

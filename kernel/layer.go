@@ -63,6 +63,19 @@ func (l *Layer) BugCheckFrom(api string, code uint32, p1, p2, p3, p4 uint64, det
 	k.bugCheck(k.curOrNil(), api, code, p1, p2, p3, p4, detail)
 }
 
+// NullDereference stops the run for a NULL param passed to api, a routine
+// of a higher layer that dereferences it at the caller's IRQL (writing if
+// write): 0x7E (0x1E outside a thread) below DISPATCH_LEVEL, 0xA at or
+// above it, as for the kernel's own routines (REFERENCE §4.15). It does not
+// return to the caller. Call it from simulated code.
+func (l *Layer) NullDereference(api, param string, write bool) {
+	how := touchAtCaller
+	if write {
+		how = writeAtCaller
+	}
+	l.kernel().nilObject(api, param, how)
+}
+
 // Fail stops the run with a finding of a higher layer (a verifier message,
 // a protocol violation) raised by the calling simulated code.
 func (l *Layer) Fail(err error) {

@@ -400,14 +400,29 @@ type KLOCK_QUEUE_HANDLE struct {
 // P1=0x42 above it); re-acquiring a lock the caller holds is 0x0F.
 // IRQL: ≤ DISPATCH_LEVEL, checked (REFERENCE §4.8).
 func (k *Kernel) KeAcquireInStackQueuedSpinLock(l *KSPIN_LOCK, h *KLOCK_QUEUE_HANDLE) {
-	x := k.enter("KeAcquireInStackQueuedSpinLock")
+	old := k.acquireRaising(k.enter("KeAcquireInStackQueuedSpinLock"), l, "KeAcquireInStackQueuedSpinLock")
+	h.lock, h.OldIrql = l, old
+}
+
+// acquireRaising raises the caller to DISPATCH_LEVEL and acquires l,
+// returning the old IRQL; above DISPATCH_LEVEL it is Verifier 0xC4 P1=0x42
+// (REFERENCE §4.6).
+func (k *Kernel) acquireRaising(x *exec, l *KSPIN_LOCK, api string) IRQL {
+	old := k.raiseForSpinLock(x, api)
+	k.spinAcquire(x, l, api)
+	return old
+}
+
+// raiseForSpinLock checks the IRQL of a spin-lock acquire that raises
+// (≤ DISPATCH_LEVEL; Verifier 0xC4 P1=0x42 above it, REFERENCE §4.6), then
+// raises to DISPATCH_LEVEL and returns the old IRQL.
+func (k *Kernel) raiseForSpinLock(x *exec, api string) IRQL {
 	if x.irql > DISPATCH_LEVEL {
-		k.verifierOr0A(x, "KeAcquireInStackQueuedSpinLock", 0x42, "KeAcquireInStackQueuedSpinLock above DISPATCH_LEVEL")
+		k.verifierOr0A(x, api, 0x42, api+" above DISPATCH_LEVEL")
 	}
 	old := x.irql
 	k.setIrql(x, DISPATCH_LEVEL)
-	k.spinAcquire(x, l, "KeAcquireInStackQueuedSpinLock")
-	h.lock, h.OldIrql = l, old
+	return old
 }
 
 // KeAcquireInStackQueuedSpinLockAtDpcLevel acquires l at DISPATCH_LEVEL

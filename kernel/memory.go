@@ -100,3 +100,56 @@ func (k *Kernel) InterlockedCompareExchange(c *Cell, exchange, comparand int64) 
 	k.emit(x, KindMemory, WhatInterlockedCmpxchg, c.Name, c.v, old)
 	return old
 }
+
+// InterlockedExchangeAdd atomically adds d and returns the old value (the
+// value before the add, unlike InterlockedAdd).
+// IRQL: any (REFERENCE §9).
+func (k *Kernel) InterlockedExchangeAdd(c *Cell, d int64) int64 {
+	x := k.access(c, "InterlockedExchangeAdd", des.AccessWrite)
+	old := c.v
+	c.v += d
+	k.emit(x, KindMemory, WhatInterlockedAdd, c.Name, c.v, d)
+	return old
+}
+
+// InterlockedOr atomically ORs mask into c and returns the old value.
+// IRQL: any (REFERENCE §9).
+func (k *Kernel) InterlockedOr(c *Cell, mask int64) int64 {
+	return k.interlockedBits(c, "InterlockedOr", func(v int64) int64 { return v | mask })
+}
+
+// InterlockedAnd atomically ANDs mask into c and returns the old value.
+// IRQL: any (REFERENCE §9).
+func (k *Kernel) InterlockedAnd(c *Cell, mask int64) int64 {
+	return k.interlockedBits(c, "InterlockedAnd", func(v int64) int64 { return v & mask })
+}
+
+// InterlockedXor atomically XORs mask into c and returns the old value.
+// IRQL: any (REFERENCE §9).
+func (k *Kernel) InterlockedXor(c *Cell, mask int64) int64 {
+	return k.interlockedBits(c, "InterlockedXor", func(v int64) int64 { return v ^ mask })
+}
+
+// InterlockedBitTestAndSet atomically sets bit b of c and reports whether
+// it was set before.
+// IRQL: any (REFERENCE §9).
+func (k *Kernel) InterlockedBitTestAndSet(c *Cell, b uint) bool {
+	return k.interlockedBits(c, "InterlockedBitTestAndSet", func(v int64) int64 { return v | 1<<b })&(1<<b) != 0
+}
+
+// InterlockedBitTestAndReset atomically clears bit b of c and reports
+// whether it was set before.
+// IRQL: any (REFERENCE §9).
+func (k *Kernel) InterlockedBitTestAndReset(c *Cell, b uint) bool {
+	return k.interlockedBits(c, "InterlockedBitTestAndReset", func(v int64) int64 { return v &^ (1 << b) })&(1<<b) != 0
+}
+
+// interlockedBits applies op to c atomically and returns the old value;
+// the trace shows it as an exchange (A new value, B old).
+func (k *Kernel) interlockedBits(c *Cell, api string, op func(int64) int64) int64 {
+	x := k.access(c, api, des.AccessWrite)
+	old := c.v
+	c.v = op(old)
+	k.emit(x, KindMemory, WhatInterlockedXchg, c.Name, c.v, old)
+	return old
+}

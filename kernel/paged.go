@@ -45,7 +45,8 @@ func (k *Kernel) pagedAccess(x *exec, b *PoolBlock, what string, write bool) {
 // pageable code at IRQL ≥ DISPATCH_LEVEL faults when the code page is out
 // — a decision, choice 0 resident, or always with ForcePageableOut — as
 // bug check 0xD1 with P3 = 8 (an instruction fetch). It costs nothing and
-// is not a scheduling point. REFERENCE §4.9.
+// is not a scheduling point.
+// IRQL: ≤ APC_LEVEL for pageable code (REFERENCE §4.9).
 func (k *Kernel) PAGED_CODE(routine string) {
 	x := k.cur("PAGED_CODE")
 	if x.irql < DISPATCH_LEVEL || k.pageResident(x, "code of "+routine) {

@@ -144,6 +144,7 @@ func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlo
 // Verifier 0xC4 P1=0x11 (P2 the IRQL, P3 the pool type, P4 the block);
 // without Verifier it touches the block's pool header, a paged access
 // (REFERENCE §4.9).
+// IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool (REFERENCE §4.9).
 func (k *Kernel) ExFreePoolWithTag(b *PoolBlock, tag string) {
 	x := k.enter("ExFreePoolWithTag")
 	k.free(x, b, tag, "ExFreePoolWithTag")

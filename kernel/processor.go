@@ -21,6 +21,14 @@ type Processor struct {
 	isrOn    bool
 	isrQueue []*KINTERRUPT
 
+	// Threaded DPCs (threaddpc.go): their queue, the real-time thread
+	// that runs them at PASSIVE_LEVEL (made at the first one) and its
+	// wake-up event, and whether one is running.
+	tdpcQueue   []*KDPC
+	tdpcThread  *Thread
+	tdpcWake    *KEVENT
+	tdpcRunning bool
+
 	needSettle  bool // a change arrived while the top context was running
 	quantumEnd  bool // the current thread's quantum ran out
 	yieldWanted bool // an injected early quantum end
@@ -34,7 +42,7 @@ type Processor struct {
 func newProcessor(k *Kernel, id int) *Processor {
 	c := k.rc.cpus.Take(k.sim)
 	old := *c
-	*c = Processor{k: k, id: id, dpcQueue: old.dpcQueue[:0], isrQueue: old.isrQueue[:0]}
+	*c = Processor{k: k, id: id, dpcQueue: old.dpcQueue[:0], isrQueue: old.isrQueue[:0], tdpcQueue: old.tdpcQueue[:0]}
 	c.dpc.onChunk, c.isr.onChunk = old.dpc.onChunk, old.isr.onChunk // bound to c (see recycler)
 	c.drainDPCsFn, c.drainISRsFn = old.drainDPCsFn, old.drainISRsFn
 	if c.drainDPCsFn == nil {
@@ -120,6 +128,31 @@ func (c *Processor) kick() {
 // thread switch, or the top context's next chunk. It runs only while none
 // of c's contexts is executing.
 func (c *Processor) settle() {
+	if top := c.decide(); top != nil {
+		c.startChunk(top)
+	}
+}
+
+// settleTail is settle for the last act of an event handler running in
+// the loop: a zero-length chunk that would be the very next event is not
+// queued but returned, for the caller to end at once (des.Sim.ContinueNow
+// decides and accounts it as that event).
+func (c *Processor) settleTail() *exec {
+	top := c.decide()
+	if top == nil {
+		return nil
+	}
+	if c.chunkLength(top) == 0 && c.k.sim.ContinueNow() {
+		top.started = c.k.sim.Now()
+		return top
+	}
+	c.startChunk(top)
+	return nil
+}
+
+// decide is settle's decision: it switches what c runs as needed and
+// returns the top context if its next chunk is to start, or nil.
+func (c *Processor) decide() *exec {
 	c.needSettle = false
 	for i := 0; i < 8; i++ {
 		irql := c.IRQL()
@@ -138,14 +171,21 @@ func (c *Processor) settle() {
 	}
 	top := c.top()
 	if top == nil || top.req != reqCompute || top.timer.Active() {
-		return
+		return nil
 	}
-	c.startChunk(top)
+	return top
 }
 
 // startChunk schedules the end of the top context's next compute chunk.
-// A thread's chunk is cut at its quantum end.
 func (c *Processor) startChunk(e *exec) {
+	d := c.chunkLength(e)
+	e.started = c.k.sim.Now()
+	e.timer = c.k.sim.After(d, e.onChunk)
+}
+
+// chunkLength is the length of e's next chunk: what it has left to
+// compute, cut at a thread's quantum end.
+func (c *Processor) chunkLength(e *exec) des.Duration {
 	d := e.remaining
 	if t := e.thread; t != nil && e.kind == execThread && d > t.quantumLeft {
 		d = t.quantumLeft
@@ -153,8 +193,7 @@ func (c *Processor) startChunk(e *exec) {
 			d = 0
 		}
 	}
-	e.started = c.k.sim.Now()
-	e.timer = c.k.sim.After(d, e.onChunk)
+	return d
 }
 
 // pushContext interrupts whatever runs on c and starts a DPC or ISR

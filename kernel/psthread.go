@@ -24,17 +24,23 @@ func (k *Kernel) PsTerminateSystemThread(status NTSTATUS) NTSTATUS {
 			fmt.Sprintf("executive worker thread %s terminated by a work routine", t.name))
 	}
 	t.exitStatus = status
+	t.terminating = true
 	panic(threadTerminated{})
 }
 
 // runBody runs t's start routine; a PsTerminateSystemThread inside it
-// ends it early. Any other panic goes on up to des, which reports it.
+// ends it early. Any other panic goes on up to des, which reports it. The
+// deferred call recovers only when PsTerminateSystemThread started the
+// unwinding: recovering and re-raising every other panic — des unwinds
+// each parked thread with one when a Sim is reset — would unwind those
+// stacks twice.
 func (t *Thread) runBody() {
 	defer func() {
-		if r := recover(); r != nil {
-			if _, ok := r.(threadTerminated); !ok {
-				panic(r)
-			}
+		if !t.terminating {
+			return
+		}
+		if r := recover(); r != (threadTerminated{}) {
+			panic(r) // a second panic while terminating (the Sim was reset)
 		}
 	}()
 	t.body()

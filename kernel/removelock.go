@@ -82,8 +82,9 @@ func (k *Kernel) IoReleaseRemoveLock(l *IO_REMOVE_LOCK, tag any) {
 // one that does not takes away a count some other holder owns, and the
 // call can return while that holder still uses the device — the free
 // build's behaviour, which the model keeps so that the consequence (a use
-// of the freed device) is what gets reported. IRQL PASSIVE_LEVEL, checked
-// as ≤ APC_LEVEL, the most a wait allows (REFERENCE §5.6).
+// of the freed device) is what gets reported.
+// IRQL: PASSIVE_LEVEL, checked as ≤ APC_LEVEL, the most a wait allows
+// (REFERENCE §5.6).
 func (k *Kernel) IoReleaseRemoveLockAndWait(l *IO_REMOVE_LOCK, tag any) {
 	x := k.enterOn("IoReleaseRemoveLockAndWait", &l.aid, des.AccessWrite)
 	k.checkIrqlAtMost(x, "IoReleaseRemoveLockAndWait", APC_LEVEL)

@@ -256,3 +256,71 @@ func TestCurrentThreadQueriesAndDeleteResource(t *testing.T) {
 	})
 	requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
 }
+
+// REFERENCE §9: the interlocked bit and exchange-add operations return the
+// value before the operation (or the bit's old state) and leave the
+// combined value behind.
+func TestInterlockedBitOperations(t *testing.T) {
+	var got []int64
+	var bits []bool
+	var final int64
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		c := k.NewCell("flags", 0b0101)
+		got = append(got, k.InterlockedExchangeAdd(c, 2)) // 5 → 7
+		got = append(got, k.InterlockedOr(c, 0b1000))     // 7 → 15
+		got = append(got, k.InterlockedAnd(c, 0b0110))    // 15 → 6
+		got = append(got, k.InterlockedXor(c, 0b0011))    // 6 → 5
+		bits = append(bits, k.InterlockedBitTestAndSet(c, 1), k.InterlockedBitTestAndSet(c, 1))
+		bits = append(bits, k.InterlockedBitTestAndReset(c, 0), k.InterlockedBitTestAndReset(c, 0))
+		final = k.Read(c)
+	})
+	require.NoError(t, out.Err)
+	assert.Equal(t, []int64{5, 7, 15, 6}, got)
+	assert.Equal(t, []bool{false, true, true, false}, bits)
+	assert.Equal(t, int64(0b0110), final)
+}
+
+// REFERENCE §4.16, §4.6, §4.20, §4.21: the aliases behave as the routines
+// they stand for — the precise system time is the system time, the
+// processor number is the same in both forms, KeAcquireSpinLockRaiseToDpc
+// raises like KeAcquireSpinLock, the in-stack ForDpc pair raises from
+// PASSIVE_LEVEL only, and a coalescable timer expires on time.
+func TestRoutineAliases(t *testing.T) {
+	var sys, precise int64
+	var inc uint32
+	var cpu, cpuEx int
+	var irqls []kernel.IRQL
+	var fired des.Time
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		sys, precise = k.KeQuerySystemTime(), k.KeQuerySystemTimePrecise()
+		inc = k.KeQueryTimeIncrement()
+		cpu, cpuEx = k.KeGetCurrentProcessorNumber(), k.KeGetCurrentProcessorNumberEx()
+		l := k.KeInitializeSpinLock("l")
+		old := k.KeAcquireSpinLockRaiseToDpc(l)
+		irqls = append(irqls, old, k.KeGetCurrentIrql())
+		k.KeReleaseSpinLock(l, old)
+		var h kernel.KLOCK_QUEUE_HANDLE
+		k.KeAcquireInStackQueuedSpinLockForDpc(l, &h) // from PASSIVE_LEVEL: raises
+		irqls = append(irqls, h.OldIrql, k.KeGetCurrentIrql())
+		k.KeReleaseInStackQueuedSpinLockForDpc(&h)
+		irqls = append(irqls, k.KeGetCurrentIrql())
+		raised := k.KeRaiseIrqlToDpcLevel()
+		k.KeAcquireInStackQueuedSpinLockForDpc(l, &h) // at DISPATCH_LEVEL: stays
+		k.KeReleaseInStackQueuedSpinLockForDpc(&h)
+		irqls = append(irqls, k.KeGetCurrentIrql())
+		k.KeLowerIrql(raised)
+		tm := k.KeInitializeTimer("coalescable")
+		dpc := k.KeInitializeDpc("fired", func(*kernel.KDPC, any, any, any) { fired = k.Now() }, nil)
+		set := k.Now()
+		k.KeSetCoalescableTimer(tm, 10*des.Microsecond, 0, 5*des.Microsecond, dpc)
+		k.KeDelayExecutionThread(30 * des.Microsecond)
+		fired -= des.Time(set)
+	})
+	require.NoError(t, out.Err)
+	assert.Equal(t, sys, precise)
+	assert.Equal(t, kernel.TimeIncrement, inc)
+	assert.Equal(t, cpu, cpuEx)
+	assert.Equal(t, []kernel.IRQL{kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL, kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL,
+		kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL}, irqls)
+	assert.InDelta(t, float64(10*des.Microsecond), float64(fired), float64(2*des.Microsecond), "expired at its due time (plus the DPC's start)")
+}

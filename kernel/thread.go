@@ -79,6 +79,8 @@ type Thread struct {
 	Data           any             // free for higher layers (worker pools)
 	exitStatus     NTSTATUS        // what PsTerminateSystemThread was given
 	exWorker       bool            // an executive worker thread (MarkExecutiveWorker)
+	terminating    bool            // PsTerminateSystemThread is unwinding its body
+	dpcThread      bool            // a processor's threaded-DPC thread (threaddpc.go)
 	main           func(*des.Proc) // the coroutine body: threadMain, bound once
 }
 
@@ -118,18 +120,24 @@ func (k *Kernel) PsCreateSystemThread(name string, prio int, body func()) *Threa
 	t := k.newThread(name, int8(prio), body)
 	t.ideal = k.nextIdeal()
 	t.affinity, t.userAff = k.allCPUs, k.allCPUs
-	t.exec.thread = t
 	t.owner = k.currentImage()
+	k.startThread(t)
+	return t
+}
+
+// startThread gives a new thread, its affinity and owner set, a coroutine
+// and makes it ready.
+func (k *Kernel) startThread(t *Thread) {
+	t.exec.thread = t
 	t.exec.image = t.owner
 	t.header.thread = t
 	t.quantumLeft = k.quantum
-	t.proc = k.sim.Spawn(name, t.main)
+	t.proc = k.sim.Spawn(t.name, t.main)
 	t.proc.Data = &t.exec
 	k.threads = append(k.threads, t)
-	k.emit(&t.exec, KindThread, WhatCreate, name, int64(prio), 0)
+	k.emit(&t.exec, KindThread, WhatCreate, t.name, int64(t.base), 0)
 	t.req = reqCompute
 	k.readyThread(t, 0)
-	return t
 }
 
 // newThread returns a thread object numbered after the kernel's threads,

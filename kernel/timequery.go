@@ -76,8 +76,8 @@ func (k *Kernel) KeGetCurrentProcessorNumberEx() int {
 }
 
 // KeStallExecutionProcessor busy-waits for the given number of
-// microseconds on the caller's processor, at the caller's IRQL: the
-// processor stays busy and nothing else runs there unless an interrupt of
+// microseconds on the caller's processor (at the caller's IRQL, which it
+// does not change); the processor stays busy and nothing else runs there unless an interrupt of
 // a higher IRQL arrives (REFERENCE §4.16). Microsoft asks callers to keep
 // stalls under 50 µs; longer ones are legal and are simulated as asked.
 // IRQL: any.

@@ -26,6 +26,10 @@ const (
 	WhatBugCheck               des.What = "BUGCHECK"
 	WhatCompletionRoutine      des.What = "completion-routine"
 	WhatCreate                 des.What = "create"
+	WhatDeviceQueueBusy        des.What = "devqueue-busy"   // KeInsert(ByKey)DeviceQueue found the device idle and made it busy: A = key
+	WhatDeviceQueueInsert      des.What = "devqueue-insert" // an IRP queued for a busy device: A = depth after, B = key
+	WhatDeviceQueueRemove      des.What = "devqueue-remove" // an IRP taken off a device queue: A = depth after, B = 1 by KeRemoveEntryDeviceQueue
+	WhatDeviceQueueIdle        des.What = "devqueue-idle"   // the queue was empty: the device is idle again
 	WhatEnter                  des.What = "enter"
 	WhatExAcquireResource      des.What = "ExAcquireResource"
 	WhatExit                   des.What = "exit"

@@ -6,9 +6,10 @@
 // tests, the wqsim command and benchmarks share them.
 //
 // Start here: declare a *Scenario (variants, Setup; see the package
-// example and examples/mydriver), test it with proptest.Check and
-// proptest.Find, and give it a command line with cli.Main. Minifilter
-// scenarios start from NewMinifilter.
+// example, model/example_test.go, which go doc does not print, and
+// examples/mydriver), test it with proptest.Check and proptest.Find, and
+// give it a command line with cli.Main. Minifilter scenarios start from
+// NewMinifilter.
 //
 // Run executes one scenario variant once: it builds a kernel on a des.Sim,
 // sets the scenario up, steps the simulation checking invariants after

@@ -150,11 +150,16 @@ func runSetup(s *Scenario, env *Env) (err error) {
 	return nil
 }
 
+// stepEachEvent makes step drive every run one event at a time, as it does
+// to check invariants: no handler then continues at once
+// (des.Sim.ContinueNow). Tests set it to show that the results are equal.
+var stepEachEvent bool
+
 // step drives the simulation, checking invariants after every event; it
 // returns the error of a check that panicked (see checkInvariants).
 func step(env *Env, skip bool) error {
 	sim := env.Sim
-	if skip || len(env.invariants) == 0 {
+	if !stepEachEvent && (skip || len(env.invariants) == 0) {
 		sim.Run()
 		return nil
 	}

@@ -74,6 +74,9 @@ func testPackage() string {
 			if err != nil {
 				return dir
 			}
+			if rel == "." {
+				return "." // a package at the module root: "./." reads like a typo
+			}
 			return "./" + filepath.ToSlash(rel)
 		}
 		up := filepath.Dir(root)

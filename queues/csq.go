@@ -172,6 +172,7 @@ func IoCsqInitialize(k *kernel.Kernel, csq *IO_CSQ, insert CsqInsertIrp, remove 
 
 // IoCsqInitializeEx is IoCsqInitialize with an insert callback that returns
 // a status (Server 2003+). REFERENCE §1.6.
+// IRQL: ≤ DISPATCH_LEVEL.
 func IoCsqInitializeEx(k *kernel.Kernel, csq *IO_CSQ, insert CsqInsertIrpEx, remove CsqRemoveIrp, peek CsqPeekNextIrp,
 	acquire CsqAcquireLock, release CsqReleaseLock, complete CsqCompleteCanceledIrp) kernel.NTSTATUS {
 	if insert == nil {

@@ -67,6 +67,10 @@ type DRIVER_OBJECT struct {
 	// MajorFunction holds the driver's dispatch routines, indexed by the
 	// IRP's major function; IoCallDriver calls them (REFERENCE §5.6).
 	MajorFunction [IRP_MJ_MAXIMUM_FUNCTION + 1]DRIVER_DISPATCH
+	// DriverStartIo is the StartIo routine IoStartPacket and
+	// IoStartNextPacket call (REFERENCE §1.12); nil for a driver that
+	// queues its IRPs itself.
+	DriverStartIo DRIVER_STARTIO
 	devices       []*DEVICE_OBJECT
 	state         driverState
 	image         *kernel.Image // its code: threads and DPCs it creates are tied to it
@@ -96,6 +100,7 @@ func (d *DRIVER_OBJECT) Image() *kernel.Image { return d.image }
 // thread to it): if the image is unloaded before body has returned, the
 // thread's next instruction is in unmapped code, 0xCE (REFERENCE §6.8).
 // DriverUnload must make the thread return and wait on th.Object().
+// IRQL: PASSIVE_LEVEL, as kernel.PsCreateSystemThread.
 func (d *DRIVER_OBJECT) PsCreateSystemThread(name string, prio int, body func()) *kernel.Thread {
 	l := d.sys.k.Layer()
 	prev := l.SwitchImage(d.image)
@@ -108,6 +113,7 @@ func (d *DRIVER_OBJECT) PsCreateSystemThread(name string, prio int, body func())
 // (see PsCreateSystemThread): the DPC running after the image was
 // unloaded, say from a timer DriverUnload did not cancel, is 0xCE
 // (REFERENCE §6.8).
+// IRQL: any, as kernel.KeInitializeDpc.
 func (d *DRIVER_OBJECT) KeInitializeDpc(name string, routine func(dpc *kernel.KDPC, ctx, arg1, arg2 any), ctx any) *kernel.KDPC {
 	l := d.sys.k.Layer()
 	prev := l.SwitchImage(d.image)
@@ -130,7 +136,14 @@ type DEVICE_OBJECT struct {
 	StackSize int
 	// AttachedDevice is the device attached on top of this one, if any.
 	AttachedDevice *DEVICE_OBJECT
-	deleted        bool
+	// CurrentIrp is the IRP StartIo works on, set and cleared by
+	// IoStartPacket and IoStartNextPacket (REFERENCE §1.12).
+	CurrentIrp *kernel.IRP
+	// DeviceQueue holds the IRPs IoStartPacket queued while the device
+	// was busy.
+	DeviceQueue kernel.KDEVICE_QUEUE
+	deleted     bool
+	timer       *ioTimer // IoInitializeTimer's, nil until then
 }
 
 func (d *DEVICE_OBJECT) header() *objectHeader    { return &d.hdr }
@@ -208,6 +221,7 @@ func (s *System) IoCreateDevice(d *DRIVER_OBJECT, name string) (*DEVICE_OBJECT, 
 	k.Layer().Enter("IoCreateDevice")
 	k.Layer().CheckIrqlAtMost("IoCreateDevice", kernel.PASSIVE_LEVEL)
 	dev := &DEVICE_OBJECT{hdr: objectHeader{name: "device " + name, refs: 1}, DriverObject: d, StackSize: 1}
+	dev.DeviceQueue.Name = "device queue " + name
 	d.devices = append(d.devices, dev)
 	d.hdr.refs++
 	k.Layer().TraceKind(KindDriver, WhatDeviceCreate, dev.hdr.name, int64(dev.hdr.refs), int64(d.hdr.refs))
@@ -230,6 +244,10 @@ func (s *System) IoDeleteDevice(dev *DEVICE_OBJECT) {
 		return
 	}
 	dev.deleted = true
+	if t := dev.timer; t != nil { // IoDeleteDevice takes the device off the I/O timer list (REFERENCE §1.11)
+		t.enabled = false
+		k.KeCancelTimer(t.kt)
+	}
 	k.Layer().TraceKind(KindDriver, WhatDeviceDelete, dev.hdr.name, int64(dev.hdr.refs), 0)
 	s.deref(dev, "IoDeleteDevice")
 }

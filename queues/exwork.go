@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
@@ -110,7 +111,7 @@ func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYP
 	s.assignID(item)
 	s.checkQueueable(api, item, typ)
 	if driverCall && !typ.driverAllowed() {
-		s.ReportContract(api, fmt.Sprintf("a driver queued work item #%d (%s) to %v", item.id, item.routineName(), typ),
+		s.ReportContract(api, fmt.Sprintf("a driver queued work item #%d (%s) to %v", item.id, item.routineLabel(), typ),
 			"drivers use CriticalWorkQueue or DelayedWorkQueue (or CustomPriorityWorkQueue+P from Windows 8.1); the other types are for the system, HyperCriticalWorkQueue explicitly reserved",
 			"DDI:ExQueueWorkItem, DDI:WORK_QUEUE_TYPE, REFERENCE §3.1")
 	}
@@ -124,7 +125,7 @@ func (s *System) queueItem(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYP
 		// (REFERENCE §1.1, §6.7). Reported here, by the queueing thread,
 		// rather than later as a worker's "freed while queued".
 		k.Layer().BugCheckFrom(api, kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, item.id, 1, 0, 0,
-			fmt.Sprintf("%s wrote the list entry of work item #%d (%s) into pool block %s, freed while the call ran", api, item.id, item.routineName(), b.Name()))
+			fmt.Sprintf("%s wrote the list entry of work item #%d (%s) into pool block %s, freed while the call ran", api, item.id, item.routineLabel(), b.Name()))
 	}
 	item.linked = true
 	item.queuedAt = k.Now()
@@ -164,7 +165,7 @@ func (s *System) checkQueueable(api string, item *WORK_QUEUE_ITEM, typ WORK_QUEU
 	}
 	if item.linked && s.cfg.DoubleQueue == DoubleQueueBugCheck {
 		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 1, item.id, uint64(typ), 0,
-			fmt.Sprintf("work item #%d (%s) queued to %v while still queued on %v", item.id, item.routineName(), typ, item.typ))
+			fmt.Sprintf("work item #%d (%s) queued to %v while still queued on %v", item.id, item.routineLabel(), typ, item.typ))
 	}
 }
 
@@ -201,7 +202,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		// re-initialisation): KeRemoveQueue's check (RO:ntoskrnl/ke/queue.c,
 		// BC:0x96). P1 the entry, P2 the queue, P4 the routine.
 		k.Layer().BugCheckFrom("KeRemoveQueue", kernel.INVALID_WORK_QUEUE_ITEM, it.id, uint64(q.typ), 0, it.routineID(),
-			fmt.Sprintf("removed work item #%d (%s) from %s with a NULL link: it was queued twice (or re-initialised while queued)", it.id, it.routineName(), q.name))
+			fmt.Sprintf("removed work item #%d (%s) from %s with a NULL link: it was queued twice (or re-initialised while queued)", it.id, it.routineLabel(), q.name))
 	}
 	it.linked = false
 	if b := it.Block; b != nil && b.Freed() {
@@ -214,7 +215,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		}
 		k.Layer().BugCheckFrom("ExFreePool", kernel.WORKER_INVALID, 0, it.id, 0, uint64(b.Size),
 			fmt.Sprintf("work item #%d (%s) was freed (pool block %s%s) while queued on %s; found when %s dequeued it",
-				it.id, it.routineName(), b.Name(), by, q.name, w.name))
+				it.id, it.routineLabel(), b.Name(), by, q.name, w.name))
 	}
 	// Everything is read before the call: the routine may free, requeue or
 	// re-initialise the item (REFERENCE §3.3 item 5).
@@ -256,7 +257,7 @@ func (s *System) unloadedCode(id uint64, routine any, d *DRIVER_OBJECT, how stri
 	rid := routineID(routine)
 	s.k.Layer().BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
 		fmt.Sprintf("worker %s routine %s of work item #%d after driver %s's image was unloaded: ExQueueWorkItem keeps no reference on the driver; use IoQueueWorkItem (REFERENCE §1.2, §6.8)",
-			how, funcName(routine), id, d.DriverName))
+			how, shortFuncName(funcName(routine)), id, d.DriverName))
 }
 
 // checkWorkerState is the worker's check after each routine (REFERENCE
@@ -271,7 +272,7 @@ func (s *System) checkWorkerState(w *worker, id uint64, routine, param any) {
 	k := s.k
 	if irql := k.KeGetCurrentIrql(); irql != kernel.PASSIVE_LEVEL {
 		k.Layer().BugCheckFrom("ExpWorkerThread", kernel.WORKER_THREAD_RETURNED_AT_BAD_IRQL, routineID(routine), uint64(irql), paramID(param), id,
-			fmt.Sprintf("work routine %s of item #%d returned at %v", funcName(routine), id, irql))
+			fmt.Sprintf("work routine %s of item #%d returned at %v", shortFuncName(funcName(routine)), id, irql))
 	}
 	if d := w.t.CriticalRegionDepth(); d != 0 {
 		if s.cfg.RepairApcDisable {
@@ -281,7 +282,7 @@ func (s *System) checkWorkerState(w *worker, id uint64, routine, param any) {
 		}
 		combined := uint64(uint16(-int16(d))) // KernelApcDisable in the low 16 bits
 		k.Layer().BugCheckFrom("ExpWorkerThread", kernel.APC_INDEX_MISMATCH, routineID(routine), 0, combined, 1,
-			fmt.Sprintf("work routine %s of item #%d returned inside %d critical region(s) (KeEnterCriticalRegion without KeLeaveCriticalRegion)", funcName(routine), id, d))
+			fmt.Sprintf("work routine %s of item #%d returned inside %d critical region(s) (KeEnterCriticalRegion without KeLeaveCriticalRegion)", shortFuncName(funcName(routine)), id, d))
 	}
 }
 
@@ -295,6 +296,21 @@ func (it *WORK_QUEUE_ITEM) routineName() string {
 }
 
 func (it *WORK_QUEUE_ITEM) routineID() uint64 { return nameID(it.routineName()) }
+
+// routineLabel is routineName as reports print it: without the module's
+// import path and Go's "-fm" method-value suffix
+// ("drivers.(*stripeFlush).flushRoutine"). routineID keeps hashing the full
+// symbol, so bug-check parameters do not change.
+func (it *WORK_QUEUE_ITEM) routineLabel() string { return shortFuncName(it.routineName()) }
+
+// shortFuncName trims a Go symbol to its last path element and drops the
+// method-value suffix.
+func shortFuncName(sym string) string {
+	if i := strings.LastIndexByte(sym, '/'); i >= 0 {
+		sym = sym[i+1:]
+	}
+	return strings.TrimSuffix(sym, "-fm")
+}
 
 // funcName returns the Go symbol of a function value, "<nil>" for nil. It
 // is computed only for reports.

@@ -389,3 +389,25 @@ func TestThreadDroppingLastReferenceIs0xCE(t *testing.T) {
 	assert.Equal(t, "worker", bc.Actor)
 	assert.Contains(t, bc.Detail, "called from driver holder's own code, dropped the last reference and unloaded the image")
 }
+
+// REFERENCE §4.21, §6.8: a threaded DPC of a driver whose image was
+// unloaded (its timer not cancelled) is 0xCE, as an ordinary DPC is.
+func TestThreadedDpcOfUnloadedDriver(t *testing.T) {
+	r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+	r.driver(8, func() {
+		k := r.k
+		var tm *kernel.KTIMER
+		drv, st := r.sys.LoadDriver("tdpc", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			tm = k.KeInitializeTimer("poll")
+			dpc := k.KeInitializeThreadedDpc("poll", func(*kernel.KDPC, any, any, any) {}, nil)
+			k.KeSetTimer(tm, 20*des.Microsecond, dpc)
+			d.DriverUnload = func(*queues.DRIVER_OBJECT) {} // forgets KeCancelTimer
+			return kernel.STATUS_SUCCESS
+		})
+		require.Equal(t, kernel.STATUS_SUCCESS, st)
+		r.sys.UnloadDriver(drv)
+		k.KeDelayExecutionThread(50 * des.Microsecond)
+	})
+	bc := wiRequireBugCheck(t, r.run(t), kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, wiAnyP1)
+	assert.Contains(t, bc.Detail, "DPC poll")
+}

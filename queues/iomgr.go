@@ -112,6 +112,7 @@ func (s *System) irpDone(dev any) { s.deref(dev.(*DEVICE_OBJECT), "IoCompleteReq
 // that is why the documentation asks for PASSIVE_LEVEL. The model accepts
 // APC_LEVEL (Windows does not check it either) so the hang is reachable;
 // above APC_LEVEL is IRQL_NOT_LESS_OR_EQUAL.
+// IRQL: PASSIVE_LEVEL as Microsoft documents; checked as ≤ APC_LEVEL.
 func (s *System) IoBuildSynchronousFsdRequest(major uint8, dev *DEVICE_OBJECT, event *kernel.KEVENT, iosb *kernel.IO_STATUS_BLOCK, tag string) *kernel.IRP {
 	k := s.k
 	k.Layer().CheckIrqlAtMost("IoBuildSynchronousFsdRequest", kernel.APC_LEVEL)

@@ -118,7 +118,7 @@ func (s *System) IoFreeWorkItem(iw *IO_WORKITEM) {
 	}
 	if iw.item.linked {
 		k.Layer().BugCheckFrom("IoFreeWorkItem", kernel.WORKER_INVALID, 2, iw.item.id, nameID(iw.routineName()), 0,
-			fmt.Sprintf("IO_WORKITEM #%d (%s) freed while queued on %v", iw.item.id, iw.routineName(), iw.item.typ))
+			fmt.Sprintf("IO_WORKITEM #%d (%s) freed while queued on %v", iw.item.id, shortFuncName(iw.routineName()), iw.item.typ))
 	}
 	k.Layer().FreeInternal(iw.Block, "IoFreeWorkItem")
 	iw.freed = true
@@ -158,7 +158,7 @@ func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 func (s *System) IoUninitializeWorkItem(iw *IO_WORKITEM) {
 	if iw.item.linked {
 		s.k.Layer().BugCheckFrom("IoUninitializeWorkItem", kernel.WORKER_INVALID, 2, iw.item.id, nameID(iw.routineName()), 0,
-			fmt.Sprintf("IO_WORKITEM #%d (%s) uninitialised while queued on %v", iw.item.id, iw.routineName(), iw.item.typ))
+			fmt.Sprintf("IO_WORKITEM #%d (%s) uninitialised while queued on %v", iw.item.id, shortFuncName(iw.routineName()), iw.item.typ))
 	}
 	if !iw.initialized {
 		return
@@ -209,7 +209,8 @@ func (s *System) IoQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE, t
 
 // IoQueueWorkItemEx is IoQueueWorkItem for a routine that also receives the
 // item, and for items tied to a driver object (DDI:IoQueueWorkItemEx).
-// Same IRQL, reference, checks and contract.
+// Same checks and contract (REFERENCE §1.2).
+// IRQL: ≤ DISPATCH_LEVEL, checked.
 func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) {
 	s.ioQueue("IoQueueWorkItemEx", iw, nil, routine, typ, context)
 }
@@ -225,6 +226,7 @@ func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_
 // scheduling point lies between them, so a worker taken meanwhile leaves
 // an accepted item queued until one is free (where Windows hands it over
 // under its queue lock).
+// IRQL: ≤ DISPATCH_LEVEL, checked.
 func (s *System) IoTryQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) bool {
 	k := s.k
 	k.Layer().Enter("IoTryQueueWorkItem")
@@ -280,7 +282,7 @@ func (iw *IO_WORKITEM) process(any) {
 	if d := obj.driverOf(); d.imageUnloaded() {
 		// Only reachable if the driver dropped references it did not own.
 		s.k.Layer().BugCheckFrom("IopProcessWorkItem", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, nameID(iw.routineName()), 0, 0, 0,
-			fmt.Sprintf("I/O work routine %s runs after driver %s's image was unloaded (its references were over-released)", iw.routineName(), d.DriverName))
+			fmt.Sprintf("I/O work routine %s runs after driver %s's image was unloaded (its references were over-released)", shortFuncName(iw.routineName()), d.DriverName))
 	}
 	prev := s.k.Layer().SwitchImage(obj.driverOf().image)
 	if rx != nil {

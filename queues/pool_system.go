@@ -385,7 +385,7 @@ func (s *System) checkEnd() []string {
 				continue
 			}
 			msg := fmt.Sprintf("work item #%d (%s) still queued on %s with %d worker threads: nothing ran it",
-				it.id, it.routineName(), q.name, q.static+q.dynamic)
+				it.id, it.routineLabel(), q.name, q.static+q.dynamic)
 			if it.Block != nil && it.Block.Freed() {
 				msg += fmt.Sprintf("; its pool block %s was freed while it was queued (WORKER_INVALID 0xE4 P1=0 in Windows)", it.Block.Name())
 			}
@@ -417,7 +417,7 @@ func (s *System) hangNote() []string {
 		}
 		first := "?"
 		if it, _ := entries[0].(*WORK_QUEUE_ITEM); it != nil {
-			first = fmt.Sprintf("#%d (%s)", it.id, it.routineName())
+			first = fmt.Sprintf("#%d (%s)", it.id, it.routineLabel())
 		}
 		items := fmt.Sprintf("%d work items", len(entries))
 		if len(entries) == 1 {

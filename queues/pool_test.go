@@ -126,6 +126,8 @@ func TestPoolExhaustionDeadlocksWithFixedPolicy(t *testing.T) {
 	assert.Contains(t, d.Pending[0], "1 work item queued on DelayedWorkQueue, first #4")
 	assert.Contains(t, d.Pending[0], "no worker free to run them: its 3 workers (3 static, 0 dynamic, at most 16 dynamic) are all running or waiting")
 	assert.Contains(t, d.Error(), "; still pending: 1 work item queued on DelayedWorkQueue")
+	assert.NotContains(t, d.Pending[0], "github.com/", "the routine is named without its import path")
+	assert.NotContains(t, d.Pending[0], "-fm")
 }
 
 // REFERENCE §3.2, §3.4: under ReactOS the delayed queue does not grow on

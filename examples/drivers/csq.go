@@ -35,7 +35,6 @@ type csqDev struct {
 	head  kernel.LIST_ENTRY
 	sem   *kernel.KSEMAPHORE
 	irps  []*kernel.IRP
-	done  int
 	links map[*kernel.IRP]*kernel.LIST_ENTRY
 }
 

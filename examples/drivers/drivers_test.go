@@ -8,6 +8,7 @@ import (
 
 	"github.com/wqsim/wqsim/examples/drivers"
 	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/model"
 	"github.com/wqsim/wqsim/proptest"
 )
 
@@ -52,4 +53,17 @@ func TestSpinOnFlagEndsOnItsOwnBudget(t *testing.T) {
 	require.ErrorAs(t, r.Outcome.Err, &ll)
 	assert.Equal(t, drivers.Inversion.Budget, r.Budget)
 	assert.LessOrEqual(t, uint64(len(r.Outcome.Decisions)), drivers.Inversion.Budget.Decisions)
+}
+
+// tdpcstats' bug is a threaded-DPC bug: with threaded DPCs disabled the
+// fold runs at DISPATCH_LEVEL, the receive DPC cannot preempt it, and the
+// same code survives exploration (REFERENCE §4.21).
+func TestTdpcStatsBugNeedsThreadedDpcs(t *testing.T) {
+	s := *drivers.TdpcStats
+	s.Config = func(string) kernel.Config {
+		c := model.ExploreConfig()
+		c.DisableThreadedDpcs = true
+		return c
+	}
+	proptest.Check(t, &s, "assume-dispatch", proptest.CheckOptions{Execs: 2000, Seed: 1, NoTimeline: true})
 }

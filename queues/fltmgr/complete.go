@@ -22,6 +22,9 @@ import (
 // MULTIPLE_IRP_COMPLETE_REQUESTS (§6.4).
 func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, status FLT_PREOP_CALLBACK_STATUS, ctx any) {
 	const api = "FltCompletePendedPreOperation"
+	if data == nil {
+		fm.k.Layer().NullDereference(api, "CallbackData", true)
+	}
 	limit := kernel.APC_LEVEL
 	if status == FLT_PREOP_COMPLETE {
 		limit = kernel.DISPATCH_LEVEL
@@ -76,6 +79,9 @@ func (fm *FilterManager) FltCompletePendedPreOperation(data *FLT_CALLBACK_DATA, 
 // the kernel's 0x44.
 func (fm *FilterManager) FltCompletePendedPostOperation(data *FLT_CALLBACK_DATA) {
 	const api = "FltCompletePendedPostOperation"
+	if data == nil {
+		fm.k.Layer().NullDereference(api, "CallbackData", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	op := data.op
 	fm.k.Layer().Yield()
@@ -118,7 +124,11 @@ func (op *operation) filterAt(states ...frameState) *FLT_FILTER {
 func (fm *FilterManager) notPended(op *operation, api string) {
 	switch {
 	case op.data.irp != nil && op.finished:
-		fm.k.IoCompleteRequest(op.data.irp, kernel.IO_NO_INCREMENT)
+		// The kernel's 0x44, raised here so that the report names the
+		// routine the filter called, not the IoCompleteRequest inside it.
+		irp := op.data.irp
+		fm.k.Layer().BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(irp.ID()), 0, 0, 0,
+			fmt.Sprintf("%s completed a second time: it was already completed, first by %s", op.data.name, irp.CompletedBy()))
 	case op.data.irp != nil && op.frameIn(framePostPended) < 0 && op.frameIn(framePended) < 0:
 		fm.k.Layer().BugCheckFrom(api, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
 			op.data.name+" completed twice (a second completion arrived while the first was still being processed), or completed although it was never pended")

@@ -57,6 +57,7 @@ type FLT_CONTEXT struct {
 	fm       *FilterManager
 	filter   *FLT_FILTER
 	block    *kernel.PoolBlock
+	nm       string // "stream context 3", for traces and reports
 	cleanup  PFLT_CONTEXT_CLEANUP_CALLBACK
 	id       int
 	refs     int
@@ -143,7 +144,8 @@ func (fm *FilterManager) FltAllocateContext(filter *FLT_FILTER, typ FLT_CONTEXT_
 	}
 	fm.lastContext++
 	c := &FLT_CONTEXT{Type: typ, fm: fm, filter: filter, block: b, cleanup: cleanup, id: fm.lastContext, refs: 1}
-	b.Owner = fmt.Sprintf("%s %d", typ.kindName(), c.id)
+	c.nm = fmt.Sprintf("%s %d", typ.kindName(), c.id)
+	b.Owner = c.name()
 	b.Use = kernel.BlockUse{Kind: "FLT_CONTEXT", Alloc: "FltAllocateContext", Free: "its last FltReleaseContext"}
 	if filter != nil {
 		b.Use.For = "filter " + filter.Name
@@ -153,12 +155,16 @@ func (fm *FilterManager) FltAllocateContext(filter *FLT_FILTER, typ FLT_CONTEXT_
 	return c, kernel.STATUS_SUCCESS
 }
 
-func (c *FLT_CONTEXT) name() string { return fmt.Sprintf("context %d", c.id) }
+// name is the context's name in traces and reports: "stream context 3".
+func (c *FLT_CONTEXT) name() string { return c.nm }
 
 // FltReferenceContext adds a reference. Referencing a context that was
 // already freed is FLTMGR_FILE_SYSTEM 0xF5 P1=0x6E. Any IRQL ≤
 // DISPATCH_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltReferenceContext(c *FLT_CONTEXT) {
+	if c == nil {
+		fm.k.Layer().NullDereference("FltReferenceContext", "Context", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost("FltReferenceContext", kernel.DISPATCH_LEVEL)
 	if c.freed || c.refs <= 0 {
 		fm.k.Layer().BugCheckFrom("FltReferenceContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0,
@@ -178,6 +184,9 @@ func (fm *FilterManager) FltReferenceContext(c *FLT_CONTEXT) {
 // REFERENCE §5.8.
 func (fm *FilterManager) FltReleaseContext(c *FLT_CONTEXT) {
 	const api = "FltReleaseContext"
+	if c == nil {
+		fm.k.Layer().NullDereference(api, "Context", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	fm.k.Layer().Yield()
 	switch {
@@ -371,6 +380,9 @@ func (fm *FilterManager) FltGetVolumeContext(filter *FLT_FILTER, vol *FLT_VOLUME
 // Deleting a context that is not attached does nothing. Caller IRQL ≤
 // APC_LEVEL. REFERENCE §5.8.
 func (fm *FilterManager) FltDeleteContext(c *FLT_CONTEXT) {
+	if c == nil {
+		fm.k.Layer().NullDereference("FltDeleteContext", "Context", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost("FltDeleteContext", kernel.APC_LEVEL)
 	if c.freed || c.refs <= 0 {
 		fm.k.Layer().BugCheckFrom("FltDeleteContext", kernel.FLTMGR_FILE_SYSTEM, 0x6E, uint64(c.id), uint64(c.id), 0, c.name()+" deleted after it was freed")
@@ -419,6 +431,7 @@ func (fm *FilterManager) deleteVolumeContexts(filter *FLT_FILTER, vol *FLT_VOLUM
 // FltGetFileNameInformation returns the name of the file data targets.
 // Callers must be at ≤ APC_LEVEL: from a post-op at DISPATCH_LEVEL (a
 // completion in a DPC) it is IRQL_NOT_LESS_OR_EQUAL (REFERENCE §5.8).
+// IRQL: ≤ APC_LEVEL, checked.
 func (fm *FilterManager) FltGetFileNameInformation(data *FLT_CALLBACK_DATA) (string, kernel.NTSTATUS) {
 	fm.k.Layer().CheckIrqlAtMost("FltGetFileNameInformation", kernel.APC_LEVEL)
 	fm.k.Layer().Yield()

@@ -319,3 +319,57 @@ func TestReleaseAfterDeferredLastReleaseIs0x6D(t *testing.T) {
 	assert.Equal(t, kernel.FLTMGR_FILE_SYSTEM, bc.Code)
 	assert.Equal(t, uint64(0x6D), bc.Params[0])
 }
+
+// REFERENCE §4.15, §5.8: a filter that releases the context a failed
+// FltGetStreamContext left NULL (an error path's cleanup) crashes in
+// FltReleaseContext's dereference: 0x7E in a thread, 0xA at DISPATCH_LEVEL,
+// naming the routine and the parameter. It was a Go nil-pointer panic
+// ("panic in simulated code: runtime error") that named neither.
+func TestNullContextReleaseIsABugCheck(t *testing.T) {
+	for _, dispatch := range []bool{false, true} {
+		_, err := ctxRig(t, rigOpts{}, func(r *rig, f *fltmgr.FLT_FILTER, inst *fltmgr.FLT_INSTANCE) {
+			c, st := r.fm.FltGetStreamContext(inst, "never-set")
+			require.Equal(t, fltmgr.STATUS_NOT_FOUND, st)
+			if dispatch {
+				r.k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+			}
+			r.fm.FltReleaseContext(c)
+		})
+		var bc *kernel.BugCheck
+		require.ErrorAs(t, err, &bc)
+		want := kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED
+		if dispatch {
+			want = kernel.IRQL_NOT_LESS_OR_EQUAL
+		}
+		assert.Equal(t, want, bc.Code)
+		assert.Equal(t, "FltReleaseContext", bc.API)
+		assert.Contains(t, bc.Detail, "FltReleaseContext called with a NULL Context")
+	}
+}
+
+// REFERENCE §4.15: the filter manager's routines that take a work item or
+// callback data dereference it; NULL is the bug check of that touch, not a
+// Go panic.
+func TestNullWorkItemOrCallbackDataIsABugCheck(t *testing.T) {
+	calls := []struct {
+		api  string
+		call func(r *rig)
+	}{
+		{"FltFreeGenericWorkItem", func(r *rig) { r.fm.FltFreeGenericWorkItem(nil) }},
+		{"FltFreeDeferredIoWorkItem", func(r *rig) { r.fm.FltFreeDeferredIoWorkItem(nil) }},
+		{"FltCompletePendedPreOperation", func(r *rig) { r.fm.FltCompletePendedPreOperation(nil, fltmgr.FLT_PREOP_COMPLETE, nil) }},
+		{"FltCompletePendedPostOperation", func(r *rig) { r.fm.FltCompletePendedPostOperation(nil) }},
+		{"FltCancelIo", func(r *rig) { r.fm.FltCancelIo(nil) }},
+		{"FltFreeCallbackData", func(r *rig) { r.fm.FltFreeCallbackData(nil) }},
+		{"FltReferenceContext", func(r *rig) { r.fm.FltReferenceContext(nil) }},
+		{"FltDeleteContext", func(r *rig) { r.fm.FltDeleteContext(nil) }},
+	}
+	for _, c := range calls {
+		api := c.api
+		_, err := ctxRig(t, rigOpts{}, func(r *rig, _ *fltmgr.FLT_FILTER, _ *fltmgr.FLT_INSTANCE) { c.call(r) })
+		var bc *kernel.BugCheck
+		require.ErrorAs(t, err, &bc, api)
+		assert.Equal(t, kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, bc.Code, api)
+		assert.Equal(t, api, bc.API)
+	}
+}

@@ -81,6 +81,7 @@ type FLT_FILTER struct {
 // altitude see operations first. Returns STATUS_SUCCESS and the filter, or
 // STATUS_INVALID_PARAMETER for a nil registration or an operation
 // registered twice. No scheduling point; any context. REFERENCE §5.
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it.
 func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FLT_REGISTRATION) (*FLT_FILTER, kernel.NTSTATUS) {
 	if reg == nil {
 		return nil, kernel.STATUS_INVALID_PARAMETER

@@ -243,6 +243,9 @@ func (fm *FilterManager) touchData(op *operation, what string) {
 // Caller IRQL ≤ DISPATCH_LEVEL. DDI:FltFreeCallbackData; REFERENCE §5.9.
 func (fm *FilterManager) FltFreeCallbackData(data *FLT_CALLBACK_DATA) {
 	const api = "FltFreeCallbackData"
+	if data == nil {
+		fm.k.Layer().NullDereference(api, "CallbackData", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	g := fm.ownGenerated(api, data)
 	if g == nil {
@@ -271,6 +274,9 @@ func (fm *FilterManager) FltFreeCallbackData(data *FLT_CALLBACK_DATA) {
 // DDI:FltCancelIo; REFERENCE §5.9.
 func (fm *FilterManager) FltCancelIo(data *FLT_CALLBACK_DATA) bool {
 	const api = "FltCancelIo"
+	if data == nil {
+		fm.k.Layer().NullDereference(api, "CallbackData", false)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	op := data.op
 	fm.touchData(op, api+" reading the callback data")

@@ -533,7 +533,13 @@ func TestCompletePendedTwiceIs0x44(t *testing.T) {
 			}
 		}
 		_, out := r.startAndIssue(df.f, read(1))
-		requireBugCheck(t, out, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
+		bc := requireBugCheck(t, out, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
+		// The report names the routine the filter called twice, and who
+		// completed the operation first (it named IoCompleteRequest,
+		// which the filter never calls).
+		api := map[bool]string{false: "FltCompletePendedPreOperation", true: "FltCompletePendedPostOperation"}[post]
+		assert.Equal(t, api, bc.API)
+		assert.Contains(t, bc.Detail, "was already completed, first by worker.")
 	}
 }
 

@@ -99,6 +99,7 @@ func (fm *FilterManager) FltAllocateGenericWorkItem() *FLT_GENERIC_WORKITEM {
 
 // FltAllocateDeferredIoWorkItem allocates a deferred I/O work item; as
 // FltAllocateGenericWorkItem. REFERENCE §1.3.
+// IRQL: ≤ DISPATCH_LEVEL.
 func (fm *FilterManager) FltAllocateDeferredIoWorkItem() *FLT_DEFERRED_IO_WORKITEM {
 	w, ok := fm.allocWorkItem(deferredItemUse)
 	if !ok {
@@ -112,11 +113,19 @@ func (fm *FilterManager) FltAllocateDeferredIoWorkItem() *FLT_DEFERRED_IO_WORKIT
 // (WORKER_INVALID 0xE4 P1=0, the executive outcome §1.3 expects); freeing
 // twice is BAD_POOL_CALLER 0xC2.
 func (fm *FilterManager) FltFreeGenericWorkItem(item *FLT_GENERIC_WORKITEM) {
+	if item == nil {
+		fm.k.Layer().NullDereference("FltFreeGenericWorkItem", "FltWorkItem", true)
+	}
 	fm.freeWorkItem("FltFreeGenericWorkItem", &item.fltWorkItem)
 }
 
-// FltFreeDeferredIoWorkItem frees item; as FltFreeGenericWorkItem.
+// FltFreeDeferredIoWorkItem frees item; as FltFreeGenericWorkItem
+// (REFERENCE §1.3).
+// IRQL: ≤ DISPATCH_LEVEL.
 func (fm *FilterManager) FltFreeDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITEM) {
+	if item == nil {
+		fm.k.Layer().NullDereference("FltFreeDeferredIoWorkItem", "FltWorkItem", true)
+	}
 	fm.freeWorkItem("FltFreeDeferredIoWorkItem", &item.fltWorkItem)
 }
 
@@ -140,6 +149,9 @@ func (fm *FilterManager) freeWorkItem(api string, w *fltWorkItem) {
 func (fm *FilterManager) FltQueueGenericWorkItem(item *FLT_GENERIC_WORKITEM, fltObject FltObject,
 	routine PFLT_GENERIC_WORKITEM_ROUTINE, typ queues.WORK_QUEUE_TYPE, ctx any) kernel.NTSTATUS {
 	const api = "FltQueueGenericWorkItem"
+	if item == nil {
+		fm.k.Layer().NullDereference(api, "FltWorkItem", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	item.forObject(fltObject)
 	if st := fm.FltObjectReference(fltObject); st != kernel.STATUS_SUCCESS {
@@ -189,6 +201,9 @@ func (item *FLT_GENERIC_WORKITEM) run(any) {
 func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKITEM, data *FLT_CALLBACK_DATA,
 	routine PFLT_DEFERRED_IO_WORKITEM_ROUTINE, typ queues.WORK_QUEUE_TYPE, ctx any) kernel.NTSTATUS {
 	const api = "FltQueueDeferredIoWorkItem"
+	if item == nil {
+		fm.k.Layer().NullDereference(api, "FltWorkItem", true)
+	}
 	fm.k.Layer().CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
 	fm.k.Layer().Yield()
 	if !FLT_IS_IRP_OPERATION(data) || data.pagingIo() || fm.IoGetTopLevelIrp() != nil {

@@ -1,0 +1,106 @@
+package kernel_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wqsim/wqsim/des"
+	"github.com/wqsim/wqsim/kernel"
+)
+
+// REFERENCE §4.21: a threaded DPC runs at PASSIVE_LEVEL in a priority-31
+// thread of its processor, which preempts the thread that queued it; with
+// threaded DPCs disabled it runs at DISPATCH_LEVEL as an ordinary DPC.
+// KeFlushQueuedDpcs waits for it either way.
+func TestThreadedDpcRunsAtPassive(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		cfg := oneCPU()
+		cfg.DisableThreadedDpcs = disabled
+		var irql kernel.IRQL
+		var prio int
+		var ranBeforeFlushReturned bool
+		out := runOne(t, cfg, func(k *kernel.Kernel) {
+			ran := false
+			d := k.KeInitializeThreadedDpc("tdpc", func(*kernel.KDPC, any, any, any) {
+				irql = k.KeGetCurrentIrql()
+				prio = k.KeGetCurrentThread().Priority()
+				k.KeStallExecutionProcessor(5)
+				ran = true
+			}, nil)
+			k.KeInsertQueueDpc(d, nil, nil)
+			k.KeFlushQueuedDpcs()
+			ranBeforeFlushReturned = ran
+		})
+		require.NoError(t, out.Err, "disabled=%v", disabled)
+		assert.True(t, ranBeforeFlushReturned, "KeFlushQueuedDpcs returned before the threaded DPC ran (disabled=%v)", disabled)
+		if disabled {
+			assert.Equal(t, kernel.DISPATCH_LEVEL, irql)
+		} else {
+			assert.Equal(t, kernel.PASSIVE_LEVEL, irql)
+			assert.Equal(t, 31, prio, "the threaded-DPC thread is real-time priority 31")
+		}
+	}
+}
+
+// REFERENCE §4.21: the classic threaded-DPC bug. A routine written for
+// DISPATCH_LEVEL takes its lock with KeAcquireSpinLockAtDpcLevel; run as a
+// threaded DPC it is at PASSIVE_LEVEL (Verifier 0xC4 P1=0x40).
+// KeAcquireSpinLockForDpc is right at both levels; and a threaded DPC,
+// being a thread, may be interrupted by an ordinary DPC on its processor.
+func TestThreadedDpcSpinLockRules(t *testing.T) {
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		l := k.KeInitializeSpinLock("l")
+		d := k.KeInitializeThreadedDpc("wrong", func(*kernel.KDPC, any, any, any) {
+			k.KeAcquireSpinLockAtDpcLevel(l)
+			k.KeReleaseSpinLockFromDpcLevel(l)
+		}, nil)
+		k.KeInsertQueueDpc(d, nil, nil)
+	})
+	requireBugCheck(t, out, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x40)
+
+	for _, disabled := range []bool{false, true} {
+		cfg := oneCPU()
+		cfg.DisableThreadedDpcs = disabled
+		var order []string
+		out = runOne(t, cfg, func(k *kernel.Kernel) {
+			l := k.KeInitializeSpinLock("l")
+			normal := k.KeInitializeDpc("normal", func(*kernel.KDPC, any, any, any) { order = append(order, "normal") }, nil)
+			d := k.KeInitializeThreadedDpc("right", func(*kernel.KDPC, any, any, any) {
+				old := k.KeAcquireSpinLockForDpc(l)
+				k.KeReleaseSpinLockForDpc(l, old)
+				order = append(order, "threaded start")
+				k.KeInsertQueueDpc(normal, nil, nil) // runs at once only if we are below DISPATCH_LEVEL
+				k.KeStallExecutionProcessor(1)
+				order = append(order, "threaded end")
+			}, nil)
+			k.KeInsertQueueDpc(d, nil, nil)
+			k.KeDelayExecutionThread(50 * des.Microsecond)
+		})
+		require.NoError(t, out.Err, "disabled=%v", disabled)
+		if disabled {
+			assert.Equal(t, []string{"threaded start", "threaded end", "normal"}, order)
+		} else {
+			assert.Equal(t, []string{"threaded start", "normal", "threaded end"}, order)
+		}
+	}
+}
+
+// REFERENCE §4.21: KeRemoveQueueDpc takes a queued threaded DPC off its
+// queue before its thread gets to run it.
+func TestThreadedDpcRemoveQueued(t *testing.T) {
+	ran := false
+	var removed bool
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		d := k.KeInitializeThreadedDpc("late", func(*kernel.KDPC, any, any, any) { ran = true }, nil)
+		old := k.KeRaiseIrqlToDpcLevel() // the thread cannot run while we stay at DISPATCH_LEVEL
+		k.KeInsertQueueDpc(d, nil, nil)
+		removed = k.KeRemoveQueueDpc(d)
+		k.KeLowerIrql(old)
+		k.KeDelayExecutionThread(10 * des.Microsecond)
+	})
+	require.NoError(t, out.Err)
+	assert.True(t, removed)
+	assert.False(t, ran)
+}
