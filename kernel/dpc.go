@@ -232,12 +232,14 @@ func (c *Processor) drainDPCs(*des.Proc) {
 	}
 }
 
-// KINTERRUPT is an interrupt source: its service routine runs at Irql on
-// the processor the interrupt is delivered to, typically queueing a DPC.
-// Each interrupt object has its own interrupt spin lock, held around every
-// call of ISR, by KeSynchronizeExecution around its routine and between
-// KeAcquireInterruptSpinLock and KeReleaseInterruptSpinLock; Irql is also
-// its synchronize IRQL (REFERENCE §4.13).
+// KINTERRUPT is an interrupt source: its service routine is delivered
+// when the processor's IRQL is below Irql and runs at the interrupt's
+// synchronize IRQL (Irql unless IoConnectInterruptEx gave a higher
+// SynchronizeIrql), typically queueing a DPC. Its interrupt spin lock —
+// the object's own, or the driver's SpinLock shared by several interrupt
+// objects — is held around every call of ISR, by KeSynchronizeExecution
+// around its routine and between KeAcquireInterruptSpinLock and
+// KeReleaseInterruptSpinLock (REFERENCE §4.13).
 type KINTERRUPT struct {
 	Name         string
 	Irql         IRQL
@@ -245,25 +247,75 @@ type KINTERRUPT struct {
 	Ctx          any
 	image        *Image // the driver image of ISR, nil for none (image.go)
 	disconnected bool
-	lock         KSPIN_LOCK // the interrupt spin lock (sync.go)
+	syncIrql     IRQL        // SynchronizeIrql: where the ISR and KeSynchronizeExecution run
+	lock         *KSPIN_LOCK // the interrupt spin lock: &ownLock or the driver's SpinLock
+	ownLock      KSPIN_LOCK
 }
 
 // IoConnectInterrupt returns an interrupt source at a device IRQL (3–11),
 // tied to the driver image whose code calls it (REFERENCE §6.8). Its ISR
 // runs holding the interrupt's own spin lock, which KeSynchronizeExecution
 // and KeAcquireInterruptSpinLock take too; irql is also its synchronize
-// IRQL (no shared locks, REFERENCE §4.13, §9).
+// IRQL. It stands for a call with SpinLock NULL and SynchronizeIrql equal
+// to Irql; IoConnectInterruptEx takes both (REFERENCE §4.13).
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
 func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT, any) bool, ctx any) (*KINTERRUPT, error) {
+	return k.IoConnectInterruptEx(&IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS{
+		Name: name, ServiceRoutine: isr, ServiceContext: ctx, Irql: irql, SynchronizeIrql: irql,
+	})
+}
+
+// IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS is the part of
+// IoConnectInterruptEx's fully specified parameters the model uses
+// (DDI:IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS; REFERENCE §4.13).
+type IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS struct {
+	Name           string // the interrupt's name in traces and reports
+	ServiceRoutine func(intr *KINTERRUPT, ctx any) bool
+	ServiceContext any
+	// SpinLock is the interrupt spin lock, from KeInitializeSpinLock; nil
+	// gives the interrupt object a lock of its own. A driver whose ISRs
+	// share data passes the same lock to every connection.
+	SpinLock *KSPIN_LOCK
+	// Irql is the device IRQL (3–11) the interrupt is delivered at.
+	Irql IRQL
+	// SynchronizeIrql is the IRQL the ISR runs at and KeSynchronizeExecution
+	// raises to: Irql for a lone interrupt; for interrupts sharing SpinLock,
+	// the highest of their Irql values.
+	SynchronizeIrql IRQL
+}
+
+// IoConnectInterruptEx connects an interrupt as IoConnectInterrupt does,
+// with the interrupt spin lock and synchronize IRQL given explicitly
+// (CONNECT_FULLY_SPECIFIED, DDI:IoConnectInterruptEx). Interrupt objects
+// given the same SpinLock are serialized with each other: while one's ISR
+// or KeSynchronizeExecution routine holds the lock, the other's ISR spins
+// on another processor (REFERENCE §4.13). It returns an error, connecting
+// nothing, for an Irql that is not a device IRQL, a SynchronizeIrql below
+// Irql or above 11, or no service routine.
+// IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it (REFERENCE §4.5).
+func (k *Kernel) IoConnectInterruptEx(p *IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS) (*KINTERRUPT, error) {
 	k.tick()
-	if irql < MinDIRQL || irql > MaxDIRQL {
-		return nil, fmt.Errorf("IoConnectInterrupt(%q): IRQL %d is not a device IRQL (3–11)", name, irql)
+	switch {
+	case p.Irql < MinDIRQL || p.Irql > MaxDIRQL:
+		return nil, fmt.Errorf("IoConnectInterrupt(%q): IRQL %d is not a device IRQL (3–11)", p.Name, p.Irql)
+	case p.SynchronizeIrql < p.Irql || p.SynchronizeIrql > MaxDIRQL:
+		return nil, fmt.Errorf("IoConnectInterrupt(%q): SynchronizeIrql %d must be a device IRQL at least the interrupt's IRQL %d (the highest IRQL of the interrupts sharing its spin lock)", p.Name, p.SynchronizeIrql, p.Irql)
+	case p.ServiceRoutine == nil:
+		return nil, fmt.Errorf("IoConnectInterrupt(%q): no ServiceRoutine", p.Name)
 	}
-	intr := &KINTERRUPT{Name: name, Irql: irql, ISR: isr, Ctx: ctx, image: k.currentImage()}
-	intr.lock.Name = "interrupt " + name
-	k.numberAtBirth(&intr.lock.aid)
+	intr := &KINTERRUPT{Name: p.Name, Irql: p.Irql, ISR: p.ServiceRoutine, Ctx: p.ServiceContext,
+		image: k.currentImage(), syncIrql: p.SynchronizeIrql, lock: p.SpinLock}
+	if intr.lock == nil {
+		intr.lock = &intr.ownLock
+		intr.ownLock.Name = "interrupt " + p.Name
+		k.numberAtBirth(&intr.ownLock.aid)
+	}
 	return intr, nil
 }
+
+// SynchronizeIrql returns the IRQL intr's service routine runs at and
+// KeSynchronizeExecution raises to.
+func (intr *KINTERRUPT) SynchronizeIrql() IRQL { return intr.syncIrql }
 
 // IoDisconnectInterrupt disconnects intr: its service routine is not
 // called again, whatever the device does (DDI:IoDisconnectInterrupt). A
@@ -282,11 +334,11 @@ func (k *Kernel) IoConnectInterrupt(name string, irql IRQL, isr func(*KINTERRUPT
 func (k *Kernel) IoDisconnectInterrupt(intr *KINTERRUPT) {
 	k.tick()
 	intr.disconnected = true
-	if x := k.curOrNil(); x != nil && x.irql <= intr.Irql && intr.lock.owner != x && intr.lockBusy() {
+	if x := k.curOrNil(); x != nil && x.irql <= intr.syncIrql && intr.lock.owner != x && intr.lockBusy() {
 		old := x.irql
-		k.setIrql(x, intr.Irql)
-		k.spinAcquire(x, &intr.lock, "IoDisconnectInterrupt")
-		k.spinRelease(x, &intr.lock, "IoDisconnectInterrupt")
+		k.setIrql(x, intr.syncIrql)
+		k.spinAcquire(x, intr.lock, "IoDisconnectInterrupt")
+		k.spinRelease(x, intr.lock, "IoDisconnectInterrupt")
 		k.lowerTo(x, old)
 	}
 }
@@ -333,7 +385,7 @@ func (c *Processor) drainISRs(*des.Proc) {
 			if intr.disconnected {
 				continue // nobody's routine on that line any more
 			}
-			e.irql = intr.Irql
+			e.irql = intr.syncIrql // KiInterruptDispatch raises to SynchronizeIrql (REFERENCE §4.13)
 			k.emit(e, KindInterrupt, WhatIsr, intr.Name, int64(intr.Irql), 0)
 			if intr.image != nil && intr.image.unloaded {
 				k.unloadedIsr(e, intr) // REFERENCE §6.8

@@ -7,7 +7,9 @@ import (
 )
 
 // Synchronizing with an ISR (REFERENCE §4.13). Every interrupt object has
-// an interrupt spin lock. The ISR context takes it before it calls the
+// an interrupt spin lock, its own or one several objects share
+// (IoConnectInterruptEx's SpinLock), and a synchronize IRQL at which its
+// ISR runs and KeSynchronizeExecution holds the lock. The ISR context takes it before it calls the
 // service routine and drops it after, so a KeSynchronizeExecution routine
 // or a KeAcquireInterruptSpinLock section running on one processor makes
 // the ISR spin at DIRQL on every other processor until it is done; on the
@@ -15,7 +17,7 @@ import (
 // runs at the interrupt's IRQL.
 
 // KeSynchronizeExecution runs routine(ctx) serialized with intr's ISR: it
-// raises the caller to intr's synchronize IRQL (intr.Irql in this model),
+// raises the caller to intr's synchronize IRQL (SynchronizeIrql),
 // acquires intr's interrupt spin lock — spinning while an ISR for intr
 // runs on another processor —, calls routine, releases the lock, lowers
 // to the caller's IRQL and returns routine's result. routine runs at
@@ -33,13 +35,13 @@ func (k *Kernel) KeSynchronizeExecution(intr *KINTERRUPT, routine func(ctx any) 
 	x := k.enterOn("KeSynchronizeExecution", &intr.lock.aid, des.AccessLock)
 	old := k.raiseToSynchronize(x, intr, "KeSynchronizeExecution")
 	result := routine(ctx)
-	k.spinRelease(x, &intr.lock, "KeSynchronizeExecution")
+	k.spinRelease(x, intr.lock, "KeSynchronizeExecution")
 	k.lowerTo(x, old)
 	return result
 }
 
 // KeAcquireInterruptSpinLock raises the caller to intr's synchronize IRQL
-// (intr.Irql), acquires intr's interrupt spin lock, spinning while intr's
+// (SynchronizeIrql), acquires intr's interrupt spin lock, spinning while intr's
 // ISR runs on another processor, and returns the caller's previous IRQL
 // for KeReleaseInterruptSpinLock. The code in between runs at DIRQL,
 // serialized with the ISR on every processor (REFERENCE §4.13);
@@ -64,7 +66,7 @@ func (k *Kernel) KeAcquireInterruptSpinLock(intr *KINTERRUPT) IRQL {
 // P1=0x31, else 0x9).
 func (k *Kernel) KeReleaseInterruptSpinLock(intr *KINTERRUPT, old IRQL) {
 	x := k.enterOn("KeReleaseInterruptSpinLock", &intr.lock.aid, des.AccessLock)
-	k.spinRelease(x, &intr.lock, "KeReleaseInterruptSpinLock")
+	k.spinRelease(x, intr.lock, "KeReleaseInterruptSpinLock")
 	if old > x.irql {
 		k.irqlViolation(x, "KeReleaseInterruptSpinLock", 0x31, x.irql, old)
 	}
@@ -78,13 +80,13 @@ func (k *Kernel) raiseToSynchronize(x *exec, intr *KINTERRUPT, api string) IRQL 
 		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, 0, 0, 0, 0,
 			fmt.Sprintf("%s(%s) after IoDisconnectInterrupt, which freed the interrupt object", api, intr.Name))
 	}
-	if x.irql > intr.Irql {
+	if x.irql > intr.syncIrql {
 		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
-			fmt.Sprintf("%s(%s) called at %v, above the interrupt's DIRQL %v", api, intr.Name, x.irql, intr.Irql))
+			fmt.Sprintf("%s(%s) called at %v, above the interrupt's synchronize IRQL %v", api, intr.Name, x.irql, intr.syncIrql))
 	}
 	old := x.irql
-	k.setIrql(x, intr.Irql)
-	k.spinAcquire(x, &intr.lock, api)
+	k.setIrql(x, intr.syncIrql)
+	k.spinAcquire(x, intr.lock, api)
 	return old
 }
 
@@ -96,7 +98,7 @@ func (k *Kernel) isrLock(e *exec, intr *KINTERRUPT) {
 		intr.lock.owner = e
 		return
 	}
-	k.spinAcquire(e, &intr.lock, "KiInterruptDispatch")
+	k.spinAcquire(e, intr.lock, "KiInterruptDispatch")
 }
 
 // isrUnlock drops the lock isrLock took, handing it to a spinner if any
@@ -106,5 +108,5 @@ func (k *Kernel) isrUnlock(e *exec, intr *KINTERRUPT) {
 		intr.lock.owner = nil
 		return
 	}
-	k.spinRelease(e, &intr.lock, "KiInterruptDispatch")
+	k.spinRelease(e, intr.lock, "KiInterruptDispatch")
 }

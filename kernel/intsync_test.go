@@ -264,3 +264,112 @@ func TestDisconnectInterruptWaitsForHolderAndFreesTheObject(t *testing.T) {
 	requireBugCheck(t, k.Run(), kernel.DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, 0)
 	assert.True(t, doneAtReturn, "IoDisconnectInterrupt returned while the routine still held the lock")
 }
+
+// sharedPair connects two interrupts sharing one interrupt spin lock, as a
+// multi-vector device does (IoConnectInterruptEx with the same SpinLock and
+// SynchronizeIrql the higher Irql), each ISR computing for isrTime and
+// noting overlap with the other.
+type sharedPair struct {
+	lo, hi        *kernel.KINTERRUPT
+	open          int
+	overlapped    bool
+	isrIrqls      []kernel.IRQL
+	loEnd, hiFrom des.Time
+}
+
+func connectSharedPair(t *testing.T, k *kernel.Kernel, lock *kernel.KSPIN_LOCK, isrTime des.Duration) *sharedPair {
+	p := &sharedPair{}
+	isr := func(intr *kernel.KINTERRUPT, _ any) bool {
+		p.overlapped = p.overlapped || p.open > 0
+		p.open++
+		p.isrIrqls = append(p.isrIrqls, k.KeGetCurrentIrql())
+		if intr == p.hi {
+			p.hiFrom = k.Now()
+		}
+		k.Compute(isrTime)
+		if intr == p.lo {
+			p.loEnd = k.Now()
+		}
+		p.open--
+		return true
+	}
+	var err error
+	p.lo, err = k.IoConnectInterruptEx(&kernel.IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS{
+		Name: "msg0", ServiceRoutine: isr, SpinLock: lock, Irql: 5, SynchronizeIrql: 7})
+	require.NoError(t, err)
+	p.hi, err = k.IoConnectInterruptEx(&kernel.IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS{
+		Name: "msg1", ServiceRoutine: isr, SpinLock: lock, Irql: 7, SynchronizeIrql: 7})
+	require.NoError(t, err)
+	return p
+}
+
+// REFERENCE §4.13: two interrupt objects given the same SpinLock are
+// serialized: the second ISR, delivered to processor 1 while the first
+// runs on processor 0, spins until the first returns; and each ISR runs at
+// the SynchronizeIrql, not its own Irql. Fails with a lock per object (the
+// ISRs overlap) or with the ISR at its own Irql.
+func TestSharedInterruptSpinLockSerializesTwoInterrupts(t *testing.T) {
+	m := newMachine(t, twoCPUs(), nil)
+	k := m.Kernel
+	p := connectSharedPair(t, k, k.KeInitializeSpinLock("device isr"), 300*des.Microsecond)
+	k.DeviceInterrupt(p.lo, 0, des.Time(0).Add(50*des.Microsecond))
+	k.DeviceInterrupt(p.hi, 1, des.Time(0).Add(100*des.Microsecond))
+	require.NoError(t, k.Run().Err)
+	assert.False(t, p.overlapped, "the two ISRs ran at the same time")
+	assert.GreaterOrEqual(t, p.hiFrom, p.loEnd, "the second ISR did not wait for the first")
+	assert.Equal(t, []kernel.IRQL{7, 7}, p.isrIrqls, "both ISRs run at the synchronize IRQL")
+	assert.Equal(t, kernel.IRQL(7), p.lo.SynchronizeIrql())
+}
+
+// REFERENCE §4.13: KeSynchronizeExecution on the lower interrupt raises to
+// the shared SynchronizeIrql and takes the shared lock, so the higher
+// interrupt's ISR waits for the routine: on another processor it spins, on
+// the caller's own it is masked until the IRQL drops.
+func TestSynchronizeExecutionOnASharedLockHoldsOffTheOtherISR(t *testing.T) {
+	for _, cpu := range []int{0, 1} {
+		m := newMachine(t, twoCPUs(), nil)
+		k := m.Kernel
+		p := connectSharedPair(t, k, k.KeInitializeSpinLock("device isr"), 10*des.Microsecond)
+		var routineIrql kernel.IRQL
+		var critEnd des.Time
+		k.PsCreateSystemThread("driver", 8, func() {
+			k.KeSetSystemAffinityThreadEx(1) // processor 0
+			k.DeviceInterrupt(p.hi, cpu, k.Now().Add(100*des.Microsecond))
+			k.KeSynchronizeExecution(p.lo, func(any) bool {
+				routineIrql = k.KeGetCurrentIrql()
+				p.open++
+				k.Compute(500 * des.Microsecond)
+				p.open--
+				critEnd = k.Now()
+				return true
+			}, nil)
+		})
+		require.NoError(t, k.Run().Err)
+		assert.Equal(t, kernel.IRQL(7), routineIrql, "cpu%d: the routine runs at the shared SynchronizeIrql", cpu)
+		assert.False(t, p.overlapped, "cpu%d: the other interrupt's ISR ran inside the routine", cpu)
+		assert.GreaterOrEqual(t, p.hiFrom, critEnd, "cpu%d", cpu)
+	}
+}
+
+// REFERENCE §4.13: IoConnectInterruptEx refuses a SynchronizeIrql below the
+// interrupt's Irql or above the device range, and a missing service
+// routine; IoConnectInterrupt is the call with the object's own lock and
+// SynchronizeIrql = Irql.
+func TestConnectInterruptExParameters(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	isr := func(*kernel.KINTERRUPT, any) bool { return true }
+	for _, p := range []kernel.IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS{
+		{Name: "below", ServiceRoutine: isr, Irql: 7, SynchronizeIrql: 5},
+		{Name: "above", ServiceRoutine: isr, Irql: 7, SynchronizeIrql: 12},
+		{Name: "noisr", Irql: 7, SynchronizeIrql: 7},
+		{Name: "notdevice", ServiceRoutine: isr, Irql: 2, SynchronizeIrql: 2},
+	} {
+		intr, err := k.IoConnectInterruptEx(&p)
+		assert.Error(t, err, p.Name)
+		assert.Nil(t, intr, p.Name)
+	}
+	intr, err := k.IoConnectInterrupt("plain", 6, isr, nil)
+	require.NoError(t, err)
+	assert.Equal(t, kernel.IRQL(6), intr.SynchronizeIrql())
+}
