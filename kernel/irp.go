@@ -43,7 +43,12 @@ type IRP struct {
 	completed     bool
 	freed         bool
 	completedBy   string
-	done          *KEVENT
+	// inCancelRoutine is set while IoCancelIrp calls the IRP's cancel
+	// routine; completedInCancel records that the completion happened
+	// there, so a report can say the driver's cancel routine completed it,
+	// not the thread that called IoCancelIrp.
+	inCancelRoutine, completedInCancel bool
+	done                               *KEVENT
 	// whenDone is a higher layer's release of what the IRP held while in
 	// flight (Layer.WhenIrpDone); called once, at completion or free.
 	whenDone    func(any)
@@ -129,6 +134,16 @@ func (i *IRP) Completed() bool { return i.completed }
 // completed the IRP ("" while it is not completed), for reports of a
 // second completion that a higher layer detects.
 func (i *IRP) CompletedBy() string { return i.completedBy }
+
+// completer says who completed the IRP, for reports: the actor, and, when
+// the completion happened inside the cancel routine IoCancelIrp called, that
+// it was the driver's cancel routine running in that actor's context.
+func (i *IRP) completer() string {
+	if i.completedInCancel {
+		return i.completedBy + ", in the cancel routine its IoCancelIrp called"
+	}
+	return i.completedBy
+}
 
 // Cancelled reports the Cancel flag (without a scheduling point; use
 // k.IoIsCancelled from driver code).
@@ -246,7 +261,9 @@ func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	}
 	irp.CancelIrql = old
 	k.emit(x, KindIRP, WhatIoCancelIrp, irp.name, 1, 0)
+	irp.inCancelRoutine = true
 	routine(irp)
+	irp.inCancelRoutine = false
 	return true
 }
 
@@ -287,7 +304,7 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 		k.bugCheck(x, "IoCompleteRequest", DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0, irp.name+" completed after it was freed")
 	case irp.completed:
 		k.bugCheck(x, "IoCompleteRequest", MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(irp.id), 0, 0, 0,
-			fmt.Sprintf("%s completed twice (first by %s)", irp.name, irp.completedBy))
+			fmt.Sprintf("%s completed twice (first by %s)", irp.name, irp.completer()))
 	case k.cfg.Verifier && irp.cancelRoutine != nil:
 		k.bugCheck(x, "IoCompleteRequest", DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x7, routineMarker, uint64(irp.id), 0,
 			irp.name+" completed with its cancel routine still set")
@@ -302,6 +319,7 @@ func (k *Kernel) IoCompleteRequest(irp *IRP, priorityBoost int) {
 	k.checkCompletedToTop(x, irp)
 	irp.completed = true
 	irp.completedBy = x.name
+	irp.completedInCancel = irp.inCancelRoutine
 	irp.runWhenDone()
 	if irp.deferred && !irp.pendingReturned {
 		return // the issuer finishes it after IoCallDriver returns (Layer.FinishDeferred)

@@ -66,3 +66,21 @@ func TestCompletedUnthreadedIrpIsNotGone(t *testing.T) {
 	})
 	require.NoError(t, out.Err)
 }
+
+// A report of a second completion says that the first came from the cancel
+// routine IoCancelIrp called, not merely from the thread that cancelled:
+// the thread only asked, the driver's routine completed (REFERENCE §1.7).
+func TestSecondCompletionNamesTheCancelRoutine(t *testing.T) {
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		irp := k.IoAllocateIrp("read")
+		k.IoSetCancelRoutine(irp, func(irp *kernel.IRP) {
+			k.IoReleaseCancelSpinLock(irp.CancelIrql)
+			irp.IoStatus.Status = kernel.STATUS_CANCELLED
+			k.IoCompleteRequest(irp, 0)
+		})
+		k.IoCancelIrp(irp)
+		k.IoCompleteRequest(irp, 0)
+	})
+	bc := requireBugCheck(t, out, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
+	assert.Contains(t, bc.Error(), "completed twice (first by driver, in the cancel routine its IoCancelIrp called)")
+}

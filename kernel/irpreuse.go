@@ -79,6 +79,7 @@ func (irp *IRP) reinitialize(status NTSTATUS) {
 	irp.cancel, irp.cancelRoutine = false, nil
 	irp.pendingMarked, irp.pendingReturned = false, false
 	irp.completed, irp.completedBy, irp.finished, irp.deferred = false, "", false, false
+	irp.inCancelRoutine, irp.completedInCancel = false, false
 	irp.thread, irp.UserEvent, irp.UserIosb = nil, nil, nil
 	clear(irp.stack)
 	irp.current = len(irp.stack)
@@ -134,6 +135,6 @@ func (k *Kernel) checkIrpAlive(x *exec, irp *IRP, api, did string) {
 	case irp.thread != nil && irp.finished:
 		k.bugCheck(x, api, DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL, uint64(irp.id), 0, 0, 0,
 			fmt.Sprintf("%s %s after it was completed (by %s) and freed: it is a threaded IRP, which the I/O manager freed when its completion reached thread %s",
-				irp.name, did, irp.completedBy, irp.thread.name))
+				irp.name, did, irp.completer(), irp.thread.name))
 	}
 }
