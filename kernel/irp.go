@@ -76,7 +76,7 @@ type IRP struct {
 	driverAllocated bool
 }
 
-// IoAllocateIrp creates an IRP named after id and tag, with no stack
+// IoAllocateIrp creates an IRP named "irp N (tag)" (N its number), with no stack
 // locations and no thread: the request a scenario's issuer hands to a
 // driver and completes or waits for directly. Every IRP must be completed
 // or freed before the run ends, or it is reported as a leak. A driver that
