@@ -179,6 +179,7 @@ func (k *Kernel) findHang() *Deadlock {
 		return nil
 	}
 	d := &Deadlock{Blocked: blocked, At: k.sim.Now()}
+	d.Pending = append(d.Pending, k.strandedQueueNotes()...)
 	for _, f := range k.hangNotes {
 		d.Pending = append(d.Pending, f()...)
 	}

@@ -36,6 +36,7 @@ type Kernel struct {
 	objSeq        int32 // last object number handed out by objID
 	endChecks     []func() []string
 	hangNotes     []func() []string
+	kqueues       []*KQUEUE          // every KQUEUE of the run, for the hang report (kqueue.go)
 	marks         MarkCounts         // coverage marks hit in this run (Layer.HitMark)
 	dpcFlush      *KEVENT            // KeFlushQueuedDpcs waits here; made on first use
 	pcpu          PerProcessorPolicy // the policy, when it has per-processor queues
@@ -93,6 +94,8 @@ func (k *Kernel) reset(sim *des.Sim, cfg Config, rc *recycler) {
 	k.scratch, k.threadScratch, k.idScratch = old.scratch[:0], old.threadScratch[:0], old.idScratch[:0]
 	k.touchScratch, k.stealScratch, k.endChecks = old.touchScratch[:0], old.stealScratch[:0], old.endChecks[:0]
 	k.hangNotes = old.hangNotes[:0]
+	clear(old.kqueues)
+	k.kqueues = old.kqueues[:0]
 	clear(old.stall.timers)
 	k.stall.timers = old.stall.timers[:0]
 	k.balanceScan, k.collectEqual, k.stealMatch = old.balanceScan, old.collectEqual, old.stealMatch

@@ -1,6 +1,10 @@
 package kernel
 
-import "github.com/wqsim/wqsim/des"
+import (
+	"fmt"
+
+	"github.com/wqsim/wqsim/des"
+)
 
 // KQUEUE is a kernel queue object (REFERENCE §3.3): FIFO entries, LIFO
 // waiting threads, and a concurrency limit on how many associated threads
@@ -15,6 +19,9 @@ type KQUEUE struct {
 	limit    int
 	active   int
 	sleepers []*Thread // threads blocked in KeRemoveQueue, LIFO
+	// layerNoted: a higher layer reports this queue's stranded entries in
+	// its own hang note (Layer.QueueEntriesNotedByLayer).
+	layerNoted bool
 }
 
 // KeInitializeQueue returns a queue with the given concurrency limit
@@ -30,7 +37,43 @@ func (k *Kernel) KeInitializeQueue(name string, limit int) *KQUEUE {
 	*q = KQUEUE{k: k, limit: limit, entries: old.entries[:0], sleepers: old.sleepers[:0]}
 	q.waiters = old.waiters[:0]
 	q.init(objQueue, joined(old.name, "queue ", name), true, 0)
+	k.kqueues = append(k.kqueues, q)
 	return q
+}
+
+// strandedQueueNotes names, for a hang report, each queue that still
+// holds entries: at a hang no thread will call KeRemoveQueue again, so
+// the work in them is what the waiting threads were counting on
+// (REFERENCE §3.4). An entry is named by its Name() when it has one, else
+// by its type (never its address: reports must be deterministic).
+func (k *Kernel) strandedQueueNotes() []string {
+	var out []string
+	for _, q := range k.kqueues {
+		if len(q.entries) == 0 || q.layerNoted {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s holds %d %s nobody will remove (first: %s; %d %s in KeRemoveQueue)",
+			q.name, len(q.entries), plural(len(q.entries), "entry", "entries"), entryName(q.entries[0]),
+			len(q.sleepers), plural(len(q.sleepers), "thread waits", "threads wait")))
+	}
+	return out
+}
+
+func entryName(e any) string {
+	if n, ok := e.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	if s, ok := e.(string); ok {
+		return s
+	}
+	return fmt.Sprintf("a %T", e)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Len returns the number of queued entries.

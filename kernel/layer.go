@@ -131,6 +131,11 @@ func (l *Layer) AddEndCheck(f func() []string) { l.endChecks = append(l.endCheck
 // queued with no worker left to run them — reported as Deadlock.Pending.
 func (l *Layer) AddHangNote(f func() []string) { l.hangNotes = append(l.hangNotes, f) }
 
+// QueueEntriesNotedByLayer says that the layer's own hang note reports
+// what q still holds (a worker pool's work items), so the kernel's hang
+// report does not name q's entries a second time.
+func (l *Layer) QueueEntriesNotedByLayer(q *KQUEUE) { q.layerNoted = true }
+
 // Sim returns the simulation the kernel runs on.
 func (l *Layer) Sim() *des.Sim { return l.sim }
 

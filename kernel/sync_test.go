@@ -323,3 +323,30 @@ func TestWaitAllWithTheSameObjectTwice(t *testing.T) {
 	assert.Equal(t, -1, oneLeft, "a count of one listed twice goes below zero, as in WRK")
 	assert.False(t, evLeft, "the wait consumed the event's signal")
 }
+
+// namedJob is a queue entry with a name, as a driver's work packet.
+type namedJob string
+
+func (j namedJob) Name() string { return string(j) }
+
+// REFERENCE §3.4: a hang with a KQUEUE still holding entries names the
+// queue, how many entries it holds and the first one, besides the thread
+// waiting for their results (fails without the queue note: the report
+// named only the waiter).
+func TestHangNamesAKQueuesStrandedEntries(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	k.PsCreateSystemThread("producer", 8, func() {
+		q := k.KeInitializeQueue("jobs", 0)
+		done := k.KeInitializeEvent("done", kernel.NotificationEvent, false)
+		k.KeInsertQueue(q, namedJob("job 1"))
+		k.KeInsertQueue(q, namedJob("job 2"))
+		k.KeWaitForSingleObject(done, kernel.Infinite) // no consumer ever sets it
+	})
+	out := k.Run()
+	var d *kernel.Deadlock
+	require.ErrorAs(t, out.Err, &d)
+	require.Len(t, d.Pending, 1)
+	assert.Equal(t, "queue jobs holds 2 entries nobody will remove (first: job 1; 0 threads wait in KeRemoveQueue)", d.Pending[0])
+	assert.Contains(t, d.Error(), "producer")
+}

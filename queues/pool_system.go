@@ -121,6 +121,7 @@ func NewSystem(k *kernel.Kernel, cfg PoolConfig) (*System, error) {
 		}
 	}
 	s.ctl = k.KeInitializeQueue("balance-manager", 0)
+	k.Layer().QueueEntriesNotedByLayer(s.ctl) // the manager's own requests, not driver work
 	s.manager = k.PsCreateSystemThread("worker.balance", cfg.BalancePriority, s.manage)
 	k.Layer().AddEndCheck(s.endCheck)
 	k.Layer().AddHangNote(s.hangNotes)
@@ -196,6 +197,7 @@ func (s *System) newQueue(t WORK_QUEUE_TYPE, threads int) *workQueue {
 		s.fixed[t] = q
 	}
 	q.kq = s.k.KeInitializeQueue(q.name, s.cfg.Concurrency)
+	s.k.Layer().QueueEntriesNotedByLayer(q.kq) // s.hangNotes names the queued work items
 	s.all = append(s.all, q)
 	for i := 0; i < threads; i++ {
 		s.startWorker(q, false)
