@@ -29,7 +29,9 @@ type IO_REMOVE_LOCK struct {
 // check it (REFERENCE §5.6).
 func (k *Kernel) IoInitializeRemoveLock(name string) *IO_REMOVE_LOCK {
 	l := &IO_REMOVE_LOCK{name: "remove lock " + name, ioCount: 1}
-	l.event = k.KeInitializeEvent(name+" removed", NotificationEvent, false)
+	// Named after the lock, so that a removal that never drains is reported
+	// as a wait for the remove lock, not for an anonymous event.
+	l.event = k.KeInitializeEvent(l.name+" drained", NotificationEvent, false)
 	k.numberAtBirth(&l.aid)
 	return l
 }

@@ -63,3 +63,19 @@ func TestRemoveLockWithoutAcquireReturnsEarly(t *testing.T) {
 	require.ErrorAs(t, out.Err, &pe)
 	assert.Contains(t, out.Err.Error(), "no acquisition outstanding")
 }
+
+// REFERENCE §5.6: an acquisition never released leaves the removal waiting
+// for ever; the hang names the remove lock it waits on.
+func TestRemoveLockNeverReleasedHangNamesTheLock(t *testing.T) {
+	m := newMachine(t, kernel.DefaultConfig(), nil)
+	k := m.Kernel
+	l := k.IoInitializeRemoveLock("dev")
+	k.PsCreateSystemThread("pnp", 8, func() {
+		k.IoAcquireRemoveLock(l, "io") // an I/O that never releases
+		k.IoAcquireRemoveLock(l, "remove")
+		k.IoReleaseRemoveLockAndWait(l, "remove")
+	})
+	var dl *kernel.Deadlock
+	require.ErrorAs(t, k.Run().Err, &dl)
+	assert.Contains(t, dl.Error(), "pnp waits for event remove lock dev drained")
+}
