@@ -87,9 +87,53 @@ func AppendRecordText(b []byte, r *Record) []byte {
 	b = appendField(b, r.Actor, 22)
 	b = appendField(b, string(r.What), 16)
 	b = appendField(b, r.Object, 24)
-	b = strconv.AppendInt(b, r.A, 10)
+	f := argFormats[kindWhat{r.Kind, r.What}]
+	b = appendArg(b, r.A, f[0])
 	b = append(b, ' ')
-	return strconv.AppendInt(b, r.B, 10)
+	return appendArg(b, r.B, f[1])
+}
+
+// ArgBase says how the text form writes one of a record's two numbers.
+type ArgBase uint8
+
+// The bases a layer can ask for.
+const (
+	Decimal ArgBase = iota // counts, times, priorities: the default
+	Hex                    // status and bug-check codes and parameters: 0xC0000120
+)
+
+// kindWhat names a record shape: its kind and what.
+type kindWhat struct {
+	kind Kind
+	what What
+}
+
+// argFormats holds the bases the layers registered; written by init
+// functions only, so concurrent text sinks read it safely.
+var argFormats = map[kindWhat][2]ArgBase{}
+
+// ShowArgsAs makes the text form write the A and B of records of kind and
+// what in bases a and b: a layer calls it from an init function for
+// records whose numbers are codes (an NTSTATUS is unreadable in decimal).
+// The trace hash covers the numbers, not their text, so it does not
+// change.
+func ShowArgsAs(kind Kind, what What, a, b ArgBase) {
+	argFormats[kindWhat{kind, what}] = [2]ArgBase{a, b}
+}
+
+func appendArg(b []byte, v int64, base ArgBase) []byte {
+	if base != Hex || v < 0 {
+		return strconv.AppendInt(b, v, 10)
+	}
+	b = append(b, "0x"...)
+	start := len(b)
+	b = strconv.AppendUint(b, uint64(v), 16)
+	for i := start; i < len(b); i++ {
+		if c := b[i]; c >= 'a' && c <= 'f' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return b
 }
 
 func appendField(b []byte, s string, width int) []byte {

@@ -68,3 +68,13 @@ func (k *Kernel) emit(e *exec, kind des.Kind, what des.What, object string, a, b
 	}
 	k.sim.EmitNext()
 }
+
+// Records whose numbers are NTSTATUS or bug-check values show them in hex
+// in the text trace (the trace hash is over the numbers, not the text).
+func init() {
+	des.ShowArgsAs(KindWake, WhatWake, des.Hex, des.Decimal)             // A status, B priority
+	des.ShowArgsAs(KindBugCheck, WhatBugCheck, des.Hex, des.Hex)         // A code, B P1
+	des.ShowArgsAs(KindIRP, WhatIoCompleteRequest, des.Hex, des.Decimal) // A status, B boost
+	des.ShowArgsAs(KindWait, WhatSatisfied, des.Decimal, des.Hex)        // A timeout, B status
+	des.ShowArgsAs(KindAPC, WhatWaitAborted, des.Hex, des.Decimal)       // A status
+}

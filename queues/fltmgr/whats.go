@@ -41,3 +41,10 @@ const (
 	WhatTeardownStart                 des.What = "teardown start"
 	WhatUnregistered                  des.What = "unregistered"
 )
+
+// An operation's completion and an asynchronous I/O's callback carry its
+// NTSTATUS in A: shown in hex in the text trace.
+func init() {
+	des.ShowArgsAs(KindFltOp, WhatComplete, des.Hex, des.Decimal)
+	des.ShowArgsAs(KindFltOp, WhatAsyncCallback, des.Hex, des.Decimal)
+}
