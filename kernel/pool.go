@@ -186,12 +186,19 @@ func (b *PoolBlock) FreedBy() (by string, at des.Time) { return b.freedBy, b.fre
 // block is freed the access is a use-after-free, reported as Driver
 // Verifier's special pool does (DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL
 // 0xD5); what names the access in that report. A nil b is a NULL-pointer
-// dereference: an unhandled STATUS_ACCESS_VIOLATION, bug check 0x7E in a
-// thread (0x1E in a DPC or ISR) with the exception code as P1. Any IRQL.
+// dereference: below DISPATCH_LEVEL an unhandled STATUS_ACCESS_VIOLATION,
+// bug check 0x7E in a thread with the exception code as P1; at or above
+// it the page fault cannot be taken, DRIVER_IRQL_NOT_LESS_OR_EQUAL 0xD1
+// (P1 the address 0, P2 the IRQL; REFERENCE §1.8). Any IRQL.
 func (k *Kernel) AccessPool(b *PoolBlock, what string) {
 	x := k.cur("AccessPool")
 	k.point(x, k.cfg.Costs.Interlocked)
 	if b == nil {
+		if x.irql >= DISPATCH_LEVEL {
+			k.bugCheck(x, "memory access", DRIVER_IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
+				fmt.Sprintf("%s dereferenced a NULL pointer at %v", what, x.irql))
+			return
+		}
 		k.raiseUnhandled(x, "memory access", STATUS_ACCESS_VIOLATION, what+" dereferenced a NULL pointer")
 		return
 	}

@@ -281,12 +281,21 @@ func TestListEntry(t *testing.T) {
 
 // A workload that dereferences a NULL pointer (AccessPool on a nil block)
 // raises STATUS_ACCESS_VIOLATION, unhandled in a system thread: 0x7E with
-// the exception code as P1 (REFERENCE §1.8).
+// the exception code as P1; in a DPC, at DISPATCH_LEVEL, the fault cannot
+// be taken: 0xD1 with P2 the IRQL (REFERENCE §1.8).
 func TestAccessNullPoolIs0x7E(t *testing.T) {
 	out := runOne(t, kernel.DefaultConfig(), func(k *kernel.Kernel) {
 		k.AccessPool(nil, "context")
 	})
 	requireBugCheck(t, out, kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, uint64(kernel.STATUS_ACCESS_VIOLATION))
+
+	out = runOne(t, kernel.DefaultConfig(), func(k *kernel.Kernel) {
+		dpc := k.KeInitializeDpc("deref", func(*kernel.KDPC, any, any, any) { k.AccessPool(nil, "context") }, nil)
+		k.KeInsertQueueDpc(dpc, nil, nil)
+		k.Compute(des.Microsecond)
+	})
+	bc := requireBugCheck(t, out, kernel.DRIVER_IRQL_NOT_LESS_OR_EQUAL, 0)
+	assert.Equal(t, uint64(kernel.DISPATCH_LEVEL), bc.Params[1])
 }
 
 // REFERENCE §4.8: KeWaitForMultipleObjects does not reject the same object
