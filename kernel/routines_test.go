@@ -324,3 +324,9 @@ func TestRoutineAliases(t *testing.T) {
 		kernel.PASSIVE_LEVEL, kernel.DISPATCH_LEVEL}, irqls)
 	assert.InDelta(t, float64(10*des.Microsecond), float64(fired), float64(2*des.Microsecond), "expired at its due time (plus the DPC's start)")
 }
+
+// REFERENCE §1.8: the statuses drivers complete with are named in reports.
+func TestDriverStatusNames(t *testing.T) {
+	assert.Equal(t, "STATUS_IO_TIMEOUT (0xC00000B5)", kernel.STATUS_IO_TIMEOUT.String())
+	assert.Equal(t, "STATUS_DEVICE_REMOVED (0xC00002B6)", kernel.STATUS_DEVICE_REMOVED.String())
+}

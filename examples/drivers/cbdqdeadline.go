@@ -43,12 +43,7 @@ var CbdqDeadline = &model.Scenario{
 	Setup: setupCbdqDeadline,
 }
 
-const (
-	cdReads = 3
-	// statusIoTimeout is STATUS_IO_TIMEOUT (ntstatus.h), which the kernel
-	// package does not name.
-	statusIoTimeout kernel.NTSTATUS = 0xC00000B5
-)
+const cdReads = 3
 
 // cdHold is what the filter keeps for a held read.
 type cdHold struct {
@@ -194,7 +189,7 @@ func (d *cbdqDeadline) deadline(_ *kernel.KDPC, ctx, _, _ any) {
 		}
 		data = h.data // the bug
 	}
-	d.finish(data, statusIoTimeout)
+	d.finish(data, kernel.STATUS_IO_TIMEOUT)
 }
 
 func (d *cbdqDeadline) finish(data *fltmgr.FLT_CALLBACK_DATA, st kernel.NTSTATUS) {
