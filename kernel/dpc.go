@@ -515,6 +515,12 @@ func (k *Kernel) KeCancelTimer(t *KTIMER) bool {
 		k.nilObject("KeCancelTimer", "Timer", touchUnderDispatch)
 	}
 	k.enter("KeCancelTimer")
+	return k.cancelTimer(t)
+}
+
+// cancelTimer disarms t, a periodic one for good, and reports whether it
+// was armed.
+func (k *Kernel) cancelTimer(t *KTIMER) bool {
 	k.progressed()
 	t.period = 0
 	return t.timer.Stop()

@@ -73,13 +73,7 @@ func (k *Kernel) ExCancelTimer(t *EX_TIMER) bool {
 	if t.deleted {
 		return false
 	}
-	return k.cancelExTimer(t)
-}
-
-func (k *Kernel) cancelExTimer(t *EX_TIMER) bool {
-	k.progressed()
-	t.kt.period = 0
-	return t.kt.timer.Stop()
+	return k.cancelTimer(t.kt)
 }
 
 // ExDeleteTimer disables t and deletes it (REFERENCE §4.20). With cancel
@@ -109,7 +103,7 @@ func (k *Kernel) ExDeleteTimer(t *EX_TIMER, cancel, wait bool) bool {
 	t.deleted = true
 	cancelled := false
 	if cancel {
-		cancelled = k.cancelExTimer(t)
+		cancelled = k.cancelTimer(t.kt)
 	} else {
 		t.kt.period = 0
 	}
