@@ -104,3 +104,27 @@ func TestThreadedDpcRemoveQueued(t *testing.T) {
 	assert.True(t, removed)
 	assert.False(t, ran)
 }
+
+// REFERENCE §4.21: a threaded DPC runs at PASSIVE_LEVEL in a thread but
+// keeps a DPC's restrictions: a blocking wait there is
+// ATTEMPTED_SWITCH_FROM_DPC 0xB8, as it is when the DPC runs as an
+// ordinary one; a zero-timeout poll is legal either way.
+func TestThreadedDpcMustNotBlock(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		cfg := oneCPU()
+		cfg.DisableThreadedDpcs = disabled
+		polled := kernel.NTSTATUS(1)
+		out := runOne(t, cfg, func(k *kernel.Kernel) {
+			ev := k.KeInitializeEvent("never", kernel.NotificationEvent, false)
+			d := k.KeInitializeThreadedDpc("waits", func(*kernel.KDPC, any, any, any) {
+				polled = k.KeWaitForSingleObject(ev, 0)
+				k.KeWaitForSingleObject(ev, kernel.Infinite)
+			}, nil)
+			k.KeInsertQueueDpc(d, nil, nil)
+			k.Compute(des.Microsecond)
+		})
+		bc := requireBugCheck(t, out, kernel.ATTEMPTED_SWITCH_FROM_DPC, 0)
+		assert.Equal(t, kernel.STATUS_TIMEOUT, polled, "disabled=%v: the poll is legal", disabled)
+		assert.Equal(t, "waits", bc.DPC, "disabled=%v", disabled)
+	}
+}

@@ -573,6 +573,11 @@ func (k *Kernel) checkCanBlock(x *exec, api string, timeout des.Duration) {
 	if x.kind != execThread {
 		k.bugCheck(x, api, ATTEMPTED_SWITCH_FROM_DPC, 0, 0, 0, 0, "blocking wait from a DPC or ISR")
 	}
+	if x.dpcRunning != nil {
+		// A threaded DPC runs in a thread at PASSIVE_LEVEL, but keeps the
+		// restrictions of a DPC: it must not block (REFERENCE §4.21).
+		k.bugCheck(x, api, ATTEMPTED_SWITCH_FROM_DPC, 0, 0, 0, 0, "blocking wait from threaded DPC "+x.dpcRunning.Name)
+	}
 	if x.irql < DISPATCH_LEVEL {
 		return
 	}
