@@ -1,8 +1,6 @@
 package queues
 
 import (
-	"fmt"
-
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
 )
@@ -77,13 +75,8 @@ func (s *System) ioTimerOf(dev *DEVICE_OBJECT, api string) *ioTimer {
 	l := s.k.Layer()
 	l.Enter(api)
 	l.CheckIrqlAtMost(api, kernel.DISPATCH_LEVEL)
-	if dev.timer == nil {
-		code := kernel.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED
-		if s.k.KeGetCurrentIrql() >= kernel.DISPATCH_LEVEL || l.ThreadOrNil() == nil {
-			code = kernel.KMODE_EXCEPTION_NOT_HANDLED
-		}
-		l.BugCheckFrom(api, code, uint64(kernel.STATUS_ACCESS_VIOLATION), 0, 0, 0,
-			fmt.Sprintf("%s(%s) before IoInitializeTimer: the device has no timer", api, dev.hdr.name))
+	if dev.timer == nil { // IoStartTimer before IoInitializeTimer
+		l.NullDereference(api, "DeviceObject->Timer ("+dev.hdr.name+" has no IoInitializeTimer)", true)
 	}
 	return dev.timer
 }
