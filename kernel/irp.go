@@ -243,6 +243,13 @@ func (k *Kernel) IoReleaseCancelSpinLock(old IRQL) {
 func (k *Kernel) IoCancelIrp(irp *IRP) bool {
 	x := k.enter("IoCancelIrp")
 	k.checkIrqlAtMost(x, "IoCancelIrp", DISPATCH_LEVEL)
+	if irp.freed {
+		// A driver that cancels an IRP it allocated must keep it until the
+		// cancel is done; one freed by its completion routine in between is
+		// freed memory (REFERENCE §2.7J). A completed threaded IRP is not
+		// checked: the I/O manager's own cancel (CancelIo) no longer finds it.
+		k.checkIrpAlive(x, irp, "IoCancelIrp", "cancelled")
+	}
 	old := k.IoAcquireCancelSpinLock()
 	k.point(x, k.cfg.Costs.Interlocked)
 	irp.cancel = true
