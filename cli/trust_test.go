@@ -66,7 +66,7 @@ func TestUnsavableFailure(t *testing.T) {
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, "choose another --faildir")
 	assert.NotContains(t, out, "executions", "nothing was explored")
-	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Less(t, time.Since(start), 20*time.Second, "refused before exploring, not after")
 
 	_, o := exploreFlags()
 	o.failDir, o.execs, o.noShrink = dir, 3000, true
@@ -103,7 +103,7 @@ func TestInputsRefused(t *testing.T) {
 			code, _, errs := wqsim(t, cmd, path)
 			assert.Equal(t, exitUsage, code, "%s %s", cmd, path)
 			assert.Contains(t, errs, want, "%s %s", cmd, path)
-			assert.Less(t, time.Since(start), 2*time.Second)
+			assert.Less(t, time.Since(start), 20*time.Second, "refused at once, not after blocking on the input")
 		}
 	}
 }

@@ -96,7 +96,7 @@ func TestWatchdogRunAndShrinkInterrupt(t *testing.T) {
 	start := time.Now()
 	log, res, err := proptest.Shrink(lostUpdate(t), "racy", f.Seed, f.Result.Outcome.Decisions, proptest.ShrinkOptions{Context: ctx})
 	require.NoError(t, err)
-	assert.Less(t, time.Since(start), time.Second)
+	assert.Less(t, time.Since(start), 20*time.Second, "came back instead of shrinking on")
 	assert.True(t, res.Failed())
 	assert.NotEmpty(t, log)
 }
