@@ -211,6 +211,26 @@ func (e *exec) endChunk() *exec {
 
 // canSwitch reports whether the dispatcher may act on e's processor now:
 // e is a thread context below DISPATCH_LEVEL.
+// ruleIrql is the IRQL whose rules e's calls are checked against: its
+// IRQL, except in a threaded DPC's routine, which runs at PASSIVE_LEVEL
+// but must keep DISPATCH_LEVEL's rules, since it runs at DISPATCH_LEVEL as
+// an ordinary DPC wherever threaded DPCs are disabled (REFERENCE §4.21).
+func (e *exec) ruleIrql() IRQL {
+	if e.dpcRunning != nil && e.kind == execThread && e.irql < DISPATCH_LEVEL {
+		return DISPATCH_LEVEL
+	}
+	return e.irql
+}
+
+// inThreadedDpc names the threaded DPC whose routine e runs, for reports;
+// "" outside one.
+func (e *exec) inThreadedDpc() string {
+	if e.dpcRunning != nil && e.kind == execThread {
+		return e.dpcRunning.Name
+	}
+	return ""
+}
+
 func (e *exec) canSwitch() bool { return e.kind == execThread && e.irql < DISPATCH_LEVEL }
 
 // resume runs e's coroutine until it yields, then lets its processor act

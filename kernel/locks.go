@@ -108,10 +108,21 @@ func (k *Kernel) KeReleaseSpinLockFromDpcLevel(l *KSPIN_LOCK) {
 }
 
 func (k *Kernel) verifierOr0A(x *exec, api string, code uint64, detail string) {
+	irql := x.ruleIrql()
+	detail += threadedDpcNote(x)
 	if k.cfg.Verifier {
-		k.bugCheck(x, api, DRIVER_VERIFIER_DETECTED_VIOLATION, code, uint64(x.irql), 0, 0, detail)
+		k.bugCheck(x, api, DRIVER_VERIFIER_DETECTED_VIOLATION, code, uint64(irql), 0, 0, detail)
 	}
-	k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0, detail)
+	k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(irql), 0, 0, detail)
+}
+
+// threadedDpcNote explains, in a report, why a call from a threaded DPC
+// at PASSIVE_LEVEL was checked against DISPATCH_LEVEL's rules.
+func threadedDpcNote(x *exec) string {
+	if name := x.inThreadedDpc(); name != "" && x.irql < DISPATCH_LEVEL {
+		return fmt.Sprintf(" (in threaded DPC %s: it runs at %v here, but at DISPATCH_LEVEL wherever threaded DPCs are disabled, so it must keep DISPATCH_LEVEL's rules, REFERENCE §4.21)", name, x.irql)
+	}
+	return ""
 }
 
 func (k *Kernel) spinAcquire(x *exec, l *KSPIN_LOCK, api string) {
@@ -196,8 +207,8 @@ func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
 		k.nilObject("ExAcquireFastMutex", "FastMutex", touchAtApc)
 	}
 	x := k.enterOn("ExAcquireFastMutex", &m.aid, des.AccessLock)
-	if x.irql > APC_LEVEL || x.kind != execThread {
-		k.verifierOr0A(x, "ExAcquireFastMutex", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.irql))
+	if x.ruleIrql() > APC_LEVEL || x.kind != execThread {
+		k.verifierOr0A(x, "ExAcquireFastMutex", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.ruleIrql()))
 	}
 	old := x.irql
 	k.setIrql(x, APC_LEVEL)
@@ -211,8 +222,8 @@ func (k *Kernel) ExAcquireFastMutex(m *FAST_MUTEX) {
 // Release it with ExReleaseFastMutexUnsafe.
 func (k *Kernel) ExAcquireFastMutexUnsafe(m *FAST_MUTEX) {
 	x := k.enter("ExAcquireFastMutexUnsafe")
-	if x.irql > APC_LEVEL || x.kind != execThread {
-		k.verifierOr0A(x, "ExAcquireFastMutexUnsafe", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.irql))
+	if x.ruleIrql() > APC_LEVEL || x.kind != execThread {
+		k.verifierOr0A(x, "ExAcquireFastMutexUnsafe", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.ruleIrql()))
 	}
 	k.mutexAcquire(x, m, "ExAcquireFastMutexUnsafe")
 	m.oldIrql = x.irql
@@ -381,8 +392,8 @@ func (k *Kernel) KeReleaseGuardedMutex(g *KGUARDED_MUTEX) {
 }
 
 func (k *Kernel) guardedCaller(x *exec, g *KGUARDED_MUTEX, api string, code uint64) {
-	if x.irql > APC_LEVEL || x.kind != execThread {
-		k.verifierOr0A(x, api, code, fmt.Sprintf("%s used at %v", g.m.obj, x.irql))
+	if x.ruleIrql() > APC_LEVEL || x.kind != execThread {
+		k.verifierOr0A(x, api, code, fmt.Sprintf("%s used at %v", g.m.obj, x.ruleIrql()))
 	}
 }
 

@@ -106,8 +106,8 @@ func (b *PoolBlock) Name() string { return b.name }
 // IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool, which is checked (REFERENCE §4.9).
 func (k *Kernel) ExAllocatePoolWithTag(typ POOL_TYPE, size int, tag string) *PoolBlock {
 	x := k.enter("ExAllocatePoolWithTag")
-	if typ == PagedPool && x.irql > APC_LEVEL {
-		k.verifierOr0A(x, "ExAllocatePoolWithTag", 0x1, fmt.Sprintf("paged pool allocated at %v", x.irql))
+	if typ == PagedPool && x.ruleIrql() > APC_LEVEL {
+		k.verifierOr0A(x, "ExAllocatePoolWithTag", 0x1, fmt.Sprintf("paged pool allocated at %v", x.ruleIrql()))
 	}
 	return k.allocate(x, typ, size, tag)
 }

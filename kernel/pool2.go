@@ -47,8 +47,8 @@ func (k *Kernel) ExAllocatePool2(flags POOL_FLAGS, size int, tag string) *PoolBl
 		k.emit(x, KindPool, WhatAllocFail, tag, int64(size), 0)
 		return nil
 	}
-	if typ == PagedPool && x.irql > APC_LEVEL {
-		k.verifierOr0A(x, "ExAllocatePool2", 0x1, fmt.Sprintf("paged pool allocated at %v", x.irql))
+	if typ == PagedPool && x.ruleIrql() > APC_LEVEL {
+		k.verifierOr0A(x, "ExAllocatePool2", 0x1, fmt.Sprintf("paged pool allocated at %v", x.ruleIrql()))
 	}
 	b := k.allocate(x, typ, size, tag)
 	if b == nil && flags&POOL_FLAG_RAISE_ON_FAILURE != 0 {

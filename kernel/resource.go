@@ -178,8 +178,8 @@ func (k *Kernel) ExConvertExclusiveToSharedLite(r *ERESOURCE) {
 }
 
 func (k *Kernel) resourceCaller(x *exec, r *ERESOURCE, api string, code uint64) *Thread {
-	if x.kind != execThread || x.irql > APC_LEVEL {
-		k.verifierOr0A(x, api, code, fmt.Sprintf("resource %s used at %v", r.Name, x.irql))
+	if x.kind != execThread || x.ruleIrql() > APC_LEVEL {
+		k.verifierOr0A(x, api, code, fmt.Sprintf("resource %s used at %v", r.Name, x.ruleIrql()))
 	}
 	t := x.thread
 	if t.criticalRegion == 0 && t.guardedRegion == 0 && x.irql < APC_LEVEL && k.cfg.Verifier {

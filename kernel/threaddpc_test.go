@@ -128,3 +128,46 @@ func TestThreadedDpcMustNotBlock(t *testing.T) {
 		assert.Equal(t, "waits", bc.DPC, "disabled=%v", disabled)
 	}
 }
+
+// REFERENCE §4.21: a threaded DPC runs at PASSIVE_LEVEL, but the same
+// routine runs at DISPATCH_LEVEL wherever threaded DPCs are disabled, so
+// its calls are checked against DISPATCH_LEVEL's rules in both modes: a
+// fast mutex, an ERESOURCE, paged pool or a PASSIVE_LEVEL routine in one
+// is the violation the disabled mode raises, with the same code.
+func TestThreadedDpcKeepsDispatchLevelRules(t *testing.T) {
+	cases := []struct {
+		name string
+		call func(k *kernel.Kernel)
+		code uint32 // bug check
+		p1   uint64
+		api  string
+	}{
+		{"fast mutex", func(k *kernel.Kernel) { k.ExAcquireFastMutex(k.ExInitializeFastMutex("fm")) },
+			kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x33, "ExAcquireFastMutex"},
+		{"ERESOURCE", func(k *kernel.Kernel) {
+			k.KeEnterCriticalRegion()
+			k.ExAcquireResourceSharedLite(k.ExInitializeResourceLite("res"), true)
+		}, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x37, "ExAcquireResourceSharedLite"},
+		{"paged pool", func(k *kernel.Kernel) { k.ExAllocatePoolWithTag(kernel.PagedPool, 64, "Tdpc") },
+			kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x1, "ExAllocatePoolWithTag"},
+		{"PASSIVE_LEVEL routine", func(k *kernel.Kernel) { k.KeFlushQueuedDpcs() },
+			kernel.IRQL_NOT_LESS_OR_EQUAL, 0, "KeFlushQueuedDpcs"},
+	}
+	for _, tc := range cases {
+		for _, disabled := range []bool{false, true} {
+			cfg := oneCPU()
+			cfg.DisableThreadedDpcs = disabled
+			out := runOne(t, cfg, func(k *kernel.Kernel) {
+				d := k.KeInitializeThreadedDpc("tdpc", func(*kernel.KDPC, any, any, any) { tc.call(k) }, nil)
+				k.KeInsertQueueDpc(d, nil, nil)
+				k.Compute(des.Microsecond)
+			})
+			bc := requireBugCheck(t, out, tc.code, tc.p1)
+			assert.Equal(t, tc.api, bc.API, "%s, disabled=%v", tc.name, disabled)
+			assert.Equal(t, uint64(kernel.DISPATCH_LEVEL), bc.Params[1], "%s, disabled=%v: checked at DISPATCH_LEVEL", tc.name, disabled)
+			if !disabled {
+				assert.Contains(t, bc.Error(), "in threaded DPC tdpc", tc.name)
+			}
+		}
+	}
+}

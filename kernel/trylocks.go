@@ -14,8 +14,8 @@ import (
 // IRQL: ≤ APC_LEVEL, checked (REFERENCE §4.6).
 func (k *Kernel) ExTryToAcquireFastMutex(m *FAST_MUTEX) bool {
 	x := k.enterOn("ExTryToAcquireFastMutex", &m.aid, des.AccessLock)
-	if x.irql > APC_LEVEL || x.kind != execThread {
-		k.verifierOr0A(x, "ExTryToAcquireFastMutex", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.irql))
+	if x.ruleIrql() > APC_LEVEL || x.kind != execThread {
+		k.verifierOr0A(x, "ExTryToAcquireFastMutex", 0x33, fmt.Sprintf("fast mutex %s acquired at %v", m.Name, x.ruleIrql()))
 	}
 	if m.owner != nil {
 		return false

@@ -597,9 +597,9 @@ func (k *Kernel) checkCanBlock(x *exec, api string, timeout des.Duration) {
 
 // checkIrqlAtMost enforces a routine's maximum caller IRQL.
 func (k *Kernel) checkIrqlAtMost(x *exec, api string, max IRQL) {
-	if x.irql > max {
-		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(x.irql), 0, 0,
-			fmt.Sprintf("%s called at %v; it requires IRQL ≤ %v", api, x.irql, max))
+	if irql := x.ruleIrql(); irql > max {
+		k.bugCheck(x, api, IRQL_NOT_LESS_OR_EQUAL, 0, uint64(irql), 0, 0,
+			fmt.Sprintf("%s called at %v; it requires IRQL ≤ %v%s", api, irql, max, threadedDpcNote(x)))
 	}
 }
 
