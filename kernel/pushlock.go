@@ -182,7 +182,7 @@ func (k *Kernel) pushLockRelease(x *exec, l *EX_PUSH_LOCK, want int, api string)
 func (k *Kernel) grantPushLock(l *EX_PUSH_LOCK) {
 	n := 0
 	for _, w := range l.waiters {
-		if w.exclusive {
+		if w.exclusive && !l.holds(w.t) {
 			if n > 0 || !l.free() {
 				break
 			}
@@ -227,22 +227,31 @@ func (l *EX_PUSH_LOCK) sharedIndex(t *Thread) int {
 	return -1
 }
 
-// ownerName names l's holders for reports.
+// ownerName names l's holders for reports, and the exclusive waiters
+// queued first, which a new shared request waits behind.
 func (l *EX_PUSH_LOCK) ownerName() string {
-	if l.exclusive != nil {
-		return l.exclusive.name
-	}
-	if len(l.shared) == 0 {
-		return "nobody"
-	}
 	var b strings.Builder
-	for i, t := range l.shared {
-		if i > 0 {
-			b.WriteString(", ")
+	switch {
+	case l.exclusive != nil:
+		b.WriteString(l.exclusive.name)
+	case len(l.shared) == 0:
+		b.WriteString("nobody")
+	default:
+		for i, t := range l.shared {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(t.name)
 		}
-		b.WriteString(t.name)
+		b.WriteString(" (shared)")
 	}
-	b.WriteString(" (shared)")
+	for _, w := range l.waiters {
+		if w.exclusive && !l.holds(w.t) {
+			b.WriteString("; waiting for it exclusively first: ")
+			b.WriteString(w.t.name)
+			break
+		}
+	}
 	return b.String()
 }
 

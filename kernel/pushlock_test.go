@@ -97,6 +97,7 @@ func TestPushLockRecursionHangs(t *testing.T) {
 		var d *kernel.Deadlock
 		require.ErrorAs(t, k.Run().Err, &d)
 		assert.Contains(t, d.Error(), "reader waits for pushlock l owned by reader itself")
+		assert.Contains(t, d.Error(), "waiting for it exclusively first: writer", "names the writer it waits behind")
 	})
 }
 
