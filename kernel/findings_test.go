@@ -127,6 +127,22 @@ func TestBugChecks(t *testing.T) {
 			k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
 			k.ExAllocatePoolWithTag(kernel.PagedPool, 16, "Tst1")
 		}, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x1},
+		{"paged pool at DISPATCH, ExAllocatePoolZero", "§4.5 0xC4/0x1", func(k *kernel.Kernel) {
+			k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+			k.ExAllocatePoolZero(kernel.PagedPool, 16, "Tst1")
+		}, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x1},
+		{"paged pool at DISPATCH, ExAllocatePool", "§4.5 0xC4/0x1", func(k *kernel.Kernel) {
+			k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+			k.ExAllocatePool(kernel.PagedPool, 16)
+		}, kernel.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x1},
+		{"untagged block freed with a tag", "§4.9 0xC2/0x0A", func(k *kernel.Kernel) {
+			k.ExFreePoolWithTag(k.ExAllocatePool(kernel.NonPagedPool, 16), "Tst1") // ExAllocatePool tags it "None"
+		}, kernel.BAD_POOL_CALLER, 0x0A},
+		{"ExAllocatePoolUninitialized: a double free, as for any block", "§6.7", func(k *kernel.Kernel) {
+			b := k.ExAllocatePoolUninitialized(kernel.NonPagedPool, 16, "Tst1")
+			k.ExFreePoolWithTag(b, "Tst1")
+			k.ExFreePoolWithTag(b, "Tst1")
+		}, kernel.BAD_POOL_CALLER, 0x7},
 		{"IoCompleteRequest above DISPATCH", "§1.7", func(k *kernel.Kernel) {
 			irp := k.IoAllocateIrp("read")
 			k.KeRaiseIrql(kernel.IRQL(5))

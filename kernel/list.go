@@ -83,6 +83,20 @@ func (k *Kernel) RemoveHeadList(head *LIST_ENTRY) *LIST_ENTRY {
 	return e
 }
 
+// RemoveTailList unlinks and returns the last entry of a non-empty list
+// (0x139 if the last entry is not properly linked). On an empty list it
+// returns head, as wdm.h's does.
+// IRQL: any; the caller synchronises the list itself (REFERENCE §4.8).
+func (k *Kernel) RemoveTailList(head *LIST_ENTRY) *LIST_ENTRY {
+	e := head.Blink
+	if e == nil || e.Flink != head || e.Blink == nil || e.Blink.Flink != e {
+		k.listCorrupt("RemoveTailList", e, "the last entry's links do not point back (corrupted list)")
+		return nil
+	}
+	head.Blink, e.Blink.Flink = e.Blink, head
+	return e
+}
+
 func (k *Kernel) listCorrupt(api string, e *LIST_ENTRY, detail string) {
 	if e != nil {
 		if n, ok := e.Container.(interface{ Name() string }); ok {

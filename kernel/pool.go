@@ -105,9 +105,15 @@ func (b *PoolBlock) Name() string { return b.name }
 // InjectAllocFailures it is a decision whether the allocation fails (nil).
 // IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool, which is checked (REFERENCE §4.9).
 func (k *Kernel) ExAllocatePoolWithTag(typ POOL_TYPE, size int, tag string) *PoolBlock {
-	x := k.enter("ExAllocatePoolWithTag")
+	return k.allocateChecked("ExAllocatePoolWithTag", typ, size, tag)
+}
+
+// allocateChecked is the pool allocation routines' common body: paged
+// pool above APC_LEVEL is Verifier 0xC4 P1=0x1 (0xA without Verifier).
+func (k *Kernel) allocateChecked(api string, typ POOL_TYPE, size int, tag string) *PoolBlock {
+	x := k.enter(api)
 	if typ == PagedPool && x.ruleIrql() > APC_LEVEL {
-		k.verifierOr0A(x, "ExAllocatePoolWithTag", 0x1, fmt.Sprintf("paged pool allocated at %v", x.ruleIrql()))
+		k.verifierOr0A(x, api, 0x1, fmt.Sprintf("paged pool allocated at %v", x.ruleIrql()))
 	}
 	return k.allocate(x, typ, size, tag)
 }
@@ -148,6 +154,28 @@ func (k *Kernel) allocate(x *exec, typ POOL_TYPE, size int, tag string) *PoolBlo
 func (k *Kernel) ExFreePoolWithTag(b *PoolBlock, tag string) {
 	x := k.enter("ExFreePoolWithTag")
 	k.free(x, b, tag, "ExFreePoolWithTag")
+}
+
+// ExAllocatePoolZero is ExAllocatePoolWithTag for a block the caller
+// wants zeroed (DDI:ExAllocatePoolZero); the model's blocks carry no
+// contents, so the two behave the same.
+// IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool, which is checked (REFERENCE §4.9).
+func (k *Kernel) ExAllocatePoolZero(typ POOL_TYPE, size int, tag string) *PoolBlock {
+	return k.allocateChecked("ExAllocatePoolZero", typ, size, tag)
+}
+
+// ExAllocatePoolUninitialized is ExAllocatePoolWithTag under its newer
+// name (DDI:ExAllocatePoolUninitialized).
+// IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool, which is checked (REFERENCE §4.9).
+func (k *Kernel) ExAllocatePoolUninitialized(typ POOL_TYPE, size int, tag string) *PoolBlock {
+	return k.allocateChecked("ExAllocatePoolUninitialized", typ, size, tag)
+}
+
+// ExAllocatePool is the obsolete untagged allocation (DDI:ExAllocatePool):
+// the block gets the tag "None", as Windows gives it.
+// IRQL: ≤ DISPATCH_LEVEL; ≤ APC_LEVEL for paged pool, which is checked (REFERENCE §4.9).
+func (k *Kernel) ExAllocatePool(typ POOL_TYPE, size int) *PoolBlock {
+	return k.allocateChecked("ExAllocatePool", typ, size, "None")
 }
 
 // ExFreePool frees b without a tag check.

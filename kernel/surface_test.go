@@ -12,7 +12,7 @@ import (
 // ntRoutine matches the names of NT kernel routines a driver calls.
 // The LIST_ENTRY routines and PAGED_CODE are wdm.h inline functions and
 // macros without a prefix.
-var ntRoutine = regexp.MustCompile(`^((Ke|Ex|Io|Ps|Ob|Mm|Rtl|Fs|Interlocked)[A-Z]|(InitializeListHead|IsListEmpty|InsertHeadList|InsertTailList|RemoveEntryList|RemoveHeadList|PushEntryList|PopEntryList|PAGED_CODE)$)`)
+var ntRoutine = regexp.MustCompile(`^((Ke|Ex|Io|Ps|Ob|Mm|Rtl|Fs|Interlocked)[A-Z]|(InitializeListHead|IsListEmpty|InsertHeadList|InsertTailList|RemoveEntryList|RemoveHeadList|RemoveTailList|PushEntryList|PopEntryList|PAGED_CODE)$)`)
 
 // driverHelpers are the methods of *Kernel that are not NT routines: the
 // workload helpers (what a scenario's threads do besides calling NT

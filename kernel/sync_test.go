@@ -22,7 +22,7 @@ func TestKMutexRecursionAndHandoff(t *testing.T) {
 	var order []string
 	k.PsCreateSystemThread("owner", 8, func() {
 		require.Equal(t, kernel.STATUS_SUCCESS, k.KeWaitForSingleObject(mu, kernel.Infinite))
-		k.KeWaitForSingleObject(mu, kernel.Infinite)
+		k.KeWaitForMutexObject(mu, kernel.Infinite) // wdm.h's other name for the same wait
 		states = append(states, k.KeReadStateMutex(mu))
 		r := k.ExInitializeResourceLite("r") // legal: the mutex disabled normal kernel APCs
 		k.ExAcquireResourceExclusiveLite(r, true)
@@ -254,13 +254,14 @@ func TestPeriodicTimer(t *testing.T) {
 }
 
 // REFERENCE §4.8: the kernel's LIST_ENTRY keeps order, RemoveHeadList
-// takes the first entry, and a second unlink of any entry is the fast
+// takes the first entry and RemoveTailList the last, and a second unlink of any entry is the fast
 // fail 0x139 P1=3 at the call.
 func TestListEntry(t *testing.T) {
 	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
 		var head, a, b, c kernel.LIST_ENTRY
 		k.InitializeListHead(&head)
 		assert.True(t, k.IsListEmpty(&head))
+		assert.Same(t, &head, k.RemoveTailList(&head), "an empty list gives back its head")
 		k.InsertTailList(&head, &b)
 		k.InsertHeadList(&head, &a)
 		k.InsertTailList(&head, &c)
@@ -272,6 +273,8 @@ func TestListEntry(t *testing.T) {
 			i++
 		}
 		assert.Same(t, &a, k.RemoveHeadList(&head))
+		assert.Same(t, &c, k.RemoveTailList(&head), "RemoveTailList takes the last entry")
+		k.InsertTailList(&head, &c)
 		assert.False(t, k.RemoveEntryList(&b))
 		assert.True(t, k.RemoveEntryList(&c), "the last entry leaves the list empty")
 		k.RemoveEntryList(&c)

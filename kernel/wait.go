@@ -360,6 +360,13 @@ func (h *dispatcherHeader) unlink(wb *waitBlock) {
 	}
 }
 
+// KeWaitForMutexObject is wdm.h's other name for KeWaitForSingleObject,
+// used on a KMUTEX (DDI:KeWaitForMutexObject).
+// IRQL: as KeWaitForSingleObject (REFERENCE §4.5, §4.8).
+func (k *Kernel) KeWaitForMutexObject(m *KMUTEX, timeout des.Duration) NTSTATUS {
+	return k.KeWaitForSingleObject(m, timeout)
+}
+
 // KeWaitForSingleObject waits for obj up to timeout (Infinite, or 0 to
 // poll): a non-alertable kernel-mode wait. Returns STATUS_WAIT_0 or
 // STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a blocking wait; a zero-timeout poll
