@@ -51,7 +51,7 @@ const (
 func (k *Kernel) KeInitializeDpc(name string, routine func(dpc *KDPC, ctx, arg1, arg2 any), ctx any) *KDPC {
 	k.tick()
 	d := k.rc.dpcs.Take(k.sim) // recycled: overwritten whole
-	*d = KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage(), obj: d.obj}
+	*d = KDPC{Name: name, Routine: routine, Context: ctx, importance: MediumImportance, target: -1, image: k.currentImage(), obj: k.joined(d.obj, "dpc ", name)}
 	return d
 }
 
@@ -456,7 +456,7 @@ func (k *Kernel) KeInitializeTimer(name string) *KTIMER {
 func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	k.tick()
 	t := k.rc.timers.Take(k.sim)
-	full, fire := joined(t.name, "timer ", name), t.fire // recycled: keep the name if equal, and the handler bound to t
+	full, fire := k.joined(t.name, "timer ", name), t.fire // recycled: keep the name if equal, and the handler bound to t
 	*t = KTIMER{dispatcherHeader: dispatcherHeader{waiters: t.waiters[:0]}, k: k, fire: fire}
 	t.init(objTimer, full, typ == SynchronizationEvent, 0)
 	if t.fire == nil {

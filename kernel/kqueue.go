@@ -36,7 +36,7 @@ func (k *Kernel) KeInitializeQueue(name string, limit int) *KQUEUE {
 	old := *q // recycled: keep the buffers and the name (see recycler)
 	*q = KQUEUE{k: k, limit: limit, entries: old.entries[:0], sleepers: old.sleepers[:0]}
 	q.waiters = old.waiters[:0]
-	q.init(objQueue, joined(old.name, "queue ", name), true, 0)
+	q.init(objQueue, k.joined(old.name, "queue ", name), true, 0)
 	k.kqueues = append(k.kqueues, q)
 	return q
 }

@@ -33,7 +33,7 @@ type KSPIN_LOCK struct {
 func (k *Kernel) KeInitializeSpinLock(name string) *KSPIN_LOCK {
 	k.tick()
 	l := k.rc.spinLocks.Take(k.sim)
-	*l = KSPIN_LOCK{Name: name, obj: joined(l.obj, "spinlock ", name), spinners: l.spinners[:0]} // recycled: see recycler
+	*l = KSPIN_LOCK{Name: name, obj: k.joined(l.obj, "spinlock ", name), spinners: l.spinners[:0]} // recycled: see recycler
 	k.numberAtBirth(&l.aid)
 	return l
 }
@@ -186,7 +186,7 @@ type FAST_MUTEX struct {
 func (k *Kernel) ExInitializeFastMutex(name string) *FAST_MUTEX {
 	k.tick()
 	m := k.rc.fastMutexes.Take(k.sim)
-	*m = FAST_MUTEX{Name: name, obj: joined(m.obj, "fast mutex ", name), waiters: m.waiters[:0], // recycled: see recycler
+	*m = FAST_MUTEX{Name: name, obj: k.joined(m.obj, "fast mutex ", name), waiters: m.waiters[:0], // recycled: see recycler
 		ownerNameFn: m.ownerNameFn, ownerThreadFn: m.ownerThreadFn}
 	k.numberAtBirth(&m.aid)
 	return m

@@ -30,7 +30,8 @@ type recycler struct {
 	cells       des.Stock[Cell]
 	spinLocks   des.Stock[KSPIN_LOCK]
 	fastMutexes des.Stock[FAST_MUTEX]
-	names       map[nameKey]string // names built from numbers and tags (cachedName)
+	names       map[nameKey]string   // names built from numbers and tags (cachedName)
+	joins       map[[2]string]string // prefix+name strings built (joinedName)
 }
 
 var spareKey = des.NewSpareKey("kernel")
@@ -46,12 +47,32 @@ func recyclerOf(sim *des.Sim) *recycler {
 }
 
 // joined returns prefix+name, or old when it already is that string: a
-// recycled object keeps its name without building it again.
-func joined(old, prefix, name string) string {
+// recycled object keeps its name without building it again. Otherwise
+// the string comes from the Sim's cache, since the objects of a rank are
+// created in a different order from run to run (schedules differ) and
+// the names would be rebuilt.
+func (k *Kernel) joined(old, prefix, name string) string {
 	if len(old) == len(prefix)+len(name) && old[:len(prefix)] == prefix && old[len(prefix):] == name {
 		return old
 	}
-	return prefix + name
+	return k.rc.joinedName(prefix, name)
+}
+
+// joinedName returns prefix+name, built once per Sim while the cache has
+// room (maxNames).
+func (r *recycler) joinedName(prefix, name string) string {
+	key := [2]string{prefix, name}
+	if s, ok := r.joins[key]; ok {
+		return s
+	}
+	s := prefix + name
+	if r.joins == nil {
+		r.joins = map[[2]string]string{}
+	}
+	if len(r.joins) < maxNames {
+		r.joins[key] = s
+	}
+	return s
 }
 
 // nameKind says what a cached name names.

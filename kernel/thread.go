@@ -152,7 +152,7 @@ func (k *Kernel) newThread(name string, prio int8, body func()) *Thread {
 	t.wait.blocks, t.header.waiters = old.wait.blocks[:0], old.header.waiters[:0]
 	t.onChunk, t.wait.onTimeout, t.main = old.onChunk, old.wait.onTimeout, old.main
 	t.exec.init(k, execThread, name)
-	t.header.init(objThread, joined(old.header.name, "thread ", name), false, 0)
+	t.header.init(objThread, k.joined(old.header.name, "thread ", name), false, 0)
 	if t.main == nil {
 		t.main = func(*des.Proc) { t.k.threadMain(t) }
 	}

@@ -113,7 +113,7 @@ type KEVENT struct{ dispatcherHeader }
 func (k *Kernel) KeInitializeEvent(name string, typ EVENT_TYPE, signalled bool) *KEVENT {
 	k.tick()
 	e := k.rc.events.Take(k.sim)
-	k.resetEvent(e, joined(e.name, "event ", name), typ, signalled)
+	k.resetEvent(e, k.joined(e.name, "event ", name), typ, signalled)
 	return e
 }
 
@@ -211,7 +211,7 @@ type KSEMAPHORE struct{ dispatcherHeader }
 func (k *Kernel) KeInitializeSemaphore(name string, count, limit int) *KSEMAPHORE {
 	k.tick()
 	s := k.rc.semaphores.Take(k.sim)
-	full := joined(s.name, "semaphore ", name)
+	full := k.joined(s.name, "semaphore ", name)
 	*s = KSEMAPHORE{dispatcherHeader{waiters: s.waiters[:0]}} // recycled: keep only the waiter buffer
 	s.init(objSemaphore, full, true, int32(count))
 	s.limit = int32(limit)

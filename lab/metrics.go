@@ -66,6 +66,10 @@ type CellResult struct {
 type Summary struct {
 	P50, P90, P99, Max, Mean float64
 	N                        int
+	// Approx is set when the percentiles come from a histogram: more than
+	// ExactSamples samples, each percentile rounded down by less than
+	// 0.1 % (samples.go). Max, Mean and N are exact either way.
+	Approx bool
 }
 
 // summarize sorts xs and summarises it (nearest-rank percentiles).
@@ -397,6 +401,6 @@ func (r *Results) aggregate() {
 func (a Summary) add(s Summary, f float64) Summary {
 	return Summary{
 		P50: a.P50 + s.P50*f, P90: a.P90 + s.P90*f, P99: a.P99 + s.P99*f,
-		Max: max(a.Max, s.Max), Mean: a.Mean + s.Mean*f, N: a.N + s.N,
+		Max: max(a.Max, s.Max), Mean: a.Mean + s.Mean*f, N: a.N + s.N, Approx: a.Approx || s.Approx,
 	}
 }

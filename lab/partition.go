@@ -182,7 +182,7 @@ func (s *placementSink) Write(r *des.Record) {
 func (s *placementSink) result(tasks []*rtTask) PlacementRun {
 	out := PlacementRun{Worst: make([]des.Duration, len(tasks)), RanOn: make([]kernel.KAFFINITY, len(tasks))}
 	for i, t := range tasks {
-		out.Jobs += len(t.resp)
+		out.Jobs += t.resp.n
 		out.Misses += t.misses
 		out.Worst[i] = t.worst()
 		if id := int(t.thread.ID()); id < len(s.threads) {

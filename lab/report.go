@@ -134,12 +134,25 @@ func (r *Results) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	r.writeApproxNote(w)
 	r.writeErlangC(w)
 	if !r.hasTasks() {
 		return nil
 	}
 	fmt.Fprintln(w)
 	return r.writeTaskTable(w)
+}
+
+// writeApproxNote says so when a cell's percentiles came from the
+// bounded histogram rather than from every sample (samples.go).
+func (r *Results) writeApproxNote(w io.Writer) {
+	for _, c := range r.Cells {
+		if c.Lat.Approx || c.Resp.Approx {
+			fmt.Fprintf(w, "percentiles of cells with more than %d items come from a histogram: each is rounded down by less than %.1f %% (max and mean are exact)\n",
+				ExactSamples, 100*histRelErr)
+			return
+		}
+	}
 }
 
 // Problems lists the cells whose run ended in a finding, one line each.

@@ -251,7 +251,7 @@ func taskResults(c *CellResult, tasks []*rtTask, o *observer) []TaskResult {
 		r := TaskResult{
 			Workload: c.Workload, Policy: c.Policy, Seed: c.Seed, Task: t.spec.Name, Priority: t.spec.priority,
 			Period: t.spec.Period, WCET: t.spec.WCET, Deadline: t.spec.deadline(),
-			Jobs: len(t.resp), Misses: t.misses, Resp: summarize(slices.Clone(t.resp)),
+			Jobs: t.resp.n, Misses: t.misses, Resp: t.resp.summary(),
 		}
 		if r.Jobs > 0 {
 			r.MissRatio = float64(r.Misses) / float64(r.Jobs)

@@ -51,7 +51,7 @@ type rtTask struct {
 	final    bool       // no release after the ones in nominal
 	deadline des.Time   // absolute deadline of the job running or next to run (for deadline-aware policies)
 
-	resp      []des.Duration
+	resp      samples
 	released  int
 	misses    int
 	tardiness []des.Duration // of late jobs only
@@ -165,7 +165,7 @@ func (t *rtTask) job() {
 // finish records a job released (nominally) at rel that completed at end.
 func (t *rtTask) finish(rel, end des.Time) {
 	r := end.Sub(rel)
-	t.resp = append(t.resp, r)
+	t.resp.add(r)
 	if late := r - t.spec.deadline(); late > 0 {
 		t.misses++
 		t.tardiness = append(t.tardiness, late)
@@ -177,13 +177,7 @@ func (t *rtTask) finish(rel, end des.Time) {
 }
 
 // worst returns the largest response time of t's jobs (0 if none ran).
-func (t *rtTask) worst() des.Duration {
-	var w des.Duration
-	for _, r := range t.resp {
-		w = max(w, r)
-	}
-	return w
-}
+func (t *rtTask) worst() des.Duration { return t.resp.max }
 
 // startRTTasks creates the tasks' threads and a release controller at
 // priority 31 that arms every first release at time 0 and exits. When

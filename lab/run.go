@@ -124,7 +124,7 @@ type driver struct {
 	nextCPU int
 	routine queues.WORKER_THREAD_ROUTINE
 
-	lat, resp         []des.Duration
+	lat, resp         samples
 	waited            int // items whose routine did not start when queued
 	arrived           int
 	completed         int
@@ -200,11 +200,11 @@ func (d *driver) work(p any) {
 		k.Compute(j.service)
 	}
 	now := k.Now()
-	d.lat = append(d.lat, j.started.Sub(j.queued))
+	d.lat.add(j.started.Sub(j.queued))
 	if j.started > j.queued {
 		d.waited++
 	}
-	d.resp = append(d.resp, now.Sub(j.arrived))
+	d.resp.add(now.Sub(j.arrived))
 	d.completed++
 	if now <= d.window {
 		d.completedInWindow++
@@ -405,12 +405,12 @@ func (m *machine) measure(r *CellResult) {
 	r.Outcome, r.Detail = outcomeOf(out.Err)
 	r.Arrived, r.Completed = d.arrived, d.completed
 	r.Unfinished = d.arrived - d.completed
-	r.Lat = summarize(d.lat)
-	if len(d.lat) > 0 {
-		r.WaitFrac = float64(d.waited) / float64(len(d.lat))
+	r.Lat = d.lat.summary()
+	if d.lat.n > 0 {
+		r.WaitFrac = float64(d.waited) / float64(d.lat.n)
 	}
-	r.Resp = summarize(d.resp)
-	r.cdf = quantileCurve(d.lat)
+	r.Resp = d.resp.summary()
+	r.cdf = d.lat.curve()
 	r.Throughput = float64(d.completedInWindow) / secs(m.c.window)
 	if d.lastDone > win {
 		r.Drain = d.lastDone.Sub(win)

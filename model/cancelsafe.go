@@ -74,6 +74,63 @@ type csFilter struct {
 	victim        *kernel.IRP
 	victimEntered *kernel.KEVENT
 	entered       *kernel.KEVENT
+	// the workload's own state (cancelsafe_workload.go)
+	started, issuing *kernel.KEVENT
+	apps             countdown
+	victimOp         *fltmgr.IoOp
+
+	// Storage a run fills in place instead of allocating: an exploration
+	// worker reuses one csFilter for all its executions (model/recycle.go),
+	// so that the scenario allocates nothing per execution.
+	reg    fltmgr.FLT_REGISTRATION
+	ops    [1]fltmgr.FLT_OPERATION_REGISTRATION
+	tokens [csReads]fltmgr.FLT_CALLBACK_DATA_QUEUE_IO_CONTEXT
+	ntok   int
+	fn     csBound // bound once, when the csFilter is made
+}
+
+// csBound holds the filter's callbacks and the workload's thread bodies as
+// method values bound to one csFilter: a method value allocates each time
+// it is taken, so they are taken once.
+type csBound struct {
+	preRead            fltmgr.PFLT_PRE_OPERATION_CALLBACK
+	instanceSetup      fltmgr.PFLT_INSTANCE_SETUP_CALLBACK
+	teardownStart      fltmgr.PFLT_INSTANCE_TEARDOWN_CALLBACK
+	insertIo           fltmgr.PFLT_CALLBACK_DATA_QUEUE_INSERT_IO
+	removeIo           fltmgr.PFLT_CALLBACK_DATA_QUEUE_REMOVE_IO
+	peekNextIo         fltmgr.PFLT_CALLBACK_DATA_QUEUE_PEEK_NEXT_IO
+	acquire            fltmgr.PFLT_CALLBACK_DATA_QUEUE_ACQUIRE
+	release            fltmgr.PFLT_CALLBACK_DATA_QUEUE_RELEASE
+	completeCanceledIo fltmgr.PFLT_CALLBACK_DATA_QUEUE_COMPLETE_CANCELED_IO
+	worker             fltmgr.PFLT_GENERIC_WORKITEM_ROUTINE
+	cancelOwn          func(*fltmgr.FLT_CALLBACK_DATA)
+	victimApp          func()
+	readerApps         [2]func()
+	canceller          func()
+	unloader           func()
+}
+
+// csReads is how many reads a run issues: the victim and two per reader.
+const csReads = 5
+
+// newCsFilter makes a csFilter and binds its callbacks.
+func newCsFilter() *csFilter {
+	cs := &csFilter{}
+	cs.fn = csBound{
+		preRead: cs.preRead, instanceSetup: cs.instanceSetup, teardownStart: cs.teardownStart,
+		insertIo: cs.insertIo, removeIo: cs.list.removeIo, peekNextIo: cs.list.peekNextIo,
+		acquire: cs.list.acquire, release: cs.list.release, completeCanceledIo: cs.completeCanceledIo,
+		worker: cs.worker, cancelOwn: cs.cancelOwn,
+		victimApp: cs.victimApp, readerApps: [2]func(){func() { cs.readerApp(1) }, func() { cs.readerApp(2) }},
+		canceller: cs.canceller, unloader: cs.unloader,
+	}
+	return cs
+}
+
+// reset readies cs for a run on b: every field zero but the bound
+// callbacks and the storage of its own list.
+func (cs *csFilter) reset(b *Minifilter) {
+	*cs = csFilter{Minifilter: b, fn: cs.fn, own: reuse(cs.own)}
 }
 
 func setupCancelSafe(env *Env) error {
@@ -82,8 +139,7 @@ func setupCancelSafe(env *Env) error {
 	if err != nil {
 		return err
 	}
-	vol := b.Volume
-	cs := &csFilter{Minifilter: b}
+	cs := sparesOf(env.Sim).cancelSafe(b)
 	cs.list = cbdqList{k: k, mutex: k.ExInitializeFastMutex("cancelsafe queue")}
 	cs.spin = k.KeInitializeSpinLock("cancelsafe list")
 	cs.workers = k.NewCell("worker present", 0)
@@ -93,25 +149,28 @@ func setupCancelSafe(env *Env) error {
 	if err := cs.Register("cancelsafe", 100, cs.registration()); err != nil {
 		return err
 	}
-	csWorkload(env, cs, vol)
+	cs.startWorkload()
 	return nil
 }
 
 func (cs *csFilter) registration() *fltmgr.FLT_REGISTRATION {
-	return &fltmgr.FLT_REGISTRATION{
-		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{
-			MajorFunction: fltmgr.IRP_MJ_READ, Flags: fltmgr.FLTFL_OPERATION_REGISTRATION_SKIP_PAGING_IO,
-			PreOperation: cs.preRead,
-		}},
-		InstanceSetupCallback:         cs.instanceSetup,
-		InstanceTeardownStartCallback: cs.teardownStart,
+	cs.ops[0] = fltmgr.FLT_OPERATION_REGISTRATION{
+		MajorFunction: fltmgr.IRP_MJ_READ, Flags: fltmgr.FLTFL_OPERATION_REGISTRATION_SKIP_PAGING_IO,
+		PreOperation: cs.fn.preRead,
 	}
+	cs.reg = fltmgr.FLT_REGISTRATION{
+		OperationRegistration:         cs.ops[:],
+		InstanceSetupCallback:         cs.fn.instanceSetup,
+		InstanceTeardownStartCallback: cs.fn.teardownStart,
+	}
+	return &cs.reg
 }
 
 func (cs *csFilter) instanceSetup(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	cs.inst = objs.Instance
 	cs.list.k.InitializeListHead(&cs.list.head)
-	return cs.FM.FltCbdqInitialize(objs.Instance, &cs.q, cs.insertIo, cs.list.removeIo, cs.list.peekNextIo, cs.list.acquire, cs.list.release, cs.completeCanceledIo)
+	f := &cs.fn
+	return cs.FM.FltCbdqInitialize(objs.Instance, &cs.q, f.insertIo, f.removeIo, f.peekNextIo, f.acquire, f.release, f.completeCanceledIo)
 }
 
 // preRead is §7.1 step 2.
@@ -139,7 +198,8 @@ func (cs *csFilter) preRead(data *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATE
 	if cs.Env.Is("lost-cancel") {
 		return cs.preReadOwnList(data)
 	}
-	tok := &fltmgr.FLT_CALLBACK_DATA_QUEUE_IO_CONTEXT{}
+	tok := &cs.tokens[cs.ntok] // one per read, zeroed by reset
+	cs.ntok++
 	data.QueueContext[0] = tok
 	st := cs.FM.FltCbdqInsertIo(&cs.q, data, tok, nil)
 	switch {
@@ -183,7 +243,7 @@ func (cs *csFilter) startWorker(wasEmpty bool) kernel.NTSTATUS {
 	item := fm.FltAllocateGenericWorkItem()
 	st := kernel.STATUS_INSUFFICIENT_RESOURCES
 	if item != nil {
-		if st = fm.FltQueueGenericWorkItem(item, cs.inst, cs.worker, queues.DelayedWorkQueue, nil); st != kernel.STATUS_SUCCESS {
+		if st = fm.FltQueueGenericWorkItem(item, cs.inst, cs.fn.worker, queues.DelayedWorkQueue, nil); st != kernel.STATUS_SUCCESS {
 			fm.FltFreeGenericWorkItem(item)
 		}
 	}

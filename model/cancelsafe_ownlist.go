@@ -28,7 +28,7 @@ func (cs *csFilter) preReadOwnList(data *fltmgr.FLT_CALLBACK_DATA) fltmgr.FLT_PR
 	cs.own = append(cs.own, data)
 	k.KeReleaseSpinLock(cs.spin, old)
 	k.Compute(2 * des.Microsecond) // bookkeeping between the test and the set
-	fm.FltSetCancelCompletion(data, cs.cancelOwn)
+	fm.FltSetCancelCompletion(data, cs.fn.cancelOwn)
 	// Start the worker under the list's spin lock (at DISPATCH_LEVEL); a
 	// failure leaves the read for the next worker (the counter is restored).
 	old = k.KeAcquireSpinLock(cs.spin)

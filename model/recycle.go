@@ -13,6 +13,7 @@ type runSpares struct {
 	drain       drainChooser
 	marks       []string // Result.Marks
 	minifilters des.Stock[Minifilter]
+	cancelsafe  *csFilter // the cancelsafe scenario's filter (cancelsafe.go)
 }
 
 var spareKey = des.NewSpareKey("model")
@@ -43,4 +44,13 @@ func (sp *runSpares) newEnv(e Env) *Env {
 func reuse[T any](s []T) []T {
 	clear(s)
 	return s[:0]
+}
+
+// cancelSafe returns the spare cancelsafe filter reset for a run on b.
+func (sp *runSpares) cancelSafe(b *Minifilter) *csFilter {
+	if sp.cancelsafe == nil {
+		sp.cancelsafe = newCsFilter()
+	}
+	sp.cancelsafe.reset(b)
+	return sp.cancelsafe
 }

@@ -20,8 +20,15 @@ type countdown struct {
 // newCountdown creates the counter (named running, starting at n) and then
 // the event (named done), in that order.
 func newCountdown(k *kernel.Kernel, n int, running, done string) *countdown {
+	c := &countdown{}
+	c.init(k, n, running, done)
+	return c
+}
+
+// init is newCountdown for a countdown the caller keeps.
+func (c *countdown) init(k *kernel.Kernel, n int, running, done string) {
 	left := k.NewCell(running, int64(n))
-	return &countdown{k: k, left: left, done: k.KeInitializeEvent(done, kernel.NotificationEvent, false)}
+	*c = countdown{k: k, left: left, done: k.KeInitializeEvent(done, kernel.NotificationEvent, false)}
 }
 
 // finish is called by each workload thread as its last act.

@@ -439,9 +439,9 @@ func (f *fsPending) bind(op *operation) *fsPending {
 		}
 	}
 	name := op.data.name
-	f.timerName = concat(f.timerName, name, " fs")
-	f.dpcName = concat(f.dpcName, name, " fs completion")
-	f.workerName = concat(f.workerName, name, " fs worker")
+	f.timerName = op.fm.sp.concat(f.timerName, name, " fs")
+	f.dpcName = op.fm.sp.concat(f.dpcName, name, " fs completion")
+	f.workerName = op.fm.sp.concat(f.workerName, name, " fs worker")
 	return f
 }
 

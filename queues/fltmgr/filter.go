@@ -97,9 +97,9 @@ func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FL
 	old := *f // recycled: keep buffers, and names that come out equal
 	*f = FLT_FILTER{fm: fm, Name: name, Altitude: altitude, reg: *reg,
 		instances: reuse(old.instances), snapshot: reuse(old.snapshot), volSnapshot: reuse(old.volSnapshot),
-		objName: concat(old.objName, "filter ", name)}
+		objName: fm.sp.concat(old.objName, "filter ", name)}
 	f.reg.OperationRegistration = append(reuse(old.reg.OperationRegistration), reg.OperationRegistration...)
-	f.rundown.init(fm.k, concat(old.rundown.name, "flt filter ", name, " rundown"))
+	f.rundown.init(fm.k, fm.sp.concat(old.rundown.name, "flt filter ", name, " rundown"))
 	fm.filters = append(fm.filters, f)
 	fm.trace(KindFltObject, WhatFltRegisterFilter, name, int64(altitude), 0)
 	return f, kernel.STATUS_SUCCESS

@@ -30,6 +30,7 @@ type FLT_INSTANCE struct {
 	Context any
 
 	active  []*frame // operations at this instance: in a callback, pended, below, post-pended
+	drained []*frame // drain's snapshot of active, a kept buffer
 	quiet   *kernel.KEVENT
 	waiting bool // teardown waits for active to empty
 	gone    *kernel.KEVENT
@@ -69,10 +70,10 @@ func (i *FLT_INSTANCE) objects() *FLT_RELATED_OBJECTS {
 func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
 	inst := fm.sp.instances.Take(fm.k.Layer().Sim())
 	old := *inst // recycled: keep buffers, and names that come out equal
-	name := concat(old.name, f.Name, "@", v.Name)
-	*inst = FLT_INSTANCE{fm: fm, filter: f, volume: v, name: name, objName: concat(old.objName, "instance ", name),
-		cbdqName: concat(old.cbdqName, "cbdq ", name), active: reuse(old.active)}
-	inst.rundown.init(fm.k, concat(old.rundown.name, "flt instance ", name, " rundown"))
+	name := fm.sp.concat(old.name, f.Name, "@", v.Name)
+	*inst = FLT_INSTANCE{fm: fm, filter: f, volume: v, name: name, objName: fm.sp.concat(old.objName, "instance ", name),
+		cbdqName: fm.sp.concat(old.cbdqName, "cbdq ", name), active: reuse(old.active), drained: reuse(old.drained)}
+	inst.rundown.init(fm.k, fm.sp.concat(old.rundown.name, "flt instance ", name, " rundown"))
 	st := kernel.STATUS_SUCCESS
 	if cb := f.reg.InstanceSetupCallback; cb != nil {
 		fm.trace(KindFltCallback, WhatInstanceSetup, inst.name, int64(flags), 0)
@@ -207,7 +208,7 @@ func (i *FLT_INSTANCE) waitQuiet() {
 	}
 	i.fm.mark(MarkTeardownWaited, i.name)
 	if i.quiet == nil {
-		i.quiet = i.fm.k.KeInitializeEvent("flt instance "+i.name+" teardown: pended operations", kernel.SynchronizationEvent, false)
+		i.quiet = i.fm.k.KeInitializeEvent(i.fm.sp.concat("", "flt instance ", i.name, " teardown: pended operations"), kernel.SynchronizationEvent, false)
 	}
 	i.waiting = true
 	for len(i.active) > 0 {
@@ -233,7 +234,8 @@ func (i *FLT_INSTANCE) untrack(f *frame) {
 // inst that waits below for it, with FLTFL_POST_OPERATION_DRAINING and a
 // copy of the callback data (§5.4); the real completion will skip it.
 func (fm *FilterManager) drain(inst *FLT_INSTANCE) {
-	for _, f := range slices.Clone(inst.active) {
+	inst.drained = append(inst.drained[:0], inst.active...) // untrack changes active
+	for _, f := range inst.drained {
 		if f.state != frameBelow {
 			continue
 		}

@@ -20,24 +20,49 @@ type spares struct {
 	instances des.Stock[FLT_INSTANCE]
 	volumes   des.Stock[FLT_VOLUME]
 	generic   des.Stock[FLT_GENERIC_WORKITEM]
-	names     map[opName]string // callback data names, bounded by maxNames
-	itemNames []string          // "flt work item N", index N-1
+	names     map[opName]string    // callback data names, bounded by maxNames
+	itemNames []string             // "flt work item N", index N-1
+	joins     map[[3]string]string // names concat built, bounded by maxNames
 }
 
-// concat returns the concatenation of parts, or old when it already is
-// that string: a recycled object keeps its name without building it again.
-func concat(old string, parts ...string) string {
+// concat returns the concatenation of parts (at most three), or old when
+// it already is that string: a recycled object keeps its name without
+// building it again. Otherwise the string comes from the Sim's cache, as
+// objects of a rank get different names from run to run when schedules
+// differ.
+func (sp *spares) concat(old string, parts ...string) string {
 	rest := old
 	for _, p := range parts {
 		if len(rest) < len(p) || rest[:len(p)] != p {
-			return strings.Join(parts, "")
+			return sp.joined(parts)
 		}
 		rest = rest[len(p):]
 	}
 	if rest != "" {
-		return strings.Join(parts, "")
+		return sp.joined(parts)
 	}
 	return old
+}
+
+// joined returns the concatenation of parts, built once per Sim while the
+// cache has room (maxNames).
+func (sp *spares) joined(parts []string) string {
+	var key [3]string
+	if len(parts) > len(key) {
+		return strings.Join(parts, "")
+	}
+	copy(key[:], parts)
+	if s, ok := sp.joins[key]; ok {
+		return s
+	}
+	s := strings.Join(parts, "")
+	if sp.joins == nil {
+		sp.joins = map[[3]string]string{}
+	}
+	if len(sp.joins) < maxNames {
+		sp.joins[key] = s
+	}
+	return s
 }
 
 // itemName returns "flt work item n", built once per Sim for the first
