@@ -278,7 +278,7 @@ func (k *Kernel) stealFirst(t *Thread) bool {
 // head).
 func (k *Kernel) pickAmongEqual(c *Processor, best *Thread) *Thread {
 	k.threadScratch = k.threadScratch[:0]
-	k.collectPrio = best.priority
+	k.collectPrio, k.collectCPU = best.priority, c.id
 	if k.pcpu != nil {
 		k.pcpu.EachOn(best.queueCPU, k.collectEqual)
 	} else {
@@ -297,13 +297,20 @@ func (k *Kernel) pickAmongEqual(c *Processor, best *Thread) *Thread {
 	return cands[i]
 }
 
-// collectEqualPrio appends ready threads while they have collectPrio; it is
-// bound once to k.collectEqual so that Policy.Each gets no fresh closure.
+// collectEqualPrio appends the ready threads that have collectPrio and may
+// run on collectCPU; it is bound once to k.collectEqual so that Policy.Each
+// gets no fresh closure. A thread whose affinity excludes the processor is
+// no candidate (REFERENCE §4.7: placement, stealing and preemption respect
+// affinity): an idle processor that steals from another's queue, where a
+// pinned thread waits beside others of its priority, must not be offered
+// it.
 func (k *Kernel) collectEqualPrio(t *Thread) bool {
 	if t.priority != k.collectPrio {
 		return false
 	}
-	k.threadScratch = append(k.threadScratch, t)
+	if t.allowedOn(k.collectCPU) {
+		k.threadScratch = append(k.threadScratch, t)
+	}
 	return true
 }
 

@@ -27,6 +27,7 @@ type Kernel struct {
 	balanceArmed  bool
 	collectEqual  func(*Thread) bool
 	collectPrio   int8
+	collectCPU    int // the processor pickAmongEqual chooses for
 	balanceScan   des.Handler
 	scratch       []*Processor
 	threadScratch []*Thread

@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -128,4 +129,53 @@ func TestSetPriorityRoutines(t *testing.T) {
 	require.NoError(t, k.Run().Err)
 	assert.Equal(t, []string{"other", "main after raise"}, order)
 	assert.Equal(t, 12, other.BasePriority())
+}
+
+// lastReady takes the last candidate whenever the dispatcher chooses among
+// ready threads of one priority, and the natural option everywhere else.
+type lastReady struct{}
+
+func (lastReady) Choose(p des.Point, n int) int {
+	if p.Kind == kernel.PointPickThread {
+		return n - 1
+	}
+	return 0
+}
+
+// REFERENCE §4.7: placement, stealing and preemption respect affinity. An
+// idle processor that takes a thread from another processor's queue is
+// offered, when the ready order is a decision, only the threads of the
+// top priority it may run: a thread pinned to cpu0 with
+// KeSetSystemAffinityThreadEx, waiting in cpu0's queue beside an unpinned
+// one, is never run on cpu1 (it was, found by the rsscount driver's
+// correct variant: the pinned thread then updated cpu0's per-processor
+// data from cpu1).
+func TestStealNeverOffersAThreadItsAffinityExcludes(t *testing.T) {
+	cfg := perCPU()
+	cfg.DecideReadyOrder = true
+	m := newMachine(t, cfg, lastReady{})
+	k := m.Kernel
+	var wrong []string
+	check := func(name string, allowed kernel.KAFFINITY) {
+		if cpu := k.KeGetCurrentProcessorNumber(); allowed&(1<<cpu) == 0 {
+			wrong = append(wrong, fmt.Sprintf("%s on cpu%d at t=%v", name, cpu, k.Now()))
+		}
+	}
+	// busy0 holds cpu0; pinner, on cpu1, readies "other" (it joins cpu0's
+	// queue: its ideal processor, no idle one) and pins itself to cpu0,
+	// joining cpu0's queue behind it. cpu1 is left idle and takes a thread
+	// from cpu0's queue: other and pinner tie, and the chooser takes the
+	// last.
+	k.PsCreateSystemThread("busy0", 8, func() { k.Compute(100 * des.Microsecond) })
+	k.PsCreateSystemThread("pinner", 8, func() {
+		k.PsCreateSystemThread("other", 8, func() { k.Compute(10 * des.Microsecond) })
+		k.KeSetSystemAffinityThreadEx(1 << 0)
+		for range 3 {
+			check("pinner", 1<<0)
+			k.Compute(10 * des.Microsecond)
+		}
+		k.KeRevertToUserAffinityThreadEx(0)
+	})
+	require.NoError(t, k.Run().Err)
+	assert.Empty(t, wrong, "a pinned thread ran outside its affinity")
 }
