@@ -18,9 +18,10 @@ type KDPC struct {
 	queued     bool
 	cpu        *Processor
 	arg1, arg2 any
-	image      *Image // the driver image of Routine, nil for none (image.go)
-	obj        string // "dpc Name", the trace object (objName)
-	threaded   bool   // KeInitializeThreadedDpc's (threaddpc.go)
+	image      *Image   // the driver image of Routine, nil for none (image.go)
+	obj        string   // "dpc Name", the trace object (objName)
+	threaded   bool     // KeInitializeThreadedDpc's (threaddpc.go)
+	queuedAt   des.Time // when it was last queued (the livelock report's "since")
 }
 
 // objName returns "dpc Name", built once per name: a DPC queued every
@@ -95,7 +96,7 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 	if d.queued {
 		return false
 	}
-	d.queued, d.cpu, d.arg1, d.arg2 = true, c, arg1, arg2
+	d.queued, d.cpu, d.arg1, d.arg2, d.queuedAt = true, c, arg1, arg2, k.sim.Now()
 	if d.threaded && !k.cfg.DisableThreadedDpcs {
 		k.queueThreadedDpc(x, d, c)
 		return true

@@ -211,11 +211,19 @@ func (l *Leak) Error() string {
 // threads that could run but did not get a processor: a low-priority lock
 // owner starved by higher-priority spinners (priority inversion) shows
 // there, where the waits alone only name it as an owner.
+//
+// StuckDpcs lists the DPCs queued on a processor that cannot run them: its
+// IRQL stays at DISPATCH_LEVEL or above (a thread spinning there, or a DPC
+// that never returns), and a processor drains its DPC queue only when its
+// IRQL drops below DISPATCH_LEVEL (REFERENCE §4.5). A thread that raises
+// and polls for a flag its own DPC sets shows there: without the list the
+// report named only the spinner.
 type Livelock struct {
-	Budget  *des.BudgetError
-	Running []string
-	Ready   []string
-	Waiting []WaitEdge
+	Budget    *des.BudgetError
+	Running   []string
+	Ready     []string
+	Waiting   []WaitEdge
+	StuckDpcs []string
 }
 
 func (l *Livelock) Error() string {
@@ -228,6 +236,11 @@ func (l *Livelock) Error() string {
 	if len(l.Ready) > 0 {
 		b.WriteString("; ready but not running: ")
 		b.WriteString(strings.Join(l.Ready, ", "))
+	}
+	if len(l.StuckDpcs) > 0 {
+		b.WriteString("; DPCs that cannot run: ")
+		b.WriteString(strings.Join(l.StuckDpcs, "; "))
+		b.WriteString(" (a processor runs its queued DPCs only when its IRQL drops below DISPATCH_LEVEL, REFERENCE §4.5)")
 	}
 	if len(l.Waiting) > 0 {
 		b.WriteString("; waiting: ")

@@ -394,6 +394,60 @@ func TestLivelockNamesStarvedReadyThread(t *testing.T) {
 	assert.Contains(t, l.Error(), "ready but not running: setter (priority 4)")
 }
 
+// REFERENCE §4.5: a processor runs its queued DPCs only when its IRQL drops
+// below DISPATCH_LEVEL. A thread that raises to DISPATCH_LEVEL and polls a
+// flag that its own processor's DPC would set spins for ever; the
+// livelock report names the DPC that cannot run, where and since when, and
+// why (it named only the spinner; found writing the pollready driver).
+func TestLivelockNamesDpcHeldOffByRaisedProcessor(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	done := k.NewCell("done", 0)
+	dpc := k.KeInitializeDpc("answer", func(*kernel.KDPC, any, any, any) { k.InterlockedExchange(done, 1) }, nil)
+	intr, err := k.IoConnectInterrupt("dev", 5, func(*kernel.KINTERRUPT, any) bool {
+		k.KeInsertQueueDpc(dpc, nil, nil)
+		return true
+	}, nil)
+	require.NoError(t, err)
+	k.PsCreateSystemThread("poller", 8, func() {
+		k.DeviceInterrupt(intr, 0, k.Now().Add(3*des.Microsecond))
+		old := k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+		for k.Read(done) == 0 {
+			k.KeStallExecutionProcessor(5)
+		}
+		k.KeLowerIrql(old)
+	})
+	out := k.Run()
+	var l *kernel.Livelock
+	require.ErrorAs(t, out.Err, &l)
+	require.Len(t, l.StuckDpcs, 1)
+	assert.Regexp(t, `^dpc answer queued on cpu0 since t=0\.0000\d+s, poller holds it at DISPATCH_LEVEL$`, l.StuckDpcs[0])
+	assert.Contains(t, l.Error(), "DPCs that cannot run: dpc answer queued on cpu0")
+	assert.Contains(t, l.Error(), "only when its IRQL drops below DISPATCH_LEVEL")
+}
+
+// A DPC that never returns holds off the DPCs queued behind it on its
+// processor; the report says so.
+func TestLivelockNamesDpcQueuedBehindSpinningDpc(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	done := k.NewCell("done", 0)
+	setter := k.KeInitializeDpc("setter", func(*kernel.KDPC, any, any, any) { k.InterlockedExchange(done, 1) }, nil)
+	spinner := k.KeInitializeDpc("spinner", func(*kernel.KDPC, any, any, any) {
+		k.KeInsertQueueDpc(setter, nil, nil)
+		for k.Read(done) == 0 {
+			k.KeStallExecutionProcessor(5)
+		}
+	}, nil)
+	k.PsCreateSystemThread("t", 8, func() { k.KeInsertQueueDpc(spinner, nil, nil) })
+	out := k.Run()
+	var l *kernel.Livelock
+	require.ErrorAs(t, out.Err, &l)
+	require.Len(t, l.StuckDpcs, 1)
+	assert.Contains(t, l.StuckDpcs[0], "dpc setter queued on cpu0 since t=")
+	assert.Contains(t, l.StuckDpcs[0], "behind the running dpc spinner, which has not returned")
+}
+
 func TestPanicInDriverCodeIsAnOutcome(t *testing.T) {
 	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
 		k.Compute(des.Microsecond)

@@ -144,6 +144,27 @@ func (k *Kernel) runningNames() []string {
 	return out
 }
 
+// stuckDpcs lists, for the livelock report, the DPCs queued on a processor
+// whose IRQL is at DISPATCH_LEVEL or above: they wait for that IRQL to drop
+// (REFERENCE §4.5). DPCs queued behind a running DPC wait for it to return.
+func (k *Kernel) stuckDpcs() []string {
+	var out []string
+	for _, c := range k.cpus {
+		top := c.top()
+		if top == nil || top.irql < DISPATCH_LEVEL || len(c.dpcQueue) == 0 {
+			continue
+		}
+		holder := fmt.Sprintf("%s holds it at %v", top.name, top.irql)
+		if top == &c.dpc && c.dpc.dpcRunning != nil && top.irql == DISPATCH_LEVEL {
+			holder = fmt.Sprintf("behind the running %s, which has not returned", c.dpc.dpcRunning.objName())
+		}
+		for _, d := range c.dpcQueue {
+			out = append(out, fmt.Sprintf("%s queued on %s since t=%v, %s", d.objName(), c.name, d.queuedAt, holder))
+		}
+	}
+	return out
+}
+
 // readyNames lists the threads ready to run that no processor runs, with
 // their current priority, for the livelock report.
 func (k *Kernel) readyNames() []string {

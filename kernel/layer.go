@@ -153,7 +153,7 @@ func (l *Layer) Finish() des.Outcome {
 		var be *des.BudgetError
 		if errors.As(err, &be) {
 			if _, already := err.(*Livelock); !already {
-				k.sim.ReplaceErr(&Livelock{Budget: be, Running: k.runningNames(), Ready: k.readyNames(), Waiting: k.blockedEdges()})
+				k.sim.ReplaceErr(&Livelock{Budget: be, Running: k.runningNames(), Ready: k.readyNames(), Waiting: k.blockedEdges(), StuckDpcs: k.stuckDpcs()})
 			}
 		}
 		return k.sim.Outcome()

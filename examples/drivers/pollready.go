@@ -41,8 +41,13 @@ var PollReady = &model.Scenario{
 			Want: "invariant every command completed"},
 		{Name: "poll-at-dispatch", Bug: true, Doc: "the thread raises to DISPATCH_LEVEL and stall-polls the flag: the DPC queued on its own processor runs only after the poll has timed out",
 			Want: "invariant every command completed"},
+		{Name: "spin-at-dispatch", Bug: true, Doc: "as poll-at-dispatch, without a bound: once the device interrupts the poller's own processor, it spins for ever (Windows: DPC_WATCHDOG_VIOLATION 0x133)",
+			Want: "livelock"},
 	},
 	Setup: setupPollReady,
+	// correct runs make fewer than 300 decisions and 3,000 steps (20,000
+	// explored runs); spin-at-dispatch ends on this budget.
+	Budget: model.Budget{Steps: 100_000, Decisions: 20_000},
 }
 
 const (
@@ -148,9 +153,12 @@ func (x *pollReadyDev) issue() {
 			k.InterlockedExchange(x.done, 0)
 		}
 		var st kernel.NTSTATUS
-		if x.env.Is("poll-at-dispatch") {
+		switch {
+		case x.env.Is("poll-at-dispatch"):
 			st = x.pollAtDispatch()
-		} else {
+		case x.env.Is("spin-at-dispatch"):
+			st = x.spinAtDispatch()
+		default:
 			st = x.poll()
 		}
 		if st != kernel.STATUS_SUCCESS {
@@ -207,6 +215,17 @@ func (x *pollReadyDev) pollAtDispatch() kernel.NTSTATUS {
 		k.KeStallExecutionProcessor(prSpinStall)
 	}
 	return kernel.STATUS_IO_TIMEOUT
+}
+
+// spinAtDispatch is the same bug without the bound.
+func (x *pollReadyDev) spinAtDispatch() kernel.NTSTATUS {
+	k := x.k
+	old := k.KeRaiseIrql(kernel.DISPATCH_LEVEL)
+	defer k.KeLowerIrql(old)
+	for k.Read(x.done) == 0 {
+		k.KeStallExecutionProcessor(prSpinStall)
+	}
+	return kernel.STATUS_SUCCESS
 }
 
 func (x *pollReadyDev) unload(*queues.DRIVER_OBJECT) {
