@@ -120,6 +120,45 @@ func TestCompletionProcessingWhenSafe(t *testing.T) {
 	}
 }
 
+// REFERENCE §5.10: a post-op that returns FLT_POSTOP_FINISHED_PROCESSING
+// although FltDoCompletionProcessingWhenSafe posted its work (TRUE, and
+// MORE_PROCESSING_REQUIRED stored) lets completion go on while the worker
+// will complete the operation again: 0x44, reported at the post-op's
+// return and naming it, not inside the filter manager's worker. Returning
+// the stored status is clean whether the post-op ran at DISPATCH_LEVEL
+// (posted) or PASSIVE_LEVEL (run at once).
+func TestWhenSafePostOpReturningFinishedAnyway(t *testing.T) {
+	for _, how := range []int{queues.CompleteInline, queues.CompleteFromDpc, queues.CompleteFromWorker} {
+		for _, obey := range []bool{false, true} {
+			r := newRig(t, rigOpts{chooser: fsChooser(how)})
+			var seen []postSeen
+			f := observingFilter(r, &seen, func(d *fltmgr.FLT_CALLBACK_DATA, o *fltmgr.FLT_RELATED_OBJECTS, ctx any, fl fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+				var ret fltmgr.FLT_POSTOP_CALLBACK_STATUS
+				ok := r.fm.FltDoCompletionProcessingWhenSafe(d, o, ctx, fl, func(*fltmgr.FLT_CALLBACK_DATA, *fltmgr.FLT_RELATED_OBJECTS, any, fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+					return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
+				}, &ret)
+				if ok && !obey {
+					return fltmgr.FLT_POSTOP_FINISHED_PROCESSING // "TRUE means the work is done"
+				}
+				return ret
+			})
+			r.thread("app", func() {
+				r.fm.FltStartFiltering(f)
+				r.vol.Issue(read(512)).Wait()
+			})
+			out := r.run()
+			if obey || how == queues.CompleteFromWorker { // at PASSIVE_LEVEL the safe callback ran at once
+				require.NoError(t, out.Err, "choice %d obey %v", how, obey)
+				continue
+			}
+			bc := requireBugCheck(t, out, kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, 1)
+			assert.Equal(t, "post-operation callback", bc.API, bc.Error())
+			assert.Contains(t, bc.Error(), "FltDoCompletionProcessingWhenSafe", bc.Error())
+			assert.Contains(t, bc.Error(), "RetPostOperationStatus", bc.Error())
+		}
+	}
+}
+
 // REFERENCE §5.7: a post-op that waits when completion comes from the
 // file system's DPC is ATTEMPTED_SWITCH_FROM_DPC 0xB8 (a blocking wait in
 // a DPC); the same post-op in the issuer's thread at DISPATCH_LEVEL is the

@@ -320,6 +320,10 @@ func (fm *FilterManager) callPost(f *frame) bool {
 			f.earlyPost = false
 			fm.notPended(op, "FltCompletePendedPostOperation")
 		}
+		if f.whenSafe { // FltDoCompletionProcessingWhenSafe posted the work: its worker completes the operation (§5.10)
+			f.whenSafe = false
+			fm.whenSafeFinishedAnyway(f)
+		}
 		fm.frameDone(f)
 		return false
 	case FLT_POSTOP_MORE_PROCESSING_REQUIRED:

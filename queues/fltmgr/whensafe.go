@@ -1,6 +1,8 @@
 package fltmgr
 
 import (
+	"fmt"
+
 	"github.com/wqsim/wqsim/kernel"
 	"github.com/wqsim/wqsim/queues"
 )
@@ -56,4 +58,22 @@ func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DA
 	fm.sys.ExQueueWorkItem(item, queues.DelayedWorkQueue)
 	*ret = FLT_POSTOP_MORE_PROCESSING_REQUIRED
 	return true
+}
+
+// whenSafeFinishedAnyway reports a post-op that returned
+// FLT_POSTOP_FINISHED_PROCESSING after FltDoCompletionProcessingWhenSafe
+// had posted its work and stored FLT_POSTOP_MORE_PROCESSING_REQUIRED in
+// RetPostOperationStatus (REFERENCE §5.10): completion goes on now, and the
+// filter manager's worker completes the operation again once the safe
+// callback returns — or, if it already has, the operation is being completed
+// a second time right now. Either way it is the double completion 0x44,
+// reported at the post-op's return, which is the filter's mistake, rather
+// than inside the filter manager's worker, which the filter never called.
+func (fm *FilterManager) whenSafeFinishedAnyway(f *frame) {
+	op := f.op
+	fm.k.Layer().BugCheckFrom("post-operation callback", kernel.MULTIPLE_IRP_COMPLETE_REQUESTS, uint64(op.data.irp.ID()), 0, 0, 0,
+		fmt.Sprintf("%s is completed twice: %s's post-op returned FLT_POSTOP_FINISHED_PROCESSING although FltDoCompletionProcessingWhenSafe "+
+			"had posted its safe callback to a worker and stored FLT_POSTOP_MORE_PROCESSING_REQUIRED in RetPostOperationStatus; "+
+			"completion continues now and the filter manager completes the operation again when the safe callback returns "+
+			"(a post-op returns the status FltDoCompletionProcessingWhenSafe stored, §5.10)", op.data.name, f.inst.name))
 }
