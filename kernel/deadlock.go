@@ -180,6 +180,7 @@ func (k *Kernel) findHang() *Deadlock {
 	}
 	d := &Deadlock{Blocked: blocked, At: k.sim.Now()}
 	d.Pending = append(d.Pending, k.strandedQueueNotes()...)
+	d.Pending = append(d.Pending, k.strandedSListNotes()...)
 	for _, f := range k.hangNotes {
 		d.Pending = append(d.Pending, f()...)
 	}

@@ -38,6 +38,7 @@ type Kernel struct {
 	endChecks     []func() []string
 	hangNotes     []func() []string
 	kqueues       []*KQUEUE          // every KQUEUE of the run, for the hang report (kqueue.go)
+	slists        []*SLIST_HEADER    // every initialised S-list of the run, for the hang report (slist.go)
 	marks         MarkCounts         // coverage marks hit in this run (Layer.HitMark)
 	dpcFlush      *KEVENT            // KeFlushQueuedDpcs waits here; made on first use
 	pcpu          PerProcessorPolicy // the policy, when it has per-processor queues
@@ -97,6 +98,8 @@ func (k *Kernel) reset(sim *des.Sim, cfg Config, rc *recycler) {
 	k.hangNotes = old.hangNotes[:0]
 	clear(old.kqueues)
 	k.kqueues = old.kqueues[:0]
+	clear(old.slists)
+	k.slists = old.slists[:0]
 	clear(old.stall.timers)
 	k.stall.timers = old.stall.timers[:0]
 	k.balanceScan, k.collectEqual, k.stealMatch = old.balanceScan, old.collectEqual, old.stealMatch

@@ -100,3 +100,41 @@ func TestQueryDepthSListAboveDispatchIs0xA(t *testing.T) {
 	bc := requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
 	assert.Equal(t, "ExQueryDepthSList", bc.API)
 }
+
+// REFERENCE §3.6: each S-list operation is a trace record naming the list
+// (A = depth after; B = 1 when a push found the list empty, or when a pop
+// took an entry; a flush's A = entries taken), and a hang report names a
+// list that still holds entries, with its last push. An empty list is not
+// named.
+func TestSListTracedAndNamedInHang(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	var work, spare kernel.SLIST_HEADER
+	k.PsCreateSystemThread("producer", 8, func() {
+		k.ExInitializeSListHead(&spare)
+		k.ExInitializeSListHead(&work)
+		k.ExInitializeSListHead(&work) // again: keeps its name
+		done := k.KeInitializeEvent("done", kernel.NotificationEvent, false)
+		k.InterlockedPushEntrySList(&work, &kernel.SLIST_ENTRY{})
+		k.InterlockedPushEntrySList(&work, &kernel.SLIST_ENTRY{})
+		k.InterlockedFlushSList(&work)
+		k.InterlockedPopEntrySList(&spare)
+		k.InterlockedPushEntrySList(&work, &kernel.SLIST_ENTRY{})
+		k.KeWaitForSingleObject(done, kernel.Infinite) // no consumer ever sets it
+	})
+	out := k.Run()
+	var d *kernel.Deadlock
+	require.ErrorAs(t, out.Err, &d)
+	require.Len(t, d.Pending, 1, d.Error())
+	assert.Regexp(t, `^S-list 2 holds 1 entry nobody took \(last pushed by producer at t=\S+s\)$`, d.Pending[0])
+	assert.Equal(t, "S-list 2", work.Name())
+	trace := m.trace.String()
+	for _, line := range []string{
+		`slist-push\s+S-list 2\s+1 1\n`,
+		`slist-push\s+S-list 2\s+2 0\n`,
+		`slist-flush\s+S-list 2\s+2 0\n`,
+		`slist-pop\s+S-list 1\s+0 0\n`,
+	} {
+		assert.Regexp(t, line, trace)
+	}
+}

@@ -39,6 +39,9 @@ const (
 	WhatLookasideHit           des.What = "lookaside-alloc"  // ExAllocateFromNPagedLookasideList from the cache: B = entries left
 	WhatLookasideFree          des.What = "lookaside-free"   // ExFreeToNPagedLookasideList into the cache: B = entries cached
 	WhatLookasideDelete        des.What = "lookaside-delete" // ExDeleteNPagedLookasideList
+	WhatSListPush              des.What = "slist-push"       // an S-list push: A = depth after, B = 1 if the list was empty (the push returned NULL)
+	WhatSListPop               des.What = "slist-pop"        // an S-list pop: A = depth after, B = 1 if an entry was taken
+	WhatSListFlush             des.What = "slist-flush"      // an S-list flush: A = entries taken
 	WhatInjectStall            des.What = "inject-stall"
 	WhatInjectYield            des.What = "inject-yield"
 	WhatInterlockedAdd         des.What = "interlocked-add"

@@ -3,6 +3,7 @@ package queues
 import (
 	"fmt"
 
+	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
 )
 
@@ -47,6 +48,10 @@ type IO_WORKITEM struct {
 	initialized bool // by IoInitializeWorkItem, not yet uninitialised
 	freed       bool
 	listIdx     int // position in sys.ioLive or sys.ioInit
+	// who released the item with IoUninitializeWorkItem, and when, for
+	// a report that it was queued afterwards (REFERENCE §3.5)
+	uninitBy string
+	uninitAt des.Time
 }
 
 // Queued reports whether the item is in a worker queue (its routine has not
@@ -154,7 +159,8 @@ func (s *System) IoInitializeWorkItem(obj IoObject, iw *IO_WORKITEM) {
 // (DDI:IoUninitializeWorkItem). Any IRQL; not a scheduling point. Legal
 // from inside the item's routine; while the item is queued it is
 // WORKER_INVALID 0xE4 P1=2 (the closest BC:0xE4 case, "a queued I/O worker
-// item was freed").
+// item was freed"). Queueing the item again needs a new
+// IoInitializeWorkItem first (REFERENCE §3.5).
 func (s *System) IoUninitializeWorkItem(iw *IO_WORKITEM) {
 	if iw.item.linked {
 		s.k.Layer().BugCheckFrom("IoUninitializeWorkItem", kernel.WORKER_INVALID, 2, iw.item.id, nameID(iw.routineName()), 0,
@@ -164,6 +170,7 @@ func (s *System) IoUninitializeWorkItem(iw *IO_WORKITEM) {
 		return
 	}
 	iw.initialized = false
+	iw.uninitBy, iw.uninitAt = s.actorName(), s.k.Now()
 	s.ioInit = removeIoItem(s.ioInit, iw)
 	s.k.Layer().TraceKind(KindIoWorkItem, WhatIoUninitializeWorkItem, iw.obj.header().name, int64(iw.item.id), 0)
 }
@@ -195,9 +202,11 @@ func removeIoItem(list []*IO_WORKITEM, iw *IO_WORKITEM) []*IO_WORKITEM {
 // without harm; then it queues the executive item (ExQueueWorkItem's
 // checks and scheduling point apply: queueing a queued item is 0xE4 P1=1).
 // Queueing a freed item is a use after free (0xD5); a nil routine is 0xE4
-// P1=7; a queue type other than DelayedWorkQueue, or an item tied to a
-// driver object, is a *ContractViolation ("drivers must specify
-// DelayedWorkQueue"; the routine takes a device object).
+// P1=7; a queue type other than DelayedWorkQueue, an item tied to a
+// driver object, or caller storage that IoUninitializeWorkItem released and
+// IoInitializeWorkItem did not set up again (REFERENCE §3.5) is a
+// *ContractViolation ("drivers must specify DelayedWorkQueue"; the routine
+// takes a device object; the item must be allocated or initialised).
 func (s *System) IoQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE, typ WORK_QUEUE_TYPE, context any) {
 	if _, isDev := iw.obj.(*DEVICE_OBJECT); iw.obj != nil && !isDev {
 		s.ReportContract("IoQueueWorkItem", fmt.Sprintf("IoQueueWorkItem on IO_WORKITEM #%d, which is tied to a driver object", iw.item.id),
@@ -209,7 +218,7 @@ func (s *System) IoQueueWorkItem(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE, t
 
 // IoQueueWorkItemEx is IoQueueWorkItem for a routine that also receives the
 // item, and for items tied to a driver object (DDI:IoQueueWorkItemEx).
-// Same checks and contract (REFERENCE §1.2).
+// Same checks and contract (REFERENCE §1.2, §3.5).
 // IRQL: ≤ DISPATCH_LEVEL, checked.
 func (s *System) IoQueueWorkItemEx(iw *IO_WORKITEM, routine IO_WORKITEM_ROUTINE_EX, typ WORK_QUEUE_TYPE, context any) {
 	s.ioQueue("IoQueueWorkItemEx", iw, nil, routine, typ, context)
@@ -261,6 +270,16 @@ func (s *System) ioQueue(api string, iw *IO_WORKITEM, r IO_WORKITEM_ROUTINE, rx 
 	if iw.obj == nil || (r == nil && rx == nil) {
 		k.Layer().BugCheckFrom(api, kernel.WORKER_INVALID, 7, iw.item.id, uint64(typ), 0,
 			fmt.Sprintf("%s on IO_WORKITEM #%d without a routine or an I/O object (not allocated or initialised?)", api, iw.item.id))
+	}
+	if !iw.allocated && !iw.initialized {
+		// Caller storage released by IoUninitializeWorkItem and not set up
+		// again: the routines take only an item "allocated by
+		// IoAllocateWorkItem or initialized by IoInitializeWorkItem"
+		// (REFERENCE §3.5).
+		s.ReportContract(api, fmt.Sprintf("%s on IO_WORKITEM #%d, which %s released with IoUninitializeWorkItem at t=%v, after its last IoInitializeWorkItem", api, iw.item.id, iw.uninitBy, iw.uninitAt),
+			"queue only an item allocated by IoAllocateWorkItem or initialized by IoInitializeWorkItem (and not uninitialised since)",
+			"DDI:IoQueueWorkItem, DDI:IoQueueWorkItemEx, REFERENCE §3.5")
+		return
 	}
 	if typ != DelayedWorkQueue {
 		s.ReportContract(api, fmt.Sprintf("IO_WORKITEM #%d queued to %v", iw.item.id, typ),

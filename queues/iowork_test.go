@@ -283,3 +283,43 @@ func TestIoTryQueueWorkItemNeedsAFreeWorker(t *testing.T) {
 	assert.Equal(t, []bool{true, true, true, false, true}, tried)
 	assert.Equal(t, 4, ran, "every accepted item ran once; the refused one only when tried again")
 }
+
+// REFERENCE §3.5: caller storage released with IoUninitializeWorkItem is no
+// longer an I/O work item; IoQueueWorkItem[Ex] takes only an item
+// "allocated by IoAllocateWorkItem or initialized by IoInitializeWorkItem"
+// (DDI:IoQueueWorkItemEx), so queueing it again without a new
+// IoInitializeWorkItem is a contract violation, while initialising it
+// again first is legal.
+func TestQueueAfterUninitializeNeedsInitialize(t *testing.T) {
+	for _, reinit := range []bool{false, true} {
+		r := newWIRig(t, wiCPUs(1), queues.DefaultPoolConfig())
+		ran := 0
+		r.driver(8, func() {
+			_, dev := wiLoad(r, "io", nil)
+			iw := &queues.IO_WORKITEM{}
+			routine := func(_ queues.IoObject, _ any, item *queues.IO_WORKITEM) {
+				ran++
+				r.sys.IoUninitializeWorkItem(item)
+			}
+			r.sys.IoInitializeWorkItem(dev, iw)
+			r.sys.IoQueueWorkItemEx(iw, routine, queues.DelayedWorkQueue, nil)
+			r.k.KeDelayExecutionThread(100 * des.Microsecond)
+			if reinit {
+				r.sys.IoInitializeWorkItem(dev, iw)
+			}
+			r.sys.IoQueueWorkItemEx(iw, routine, queues.DelayedWorkQueue, nil)
+			r.k.KeDelayExecutionThread(100 * des.Microsecond)
+		})
+		err := r.run(t).Err
+		if reinit {
+			require.NoError(t, err)
+			assert.Equal(t, 2, ran)
+			continue
+		}
+		var cv *queues.ContractViolation
+		require.ErrorAs(t, err, &cv)
+		assert.Contains(t, cv.Error(), "released with IoUninitializeWorkItem at t=")
+		assert.Contains(t, cv.Error(), "REFERENCE §3.5")
+		assert.Equal(t, 1, ran)
+	}
+}

@@ -35,7 +35,7 @@ var SlistWork = &model.Scenario{
 		"list with one InterlockedFlushSList. The bugs flush again until the list stays empty (a push " +
 		"then queues the item while it is still queued, 0xE4 P1=1), or gate the queueing on a flag the " +
 		"routine clears after its flush (a sample pushed in between is never processed).",
-	Section: "REFERENCE §1.1, §3.3, §4.8",
+	Section: "REFERENCE §1.1, §3.3, §3.6, §4.8",
 	Variants: []model.Variant{
 		{Name: "correct", Doc: "queue the item when InterlockedPushEntrySList returns NULL; the routine flushes once"},
 		{Name: "flush-until-empty", Bug: true,
