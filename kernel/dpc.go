@@ -85,14 +85,19 @@ func (k *Kernel) KeInsertQueueDpc(d *KDPC, arg1, arg2 any) bool {
 		k.nilObject("KeInsertQueueDpc", "Dpc", touchAtHigh)
 	}
 	x := k.enter("KeInsertQueueDpc")
-	c := x.cpu
+	return k.queueDpc(x, x.cpu, d, arg1, arg2)
+}
+
+// queueDpc queues d from processor from: to d's target processor if
+// KeSetTargetProcessorDpc named one, else to from. A timer's expiry queues
+// its DPC this way too, from the processor the timer expires on (WRK
+// base/ntos/ke/dpcsup.c KiTimerListExpire calls KeInsertQueueDpc for a DPC
+// targeted at another processor; REFERENCE §4.8).
+func (k *Kernel) queueDpc(x *exec, from *Processor, d *KDPC, arg1, arg2 any) bool {
+	c := from
 	if d.target >= 0 {
 		c = k.cpus[d.target]
 	}
-	return k.queueDpc(x, d, c, arg1, arg2)
-}
-
-func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 	if d.queued {
 		return false
 	}
@@ -103,7 +108,7 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 	}
 	c.dpcQueue = enqueueDpc(c.dpcQueue, d)
 	k.emit(x, KindDPC, WhatQueueDpc, d.objName(), int64(c.id), 0)
-	if k.drainNow(x, d, c) {
+	if k.drainNow(x, from, d, c) {
 		c.kick()
 	}
 	return true
@@ -111,11 +116,11 @@ func (k *Kernel) queueDpc(x *exec, d *KDPC, c *Processor, arg1, arg2 any) bool {
 
 // drainNow applies the documented drain rules of KeInsertQueueDpc; the
 // threshold cases are a decision (choice 0: defer).
-func (k *Kernel) drainNow(x *exec, d *KDPC, c *Processor) bool {
+func (k *Kernel) drainNow(x *exec, from *Processor, d *KDPC, c *Processor) bool {
 	if c.top() == nil {
 		return true // an idle processor's idle loop drains its queue
 	}
-	local := x == nil || x.cpu == c
+	local := from == c
 	switch {
 	case local && d.importance != LowImportance:
 		return true
@@ -469,7 +474,8 @@ func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 
 // KeSetTimer arms t to expire once after due (a negative due is NT's
 // relative form: the same length, REFERENCE §3.7), queueing dpc (if
-// non-nil) on the caller's processor. Returns true if t was already armed.
+// non-nil) on the caller's processor, or on the DPC's target processor if
+// KeSetTargetProcessorDpc named one. Returns true if t was already armed.
 // IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8, §3.7).
 func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
 	if t == nil {
@@ -562,7 +568,7 @@ func (t *KTIMER) expire() {
 	k.signal(&t.dispatcherHeader, 1, 0)
 	if t.dpc != nil {
 		p = k.stall.progress
-		k.queueDpc(nil, t.dpc, t.cpu, nil, nil)
+		k.queueDpc(nil, t.cpu, t.dpc, nil, nil)
 		k.stall.progress = p
 	}
 }

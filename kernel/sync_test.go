@@ -192,6 +192,39 @@ func TestTargetedDpcAndImportance(t *testing.T) {
 	assert.Less(t, early, late, "high importance interrupts the target at once")
 }
 
+// REFERENCE §4.8: a timer's expiry queues its DPC as KeInsertQueueDpc
+// would, so a DPC that KeSetTargetProcessorDpc ties to a processor runs
+// there, whichever processor set the timer (WRK KiTimerListExpire). The
+// model queued a timer's DPC on the setter's processor whatever its target
+// (found writing the rsscount driver). Untargeted, it stays on the
+// setter's processor.
+func TestTimerDpcRunsOnItsTargetProcessor(t *testing.T) {
+	run := func(target int) []int {
+		m := newMachine(t, kernel.DefaultConfig(), nil)
+		k := m.Kernel
+		var on []int
+		d := k.KeInitializeDpc("tick", func(*kernel.KDPC, any, any, any) {
+			on = append(on, k.KeGetCurrentProcessorNumber())
+		}, nil)
+		if target >= 0 {
+			k.KeSetTargetProcessorDpc(d, target)
+			k.KeSetImportanceDpc(d, kernel.HighImportance)
+		}
+		timer := k.KeInitializeTimerEx("watchdog", kernel.NotificationTimer)
+		k.PsCreateSystemThread("setter", 8, func() {
+			k.KeSetSystemAffinityThreadEx(1 << 0)
+			k.KeSetTimerEx(timer, 10*des.Microsecond, 10*des.Microsecond, d)
+			k.KeDelayExecutionThread(35 * des.Microsecond)
+			k.KeCancelTimer(timer)
+			k.KeFlushQueuedDpcs()
+		})
+		require.NoError(t, k.Run().Err)
+		return on
+	}
+	assert.Equal(t, []int{1, 1, 1}, run(1), "targeted at cpu1, set from cpu0")
+	assert.Equal(t, []int{0, 0, 0}, run(-1), "untargeted: the setter's processor")
+}
+
 // REFERENCE §4.8: HighImportance puts a DPC at the head of its queue.
 func TestHighImportanceDpcRunsFirst(t *testing.T) {
 	var order []string
