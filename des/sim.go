@@ -638,6 +638,15 @@ type Stock[T any] struct {
 	used  int
 }
 
+// Taken returns the objects the current run of s has taken so far, in
+// the order it took them; for reports, not to be kept.
+func (st *Stock[T]) Taken(s *Sim) []*T {
+	if st.run != s.run {
+		return nil
+	}
+	return st.items[:st.used]
+}
+
 // Take returns an object for the current run of s: one an earlier run took,
 // which the caller must reset entirely (only buffers and handlers bound to
 // the object itself may survive), or a new one.

@@ -547,3 +547,13 @@ func TestHangKeptBusyByPeriodicTimerSaysWhoWaits(t *testing.T) {
 	require.ErrorAs(t, o.Err, &ll)
 	assert.Contains(t, ll.Error(), "waiting: stuck waits for event never")
 }
+
+// REFERENCE §1.8: a system thread that returns at DISPATCH_LEVEL is 0xA;
+// when it still holds a spin lock the report names the lock.
+func TestThreadExitHoldingSpinLockNamesIt(t *testing.T) {
+	out := runOne(t, oneCPU(), func(k *kernel.Kernel) {
+		k.KeAcquireSpinLock(k.KeInitializeSpinLock("stats"))
+	})
+	bc := requireBugCheck(t, out, kernel.IRQL_NOT_LESS_OR_EQUAL, 0)
+	assert.Contains(t, bc.Error(), "thread exited at DISPATCH_LEVEL holding spinlock stats (acquired and never released)")
+}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/wqsim/wqsim/des"
 )
@@ -26,6 +27,21 @@ type KSPIN_LOCK struct {
 	owner    *exec
 	spinners []*exec
 	aid      int32 // access number (access.go)
+}
+
+// spinLocksHeldBy names, for a report, the spin locks x holds:
+// " holding spinlock a, spinlock b (never released)", or "".
+func (k *Kernel) spinLocksHeldBy(x *exec) string {
+	var held []string
+	for _, l := range k.rc.spinLocks.Taken(k.sim) {
+		if l.owner == x {
+			held = append(held, l.obj)
+		}
+	}
+	if len(held) == 0 {
+		return ""
+	}
+	return " holding " + strings.Join(held, ", ") + " (acquired and never released)"
 }
 
 // KeInitializeSpinLock returns a spin lock named name.

@@ -179,7 +179,7 @@ func (k *Kernel) threadMain(t *Thread) {
 	}
 	if t.irql != PASSIVE_LEVEL {
 		k.bugCheck(&t.exec, "PsTerminateSystemThread", IRQL_NOT_LESS_OR_EQUAL, 0, uint64(t.irql), 0, 0,
-			fmt.Sprintf("thread exited at %v", t.irql))
+			fmt.Sprintf("thread exited at %v%s", t.irql, k.spinLocksHeldBy(&t.exec)))
 	}
 	t.state = Terminated
 	t.kernelApcs, t.userApcs, t.apcPending = nil, nil, false // run down: never delivered
