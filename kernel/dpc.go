@@ -472,10 +472,11 @@ func (k *Kernel) KeInitializeTimerEx(name string, typ EVENT_TYPE) *KTIMER {
 	return t
 }
 
-// KeSetTimer arms t to expire once after due, queueing dpc (if non-nil) on
-// the caller's processor, or on the DPC's target processor if
+// KeSetTimer arms t to expire once after due (a negative due is NT's
+// relative form: the same length, REFERENCE §3.7), queueing dpc (if
+// non-nil) on the caller's processor, or on the DPC's target processor if
 // KeSetTargetProcessorDpc named one. Returns true if t was already armed.
-// IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8).
+// IRQL: ≤ DISPATCH_LEVEL (REFERENCE §4.8, §3.7).
 func (k *Kernel) KeSetTimer(t *KTIMER, due des.Duration, dpc *KDPC) bool {
 	if t == nil {
 		k.nilObject("KeSetTimer", "Timer", touchUnderDispatch)
@@ -500,6 +501,9 @@ func (k *Kernel) KeSetTimerEx(t *KTIMER, due, period des.Duration, dpc *KDPC) bo
 
 func (k *Kernel) setTimer(x *exec, api string, t *KTIMER, due, period des.Duration, dpc *KDPC) bool {
 	k.checkIrqlAtMost(x, api, DISPATCH_LEVEL)
+	if due < 0 {
+		due = -due // NT's relative form (REFERENCE §3.7)
+	}
 	was := t.timer.Stop()
 	t.state = 0
 	if x.dpcRunning == nil || x.dpcRunning != t.dpc {

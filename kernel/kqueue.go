@@ -147,6 +147,7 @@ func (k *Kernel) KeRemoveQueue(q *KQUEUE, timeout des.Duration) (entry any, ok b
 	}
 	x := k.enter("KeRemoveQueue")
 	t := x.thread
+	timeout = ntRelative(timeout)
 	if timeout != 0 {
 		k.checkCanBlock(x, "KeRemoveQueue", timeout)
 	}

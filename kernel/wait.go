@@ -79,7 +79,22 @@ const (
 )
 
 // Timeout values for waits: Infinite waits forever; a zero timeout polls.
+// Any other timeout, delay or timer due time is relative: a positive
+// duration, or a negative one read as NT's relative form (the LARGE_INTEGER
+// of KeWaitForSingleObject, KeDelayExecutionThread and KeSetTimer is
+// negative for "this long from now"), so -5*des.Millisecond waits 5 ms
+// (REFERENCE §3.7).
 const Infinite des.Duration = -1
+
+// ntRelative reads a wait timeout or delay written in NT's relative form
+// (negative) as the model's positive duration; Infinite stays Infinite
+// (REFERENCE §3.7).
+func ntRelative(d des.Duration) des.Duration {
+	if d < 0 && d != Infinite {
+		return -d
+	}
+	return d
+}
 
 // EVENT_TYPE for KeInitializeEvent.
 type EVENT_TYPE uint8
@@ -368,7 +383,8 @@ func (k *Kernel) KeWaitForMutexObject(m *KMUTEX, timeout des.Duration) NTSTATUS 
 }
 
 // KeWaitForSingleObject waits for obj up to timeout (Infinite, or 0 to
-// poll): a non-alertable kernel-mode wait. Returns STATUS_WAIT_0 or
+// poll; a negative timeout is NT's relative form, REFERENCE §3.7): a
+// non-alertable kernel-mode wait. Returns STATUS_WAIT_0 or
 // STATUS_TIMEOUT. IRQL ≤ APC_LEVEL for a blocking wait; a zero-timeout poll
 // is legal at DISPATCH_LEVEL; waiting in a DPC is ATTEMPTED_SWITCH_FROM_DPC
 // 0xB8 (REFERENCE §4.5, §6.13). A kernel APC queued to the waiting thread
@@ -413,8 +429,9 @@ func (k *Kernel) KeWaitForMultipleObjects(objs []Waitable, typ WAIT_TYPE, timeou
 	return k.waitObjects(x, "KeWaitForMultipleObjects", KernelMode, false, typ, timeout, objs...)
 }
 
-// KeDelayExecutionThread suspends the calling thread for interval.
-// IRQL: < DISPATCH_LEVEL from a thread, checked as for a wait (Microsoft documents ≤ APC_LEVEL; REFERENCE §4.5).
+// KeDelayExecutionThread suspends the calling thread for interval (a
+// negative interval is NT's relative form: the same length; REFERENCE §3.7).
+// IRQL: < DISPATCH_LEVEL from a thread, checked as for a wait (Microsoft documents ≤ APC_LEVEL; REFERENCE §4.5, §3.7).
 func (k *Kernel) KeDelayExecutionThread(interval des.Duration) NTSTATUS {
 	return k.KeDelayExecutionThreadEx(KernelMode, false, interval)
 }
@@ -425,13 +442,14 @@ func (k *Kernel) KeDelayExecutionThread(interval des.Duration) NTSTATUS {
 // IRQL: < DISPATCH_LEVEL from a thread, checked as for a wait (Microsoft documents ≤ APC_LEVEL; REFERENCE §4.5).
 func (k *Kernel) KeDelayExecutionThreadEx(mode KPROCESSOR_MODE, alertable bool, interval des.Duration) NTSTATUS {
 	x := k.enter("KeDelayExecutionThread")
-	if interval < 0 {
+	if interval = ntRelative(interval); interval < 0 {
 		interval = 0
 	}
 	return k.waitObjects(x, "KeDelayExecutionThread", mode, alertable, WaitAny, interval)
 }
 
 func (k *Kernel) waitObjects(x *exec, api string, mode KPROCESSOR_MODE, alertable bool, typ WAIT_TYPE, timeout des.Duration, objs ...Waitable) NTSTATUS {
+	timeout = ntRelative(timeout)
 	if t := x.thread; t != nil && t.waitNext {
 		t.waitNext = false
 		k.lowerTo(x, t.waitIrql) // the wait a Wait=TRUE signal promised
