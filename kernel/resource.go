@@ -264,6 +264,9 @@ func (k *Kernel) resourceWait(x *exec, r *ERESOURCE, api string) {
 		k.armResourceTimeout(t, r, t.waitSeq+1) // the wait block is about to start
 	}
 	k.block(t)
+	// Granted: the owner-boost check is moot. Stop it, so that it does not
+	// keep the event queue (and the run's end time) four seconds longer.
+	t.resTimer.Stop()
 }
 
 // grantAfterExclusive is WRK's exclusive release: all waiting sharers at
@@ -305,7 +308,7 @@ const ResourceTimeout = 4 * des.Second
 // quantum ends (REFERENCE §4.6). It re-arms only after a boost that
 // changed something, so a deadlock still quiesces.
 func (k *Kernel) armResourceTimeout(t *Thread, r *ERESOURCE, seq uint32) {
-	k.sim.After(ResourceTimeout, func() {
+	t.resTimer = k.sim.After(ResourceTimeout, func() {
 		if t.state != Waiting || t.waitSeq != seq {
 			return
 		}

@@ -48,6 +48,30 @@ func TestResourceExclusiveReleasePrefersSharers(t *testing.T) {
 	assert.Equal(t, []string{"owner", "shared1", "shared2", "excl"}, order, "FIFO would have granted excl first")
 }
 
+// REFERENCE §4.6: the owner-boost check a resource wait arms (WRK
+// ExpTimeout, 4 s) is stopped when the wait is granted, so a run whose
+// threads contend briefly ends when they are done, not four seconds later
+// when the moot check would have fired (the run's end time, its timeline
+// and "end: t=…" used to stretch to 4 s).
+func TestResourceGrantStopsOwnerBoostCheck(t *testing.T) {
+	m := newMachine(t, oneCPU(), nil)
+	k := m.Kernel
+	r := k.ExInitializeResourceLite("r")
+	for i, name := range []string{"first", "second"} {
+		k.PsCreateSystemThread(name, 8, func() {
+			k.KeEnterCriticalRegion()
+			k.Compute(des.Duration(i) * des.Microsecond)
+			k.ExAcquireResourceExclusiveLite(r, true)
+			k.KeDelayExecutionThread(10 * des.Microsecond) // the other waits meanwhile
+			k.ExReleaseResourceLite(r)
+			k.KeLeaveCriticalRegion()
+		})
+	}
+	out := k.Run()
+	require.NoError(t, out.Err)
+	assert.Less(t, out.End, des.Time(des.Millisecond), "the run ends when the threads are done")
+}
+
 // REFERENCE §4.6: releasing a resource the caller does not own is
 // RESOURCE_NOT_OWNED 0xE3.
 func TestResourceReleaseNotOwnedIs0xE3(t *testing.T) {

@@ -68,6 +68,7 @@ type Thread struct {
 	guardedRegion  int             // KeEnterGuardedRegion depth (and owned guarded mutexes)
 	waitNext       bool            // a Wait=TRUE signal left it at DISPATCH_LEVEL
 	waitSeq        uint32          // counts blocks, so a stale timeout knows it is stale
+	resTimer       des.Timer       // the pending ERESOURCE owner-boost check of the current resource wait
 	waitIrql       IRQL            // the IRQL the next wait restores
 	kernelApcs     []*KAPC         // special first, then normal (REFERENCE §4.10)
 	userApcs       []*KAPC         // delivered by an alertable user-mode wait
