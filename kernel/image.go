@@ -23,6 +23,7 @@ import (
 type Image struct {
 	name     string
 	unloaded bool
+	unload   string // what must stop the image's DPCs and threads, for reports ("" is DriverUnload)
 }
 
 // NewImage returns a mapped image named name (a driver's name).
@@ -30,6 +31,19 @@ func NewImage(name string) *Image { return &Image{name: name} }
 
 // Name returns the image's name.
 func (i *Image) Name() string { return i.name }
+
+// SetUnloadRoutine names, for the 0xCE reports, the driver routine that must
+// stop the image's DPCs and threads before it is unmapped, where that is not
+// DriverUnload (a minifilter's teardown and unload callbacks). Not a
+// scheduling point.
+func (i *Image) SetUnloadRoutine(what string) { i.unload = what }
+
+func (i *Image) unloadRoutine() string {
+	if i.unload == "" {
+		return "DriverUnload"
+	}
+	return i.unload
+}
 
 // Loaded reports whether the image's code is still mapped.
 func (i *Image) Loaded() bool { return !i.unloaded }
@@ -58,6 +72,11 @@ func (l *Layer) SwitchImage(img *Image) (prev *Image) {
 
 // UnloadImage unmaps img: from now on its code must not run (see Image).
 func (l *Layer) UnloadImage(img *Image) { img.unloaded = true }
+
+// RemapImage maps img again: for a package that recycles its image objects
+// from run to run (the filter manager keeps one per recycled FLT_FILTER)
+// instead of allocating a new one with NewImage. Not a scheduling point.
+func (l *Layer) RemapImage(img *Image) { img.unloaded = false }
 
 // CurrentImage returns the image whose code is calling, nil for code of
 // no driver image (a scenario's own threads, kernel components).
@@ -109,8 +128,8 @@ func (k *Kernel) unloadedResume(e *exec) {
 		d := e.dpcRunning
 		id := imageCodeID(e.image.name, d.Name)
 		k.bugCheck(e, "MmAccessFault", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
-			fmt.Sprintf("DPC %s returns into its routine, code of driver %s, after the image was unloaded: after KeCancelTimer, KeRemoveQueueDpc or IoStopTimer, DriverUnload must call KeFlushQueuedDpcs, which waits for a DPC already running (REFERENCE §6.8)",
-				d.Name, e.image.name))
+			fmt.Sprintf("DPC %s returns into its routine, code of driver %s, after the image was unloaded: after KeCancelTimer, KeRemoveQueueDpc or IoStopTimer, %s must call KeFlushQueuedDpcs, which waits for a DPC already running (REFERENCE §6.8)",
+				d.Name, e.image.name, e.image.unloadRoutine()))
 		return
 	}
 	how := "returns into its code"
@@ -119,16 +138,16 @@ func (k *Kernel) unloadedResume(e *exec) {
 	}
 	id := imageCodeID(t.owner.name, t.name)
 	k.bugCheck(e, "MmAccessFault", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
-		fmt.Sprintf("thread %s of driver %s %s after the image was unloaded: DriverUnload must make its threads exit and wait on the thread object (KeWaitForSingleObject on the thread, not an event the thread sets) (REFERENCE §6.8)",
-			t.name, t.owner.name, how))
+		fmt.Sprintf("thread %s of driver %s %s after the image was unloaded: %s must make its threads exit and wait on the thread object (KeWaitForSingleObject on the thread, not an event the thread sets) (REFERENCE §6.8)",
+			t.name, t.owner.name, how, t.owner.unloadRoutine()))
 }
 
 // unloadedDpc raises 0xCE for DPC d about to run in an unloaded image.
 func (k *Kernel) unloadedDpc(e *exec, d *KDPC) {
 	id := imageCodeID(d.image.name, d.Name)
 	k.bugCheck(e, "KiExecuteDpc", DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, id, 0, id, 0,
-		fmt.Sprintf("DPC %s of driver %s runs after the image was unloaded: DriverUnload must first stop whatever arms its timers or queues its DPCs (its threads, its interrupt, a DPC that re-arms), then cancel its timers (KeCancelTimer), remove queued DPCs (KeRemoveQueueDpc) and KeFlushQueuedDpcs (REFERENCE §6.8)",
-			d.Name, d.image.name))
+		fmt.Sprintf("DPC %s of driver %s runs after the image was unloaded: %s must first stop whatever arms its timers or queues its DPCs (its threads, its interrupt, a DPC that re-arms), then cancel its timers (KeCancelTimer), remove queued DPCs (KeRemoveQueueDpc) and KeFlushQueuedDpcs (REFERENCE §6.8)",
+			d.Name, d.image.name, d.image.unloadRoutine()))
 }
 
 // unloadedIsr raises 0xCE for a connected ISR of an unloaded image.

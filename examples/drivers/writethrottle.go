@@ -26,9 +26,11 @@ import (
 // (STATUS_FLT_DELETING_OBJECT) and the pre-write passes that write through.
 //
 // The bugs: teardown cancels the refill timer but never signals 'stop', so
-// the routines waiting for tokens wait for ever (the unload hangs); or
-// 'stop' is a synchronization event, which one waiting routine consumes,
-// so with two writes waiting the second waits for ever.
+// the routines waiting for tokens wait for ever (the unload hangs); teardown
+// signals 'stop' but leaves the refill timer armed, so its next DPC runs in
+// the filter's unloaded image (0xCE, REFERENCE §5.11); or 'stop' is a
+// synchronization event, which one waiting routine consumes, so with two
+// writes waiting the second waits for ever.
 
 var (
 	markThrottleStopped = model.NewMark("writethrottle: a waiting write was released by teardown")
@@ -40,13 +42,16 @@ var WriteThrottle = &model.Scenario{
 	Name: "writethrottle",
 	Doc: "A bandwidth-limiting minifilter pends writes to deferred I/O work items that wait (WaitAny on stop, " +
 		"tokens) for a token from a refill timer's DPC, then FltCompletePendedPreOperation; it unloads while " +
-		"writes wait. InstanceTeardownStart must signal stop before it cancels the timer. The bugs never signal " +
-		"stop, or make stop a synchronization event that only one waiting write sees: unload hangs.",
-	Section: "REFERENCE §1.3, §1.4, §4.8, §5.5",
+		"writes wait. InstanceTeardownStart must signal stop, then cancel the timer and flush its DPC. The bugs never " +
+		"signal stop, or make stop a synchronization event that only one waiting write sees (unload hangs), or " +
+		"leave the timer armed (its DPC runs in the unloaded filter, 0xCE).",
+	Section: "REFERENCE §1.3, §1.4, §4.8, §5.5, §5.11",
 	Variants: []model.Variant{
 		{Name: "correct", Doc: "InstanceTeardownStart sets a notification 'stop' event, then cancels the refill timer and flushes its DPC"},
 		{Name: "no-stop", Bug: true, Doc: "InstanceTeardownStart cancels the refill timer and flushes its DPC but never signals the waiting routines",
 			Want: "hang"},
+		{Name: "no-cancel", Bug: true, Doc: "InstanceTeardownStart releases the waiting writes but leaves the refill timer armed: its next DPC runs in the unloaded filter",
+			Want: "0xCE"},
 		{Name: "sync-stop", Bug: true, Doc: "'stop' is a synchronization event: the first waiting routine that sees it resets it, the others wait for tokens that never come",
 			Marks: []*model.Mark{markThrottleStopped}, Want: "hang"},
 	},
@@ -158,8 +163,11 @@ func (f *writeThrottle) teardownStart(objs *fltmgr.FLT_RELATED_OBJECTS, _ fltmgr
 	if !f.env.Is("no-stop") {
 		k.KeSetEvent(t.stop, kernel.IO_NO_INCREMENT, false) // release every waiting write
 	}
+	if f.env.Is("no-cancel") {
+		return // "the timer is the instance's: it goes with it"
+	}
 	k.KeCancelTimer(t.timer)
-	k.KeFlushQueuedDpcs()
+	k.KeFlushQueuedDpcs() // a refill DPC already running must finish in the image
 }
 
 func (f *writeThrottle) preWrite(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_RELATED_OBJECTS, _ *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {

@@ -152,9 +152,17 @@ func (fm *FilterManager) FltSetCancelCompletion(data *FLT_CALLBACK_DATA, callbac
 		return kernel.STATUS_INVALID_PARAMETER
 	}
 	data.op.exposeData()
+	owner := data.Iopb.TargetInstance // the filter whose code the callback is
 	fm.k.IoSetCancelRoutine(data.irp, func(irp *kernel.IRP) {
 		fm.k.IoReleaseCancelSpinLock(irp.CancelIrql)
+		var prev *kernel.Image
+		if owner != nil {
+			prev = fm.enter(owner.filter)
+		} else {
+			prev = fm.enter(nil)
+		}
 		callback(data)
+		fm.leave(prev)
 	})
 	return kernel.STATUS_SUCCESS
 }

@@ -224,7 +224,9 @@ func (fm *FilterManager) freeLater(c *FLT_CONTEXT) {
 
 func (fm *FilterManager) freeContext(c *FLT_CONTEXT) {
 	if c.cleanup != nil {
+		prev := fm.enter(c.filter)
 		c.cleanup(c, c.Type)
+		fm.leave(prev)
 	}
 	c.freed = true
 	fm.trace(KindFltObject, WhatContextFree, c.name(), 0, 0)

@@ -130,7 +130,9 @@ func (fm *FilterManager) callPre(f *frame) (FLT_PREOP_CALLBACK_STATUS, any) {
 	f.preCtx = nil
 	status := FLT_PREOP_SUCCESS_WITH_CALLBACK // a post-op without a pre-op is always called
 	if f.reg.PreOperation != nil {
+		prev := fm.enter(f.inst.filter)
 		status = f.reg.PreOperation(op.data, f.inst.objects(), &f.preCtx)
+		fm.leave(prev)
 	}
 	fm.trace(KindFltCallback, des.What(status.String()), op.data.name, 0, int64(status))
 	return status, f.preCtx
@@ -354,7 +356,9 @@ func (fm *FilterManager) callPost(f *frame) bool {
 func (fm *FilterManager) callPostCallback(f *frame, data *FLT_CALLBACK_DATA, flags FLT_POST_OPERATION_FLAGS) FLT_POSTOP_CALLBACK_STATUS {
 	data.Flags |= FLTFL_CALLBACK_DATA_POST_OPERATION
 	fm.trace(KindFltCallback, WhatPostOp, f.inst.name, 1+int64(flags), int64(data.Iopb.MajorFunction))
+	prev := fm.enter(f.inst.filter)
 	st := f.reg.PostOperation(data, f.inst.objects(), f.ctx, flags)
+	fm.leave(prev)
 	fm.trace(KindFltCallback, des.What(st.String()), data.name, 1+int64(flags), int64(st))
 	return st
 }
@@ -412,6 +416,11 @@ func (fm *FilterManager) fsPend(op *operation, how int) walk {
 		return walkPending // cancelled before it became cancellable: already completed
 	}
 	fs := op.fs.bind(op)
+	// The file system's DPC and worker are its code, not a filter's, even
+	// when a filter's routine (FltCompletePendedPreOperation in its work
+	// item) sent the operation down (REFERENCE §5.11).
+	prev := k.Layer().SwitchImage(nil)
+	defer k.Layer().SwitchImage(prev)
 	if how == queues.CompleteFromDpc {
 		t := k.KeInitializeTimerEx(fs.timerName, kernel.NotificationEvent)
 		k.KeSetTimer(t, op.vol.latency(), k.KeInitializeDpc(fs.dpcName, fs.dpc, nil))

@@ -74,6 +74,13 @@ type FLT_FILTER struct {
 	state       filterState
 	unloading   FLT_FILTER_UNLOAD_FLAGS
 	rundown     rundown
+	// image is the minifilter driver's code (REFERENCE §5.11): the image of
+	// the driver whose code registered it (DriverEntry of a driver loaded
+	// with queues.System.LoadDriver), or, registered from code of no
+	// driver (a scenario's setup or thread), an image of its own that the
+	// filter manager unmaps once the filter has unloaded (ownImage).
+	image    *kernel.Image
+	ownImage bool
 }
 
 // FltRegisterFilter registers a minifilter. name and altitude stand in for
@@ -82,6 +89,13 @@ type FLT_FILTER struct {
 // STATUS_INVALID_PARAMETER for a nil registration or an operation
 // registered twice. No scheduling point; any context. REFERENCE §5.
 // IRQL: PASSIVE_LEVEL as Microsoft documents; the model does not check it.
+//
+// The filter's code is a driver image (REFERENCE §5.11): the image of the
+// driver whose DriverEntry calls FltRegisterFilter, or, from code of no
+// driver, an image of the filter's own that is unmapped once an unload
+// (FltUnloadFilter, ServiceStop) has unregistered the filter. DPCs and
+// threads created in the filter's callbacks and routines belong to it, and
+// one that runs after the unmapping is 0xCE.
 func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FLT_REGISTRATION) (*FLT_FILTER, kernel.NTSTATUS) {
 	if reg == nil {
 		return nil, kernel.STATUS_INVALID_PARAMETER
@@ -100,6 +114,15 @@ func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FL
 		objName: fm.sp.concat(old.objName, "filter ", name)}
 	f.reg.OperationRegistration = append(reuse(old.reg.OperationRegistration), reg.OperationRegistration...)
 	f.rundown.init(fm.k, fm.sp.concat(old.rundown.name, "flt filter ", name, " rundown"))
+	if img := fm.k.Layer().CurrentImage(); img != nil {
+		f.image = img // the registering driver's own; its unload unmaps it
+	} else if old.ownImage && old.image.Name() == name {
+		f.image, f.ownImage = old.image, true // recycled: allocate nothing
+		fm.k.Layer().RemapImage(f.image)
+	} else {
+		f.image, f.ownImage = kernel.NewImage(name), true
+		f.image.SetUnloadRoutine("the minifilter's InstanceTeardownStart or InstanceTeardownComplete (or its FilterUnloadCallback, before it returns; REFERENCE §5.11)")
+	}
 	fm.filters = append(fm.filters, f)
 	fm.trace(KindFltObject, WhatFltRegisterFilter, name, int64(altitude), 0)
 	return f, kernel.STATUS_SUCCESS
@@ -206,11 +229,18 @@ func (fm *FilterManager) unload(f *FLT_FILTER, flags FLT_FILTER_UNLOAD_FLAGS) ke
 	}
 	f.unloading = flags
 	fm.trace(KindFltCallback, WhatFilterUnload, f.Name, int64(flags), 0)
+	prev := fm.enter(f)
 	st := cb(flags)
+	fm.leave(prev)
 	fm.trace(KindFltCallback, WhatFilterUnloadReturned, f.Name, int64(st), 0)
 	if !mandatory && !kernel.NT_SUCCESS(st) {
 		f.unloading = 0
 		return st
+	}
+	if f.ownImage && f.state == filterUnregistered {
+		// The unload is done: the I/O manager unmaps the driver's image
+		// (REFERENCE §5.11). Its DPCs and threads must be gone by now.
+		fm.k.Layer().UnloadImage(f.image)
 	}
 	return kernel.STATUS_SUCCESS
 }
@@ -312,3 +342,18 @@ func (r *rundown) wait() {
 	r.k.KeWaitForSingleObject(r.done, kernel.Infinite)
 	r.waiting = false
 }
+
+// enter makes f's image the one whose code runs, for a call into the
+// filter's code (a callback or a routine it passed to the filter
+// manager), so that the DPCs and threads that code creates belong to the
+// filter's driver (REFERENCE §5.11); it returns the previous image for
+// leave. Not a scheduling point; allocates nothing.
+func (fm *FilterManager) enter(f *FLT_FILTER) *kernel.Image {
+	if f == nil {
+		return fm.k.Layer().CurrentImage()
+	}
+	return fm.k.Layer().SwitchImage(f.image)
+}
+
+// leave restores the image enter returned.
+func (fm *FilterManager) leave(prev *kernel.Image) { fm.k.Layer().SwitchImage(prev) }

@@ -223,7 +223,9 @@ func (fm *FilterManager) callCompletion(op *operation) {
 		fm.mark(MarkAsyncCallbackInDpc, op.data.name)
 	}
 	fm.trace(KindFltOp, WhatAsyncCallback, op.data.name, int64(op.data.IoStatus.Status), 0)
+	prev := fm.enter(g.initiator.filter)
 	g.callback(op.data, g.ctx)
+	fm.leave(prev)
 }
 
 // touchData is the filter manager reading or writing filter-allocated

@@ -77,7 +77,9 @@ func (fm *FilterManager) attach(f *FLT_FILTER, v *FLT_VOLUME, flags FLT_INSTANCE
 	st := kernel.STATUS_SUCCESS
 	if cb := f.reg.InstanceSetupCallback; cb != nil {
 		fm.trace(KindFltCallback, WhatInstanceSetup, inst.name, int64(flags), 0)
+		prev := fm.enter(f)
 		st = cb(inst.objects(), flags)
+		fm.leave(prev)
 		fm.trace(KindFltCallback, WhatInstanceSetupReturned, inst.name, int64(st), 0)
 	}
 	if !kernel.NT_SUCCESS(st) {
@@ -130,7 +132,9 @@ func (fm *FilterManager) FltDetachVolume(f *FLT_FILTER, v *FLT_VOLUME) kernel.NT
 		return kernel.STATUS_FLT_DO_NOT_DETACH
 	}
 	fm.trace(KindFltCallback, WhatInstanceQueryTeardown, inst.name, 0, 0)
+	prev := fm.enter(f)
 	st := qt(inst.objects(), 0)
+	fm.leave(prev)
 	fm.trace(KindFltCallback, WhatInstanceQueryTeardownReturned, inst.name, int64(st), 0)
 	if !kernel.NT_SUCCESS(st) {
 		return st
@@ -169,13 +173,17 @@ func (fm *FilterManager) teardown(inst *FLT_INSTANCE, reason FLT_INSTANCE_TEARDO
 	objs := inst.objects()
 	fm.trace(KindFltObject, WhatTeardownStart, inst.name, int64(reason), int64(len(inst.active)))
 	if cb := inst.filter.reg.InstanceTeardownStartCallback; cb != nil {
+		prev := fm.enter(inst.filter)
 		cb(objs, reason)
+		fm.leave(prev)
 	}
 	fm.drain(inst)
 	inst.waitQuiet()
 	fm.trace(KindFltObject, WhatTeardownComplete, inst.name, int64(reason), 0)
 	if cb := inst.filter.reg.InstanceTeardownCompleteCallback; cb != nil {
+		prev := fm.enter(inst.filter)
 		cb(objs, reason)
+		fm.leave(prev)
 	}
 	inst.rundown.wait()
 	fm.deleteInstanceContexts(inst) // REFERENCE §5.5 item 5, §5.8

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wqsim/wqsim/des"
 	"github.com/wqsim/wqsim/kernel"
+	"github.com/wqsim/wqsim/queues"
 	"github.com/wqsim/wqsim/queues/fltmgr"
 )
 
@@ -324,4 +325,85 @@ func TestAttachVolume(t *testing.T) {
 	assert.Equal(t, []fltmgr.FLT_INSTANCE_SETUP_FLAGS{fltmgr.FLTFL_INSTANCE_SETUP_AUTOMATIC_ATTACHMENT, fltmgr.FLTFL_INSTANCE_SETUP_MANUAL_ATTACHMENT}, setups)
 	assert.Equal(t, kernel.STATUS_FLT_DELETING_OBJECT, during)
 	assert.True(t, f.Unregistered())
+}
+
+// REFERENCE §5.11: a minifilter is a driver: the DPCs and threads its code
+// creates (here in InstanceSetup) belong to its image, which is unmapped
+// once the unload has unregistered the filter. A periodic timer's DPC left
+// armed by the teardown runs in the unloaded image (0xCE, naming the
+// filter's teardown callbacks); so does a thread still running. Cancelling
+// the timer and flushing DPCs (and waiting on the thread) in
+// InstanceTeardownStart is clean, and the file system's own completion
+// DPCs, created while the filter's code sends an operation down, are not
+// the filter's.
+func TestFilterImageUnloadedAfterUnregister(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stop   bool // cancel, flush and join in InstanceTeardownStart
+		thread bool // a thread instead of a timer DPC
+		want   string
+	}{
+		{name: "timer left armed", want: "DPC refill of driver throttle runs after the image was unloaded"},
+		{name: "thread left running", thread: true, want: "thread poller of driver throttle returns into its code after the image was unloaded"},
+		{name: "timer stopped", stop: true},
+		{name: "thread stopped", stop: true, thread: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, rigOpts{chooser: fsChooser(queues.CompleteFromDpc)})
+			var timer *kernel.KTIMER
+			var poller *kernel.Thread
+			stop := r.k.NewCell("stop", 0)
+			reg := &fltmgr.FLT_REGISTRATION{
+				InstanceSetupCallback: func(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
+					if tc.thread {
+						poller = r.k.PsCreateSystemThread("poller", 8, func() {
+							for r.k.Read(stop) == 0 {
+								r.k.KeDelayExecutionThread(10 * des.Microsecond)
+							}
+						})
+						return kernel.STATUS_SUCCESS
+					}
+					timer = r.k.KeInitializeTimerEx("refill", kernel.NotificationEvent)
+					r.k.KeSetTimerEx(timer, 10*des.Microsecond, 10*des.Microsecond, r.k.KeInitializeDpc("refill", func(*kernel.KDPC, any, any, any) {}, nil))
+					return kernel.STATUS_SUCCESS
+				},
+				InstanceTeardownStartCallback: func(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_TEARDOWN_FLAGS) {
+					if !tc.stop {
+						return
+					}
+					if tc.thread {
+						r.k.Write(stop, 1)
+						r.k.KeWaitForSingleObject(poller.Object(), kernel.Infinite)
+						return
+					}
+					r.k.KeCancelTimer(timer)
+					r.k.KeFlushQueuedDpcs()
+				},
+				OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{MajorFunction: fltmgr.IRP_MJ_READ,
+					PreOperation: func(*fltmgr.FLT_CALLBACK_DATA, *fltmgr.FLT_RELATED_OBJECTS, *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+						return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+					}}},
+			}
+			var f *fltmgr.FLT_FILTER
+			reg.FilterUnloadCallback = func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+				r.fm.FltUnregisterFilter(f)
+				return kernel.STATUS_SUCCESS
+			}
+			f = r.register("throttle", 100, reg)
+			r.thread("app", func() {
+				r.fm.FltStartFiltering(f)
+				r.vol.Issue(read(512)).Wait() // the file system completes it from its own DPC
+				require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+				r.k.KeDelayExecutionThread(100 * des.Microsecond)
+			})
+			out := r.run()
+			if tc.want == "" {
+				require.NoError(t, out.Err)
+				return
+			}
+			bc := requireBugCheck(t, out, kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, out.Err.(*kernel.BugCheck).Params[0])
+			assert.Contains(t, bc.Error(), tc.want)
+			assert.Contains(t, bc.Error(), "InstanceTeardownStart")
+		})
+	}
 }

@@ -34,7 +34,9 @@ func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DA
 		return false
 	}
 	if fm.k.KeGetCurrentIrql() < kernel.DISPATCH_LEVEL {
+		prev := fm.enter(objs.Filter)
 		*ret = safe(data, objs, ctx, flags)
+		fm.leave(prev)
 		return true
 	}
 	i := op.frameIn(framePostOp)
@@ -48,7 +50,10 @@ func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DA
 	item := &queues.WORK_QUEUE_ITEM{}
 	queues.ExInitializeWorkItem(item, func(any) {
 		fm.trace(KindFltWorkItem, WhatCompletionWhenSafe, data.name, 0, 0)
-		if safe(data, objs, ctx, flags) == FLT_POSTOP_FINISHED_PROCESSING {
+		prev := fm.enter(objs.Filter)
+		st := safe(data, objs, ctx, flags)
+		fm.leave(prev)
+		if st == FLT_POSTOP_FINISHED_PROCESSING {
 			fm.FltCompletePendedPostOperation(data)
 		}
 	}, nil)

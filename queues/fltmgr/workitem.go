@@ -178,7 +178,9 @@ func (w *fltWorkItem) forObject(obj FltObject) {
 func (item *FLT_GENERIC_WORKITEM) run(any) {
 	routine, obj, ctx := item.routine, item.ref, item.ctx // read before: the routine may free or requeue the item
 	item.fm.trace(KindFltWorkItem, WhatGenericRoutine, item.name, 0, 0)
+	prev := item.fm.enter(filterOf(obj))
 	routine(item, obj, ctx)
+	item.fm.leave(prev)
 	item.fm.workItemReturned(&item.fltWorkItem, obj)
 }
 
@@ -226,7 +228,9 @@ func (fm *FilterManager) FltQueueDeferredIoWorkItem(item *FLT_DEFERRED_IO_WORKIT
 func (item *FLT_DEFERRED_IO_WORKITEM) run(any) {
 	routine, data, obj, ctx := item.routine, item.data, item.ref, item.ctx
 	item.fm.trace(KindFltWorkItem, WhatDeferredRoutine, item.name, 0, 0)
+	prev := item.fm.enter(filterOf(obj))
 	routine(item, data, ctx)
+	item.fm.leave(prev)
 	item.fm.workItemReturned(&item.fltWorkItem, obj)
 }
 
@@ -255,4 +259,15 @@ func (fm *FilterManager) queueWorkItem(api string, w *fltWorkItem, typ queues.WO
 func (fm *FilterManager) workItemReturned(w *fltWorkItem, obj FltObject) {
 	fm.trace(KindFltWorkItem, WhatRoutineReturned, w.name, 0, 0)
 	fm.FltObjectDereference(obj)
+}
+
+// filterOf is the filter whose code a routine queued for obj belongs to.
+func filterOf(obj FltObject) *FLT_FILTER {
+	switch o := obj.(type) {
+	case *FLT_FILTER:
+		return o
+	case *FLT_INSTANCE:
+		return o.filter
+	}
+	return nil
 }
