@@ -62,14 +62,16 @@ func (k *Kernel) ExInitializeSListHead(h *SLIST_HEADER) {
 func (h *SLIST_HEADER) Name() string { return h.name }
 
 // strandedSListNotes names, for a hang report, each S-list that still
-// holds entries: work handed over that nobody took (REFERENCE §3.6).
+// holds entries: work handed over that nobody took, or just a free list
+// that is not empty, so the note states the fact and claims nothing
+// (REFERENCE §3.6).
 func (k *Kernel) strandedSListNotes() []string {
 	var out []string
 	for _, h := range k.slists {
 		if h.first == nil {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s holds %d %s nobody took (last pushed by %s at t=%v)",
+		out = append(out, fmt.Sprintf("%s still holds %d %s (last pushed by %s at t=%v)",
 			h.name, h.depth, plural(int(h.depth), "entry", "entries"), h.pushedBy, h.pushedAt))
 	}
 	return out

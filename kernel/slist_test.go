@@ -126,7 +126,7 @@ func TestSListTracedAndNamedInHang(t *testing.T) {
 	var d *kernel.Deadlock
 	require.ErrorAs(t, out.Err, &d)
 	require.Len(t, d.Pending, 1, d.Error())
-	assert.Regexp(t, `^S-list 2 holds 1 entry nobody took \(last pushed by producer at t=\S+s\)$`, d.Pending[0])
+	assert.Regexp(t, `^S-list 2 still holds 1 entry \(last pushed by producer at t=\S+s\)$`, d.Pending[0])
 	assert.Equal(t, "S-list 2", work.Name())
 	trace := m.trace.String()
 	for _, line := range []string{
