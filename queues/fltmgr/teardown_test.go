@@ -407,3 +407,40 @@ func TestFilterImageUnloadedAfterUnregister(t *testing.T) {
 		})
 	}
 }
+
+// REFERENCE §5.11: a filter registered from a driver's DriverEntry (a
+// driver loaded with LoadDriver) is that driver's code: the filter manager
+// does not unmap the image at the filter's unload, the driver's own unload
+// does, and a timer DPC the filter left armed runs in it until then.
+func TestFilterRegisteredByDriverUsesItsImage(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var f *fltmgr.FLT_FILTER
+	reg := &fltmgr.FLT_REGISTRATION{
+		InstanceSetupCallback: func(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
+			timer := r.k.KeInitializeTimerEx("tick", kernel.NotificationEvent)
+			r.k.KeSetTimerEx(timer, 10*des.Microsecond, 10*des.Microsecond, r.k.KeInitializeDpc("tick", func(*kernel.KDPC, any, any, any) {}, nil))
+			return kernel.STATUS_SUCCESS
+		},
+		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			r.fm.FltUnregisterFilter(f)
+			return kernel.STATUS_SUCCESS
+		},
+	}
+	var drv *queues.DRIVER_OBJECT
+	r.thread("scm", func() {
+		drv, _ = r.sys.LoadDriver("ticker", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			d.DriverUnload = func(*queues.DRIVER_OBJECT) {}
+			f = r.register("ticker", 100, reg)
+			return kernel.STATUS_SUCCESS
+		})
+		r.fm.FltStartFiltering(f)
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+		r.k.KeDelayExecutionThread(50 * des.Microsecond) // the driver is still loaded: its DPC may run
+		require.True(t, drv.Image().Loaded())
+		r.sys.UnloadDriver(drv)
+		r.k.KeDelayExecutionThread(50 * des.Microsecond)
+	})
+	out := r.run()
+	bc := requireBugCheck(t, out, kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, out.Err.(*kernel.BugCheck).Params[0])
+	assert.Contains(t, bc.Error(), "DPC tick of driver ticker runs after the image was unloaded: DriverUnload must")
+}
