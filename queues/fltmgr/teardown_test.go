@@ -3,6 +3,7 @@ package fltmgr_test
 // Instance teardown, detach and filter unload (REFERENCE §5.5, §5.4).
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -74,6 +75,30 @@ func TestTeardownHangsOnPendedOperation(t *testing.T) {
 	require.ErrorAs(t, out.Err, &d)
 	assert.Contains(t, d.Error(), "unloader waits for event flt instance cancelsafe@C: teardown: pended operations")
 	assert.Equal(t, []string{"start"}, c.torndown, "InstanceTeardownComplete is never called")
+	// REFERENCE §5.12: the report names the operation and the filter holding it.
+	assert.Contains(t, d.Pending, "cbd 1 (irp 1 (read)) is still pended by cancelsafe@C:'s pre-operation callback (FLT_PREOP_PENDING): "+
+		"nothing called FltCompletePendedPreOperation for it (REFERENCE §1.4, §5.12)")
+}
+
+// REFERENCE §5.12: a post-op that returns FLT_POSTOP_MORE_PROCESSING_REQUIRED
+// and never calls FltCompletePendedPostOperation leaves its issuer waiting;
+// the hang report says which filter holds the operation.
+func TestHangNamesPostOpHoldingOperation(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var seen []postSeen
+	f := observingFilter(r, &seen, func(*fltmgr.FLT_CALLBACK_DATA, *fltmgr.FLT_RELATED_OBJECTS, any, fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+		return fltmgr.FLT_POSTOP_MORE_PROCESSING_REQUIRED // and nothing ever completes it
+	})
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(f)
+		r.vol.Issue(read(1)).Wait()
+	})
+	out := r.run()
+	var d *kernel.Deadlock
+	require.ErrorAs(t, out.Err, &d)
+	assert.Contains(t, d.Error(), "app waits for event irp 1 (read) done")
+	assert.Contains(t, d.Error(), fmt.Sprintf("cbd 1 (irp 1 (read)) is still held by %s's post-operation callback (FLT_POSTOP_MORE_PROCESSING_REQUIRED): "+
+		"nothing called FltCompletePendedPostOperation for it", f.Instances()[0].Name()))
 }
 
 // §5.4, §5.5 item 3: an operation waiting below for its post-op when
