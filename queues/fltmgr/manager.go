@@ -66,7 +66,8 @@ type FilterManager struct {
 	lastContext int
 	lastItem    int
 	hits        kernel.MarkCounts
-	sp          *spares // this Sim's objects from earlier runs (recycle.go)
+	sp          *spares         // this Sim's objects from earlier runs (recycle.go)
+	hangNote    func() []string // fm.pendedNote, bound once (REFERENCE §5.12)
 }
 
 // New returns a filter manager on k. sys provides the system worker queues
@@ -87,8 +88,13 @@ func New(k *kernel.Kernel, sys *queues.System, cfg Config) (*FilterManager, erro
 	clear(top)
 	hits := fm.hits
 	hits.Reset()
+	note := fm.hangNote
 	*fm = FilterManager{k: k, sys: sys, cfg: cfg, topLevel: top, sp: sp, hits: hits,
-		volumes: reuse(fm.volumes), filters: reuse(fm.filters)}
+		volumes: reuse(fm.volumes), filters: reuse(fm.filters), hangNote: note}
+	if fm.hangNote == nil {
+		fm.hangNote = fm.pendedNote
+	}
+	k.Layer().AddHangNote(fm.hangNote)
 	return fm, nil
 }
 
@@ -246,4 +252,30 @@ func (fm *FilterManager) violation(api string, filter *FLT_FILTER, rule, format 
 		v.Actor = t.Name()
 	}
 	fm.k.Layer().Fail(v)
+}
+
+// pendedNote says, for a hang or deadlock report, which operations a
+// filter still holds pended (REFERENCE §5.12): a pre-op returned
+// FLT_PREOP_PENDING and FltCompletePendedPreOperation never came, or a
+// post-op returned FLT_POSTOP_MORE_PROCESSING_REQUIRED (itself, or through
+// FltDoCompletionProcessingWhenSafe) and FltCompletePendedPostOperation
+// never came. The issuer waits on the IRP's event and an unload on the
+// instance's teardown; the note names the filter that holds the operation.
+func (fm *FilterManager) pendedNote() []string {
+	var out []string
+	for _, f := range fm.filters {
+		for _, inst := range f.instances {
+			for _, fr := range inst.active {
+				switch fr.state {
+				case framePended:
+					out = append(out, fmt.Sprintf("%s is still pended by %s's pre-operation callback (FLT_PREOP_PENDING): "+
+						"nothing called FltCompletePendedPreOperation for it (REFERENCE §1.4, §5.12)", fr.op.data.name, inst.name))
+				case framePostPended:
+					out = append(out, fmt.Sprintf("%s is still held by %s's post-operation callback (FLT_POSTOP_MORE_PROCESSING_REQUIRED): "+
+						"nothing called FltCompletePendedPostOperation for it (REFERENCE §1.4, §5.12)", fr.op.data.name, inst.name))
+				}
+			}
+		}
+	}
+	return out
 }

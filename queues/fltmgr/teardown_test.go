@@ -3,6 +3,7 @@ package fltmgr_test
 // Instance teardown, detach and filter unload (REFERENCE §5.5, §5.4).
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -74,6 +75,30 @@ func TestTeardownHangsOnPendedOperation(t *testing.T) {
 	require.ErrorAs(t, out.Err, &d)
 	assert.Contains(t, d.Error(), "unloader waits for event flt instance cancelsafe@C: teardown: pended operations")
 	assert.Equal(t, []string{"start"}, c.torndown, "InstanceTeardownComplete is never called")
+	// REFERENCE §5.12: the report names the operation and the filter holding it.
+	assert.Contains(t, d.Pending, "cbd 1 (irp 1 (read)) is still pended by cancelsafe@C:'s pre-operation callback (FLT_PREOP_PENDING): "+
+		"nothing called FltCompletePendedPreOperation for it (REFERENCE §1.4, §5.12)")
+}
+
+// REFERENCE §5.12: a post-op that returns FLT_POSTOP_MORE_PROCESSING_REQUIRED
+// and never calls FltCompletePendedPostOperation leaves its issuer waiting;
+// the hang report says which filter holds the operation.
+func TestHangNamesPostOpHoldingOperation(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var seen []postSeen
+	f := observingFilter(r, &seen, func(*fltmgr.FLT_CALLBACK_DATA, *fltmgr.FLT_RELATED_OBJECTS, any, fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+		return fltmgr.FLT_POSTOP_MORE_PROCESSING_REQUIRED // and nothing ever completes it
+	})
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(f)
+		r.vol.Issue(read(1)).Wait()
+	})
+	out := r.run()
+	var d *kernel.Deadlock
+	require.ErrorAs(t, out.Err, &d)
+	assert.Contains(t, d.Error(), "app waits for event irp 1 (read) done")
+	assert.Contains(t, d.Error(), fmt.Sprintf("cbd 1 (irp 1 (read)) is still held by %s's post-operation callback (FLT_POSTOP_MORE_PROCESSING_REQUIRED): "+
+		"nothing called FltCompletePendedPostOperation for it", f.Instances()[0].Name()))
 }
 
 // §5.4, §5.5 item 3: an operation waiting below for its post-op when
@@ -406,4 +431,41 @@ func TestFilterImageUnloadedAfterUnregister(t *testing.T) {
 			assert.Contains(t, bc.Error(), "InstanceTeardownStart")
 		})
 	}
+}
+
+// REFERENCE §5.11: a filter registered from a driver's DriverEntry (a
+// driver loaded with LoadDriver) is that driver's code: the filter manager
+// does not unmap the image at the filter's unload, the driver's own unload
+// does, and a timer DPC the filter left armed runs in it until then.
+func TestFilterRegisteredByDriverUsesItsImage(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	var f *fltmgr.FLT_FILTER
+	reg := &fltmgr.FLT_REGISTRATION{
+		InstanceSetupCallback: func(*fltmgr.FLT_RELATED_OBJECTS, fltmgr.FLT_INSTANCE_SETUP_FLAGS) kernel.NTSTATUS {
+			timer := r.k.KeInitializeTimerEx("tick", kernel.NotificationEvent)
+			r.k.KeSetTimerEx(timer, 10*des.Microsecond, 10*des.Microsecond, r.k.KeInitializeDpc("tick", func(*kernel.KDPC, any, any, any) {}, nil))
+			return kernel.STATUS_SUCCESS
+		},
+		FilterUnloadCallback: func(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+			r.fm.FltUnregisterFilter(f)
+			return kernel.STATUS_SUCCESS
+		},
+	}
+	var drv *queues.DRIVER_OBJECT
+	r.thread("scm", func() {
+		drv, _ = r.sys.LoadDriver("ticker", func(d *queues.DRIVER_OBJECT) kernel.NTSTATUS {
+			d.DriverUnload = func(*queues.DRIVER_OBJECT) {}
+			f = r.register("ticker", 100, reg)
+			return kernel.STATUS_SUCCESS
+		})
+		r.fm.FltStartFiltering(f)
+		require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+		r.k.KeDelayExecutionThread(50 * des.Microsecond) // the driver is still loaded: its DPC may run
+		require.True(t, drv.Image().Loaded())
+		r.sys.UnloadDriver(drv)
+		r.k.KeDelayExecutionThread(50 * des.Microsecond)
+	})
+	out := r.run()
+	bc := requireBugCheck(t, out, kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, out.Err.(*kernel.BugCheck).Params[0])
+	assert.Contains(t, bc.Error(), "DPC tick of driver ticker runs after the image was unloaded: DriverUnload must")
 }
