@@ -24,6 +24,10 @@ type Image struct {
 	name     string
 	unloaded bool
 	unload   string // what must stop the image's DPCs and threads, for reports ("" is DriverUnload)
+	// standalone: no DRIVER_OBJECT stands for the image (a minifilter
+	// registered from scenario code), so work items its code initialises
+	// with the package-level ExInitializeWorkItem are its own.
+	standalone bool
 }
 
 // NewImage returns a mapped image named name (a driver's name).
@@ -44,6 +48,15 @@ func (i *Image) unloadRoutine() string {
 	}
 	return i.unload
 }
+
+// SetStandalone marks an image no DRIVER_OBJECT stands for (the filter
+// manager's image of a minifilter registered from scenario code, REFERENCE
+// §5.11): package queues then ties an executive work item initialised in its
+// code to it. Not a scheduling point.
+func (i *Image) SetStandalone() { i.standalone = true }
+
+// Standalone reports whether SetStandalone marked the image.
+func (i *Image) Standalone() bool { return i.standalone }
 
 // Loaded reports whether the image's code is still mapped.
 func (i *Image) Loaded() bool { return !i.unloaded }

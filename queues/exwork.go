@@ -30,11 +30,15 @@ type WORK_QUEUE_ITEM struct {
 	// stack storage.
 	Block *kernel.PoolBlock
 
-	routine  WORKER_THREAD_ROUTINE
-	param    any
-	owner    *DRIVER_OBJECT // the image holding routine; nil for kernel code
-	linked   bool           // List.Flink != NULL: queued, not yet removed
-	id       uint64         // stands in for the item's address in bug checks and traces
+	routine WORKER_THREAD_ROUTINE
+	param   any
+	owner   *DRIVER_OBJECT // the image holding routine; nil for kernel code
+	// image holds routine when no DRIVER_OBJECT stands for it: a minifilter's
+	// own image (kernel.Image.Standalone), recorded by ExQueueWorkItem
+	// called from that code (REFERENCE §5.11).
+	image    *kernel.Image
+	linked   bool   // List.Flink != NULL: queued, not yet removed
+	id       uint64 // stands in for the item's address in bug checks and traces
 	typ      WORK_QUEUE_TYPE
 	queuedAt des.Time
 	io       *IO_WORKITEM // set for the internal item of an I/O work item
@@ -50,8 +54,15 @@ type WORK_QUEUE_ITEM struct {
 // Initialising an item that is still queued nulls the link of a live queue
 // entry, as the real macro does; the worker then finds that entry invalid
 // (INVALID_WORK_QUEUE_ITEM 0x96) when it removes it.
+//
+// Queued (ExQueueWorkItem) from the code of a minifilter that no
+// DRIVER_OBJECT stands for (a filter registered from scenario code,
+// REFERENCE §5.11), the item belongs to the filter's image: ExQueueWorkItem
+// holds no reference on it, and a worker that calls or returns into the
+// routine after the filter has unloaded is 0xCE (FltQueueGenericWorkItem is
+// the filter's way: the unload waits for it).
 func ExInitializeWorkItem(item *WORK_QUEUE_ITEM, routine WORKER_THREAD_ROUTINE, parameter any) {
-	item.routine, item.param, item.owner, item.linked = routine, parameter, nil, false
+	item.routine, item.param, item.owner, item.linked, item.image = routine, parameter, nil, false, nil
 }
 
 // ExInitializeWorkItem is ExInitializeWorkItem for a routine in d's image:
@@ -100,6 +111,12 @@ func (item *WORK_QUEUE_ITEM) Driver() *DRIVER_OBJECT { return item.owner }
 // After the insert it applies the pool's growth policy (REFERENCE §1.1
 // step (d)) and arms the balance manager when items wait.
 func (s *System) ExQueueWorkItem(item *WORK_QUEUE_ITEM, typ WORK_QUEUE_TYPE) {
+	if item.owner == nil && item.io == nil {
+		item.image = nil
+		if img := s.k.Layer().CurrentImage(); img != nil && img.Standalone() {
+			item.image = img // a minifilter's own routine (REFERENCE §5.11)
+		}
+	}
 	s.queueItem("ExQueueWorkItem", item, typ, item.owner != nil)
 }
 
@@ -219,7 +236,7 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 	}
 	// Everything is read before the call: the routine may free, requeue or
 	// re-initialise the item (REFERENCE §3.3 item 5).
-	id, routine, param, owner := it.id, it.routine, it.param, it.owner
+	id, routine, param, owner, img := it.id, it.routine, it.param, it.owner, it.image
 	ident, shown := any(routine), param // what reports name: the driver's routine and context
 	if io := it.io; io != nil {
 		ident, shown = io.routineIdent(), io.ctx
@@ -229,12 +246,20 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 	if owner != nil && owner.imageUnloaded() {
 		s.unloadedCode(id, ident, owner, "calls")
 	}
+	if img != nil && !img.Loaded() {
+		s.unloadedFilterCode(id, ident, img, "calls")
+	}
 	k.Layer().TraceKind(KindWorkRun, WhatRun, q.name, int64(id), b2i(w.dynamic))
-	if owner != nil {
+	switch {
+	case owner != nil:
 		prev := k.Layer().SwitchImage(owner.image)
 		routine(param)
 		k.Layer().SwitchImage(prev)
-	} else {
+	case img != nil:
+		prev := k.Layer().SwitchImage(img)
+		routine(param)
+		k.Layer().SwitchImage(prev)
+	default:
 		routine(param)
 	}
 	if owner != nil {
@@ -243,6 +268,12 @@ func (s *System) runItem(w *worker, it *WORK_QUEUE_ITEM) {
 		k.Layer().Yield()
 		if owner.imageUnloaded() {
 			s.unloadedCode(id, ident, owner, "returns into")
+		}
+	}
+	if img != nil {
+		k.Layer().Yield() // the return path, in the filter's image
+		if !img.Loaded() {
+			s.unloadedFilterCode(id, ident, img, "returns into")
 		}
 	}
 	q.processed++
@@ -258,6 +289,16 @@ func (s *System) unloadedCode(id uint64, routine any, d *DRIVER_OBJECT, how stri
 	s.k.Layer().BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
 		fmt.Sprintf("worker %s routine %s of work item #%d after driver %s's image was unloaded: ExQueueWorkItem keeps no reference on the driver; use IoQueueWorkItem (REFERENCE §1.2, §6.8)",
 			how, shortFuncName(funcName(routine)), id, d.DriverName))
+}
+
+// unloadedFilterCode raises 0xCE for a worker executing an Ex routine of a
+// minifilter's image after the filter unloaded (REFERENCE §5.11).
+func (s *System) unloadedFilterCode(id uint64, routine any, img *kernel.Image, how string) {
+	rid := routineID(routine)
+	s.k.Layer().BugCheckFrom("ExpWorkerThread", kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, rid, 0, rid, 0,
+		fmt.Sprintf("worker %s routine %s of work item #%d after minifilter %s's image was unloaded: ExQueueWorkItem keeps no reference on the filter, "+
+			"and its unload does not wait for the item; use FltQueueGenericWorkItem, which FltUnregisterFilter waits for (REFERENCE §1.3, §5.11)",
+			how, shortFuncName(funcName(routine)), id, img.Name()))
 }
 
 // checkWorkerState is the worker's check after each routine (REFERENCE

@@ -219,7 +219,9 @@ func (fm *FilterManager) FltReleaseContext(c *FLT_CONTEXT) {
 func (fm *FilterManager) freeLater(c *FLT_CONTEXT) {
 	item := &queues.WORK_QUEUE_ITEM{}
 	queues.ExInitializeWorkItem(item, func(any) { fm.freeContext(c) }, nil)
+	prev := fm.k.Layer().SwitchImage(nil) // the filter manager's item (§5.11)
 	fm.sys.ExQueueWorkItem(item, queues.DelayedWorkQueue)
+	fm.k.Layer().SwitchImage(prev)
 }
 
 func (fm *FilterManager) freeContext(c *FLT_CONTEXT) {

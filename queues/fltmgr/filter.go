@@ -121,6 +121,7 @@ func (fm *FilterManager) FltRegisterFilter(name string, altitude uint32, reg *FL
 		fm.k.Layer().RemapImage(f.image)
 	} else {
 		f.image, f.ownImage = kernel.NewImage(name), true
+		f.image.SetStandalone()
 		f.image.SetUnloadRoutine("the minifilter's InstanceTeardownStart or InstanceTeardownComplete (or its FilterUnloadCallback, before it returns; REFERENCE §5.11)")
 	}
 	fm.filters = append(fm.filters, f)

@@ -469,3 +469,44 @@ func TestFilterRegisteredByDriverUsesItsImage(t *testing.T) {
 	bc := requireBugCheck(t, out, kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, out.Err.(*kernel.BugCheck).Params[0])
 	assert.Contains(t, bc.Error(), "DPC tick of driver ticker runs after the image was unloaded: DriverUnload must")
 }
+
+// REFERENCE §5.11: an executive work item a minifilter queues from its own
+// code (ExQueueWorkItem, not FltQueueGenericWorkItem) holds nothing of the
+// filter: the unload does not wait for it, and a routine still running (or
+// not yet called) when the filter's image is unmapped is 0xCE. The filter
+// manager's own items (a generic work item's wrapper) are not the filter's.
+func TestFilterExWorkItemAfterUnload(t *testing.T) {
+	for _, generic := range []bool{false, true} {
+		r := newRig(t, rigOpts{})
+		var f *fltmgr.FLT_FILTER
+		var item queues.WORK_QUEUE_ITEM
+		routine := func() { r.k.KeDelayExecutionThread(200 * des.Microsecond) } // logs the read
+		s := newSimpleFilter(r, "auditor", 100, false, func(*fltmgr.FLT_CALLBACK_DATA, *any) fltmgr.FLT_PREOP_CALLBACK_STATUS {
+			if generic {
+				w := r.fm.FltAllocateGenericWorkItem()
+				r.fm.FltQueueGenericWorkItem(w, f, func(w *fltmgr.FLT_GENERIC_WORKITEM, _ fltmgr.FltObject, _ any) {
+					routine()
+					r.fm.FltFreeGenericWorkItem(w)
+				}, queues.DelayedWorkQueue, nil)
+			} else {
+				queues.ExInitializeWorkItem(&item, func(any) { routine() }, nil)
+				r.sys.ExQueueWorkItem(&item, queues.DelayedWorkQueue)
+			}
+			return fltmgr.FLT_PREOP_SUCCESS_NO_CALLBACK
+		})
+		f = s.f
+		r.thread("app", func() {
+			r.fm.FltStartFiltering(f)
+			r.vol.Issue(read(1)).Wait()
+			require.Equal(t, kernel.STATUS_SUCCESS, r.fm.FltUnloadFilter(f))
+		})
+		out := r.run()
+		if generic {
+			require.NoError(t, out.Err, "FltUnregisterFilter waits for the generic work item")
+			continue
+		}
+		bc := requireBugCheck(t, out, kernel.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, out.Err.(*kernel.BugCheck).Params[0])
+		assert.Contains(t, bc.Error(), "after minifilter auditor's image was unloaded")
+		assert.Contains(t, bc.Error(), "FltQueueGenericWorkItem")
+	}
+}

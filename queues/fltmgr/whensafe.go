@@ -60,7 +60,9 @@ func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DA
 	if fm.sys == nil {
 		panic("fltmgr: " + api + " needs the executive worker queues: pass a *queues.System to fltmgr.New")
 	}
+	prev := fm.k.Layer().SwitchImage(nil) // the filter manager's item (§5.11)
 	fm.sys.ExQueueWorkItem(item, queues.DelayedWorkQueue)
+	fm.k.Layer().SwitchImage(prev)
 	*ret = FLT_POSTOP_MORE_PROCESSING_REQUIRED
 	return true
 }

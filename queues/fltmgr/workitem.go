@@ -251,7 +251,9 @@ func (fm *FilterManager) queueWorkItem(api string, w *fltWorkItem, typ queues.WO
 		queues.ExInitializeWorkItem(&w.item, run, nil)
 	}
 	fm.trace(KindFltWorkItem, des.What(api), w.name, 0, int64(typ))
+	prev := fm.k.Layer().SwitchImage(nil) // the filter manager's wrapper, not the filter's code (§5.11)
 	fm.sys.ExQueueWorkItem(&w.item, typ)
+	fm.k.Layer().SwitchImage(prev)
 }
 
 // workItemReturned drops the rundown reference the item held, after its
