@@ -26,8 +26,11 @@ import (
 //   - ignore-not-safe: FltQueueDeferredIoWorkItem refuses to post when the
 //     thread the post-op runs in has a TopLevelIrp (it checks the
 //     interrupted thread's); the bug returns MORE_PROCESSING_REQUIRED
-//     anyway and the read never completes. The correct filter falls back
-//     to FltDoCompletionProcessingWhenSafe.
+//     anyway and the read never completes. The correct filter cannot fall
+//     back to FltDoCompletionProcessingWhenSafe, which Microsoft forbids for
+//     reads (§5.7): it notes the charge at DISPATCH_LEVEL on a list under a
+//     spin lock, which the next work item, or its unload callback, charges
+//     at PASSIVE_LEVEL.
 
 const pcReads = 2
 
@@ -51,7 +54,7 @@ func init() {
 			return c
 		},
 		Variants: []Variant{
-			{Name: "correct", Doc: "charge Data->Thread; if posting is refused, FltDoCompletionProcessingWhenSafe"},
+			{Name: "correct", Doc: "charge Data->Thread; if posting is refused, note the charge under a spin lock for the next work item or unload"},
 			{Name: "charge-current-thread", Bug: true, Doc: "the post-op charges KeGetCurrentThread(), the thread it happens to run in",
 				Marks: []*Mark{markPcNotCurrent}, Want: "charged to"},
 			{Name: "ignore-not-safe", Bug: true, Doc: "returns MORE_PROCESSING_REQUIRED although FltQueueDeferredIoWorkItem refused to post",
@@ -65,6 +68,8 @@ type pcFilter struct {
 	*Minifilter
 	mutex   *kernel.FAST_MUTEX
 	charged map[*kernel.Thread]int // bytes charged per reader, under mutex; never ranged over
+	spin    *kernel.KSPIN_LOCK
+	backlog []*pcCharge // charges a post-op could not post, under spin
 }
 
 // pcCharge is what the post-op hands to the PASSIVE_LEVEL work.
@@ -80,9 +85,11 @@ func setupPostOpCtx(env *Env) error {
 		return err
 	}
 	vol := b.Volume
-	pc := &pcFilter{Minifilter: b, mutex: k.ExInitializeFastMutex("pc table"), charged: map[*kernel.Thread]int{}}
+	pc := &pcFilter{Minifilter: b, mutex: k.ExInitializeFastMutex("pc table"), charged: map[*kernel.Thread]int{},
+		spin: k.KeInitializeSpinLock("pc backlog")}
 	if err := pc.Register("account", 360000, &fltmgr.FLT_REGISTRATION{
 		OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{MajorFunction: fltmgr.IRP_MJ_READ, PostOperation: pc.postRead}},
+		FilterUnloadCallback:  pc.unload,
 	}); err != nil {
 		return err
 	}
@@ -151,24 +158,39 @@ func (pc *pcFilter) postRead(data *fltmgr.FLT_CALLBACK_DATA, objs *fltmgr.FLT_RE
 	if pc.Env.Is("ignore-not-safe") {
 		return fltmgr.FLT_POSTOP_MORE_PROCESSING_REQUIRED
 	}
-	var ret fltmgr.FLT_POSTOP_CALLBACK_STATUS
-	if pc.FM.FltDoCompletionProcessingWhenSafe(data, objs, charge, flags, pc.chargeWhenSafe, &ret) {
-		return ret
-	}
+	old := k.KeAcquireSpinLock(pc.spin) // at DISPATCH_LEVEL at most: the fast mutex is out of reach
+	pc.backlog = append(pc.backlog, charge)
+	k.KeReleaseSpinLock(pc.spin, old)
 	return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
 }
 
-// chargeWork is the deferred work item: charge, then resume completion.
+// chargeWork is the deferred work item: charge, and whatever the backlog
+// holds, then resume completion.
 func (pc *pcFilter) chargeWork(item *fltmgr.FLT_DEFERRED_IO_WORKITEM, data *fltmgr.FLT_CALLBACK_DATA, ctx any) {
 	pc.charge(ctx.(*pcCharge))
+	pc.chargeBacklog()
 	pc.FM.FltFreeDeferredIoWorkItem(item)
 	pc.FM.FltCompletePendedPostOperation(data)
 }
 
-// chargeWhenSafe is the safe callback of FltDoCompletionProcessingWhenSafe.
-func (pc *pcFilter) chargeWhenSafe(_ *fltmgr.FLT_CALLBACK_DATA, _ *fltmgr.FLT_RELATED_OBJECTS, ctx any, _ fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
-	pc.charge(ctx.(*pcCharge))
-	return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
+// chargeBacklog charges the charges post-ops could not post, at
+// PASSIVE_LEVEL.
+func (pc *pcFilter) chargeBacklog() {
+	k := pc.K
+	old := k.KeAcquireSpinLock(pc.spin)
+	todo := pc.backlog
+	pc.backlog = nil
+	k.KeReleaseSpinLock(pc.spin, old)
+	for _, c := range todo {
+		pc.charge(c)
+	}
+}
+
+// unload unregisters (no post-op runs after that) and charges the backlog.
+func (pc *pcFilter) unload(fltmgr.FLT_FILTER_UNLOAD_FLAGS) kernel.NTSTATUS {
+	pc.FM.FltUnregisterFilter(pc.Filter)
+	pc.chargeBacklog()
+	return kernel.STATUS_SUCCESS
 }
 
 func (pc *pcFilter) charge(c *pcCharge) {

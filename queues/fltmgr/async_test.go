@@ -31,18 +31,28 @@ type postSeen struct {
 	topLevel any
 }
 
-// observingFilter registers a filter whose read post-op records its
-// context (and runs extra, if set, to decide its return).
+// observingFilter registers a filter whose read and set-information
+// post-ops record their context (and run extra, if set, to decide their
+// return).
 func observingFilter(r *rig, seen *[]postSeen, extra fltmgr.PFLT_POST_OPERATION_CALLBACK) *fltmgr.FLT_FILTER {
-	return r.register("obs", 100, &fltmgr.FLT_REGISTRATION{OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{{
-		MajorFunction: fltmgr.IRP_MJ_READ,
-		PostOperation: func(d *fltmgr.FLT_CALLBACK_DATA, o *fltmgr.FLT_RELATED_OBJECTS, ctx any, fl fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
-			*seen = append(*seen, postSeen{r.k.KeGetCurrentIrql(), r.k.KeIsExecutingDpc(), r.threadName(), r.fm.IoGetTopLevelIrp()})
-			if extra != nil {
-				return extra(d, o, ctx, fl)
-			}
-			return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
-		}}}})
+	post := func(d *fltmgr.FLT_CALLBACK_DATA, o *fltmgr.FLT_RELATED_OBJECTS, ctx any, fl fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+		*seen = append(*seen, postSeen{r.k.KeGetCurrentIrql(), r.k.KeIsExecutingDpc(), r.threadName(), r.fm.IoGetTopLevelIrp()})
+		if extra != nil {
+			return extra(d, o, ctx, fl)
+		}
+		return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
+	}
+	return r.register("obs", 100, &fltmgr.FLT_REGISTRATION{OperationRegistration: []fltmgr.FLT_OPERATION_REGISTRATION{
+		{MajorFunction: fltmgr.IRP_MJ_READ, PostOperation: post},
+		{MajorFunction: fltmgr.IRP_MJ_SET_INFORMATION, PostOperation: post},
+	}})
+}
+
+// setInfo is a set-information request: an operation
+// FltDoCompletionProcessingWhenSafe may be used for (reads, writes and
+// flushes may not, §5.7).
+func setInfo() fltmgr.IoRequest {
+	return fltmgr.IoRequest{MajorFunction: fltmgr.IRP_MJ_SET_INFORMATION, Tag: "setinfo"}
 }
 
 // REFERENCE §5.6, §5.7: the file system completes inline (the issuer's
@@ -111,7 +121,7 @@ func TestCompletionProcessingWhenSafe(t *testing.T) {
 		var st kernel.IO_STATUS_BLOCK
 		r.thread("app", func() {
 			r.fm.FltStartFiltering(f)
-			st = r.vol.Issue(read(512)).Wait()
+			st = r.vol.Issue(setInfo()).Wait()
 		})
 		require.NoError(t, r.run().Err, "choice %d", how)
 		assert.Equal(t, []string{"PASSIVE_LEVEL"}, safeRan)
@@ -144,7 +154,7 @@ func TestWhenSafePostOpReturningFinishedAnyway(t *testing.T) {
 			})
 			r.thread("app", func() {
 				r.fm.FltStartFiltering(f)
-				r.vol.Issue(read(512)).Wait()
+				r.vol.Issue(setInfo()).Wait()
 			})
 			out := r.run()
 			if obey || how == queues.CompleteFromWorker { // at PASSIVE_LEVEL the safe callback ran at once
@@ -217,4 +227,33 @@ func TestUpperDoubleCompletionIsNotLowerEarlyCompletion(t *testing.T) {
 	assert.Equal(t, "FltCompletePendedPreOperation", bc.API, bc.Error())
 	assert.Equal(t, "A stale", bc.Actor)
 	assert.Zero(t, r.fm.Hits(fltmgr.MarkCompletedBeforePending), "not taken for B's early completion")
+}
+
+// REFERENCE §5.7: Microsoft's page forbids FltDoCompletionProcessingWhenSafe
+// for operations a storage driver can complete directly (reads, writes,
+// flushes): posting them can deadlock. Windows does not check it; the
+// model reports a contract violation naming the operation
+// (PoolConfig.ContractChecks, on by default).
+func TestWhenSafeForbiddenForReads(t *testing.T) {
+	post := func(r *rig) fltmgr.PFLT_POST_OPERATION_CALLBACK {
+		return func(d *fltmgr.FLT_CALLBACK_DATA, o *fltmgr.FLT_RELATED_OBJECTS, ctx any, fl fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+			var ret fltmgr.FLT_POSTOP_CALLBACK_STATUS
+			r.fm.FltDoCompletionProcessingWhenSafe(d, o, ctx, fl, func(*fltmgr.FLT_CALLBACK_DATA, *fltmgr.FLT_RELATED_OBJECTS, any, fltmgr.FLT_POST_OPERATION_FLAGS) fltmgr.FLT_POSTOP_CALLBACK_STATUS {
+				return fltmgr.FLT_POSTOP_FINISHED_PROCESSING
+			}, &ret)
+			return ret
+		}
+	}
+	r := newRig(t, rigOpts{})
+	var seen []postSeen
+	f := observingFilter(r, &seen, post(r))
+	r.thread("app", func() {
+		r.fm.FltStartFiltering(f)
+		r.vol.Issue(read(512)).Wait()
+	})
+	var cv *queues.ContractViolation
+	require.ErrorAs(t, r.run().Err, &cv)
+	assert.Equal(t, "FltDoCompletionProcessingWhenSafe", cv.API)
+	assert.Contains(t, cv.Detail, "IRP_MJ_READ")
+	assert.Equal(t, "DDI:FltDoCompletionProcessingWhenSafe", cv.Source)
 }

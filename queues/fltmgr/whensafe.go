@@ -33,6 +33,13 @@ func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DA
 	if !FLT_IS_IRP_OPERATION(data) {
 		return false
 	}
+	if name, ok := storageCompleted[data.Iopb.MajorFunction]; ok {
+		if fm.sys != nil {
+			fm.sys.ReportContract(api, fmt.Sprintf("called for %s, an %s", data.name, name),
+				"FltDoCompletionProcessingWhenSafe cannot be called for operations a driver in the storage stack can complete directly (IRP_MJ_READ, IRP_MJ_WRITE, IRP_MJ_FLUSH_BUFFERS): posting them can deadlock (REFERENCE §5.7)",
+				"DDI:FltDoCompletionProcessingWhenSafe")
+		}
+	}
 	if fm.k.KeGetCurrentIrql() < kernel.DISPATCH_LEVEL {
 		prev := fm.enter(objs.Filter)
 		*ret = safe(data, objs, ctx, flags)
@@ -65,6 +72,13 @@ func (fm *FilterManager) FltDoCompletionProcessingWhenSafe(data *FLT_CALLBACK_DA
 	fm.k.Layer().SwitchImage(prev)
 	*ret = FLT_POSTOP_MORE_PROCESSING_REQUIRED
 	return true
+}
+
+// storageCompleted are the operations Microsoft's page names as ones a
+// storage driver can complete directly, for which
+// FltDoCompletionProcessingWhenSafe must not be called.
+var storageCompleted = map[UCHAR]string{
+	IRP_MJ_READ: "IRP_MJ_READ", IRP_MJ_WRITE: "IRP_MJ_WRITE", IRP_MJ_FLUSH_BUFFERS: "IRP_MJ_FLUSH_BUFFERS",
 }
 
 // whenSafeFinishedAnyway reports a post-op that returned
